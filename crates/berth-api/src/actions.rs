@@ -1,0 +1,503 @@
+//! Request and response bodies of each action, named `<Action>Request` / `<Action>Response`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    Cluster, ClusterSetting, ContainerInstance, DeploymentConfiguration, Failure, LoadBalancer,
+    NetworkConfiguration, PlacementConstraint, PlacementStrategy, Service, Tag, Task,
+    TaskDefinition, TaskOverride,
+};
+
+// ---- clusters ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateClusterRequest {
+    #[serde(default)]
+    pub cluster_name: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub settings: Vec<ClusterSetting>,
+    #[serde(default)]
+    pub configuration: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterResponse {
+    pub cluster: Cluster,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeClustersRequest {
+    #[serde(default)]
+    pub clusters: Option<Vec<String>>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeClustersResponse {
+    pub clusters: Vec<Cluster>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListClustersResponse {
+    pub cluster_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteClusterRequest {
+    #[serde(default)]
+    pub cluster: String,
+}
+
+// ---- task definitions ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinitionResponse {
+    pub task_definition: TaskDefinition,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTaskDefinitionRequest {
+    #[serde(default)]
+    pub task_definition: String,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeregisterTaskDefinitionRequest {
+    #[serde(default)]
+    pub task_definition: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionsRequest {
+    #[serde(default)]
+    pub family_prefix: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub sort: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionsResponse {
+    pub task_definition_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionFamiliesRequest {
+    #[serde(default)]
+    pub family_prefix: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionFamiliesResponse {
+    pub families: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+// ---- tasks ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub task_definition: String,
+    #[serde(default)]
+    pub count: Option<i64>,
+    #[serde(default)]
+    pub overrides: Option<TaskOverride>,
+    #[serde(default)]
+    pub started_by: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub placement_constraints: Vec<PlacementConstraint>,
+    #[serde(default)]
+    pub placement_strategy: Vec<PlacementStrategy>,
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub enable_execute_command: Option<bool>,
+    #[serde(default)]
+    pub propagate_tags: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskResponse {
+    pub tasks: Vec<Task>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub task: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskResponse {
+    pub task: Task,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksResponse {
+    pub tasks: Vec<Task>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub container_instance: Option<String>,
+    #[serde(default)]
+    pub family: Option<String>,
+    #[serde(default)]
+    pub started_by: Option<String>,
+    #[serde(default)]
+    pub service_name: Option<String>,
+    #[serde(default)]
+    pub desired_status: Option<String>,
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksResponse {
+    pub task_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+// ---- services ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateServiceRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub service_name: String,
+    #[serde(default)]
+    pub task_definition: Option<String>,
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancer>,
+    #[serde(default)]
+    pub service_registries: Vec<Value>,
+    #[serde(default)]
+    pub desired_count: Option<i64>,
+    #[serde(default)]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    #[serde(default)]
+    pub placement_constraints: Vec<PlacementConstraint>,
+    #[serde(default)]
+    pub placement_strategy: Vec<PlacementStrategy>,
+    #[serde(default)]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default)]
+    pub health_check_grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    pub scheduling_strategy: Option<String>,
+    #[serde(default)]
+    pub deployment_controller: Option<Value>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub enable_ecs_managed_tags: Option<bool>,
+    #[serde(default)]
+    pub propagate_tags: Option<String>,
+    #[serde(default)]
+    pub enable_execute_command: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceResponse {
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateServiceRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub desired_count: Option<i64>,
+    #[serde(default)]
+    pub task_definition: Option<String>,
+    #[serde(default)]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    #[serde(default)]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default)]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    #[serde(default)]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    #[serde(default)]
+    pub force_new_deployment: Option<bool>,
+    #[serde(default)]
+    pub health_check_grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    #[serde(default)]
+    pub enable_execute_command: Option<bool>,
+    #[serde(default)]
+    pub enable_ecs_managed_tags: Option<bool>,
+    #[serde(default)]
+    pub propagate_tags: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServicesRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServicesResponse {
+    pub services: Vec<Service>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServicesRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub scheduling_strategy: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServicesResponse {
+    pub service_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteServiceRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub force: Option<bool>,
+}
+
+// ---- tags ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TagResourceRequest {
+    #[serde(default)]
+    pub resource_arn: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UntagResourceRequest {
+    #[serde(default)]
+    pub resource_arn: String,
+    #[serde(default)]
+    pub tag_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTagsForResourceRequest {
+    #[serde(default)]
+    pub resource_arn: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTagsForResourceResponse {
+    pub tags: Vec<Tag>,
+}
+
+/// The empty `{}` response of TagResource and UntagResource.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct EmptyResponse {}
+
+// ---- container instances ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListContainerInstancesRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListContainerInstancesResponse {
+    pub container_instance_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeContainerInstancesRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub container_instances: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeContainerInstancesResponse {
+    pub container_instances: Vec<ContainerInstance>,
+    pub failures: Vec<Failure>,
+}
+
+// ---- berth's own actions (prefix BerthV1) ----
+
+/// `BerthV1.GetTaskLogs`: a container's output, for `berth logs`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GetTaskLogsRequest {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub task: String,
+    /// Only this container; all of the task's containers when absent.
+    #[serde(default)]
+    pub container_name: Option<String>,
+    /// Only lines after this instant (epoch seconds), for following.
+    #[serde(default)]
+    pub since: Option<f64>,
+    #[serde(default)]
+    pub tail: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GetTaskLogsResponse {
+    pub lines: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLine {
+    pub container_name: String,
+    /// Epoch seconds at which the container wrote the line.
+    pub timestamp: f64,
+    pub stream: String,
+    pub message: String,
+}

@@ -1,0 +1,31 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{KeyValuePair, Tag};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub cluster_arn: String,
+    pub cluster_name: String,
+    pub status: String,
+    pub registered_container_instances_count: i64,
+    pub running_tasks_count: i64,
+    pub pending_tasks_count: i64,
+    pub active_services_count: i64,
+    pub statistics: Vec<KeyValuePair>,
+    pub tags: Vec<Tag>,
+    pub settings: Vec<ClusterSetting>,
+    pub capacity_providers: Vec<String>,
+    pub default_capacity_provider_strategy: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSetting {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}

@@ -1,0 +1,1 @@
+pub use berth_api;
