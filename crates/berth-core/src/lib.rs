@@ -2,8 +2,27 @@
 //!
 //! Invariant: this crate is pure. No IO, no clock, no randomness, no async runtime.
 //! Time comes in as a `now` argument, ids from an `IdSource`, state as a snapshot;
-//! decisions go out as typed commands that the store applies.
+//! decisions go out as typed commands (`state::Command`) that the store applies.
 
+pub mod ecs;
+mod error;
+pub mod ids;
+pub mod model;
+pub mod nodes;
+pub mod placement;
+pub mod present;
+mod reconcile;
+mod report;
+pub mod resources;
+mod state;
+mod time;
 mod validation;
 
+pub use berth_api as api;
+pub use error::{EcsError, ErrorCode};
+pub use ids::{ArnScope, IdSource, SequentialIds};
+pub use reconcile::{backoff_after, failure_threshold, reconcile, CRASH_WINDOW_MS};
+pub use report::{apply_task_reports, ContainerReport, TaskReport};
+pub use state::{service_key, Command, RecordKey, State};
+pub use time::Timestamp;
 pub use validation::{validate_task_definition, ValidationError};

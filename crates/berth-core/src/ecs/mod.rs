@@ -1,0 +1,96 @@
+//! The ECS actions as pure functions: (state, request, context) -> commands + response.
+//!
+//! The server parses the request, calls one of these under the state lock, has the
+//! store apply the commands and sends the response. Nothing here touches IO.
+
+mod clusters;
+mod container_instances;
+mod services;
+mod tags;
+mod task_definitions;
+mod tasks;
+
+pub use clusters::*;
+pub use container_instances::*;
+pub use services::*;
+pub use tags::*;
+pub use task_definitions::*;
+pub use tasks::*;
+
+use crate::error::EcsError;
+use crate::ids::{ArnScope, IdSource};
+use crate::model::Cluster;
+use crate::state::{Command, State};
+use crate::Timestamp;
+
+/// What every action needs besides the state: the time and where ids and ARNs come from.
+pub struct Context<'a> {
+    pub now: Timestamp,
+    pub scope: &'a ArnScope,
+    pub ids: &'a mut dyn IdSource,
+}
+
+/// An action's result: the commands to apply, then the response to send.
+#[derive(Debug)]
+pub struct Outcome<R> {
+    pub commands: Vec<Command>,
+    pub response: R,
+}
+
+impl<R> Outcome<R> {
+    pub fn read_only(response: R) -> Self {
+        Outcome { commands: Vec::new(), response }
+    }
+}
+
+pub type EcsResult<R> = Result<Outcome<R>, EcsError>;
+
+/// The named cluster, which must exist and be ACTIVE.
+pub(crate) fn active_cluster<'s>(state: &'s State, name: &str) -> Result<&'s Cluster, EcsError> {
+    match state.clusters.get(name) {
+        Some(cluster) if cluster.status == "ACTIVE" => Ok(cluster),
+        _ => Err(EcsError::cluster_not_found()),
+    }
+}
+
+/// ECS's name rule for families, clusters, services and containers.
+pub(crate) fn check_name(field: &str, value: &str) -> Result<(), EcsError> {
+    let ok = !value.is_empty()
+        && value.len() <= 255
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EcsError::invalid_parameter(format!(
+            "{field} '{value}' is invalid: up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed"
+        )))
+    }
+}
+
+/// One page of `items` for a List* call: `nextToken` is the offset of the next page.
+pub(crate) fn paginate<T: Clone>(
+    items: &[T],
+    next_token: Option<&str>,
+    max_results: Option<i64>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), EcsError> {
+    let start = match next_token.filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => token
+            .parse::<usize>()
+            .map_err(|_| EcsError::invalid_parameter("nextToken is invalid"))?,
+    };
+    let page = match max_results {
+        None => limit,
+        Some(n) if n >= 1 && n as usize <= limit => n as usize,
+        Some(n) => {
+            return Err(EcsError::invalid_parameter(format!(
+                "maxResults must be between 1 and {limit}, got {n}"
+            )))
+        }
+    };
+    let end = start.saturating_add(page).min(items.len());
+    let slice = items.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((slice, next))
+}

@@ -1,0 +1,377 @@
+use berth_api as api;
+
+use super::tasks::{check_placement, runnable_definition};
+use super::{active_cluster, check_name, paginate, Context, EcsResult, Outcome};
+use crate::error::{EcsError, ErrorCode};
+use crate::ids::{cluster_name, service_ref};
+use crate::model::{Deployment, Service, TaskDefinitionRecord};
+use crate::present;
+use crate::state::{Command, State};
+
+fn check_deployment_configuration(config: &api::DeploymentConfiguration) -> Result<(), EcsError> {
+    let max = config.maximum_percent.unwrap_or(200);
+    let min = config.minimum_healthy_percent.unwrap_or(100);
+    if !(0..=100).contains(&min) {
+        return Err(EcsError::invalid_parameter(format!(
+            "deploymentConfiguration.minimumHealthyPercent must be between 0 and 100, got {min}"
+        )));
+    }
+    if !(100..=200).contains(&max) {
+        return Err(EcsError::invalid_parameter(format!(
+            "deploymentConfiguration.maximumPercent must be between 100 and 200, got {max}"
+        )));
+    }
+    if max == 100 && min == 100 {
+        return Err(EcsError::invalid_parameter(
+            "deploymentConfiguration: maximumPercent 100 with minimumHealthyPercent 100 leaves no room to replace a task; lower minimumHealthyPercent or raise maximumPercent",
+        ));
+    }
+    Ok(())
+}
+
+fn check_desired_count(count: i64) -> Result<(), EcsError> {
+    if !(0..=10_000).contains(&count) {
+        return Err(EcsError::invalid_parameter(format!(
+            "desiredCount must be between 0 and 10000, got {count}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_load_balancers(
+    load_balancers: &[api::LoadBalancer],
+    definition: &TaskDefinitionRecord,
+) -> Result<(), EcsError> {
+    for (i, lb) in load_balancers.iter().enumerate() {
+        let container = lb.container_name.as_deref().unwrap_or_default();
+        let Some(def) =
+            definition.spec.container_definitions.iter().find(|c| c.name.as_deref() == Some(container))
+        else {
+            return Err(EcsError::invalid_parameter(format!(
+                "loadBalancers[{i}].containerName '{container}' names no container of task definition {}:{}",
+                definition.family, definition.revision
+            )));
+        };
+        let port = lb.container_port.unwrap_or_default();
+        if !def.port_mappings.iter().flatten().any(|m| m.container_port == Some(port)) {
+            return Err(EcsError::invalid_parameter(format!(
+                "loadBalancers[{i}].containerPort {port} is not a port mapping of container '{container}'"
+            )));
+        }
+        // Until berth has its load balancer, no target group exists to register with.
+        return Err(EcsError::invalid_parameter(format!(
+            "loadBalancers[{i}].targetGroupArn '{}' does not exist",
+            lb.target_group_arn.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+fn new_deployment(
+    service: &Service,
+    family: &str,
+    revision: u32,
+    network_configuration: Option<serde_json::Value>,
+    ctx: &mut Context,
+) -> Deployment {
+    Deployment {
+        id: format!("ecs-svc/{}", ctx.ids.deployment_digits()),
+        status: "PRIMARY".to_string(),
+        family: family.to_string(),
+        revision,
+        desired_count: service.desired_count,
+        failed_tasks: 0,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        rollout_state: "IN_PROGRESS".to_string(),
+        rollout_state_reason: "ECS deployment ecs-svc in progress.".to_string(),
+        network_configuration,
+    }
+}
+
+/// The service becomes a new PRIMARY deployment of `family:revision`; the old PRIMARY drains.
+pub fn start_deployment(service: &mut Service, family: &str, revision: u32, ctx: &mut Context) {
+    for deployment in service.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+        deployment.status = "ACTIVE".to_string();
+        deployment.updated_at = ctx.now;
+    }
+    let mut deployment = new_deployment(service, family, revision, service.network_configuration.clone(), ctx);
+    deployment.rollout_state_reason = format!("ECS deployment {} in progress.", deployment.id);
+    service.family = family.to_string();
+    service.revision = revision;
+    service.deployments.insert(0, deployment);
+    service.steady = false;
+    service.consecutive_failures = 0;
+    service.next_launch_at = None;
+}
+
+pub fn create_service(
+    state: &State,
+    request: api::CreateServiceRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::ServiceResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    check_name("serviceName", &request.service_name)?;
+    active_cluster(state, &cluster)?;
+    let given = request
+        .task_definition
+        .as_deref()
+        .ok_or_else(|| EcsError::invalid_parameter("taskDefinition is required"))?;
+    let definition = runnable_definition(state, given)?;
+    let scheduling_strategy = request.scheduling_strategy.clone().unwrap_or_else(|| "REPLICA".to_string());
+    let desired_count = match scheduling_strategy.as_str() {
+        "REPLICA" => request.desired_count.unwrap_or(0),
+        "DAEMON" => {
+            if request.desired_count.is_some_and(|c| c != 0) {
+                return Err(EcsError::invalid_parameter(
+                    "desiredCount cannot be set for a service with schedulingStrategy DAEMON",
+                ));
+            }
+            state.container_instances.values().filter(|i| i.cluster == cluster && i.status == "ACTIVE").count()
+                as i64
+        }
+        other => {
+            return Err(EcsError::invalid_parameter(format!(
+                "schedulingStrategy '{other}' is invalid: use REPLICA or DAEMON"
+            )))
+        }
+    };
+    check_desired_count(desired_count)?;
+    let deployment_configuration = request.deployment_configuration.clone().unwrap_or_default();
+    check_deployment_configuration(&deployment_configuration)?;
+    check_placement(&request.placement_constraints, &request.placement_strategy)?;
+    check_load_balancers(&request.load_balancers, definition)?;
+    if let Some(grace) = request.health_check_grace_period_seconds {
+        if !(0..=2_147_483_647).contains(&grace) {
+            return Err(EcsError::invalid_parameter("healthCheckGracePeriodSeconds must not be negative"));
+        }
+    }
+    if let Some(existing) = state.service(&cluster, &request.service_name) {
+        if existing.status != "INACTIVE" {
+            return Err(EcsError::invalid_parameter("Creation of service was not idempotent."));
+        }
+    }
+    let mut placement_constraints = request.placement_constraints.clone();
+    if scheduling_strategy == "DAEMON" {
+        placement_constraints.push(api::PlacementConstraint {
+            constraint_type: Some("distinctInstance".to_string()),
+            expression: None,
+        });
+    }
+    let mut service = Service {
+        cluster: cluster.clone(),
+        name: request.service_name.clone(),
+        status: "ACTIVE".to_string(),
+        desired_count,
+        family: definition.family.clone(),
+        revision: definition.revision,
+        deployment_configuration,
+        deployments: vec![],
+        load_balancers: request.load_balancers.clone(),
+        placement_constraints,
+        placement_strategy: request.placement_strategy.clone(),
+        network_configuration: request.network_configuration.clone(),
+        health_check_grace_period_seconds: request.health_check_grace_period_seconds,
+        scheduling_strategy,
+        launch_type: request.launch_type.clone(),
+        role_arn: request.role.clone(),
+        enable_ecs_managed_tags: request.enable_ecs_managed_tags.unwrap_or(false),
+        propagate_tags: request.propagate_tags.clone().unwrap_or_else(|| "NONE".to_string()),
+        enable_execute_command: request.enable_execute_command.unwrap_or(false),
+        tags: request.tags.clone(),
+        events: vec![],
+        created_at: ctx.now,
+        consecutive_failures: 0,
+        next_launch_at: None,
+        last_completed: None,
+        steady: false,
+    };
+    start_deployment(&mut service, &definition.family, definition.revision, ctx);
+    let response = api::ServiceResponse { service: present::service(state, ctx.scope, &service) };
+    Ok(Outcome { commands: vec![Command::PutService(Box::new(service))], response })
+}
+
+/// The service named by name or ARN in the request's cluster.
+fn find_service<'s>(state: &'s State, cluster: &str, given: &str) -> Result<&'s Service, EcsError> {
+    let (arn_cluster, name) = service_ref(given);
+    if arn_cluster.as_deref().is_some_and(|c| c != cluster) {
+        return Err(EcsError::service_not_found());
+    }
+    state.service(cluster, &name).ok_or_else(EcsError::service_not_found)
+}
+
+pub fn update_service(
+    state: &State,
+    request: api::UpdateServiceRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::ServiceResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    if request.service.trim().is_empty() {
+        return Err(EcsError::invalid_parameter("service must not be empty"));
+    }
+    let current = find_service(state, &cluster, &request.service)?;
+    if current.status != "ACTIVE" {
+        return Err(EcsError::new(ErrorCode::ServiceNotActiveException, "Service was not ACTIVE."));
+    }
+    let mut service = current.clone();
+    if let Some(count) = request.desired_count {
+        check_desired_count(count)?;
+        if service.scheduling_strategy == "DAEMON" {
+            return Err(EcsError::invalid_parameter("desiredCount cannot be set for a DAEMON service"));
+        }
+        service.desired_count = count;
+        if let Some(primary) = service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+            primary.desired_count = count;
+            primary.updated_at = ctx.now;
+        }
+        if count != current.desired_count {
+            service.steady = false;
+        }
+    }
+    if let Some(config) = &request.deployment_configuration {
+        let mut merged = service.deployment_configuration.clone();
+        if config.maximum_percent.is_some() {
+            merged.maximum_percent = config.maximum_percent;
+        }
+        if config.minimum_healthy_percent.is_some() {
+            merged.minimum_healthy_percent = config.minimum_healthy_percent;
+        }
+        if config.deployment_circuit_breaker.is_some() {
+            merged.deployment_circuit_breaker = config.deployment_circuit_breaker.clone();
+        }
+        check_deployment_configuration(&merged)?;
+        service.deployment_configuration = merged;
+    }
+    let constraints = request.placement_constraints.as_deref().unwrap_or(&service.placement_constraints);
+    let strategies = request.placement_strategy.as_deref().unwrap_or(&service.placement_strategy);
+    check_placement(constraints, strategies)?;
+    let mut redeploy = request.force_new_deployment.unwrap_or(false);
+    let mut definition = state
+        .definition(&service.family, service.revision)
+        .ok_or_else(|| EcsError::new(ErrorCode::ServerException, "the service's task definition is missing"))?;
+    if let Some(given) = request.task_definition.as_deref() {
+        let wanted = runnable_definition(state, given)?;
+        if (wanted.family.as_str(), wanted.revision) != (service.family.as_str(), service.revision) {
+            redeploy = true;
+        }
+        definition = wanted;
+    }
+    if let Some(load_balancers) = &request.load_balancers {
+        check_load_balancers(load_balancers, definition)?;
+        service.load_balancers = load_balancers.clone();
+        redeploy = true;
+    }
+    if let Some(constraints) = request.placement_constraints {
+        service.placement_constraints = constraints;
+        redeploy = true;
+    }
+    if let Some(strategy) = request.placement_strategy {
+        service.placement_strategy = strategy;
+        redeploy = true;
+    }
+    if let Some(network) = request.network_configuration {
+        service.network_configuration = Some(network);
+        redeploy = true;
+    }
+    if let Some(grace) = request.health_check_grace_period_seconds {
+        if grace < 0 {
+            return Err(EcsError::invalid_parameter("healthCheckGracePeriodSeconds must not be negative"));
+        }
+        service.health_check_grace_period_seconds = Some(grace);
+    }
+    if let Some(value) = request.enable_execute_command {
+        service.enable_execute_command = value;
+    }
+    if let Some(value) = request.enable_ecs_managed_tags {
+        service.enable_ecs_managed_tags = value;
+    }
+    if let Some(value) = request.propagate_tags {
+        service.propagate_tags = value;
+    }
+    if redeploy {
+        start_deployment(&mut service, &definition.family, definition.revision, ctx);
+    }
+    let response = api::ServiceResponse { service: present::service(state, ctx.scope, &service) };
+    let commands = if &service != current { vec![Command::PutService(Box::new(service))] } else { vec![] };
+    Ok(Outcome { commands, response })
+}
+
+pub fn describe_services(
+    state: &State,
+    request: api::DescribeServicesRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::DescribeServicesResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    if request.services.is_empty() {
+        return Err(EcsError::invalid_parameter("Services cannot be empty."));
+    }
+    if request.services.len() > 10 {
+        return Err(EcsError::invalid_parameter("services can name at most 10 services"));
+    }
+    let include_tags = request.include.iter().any(|i| i == "TAGS");
+    let mut response = api::DescribeServicesResponse::default();
+    for given in &request.services {
+        match find_service(state, &cluster, given) {
+            Ok(service) => {
+                let mut shown = present::service(state, ctx.scope, service);
+                if !include_tags {
+                    shown.tags.clear();
+                }
+                response.services.push(shown)
+            }
+            Err(_) => response.failures.push(api::Failure {
+                arn: Some(ctx.scope.service(&cluster, &service_ref(given).1)),
+                reason: Some("MISSING".to_string()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(Outcome::read_only(response))
+}
+
+pub fn list_services(
+    state: &State,
+    request: api::ListServicesRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::ListServicesResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    let arns: Vec<String> = state
+        .services
+        .values()
+        .filter(|s| s.cluster == cluster && s.status == "ACTIVE")
+        .filter(|s| request.scheduling_strategy.as_ref().is_none_or(|k| &s.scheduling_strategy == k))
+        .map(|s| ctx.scope.service(&s.cluster, &s.name))
+        .collect();
+    let (service_arns, next_token) = paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
+    Ok(Outcome::read_only(api::ListServicesResponse { service_arns, next_token }))
+}
+
+pub fn delete_service(
+    state: &State,
+    request: api::DeleteServiceRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::ServiceResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    let current = find_service(state, &cluster, &request.service)?;
+    if current.status == "INACTIVE" {
+        return Err(EcsError::new(ErrorCode::ServiceNotActiveException, "Service was not ACTIVE."));
+    }
+    if current.desired_count > 0 && !request.force.unwrap_or(false) && current.scheduling_strategy == "REPLICA" {
+        return Err(EcsError::invalid_parameter(
+            "The service cannot be stopped while it is scaled above 0.",
+        ));
+    }
+    let mut service = current.clone();
+    service.status = "DRAINING".to_string();
+    service.desired_count = 0;
+    for deployment in &mut service.deployments {
+        deployment.desired_count = 0;
+        deployment.updated_at = ctx.now;
+    }
+    let response = api::ServiceResponse { service: present::service(state, ctx.scope, &service) };
+    Ok(Outcome { commands: vec![Command::PutService(Box::new(service))], response })
+}

@@ -1,0 +1,154 @@
+use berth_api as api;
+
+use super::{paginate, Context, EcsResult, Outcome};
+use crate::error::EcsError;
+use crate::ids::task_definition_ref;
+use crate::model::TaskDefinitionRecord;
+use crate::present;
+use crate::state::{Command, State};
+use crate::validate_task_definition;
+
+pub fn register_task_definition(
+    state: &State,
+    mut request: api::RegisterTaskDefinitionRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::TaskDefinitionResponse> {
+    validate_task_definition(&request)?;
+    let revision = state.family_revisions.get(&request.family).copied().unwrap_or(0) + 1;
+    let tags = std::mem::take(&mut request.tags);
+    let record = TaskDefinitionRecord {
+        family: request.family.clone(),
+        revision,
+        status: "ACTIVE".to_string(),
+        spec: api::RegisterTaskDefinitionRequest { tags: tags.clone(), ..request },
+        registered_at: ctx.now,
+        deregistered_at: None,
+    };
+    let response = api::TaskDefinitionResponse {
+        task_definition: present::task_definition(ctx.scope, &record),
+        tags: Some(tags),
+    };
+    Ok(Outcome { commands: vec![Command::PutTaskDefinition(record)], response })
+}
+
+/// Resolves `family` (latest ACTIVE), `family:revision` or an ARN.
+pub fn find_task_definition<'s>(
+    state: &'s State,
+    given: &str,
+) -> Option<&'s TaskDefinitionRecord> {
+    match task_definition_ref(given) {
+        (family, Some(revision)) => state.definition(&family, revision),
+        (family, None) => state.latest_active_definition(&family),
+    }
+}
+
+pub fn describe_task_definition(
+    state: &State,
+    request: api::DescribeTaskDefinitionRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::TaskDefinitionResponse> {
+    if request.task_definition.trim().is_empty() {
+        return Err(EcsError::client("taskDefinition must not be empty"));
+    }
+    let record = find_task_definition(state, &request.task_definition)
+        .ok_or_else(|| EcsError::client("Unable to describe task definition."))?;
+    let include_tags = request.include.iter().any(|i| i == "TAGS");
+    Ok(Outcome::read_only(api::TaskDefinitionResponse {
+        task_definition: present::task_definition(ctx.scope, record),
+        tags: include_tags.then(|| record.spec.tags.clone()),
+    }))
+}
+
+pub fn deregister_task_definition(
+    state: &State,
+    request: api::DeregisterTaskDefinitionRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::TaskDefinitionResponse> {
+    let (family, revision) = task_definition_ref(&request.task_definition);
+    let revision = revision.ok_or_else(|| {
+        EcsError::client(format!(
+            "taskDefinition '{}' must name a revision (family:revision or an ARN)",
+            request.task_definition
+        ))
+    })?;
+    let record = state
+        .definition(&family, revision)
+        .ok_or_else(|| EcsError::client("The specified task definition does not exist."))?;
+    let mut record = record.clone();
+    if record.status == "ACTIVE" {
+        record.status = "INACTIVE".to_string();
+        record.deregistered_at = Some(ctx.now);
+    }
+    let response = api::TaskDefinitionResponse {
+        task_definition: present::task_definition(ctx.scope, &record),
+        tags: None,
+    };
+    Ok(Outcome { commands: vec![Command::PutTaskDefinition(record)], response })
+}
+
+fn status_filter(status: Option<&str>) -> Result<Option<&'static str>, EcsError> {
+    match status {
+        None | Some("ACTIVE") => Ok(Some("ACTIVE")),
+        Some("INACTIVE") => Ok(Some("INACTIVE")),
+        Some("ALL") => Ok(None),
+        Some(other) => Err(EcsError::invalid_parameter(format!(
+            "status '{other}' is invalid: use ACTIVE, INACTIVE or ALL"
+        ))),
+    }
+}
+
+pub fn list_task_definitions(
+    state: &State,
+    request: api::ListTaskDefinitionsRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::ListTaskDefinitionsResponse> {
+    let status = status_filter(request.status.as_deref())?;
+    let mut records: Vec<&TaskDefinitionRecord> = state
+        .task_definitions
+        .values()
+        .filter(|d| status.is_none_or(|s| d.status == s))
+        .filter(|d| request.family_prefix.as_deref().is_none_or(|p| d.family == p))
+        .collect();
+    records.sort_by(|a, b| (&a.family, a.revision).cmp(&(&b.family, b.revision)));
+    match request.sort.as_deref() {
+        None | Some("ASC") => {}
+        Some("DESC") => records.reverse(),
+        Some(other) => {
+            return Err(EcsError::invalid_parameter(format!(
+                "sort '{other}' is invalid: use ASC or DESC"
+            )))
+        }
+    }
+    let arns: Vec<String> =
+        records.iter().map(|d| ctx.scope.task_definition(&d.family, d.revision)).collect();
+    let (task_definition_arns, next_token) =
+        paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
+    Ok(Outcome::read_only(api::ListTaskDefinitionsResponse { task_definition_arns, next_token }))
+}
+
+pub fn list_task_definition_families(
+    state: &State,
+    request: api::ListTaskDefinitionFamiliesRequest,
+    _ctx: &mut Context,
+) -> EcsResult<api::ListTaskDefinitionFamiliesResponse> {
+    let status = status_filter(request.status.as_deref())?;
+    let mut families: Vec<String> = state
+        .family_revisions
+        .keys()
+        .filter(|family| request.family_prefix.as_deref().is_none_or(|p| family.starts_with(p)))
+        .filter(|family| {
+            let revisions = state.task_definitions.values().filter(|d| &d.family == *family);
+            match status {
+                None => true,
+                // A family is ACTIVE while any revision is; INACTIVE when none is.
+                Some("ACTIVE") => revisions.clone().any(|d| d.status == "ACTIVE"),
+                Some(_) => !revisions.clone().any(|d| d.status == "ACTIVE"),
+            }
+        })
+        .cloned()
+        .collect();
+    families.sort();
+    let (families, next_token) =
+        paginate(&families, request.next_token.as_deref(), request.max_results, 100)?;
+    Ok(Outcome::read_only(api::ListTaskDefinitionFamiliesResponse { families, next_token }))
+}

@@ -1,0 +1,374 @@
+use berth_api as api;
+
+use super::{active_cluster, paginate, Context, EcsResult, Outcome};
+use crate::error::EcsError;
+use crate::ids::{cluster_name, container_instance_ref, task_definition_ref, task_ref};
+use crate::model::{
+    ContainerRecord, ContainerStatus, DesiredStatus, HealthStatus, StopCode, Task,
+    TaskDefinitionRecord, TaskStatus,
+};
+use crate::placement::{group_for, Demand, PlacementFailure, Placer};
+use crate::present;
+use crate::resources::{reservation, FixedHostPorts};
+use crate::state::{Command, State};
+
+/// Who asked for a new task and how it is labelled.
+#[derive(Debug, Clone, Default)]
+pub struct TaskOrigin {
+    pub started_by: Option<String>,
+    pub group: Option<String>,
+    pub service: Option<String>,
+    pub deployment_id: Option<String>,
+    pub launch_type: Option<String>,
+    pub tags: Vec<api::Tag>,
+}
+
+/// A new PROVISIONING task of `definition` on `instance_id`.
+pub fn new_task(
+    definition: &TaskDefinitionRecord,
+    cluster: &str,
+    instance_id: &str,
+    overrides: api::TaskOverride,
+    origin: TaskOrigin,
+    ctx: &mut Context,
+) -> Task {
+    let (reserved_cpu, reserved_memory) = reservation(&definition.spec, &overrides);
+    let containers = definition
+        .spec
+        .container_definitions
+        .iter()
+        .map(|c| ContainerRecord {
+            id: ctx.ids.uuid(),
+            name: c.name.clone().unwrap_or_default(),
+            image: c.image.clone().unwrap_or_default(),
+            essential: c.essential.unwrap_or(true),
+            image_digest: None,
+            runtime_id: None,
+            last_status: ContainerStatus::Pending,
+            exit_code: None,
+            reason: None,
+            network_bindings: vec![],
+            health_status: HealthStatus::Unknown,
+            has_health_check: c.health_check.is_some(),
+            cpu: c.cpu,
+            memory: c.memory,
+            memory_reservation: c.memory_reservation,
+        })
+        .collect();
+    Task {
+        id: ctx.ids.task_id(),
+        cluster: cluster.to_string(),
+        family: definition.family.clone(),
+        revision: definition.revision,
+        container_instance_id: Some(instance_id.to_string()),
+        last_status: TaskStatus::Provisioning,
+        desired_status: DesiredStatus::Running,
+        health_status: HealthStatus::Unknown,
+        cpu: overrides.cpu.clone().or_else(|| definition.spec.cpu.clone()),
+        memory: overrides.memory.clone().or_else(|| definition.spec.memory.clone()),
+        reserved_cpu,
+        reserved_memory,
+        overrides,
+        started_by: origin.started_by,
+        group: origin.group,
+        service: origin.service,
+        deployment_id: origin.deployment_id,
+        launch_type: origin.launch_type,
+        network_mode: definition.spec.network_mode.clone().unwrap_or_else(|| "bridge".to_string()),
+        private_ipv4_address: None,
+        tags: origin.tags,
+        containers,
+        created_at: ctx.now,
+        pull_started_at: None,
+        pull_stopped_at: None,
+        started_at: None,
+        stopping_at: None,
+        execution_stopped_at: None,
+        stopped_at: None,
+        stop_code: None,
+        stopped_reason: None,
+        version: 1,
+        stop_accounted: false,
+    }
+}
+
+pub fn demand_of(definition: &TaskDefinitionRecord, overrides: &api::TaskOverride, group: String) -> Demand {
+    let (cpu, memory) = reservation(&definition.spec, overrides);
+    Demand { cpu, memory, host_ports: definition.spec.fixed_host_ports().into_iter().collect(), group }
+}
+
+fn check_overrides(definition: &TaskDefinitionRecord, overrides: &api::TaskOverride) -> Result<(), EcsError> {
+    for (i, o) in overrides.container_overrides.iter().enumerate() {
+        let Some(name) = o.name.as_deref() else {
+            return Err(EcsError::invalid_parameter(format!(
+                "overrides.containerOverrides[{i}].name is required"
+            )));
+        };
+        if !definition.spec.container_definitions.iter().any(|c| c.name.as_deref() == Some(name)) {
+            return Err(EcsError::invalid_parameter(format!(
+                "overrides.containerOverrides[{i}].name '{name}' names no container of task definition {}:{}",
+                definition.family, definition.revision
+            )));
+        }
+        if o.memory.is_some_and(|m| m < 6) {
+            return Err(EcsError::invalid_parameter(format!(
+                "overrides.containerOverrides[{i}].memory must be at least 6 MiB"
+            )));
+        }
+    }
+    for (field, value) in [("overrides.cpu", &overrides.cpu), ("overrides.memory", &overrides.memory)] {
+        if let Some(text) = value {
+            let parsed = if field == "overrides.cpu" {
+                crate::resources::parse_cpu_units(text)
+            } else {
+                crate::resources::parse_memory_mib(text)
+            };
+            if parsed.is_none() {
+                return Err(EcsError::invalid_parameter(format!("{field} '{text}' is not a number")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The definition to run: ACTIVE, by family, family:revision or ARN.
+pub(crate) fn runnable_definition<'s>(
+    state: &'s State,
+    given: &str,
+) -> Result<&'s TaskDefinitionRecord, EcsError> {
+    if given.trim().is_empty() {
+        return Err(EcsError::invalid_parameter("taskDefinition must not be empty"));
+    }
+    let record = super::find_task_definition(state, given).ok_or_else(|| {
+        let (family, _) = task_definition_ref(given);
+        EcsError::client(format!("TaskDefinition not found: '{given}' (family '{family}')"))
+    })?;
+    if record.status != "ACTIVE" {
+        return Err(EcsError::client(format!(
+            "TaskDefinition is inactive: {}:{} was deregistered",
+            record.family, record.revision
+        )));
+    }
+    Ok(record)
+}
+
+pub(crate) fn check_placement(
+    constraints: &[api::PlacementConstraint],
+    strategies: &[api::PlacementStrategy],
+) -> Result<(), EcsError> {
+    for (i, c) in constraints.iter().enumerate() {
+        match c.constraint_type.as_deref() {
+            Some("distinctInstance") => {}
+            Some("memberOf") => {
+                let expression = c.expression.as_deref().unwrap_or_default();
+                crate::placement::parse_member_of(expression).map_err(|e| {
+                    EcsError::invalid_parameter(format!("placementConstraints[{i}].expression: {e}"))
+                })?;
+            }
+            other => {
+                return Err(EcsError::invalid_parameter(format!(
+                    "placementConstraints[{i}].type '{}' is invalid: use distinctInstance or memberOf",
+                    other.unwrap_or_default()
+                )))
+            }
+        }
+    }
+    for (i, s) in strategies.iter().enumerate() {
+        match (s.strategy_type.as_deref(), s.field.as_deref()) {
+            (Some("random"), _) => {}
+            (Some("spread"), Some(_)) => {}
+            (Some("binpack"), Some(f)) if f.eq_ignore_ascii_case("cpu") || f.eq_ignore_ascii_case("memory") => {}
+            (Some("binpack"), f) => {
+                return Err(EcsError::invalid_parameter(format!(
+                    "placementStrategy[{i}].field '{}' is invalid for binpack: use cpu or memory",
+                    f.unwrap_or_default()
+                )))
+            }
+            (Some("spread"), None) => {
+                return Err(EcsError::invalid_parameter(format!(
+                    "placementStrategy[{i}].field is required for spread"
+                )))
+            }
+            (other, _) => {
+                return Err(EcsError::invalid_parameter(format!(
+                    "placementStrategy[{i}].type '{}' is invalid: use random, spread or binpack",
+                    other.unwrap_or_default()
+                )))
+            }
+        }
+    }
+    if strategies.len() > 5 {
+        return Err(EcsError::invalid_parameter("placementStrategy has more than 5 entries"));
+    }
+    Ok(())
+}
+
+pub fn run_task(state: &State, request: api::RunTaskRequest, ctx: &mut Context) -> EcsResult<api::RunTaskResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    let definition = runnable_definition(state, &request.task_definition)?;
+    let count = request.count.unwrap_or(1);
+    if !(1..=10).contains(&count) {
+        return Err(EcsError::invalid_parameter(format!("count must be between 1 and 10, got {count}")));
+    }
+    let overrides = request.overrides.clone().unwrap_or_default();
+    check_overrides(definition, &overrides)?;
+    check_placement(&request.placement_constraints, &request.placement_strategy)?;
+    if request.started_by.as_deref().is_some_and(|s| s.len() > 128) {
+        return Err(EcsError::invalid_parameter("startedBy is longer than 128 characters"));
+    }
+    let group = request.group.clone().unwrap_or_else(|| format!("family:{}", definition.family));
+    let mut placer = Placer::new(state, &cluster);
+    let demand = demand_of(definition, &overrides, group_for(None, Some(&group), &definition.family));
+    let mut constraints = definition.spec.placement_constraints.clone();
+    constraints.extend(request.placement_constraints.iter().cloned());
+    let mut response = api::RunTaskResponse::default();
+    let mut commands = Vec::new();
+    for _ in 0..count {
+        let random = ctx.ids.deployment_digits();
+        match placer.place(&demand, &request.placement_strategy, &constraints, random) {
+            Ok(instance_id) => {
+                let origin = TaskOrigin {
+                    started_by: request.started_by.clone(),
+                    group: Some(group.clone()),
+                    launch_type: request.launch_type.clone(),
+                    tags: request.tags.clone(),
+                    ..Default::default()
+                };
+                let task = new_task(definition, &cluster, &instance_id, overrides.clone(), origin, ctx);
+                response.tasks.push(present::task(ctx.scope, &task));
+                commands.push(Command::PutTask(Box::new(task)));
+            }
+            Err(PlacementFailure::NoInstances) => {
+                if response.tasks.is_empty() {
+                    return Err(EcsError::invalid_parameter("No Container Instances were found in your cluster."));
+                }
+                break;
+            }
+            Err(PlacementFailure::Insufficient(reasons)) => {
+                for (instance_id, reason) in reasons {
+                    response.failures.push(api::Failure {
+                        arn: Some(ctx.scope.container_instance(&cluster, &instance_id)),
+                        reason: Some(reason),
+                        detail: None,
+                    });
+                }
+                break;
+            }
+        }
+    }
+    Ok(Outcome { commands, response })
+}
+
+/// A task of `cluster` given by id or ARN.
+fn find_task<'s>(state: &'s State, cluster: &str, given: &str) -> Option<&'s Task> {
+    let (arn_cluster, id) = task_ref(given);
+    if arn_cluster.as_deref().is_some_and(|c| c != cluster) {
+        return None;
+    }
+    state.tasks.get(&id).filter(|t| t.cluster == cluster)
+}
+
+/// Marks a task for stopping: the agent sends SIGTERM, then SIGKILL after stopTimeout.
+pub fn stopping(task: &Task, code: StopCode, reason: &str, now: crate::Timestamp) -> Task {
+    let mut task = task.clone();
+    if task.desired_status == DesiredStatus::Stopped || task.is_stopped() {
+        return task;
+    }
+    task.desired_status = DesiredStatus::Stopped;
+    task.stop_code = Some(code);
+    task.stopped_reason = Some(reason.to_string());
+    task.stopping_at = Some(now);
+    task.version += 1;
+    task
+}
+
+pub fn stop_task(state: &State, request: api::StopTaskRequest, ctx: &mut Context) -> EcsResult<api::StopTaskResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    if request.task.trim().is_empty() {
+        return Err(EcsError::invalid_parameter("task must not be empty"));
+    }
+    let task = find_task(state, &cluster, &request.task)
+        .ok_or_else(|| EcsError::invalid_parameter(format!("The referenced task was not found: {}", request.task)))?;
+    let reason = request.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("Task stopped by user");
+    if reason.len() > 255 {
+        return Err(EcsError::invalid_parameter("reason is longer than 255 characters"));
+    }
+    let stopped = stopping(task, StopCode::UserInitiated, reason, ctx.now);
+    let response = api::StopTaskResponse { task: present::task(ctx.scope, &stopped) };
+    let commands = if &stopped != task { vec![Command::PutTask(Box::new(stopped))] } else { vec![] };
+    Ok(Outcome { commands, response })
+}
+
+pub fn describe_tasks(
+    state: &State,
+    request: api::DescribeTasksRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::DescribeTasksResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    if request.tasks.is_empty() {
+        return Err(EcsError::invalid_parameter("Tasks cannot be empty."));
+    }
+    if request.tasks.len() > 100 {
+        return Err(EcsError::invalid_parameter("tasks can name at most 100 tasks"));
+    }
+    let include_tags = request.include.iter().any(|i| i == "TAGS");
+    let mut response = api::DescribeTasksResponse::default();
+    for given in &request.tasks {
+        match find_task(state, &cluster, given) {
+            Some(task) => {
+                let mut shown = present::task(ctx.scope, task);
+                if !include_tags {
+                    shown.tags.clear();
+                }
+                response.tasks.push(shown)
+            }
+            None => {
+                let (_, id) = task_ref(given);
+                response.failures.push(api::Failure {
+                    arn: Some(ctx.scope.task(&cluster, &id)),
+                    reason: Some("MISSING".to_string()),
+                    detail: None,
+                })
+            }
+        }
+    }
+    Ok(Outcome::read_only(response))
+}
+
+pub fn list_tasks(state: &State, request: api::ListTasksRequest, ctx: &mut Context) -> EcsResult<api::ListTasksResponse> {
+    let cluster = cluster_name(request.cluster.as_deref());
+    active_cluster(state, &cluster)?;
+    let desired = match request.desired_status.as_deref() {
+        None | Some("RUNNING") => DesiredStatus::Running,
+        Some("STOPPED") => DesiredStatus::Stopped,
+        Some("PENDING") => DesiredStatus::Running,
+        Some(other) => {
+            return Err(EcsError::invalid_parameter(format!(
+                "desiredStatus '{other}' is invalid: use RUNNING, PENDING or STOPPED"
+            )))
+        }
+    };
+    let instance = request.container_instance.as_deref().map(|c| container_instance_ref(c).1);
+    let service = request.service_name.as_deref().map(|s| crate::ids::service_ref(s).1);
+    if let Some(name) = &service {
+        if state.service(&cluster, name).is_none() {
+            return Err(EcsError::service_not_found());
+        }
+    }
+    let mut tasks: Vec<&Task> = state
+        .tasks
+        .values()
+        .filter(|t| t.cluster == cluster && t.desired_status == desired)
+        .filter(|t| instance.as_ref().is_none_or(|i| t.container_instance_id.as_ref() == Some(i)))
+        .filter(|t| request.family.as_ref().is_none_or(|f| &t.family == f))
+        .filter(|t| request.started_by.is_none() || t.started_by == request.started_by)
+        .filter(|t| service.is_none() || t.service == service)
+        .collect();
+    tasks.sort_by_key(|t| (t.created_at, t.id.clone()));
+    let arns: Vec<String> = tasks.iter().map(|t| ctx.scope.task(&t.cluster, &t.id)).collect();
+    let (task_arns, next_token) = paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
+    Ok(Outcome::read_only(api::ListTasksResponse { task_arns, next_token }))
+}

@@ -1,0 +1,351 @@
+//! The records berth keeps: clusters, task definitions, services, tasks, container
+//! instances. They are the store's contents; `present` turns them into ECS's wire shapes.
+
+use std::collections::BTreeMap;
+
+use berth_api::{
+    DeploymentConfiguration, LoadBalancer, NetworkBinding, PlacementConstraint,
+    PlacementStrategy, RegisterTaskDefinitionRequest, Tag, TaskOverride,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub name: String,
+    /// ACTIVE or INACTIVE (deleted clusters stay describable as INACTIVE).
+    pub status: String,
+    pub tags: Vec<Tag>,
+    pub settings: Vec<berth_api::ClusterSetting>,
+    pub configuration: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinitionRecord {
+    pub family: String,
+    pub revision: u32,
+    /// ACTIVE or INACTIVE.
+    pub status: String,
+    /// What the user registered, as registered (defaults are added on presentation).
+    pub spec: RegisterTaskDefinitionRequest,
+    pub registered_at: Timestamp,
+    pub deregistered_at: Option<Timestamp>,
+}
+
+impl TaskDefinitionRecord {
+    pub fn key(&self) -> String {
+        definition_key(&self.family, self.revision)
+    }
+}
+
+pub fn definition_key(family: &str, revision: u32) -> String {
+    format!("{family}:{revision}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TaskStatus {
+    Provisioning,
+    Pending,
+    Activating,
+    Running,
+    Deactivating,
+    Stopping,
+    Deprovisioning,
+    Stopped,
+}
+
+impl TaskStatus {
+    pub fn as_ecs(self) -> &'static str {
+        match self {
+            TaskStatus::Provisioning => "PROVISIONING",
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Activating => "ACTIVATING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Deactivating => "DEACTIVATING",
+            TaskStatus::Stopping => "STOPPING",
+            TaskStatus::Deprovisioning => "DEPROVISIONING",
+            TaskStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DesiredStatus {
+    Running,
+    Stopped,
+}
+
+impl DesiredStatus {
+    pub fn as_ecs(self) -> &'static str {
+        match self {
+            DesiredStatus::Running => "RUNNING",
+            DesiredStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum HealthStatus {
+    Healthy,
+    Unhealthy,
+    #[default]
+    Unknown,
+}
+
+impl HealthStatus {
+    pub fn as_ecs(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "HEALTHY",
+            HealthStatus::Unhealthy => "UNHEALTHY",
+            HealthStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerStatus {
+    Pending,
+    Running,
+    Stopped,
+}
+
+impl ContainerStatus {
+    pub fn as_ecs(self) -> &'static str {
+        match self {
+            ContainerStatus::Pending => "PENDING",
+            ContainerStatus::Running => "RUNNING",
+            ContainerStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopCode {
+    TaskFailedToStart,
+    EssentialContainerExited,
+    UserInitiated,
+    ServiceSchedulerInitiated,
+}
+
+impl StopCode {
+    pub fn as_ecs(self) -> &'static str {
+        match self {
+            StopCode::TaskFailedToStart => "TaskFailedToStart",
+            StopCode::EssentialContainerExited => "EssentialContainerExited",
+            StopCode::UserInitiated => "UserInitiated",
+            StopCode::ServiceSchedulerInitiated => "ServiceSchedulerInitiated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// The id in the container's ARN.
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub essential: bool,
+    pub image_digest: Option<String>,
+    /// The Docker container id.
+    pub runtime_id: Option<String>,
+    pub last_status: ContainerStatus,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    pub network_bindings: Vec<NetworkBinding>,
+    pub health_status: HealthStatus,
+    /// True when the container definition has a healthCheck.
+    pub has_health_check: bool,
+    pub cpu: Option<i64>,
+    pub memory: Option<i64>,
+    pub memory_reservation: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub cluster: String,
+    pub family: String,
+    pub revision: u32,
+    pub container_instance_id: Option<String>,
+    pub last_status: TaskStatus,
+    pub desired_status: DesiredStatus,
+    pub health_status: HealthStatus,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    /// What the task reserves on its container instance, in CPU units and MiB.
+    pub reserved_cpu: u64,
+    pub reserved_memory: u64,
+    pub overrides: TaskOverride,
+    pub started_by: Option<String>,
+    pub group: Option<String>,
+    /// The service and deployment that started the task, if any.
+    pub service: Option<String>,
+    pub deployment_id: Option<String>,
+    pub launch_type: Option<String>,
+    pub network_mode: String,
+    pub private_ipv4_address: Option<String>,
+    pub tags: Vec<Tag>,
+    pub containers: Vec<ContainerRecord>,
+    pub created_at: Timestamp,
+    pub pull_started_at: Option<Timestamp>,
+    pub pull_stopped_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub stopping_at: Option<Timestamp>,
+    pub execution_stopped_at: Option<Timestamp>,
+    pub stopped_at: Option<Timestamp>,
+    pub stop_code: Option<StopCode>,
+    pub stopped_reason: Option<String>,
+    /// Counts up on every change, as ECS's `version`.
+    pub version: u64,
+    /// Set once the service scheduler has taken this task's stop into account
+    /// (crash backoff, failed-task counts, events), so it is counted once.
+    pub stop_accounted: bool,
+}
+
+impl Task {
+    /// Wanted running and not yet stopped: counts against the service's desiredCount.
+    pub fn is_live(&self) -> bool {
+        self.desired_status == DesiredStatus::Running && self.last_status != TaskStatus::Stopped
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.last_status == TaskStatus::Stopped
+    }
+
+    pub fn has_health_checks(&self) -> bool {
+        self.containers.iter().any(|c| c.essential && c.has_health_check)
+    }
+
+    /// ECS's task health: UNHEALTHY if any essential container is, else UNKNOWN if any
+    /// essential container with a check is unknown, else HEALTHY; UNKNOWN without checks.
+    pub fn derived_health(&self) -> HealthStatus {
+        let checked: Vec<&ContainerRecord> =
+            self.containers.iter().filter(|c| c.essential && c.has_health_check).collect();
+        if checked.is_empty() {
+            return HealthStatus::Unknown;
+        }
+        if checked.iter().any(|c| c.health_status == HealthStatus::Unhealthy) {
+            HealthStatus::Unhealthy
+        } else if checked.iter().any(|c| c.health_status == HealthStatus::Unknown) {
+            HealthStatus::Unknown
+        } else {
+            HealthStatus::Healthy
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// `ecs-svc/<digits>`.
+    pub id: String,
+    /// PRIMARY, ACTIVE (being replaced) or INACTIVE.
+    pub status: String,
+    pub family: String,
+    pub revision: u32,
+    pub desired_count: i64,
+    pub failed_tasks: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub rollout_state: String,
+    pub rollout_state_reason: String,
+    pub network_configuration: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub cluster: String,
+    pub name: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub desired_count: i64,
+    pub family: String,
+    pub revision: u32,
+    pub deployment_configuration: DeploymentConfiguration,
+    /// PRIMARY first.
+    pub deployments: Vec<Deployment>,
+    pub load_balancers: Vec<LoadBalancer>,
+    pub placement_constraints: Vec<PlacementConstraint>,
+    pub placement_strategy: Vec<PlacementStrategy>,
+    pub network_configuration: Option<serde_json::Value>,
+    pub health_check_grace_period_seconds: Option<i64>,
+    pub scheduling_strategy: String,
+    pub launch_type: Option<String>,
+    pub role_arn: Option<String>,
+    pub enable_ecs_managed_tags: bool,
+    pub propagate_tags: String,
+    pub enable_execute_command: bool,
+    pub tags: Vec<Tag>,
+    /// Newest first, at most `MAX_SERVICE_EVENTS`.
+    pub events: Vec<ServiceEvent>,
+    pub created_at: Timestamp,
+    /// Tasks of this service that stopped quickly in a row; drives the restart backoff.
+    pub consecutive_failures: u32,
+    /// No new task is started before this instant (crash-loop backoff).
+    pub next_launch_at: Option<Timestamp>,
+    /// The last COMPLETED deployment's definition, for circuit-breaker rollback.
+    pub last_completed: Option<(String, u32)>,
+    /// Whether the last reconcile saw the service steady (so the event is said once).
+    pub steady: bool,
+}
+
+pub const MAX_SERVICE_EVENTS: usize = 100;
+
+impl Service {
+    pub fn primary(&self) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+    pub fn maximum_percent(&self) -> i64 {
+        self.deployment_configuration.maximum_percent.unwrap_or(200)
+    }
+    pub fn minimum_healthy_percent(&self) -> i64 {
+        self.deployment_configuration.minimum_healthy_percent.unwrap_or(100)
+    }
+}
+
+/// A machine running a berth agent. It is a container instance of one or more clusters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    pub hostname: String,
+    pub cpu: u64,
+    /// MiB.
+    pub memory: u64,
+    pub agent_version: String,
+    pub docker_version: String,
+    /// A `berth dev` machine serves every cluster: it joins each one as it is created.
+    pub joins_every_cluster: bool,
+    pub connected: bool,
+    pub registered_at: Timestamp,
+}
+
+/// A node's membership of one cluster, in ECS's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInstance {
+    pub id: String,
+    pub cluster: String,
+    pub node_id: String,
+    pub hostname: String,
+    /// ACTIVE, DRAINING, INACTIVE (deregistered).
+    pub status: String,
+    pub agent_connected: bool,
+    pub registered_cpu: u64,
+    pub registered_memory: u64,
+    pub agent_version: String,
+    pub docker_version: String,
+    pub attributes: BTreeMap<String, String>,
+    pub registered_at: Timestamp,
+    pub version: u64,
+    pub tags: Vec<Tag>,
+    /// Joined because its node serves every cluster; leaves with the cluster.
+    pub auto_joined: bool,
+}

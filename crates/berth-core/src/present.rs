@@ -1,0 +1,331 @@
+//! Turns berth's records into ECS's wire shapes, with the defaults ECS echoes.
+
+use berth_api as api;
+
+use crate::ids::ArnScope;
+use crate::model::{Cluster, ContainerInstance, Service, Task, TaskDefinitionRecord, TaskStatus};
+use crate::state::State;
+
+pub fn cluster(state: &State, scope: &ArnScope, cluster: &Cluster) -> api::Cluster {
+    let tasks = state.tasks.values().filter(|t| t.cluster == cluster.name);
+    let (mut running, mut pending) = (0, 0);
+    for task in tasks {
+        match task.last_status {
+            TaskStatus::Running => running += 1,
+            TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating => pending += 1,
+            _ => {}
+        }
+    }
+    api::Cluster {
+        cluster_arn: scope.cluster(&cluster.name),
+        cluster_name: cluster.name.clone(),
+        status: cluster.status.clone(),
+        registered_container_instances_count: state
+            .container_instances
+            .values()
+            .filter(|i| i.cluster == cluster.name && i.status != "INACTIVE")
+            .count() as i64,
+        running_tasks_count: running,
+        pending_tasks_count: pending,
+        active_services_count: state
+            .services
+            .values()
+            .filter(|s| s.cluster == cluster.name && s.status == "ACTIVE")
+            .count() as i64,
+        statistics: vec![],
+        tags: cluster.tags.clone(),
+        settings: cluster.settings.clone(),
+        capacity_providers: vec![],
+        default_capacity_provider_strategy: vec![],
+        configuration: cluster.configuration.clone(),
+    }
+}
+
+pub fn task_definition(scope: &ArnScope, record: &TaskDefinitionRecord) -> api::TaskDefinition {
+    let spec = &record.spec;
+    let network_mode = spec.network_mode.clone().unwrap_or_else(|| "bridge".to_string());
+    let container_definitions = spec
+        .container_definitions
+        .iter()
+        .map(|c| container_definition(c, &network_mode))
+        .collect();
+    let mut compatibilities = vec!["EC2".to_string()];
+    if network_mode == "awsvpc" {
+        compatibilities.push("FARGATE".to_string());
+    }
+    api::TaskDefinition {
+        task_definition_arn: scope.task_definition(&record.family, record.revision),
+        container_definitions,
+        family: record.family.clone(),
+        task_role_arn: spec.task_role_arn.clone(),
+        execution_role_arn: spec.execution_role_arn.clone(),
+        network_mode,
+        revision: i64::from(record.revision),
+        volumes: spec.volumes.clone(),
+        status: record.status.clone(),
+        requires_attributes: vec![],
+        placement_constraints: spec.placement_constraints.clone(),
+        compatibilities,
+        runtime_platform: spec.runtime_platform.clone(),
+        requires_compatibilities: spec.requires_compatibilities.clone(),
+        cpu: spec.cpu.clone(),
+        memory: spec.memory.clone(),
+        pid_mode: spec.pid_mode.clone(),
+        ipc_mode: spec.ipc_mode.clone(),
+        proxy_configuration: spec.proxy_configuration.clone(),
+        inference_accelerators: spec.inference_accelerators.clone(),
+        ephemeral_storage: spec.ephemeral_storage.clone(),
+        registered_at: record.registered_at.as_epoch_seconds(),
+        deregistered_at: record.deregistered_at.map(|t| t.as_epoch_seconds()),
+        registered_by: None,
+        enable_fault_injection: spec.enable_fault_injection,
+    }
+}
+
+/// ECS echoes `cpu: 0, essential: true` and empty lists for what was left out.
+fn container_definition(
+    definition: &api::ContainerDefinition,
+    network_mode: &str,
+) -> api::ContainerDefinition {
+    let mut shown = definition.clone();
+    shown.cpu.get_or_insert(0);
+    shown.essential.get_or_insert(true);
+    shown.environment.get_or_insert_with(Vec::new);
+    shown.mount_points.get_or_insert_with(Vec::new);
+    shown.volumes_from.get_or_insert_with(Vec::new);
+    let port_mappings = shown.port_mappings.get_or_insert_with(Vec::new);
+    for mapping in port_mappings.iter_mut() {
+        mapping.protocol.get_or_insert_with(|| "tcp".to_string());
+        if matches!(network_mode, "host" | "awsvpc") && mapping.host_port.is_none() {
+            mapping.host_port = mapping.container_port;
+        }
+    }
+    shown
+}
+
+pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
+    let task_arn = scope.task(&task.cluster, &task.id);
+    let containers = task
+        .containers
+        .iter()
+        .map(|c| api::Container {
+            container_arn: scope.container(&task.cluster, &task.id, &c.id),
+            task_arn: task_arn.clone(),
+            name: c.name.clone(),
+            image: c.image.clone(),
+            image_digest: c.image_digest.clone(),
+            runtime_id: c.runtime_id.clone(),
+            last_status: c.last_status.as_ecs().to_string(),
+            exit_code: c.exit_code,
+            reason: c.reason.clone(),
+            network_bindings: c.network_bindings.clone(),
+            network_interfaces: match (&task.private_ipv4_address, task.network_mode.as_str()) {
+                (Some(ip), "awsvpc") => vec![api::NetworkInterface {
+                    attachment_id: Some(eni_attachment_id(&task.id)),
+                    private_ipv4_address: Some(ip.clone()),
+                }],
+                _ => vec![],
+            },
+            health_status: c.health_status.as_ecs().to_string(),
+            cpu: c.cpu.map(|v| v.to_string()),
+            memory: c.memory.map(|v| v.to_string()),
+            memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+        })
+        .collect();
+    let attachments = match (&task.private_ipv4_address, task.network_mode.as_str()) {
+        (ip, "awsvpc") => vec![api::Attachment {
+            id: Some(eni_attachment_id(&task.id)),
+            attachment_type: Some("ElasticNetworkInterface".to_string()),
+            status: Some(if task.is_stopped() { "DELETED" } else { "ATTACHED" }.to_string()),
+            details: ip
+                .iter()
+                .map(|ip| api::KeyValuePair {
+                    name: Some("privateIPv4Address".to_string()),
+                    value: Some(ip.clone()),
+                })
+                .collect(),
+        }],
+        _ => vec![],
+    };
+    let ts = |t: Option<crate::Timestamp>| t.map(|t| t.as_epoch_seconds());
+    api::Task {
+        task_arn,
+        cluster_arn: scope.cluster(&task.cluster),
+        task_definition_arn: scope.task_definition(&task.family, task.revision),
+        container_instance_arn: task
+            .container_instance_id
+            .as_ref()
+            .map(|id| scope.container_instance(&task.cluster, id)),
+        last_status: task.last_status.as_ecs().to_string(),
+        desired_status: task.desired_status.as_ecs().to_string(),
+        health_status: task.health_status.as_ecs().to_string(),
+        cpu: task.cpu.clone(),
+        memory: task.memory.clone(),
+        containers,
+        launch_type: Some(task.launch_type.clone().unwrap_or_else(|| "EC2".to_string())),
+        overrides: task.overrides.clone(),
+        started_by: task.started_by.clone(),
+        group: task.group.clone(),
+        version: task.version as i64,
+        created_at: task.created_at.as_epoch_seconds(),
+        pull_started_at: ts(task.pull_started_at),
+        pull_stopped_at: ts(task.pull_stopped_at),
+        started_at: ts(task.started_at),
+        connectivity: task.started_at.map(|_| "CONNECTED".to_string()),
+        connectivity_at: ts(task.started_at),
+        stopping_at: ts(task.stopping_at),
+        execution_stopped_at: ts(task.execution_stopped_at),
+        stopped_at: ts(task.stopped_at),
+        stop_code: task.stop_code.map(|c| c.as_ecs().to_string()),
+        stopped_reason: task.stopped_reason.clone(),
+        attachments,
+        tags: task.tags.clone(),
+        enable_execute_command: Some(false),
+    }
+}
+
+fn eni_attachment_id(task_id: &str) -> String {
+    // A stable, UUID-shaped id derived from the task id.
+    let hex: String = task_id.chars().chain(std::iter::repeat('0')).take(32).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Service {
+    let tasks: Vec<&Task> = state.tasks_of_service(&service.cluster, &service.name).collect();
+    let count = |deployment: Option<&str>, running: bool| {
+        tasks
+            .iter()
+            .filter(|t| t.desired_status == crate::model::DesiredStatus::Running)
+            .filter(|t| deployment.is_none() || t.deployment_id.as_deref() == deployment)
+            .filter(|t| {
+                if running {
+                    t.last_status == TaskStatus::Running
+                } else {
+                    matches!(
+                        t.last_status,
+                        TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating
+                    )
+                }
+            })
+            .count() as i64
+    };
+    let deployments = service
+        .deployments
+        .iter()
+        .map(|d| api::Deployment {
+            id: d.id.clone(),
+            status: d.status.clone(),
+            task_definition: scope.task_definition(&d.family, d.revision),
+            desired_count: d.desired_count,
+            pending_count: count(Some(&d.id), false),
+            running_count: count(Some(&d.id), true),
+            failed_tasks: d.failed_tasks,
+            created_at: d.created_at.as_epoch_seconds(),
+            updated_at: d.updated_at.as_epoch_seconds(),
+            launch_type: Some(service.launch_type.clone().unwrap_or_else(|| "EC2".to_string())),
+            network_configuration: d.network_configuration.clone(),
+            rollout_state: d.rollout_state.clone(),
+            rollout_state_reason: d.rollout_state_reason.clone(),
+        })
+        .collect();
+    let mut deployment_configuration = service.deployment_configuration.clone();
+    deployment_configuration.maximum_percent = Some(service.maximum_percent());
+    deployment_configuration.minimum_healthy_percent = Some(service.minimum_healthy_percent());
+    deployment_configuration.deployment_circuit_breaker.get_or_insert_with(Default::default);
+    api::Service {
+        service_arn: scope.service(&service.cluster, &service.name),
+        service_name: service.name.clone(),
+        cluster_arn: scope.cluster(&service.cluster),
+        load_balancers: service.load_balancers.clone(),
+        service_registries: vec![],
+        status: service.status.clone(),
+        desired_count: service.desired_count,
+        running_count: count(None, true),
+        pending_count: count(None, false),
+        launch_type: Some(service.launch_type.clone().unwrap_or_else(|| "EC2".to_string())),
+        task_definition: scope.task_definition(&service.family, service.revision),
+        deployment_configuration,
+        deployments,
+        role_arn: service.role_arn.clone(),
+        events: service
+            .events
+            .iter()
+            .map(|e| api::ServiceEvent {
+                id: e.id.clone(),
+                created_at: e.created_at.as_epoch_seconds(),
+                message: e.message.clone(),
+            })
+            .collect(),
+        created_at: service.created_at.as_epoch_seconds(),
+        placement_constraints: service.placement_constraints.clone(),
+        placement_strategy: service.placement_strategy.clone(),
+        network_configuration: service.network_configuration.clone(),
+        health_check_grace_period_seconds: service.health_check_grace_period_seconds,
+        scheduling_strategy: service.scheduling_strategy.clone(),
+        deployment_controller: api::DeploymentController { controller_type: "ECS".to_string() },
+        tags: service.tags.clone(),
+        created_by: None,
+        enable_ecs_managed_tags: service.enable_ecs_managed_tags,
+        propagate_tags: service.propagate_tags.clone(),
+        enable_execute_command: service.enable_execute_command,
+    }
+}
+
+pub fn container_instance(
+    state: &State,
+    scope: &ArnScope,
+    instance: &ContainerInstance,
+) -> api::ContainerInstance {
+    let live: Vec<&Task> = state
+        .tasks
+        .values()
+        .filter(|t| t.container_instance_id.as_deref() == Some(&instance.id) && !t.is_stopped())
+        .collect();
+    let used_cpu: u64 = live.iter().map(|t| t.reserved_cpu).sum();
+    let used_memory: u64 = live.iter().map(|t| t.reserved_memory).sum();
+    let resource = |name: &str, value: u64| api::Resource {
+        name: Some(name.to_string()),
+        resource_type: Some("INTEGER".to_string()),
+        integer_value: Some(value as i64),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        string_set_value: None,
+    };
+    api::ContainerInstance {
+        container_instance_arn: scope.container_instance(&instance.cluster, &instance.id),
+        ec2_instance_id: instance.hostname.clone(),
+        version: instance.version as i64,
+        version_info: api::VersionInfo {
+            agent_version: Some(instance.agent_version.clone()),
+            agent_hash: None,
+            docker_version: Some(format!("DockerVersion: {}", instance.docker_version)),
+        },
+        remaining_resources: vec![
+            resource("CPU", instance.registered_cpu.saturating_sub(used_cpu)),
+            resource("MEMORY", instance.registered_memory.saturating_sub(used_memory)),
+        ],
+        registered_resources: vec![
+            resource("CPU", instance.registered_cpu),
+            resource("MEMORY", instance.registered_memory),
+        ],
+        status: instance.status.clone(),
+        status_reason: None,
+        agent_connected: instance.agent_connected,
+        running_tasks_count: live.iter().filter(|t| t.last_status == TaskStatus::Running).count()
+            as i64,
+        pending_tasks_count: live.iter().filter(|t| t.last_status < TaskStatus::Running).count()
+            as i64,
+        attributes: instance
+            .attributes
+            .iter()
+            .map(|(name, value)| api::Attribute {
+                name: name.clone(),
+                value: Some(value.clone()),
+                target_type: None,
+                target_id: None,
+            })
+            .collect(),
+        registered_at: instance.registered_at.as_epoch_seconds(),
+        tags: instance.tags.clone(),
+    }
+}

@@ -1,0 +1,382 @@
+//! The service scheduler: keeps each service's desiredCount of healthy tasks running,
+//! replaces failed ones (with backoff for a definition that keeps crashing), rolls
+//! deployments within minimumHealthyPercent / maximumPercent, and drains deleted services.
+//!
+//! Input: the state, `now` and an id source. Output: commands. Calling it again on the
+//! state those commands produce gives no further commands until something changes.
+
+use crate::ecs::{new_task, start_deployment, stopping, Context, TaskOrigin};
+use crate::ecs::demand_of;
+use crate::model::{
+    HealthStatus, Service, ServiceEvent, StopCode, Task, TaskStatus,
+    MAX_SERVICE_EVENTS,
+};
+use crate::placement::{group_for, PlacementFailure, Placer};
+use crate::state::{Command, State};
+use crate::Timestamp;
+
+/// A task that ran less than this before it stopped on its own counts as a crash.
+pub const CRASH_WINDOW_MS: u64 = 30_000;
+/// The crash-loop backoff never waits longer than this between launches.
+pub const MAX_BACKOFF_MS: u64 = 60_000;
+/// Stopped tasks stay describable this long, then are forgotten.
+pub const STOPPED_TASK_RETENTION_MS: u64 = 3 * 60 * 60 * 1000;
+
+/// The delay before the next launch after `failures` crashes in a row: the first
+/// replacement is immediate, then 1 s, 2 s, 4 s ... up to `MAX_BACKOFF_MS`.
+pub fn backoff_after(failures: u32) -> u64 {
+    if failures <= 1 {
+        return 0;
+    }
+    let exponent = (failures - 2).min(16);
+    (1000u64 << exponent).min(MAX_BACKOFF_MS)
+}
+
+/// Circuit-breaker threshold: clamp(ceil(0.5 * desired), 3, 200) failed tasks.
+pub fn failure_threshold(desired: i64) -> i64 {
+    ((desired + 1) / 2).clamp(3, 200)
+}
+
+pub fn reconcile(state: &State, ctx: &mut Context) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let mut working = state.clone();
+    let keys: Vec<String> = state
+        .services
+        .iter()
+        .filter(|(_, s)| s.status != "INACTIVE")
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in keys {
+        let Some(service) = working.services.get(&key).cloned() else { continue };
+        let service_commands = reconcile_service(&working, service, ctx);
+        for command in service_commands {
+            working.apply(command.clone());
+            commands.push(command);
+        }
+    }
+    commands.extend(forget_old_stopped_tasks(state, ctx.now));
+    commands
+}
+
+fn forget_old_stopped_tasks(state: &State, now: Timestamp) -> Vec<Command> {
+    state
+        .tasks
+        .values()
+        .filter(|t| t.stopped_at.is_some_and(|at| now.millis_since(at) > STOPPED_TASK_RETENTION_MS))
+        .map(|t| Command::RemoveTask(t.id.clone()))
+        .collect()
+}
+
+fn push_event(service: &mut Service, message: String, ctx: &mut Context) {
+    service.events.insert(0, ServiceEvent { id: ctx.ids.uuid(), created_at: ctx.now, message });
+    service.events.truncate(MAX_SERVICE_EVENTS);
+}
+
+fn is_healthy(task: &Task) -> bool {
+    task.is_live()
+        && task.last_status == TaskStatus::Running
+        && match task.health_status {
+            HealthStatus::Healthy => true,
+            HealthStatus::Unhealthy => false,
+            HealthStatus::Unknown => !task.has_health_checks(),
+        }
+}
+
+/// Lower sorts first when choosing which tasks to stop: not-yet-running before running,
+/// unhealthy before healthy, newer before older.
+fn stop_preference(task: &Task) -> (bool, bool, std::cmp::Reverse<Timestamp>) {
+    (task.last_status == TaskStatus::Running, is_healthy(task), std::cmp::Reverse(task.created_at))
+}
+
+fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec<Command> {
+    let mut service = original.clone();
+    let mut task_commands: Vec<Task> = Vec::new();
+    let name = service.name.clone();
+    let mut tasks: Vec<Task> = state.tasks_of_service(&service.cluster, &name).cloned().collect();
+
+    account_stopped_tasks(&mut service, &mut tasks, &mut task_commands, ctx);
+    replace_unhealthy_tasks(&service, &mut tasks, &mut task_commands, ctx);
+
+    if service.scheduling_strategy == "DAEMON" && service.status == "ACTIVE" {
+        let instances = state
+            .container_instances
+            .values()
+            .filter(|i| i.cluster == service.cluster && i.status == "ACTIVE")
+            .count() as i64;
+        service.desired_count = instances;
+        if let Some(primary) = service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+            primary.desired_count = instances;
+        }
+    }
+
+    let mut stopped_ids = Vec::new();
+    let mut started_ids = Vec::new();
+    if service.status == "DRAINING" {
+        for task in tasks.iter_mut().filter(|t| t.is_live()) {
+            *task = stopping(task, StopCode::ServiceSchedulerInitiated, "Service is being deleted", ctx.now);
+            stopped_ids.push(task.id.clone());
+            task_commands.push(task.clone());
+        }
+        if tasks.iter().all(|t| t.is_stopped()) {
+            service.status = "INACTIVE".to_string();
+            for deployment in &mut service.deployments {
+                deployment.status = "INACTIVE".to_string();
+                deployment.updated_at = ctx.now;
+            }
+        }
+    } else {
+        roll(state, &mut service, &mut tasks, &mut task_commands, &mut started_ids, &mut stopped_ids, ctx);
+    }
+
+    if !stopped_ids.is_empty() {
+        let list: Vec<String> = stopped_ids.iter().map(|id| format!("(task {id})")).collect();
+        let message = format!("(service {name}) has stopped {} running tasks: {}.", stopped_ids.len(), list.join(" "));
+        push_event(&mut service, message, ctx);
+    }
+    if !started_ids.is_empty() {
+        let list: Vec<String> = started_ids.iter().map(|id| format!("(task {id})")).collect();
+        let message = format!("(service {name}) has started {} tasks: {}.", started_ids.len(), list.join(" "));
+        push_event(&mut service, message, ctx);
+    }
+    update_deployments(&mut service, &tasks, ctx);
+
+    let mut commands: Vec<Command> = Vec::new();
+    // Later entries for the same task win; keep one command per task.
+    let mut seen = std::collections::BTreeSet::new();
+    for task in task_commands.into_iter().rev() {
+        if seen.insert(task.id.clone()) {
+            commands.push(Command::PutTask(Box::new(task)));
+        }
+    }
+    commands.reverse();
+    if service != original {
+        commands.push(Command::PutService(Box::new(service)));
+    }
+    commands
+}
+
+/// Counts each task's stop once: crashes feed the backoff and the circuit breaker.
+fn account_stopped_tasks(service: &mut Service, tasks: &mut [Task], out: &mut Vec<Task>, ctx: &mut Context) {
+    for task in tasks.iter_mut().filter(|t| t.is_stopped() && !t.stop_accounted) {
+        task.stop_accounted = true;
+        out.push(task.clone());
+        let failed = matches!(task.stop_code, Some(StopCode::EssentialContainerExited | StopCode::TaskFailedToStart))
+            || task.stopped_reason.as_deref() == Some("Task failed container health checks");
+        if !failed {
+            continue;
+        }
+        let ran_for = match (task.started_at, task.stopped_at) {
+            (Some(started), Some(stopped)) => stopped.millis_since(started),
+            _ => 0,
+        };
+        if ran_for < CRASH_WINDOW_MS {
+            service.consecutive_failures = service.consecutive_failures.saturating_add(1);
+            if let Some(deployment) =
+                service.deployments.iter_mut().find(|d| Some(&d.id) == task.deployment_id.as_ref())
+            {
+                deployment.failed_tasks += 1;
+                deployment.updated_at = ctx.now;
+            }
+        } else {
+            service.consecutive_failures = 1;
+        }
+        let delay = backoff_after(service.consecutive_failures);
+        service.next_launch_at = (delay > 0).then(|| ctx.now.plus_millis(delay));
+        let reason = task.stopped_reason.clone().unwrap_or_default();
+        let message = format!("(service {}) (task {}) stopped: {reason}", service.name, task.id);
+        push_event(service, message, ctx);
+    }
+}
+
+/// A task whose health checks fail (outside the grace period) is replaced.
+fn replace_unhealthy_tasks(service: &Service, tasks: &mut [Task], out: &mut Vec<Task>, ctx: &mut Context) {
+    let grace_ms = service.health_check_grace_period_seconds.unwrap_or(0).max(0) as u64 * 1000;
+    for task in tasks.iter_mut().filter(|t| t.is_live() && t.health_status == HealthStatus::Unhealthy) {
+        let since = task.started_at.unwrap_or(task.created_at);
+        if ctx.now.millis_since(since) < grace_ms {
+            continue;
+        }
+        *task = stopping(task, StopCode::ServiceSchedulerInitiated, "Task failed container health checks", ctx.now);
+        out.push(task.clone());
+    }
+}
+
+fn roll(
+    state: &State,
+    service: &mut Service,
+    tasks: &mut [Task],
+    out: &mut Vec<Task>,
+    started: &mut Vec<String>,
+    stopped: &mut Vec<String>,
+    ctx: &mut Context,
+) {
+    let Some(primary) = service.primary().cloned() else { return };
+    let desired = service.desired_count.max(0);
+    let max_total = desired * service.maximum_percent() / 100;
+    let min_healthy = (desired * service.minimum_healthy_percent() + 99) / 100;
+    let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary.id.as_str());
+
+    // 1. Too many tasks of the current deployment: scale in.
+    let mut primary_live: Vec<usize> =
+        (0..tasks.len()).filter(|&i| tasks[i].is_live() && is_primary(&tasks[i])).collect();
+    if primary_live.len() as i64 > desired {
+        primary_live.sort_by_key(|&i| stop_preference(&tasks[i]));
+        let excess = primary_live.len() - desired as usize;
+        for &i in primary_live.iter().take(excess) {
+            let reason = format!("Scaling activity initiated by (deployment {})", primary.id);
+            tasks[i] = stopping(&tasks[i], StopCode::ServiceSchedulerInitiated, &reason, ctx.now);
+            stopped.push(tasks[i].id.clone());
+            out.push(tasks[i].clone());
+        }
+    }
+
+    // 2. Tasks of older deployments: stop the ones that serve nobody at once, healthy
+    //    ones only while enough healthy tasks remain.
+    let mut healthy_total = tasks.iter().filter(|t| is_healthy(t)).count() as i64;
+    let mut old: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].is_live() && !is_primary(&tasks[i])).collect();
+    old.sort_by_key(|&i| stop_preference(&tasks[i]));
+    for i in old {
+        let healthy = is_healthy(&tasks[i]);
+        if healthy && healthy_total <= min_healthy {
+            continue;
+        }
+        if healthy {
+            healthy_total -= 1;
+        }
+        let reason = format!("Deployment replaced by (deployment {})", primary.id);
+        tasks[i] = stopping(&tasks[i], StopCode::ServiceSchedulerInitiated, &reason, ctx.now);
+        stopped.push(tasks[i].id.clone());
+        out.push(tasks[i].clone());
+    }
+
+    // 3. Start tasks of the current deployment, within maximumPercent.
+    let primary_count = tasks.iter().filter(|t| t.is_live() && is_primary(t)).count() as i64;
+    let live_total = tasks.iter().filter(|t| t.is_live()).count() as i64;
+    let wanted = (desired - primary_count).max(0);
+    let room = (max_total.max(desired) - live_total).max(0);
+    let mut to_start = wanted.min(room);
+    if to_start == 0 {
+        return;
+    }
+    if service.next_launch_at.is_some_and(|at| ctx.now < at) {
+        return;
+    }
+    if primary.rollout_state == "FAILED" {
+        return;
+    }
+    let Some(definition) = state.definition(&primary.family, primary.revision) else { return };
+    let mut placer = Placer::new(state, &service.cluster);
+    let overrides = berth_api::TaskOverride::default();
+    let demand = demand_of(definition, &overrides, group_for(Some(&service.name), None, &definition.family));
+    let mut constraints = definition.spec.placement_constraints.clone();
+    constraints.extend(service.placement_constraints.iter().cloned());
+    while to_start > 0 {
+        let random = ctx.ids.deployment_digits();
+        match placer.place(&demand, &service.placement_strategy, &constraints, random) {
+            Ok(instance_id) => {
+                let origin = TaskOrigin {
+                    started_by: Some(primary.id.clone()),
+                    group: Some(format!("service:{}", service.name)),
+                    service: Some(service.name.clone()),
+                    deployment_id: Some(primary.id.clone()),
+                    launch_type: service.launch_type.clone(),
+                    tags: if service.propagate_tags == "SERVICE" { service.tags.clone() } else { vec![] },
+                };
+                let task = new_task(definition, &service.cluster, &instance_id, overrides.clone(), origin, ctx);
+                started.push(task.id.clone());
+                out.push(task);
+            }
+            Err(PlacementFailure::NoInstances | PlacementFailure::Insufficient(_)) => {
+                let message = format!(
+                    "(service {}) was unable to place a task because no container instance met all of its requirements.",
+                    service.name
+                );
+                if service.events.first().map(|e| &e.message) != Some(&message) {
+                    push_event(service, message, ctx);
+                }
+                break;
+            }
+        }
+        to_start -= 1;
+    }
+}
+
+/// Deployment counts, rollout states, circuit breaker, steady-state event.
+fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) {
+    let new_tasks: Vec<&Task> = tasks.iter().collect();
+    let live_of = |id: &str| new_tasks.iter().filter(|t| t.is_live() && t.deployment_id.as_deref() == Some(id)).count();
+    let unstopped_of =
+        |id: &str| new_tasks.iter().filter(|t| !t.is_stopped() && t.deployment_id.as_deref() == Some(id)).count();
+    let healthy_of =
+        |id: &str| new_tasks.iter().filter(|t| is_healthy(t) && t.deployment_id.as_deref() == Some(id)).count();
+
+    if service.status == "ACTIVE" {
+        // Old deployments go once their last task has stopped.
+        service.deployments.retain(|d| d.status == "PRIMARY" || unstopped_of(&d.id) > 0);
+        for deployment in service.deployments.iter_mut().filter(|d| d.status != "PRIMARY") {
+            let live = live_of(&deployment.id) as i64;
+            if deployment.desired_count != live {
+                deployment.desired_count = live;
+                deployment.updated_at = ctx.now;
+            }
+        }
+    }
+    let desired = service.desired_count;
+    let breaker = service.deployment_configuration.deployment_circuit_breaker.clone().unwrap_or_default();
+    let only_primary = service.deployments.len() == 1;
+    let mut rollback_to = None;
+    if let Some(primary) = service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        if primary.desired_count != desired && service.status == "ACTIVE" {
+            primary.desired_count = desired;
+            primary.updated_at = ctx.now;
+        }
+        if primary.rollout_state == "IN_PROGRESS" {
+            if only_primary && healthy_of(&primary.id) as i64 == desired && live_of(&primary.id) as i64 == desired {
+                primary.rollout_state = "COMPLETED".to_string();
+                primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
+                primary.updated_at = ctx.now;
+                service.last_completed = Some((primary.family.clone(), primary.revision));
+            } else if breaker.enable && primary.failed_tasks >= failure_threshold(desired) {
+                primary.rollout_state = "FAILED".to_string();
+                primary.rollout_state_reason = format!(
+                    "ECS deployment circuit breaker: tasks failed to start ({} failed tasks).",
+                    primary.failed_tasks
+                );
+                primary.updated_at = ctx.now;
+                if breaker.rollback {
+                    rollback_to = service
+                        .last_completed
+                        .clone()
+                        .filter(|(f, r)| (f.as_str(), *r) != (primary.family.as_str(), primary.revision));
+                }
+            }
+        }
+    }
+    if let Some((family, revision)) = rollback_to {
+        let failed_id = service.primary().map(|p| p.id.clone()).unwrap_or_default();
+        start_deployment(service, &family, revision, ctx);
+        let message = format!(
+            "(service {}) rolling back to deployment of {family}:{revision} after deployment {failed_id} failed.",
+            service.name
+        );
+        push_event(service, message, ctx);
+    }
+
+    let running = tasks.iter().filter(|t| t.is_live() && t.last_status == TaskStatus::Running).count() as i64;
+    let all_healthy = tasks.iter().filter(|t| t.is_live()).all(is_healthy);
+    let steady = service.status == "ACTIVE"
+        && service.deployments.len() == 1
+        && running == desired
+        && all_healthy
+        && tasks.iter().filter(|t| t.is_live()).count() as i64 == desired;
+    if steady && !service.steady {
+        let message = format!("(service {}) has reached a steady state.", service.name);
+        push_event(service, message, ctx);
+        if service.consecutive_failures > 0 && tasks.iter().filter(|t| t.is_live()).all(|t| {
+            t.started_at.is_some_and(|s| ctx.now.millis_since(s) >= CRASH_WINDOW_MS)
+        }) {
+            service.consecutive_failures = 0;
+        }
+    }
+    service.steady = steady;
+}
