@@ -1,0 +1,18 @@
+//! berth's control plane: the ECS API over HTTP, the service scheduler loop, the store.
+//!
+//! Invariant: only this crate knows HTTP on the server side. Requests are verified
+//! (SigV4), parsed into `berth-api` types, decided by `berth-core`'s pure actions under
+//! the store's lock, made durable, then answered.
+
+mod clock;
+mod control_plane;
+mod dispatch;
+mod http;
+mod random_ids;
+mod scheduler_loop;
+
+pub use clock::now;
+pub use control_plane::{ControlPlane, LogSource};
+pub use http::{serve, MAX_BODY_BYTES};
+pub use random_ids::RandomIds;
+pub use scheduler_loop::run_scheduler;

@@ -1,0 +1,69 @@
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use berth_api::LogLine;
+use berth_core::ecs::{Context, EcsResult};
+use berth_core::{ArnScope, EcsError, ErrorCode, State};
+use berth_store::Store;
+
+use crate::{now, RandomIds};
+
+/// Where `berth logs` reads a task's output: the agent that runs it.
+#[async_trait]
+pub trait LogSource: Send + Sync {
+    async fn task_logs(
+        &self,
+        task_id: &str,
+        container_name: Option<&str>,
+        since: Option<f64>,
+        tail: Option<u64>,
+    ) -> Result<Vec<LogLine>, String>;
+}
+
+/// The control plane's shared parts: the store and who this deployment of berth is.
+pub struct ControlPlane {
+    pub store: Arc<Store>,
+    pub account_id: String,
+    pub default_region: String,
+    logs: RwLock<Option<Arc<dyn LogSource>>>,
+}
+
+impl ControlPlane {
+    pub fn new(store: Arc<Store>, account_id: String, default_region: String) -> Self {
+        ControlPlane { store, account_id, default_region, logs: RwLock::new(None) }
+    }
+
+    pub fn set_log_source(&self, source: Arc<dyn LogSource>) {
+        *self.logs.write().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    pub fn log_source(&self) -> Option<Arc<dyn LogSource>> {
+        self.logs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn scope(&self, region: &str) -> ArnScope {
+        ArnScope { region: region.to_string(), account_id: self.account_id.clone() }
+    }
+
+    /// Runs one ECS action atomically against the store.
+    pub fn run<Req, Resp>(
+        &self,
+        region: &str,
+        request: Req,
+        action: fn(&State, Req, &mut Context) -> EcsResult<Resp>,
+    ) -> Result<Resp, EcsError> {
+        let scope = self.scope(region);
+        let outcome = self.store.transact(|state| {
+            let mut ids = RandomIds;
+            let mut ctx = Context { now: now(), scope: &scope, ids: &mut ids };
+            action(state, request, &mut ctx).map(|o| (o.commands, o.response))
+        });
+        match outcome {
+            Ok(result) => result,
+            Err(store_error) => {
+                tracing::error!(error = %store_error, "store write failed");
+                Err(EcsError::new(ErrorCode::ServerException, "the store could not save the change; nothing was changed"))
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP edge: body limits, SigV4, the awsJson1_1 envelope and ECS's error shape.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use berth_api::ErrorBody;
+use berth_auth::{SignableRequest, Verifier};
+use http_body_util::{BodyExt, Limited};
+
+use crate::dispatch::{dispatch, ApiError};
+use crate::ControlPlane;
+
+/// The largest request body berth reads; ECS's own task definitions stay far below it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+struct Shared {
+    control_plane: Arc<ControlPlane>,
+    verifier: Verifier,
+}
+
+/// Serves the ECS API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    control_plane: Arc<ControlPlane>,
+    verifier: Verifier,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared { control_plane, verifier });
+    let app = Router::new().fallback(handle).with_state(shared);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+fn request_id() -> String {
+    use berth_core::IdSource;
+    crate::RandomIds.uuid()
+}
+
+fn error_response(request_id: &str, status: StatusCode, error_type: &str, message: &str) -> Response {
+    let body = serde_json::to_vec(&ErrorBody { error_type: error_type.to_string(), message: message.to_string() })
+        .unwrap_or_default();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(berth_api::AWS_JSON_CONTENT_TYPE));
+    if let Ok(value) = HeaderValue::from_str(error_type) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let id = request_id();
+    let (parts, body) = request.into_parts();
+    if parts.method != axum::http::Method::POST {
+        return error_response(
+            &id,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnknownOperationException",
+            "berth's API takes POST / with an X-Amz-Target header",
+        );
+    }
+    let declared = parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return too_large(&id);
+    }
+    let body: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                return too_large(&id);
+            }
+            return error_response(&id, StatusCode::BAD_REQUEST, "SerializationException", "the request body could not be read");
+        }
+    };
+    let headers = header_pairs(&parts.headers);
+    let signable = SignableRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let verified = match shared.verifier.verify(&signable, time::OffsetDateTime::now_utc()) {
+        Ok(verified) => verified,
+        Err(error) => {
+            let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+            tracing::debug!(code = error.code(), "request refused: {error}");
+            return error_response(&id, status, error.code(), &error.to_string());
+        }
+    };
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let result = dispatch(&shared.control_plane, target, &verified.region, &body).await;
+    match result {
+        Ok(json) => {
+            let mut response = (StatusCode::OK, Body::from(json)).into_response();
+            let headers = response.headers_mut();
+            headers.insert("content-type", HeaderValue::from_static(berth_api::AWS_JSON_CONTENT_TYPE));
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                headers.insert("x-amzn-requestid", value);
+            }
+            response
+        }
+        Err(ApiError { status, error_type, message }) => {
+            if status >= 500 {
+                tracing::error!(target, error_type, "{message}");
+            }
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            error_response(&id, status, &error_type, &message)
+        }
+    }
+}
+
+fn too_large(id: &str) -> Response {
+    error_response(
+        id,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLargeException",
+        &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_string(), v.to_string())))
+        .collect()
+}

@@ -1,0 +1,6 @@
+//! (Being written.)
+use super::ClientCommand;
+
+pub async fn run(_command: ClientCommand) -> anyhow::Result<()> {
+    anyhow::bail!("not yet")
+}

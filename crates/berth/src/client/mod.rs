@@ -1,0 +1,95 @@
+//! The client commands: `apply`, `ps`, `logs`, `scale`, `stop`, `events`. Each talks to
+//! a running berth through the signed ECS API, like the `aws` CLI does.
+
+mod api_client;
+mod commands;
+
+use std::path::PathBuf;
+
+pub use api_client::ApiClient;
+
+/// Where to reach berth and who to sign as. Flags win over env, env over the file
+/// `berth dev` wrote in its data directory.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Endpoint {
+    /// berth's API address, e.g. http://127.0.0.1:9650.
+    #[arg(long, global = true, env = "BERTH_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Access key id to sign with (else BERTH_ACCESS_KEY_ID, AWS_ACCESS_KEY_ID, or the dev connection file).
+    #[arg(long, global = true)]
+    pub access_key_id: Option<String>,
+    /// Secret access key to sign with (else BERTH_SECRET_ACCESS_KEY, AWS_SECRET_ACCESS_KEY, or the dev connection file).
+    #[arg(long, global = true, hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+    /// Region to sign for.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// The data directory of the `berth dev` to talk to (for its connection file).
+    #[arg(long, global = true, env = "BERTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The cluster (default: `default`).
+    #[arg(long, short = 'c', global = true, env = "BERTH_CLUSTER")]
+    pub cluster: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Create or update task definitions, clusters and services from a YAML or JSON file (idempotent).
+    Apply {
+        /// The file (`-` for standard input).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Show the cluster -> service -> task -> container tree with status, health and ports.
+    Ps {
+        /// Every cluster, not only the selected one.
+        #[arg(long, short = 'a')]
+        all: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Print a task's or a service's container output.
+    Logs {
+        /// A task id or ARN, or a service name.
+        target: String,
+        /// Keep printing new output.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only this container.
+        #[arg(long)]
+        container: Option<String>,
+        /// Only the last N lines of each container.
+        #[arg(long)]
+        tail: Option<i64>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Set a service's desired count.
+    Scale {
+        service: String,
+        count: i64,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Stop a task.
+    Stop {
+        task: String,
+        /// Why (shown as the task's stoppedReason).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Show a service's events, newest last.
+    Events {
+        service: String,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+}
+
+pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
+    commands::run(command).await
+}

@@ -1,0 +1,50 @@
+//! Where berth keeps its files, and the connection file `berth dev` writes for clients.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// The data directory: the flag, else `$XDG_DATA_HOME/berth` (~/.local/share/berth).
+pub fn data_dir(flag: Option<&Path>) -> PathBuf {
+    match flag {
+        Some(path) => path.to_path_buf(),
+        None => dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("berth"),
+    }
+}
+
+/// What a client needs to reach a `berth dev`: written to `<data dir>/connection.json`
+/// (mode 0600, it holds the secret key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Connection {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+pub fn connection_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("connection.json")
+}
+
+pub fn read_connection(data_dir: &Path) -> anyhow::Result<Connection> {
+    let path = connection_file(data_dir);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(contents).with_context(|| format!("writing {}", tmp.display()))?;
+    file.sync_all().ok();
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
