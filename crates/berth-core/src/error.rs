@@ -57,7 +57,10 @@ pub struct EcsError {
 
 impl EcsError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        EcsError { code, message: message.into() }
+        EcsError {
+            code,
+            message: message.into(),
+        }
     }
     pub fn client(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ClientException, message)

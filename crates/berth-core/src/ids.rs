@@ -57,7 +57,10 @@ impl ArnScope {
         format!("{}task/{cluster}/{id}", self.prefix())
     }
     pub fn container(&self, cluster: &str, task_id: &str, container_id: &str) -> String {
-        format!("{}container/{cluster}/{task_id}/{container_id}", self.prefix())
+        format!(
+            "{}container/{cluster}/{task_id}/{container_id}",
+            self.prefix()
+        )
     }
     pub fn container_instance(&self, cluster: &str, id: &str) -> String {
         format!("{}container-instance/{cluster}/{id}", self.prefix())
@@ -68,18 +71,35 @@ impl ArnScope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceRef {
     Cluster(String),
-    TaskDefinition { family: String, revision: Option<u32> },
-    Service { cluster: Option<String>, name: String },
-    Task { cluster: Option<String>, id: String },
-    ContainerInstance { cluster: Option<String>, id: String },
+    TaskDefinition {
+        family: String,
+        revision: Option<u32>,
+    },
+    Service {
+        cluster: Option<String>,
+        name: String,
+    },
+    Task {
+        cluster: Option<String>,
+        id: String,
+    },
+    ContainerInstance {
+        cluster: Option<String>,
+        id: String,
+    },
 }
 
 /// The resource part of an ECS ARN (`cluster/x`, `service/c/s`, ...), or None when `arn`
 /// is not an ECS ARN.
 fn arn_resource(arn: &str) -> Option<&str> {
     let mut parts = arn.splitn(6, ':');
-    let (arn_word, _partition, service, _region, _account) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (arn_word, _partition, service, _region, _account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     if arn_word != "arn" || service != "ecs" {
         return None;
     }
@@ -94,18 +114,26 @@ pub fn parse_arn(arn: &str) -> Option<ResourceRef> {
     match (kind, segments.as_slice()) {
         ("cluster", [name]) => Some(ResourceRef::Cluster(name.to_string())),
         ("task-definition", [family_revision]) => Some(parse_family_revision(family_revision)),
-        ("service", [name]) => Some(ResourceRef::Service { cluster: None, name: name.to_string() }),
+        ("service", [name]) => Some(ResourceRef::Service {
+            cluster: None,
+            name: name.to_string(),
+        }),
         ("service", [cluster, name]) => Some(ResourceRef::Service {
             cluster: Some(cluster.to_string()),
             name: name.to_string(),
         }),
-        ("task", [id]) => Some(ResourceRef::Task { cluster: None, id: id.to_string() }),
-        ("task", [cluster, id]) => {
-            Some(ResourceRef::Task { cluster: Some(cluster.to_string()), id: id.to_string() })
-        }
-        ("container-instance", [id]) => {
-            Some(ResourceRef::ContainerInstance { cluster: None, id: id.to_string() })
-        }
+        ("task", [id]) => Some(ResourceRef::Task {
+            cluster: None,
+            id: id.to_string(),
+        }),
+        ("task", [cluster, id]) => Some(ResourceRef::Task {
+            cluster: Some(cluster.to_string()),
+            id: id.to_string(),
+        }),
+        ("container-instance", [id]) => Some(ResourceRef::ContainerInstance {
+            cluster: None,
+            id: id.to_string(),
+        }),
         ("container-instance", [cluster, id]) => Some(ResourceRef::ContainerInstance {
             cluster: Some(cluster.to_string()),
             id: id.to_string(),
@@ -117,12 +145,19 @@ pub fn parse_arn(arn: &str) -> Option<ResourceRef> {
 fn parse_family_revision(text: &str) -> ResourceRef {
     match text.rsplit_once(':') {
         Some((family, revision)) => match revision.parse::<u32>() {
-            Ok(revision) => {
-                ResourceRef::TaskDefinition { family: family.to_string(), revision: Some(revision) }
-            }
-            Err(_) => ResourceRef::TaskDefinition { family: text.to_string(), revision: None },
+            Ok(revision) => ResourceRef::TaskDefinition {
+                family: family.to_string(),
+                revision: Some(revision),
+            },
+            Err(_) => ResourceRef::TaskDefinition {
+                family: text.to_string(),
+                revision: None,
+            },
         },
-        None => ResourceRef::TaskDefinition { family: text.to_string(), revision: None },
+        None => ResourceRef::TaskDefinition {
+            family: text.to_string(),
+            revision: None,
+        },
     }
 }
 
@@ -180,17 +215,32 @@ mod tests {
 
     #[test]
     fn parses_every_arn_kind() {
-        let scope = ArnScope { region: "us-east-1".into(), account_id: "000000000000".into() };
-        assert_eq!(parse_arn(&scope.cluster("c1")), Some(ResourceRef::Cluster("c1".into())));
+        let scope = ArnScope {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+        };
+        assert_eq!(
+            parse_arn(&scope.cluster("c1")),
+            Some(ResourceRef::Cluster("c1".into()))
+        );
         assert_eq!(
             parse_arn(&scope.task_definition("web", 3)),
-            Some(ResourceRef::TaskDefinition { family: "web".into(), revision: Some(3) })
+            Some(ResourceRef::TaskDefinition {
+                family: "web".into(),
+                revision: Some(3)
+            })
         );
         assert_eq!(
             parse_arn(&scope.service("c1", "member")),
-            Some(ResourceRef::Service { cluster: Some("c1".into()), name: "member".into() })
+            Some(ResourceRef::Service {
+                cluster: Some("c1".into()),
+                name: "member".into()
+            })
         );
-        assert_eq!(task_ref(&scope.task("c1", "abc")), (Some("c1".into()), "abc".into()));
+        assert_eq!(
+            task_ref(&scope.task("c1", "abc")),
+            (Some("c1".into()), "abc".into())
+        );
         assert_eq!(task_ref("abc"), (None, "abc".into()));
         assert_eq!(cluster_name(None), "default");
         assert_eq!(cluster_name(Some(&scope.cluster("x"))), "x");

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use berth_api::{
-    DeploymentConfiguration, LoadBalancer, NetworkBinding, PlacementConstraint,
-    PlacementStrategy, RegisterTaskDefinitionRequest, Tag, TaskOverride,
+    DeploymentConfiguration, LoadBalancer, NetworkBinding, PlacementConstraint, PlacementStrategy,
+    RegisterTaskDefinitionRequest, Tag, TaskOverride,
 };
 use serde::{Deserialize, Serialize};
 
@@ -215,20 +215,31 @@ impl Task {
     }
 
     pub fn has_health_checks(&self) -> bool {
-        self.containers.iter().any(|c| c.essential && c.has_health_check)
+        self.containers
+            .iter()
+            .any(|c| c.essential && c.has_health_check)
     }
 
     /// ECS's task health: UNHEALTHY if any essential container is, else UNKNOWN if any
     /// essential container with a check is unknown, else HEALTHY; UNKNOWN without checks.
     pub fn derived_health(&self) -> HealthStatus {
-        let checked: Vec<&ContainerRecord> =
-            self.containers.iter().filter(|c| c.essential && c.has_health_check).collect();
+        let checked: Vec<&ContainerRecord> = self
+            .containers
+            .iter()
+            .filter(|c| c.essential && c.has_health_check)
+            .collect();
         if checked.is_empty() {
             return HealthStatus::Unknown;
         }
-        if checked.iter().any(|c| c.health_status == HealthStatus::Unhealthy) {
+        if checked
+            .iter()
+            .any(|c| c.health_status == HealthStatus::Unhealthy)
+        {
             HealthStatus::Unhealthy
-        } else if checked.iter().any(|c| c.health_status == HealthStatus::Unknown) {
+        } else if checked
+            .iter()
+            .any(|c| c.health_status == HealthStatus::Unknown)
+        {
             HealthStatus::Unknown
         } else {
             HealthStatus::Healthy
@@ -308,7 +319,9 @@ impl Service {
         self.deployment_configuration.maximum_percent.unwrap_or(200)
     }
     pub fn minimum_healthy_percent(&self) -> i64 {
-        self.deployment_configuration.minimum_healthy_percent.unwrap_or(100)
+        self.deployment_configuration
+            .minimum_healthy_percent
+            .unwrap_or(100)
     }
 }
 

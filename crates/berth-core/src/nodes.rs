@@ -20,14 +20,22 @@ pub struct NodeRegistration {
     pub joins_every_cluster: bool,
 }
 
-pub fn register_node(state: &State, registration: &NodeRegistration, ctx: &mut Context) -> Vec<Command> {
+pub fn register_node(
+    state: &State,
+    registration: &NodeRegistration,
+    ctx: &mut Context,
+) -> Vec<Command> {
     let mut commands = Vec::new();
     let mut working = state.clone();
     let emit = |working: &mut State, command: Command, commands: &mut Vec<Command>| {
         working.apply(command.clone());
         commands.push(command);
     };
-    if !working.clusters.get(&registration.cluster).is_some_and(|c| c.status == "ACTIVE") {
+    if working
+        .clusters
+        .get(&registration.cluster)
+        .is_none_or(|c| c.status != "ACTIVE")
+    {
         let cluster = Cluster {
             name: registration.cluster.clone(),
             status: "ACTIVE".to_string(),
@@ -47,7 +55,11 @@ pub fn register_node(state: &State, registration: &NodeRegistration, ctx: &mut C
         docker_version: registration.docker_version.clone(),
         joins_every_cluster: registration.joins_every_cluster,
         connected: true,
-        registered_at: state.nodes.get(&registration.node_id).map(|n| n.registered_at).unwrap_or(ctx.now),
+        registered_at: state
+            .nodes
+            .get(&registration.node_id)
+            .map(|n| n.registered_at)
+            .unwrap_or(ctx.now),
     };
     emit(&mut working, Command::PutNode(node.clone()), &mut commands);
     // Existing memberships follow the node's resources and connection.
@@ -67,11 +79,20 @@ pub fn register_node(state: &State, registration: &NodeRegistration, ctx: &mut C
         instance.hostname = node.hostname.clone();
         if instance != before {
             instance.version += 1;
-            emit(&mut working, Command::PutContainerInstance(instance), &mut commands);
+            emit(
+                &mut working,
+                Command::PutContainerInstance(instance),
+                &mut commands,
+            );
         }
     }
     let clusters: Vec<String> = if registration.joins_every_cluster {
-        working.clusters.values().filter(|c| c.status == "ACTIVE").map(|c| c.name.clone()).collect()
+        working
+            .clusters
+            .values()
+            .filter(|c| c.status == "ACTIVE")
+            .map(|c| c.name.clone())
+            .collect()
     } else {
         vec![registration.cluster.clone()]
     };
@@ -113,5 +134,10 @@ pub fn register_node(state: &State, registration: &NodeRegistration, ctx: &mut C
 
 /// The container instance ids that belong to a node: the agent runs their tasks.
 pub fn instances_of_node(state: &State, node_id: &str) -> Vec<String> {
-    state.container_instances.values().filter(|i| i.node_id == node_id).map(|i| i.id.clone()).collect()
+    state
+        .container_instances
+        .values()
+        .filter(|i| i.node_id == node_id)
+        .map(|i| i.id.clone())
+        .collect()
 }

@@ -63,8 +63,11 @@ impl<'s> Placer<'s> {
                 tasks: 0,
             })
             .collect();
-        let index: BTreeMap<&str, usize> =
-            candidates.iter().enumerate().map(|(i, c)| (c.instance.id.as_str(), i)).collect();
+        let index: BTreeMap<&str, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.instance.id.as_str(), i))
+            .collect();
         // Resources are per node: a node in several clusters shares them.
         let node_of: BTreeMap<&str, &str> = state
             .container_instances
@@ -72,9 +75,16 @@ impl<'s> Placer<'s> {
             .map(|i| (i.id.as_str(), i.node_id.as_str()))
             .collect();
         for task in state.tasks.values().filter(|t| !t.is_stopped()) {
-            let Some(instance_id) = task.container_instance_id.as_deref() else { continue };
-            let Some(node) = node_of.get(instance_id) else { continue };
-            for candidate in candidates.iter_mut().filter(|c| c.instance.node_id == *node) {
+            let Some(instance_id) = task.container_instance_id.as_deref() else {
+                continue;
+            };
+            let Some(node) = node_of.get(instance_id) else {
+                continue;
+            };
+            for candidate in candidates
+                .iter_mut()
+                .filter(|c| c.instance.node_id == *node)
+            {
                 candidate.free_cpu = candidate.free_cpu.saturating_sub(task.reserved_cpu);
                 candidate.free_memory = candidate.free_memory.saturating_sub(task.reserved_memory);
                 candidate.used_ports.extend(task_host_ports(state, task));
@@ -132,7 +142,11 @@ impl<'s> Placer<'s> {
             strategy_type: Some("spread".to_string()),
             field: Some("instanceId".to_string()),
         }];
-        let strategies = if strategies.is_empty() { &default_spread[..] } else { strategies };
+        let strategies = if strategies.is_empty() {
+            &default_spread[..]
+        } else {
+            strategies
+        };
         let key = |i: usize| -> Vec<u64> {
             let c = &self.candidates[i];
             strategies

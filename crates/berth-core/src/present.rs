@@ -43,7 +43,10 @@ pub fn cluster(state: &State, scope: &ArnScope, cluster: &Cluster) -> api::Clust
 
 pub fn task_definition(scope: &ArnScope, record: &TaskDefinitionRecord) -> api::TaskDefinition {
     let spec = &record.spec;
-    let network_mode = spec.network_mode.clone().unwrap_or_else(|| "bridge".to_string());
+    let network_mode = spec
+        .network_mode
+        .clone()
+        .unwrap_or_else(|| "bridge".to_string());
     let container_definitions = spec
         .container_definitions
         .iter()
@@ -136,7 +139,14 @@ pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
         (ip, "awsvpc") => vec![api::Attachment {
             id: Some(eni_attachment_id(&task.id)),
             attachment_type: Some("ElasticNetworkInterface".to_string()),
-            status: Some(if task.is_stopped() { "DELETED" } else { "ATTACHED" }.to_string()),
+            status: Some(
+                if task.is_stopped() {
+                    "DELETED"
+                } else {
+                    "ATTACHED"
+                }
+                .to_string(),
+            ),
             details: ip
                 .iter()
                 .map(|ip| api::KeyValuePair {
@@ -162,7 +172,11 @@ pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
         cpu: task.cpu.clone(),
         memory: task.memory.clone(),
         containers,
-        launch_type: Some(task.launch_type.clone().unwrap_or_else(|| "EC2".to_string())),
+        launch_type: Some(
+            task.launch_type
+                .clone()
+                .unwrap_or_else(|| "EC2".to_string()),
+        ),
         overrides: task.overrides.clone(),
         started_by: task.started_by.clone(),
         group: task.group.clone(),
@@ -186,12 +200,25 @@ pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
 
 fn eni_attachment_id(task_id: &str) -> String {
     // A stable, UUID-shaped id derived from the task id.
-    let hex: String = task_id.chars().chain(std::iter::repeat('0')).take(32).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    let hex: String = task_id
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(32)
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Service {
-    let tasks: Vec<&Task> = state.tasks_of_service(&service.cluster, &service.name).collect();
+    let tasks: Vec<&Task> = state
+        .tasks_of_service(&service.cluster, &service.name)
+        .collect();
     let count = |deployment: Option<&str>, running: bool| {
         tasks
             .iter()
@@ -222,7 +249,12 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
             failed_tasks: d.failed_tasks,
             created_at: d.created_at.as_epoch_seconds(),
             updated_at: d.updated_at.as_epoch_seconds(),
-            launch_type: Some(service.launch_type.clone().unwrap_or_else(|| "EC2".to_string())),
+            launch_type: Some(
+                service
+                    .launch_type
+                    .clone()
+                    .unwrap_or_else(|| "EC2".to_string()),
+            ),
             network_configuration: d.network_configuration.clone(),
             rollout_state: d.rollout_state.clone(),
             rollout_state_reason: d.rollout_state_reason.clone(),
@@ -231,7 +263,9 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
     let mut deployment_configuration = service.deployment_configuration.clone();
     deployment_configuration.maximum_percent = Some(service.maximum_percent());
     deployment_configuration.minimum_healthy_percent = Some(service.minimum_healthy_percent());
-    deployment_configuration.deployment_circuit_breaker.get_or_insert_with(Default::default);
+    deployment_configuration
+        .deployment_circuit_breaker
+        .get_or_insert_with(Default::default);
     api::Service {
         service_arn: scope.service(&service.cluster, &service.name),
         service_name: service.name.clone(),
@@ -242,7 +276,12 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         desired_count: service.desired_count,
         running_count: count(None, true),
         pending_count: count(None, false),
-        launch_type: Some(service.launch_type.clone().unwrap_or_else(|| "EC2".to_string())),
+        launch_type: Some(
+            service
+                .launch_type
+                .clone()
+                .unwrap_or_else(|| "EC2".to_string()),
+        ),
         task_definition: scope.task_definition(&service.family, service.revision),
         deployment_configuration,
         deployments,
@@ -262,7 +301,9 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         network_configuration: service.network_configuration.clone(),
         health_check_grace_period_seconds: service.health_check_grace_period_seconds,
         scheduling_strategy: service.scheduling_strategy.clone(),
-        deployment_controller: api::DeploymentController { controller_type: "ECS".to_string() },
+        deployment_controller: api::DeploymentController {
+            controller_type: "ECS".to_string(),
+        },
         tags: service.tags.clone(),
         created_by: None,
         enable_ecs_managed_tags: service.enable_ecs_managed_tags,
@@ -302,7 +343,10 @@ pub fn container_instance(
         },
         remaining_resources: vec![
             resource("CPU", instance.registered_cpu.saturating_sub(used_cpu)),
-            resource("MEMORY", instance.registered_memory.saturating_sub(used_memory)),
+            resource(
+                "MEMORY",
+                instance.registered_memory.saturating_sub(used_memory),
+            ),
         ],
         registered_resources: vec![
             resource("CPU", instance.registered_cpu),
@@ -311,10 +355,14 @@ pub fn container_instance(
         status: instance.status.clone(),
         status_reason: None,
         agent_connected: instance.agent_connected,
-        running_tasks_count: live.iter().filter(|t| t.last_status == TaskStatus::Running).count()
-            as i64,
-        pending_tasks_count: live.iter().filter(|t| t.last_status < TaskStatus::Running).count()
-            as i64,
+        running_tasks_count: live
+            .iter()
+            .filter(|t| t.last_status == TaskStatus::Running)
+            .count() as i64,
+        pending_tasks_count: live
+            .iter()
+            .filter(|t| t.last_status < TaskStatus::Running)
+            .count() as i64,
         attributes: instance
             .attributes
             .iter()

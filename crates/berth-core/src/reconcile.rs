@@ -5,11 +5,10 @@
 //! Input: the state, `now` and an id source. Output: commands. Calling it again on the
 //! state those commands produce gives no further commands until something changes.
 
-use crate::ecs::{new_task, start_deployment, stopping, Context, TaskOrigin};
 use crate::ecs::demand_of;
+use crate::ecs::{new_task, start_deployment, stopping, Context, TaskOrigin};
 use crate::model::{
-    HealthStatus, Service, ServiceEvent, StopCode, Task, TaskStatus,
-    MAX_SERVICE_EVENTS,
+    HealthStatus, Service, ServiceEvent, StopCode, Task, TaskStatus, MAX_SERVICE_EVENTS,
 };
 use crate::placement::{group_for, PlacementFailure, Placer};
 use crate::state::{Command, State};
@@ -47,7 +46,9 @@ pub fn reconcile(state: &State, ctx: &mut Context) -> Vec<Command> {
         .map(|(k, _)| k.clone())
         .collect();
     for key in keys {
-        let Some(service) = working.services.get(&key).cloned() else { continue };
+        let Some(service) = working.services.get(&key).cloned() else {
+            continue;
+        };
         let service_commands = reconcile_service(&working, service, ctx);
         for command in service_commands {
             working.apply(command.clone());
@@ -62,13 +63,23 @@ fn forget_old_stopped_tasks(state: &State, now: Timestamp) -> Vec<Command> {
     state
         .tasks
         .values()
-        .filter(|t| t.stopped_at.is_some_and(|at| now.millis_since(at) > STOPPED_TASK_RETENTION_MS))
+        .filter(|t| {
+            t.stopped_at
+                .is_some_and(|at| now.millis_since(at) > STOPPED_TASK_RETENTION_MS)
+        })
         .map(|t| Command::RemoveTask(t.id.clone()))
         .collect()
 }
 
 fn push_event(service: &mut Service, message: String, ctx: &mut Context) {
-    service.events.insert(0, ServiceEvent { id: ctx.ids.uuid(), created_at: ctx.now, message });
+    service.events.insert(
+        0,
+        ServiceEvent {
+            id: ctx.ids.uuid(),
+            created_at: ctx.now,
+            message,
+        },
+    );
     service.events.truncate(MAX_SERVICE_EVENTS);
 }
 
@@ -85,14 +96,21 @@ fn is_healthy(task: &Task) -> bool {
 /// Lower sorts first when choosing which tasks to stop: not-yet-running before running,
 /// unhealthy before healthy, newer before older.
 fn stop_preference(task: &Task) -> (bool, bool, std::cmp::Reverse<Timestamp>) {
-    (task.last_status == TaskStatus::Running, is_healthy(task), std::cmp::Reverse(task.created_at))
+    (
+        task.last_status == TaskStatus::Running,
+        is_healthy(task),
+        std::cmp::Reverse(task.created_at),
+    )
 }
 
 fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec<Command> {
     let mut service = original.clone();
     let mut task_commands: Vec<Task> = Vec::new();
     let name = service.name.clone();
-    let mut tasks: Vec<Task> = state.tasks_of_service(&service.cluster, &name).cloned().collect();
+    let mut tasks: Vec<Task> = state
+        .tasks_of_service(&service.cluster, &name)
+        .cloned()
+        .collect();
 
     account_stopped_tasks(&mut service, &mut tasks, &mut task_commands, ctx);
     replace_unhealthy_tasks(&service, &mut tasks, &mut task_commands, ctx);
@@ -104,7 +122,11 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
             .filter(|i| i.cluster == service.cluster && i.status == "ACTIVE")
             .count() as i64;
         service.desired_count = instances;
-        if let Some(primary) = service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        if let Some(primary) = service
+            .deployments
+            .iter_mut()
+            .find(|d| d.status == "PRIMARY")
+        {
             primary.desired_count = instances;
         }
     }
@@ -113,7 +135,12 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
     let mut started_ids = Vec::new();
     if service.status == "DRAINING" {
         for task in tasks.iter_mut().filter(|t| t.is_live()) {
-            *task = stopping(task, StopCode::ServiceSchedulerInitiated, "Service is being deleted", ctx.now);
+            *task = stopping(
+                task,
+                StopCode::ServiceSchedulerInitiated,
+                "Service is being deleted",
+                ctx.now,
+            );
             stopped_ids.push(task.id.clone());
             task_commands.push(task.clone());
         }
@@ -125,17 +152,39 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
             }
         }
     } else {
-        roll(state, &mut service, &mut tasks, &mut task_commands, &mut started_ids, &mut stopped_ids, ctx);
+        roll(
+            state,
+            &mut service,
+            &mut tasks,
+            &mut task_commands,
+            &mut started_ids,
+            &mut stopped_ids,
+            ctx,
+        );
     }
 
     if !stopped_ids.is_empty() {
-        let list: Vec<String> = stopped_ids.iter().map(|id| format!("(task {id})")).collect();
-        let message = format!("(service {name}) has stopped {} running tasks: {}.", stopped_ids.len(), list.join(" "));
+        let list: Vec<String> = stopped_ids
+            .iter()
+            .map(|id| format!("(task {id})"))
+            .collect();
+        let message = format!(
+            "(service {name}) has stopped {} running tasks: {}.",
+            stopped_ids.len(),
+            list.join(" ")
+        );
         push_event(&mut service, message, ctx);
     }
     if !started_ids.is_empty() {
-        let list: Vec<String> = started_ids.iter().map(|id| format!("(task {id})")).collect();
-        let message = format!("(service {name}) has started {} tasks: {}.", started_ids.len(), list.join(" "));
+        let list: Vec<String> = started_ids
+            .iter()
+            .map(|id| format!("(task {id})"))
+            .collect();
+        let message = format!(
+            "(service {name}) has started {} tasks: {}.",
+            started_ids.len(),
+            list.join(" ")
+        );
         push_event(&mut service, message, ctx);
     }
     update_deployments(&mut service, &tasks, ctx);
@@ -156,12 +205,23 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
 }
 
 /// Counts each task's stop once: crashes feed the backoff and the circuit breaker.
-fn account_stopped_tasks(service: &mut Service, tasks: &mut [Task], out: &mut Vec<Task>, ctx: &mut Context) {
-    for task in tasks.iter_mut().filter(|t| t.is_stopped() && !t.stop_accounted) {
+fn account_stopped_tasks(
+    service: &mut Service,
+    tasks: &mut [Task],
+    out: &mut Vec<Task>,
+    ctx: &mut Context,
+) {
+    for task in tasks
+        .iter_mut()
+        .filter(|t| t.is_stopped() && !t.stop_accounted)
+    {
         task.stop_accounted = true;
         out.push(task.clone());
-        let failed = matches!(task.stop_code, Some(StopCode::EssentialContainerExited | StopCode::TaskFailedToStart))
-            || task.stopped_reason.as_deref() == Some("Task failed container health checks");
+        let failed = matches!(
+            task.stop_code,
+            Some(StopCode::EssentialContainerExited | StopCode::TaskFailedToStart)
+        ) || task.stopped_reason.as_deref()
+            == Some("Task failed container health checks");
         if !failed {
             continue;
         }
@@ -171,8 +231,10 @@ fn account_stopped_tasks(service: &mut Service, tasks: &mut [Task], out: &mut Ve
         };
         if ran_for < CRASH_WINDOW_MS {
             service.consecutive_failures = service.consecutive_failures.saturating_add(1);
-            if let Some(deployment) =
-                service.deployments.iter_mut().find(|d| Some(&d.id) == task.deployment_id.as_ref())
+            if let Some(deployment) = service
+                .deployments
+                .iter_mut()
+                .find(|d| Some(&d.id) == task.deployment_id.as_ref())
             {
                 deployment.failed_tasks += 1;
                 deployment.updated_at = ctx.now;
@@ -183,20 +245,40 @@ fn account_stopped_tasks(service: &mut Service, tasks: &mut [Task], out: &mut Ve
         let delay = backoff_after(service.consecutive_failures);
         service.next_launch_at = (delay > 0).then(|| ctx.now.plus_millis(delay));
         let reason = task.stopped_reason.clone().unwrap_or_default();
-        let message = format!("(service {}) (task {}) stopped: {reason}", service.name, task.id);
+        let message = format!(
+            "(service {}) (task {}) stopped: {reason}",
+            service.name, task.id
+        );
         push_event(service, message, ctx);
     }
 }
 
 /// A task whose health checks fail (outside the grace period) is replaced.
-fn replace_unhealthy_tasks(service: &Service, tasks: &mut [Task], out: &mut Vec<Task>, ctx: &mut Context) {
-    let grace_ms = service.health_check_grace_period_seconds.unwrap_or(0).max(0) as u64 * 1000;
-    for task in tasks.iter_mut().filter(|t| t.is_live() && t.health_status == HealthStatus::Unhealthy) {
+fn replace_unhealthy_tasks(
+    service: &Service,
+    tasks: &mut [Task],
+    out: &mut Vec<Task>,
+    ctx: &mut Context,
+) {
+    let grace_ms = service
+        .health_check_grace_period_seconds
+        .unwrap_or(0)
+        .max(0) as u64
+        * 1000;
+    for task in tasks
+        .iter_mut()
+        .filter(|t| t.is_live() && t.health_status == HealthStatus::Unhealthy)
+    {
         let since = task.started_at.unwrap_or(task.created_at);
         if ctx.now.millis_since(since) < grace_ms {
             continue;
         }
-        *task = stopping(task, StopCode::ServiceSchedulerInitiated, "Task failed container health checks", ctx.now);
+        *task = stopping(
+            task,
+            StopCode::ServiceSchedulerInitiated,
+            "Task failed container health checks",
+            ctx.now,
+        );
         out.push(task.clone());
     }
 }
@@ -210,21 +292,29 @@ fn roll(
     stopped: &mut Vec<String>,
     ctx: &mut Context,
 ) {
-    let Some(primary) = service.primary().cloned() else { return };
+    let Some(primary) = service.primary().cloned() else {
+        return;
+    };
     let desired = service.desired_count.max(0);
     let max_total = desired * service.maximum_percent() / 100;
     let min_healthy = (desired * service.minimum_healthy_percent() + 99) / 100;
     let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary.id.as_str());
 
     // 1. Too many tasks of the current deployment: scale in.
-    let mut primary_live: Vec<usize> =
-        (0..tasks.len()).filter(|&i| tasks[i].is_live() && is_primary(&tasks[i])).collect();
+    let mut primary_live: Vec<usize> = (0..tasks.len())
+        .filter(|&i| tasks[i].is_live() && is_primary(&tasks[i]))
+        .collect();
     if primary_live.len() as i64 > desired {
         primary_live.sort_by_key(|&i| stop_preference(&tasks[i]));
         let excess = primary_live.len() - desired as usize;
         for &i in primary_live.iter().take(excess) {
             let reason = format!("Scaling activity initiated by (deployment {})", primary.id);
-            tasks[i] = stopping(&tasks[i], StopCode::ServiceSchedulerInitiated, &reason, ctx.now);
+            tasks[i] = stopping(
+                &tasks[i],
+                StopCode::ServiceSchedulerInitiated,
+                &reason,
+                ctx.now,
+            );
             stopped.push(tasks[i].id.clone());
             out.push(tasks[i].clone());
         }
@@ -233,7 +323,9 @@ fn roll(
     // 2. Tasks of older deployments: stop the ones that serve nobody at once, healthy
     //    ones only while enough healthy tasks remain.
     let mut healthy_total = tasks.iter().filter(|t| is_healthy(t)).count() as i64;
-    let mut old: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].is_live() && !is_primary(&tasks[i])).collect();
+    let mut old: Vec<usize> = (0..tasks.len())
+        .filter(|&i| tasks[i].is_live() && !is_primary(&tasks[i]))
+        .collect();
     old.sort_by_key(|&i| stop_preference(&tasks[i]));
     for i in old {
         let healthy = is_healthy(&tasks[i]);
@@ -244,13 +336,21 @@ fn roll(
             healthy_total -= 1;
         }
         let reason = format!("Deployment replaced by (deployment {})", primary.id);
-        tasks[i] = stopping(&tasks[i], StopCode::ServiceSchedulerInitiated, &reason, ctx.now);
+        tasks[i] = stopping(
+            &tasks[i],
+            StopCode::ServiceSchedulerInitiated,
+            &reason,
+            ctx.now,
+        );
         stopped.push(tasks[i].id.clone());
         out.push(tasks[i].clone());
     }
 
     // 3. Start tasks of the current deployment, within maximumPercent.
-    let primary_count = tasks.iter().filter(|t| t.is_live() && is_primary(t)).count() as i64;
+    let primary_count = tasks
+        .iter()
+        .filter(|t| t.is_live() && is_primary(t))
+        .count() as i64;
     let live_total = tasks.iter().filter(|t| t.is_live()).count() as i64;
     let wanted = (desired - primary_count).max(0);
     let room = (max_total.max(desired) - live_total).max(0);
@@ -264,10 +364,16 @@ fn roll(
     if primary.rollout_state == "FAILED" {
         return;
     }
-    let Some(definition) = state.definition(&primary.family, primary.revision) else { return };
+    let Some(definition) = state.definition(&primary.family, primary.revision) else {
+        return;
+    };
     let mut placer = Placer::new(state, &service.cluster);
     let overrides = berth_api::TaskOverride::default();
-    let demand = demand_of(definition, &overrides, group_for(Some(&service.name), None, &definition.family));
+    let demand = demand_of(
+        definition,
+        &overrides,
+        group_for(Some(&service.name), None, &definition.family),
+    );
     let mut constraints = definition.spec.placement_constraints.clone();
     constraints.extend(service.placement_constraints.iter().cloned());
     while to_start > 0 {
@@ -280,9 +386,20 @@ fn roll(
                     service: Some(service.name.clone()),
                     deployment_id: Some(primary.id.clone()),
                     launch_type: service.launch_type.clone(),
-                    tags: if service.propagate_tags == "SERVICE" { service.tags.clone() } else { vec![] },
+                    tags: if service.propagate_tags == "SERVICE" {
+                        service.tags.clone()
+                    } else {
+                        vec![]
+                    },
                 };
-                let task = new_task(definition, &service.cluster, &instance_id, overrides.clone(), origin, ctx);
+                let task = new_task(
+                    definition,
+                    &service.cluster,
+                    &instance_id,
+                    overrides.clone(),
+                    origin,
+                    ctx,
+                );
                 started.push(task.id.clone());
                 out.push(task);
             }
@@ -304,16 +421,35 @@ fn roll(
 /// Deployment counts, rollout states, circuit breaker, steady-state event.
 fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) {
     let new_tasks: Vec<&Task> = tasks.iter().collect();
-    let live_of = |id: &str| new_tasks.iter().filter(|t| t.is_live() && t.deployment_id.as_deref() == Some(id)).count();
-    let unstopped_of =
-        |id: &str| new_tasks.iter().filter(|t| !t.is_stopped() && t.deployment_id.as_deref() == Some(id)).count();
-    let healthy_of =
-        |id: &str| new_tasks.iter().filter(|t| is_healthy(t) && t.deployment_id.as_deref() == Some(id)).count();
+    let live_of = |id: &str| {
+        new_tasks
+            .iter()
+            .filter(|t| t.is_live() && t.deployment_id.as_deref() == Some(id))
+            .count()
+    };
+    let unstopped_of = |id: &str| {
+        new_tasks
+            .iter()
+            .filter(|t| !t.is_stopped() && t.deployment_id.as_deref() == Some(id))
+            .count()
+    };
+    let healthy_of = |id: &str| {
+        new_tasks
+            .iter()
+            .filter(|t| is_healthy(t) && t.deployment_id.as_deref() == Some(id))
+            .count()
+    };
 
     if service.status == "ACTIVE" {
         // Old deployments go once their last task has stopped.
-        service.deployments.retain(|d| d.status == "PRIMARY" || unstopped_of(&d.id) > 0);
-        for deployment in service.deployments.iter_mut().filter(|d| d.status != "PRIMARY") {
+        service
+            .deployments
+            .retain(|d| d.status == "PRIMARY" || unstopped_of(&d.id) > 0);
+        for deployment in service
+            .deployments
+            .iter_mut()
+            .filter(|d| d.status != "PRIMARY")
+        {
             let live = live_of(&deployment.id) as i64;
             if deployment.desired_count != live {
                 deployment.desired_count = live;
@@ -322,16 +458,27 @@ fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) 
         }
     }
     let desired = service.desired_count;
-    let breaker = service.deployment_configuration.deployment_circuit_breaker.clone().unwrap_or_default();
+    let breaker = service
+        .deployment_configuration
+        .deployment_circuit_breaker
+        .clone()
+        .unwrap_or_default();
     let only_primary = service.deployments.len() == 1;
     let mut rollback_to = None;
-    if let Some(primary) = service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+    if let Some(primary) = service
+        .deployments
+        .iter_mut()
+        .find(|d| d.status == "PRIMARY")
+    {
         if primary.desired_count != desired && service.status == "ACTIVE" {
             primary.desired_count = desired;
             primary.updated_at = ctx.now;
         }
         if primary.rollout_state == "IN_PROGRESS" {
-            if only_primary && healthy_of(&primary.id) as i64 == desired && live_of(&primary.id) as i64 == desired {
+            if only_primary
+                && healthy_of(&primary.id) as i64 == desired
+                && live_of(&primary.id) as i64 == desired
+            {
                 primary.rollout_state = "COMPLETED".to_string();
                 primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
                 primary.updated_at = ctx.now;
@@ -344,10 +491,9 @@ fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) 
                 );
                 primary.updated_at = ctx.now;
                 if breaker.rollback {
-                    rollback_to = service
-                        .last_completed
-                        .clone()
-                        .filter(|(f, r)| (f.as_str(), *r) != (primary.family.as_str(), primary.revision));
+                    rollback_to = service.last_completed.clone().filter(|(f, r)| {
+                        (f.as_str(), *r) != (primary.family.as_str(), primary.revision)
+                    });
                 }
             }
         }
@@ -362,7 +508,10 @@ fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) 
         push_event(service, message, ctx);
     }
 
-    let running = tasks.iter().filter(|t| t.is_live() && t.last_status == TaskStatus::Running).count() as i64;
+    let running = tasks
+        .iter()
+        .filter(|t| t.is_live() && t.last_status == TaskStatus::Running)
+        .count() as i64;
     let all_healthy = tasks.iter().filter(|t| t.is_live()).all(is_healthy);
     let steady = service.status == "ACTIVE"
         && service.deployments.len() == 1
@@ -372,9 +521,12 @@ fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) 
     if steady && !service.steady {
         let message = format!("(service {}) has reached a steady state.", service.name);
         push_event(service, message, ctx);
-        if service.consecutive_failures > 0 && tasks.iter().filter(|t| t.is_live()).all(|t| {
-            t.started_at.is_some_and(|s| ctx.now.millis_since(s) >= CRASH_WINDOW_MS)
-        }) {
+        if service.consecutive_failures > 0
+            && tasks.iter().filter(|t| t.is_live()).all(|t| {
+                t.started_at
+                    .is_some_and(|s| ctx.now.millis_since(s) >= CRASH_WINDOW_MS)
+            })
+        {
             service.consecutive_failures = 0;
         }
     }

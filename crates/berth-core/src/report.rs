@@ -56,7 +56,10 @@ impl TaskReport {
 pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp) -> Vec<Command> {
     let mut changed: std::collections::BTreeMap<String, Task> = Default::default();
     for report in reports {
-        let Some(current) = changed.get(&report.task_id).or_else(|| state.tasks.get(&report.task_id)) else {
+        let Some(current) = changed
+            .get(&report.task_id)
+            .or_else(|| state.tasks.get(&report.task_id))
+        else {
             continue;
         };
         let updated = merge(current, report, now);
@@ -64,7 +67,10 @@ pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp)
             changed.insert(updated.id.clone(), updated);
         }
     }
-    changed.into_values().map(|t| Command::PutTask(Box::new(t))).collect()
+    changed
+        .into_values()
+        .map(|t| Command::PutTask(Box::new(t)))
+        .collect()
 }
 
 fn merge(current: &Task, report: &TaskReport, now: Timestamp) -> Task {
@@ -76,8 +82,12 @@ fn merge(current: &Task, report: &TaskReport, now: Timestamp) -> Task {
         task.last_status = report.last_status;
     }
     for c in &report.containers {
-        let Some(record) = task.containers.iter_mut().find(|r| r.name == c.name) else { continue };
-        if record.last_status == ContainerStatus::Stopped && c.last_status != ContainerStatus::Stopped {
+        let Some(record) = task.containers.iter_mut().find(|r| r.name == c.name) else {
+            continue;
+        };
+        if record.last_status == ContainerStatus::Stopped
+            && c.last_status != ContainerStatus::Stopped
+        {
             continue;
         }
         record.last_status = c.last_status;
@@ -97,7 +107,9 @@ fn merge(current: &Task, report: &TaskReport, now: Timestamp) -> Task {
     if report.private_ipv4_address.is_some() {
         task.private_ipv4_address = report.private_ipv4_address.clone();
     }
-    if report.last_status >= TaskStatus::Deactivating && task.desired_status == DesiredStatus::Running {
+    if report.last_status >= TaskStatus::Deactivating
+        && task.desired_status == DesiredStatus::Running
+    {
         // The agent stopped it on its own (an essential container exited, or it could not start).
         task.desired_status = DesiredStatus::Stopped;
         task.stopping_at = task.stopping_at.or(Some(now));

@@ -5,7 +5,10 @@ use berth_api::RegisterTaskDefinitionRequest;
 /// Task-level `cpu`: "256" or "0.25 vCPU" -> CPU units (1 vCPU = 1024).
 pub fn parse_cpu_units(text: &str) -> Option<u64> {
     let text = text.trim();
-    if let Some(vcpu) = text.strip_suffix("vCPU").or_else(|| text.strip_suffix("vcpu")) {
+    if let Some(vcpu) = text
+        .strip_suffix("vCPU")
+        .or_else(|| text.strip_suffix("vcpu"))
+    {
         let value: f64 = vcpu.trim().parse().ok()?;
         return (value >= 0.0).then(|| (value * 1024.0).round() as u64);
     }
@@ -38,9 +41,16 @@ impl FixedHostPorts for RegisterTaskDefinitionRequest {
             .iter()
             .flat_map(|c| c.port_mappings.iter().flatten())
             .filter_map(|m| {
-                let port = if mode == "host" { m.host_port.or(m.container_port) } else { m.host_port };
+                let port = if mode == "host" {
+                    m.host_port.or(m.container_port)
+                } else {
+                    m.host_port
+                };
                 let port = u16::try_from(port?).ok().filter(|p| *p != 0)?;
-                Some((m.protocol.clone().unwrap_or_else(|| "tcp".to_string()), port))
+                Some((
+                    m.protocol.clone().unwrap_or_else(|| "tcp".to_string()),
+                    port,
+                ))
             })
             .collect()
     }
@@ -51,17 +61,33 @@ pub fn reservation(
     definition: &RegisterTaskDefinitionRequest,
     overrides: &berth_api::TaskOverride,
 ) -> (u64, u64) {
-    let task_cpu = overrides.cpu.as_deref().or(definition.cpu.as_deref()).and_then(parse_cpu_units);
-    let task_memory =
-        overrides.memory.as_deref().or(definition.memory.as_deref()).and_then(parse_memory_mib);
+    let task_cpu = overrides
+        .cpu
+        .as_deref()
+        .or(definition.cpu.as_deref())
+        .and_then(parse_cpu_units);
+    let task_memory = overrides
+        .memory
+        .as_deref()
+        .or(definition.memory.as_deref())
+        .and_then(parse_memory_mib);
     let override_of = |name: &Option<String>| {
-        overrides.container_overrides.iter().find(|o| o.name.is_some() && o.name == *name)
+        overrides
+            .container_overrides
+            .iter()
+            .find(|o| o.name.is_some() && o.name == *name)
     };
     let cpu = task_cpu.unwrap_or_else(|| {
         definition
             .container_definitions
             .iter()
-            .map(|c| override_of(&c.name).and_then(|o| o.cpu).or(c.cpu).unwrap_or(0).max(0) as u64)
+            .map(|c| {
+                override_of(&c.name)
+                    .and_then(|o| o.cpu)
+                    .or(c.cpu)
+                    .unwrap_or(0)
+                    .max(0) as u64
+            })
             .sum()
     });
     let memory = task_memory.unwrap_or_else(|| {

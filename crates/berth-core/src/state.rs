@@ -35,7 +35,7 @@ pub fn service_key(cluster: &str, name: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     PutCluster(Cluster),
-    PutTaskDefinition(TaskDefinitionRecord),
+    PutTaskDefinition(Box<TaskDefinitionRecord>),
     PutService(Box<Service>),
     PutTask(Box<Task>),
     RemoveTask(String),
@@ -64,8 +64,12 @@ impl State {
                 RecordKey::Cluster(key)
             }
             Command::PutTaskDefinition(definition) => {
+                let definition = *definition;
                 let key = definition.key();
-                let highest = self.family_revisions.entry(definition.family.clone()).or_insert(0);
+                let highest = self
+                    .family_revisions
+                    .entry(definition.family.clone())
+                    .or_insert(0);
                 *highest = (*highest).max(definition.revision);
                 self.task_definitions.insert(key.clone(), definition);
                 RecordKey::TaskDefinition(key)
@@ -123,6 +127,7 @@ impl State {
     }
 
     pub fn definition(&self, family: &str, revision: u32) -> Option<&TaskDefinitionRecord> {
-        self.task_definitions.get(&crate::model::definition_key(family, revision))
+        self.task_definitions
+            .get(&crate::model::definition_key(family, revision))
     }
 }

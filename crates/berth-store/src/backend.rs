@@ -47,24 +47,39 @@ pub(crate) fn record_of(state: &State, key: &RecordKey) -> Record {
         RecordKey::Node(k) => state.nodes.get(k).map(serde_json::to_vec),
     };
     // Serializing plain records to JSON cannot fail (no maps with non-string keys).
-    Record { key: key_text(key), value: value.and_then(Result::ok) }
+    Record {
+        key: key_text(key),
+        value: value.and_then(Result::ok),
+    }
 }
 
 /// Rebuilds the state from stored records.
 pub(crate) fn state_from_records(records: Vec<(String, Vec<u8>)>) -> Result<State, StoreError> {
     let mut state = State::default();
     for (key, value) in records {
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt { key: key.clone(), message: e.to_string() };
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+            key: key.clone(),
+            message: e.to_string(),
+        };
         let (kind, _) = key.split_once('/').unwrap_or((key.as_str(), ""));
         let command = match kind {
             "cluster" => Command::PutCluster(serde_json::from_slice(&value).map_err(corrupt)?),
-            "task-definition" => Command::PutTaskDefinition(serde_json::from_slice(&value).map_err(corrupt)?),
-            "service" => Command::PutService(Box::new(serde_json::from_slice(&value).map_err(corrupt)?)),
+            "task-definition" => Command::PutTaskDefinition(Box::new(
+                serde_json::from_slice(&value).map_err(corrupt)?,
+            )),
+            "service" => {
+                Command::PutService(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
+            }
             "task" => Command::PutTask(Box::new(serde_json::from_slice(&value).map_err(corrupt)?)),
-            "container-instance" => Command::PutContainerInstance(serde_json::from_slice(&value).map_err(corrupt)?),
+            "container-instance" => {
+                Command::PutContainerInstance(serde_json::from_slice(&value).map_err(corrupt)?)
+            }
             "node" => Command::PutNode(serde_json::from_slice(&value).map_err(corrupt)?),
             _ => {
-                return Err(StoreError::Corrupt { key: key.clone(), message: "unknown record kind".to_string() })
+                return Err(StoreError::Corrupt {
+                    key: key.clone(),
+                    message: "unknown record kind".to_string(),
+                })
             }
         };
         state.apply(command);

@@ -14,20 +14,29 @@ pub struct RedbBackend {
 
 impl RedbBackend {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let error = |message: String| StoreError::Backend { path: path.display().to_string(), message };
+        let error = |message: String| StoreError::Backend {
+            path: path.display().to_string(),
+            message,
+        };
         // A small page cache: berth's state is small and `berth dev` must stay light.
         let database = Database::builder()
             .set_cache_size(4 * 1024 * 1024)
             .create(path)
             .map_err(|e| error(e.to_string()))?;
-        let backend = RedbBackend { database, path: path.to_path_buf() };
+        let backend = RedbBackend {
+            database,
+            path: path.to_path_buf(),
+        };
         // Make sure the table exists so the first read finds it.
         backend.write(&[])?;
         Ok(backend)
     }
 
     fn error(&self, message: impl ToString) -> StoreError {
-        StoreError::Backend { path: self.path.display().to_string(), message: message.to_string() }
+        StoreError::Backend {
+            path: self.path.display().to_string(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -39,10 +48,14 @@ impl Backend for RedbBackend {
             for record in records {
                 match &record.value {
                     Some(value) => {
-                        table.insert(record.key.as_str(), value.as_slice()).map_err(|e| self.error(e))?;
+                        table
+                            .insert(record.key.as_str(), value.as_slice())
+                            .map_err(|e| self.error(e))?;
                     }
                     None => {
-                        table.remove(record.key.as_str()).map_err(|e| self.error(e))?;
+                        table
+                            .remove(record.key.as_str())
+                            .map_err(|e| self.error(e))?;
                     }
                 }
             }

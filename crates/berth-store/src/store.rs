@@ -17,7 +17,11 @@ impl Store {
     pub fn open(backend: Box<dyn Backend>) -> Result<Self, StoreError> {
         let state = state_from_records(backend.read_all()?)?;
         let (revision, _) = watch::channel(0);
-        Ok(Store { backend, state: RwLock::new(state), revision })
+        Ok(Store {
+            backend,
+            state: RwLock::new(state),
+            revision,
+        })
     }
 
     /// Reads the current state.
@@ -90,7 +94,9 @@ mod tests {
         {
             let store = Store::open(Box::new(RedbBackend::open(&path).unwrap())).unwrap();
             store.apply(vec![cluster("a"), cluster("b")]).unwrap();
-            store.apply(vec![Command::RemoveTask("none".into())]).unwrap();
+            store
+                .apply(vec![Command::RemoveTask("none".into())])
+                .unwrap();
         }
         let store = Store::open(Box::new(RedbBackend::open(&path).unwrap())).unwrap();
         let names: Vec<String> = store.read(|s| s.clusters.keys().cloned().collect());
@@ -101,7 +107,9 @@ mod tests {
     fn a_refused_decision_changes_nothing_and_does_not_bump_the_revision() {
         let store = Store::open(Box::new(MemoryBackend::default())).unwrap();
         let watch = store.watch();
-        let outcome = store.transact(|_| Err::<(Vec<Command>, ()), _>("no")).unwrap();
+        let outcome = store
+            .transact(|_| Err::<(Vec<Command>, ()), _>("no"))
+            .unwrap();
         assert_eq!(outcome, Err("no"));
         assert_eq!(*watch.borrow(), 0);
         assert!(store.read(|s| s.clusters.is_empty()));

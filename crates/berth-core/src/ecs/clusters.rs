@@ -12,7 +12,9 @@ pub fn create_cluster(
     request: api::CreateClusterRequest,
     ctx: &mut Context,
 ) -> EcsResult<api::ClusterResponse> {
-    let name = request.cluster_name.unwrap_or_else(|| "default".to_string());
+    let name = request
+        .cluster_name
+        .unwrap_or_else(|| "default".to_string());
     check_name("clusterName", &name)?;
     if let Some(existing) = state.clusters.get(&name).filter(|c| c.status == "ACTIVE") {
         // CreateCluster is idempotent in ECS: the existing cluster is returned.
@@ -36,7 +38,9 @@ pub fn create_cluster(
     }
     Ok(Outcome {
         commands,
-        response: api::ClusterResponse { cluster: present::cluster(&preview, ctx.scope, &cluster) },
+        response: api::ClusterResponse {
+            cluster: present::cluster(&preview, ctx.scope, &cluster),
+        },
     })
 }
 
@@ -79,7 +83,9 @@ pub fn describe_clusters(
     request: api::DescribeClustersRequest,
     ctx: &mut Context,
 ) -> EcsResult<api::DescribeClustersResponse> {
-    let wanted = request.clusters.unwrap_or_else(|| vec!["default".to_string()]);
+    let wanted = request
+        .clusters
+        .unwrap_or_else(|| vec!["default".to_string()]);
     let include_tags = request.include.iter().any(|i| i == "TAGS");
     let mut response = api::DescribeClustersResponse::default();
     for given in wanted {
@@ -113,9 +119,16 @@ pub fn list_clusters(
         .filter(|c| c.status == "ACTIVE")
         .map(|c| ctx.scope.cluster(&c.name))
         .collect();
-    let (cluster_arns, next_token) =
-        paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
-    Ok(Outcome::read_only(api::ListClustersResponse { cluster_arns, next_token }))
+    let (cluster_arns, next_token) = paginate(
+        &arns,
+        request.next_token.as_deref(),
+        request.max_results,
+        100,
+    )?;
+    Ok(Outcome::read_only(api::ListClustersResponse {
+        cluster_arns,
+        next_token,
+    }))
 }
 
 pub fn delete_cluster(
@@ -125,13 +138,21 @@ pub fn delete_cluster(
 ) -> EcsResult<api::ClusterResponse> {
     let name = cluster_name(Some(&request.cluster));
     let cluster = super::active_cluster(state, &name)?;
-    if state.services.values().any(|s| s.cluster == name && s.status != "INACTIVE") {
+    if state
+        .services
+        .values()
+        .any(|s| s.cluster == name && s.status != "INACTIVE")
+    {
         return Err(EcsError::new(
             ErrorCode::ClusterContainsServicesException,
             "The Cluster cannot be deleted while Services are active.",
         ));
     }
-    if state.tasks.values().any(|t| t.cluster == name && !t.is_stopped()) {
+    if state
+        .tasks
+        .values()
+        .any(|t| t.cluster == name && !t.is_stopped())
+    {
         return Err(EcsError::new(
             ErrorCode::ClusterContainsTasksException,
             "The Cluster cannot be deleted while Tasks are active.",
@@ -166,6 +187,8 @@ pub fn delete_cluster(
     }
     Ok(Outcome {
         commands,
-        response: api::ClusterResponse { cluster: present::cluster(&preview, ctx.scope, &deleted) },
+        response: api::ClusterResponse {
+            cluster: present::cluster(&preview, ctx.scope, &deleted),
+        },
     })
 }

@@ -14,8 +14,13 @@ pub fn list_container_instances(
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
     if let Some(status) = request.status.as_deref() {
-        if !matches!(status, "ACTIVE" | "DRAINING" | "REGISTERING" | "DEREGISTERING" | "REGISTRATION_FAILED") {
-            return Err(EcsError::invalid_parameter(format!("status '{status}' is invalid")));
+        if !matches!(
+            status,
+            "ACTIVE" | "DRAINING" | "REGISTERING" | "DEREGISTERING" | "REGISTRATION_FAILED"
+        ) {
+            return Err(EcsError::invalid_parameter(format!(
+                "status '{status}' is invalid"
+            )));
         }
     }
     let arns: Vec<String> = state
@@ -25,9 +30,16 @@ pub fn list_container_instances(
         .filter(|i| request.status.as_ref().is_none_or(|s| &i.status == s))
         .map(|i| ctx.scope.container_instance(&i.cluster, &i.id))
         .collect();
-    let (container_instance_arns, next_token) =
-        paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
-    Ok(Outcome::read_only(api::ListContainerInstancesResponse { container_instance_arns, next_token }))
+    let (container_instance_arns, next_token) = paginate(
+        &arns,
+        request.next_token.as_deref(),
+        request.max_results,
+        100,
+    )?;
+    Ok(Outcome::read_only(api::ListContainerInstancesResponse {
+        container_instance_arns,
+        next_token,
+    }))
 }
 
 pub fn describe_container_instances(
@@ -38,13 +50,21 @@ pub fn describe_container_instances(
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
     if request.container_instances.is_empty() {
-        return Err(EcsError::invalid_parameter("containerInstances cannot be empty."));
+        return Err(EcsError::invalid_parameter(
+            "containerInstances cannot be empty.",
+        ));
     }
     let mut response = api::DescribeContainerInstancesResponse::default();
     for given in &request.container_instances {
         let (_, id) = container_instance_ref(given);
-        match state.container_instances.get(&id).filter(|i| i.cluster == cluster) {
-            Some(instance) => response.container_instances.push(present::container_instance(state, ctx.scope, instance)),
+        match state
+            .container_instances
+            .get(&id)
+            .filter(|i| i.cluster == cluster)
+        {
+            Some(instance) => response
+                .container_instances
+                .push(present::container_instance(state, ctx.scope, instance)),
             None => response.failures.push(api::Failure {
                 arn: Some(ctx.scope.container_instance(&cluster, &id)),
                 reason: Some("MISSING".to_string()),

@@ -39,7 +39,10 @@ pub struct Outcome<R> {
 
 impl<R> Outcome<R> {
     pub fn read_only(response: R) -> Self {
-        Outcome { commands: Vec::new(), response }
+        Outcome {
+            commands: Vec::new(),
+            response,
+        }
     }
 }
 
@@ -57,7 +60,9 @@ pub(crate) fn active_cluster<'s>(state: &'s State, name: &str) -> Result<&'s Clu
 pub(crate) fn check_name(field: &str, value: &str) -> Result<(), EcsError> {
     let ok = !value.is_empty()
         && value.len() <= 255
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {

@@ -44,8 +44,11 @@ fn check_load_balancers(
 ) -> Result<(), EcsError> {
     for (i, lb) in load_balancers.iter().enumerate() {
         let container = lb.container_name.as_deref().unwrap_or_default();
-        let Some(def) =
-            definition.spec.container_definitions.iter().find(|c| c.name.as_deref() == Some(container))
+        let Some(def) = definition
+            .spec
+            .container_definitions
+            .iter()
+            .find(|c| c.name.as_deref() == Some(container))
         else {
             return Err(EcsError::invalid_parameter(format!(
                 "loadBalancers[{i}].containerName '{container}' names no container of task definition {}:{}",
@@ -53,18 +56,25 @@ fn check_load_balancers(
             )));
         };
         let port = lb.container_port.unwrap_or_default();
-        if !def.port_mappings.iter().flatten().any(|m| m.container_port == Some(port)) {
+        if !def
+            .port_mappings
+            .iter()
+            .flatten()
+            .any(|m| m.container_port == Some(port))
+        {
             return Err(EcsError::invalid_parameter(format!(
                 "loadBalancers[{i}].containerPort {port} is not a port mapping of container '{container}'"
             )));
         }
-        // Until berth has its load balancer, no target group exists to register with.
-        return Err(EcsError::invalid_parameter(format!(
-            "loadBalancers[{i}].targetGroupArn '{}' does not exist",
-            lb.target_group_arn.as_deref().unwrap_or_default()
-        )));
     }
-    Ok(())
+    // Until berth has its load balancer, no target group exists to register with.
+    match load_balancers.first() {
+        Some(lb) => Err(EcsError::invalid_parameter(format!(
+            "loadBalancers[0].targetGroupArn '{}' does not exist",
+            lb.target_group_arn.as_deref().unwrap_or_default()
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn new_deployment(
@@ -91,11 +101,21 @@ fn new_deployment(
 
 /// The service becomes a new PRIMARY deployment of `family:revision`; the old PRIMARY drains.
 pub fn start_deployment(service: &mut Service, family: &str, revision: u32, ctx: &mut Context) {
-    for deployment in service.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+    for deployment in service
+        .deployments
+        .iter_mut()
+        .filter(|d| d.status == "PRIMARY")
+    {
         deployment.status = "ACTIVE".to_string();
         deployment.updated_at = ctx.now;
     }
-    let mut deployment = new_deployment(service, family, revision, service.network_configuration.clone(), ctx);
+    let mut deployment = new_deployment(
+        service,
+        family,
+        revision,
+        service.network_configuration.clone(),
+        ctx,
+    );
     deployment.rollout_state_reason = format!("ECS deployment {} in progress.", deployment.id);
     service.family = family.to_string();
     service.revision = revision;
@@ -118,7 +138,10 @@ pub fn create_service(
         .as_deref()
         .ok_or_else(|| EcsError::invalid_parameter("taskDefinition is required"))?;
     let definition = runnable_definition(state, given)?;
-    let scheduling_strategy = request.scheduling_strategy.clone().unwrap_or_else(|| "REPLICA".to_string());
+    let scheduling_strategy = request
+        .scheduling_strategy
+        .clone()
+        .unwrap_or_else(|| "REPLICA".to_string());
     let desired_count = match scheduling_strategy.as_str() {
         "REPLICA" => request.desired_count.unwrap_or(0),
         "DAEMON" => {
@@ -127,8 +150,11 @@ pub fn create_service(
                     "desiredCount cannot be set for a service with schedulingStrategy DAEMON",
                 ));
             }
-            state.container_instances.values().filter(|i| i.cluster == cluster && i.status == "ACTIVE").count()
-                as i64
+            state
+                .container_instances
+                .values()
+                .filter(|i| i.cluster == cluster && i.status == "ACTIVE")
+                .count() as i64
         }
         other => {
             return Err(EcsError::invalid_parameter(format!(
@@ -143,12 +169,16 @@ pub fn create_service(
     check_load_balancers(&request.load_balancers, definition)?;
     if let Some(grace) = request.health_check_grace_period_seconds {
         if !(0..=2_147_483_647).contains(&grace) {
-            return Err(EcsError::invalid_parameter("healthCheckGracePeriodSeconds must not be negative"));
+            return Err(EcsError::invalid_parameter(
+                "healthCheckGracePeriodSeconds must not be negative",
+            ));
         }
     }
     if let Some(existing) = state.service(&cluster, &request.service_name) {
         if existing.status != "INACTIVE" {
-            return Err(EcsError::invalid_parameter("Creation of service was not idempotent."));
+            return Err(EcsError::invalid_parameter(
+                "Creation of service was not idempotent.",
+            ));
         }
     }
     let mut placement_constraints = request.placement_constraints.clone();
@@ -176,7 +206,10 @@ pub fn create_service(
         launch_type: request.launch_type.clone(),
         role_arn: request.role.clone(),
         enable_ecs_managed_tags: request.enable_ecs_managed_tags.unwrap_or(false),
-        propagate_tags: request.propagate_tags.clone().unwrap_or_else(|| "NONE".to_string()),
+        propagate_tags: request
+            .propagate_tags
+            .clone()
+            .unwrap_or_else(|| "NONE".to_string()),
         enable_execute_command: request.enable_execute_command.unwrap_or(false),
         tags: request.tags.clone(),
         events: vec![],
@@ -187,8 +220,13 @@ pub fn create_service(
         steady: false,
     };
     start_deployment(&mut service, &definition.family, definition.revision, ctx);
-    let response = api::ServiceResponse { service: present::service(state, ctx.scope, &service) };
-    Ok(Outcome { commands: vec![Command::PutService(Box::new(service))], response })
+    let response = api::ServiceResponse {
+        service: present::service(state, ctx.scope, &service),
+    };
+    Ok(Outcome {
+        commands: vec![Command::PutService(Box::new(service))],
+        response,
+    })
 }
 
 /// The service named by name or ARN in the request's cluster.
@@ -197,7 +235,9 @@ fn find_service<'s>(state: &'s State, cluster: &str, given: &str) -> Result<&'s 
     if arn_cluster.as_deref().is_some_and(|c| c != cluster) {
         return Err(EcsError::service_not_found());
     }
-    state.service(cluster, &name).ok_or_else(EcsError::service_not_found)
+    state
+        .service(cluster, &name)
+        .ok_or_else(EcsError::service_not_found)
 }
 
 pub fn update_service(
@@ -212,16 +252,25 @@ pub fn update_service(
     }
     let current = find_service(state, &cluster, &request.service)?;
     if current.status != "ACTIVE" {
-        return Err(EcsError::new(ErrorCode::ServiceNotActiveException, "Service was not ACTIVE."));
+        return Err(EcsError::new(
+            ErrorCode::ServiceNotActiveException,
+            "Service was not ACTIVE.",
+        ));
     }
     let mut service = current.clone();
     if let Some(count) = request.desired_count {
         check_desired_count(count)?;
         if service.scheduling_strategy == "DAEMON" {
-            return Err(EcsError::invalid_parameter("desiredCount cannot be set for a DAEMON service"));
+            return Err(EcsError::invalid_parameter(
+                "desiredCount cannot be set for a DAEMON service",
+            ));
         }
         service.desired_count = count;
-        if let Some(primary) = service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        if let Some(primary) = service
+            .deployments
+            .iter_mut()
+            .find(|d| d.status == "PRIMARY")
+        {
             primary.desired_count = count;
             primary.updated_at = ctx.now;
         }
@@ -243,16 +292,28 @@ pub fn update_service(
         check_deployment_configuration(&merged)?;
         service.deployment_configuration = merged;
     }
-    let constraints = request.placement_constraints.as_deref().unwrap_or(&service.placement_constraints);
-    let strategies = request.placement_strategy.as_deref().unwrap_or(&service.placement_strategy);
+    let constraints = request
+        .placement_constraints
+        .as_deref()
+        .unwrap_or(&service.placement_constraints);
+    let strategies = request
+        .placement_strategy
+        .as_deref()
+        .unwrap_or(&service.placement_strategy);
     check_placement(constraints, strategies)?;
     let mut redeploy = request.force_new_deployment.unwrap_or(false);
     let mut definition = state
         .definition(&service.family, service.revision)
-        .ok_or_else(|| EcsError::new(ErrorCode::ServerException, "the service's task definition is missing"))?;
+        .ok_or_else(|| {
+            EcsError::new(
+                ErrorCode::ServerException,
+                "the service's task definition is missing",
+            )
+        })?;
     if let Some(given) = request.task_definition.as_deref() {
         let wanted = runnable_definition(state, given)?;
-        if (wanted.family.as_str(), wanted.revision) != (service.family.as_str(), service.revision) {
+        if (wanted.family.as_str(), wanted.revision) != (service.family.as_str(), service.revision)
+        {
             redeploy = true;
         }
         definition = wanted;
@@ -276,7 +337,9 @@ pub fn update_service(
     }
     if let Some(grace) = request.health_check_grace_period_seconds {
         if grace < 0 {
-            return Err(EcsError::invalid_parameter("healthCheckGracePeriodSeconds must not be negative"));
+            return Err(EcsError::invalid_parameter(
+                "healthCheckGracePeriodSeconds must not be negative",
+            ));
         }
         service.health_check_grace_period_seconds = Some(grace);
     }
@@ -292,8 +355,14 @@ pub fn update_service(
     if redeploy {
         start_deployment(&mut service, &definition.family, definition.revision, ctx);
     }
-    let response = api::ServiceResponse { service: present::service(state, ctx.scope, &service) };
-    let commands = if &service != current { vec![Command::PutService(Box::new(service))] } else { vec![] };
+    let response = api::ServiceResponse {
+        service: present::service(state, ctx.scope, &service),
+    };
+    let commands = if &service != current {
+        vec![Command::PutService(Box::new(service))]
+    } else {
+        vec![]
+    };
     Ok(Outcome { commands, response })
 }
 
@@ -308,7 +377,9 @@ pub fn describe_services(
         return Err(EcsError::invalid_parameter("Services cannot be empty."));
     }
     if request.services.len() > 10 {
-        return Err(EcsError::invalid_parameter("services can name at most 10 services"));
+        return Err(EcsError::invalid_parameter(
+            "services can name at most 10 services",
+        ));
     }
     let include_tags = request.include.iter().any(|i| i == "TAGS");
     let mut response = api::DescribeServicesResponse::default();
@@ -342,11 +413,24 @@ pub fn list_services(
         .services
         .values()
         .filter(|s| s.cluster == cluster && s.status == "ACTIVE")
-        .filter(|s| request.scheduling_strategy.as_ref().is_none_or(|k| &s.scheduling_strategy == k))
+        .filter(|s| {
+            request
+                .scheduling_strategy
+                .as_ref()
+                .is_none_or(|k| &s.scheduling_strategy == k)
+        })
         .map(|s| ctx.scope.service(&s.cluster, &s.name))
         .collect();
-    let (service_arns, next_token) = paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
-    Ok(Outcome::read_only(api::ListServicesResponse { service_arns, next_token }))
+    let (service_arns, next_token) = paginate(
+        &arns,
+        request.next_token.as_deref(),
+        request.max_results,
+        100,
+    )?;
+    Ok(Outcome::read_only(api::ListServicesResponse {
+        service_arns,
+        next_token,
+    }))
 }
 
 pub fn delete_service(
@@ -358,9 +442,15 @@ pub fn delete_service(
     active_cluster(state, &cluster)?;
     let current = find_service(state, &cluster, &request.service)?;
     if current.status == "INACTIVE" {
-        return Err(EcsError::new(ErrorCode::ServiceNotActiveException, "Service was not ACTIVE."));
+        return Err(EcsError::new(
+            ErrorCode::ServiceNotActiveException,
+            "Service was not ACTIVE.",
+        ));
     }
-    if current.desired_count > 0 && !request.force.unwrap_or(false) && current.scheduling_strategy == "REPLICA" {
+    if current.desired_count > 0
+        && !request.force.unwrap_or(false)
+        && current.scheduling_strategy == "REPLICA"
+    {
         return Err(EcsError::invalid_parameter(
             "The service cannot be stopped while it is scaled above 0.",
         ));
@@ -372,6 +462,11 @@ pub fn delete_service(
         deployment.desired_count = 0;
         deployment.updated_at = ctx.now;
     }
-    let response = api::ServiceResponse { service: present::service(state, ctx.scope, &service) };
-    Ok(Outcome { commands: vec![Command::PutService(Box::new(service))], response })
+    let response = api::ServiceResponse {
+        service: present::service(state, ctx.scope, &service),
+    };
+    Ok(Outcome {
+        commands: vec![Command::PutService(Box::new(service))],
+        response,
+    })
 }

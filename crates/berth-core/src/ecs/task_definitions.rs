@@ -14,13 +14,21 @@ pub fn register_task_definition(
     ctx: &mut Context,
 ) -> EcsResult<api::TaskDefinitionResponse> {
     validate_task_definition(&request)?;
-    let revision = state.family_revisions.get(&request.family).copied().unwrap_or(0) + 1;
+    let revision = state
+        .family_revisions
+        .get(&request.family)
+        .copied()
+        .unwrap_or(0)
+        + 1;
     let tags = std::mem::take(&mut request.tags);
     let record = TaskDefinitionRecord {
         family: request.family.clone(),
         revision,
         status: "ACTIVE".to_string(),
-        spec: api::RegisterTaskDefinitionRequest { tags: tags.clone(), ..request },
+        spec: api::RegisterTaskDefinitionRequest {
+            tags: tags.clone(),
+            ..request
+        },
         registered_at: ctx.now,
         deregistered_at: None,
     };
@@ -28,14 +36,14 @@ pub fn register_task_definition(
         task_definition: present::task_definition(ctx.scope, &record),
         tags: Some(tags),
     };
-    Ok(Outcome { commands: vec![Command::PutTaskDefinition(record)], response })
+    Ok(Outcome {
+        commands: vec![Command::PutTaskDefinition(Box::new(record))],
+        response,
+    })
 }
 
 /// Resolves `family` (latest ACTIVE), `family:revision` or an ARN.
-pub fn find_task_definition<'s>(
-    state: &'s State,
-    given: &str,
-) -> Option<&'s TaskDefinitionRecord> {
+pub fn find_task_definition<'s>(state: &'s State, given: &str) -> Option<&'s TaskDefinitionRecord> {
     match task_definition_ref(given) {
         (family, Some(revision)) => state.definition(&family, revision),
         (family, None) => state.latest_active_definition(&family),
@@ -83,7 +91,10 @@ pub fn deregister_task_definition(
         task_definition: present::task_definition(ctx.scope, &record),
         tags: None,
     };
-    Ok(Outcome { commands: vec![Command::PutTaskDefinition(record)], response })
+    Ok(Outcome {
+        commands: vec![Command::PutTaskDefinition(Box::new(record))],
+        response,
+    })
 }
 
 fn status_filter(status: Option<&str>) -> Result<Option<&'static str>, EcsError> {
@@ -107,7 +118,12 @@ pub fn list_task_definitions(
         .task_definitions
         .values()
         .filter(|d| status.is_none_or(|s| d.status == s))
-        .filter(|d| request.family_prefix.as_deref().is_none_or(|p| d.family == p))
+        .filter(|d| {
+            request
+                .family_prefix
+                .as_deref()
+                .is_none_or(|p| d.family == p)
+        })
         .collect();
     records.sort_by(|a, b| (&a.family, a.revision).cmp(&(&b.family, b.revision)));
     match request.sort.as_deref() {
@@ -119,11 +135,20 @@ pub fn list_task_definitions(
             )))
         }
     }
-    let arns: Vec<String> =
-        records.iter().map(|d| ctx.scope.task_definition(&d.family, d.revision)).collect();
-    let (task_definition_arns, next_token) =
-        paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
-    Ok(Outcome::read_only(api::ListTaskDefinitionsResponse { task_definition_arns, next_token }))
+    let arns: Vec<String> = records
+        .iter()
+        .map(|d| ctx.scope.task_definition(&d.family, d.revision))
+        .collect();
+    let (task_definition_arns, next_token) = paginate(
+        &arns,
+        request.next_token.as_deref(),
+        request.max_results,
+        100,
+    )?;
+    Ok(Outcome::read_only(api::ListTaskDefinitionsResponse {
+        task_definition_arns,
+        next_token,
+    }))
 }
 
 pub fn list_task_definition_families(
@@ -135,9 +160,17 @@ pub fn list_task_definition_families(
     let mut families: Vec<String> = state
         .family_revisions
         .keys()
-        .filter(|family| request.family_prefix.as_deref().is_none_or(|p| family.starts_with(p)))
         .filter(|family| {
-            let revisions = state.task_definitions.values().filter(|d| &d.family == *family);
+            request
+                .family_prefix
+                .as_deref()
+                .is_none_or(|p| family.starts_with(p))
+        })
+        .filter(|family| {
+            let revisions = state
+                .task_definitions
+                .values()
+                .filter(|d| &d.family == *family);
             match status {
                 None => true,
                 // A family is ACTIVE while any revision is; INACTIVE when none is.
@@ -148,7 +181,16 @@ pub fn list_task_definition_families(
         .cloned()
         .collect();
     families.sort();
-    let (families, next_token) =
-        paginate(&families, request.next_token.as_deref(), request.max_results, 100)?;
-    Ok(Outcome::read_only(api::ListTaskDefinitionFamiliesResponse { families, next_token }))
+    let (families, next_token) = paginate(
+        &families,
+        request.next_token.as_deref(),
+        request.max_results,
+        100,
+    )?;
+    Ok(Outcome::read_only(
+        api::ListTaskDefinitionFamiliesResponse {
+            families,
+            next_token,
+        },
+    ))
 }

@@ -64,8 +64,14 @@ pub fn new_task(
         last_status: TaskStatus::Provisioning,
         desired_status: DesiredStatus::Running,
         health_status: HealthStatus::Unknown,
-        cpu: overrides.cpu.clone().or_else(|| definition.spec.cpu.clone()),
-        memory: overrides.memory.clone().or_else(|| definition.spec.memory.clone()),
+        cpu: overrides
+            .cpu
+            .clone()
+            .or_else(|| definition.spec.cpu.clone()),
+        memory: overrides
+            .memory
+            .clone()
+            .or_else(|| definition.spec.memory.clone()),
         reserved_cpu,
         reserved_memory,
         overrides,
@@ -74,7 +80,11 @@ pub fn new_task(
         service: origin.service,
         deployment_id: origin.deployment_id,
         launch_type: origin.launch_type,
-        network_mode: definition.spec.network_mode.clone().unwrap_or_else(|| "bridge".to_string()),
+        network_mode: definition
+            .spec
+            .network_mode
+            .clone()
+            .unwrap_or_else(|| "bridge".to_string()),
         private_ipv4_address: None,
         tags: origin.tags,
         containers,
@@ -92,19 +102,36 @@ pub fn new_task(
     }
 }
 
-pub fn demand_of(definition: &TaskDefinitionRecord, overrides: &api::TaskOverride, group: String) -> Demand {
+pub fn demand_of(
+    definition: &TaskDefinitionRecord,
+    overrides: &api::TaskOverride,
+    group: String,
+) -> Demand {
     let (cpu, memory) = reservation(&definition.spec, overrides);
-    Demand { cpu, memory, host_ports: definition.spec.fixed_host_ports().into_iter().collect(), group }
+    Demand {
+        cpu,
+        memory,
+        host_ports: definition.spec.fixed_host_ports().into_iter().collect(),
+        group,
+    }
 }
 
-fn check_overrides(definition: &TaskDefinitionRecord, overrides: &api::TaskOverride) -> Result<(), EcsError> {
+fn check_overrides(
+    definition: &TaskDefinitionRecord,
+    overrides: &api::TaskOverride,
+) -> Result<(), EcsError> {
     for (i, o) in overrides.container_overrides.iter().enumerate() {
         let Some(name) = o.name.as_deref() else {
             return Err(EcsError::invalid_parameter(format!(
                 "overrides.containerOverrides[{i}].name is required"
             )));
         };
-        if !definition.spec.container_definitions.iter().any(|c| c.name.as_deref() == Some(name)) {
+        if !definition
+            .spec
+            .container_definitions
+            .iter()
+            .any(|c| c.name.as_deref() == Some(name))
+        {
             return Err(EcsError::invalid_parameter(format!(
                 "overrides.containerOverrides[{i}].name '{name}' names no container of task definition {}:{}",
                 definition.family, definition.revision
@@ -116,7 +143,10 @@ fn check_overrides(definition: &TaskDefinitionRecord, overrides: &api::TaskOverr
             )));
         }
     }
-    for (field, value) in [("overrides.cpu", &overrides.cpu), ("overrides.memory", &overrides.memory)] {
+    for (field, value) in [
+        ("overrides.cpu", &overrides.cpu),
+        ("overrides.memory", &overrides.memory),
+    ] {
         if let Some(text) = value {
             let parsed = if field == "overrides.cpu" {
                 crate::resources::parse_cpu_units(text)
@@ -124,7 +154,9 @@ fn check_overrides(definition: &TaskDefinitionRecord, overrides: &api::TaskOverr
                 crate::resources::parse_memory_mib(text)
             };
             if parsed.is_none() {
-                return Err(EcsError::invalid_parameter(format!("{field} '{text}' is not a number")));
+                return Err(EcsError::invalid_parameter(format!(
+                    "{field} '{text}' is not a number"
+                )));
             }
         }
     }
@@ -137,11 +169,15 @@ pub(crate) fn runnable_definition<'s>(
     given: &str,
 ) -> Result<&'s TaskDefinitionRecord, EcsError> {
     if given.trim().is_empty() {
-        return Err(EcsError::invalid_parameter("taskDefinition must not be empty"));
+        return Err(EcsError::invalid_parameter(
+            "taskDefinition must not be empty",
+        ));
     }
     let record = super::find_task_definition(state, given).ok_or_else(|| {
         let (family, _) = task_definition_ref(given);
-        EcsError::client(format!("TaskDefinition not found: '{given}' (family '{family}')"))
+        EcsError::client(format!(
+            "TaskDefinition not found: '{given}' (family '{family}')"
+        ))
     })?;
     if record.status != "ACTIVE" {
         return Err(EcsError::client(format!(
@@ -162,22 +198,23 @@ pub(crate) fn check_placement(
             Some("memberOf") => {
                 let expression = c.expression.as_deref().unwrap_or_default();
                 crate::placement::parse_member_of(expression).map_err(|e| {
-                    EcsError::invalid_parameter(format!("placementConstraints[{i}].expression: {e}"))
+                    EcsError::invalid_parameter(format!(
+                        "placementConstraints[{i}].expression: {e}"
+                    ))
                 })?;
             }
-            other => {
-                return Err(EcsError::invalid_parameter(format!(
-                    "placementConstraints[{i}].type '{}' is invalid: use distinctInstance or memberOf",
-                    other.unwrap_or_default()
-                )))
-            }
+            other => return Err(EcsError::invalid_parameter(format!(
+                "placementConstraints[{i}].type '{}' is invalid: use distinctInstance or memberOf",
+                other.unwrap_or_default()
+            ))),
         }
     }
     for (i, s) in strategies.iter().enumerate() {
         match (s.strategy_type.as_deref(), s.field.as_deref()) {
             (Some("random"), _) => {}
             (Some("spread"), Some(_)) => {}
-            (Some("binpack"), Some(f)) if f.eq_ignore_ascii_case("cpu") || f.eq_ignore_ascii_case("memory") => {}
+            (Some("binpack"), Some(f))
+                if f.eq_ignore_ascii_case("cpu") || f.eq_ignore_ascii_case("memory") => {}
             (Some("binpack"), f) => {
                 return Err(EcsError::invalid_parameter(format!(
                     "placementStrategy[{i}].field '{}' is invalid for binpack: use cpu or memory",
@@ -198,28 +235,45 @@ pub(crate) fn check_placement(
         }
     }
     if strategies.len() > 5 {
-        return Err(EcsError::invalid_parameter("placementStrategy has more than 5 entries"));
+        return Err(EcsError::invalid_parameter(
+            "placementStrategy has more than 5 entries",
+        ));
     }
     Ok(())
 }
 
-pub fn run_task(state: &State, request: api::RunTaskRequest, ctx: &mut Context) -> EcsResult<api::RunTaskResponse> {
+pub fn run_task(
+    state: &State,
+    request: api::RunTaskRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::RunTaskResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
     let definition = runnable_definition(state, &request.task_definition)?;
     let count = request.count.unwrap_or(1);
     if !(1..=10).contains(&count) {
-        return Err(EcsError::invalid_parameter(format!("count must be between 1 and 10, got {count}")));
+        return Err(EcsError::invalid_parameter(format!(
+            "count must be between 1 and 10, got {count}"
+        )));
     }
     let overrides = request.overrides.clone().unwrap_or_default();
     check_overrides(definition, &overrides)?;
     check_placement(&request.placement_constraints, &request.placement_strategy)?;
     if request.started_by.as_deref().is_some_and(|s| s.len() > 128) {
-        return Err(EcsError::invalid_parameter("startedBy is longer than 128 characters"));
+        return Err(EcsError::invalid_parameter(
+            "startedBy is longer than 128 characters",
+        ));
     }
-    let group = request.group.clone().unwrap_or_else(|| format!("family:{}", definition.family));
+    let group = request
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("family:{}", definition.family));
     let mut placer = Placer::new(state, &cluster);
-    let demand = demand_of(definition, &overrides, group_for(None, Some(&group), &definition.family));
+    let demand = demand_of(
+        definition,
+        &overrides,
+        group_for(None, Some(&group), &definition.family),
+    );
     let mut constraints = definition.spec.placement_constraints.clone();
     constraints.extend(request.placement_constraints.iter().cloned());
     let mut response = api::RunTaskResponse::default();
@@ -235,13 +289,22 @@ pub fn run_task(state: &State, request: api::RunTaskRequest, ctx: &mut Context) 
                     tags: request.tags.clone(),
                     ..Default::default()
                 };
-                let task = new_task(definition, &cluster, &instance_id, overrides.clone(), origin, ctx);
+                let task = new_task(
+                    definition,
+                    &cluster,
+                    &instance_id,
+                    overrides.clone(),
+                    origin,
+                    ctx,
+                );
                 response.tasks.push(present::task(ctx.scope, &task));
                 commands.push(Command::PutTask(Box::new(task)));
             }
             Err(PlacementFailure::NoInstances) => {
                 if response.tasks.is_empty() {
-                    return Err(EcsError::invalid_parameter("No Container Instances were found in your cluster."));
+                    return Err(EcsError::invalid_parameter(
+                        "No Container Instances were found in your cluster.",
+                    ));
                 }
                 break;
             }
@@ -283,21 +346,41 @@ pub fn stopping(task: &Task, code: StopCode, reason: &str, now: crate::Timestamp
     task
 }
 
-pub fn stop_task(state: &State, request: api::StopTaskRequest, ctx: &mut Context) -> EcsResult<api::StopTaskResponse> {
+pub fn stop_task(
+    state: &State,
+    request: api::StopTaskRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::StopTaskResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
     if request.task.trim().is_empty() {
         return Err(EcsError::invalid_parameter("task must not be empty"));
     }
-    let task = find_task(state, &cluster, &request.task)
-        .ok_or_else(|| EcsError::invalid_parameter(format!("The referenced task was not found: {}", request.task)))?;
-    let reason = request.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("Task stopped by user");
+    let task = find_task(state, &cluster, &request.task).ok_or_else(|| {
+        EcsError::invalid_parameter(format!(
+            "The referenced task was not found: {}",
+            request.task
+        ))
+    })?;
+    let reason = request
+        .reason
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .unwrap_or("Task stopped by user");
     if reason.len() > 255 {
-        return Err(EcsError::invalid_parameter("reason is longer than 255 characters"));
+        return Err(EcsError::invalid_parameter(
+            "reason is longer than 255 characters",
+        ));
     }
     let stopped = stopping(task, StopCode::UserInitiated, reason, ctx.now);
-    let response = api::StopTaskResponse { task: present::task(ctx.scope, &stopped) };
-    let commands = if &stopped != task { vec![Command::PutTask(Box::new(stopped))] } else { vec![] };
+    let response = api::StopTaskResponse {
+        task: present::task(ctx.scope, &stopped),
+    };
+    let commands = if &stopped != task {
+        vec![Command::PutTask(Box::new(stopped))]
+    } else {
+        vec![]
+    };
     Ok(Outcome { commands, response })
 }
 
@@ -312,7 +395,9 @@ pub fn describe_tasks(
         return Err(EcsError::invalid_parameter("Tasks cannot be empty."));
     }
     if request.tasks.len() > 100 {
-        return Err(EcsError::invalid_parameter("tasks can name at most 100 tasks"));
+        return Err(EcsError::invalid_parameter(
+            "tasks can name at most 100 tasks",
+        ));
     }
     let include_tags = request.include.iter().any(|i| i == "TAGS");
     let mut response = api::DescribeTasksResponse::default();
@@ -338,7 +423,11 @@ pub fn describe_tasks(
     Ok(Outcome::read_only(response))
 }
 
-pub fn list_tasks(state: &State, request: api::ListTasksRequest, ctx: &mut Context) -> EcsResult<api::ListTasksResponse> {
+pub fn list_tasks(
+    state: &State,
+    request: api::ListTasksRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::ListTasksResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
     let desired = match request.desired_status.as_deref() {
@@ -351,8 +440,14 @@ pub fn list_tasks(state: &State, request: api::ListTasksRequest, ctx: &mut Conte
             )))
         }
     };
-    let instance = request.container_instance.as_deref().map(|c| container_instance_ref(c).1);
-    let service = request.service_name.as_deref().map(|s| crate::ids::service_ref(s).1);
+    let instance = request
+        .container_instance
+        .as_deref()
+        .map(|c| container_instance_ref(c).1);
+    let service = request
+        .service_name
+        .as_deref()
+        .map(|s| crate::ids::service_ref(s).1);
     if let Some(name) = &service {
         if state.service(&cluster, name).is_none() {
             return Err(EcsError::service_not_found());
@@ -362,13 +457,28 @@ pub fn list_tasks(state: &State, request: api::ListTasksRequest, ctx: &mut Conte
         .tasks
         .values()
         .filter(|t| t.cluster == cluster && t.desired_status == desired)
-        .filter(|t| instance.as_ref().is_none_or(|i| t.container_instance_id.as_ref() == Some(i)))
+        .filter(|t| {
+            instance
+                .as_ref()
+                .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
+        })
         .filter(|t| request.family.as_ref().is_none_or(|f| &t.family == f))
         .filter(|t| request.started_by.is_none() || t.started_by == request.started_by)
         .filter(|t| service.is_none() || t.service == service)
         .collect();
     tasks.sort_by_key(|t| (t.created_at, t.id.clone()));
-    let arns: Vec<String> = tasks.iter().map(|t| ctx.scope.task(&t.cluster, &t.id)).collect();
-    let (task_arns, next_token) = paginate(&arns, request.next_token.as_deref(), request.max_results, 100)?;
-    Ok(Outcome::read_only(api::ListTasksResponse { task_arns, next_token }))
+    let arns: Vec<String> = tasks
+        .iter()
+        .map(|t| ctx.scope.task(&t.cluster, &t.id))
+        .collect();
+    let (task_arns, next_token) = paginate(
+        &arns,
+        request.next_token.as_deref(),
+        request.max_results,
+        100,
+    )?;
+    Ok(Outcome::read_only(api::ListTasksResponse {
+        task_arns,
+        next_token,
+    }))
 }
