@@ -1,0 +1,234 @@
+//! A real `berth dev` for end-to-end tests: its own data dir and port, the real Docker
+//! engine, and the real `aws` CLI. Everything it starts is removed on drop, also when
+//! the test fails.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY_ID: &str = "BERTHTESTKEY0000001";
+pub const SECRET_ACCESS_KEY: &str = "berth-test-secret-0123456789abcdefghijkl";
+
+/// Fails loudly when Docker is not there: e2e tests never skip in silence.
+pub fn require_docker() {
+    let ok = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    match ok {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!(
+            "this end-to-end test needs a running Docker engine: `docker info` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => panic!("this end-to-end test needs the docker CLI and a running engine: {error}"),
+    }
+}
+
+/// Builds berth/busybox and berth/nginx if they are missing (no registry needed).
+pub fn require_images() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images/build.sh");
+    let status = Command::new("bash").arg(&script).status().expect("run examples/images/build.sh");
+    assert!(status.success(), "examples/images/build.sh failed");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+pub struct Dev {
+    pub data_dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Dev {
+    pub fn start() -> Dev {
+        require_docker();
+        require_images();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut dev = Dev { log: data_dir.path().join("berth.log"), data_dir, port, child: None };
+        dev.spawn();
+        dev
+    }
+
+    /// Starts (or restarts) `berth dev` on the same data dir and port.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["dev", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--access-key-id", ACCESS_KEY_ID, "--secret-access-key", SECRET_ACCESS_KEY])
+            .env("BERTH_LOG", "info,berth=debug")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start berth dev");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.node_id().is_some() {
+                // The agent has registered once the default cluster lists an instance.
+                let out = self.aws(&["ecs", "list-container-instances", "--cluster", "default"]);
+                if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("container-instance/") {
+                    return;
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("berth dev exited with {status} during start:\n{}", self.log_text());
+                }
+            }
+            assert!(Instant::now() < deadline, "berth dev did not come up in 30 s:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// kill -9: no chance to clean up, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn node_id(&self) -> Option<String> {
+        std::fs::read_to_string(self.data_dir.path().join("node-id")).ok().map(|s| s.trim().to_string())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The aws CLI v2 (Debian's, by its full path) against this berth.
+    pub fn aws(&self, args: &[&str]) -> Output {
+        self.aws_as(args, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    }
+
+    pub fn aws_as(&self, args: &[&str], key: &str, secret: &str) -> Output {
+        let aws = aws_v2();
+        Command::new(aws)
+            .arg("--endpoint-url")
+            .arg(self.endpoint())
+            .args(["--output", "json"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+            .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/berth-test-credentials")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the aws CLI")
+    }
+
+    /// Runs an aws command that must succeed; returns its JSON output.
+    pub fn aws_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.aws(args);
+        assert!(
+            out.status.success(),
+            "aws {} failed: {}\n--- berth log ---\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log_text(), 40)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("aws printed JSON")
+    }
+
+    /// Runs the `berth` CLI against this berth.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .args(["--endpoint", &self.endpoint(), "--access-key-id", ACCESS_KEY_ID])
+            .args(["--secret-access-key", SECRET_ACCESS_KEY])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    /// Polls `check` every 200 ms until it returns Some, or panics after `timeout`.
+    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\n--- berth log ---\n{}", tail(&self.log_text(), 60));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Containers berth made for this node (running or not).
+    pub fn containers(&self) -> Vec<String> {
+        let Some(node) = self.node_id() else { return vec![] };
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=berth.node={node}")])
+            .output()
+            .expect("docker ps");
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    }
+}
+
+/// The aws CLI v2: Debian's `awscli` at /usr/bin/aws.
+pub fn aws_v2() -> &'static str {
+    let path = "/usr/bin/aws";
+    assert!(Path::new(path).exists(), "the aws CLI v2 is needed at {path}: apt-get install awscli");
+    path
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(node) = self.node_id() {
+            let filter = format!("label=berth.node={node}");
+            let out = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
+            if let Ok(out) = out {
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&ids).output();
+                }
+            }
+            let out = Command::new("docker").args(["volume", "ls", "-q", "--filter", &filter]).output();
+            if let Ok(out) = out {
+                let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+                if !names.is_empty() {
+                    let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
+                }
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("--- berth dev log ---\n{}", tail(&self.log_text(), 200));
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback; returns (status, body).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
