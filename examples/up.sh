@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Sets berth up on this machine (Debian/Ubuntu with Docker) and runs the seed example:
+# cluster our-project with services member (3 tasks) and board, each task nginx ->
+# web on localhost:8080 -> db, answering on dynamic host ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+docker info >/dev/null 2>&1 || { echo "Docker is not reachable: start it (sudo systemctl start docker) or set DOCKER_HOST" >&2; exit 1; }
+
+missing=()
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} (the example images are built from them; no registry needed)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+say "building berth"
+cargo build --release --locked -p berth
+BERTH=target/release/berth
+
+say "building the example images"
+examples/images/build.sh
+
+DATA="${BERTH_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/berth}"
+mkdir -p "$DATA"
+if ! $BERTH ps --data-dir "$DATA" >/dev/null 2>&1; then
+  say "starting berth dev (log: $DATA/berth-dev.log)"
+  nohup $BERTH dev --data-dir "$DATA" >>"$DATA/berth-dev.log" 2>&1 &
+  for _ in $(seq 1 100); do $BERTH ps --data-dir "$DATA" >/dev/null 2>&1 && break; sleep 0.2; done
+  $BERTH ps --data-dir "$DATA" >/dev/null || { tail -20 "$DATA/berth-dev.log"; exit 1; }
+fi
+
+say "applying examples/our-project.yaml"
+$BERTH apply --data-dir "$DATA" -f examples/our-project.yaml
+$BERTH scale --data-dir "$DATA" -c our-project member 3
+$BERTH scale --data-dir "$DATA" -c our-project board 1
+
+say "the cluster"
+$BERTH ps --data-dir "$DATA" -c our-project
+
+say "the services answering on their published ports"
+for port in $($BERTH ps --data-dir "$DATA" -c our-project | grep -o '0\.0\.0\.0:[0-9]*->80' | sed 's/0\.0\.0\.0:\([0-9]*\)->80/\1/' | sort -u); do
+  printf 'http://127.0.0.1:%s/  ->  ' "$port"
+  busybox wget -q -O - "http://127.0.0.1:$port/" || echo "(no answer)"
+done
+echo
+echo "berth dev keeps running in the background. Credentials for the aws CLI: $DATA/connection.json"
+echo "Stop it with: pkill -f 'berth dev'"
