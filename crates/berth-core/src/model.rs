@@ -307,6 +307,9 @@ pub struct Service {
     pub last_completed: Option<(String, u32)>,
     /// Whether the last reconcile saw the service steady (so the event is said once).
     pub steady: bool,
+    /// Whether the last placement attempt failed (so the event is said once per episode).
+    #[serde(default)]
+    pub placement_blocked: bool,
 }
 
 pub const MAX_SERVICE_EVENTS: usize = 100;

@@ -402,14 +402,17 @@ fn roll(
                 );
                 started.push(task.id.clone());
                 out.push(task);
+                service.placement_blocked = false;
             }
             Err(PlacementFailure::NoInstances | PlacementFailure::Insufficient(_)) => {
-                let message = format!(
-                    "(service {}) was unable to place a task because no container instance met all of its requirements.",
-                    service.name
-                );
-                if service.events.first().map(|e| &e.message) != Some(&message) {
+                // Said once per episode, not on every pass while it lasts.
+                if !service.placement_blocked {
+                    let message = format!(
+                        "(service {}) was unable to place a task because no container instance met all of its requirements.",
+                        service.name
+                    );
                     push_event(service, message, ctx);
+                    service.placement_blocked = true;
                 }
                 break;
             }
@@ -521,14 +524,15 @@ fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) 
     if steady && !service.steady {
         let message = format!("(service {}) has reached a steady state.", service.name);
         push_event(service, message, ctx);
-        if service.consecutive_failures > 0
-            && tasks.iter().filter(|t| t.is_live()).all(|t| {
-                t.started_at
-                    .is_some_and(|s| ctx.now.millis_since(s) >= CRASH_WINDOW_MS)
-            })
-        {
-            service.consecutive_failures = 0;
-        }
+    }
+    // A service that has run steadily past the crash window has stopped crashing.
+    let settled = tasks.iter().filter(|t| t.is_live()).all(|t| {
+        t.started_at
+            .is_some_and(|s| ctx.now.millis_since(s) >= CRASH_WINDOW_MS)
+    });
+    if steady && settled && service.consecutive_failures > 0 {
+        service.consecutive_failures = 0;
+        service.next_launch_at = None;
     }
     service.steady = steady;
 }

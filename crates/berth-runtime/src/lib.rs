@@ -1,0 +1,26 @@
+//! berth-runtime: how the agent drives containers. A narrow [`ContainerRuntime`] trait,
+//! its Docker implementation ([`DockerRuntime`], bollard) and a recording in-memory fake
+//! ([`FakeRuntime`]) for tests, plus the self-built sandbox image that holds each task's
+//! network namespace.
+//!
+//! Invariant: nothing outside this crate sees bollard types; the trait speaks plain std
+//! types so the agent's tests run without Docker.
+
+mod docker;
+mod docker_mapping;
+mod error;
+mod fake;
+mod runtime;
+mod sandbox;
+
+pub use docker::DockerRuntime;
+pub use error::RuntimeError;
+pub use fake::{
+    FakeRuntime, RecordedCall, FAKE_SANDBOX_IMAGE, KILLED_EXIT_CODE, STOPPED_EXIT_CODE,
+};
+pub use runtime::{
+    ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheckSpec,
+    ImageInfo, LogEntry, MountSpec, NetworkSpec, PortSpec, Protocol, PublishedPort, RuntimeEvent,
+    RuntimeEventKind, RuntimeInfo, Stream, VolumeSpec,
+};
+pub use sandbox::{pause_executable, SANDBOX_REPOSITORY};

@@ -218,6 +218,7 @@ pub fn create_service(
         next_launch_at: None,
         last_completed: None,
         steady: false,
+        placement_blocked: false,
     };
     start_deployment(&mut service, &definition.family, definition.revision, ctx);
     let response = api::ServiceResponse {

@@ -203,10 +203,12 @@ pub(crate) fn check_placement(
                     ))
                 })?;
             }
-            other => return Err(EcsError::invalid_parameter(format!(
+            other => {
+                return Err(EcsError::invalid_parameter(format!(
                 "placementConstraints[{i}].type '{}' is invalid: use distinctInstance or memberOf",
                 other.unwrap_or_default()
-            ))),
+            )))
+            }
         }
     }
     for (i, s) in strategies.iter().enumerate() {

@@ -1,0 +1,786 @@
+//! Pure translations between berth's runtime types and bollard's Docker API models, kept
+//! apart from the IO in `docker.rs` so they are unit-tested without an engine.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryStateEnum, EndpointSettings, EventMessage, HealthConfig, HealthStatusEnum,
+    HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, PortMap, PortSummaryTypeEnum,
+    ResourcesUlimits,
+};
+
+use crate::runtime::{
+    ContainerSpec, ContainerState, ContainerStatus, Health, LogEntry, MountSpec, NetworkSpec,
+    Protocol, PublishedPort, RuntimeEvent, RuntimeEventKind, Stream,
+};
+
+/// Docker's smallest accepted CPU shares value; ECS allows fewer cpu units.
+const MIN_CPU_SHARES: i64 = 2;
+
+/// The body of `POST /containers/create` for `spec`.
+pub fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let joins_another_namespace = matches!(spec.network, NetworkSpec::Container(_));
+    let (network_mode, ports) = match &spec.network {
+        NetworkSpec::Bridge { network, ports } => (
+            Some(network.clone().unwrap_or_else(|| "bridge".to_string())),
+            ports.as_slice(),
+        ),
+        NetworkSpec::Host => (Some("host".to_string()), &[][..]),
+        NetworkSpec::None => (Some("none".to_string()), &[][..]),
+        NetworkSpec::Container(id) => (Some(format!("container:{id}")), &[][..]),
+    };
+
+    let mut port_bindings: PortMap = HashMap::new();
+    for port in ports {
+        let key = format!("{}/{}", port.container_port, port.protocol.as_str());
+        let host_port = if port.host_port == 0 {
+            // empty = the engine picks a free port
+            String::new()
+        } else {
+            port.host_port.to_string()
+        };
+        port_bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some("0.0.0.0".to_string()),
+                host_port: Some(host_port),
+            });
+    }
+    let mut exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
+    exposed_ports.sort();
+
+    let mounts: Vec<Mount> = spec
+        .mounts
+        .iter()
+        .map(|mount| match mount {
+            MountSpec::Bind {
+                source,
+                target,
+                read_only,
+            } => Mount {
+                typ: Some(MountType::BIND),
+                source: Some(source.clone()),
+                target: Some(target.clone()),
+                read_only: Some(*read_only),
+                ..Default::default()
+            },
+            MountSpec::Volume {
+                name,
+                target,
+                read_only,
+            } => Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(name.clone()),
+                target: Some(target.clone()),
+                read_only: Some(*read_only),
+                ..Default::default()
+            },
+        })
+        .collect();
+
+    let healthcheck = spec.health_check.as_ref().map(|health| HealthConfig {
+        test: Some(health.test.clone()),
+        interval: Some(nanos(health.interval)),
+        timeout: Some(nanos(health.timeout)),
+        retries: Some(i64::from(health.retries)),
+        start_period: Some(nanos(health.start_period)),
+        // StartInterval needs API 1.44; leaving it out keeps old engines happy.
+        start_interval: None,
+    });
+
+    let host_config = HostConfig {
+        network_mode,
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        memory: spec.memory_bytes.filter(|bytes| *bytes > 0),
+        memory_reservation: spec.memory_reservation_bytes.filter(|bytes| *bytes > 0),
+        cpu_shares: spec
+            .cpu_shares
+            .filter(|shares| *shares > 0)
+            .map(|shares| shares.max(MIN_CPU_SHARES)),
+        mounts: (!mounts.is_empty()).then_some(mounts),
+        log_config: spec
+            .log_driver
+            .as_ref()
+            .map(|(driver, options)| HostConfigLogConfig {
+                typ: Some(driver.clone()),
+                config: Some(to_hash_map(options)),
+            }),
+        readonly_rootfs: Some(spec.readonly_rootfs),
+        privileged: Some(spec.privileged),
+        ulimits: (!spec.ulimits.is_empty()).then(|| {
+            spec.ulimits
+                .iter()
+                .map(|(name, soft, hard)| ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(*soft),
+                    hard: Some(*hard),
+                })
+                .collect()
+        }),
+        // /etc/hosts, DNS and the hostname belong to the namespace owner: Docker rejects
+        // them on a container that joins another's network namespace.
+        extra_hosts: (!joins_another_namespace && !spec.extra_hosts.is_empty()).then(|| {
+            spec.extra_hosts
+                .iter()
+                .map(|(host, ip)| format!("{host}:{ip}"))
+                .collect()
+        }),
+        dns: (!joins_another_namespace && !spec.dns_servers.is_empty())
+            .then(|| spec.dns_servers.clone()),
+        dns_search: (!joins_another_namespace && !spec.dns_search.is_empty())
+            .then(|| spec.dns_search.clone()),
+        init: spec.init.then_some(true),
+        ..Default::default()
+    };
+
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        hostname: spec.hostname.clone().filter(|_| !joins_another_namespace),
+        user: spec.user.clone(),
+        env: (!spec.env.is_empty()).then(|| {
+            spec.env
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect()
+        }),
+        cmd: spec.command.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        working_dir: spec.working_dir.clone(),
+        labels: Some(to_hash_map(&spec.labels)),
+        exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
+        healthcheck,
+        stop_timeout: spec.stop_timeout_secs,
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+fn nanos(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn to_hash_map(map: &BTreeMap<String, String>) -> HashMap<String, String> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn to_btree_map(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    map.unwrap_or_default().into_iter().collect()
+}
+
+/// `GET /containers/{id}/json` -> status. Missing fields become empty values rather
+/// than errors: an engine that omits something must not make a container invisible.
+pub fn status_from_inspect(inspect: ContainerInspectResponse) -> ContainerStatus {
+    let config = inspect.config.unwrap_or_default();
+    let state = inspect.state.unwrap_or_default();
+    let network_settings = inspect.network_settings.unwrap_or_default();
+
+    let mut ports = Vec::new();
+    for (key, bindings) in network_settings.ports.unwrap_or_default() {
+        let Some((container_port, protocol)) = parse_port_key(&key) else {
+            continue;
+        };
+        for binding in bindings.unwrap_or_default() {
+            let Some(host_port) = binding
+                .host_port
+                .as_deref()
+                .and_then(|port| port.parse::<u16>().ok())
+            else {
+                continue;
+            };
+            ports.push(PublishedPort {
+                container_port,
+                host_ip: binding.host_ip.unwrap_or_default(),
+                host_port,
+                protocol,
+            });
+        }
+    }
+    ports.sort_by(port_order);
+
+    let container_state = match state.status {
+        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
+        Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerStateStatusEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerStateStatusEnum::DEAD) => ContainerState::Dead,
+        Some(other) => ContainerState::Other(other.to_string()),
+        None => ContainerState::Other(String::new()),
+    };
+    // Docker reports exit code 0 for a container that never ran; that is not an exit.
+    let exit_code = match container_state {
+        ContainerState::Exited | ContainerState::Dead => state.exit_code,
+        _ => None,
+    };
+
+    ContainerStatus {
+        id: inspect.id.unwrap_or_default(),
+        name: inspect
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        image: config.image.unwrap_or_default(),
+        image_id: inspect.image.unwrap_or_default(),
+        labels: to_btree_map(config.labels),
+        state: container_state,
+        exit_code,
+        error: state.error.filter(|error| !error.is_empty()),
+        oom_killed: state.oom_killed.unwrap_or(false),
+        health: state
+            .health
+            .and_then(|health| health.status)
+            .and_then(health_from_status),
+        started_at: state.started_at.as_deref().and_then(parse_engine_time),
+        finished_at: state.finished_at.as_deref().and_then(parse_engine_time),
+        ports,
+        ip_address: first_ip(network_settings.networks),
+    }
+}
+
+/// `GET /containers/json` -> status. The summary lacks exit details and times; the
+/// exit code and health are recovered from the human status ("Exited (3) 2 seconds
+/// ago", "Up 5 seconds (healthy)") because old engines send nothing better.
+pub fn status_from_summary(summary: ContainerSummary) -> ContainerStatus {
+    let status_text = summary.status.unwrap_or_default();
+    let state = match summary.state {
+        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+        Some(other) => ContainerState::Other(other.to_string()),
+        None => ContainerState::Other(String::new()),
+    };
+    let exit_code = if state == ContainerState::Exited {
+        status_text
+            .strip_prefix("Exited (")
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|code| code.parse::<i64>().ok())
+    } else {
+        None
+    };
+    let health = if status_text.contains("(healthy)") {
+        Some(Health::Healthy)
+    } else if status_text.contains("(unhealthy)") {
+        Some(Health::Unhealthy)
+    } else if status_text.contains("(health: starting)") {
+        Some(Health::Starting)
+    } else {
+        None
+    };
+
+    let mut ports: Vec<PublishedPort> = summary
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|port| {
+            Some(PublishedPort {
+                container_port: port.private_port,
+                host_ip: port.ip.unwrap_or_default(),
+                host_port: port.public_port?,
+                protocol: match port.typ {
+                    Some(PortSummaryTypeEnum::UDP) => Protocol::Udp,
+                    _ => Protocol::Tcp,
+                },
+            })
+        })
+        .collect();
+    ports.sort_by(port_order);
+
+    ContainerStatus {
+        id: summary.id.unwrap_or_default(),
+        name: summary
+            .names
+            .unwrap_or_default()
+            .first()
+            .map(|name| name.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        image: summary.image.unwrap_or_default(),
+        image_id: summary.image_id.unwrap_or_default(),
+        labels: to_btree_map(summary.labels),
+        state,
+        exit_code,
+        error: None,
+        oom_killed: false,
+        health,
+        started_at: None,
+        finished_at: None,
+        ports,
+        ip_address: first_ip(summary.network_settings.and_then(|n| n.networks)),
+    }
+}
+
+fn port_order(a: &PublishedPort, b: &PublishedPort) -> std::cmp::Ordering {
+    (a.container_port, a.protocol.as_str(), &a.host_ip).cmp(&(
+        b.container_port,
+        b.protocol.as_str(),
+        &b.host_ip,
+    ))
+}
+
+/// The IP of the first network by name (stable order), skipping empty addresses.
+fn first_ip(networks: Option<HashMap<String, EndpointSettings>>) -> Option<String> {
+    let networks: BTreeMap<_, _> = networks.unwrap_or_default().into_iter().collect();
+    networks
+        .into_values()
+        .filter_map(|endpoint| endpoint.ip_address)
+        .find(|ip| !ip.is_empty())
+}
+
+/// "8080/tcp" -> (8080, Tcp)
+fn parse_port_key(key: &str) -> Option<(u16, Protocol)> {
+    let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
+    let protocol = match protocol {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        _ => return None,
+    };
+    Some((port.parse().ok()?, protocol))
+}
+
+fn health_from_status(status: HealthStatusEnum) -> Option<Health> {
+    match status {
+        HealthStatusEnum::STARTING => Some(Health::Starting),
+        HealthStatusEnum::HEALTHY => Some(Health::Healthy),
+        HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
+        HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
+    }
+}
+
+/// RFC 3339 (Docker's timestamps) -> epoch seconds. Docker's zero time
+/// (`0001-01-01T00:00:00Z`, "never") and garbage are `None`.
+pub fn parse_engine_time(text: &str) -> Option<f64> {
+    let parsed =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    if parsed.year() <= 1 {
+        return None;
+    }
+    Some(parsed.unix_timestamp() as f64 + f64::from(parsed.nanosecond()) / 1e9)
+}
+
+/// An engine event -> a berth event; `None` for actions berth does not follow
+/// (create, attach, exec_*, kill, stop, ...).
+pub fn event_from_message(message: EventMessage) -> Option<RuntimeEvent> {
+    let action = message.action?;
+    let actor = message.actor?;
+    let container_id = actor.id?;
+    let attributes = actor.attributes.unwrap_or_default();
+    let kind = match action.as_str() {
+        "start" => RuntimeEventKind::Start,
+        "die" => RuntimeEventKind::Die {
+            exit_code: attributes
+                .get("exitCode")
+                .and_then(|code| code.parse::<i64>().ok()),
+        },
+        "oom" => RuntimeEventKind::Oom,
+        "destroy" => RuntimeEventKind::Destroy,
+        other => match other.strip_prefix("health_status:").map(str::trim) {
+            Some("healthy") => RuntimeEventKind::Health(Health::Healthy),
+            Some("unhealthy") => RuntimeEventKind::Health(Health::Unhealthy),
+            Some("starting") => RuntimeEventKind::Health(Health::Starting),
+            _ => return None,
+        },
+    };
+    let time = match (message.time_nano, message.time) {
+        // whole seconds and the fraction apart: one division loses the last digits
+        (Some(nanos), _) => (nanos / 1_000_000_000) as f64 + (nanos % 1_000_000_000) as f64 / 1e9,
+        (None, Some(seconds)) => seconds as f64,
+        (None, None) => 0.0,
+    };
+    // The engine mixes the container's labels with `image`, `name` and `exitCode` in the
+    // attributes; keep only what is not one of those.
+    let labels = attributes
+        .into_iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "image" | "name" | "exitCode" | "signal"))
+        .collect();
+    Some(RuntimeEvent {
+        container_id,
+        labels,
+        kind,
+        time,
+    })
+}
+
+/// One chunk of `GET /containers/{id}/logs?timestamps=1` -> entries, one per line.
+/// Lines without a timestamp (a chunk split mid-line) take `fallback_timestamp`.
+pub fn log_entries(chunk: &[u8], stream: Stream, fallback_timestamp: f64) -> Vec<LogEntry> {
+    let text = String::from_utf8_lossy(chunk);
+    let mut entries = Vec::new();
+    let mut last_timestamp = fallback_timestamp;
+    for line in text.split_terminator('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let (timestamp, message) = match line.split_once(' ') {
+            Some((prefix, rest)) => match parse_engine_time(prefix) {
+                Some(timestamp) => (timestamp, rest),
+                None => (last_timestamp, line),
+            },
+            None => match parse_engine_time(line) {
+                // an empty line: just the timestamp
+                Some(timestamp) => (timestamp, ""),
+                None => (last_timestamp, line),
+            },
+        };
+        last_timestamp = timestamp;
+        entries.push(LogEntry {
+            timestamp,
+            stream,
+            message: message.to_string(),
+        });
+    }
+    entries
+}
+
+/// Split an image reference into what `POST /images/create` wants: `fromImage` and `tag`.
+/// Without a tag the API pulls every tag, so the default `latest` is made explicit.
+pub fn pull_reference(image: &str) -> (String, String) {
+    if image.contains('@') {
+        // by digest: the whole reference goes in fromImage
+        return (image.to_string(), String::new());
+    }
+    let last_slash = image.rfind('/').map_or(0, |at| at + 1);
+    match image[last_slash..].rfind(':') {
+        Some(colon) => {
+            let colon = last_slash + colon;
+            (image[..colon].to_string(), image[colon + 1..].to_string())
+        }
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{HealthCheckSpec, PortSpec};
+    use bollard::models::{
+        ContainerConfig, ContainerState as DockerState, EventActor, NetworkSettings,
+    };
+    use std::time::Duration;
+
+    #[test]
+    fn bridge_ports_publish_on_all_interfaces_and_dynamic_ports_are_empty() {
+        let mut spec = ContainerSpec::new("web", "berth/nginx:latest");
+        spec.network = NetworkSpec::Bridge {
+            network: None,
+            ports: vec![
+                PortSpec {
+                    container_port: 80,
+                    host_port: 0,
+                    protocol: Protocol::Tcp,
+                },
+                PortSpec {
+                    container_port: 53,
+                    host_port: 5353,
+                    protocol: Protocol::Udp,
+                },
+            ],
+        };
+        let body = container_create_body(&spec);
+        assert_eq!(
+            body.exposed_ports,
+            Some(vec!["53/udp".to_string(), "80/tcp".to_string()])
+        );
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("bridge"));
+        let bindings = host.port_bindings.unwrap();
+        assert_eq!(
+            bindings["80/tcp"],
+            Some(vec![PortBinding {
+                host_ip: Some("0.0.0.0".into()),
+                host_port: Some(String::new())
+            }])
+        );
+        assert_eq!(
+            bindings["53/udp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("5353")
+        );
+    }
+
+    #[test]
+    fn joining_a_namespace_sets_container_mode_and_drops_what_docker_rejects() {
+        let mut spec = ContainerSpec::new("app", "berth/busybox:latest");
+        spec.network = NetworkSpec::Container("abc123".into());
+        spec.hostname = Some("app".into());
+        spec.dns_servers = vec!["1.1.1.1".into()];
+        spec.extra_hosts = vec![("db".into(), "10.0.0.2".into())];
+        let body = container_create_body(&spec);
+        assert_eq!(body.hostname, None);
+        assert_eq!(body.exposed_ports, None);
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("container:abc123"));
+        assert_eq!(host.port_bindings, None);
+        assert_eq!(host.dns, None);
+        assert_eq!(host.extra_hosts, None);
+    }
+
+    #[test]
+    fn resources_health_mounts_and_process_settings_map_to_docker_fields() {
+        let mut spec = ContainerSpec::new("app", "img");
+        spec.memory_bytes = Some(64 << 20);
+        spec.memory_reservation_bytes = Some(32 << 20);
+        spec.cpu_shares = Some(1);
+        spec.env = vec![("A".into(), "1".into()), ("B".into(), "x=y".into())];
+        spec.command = Some(vec!["sleep".into(), "1".into()]);
+        spec.entrypoint = Some(vec!["/bin/sh".into(), "-c".into()]);
+        spec.working_dir = Some("/tmp".into());
+        spec.user = Some("nobody".into());
+        spec.hostname = Some("app-host".into());
+        spec.labels.insert("berth.managed".into(), "true".into());
+        spec.health_check = Some(HealthCheckSpec {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            retries: 3,
+            start_period: Duration::ZERO,
+        });
+        spec.mounts = vec![
+            MountSpec::Bind {
+                source: "/srv".into(),
+                target: "/data".into(),
+                read_only: true,
+            },
+            MountSpec::Volume {
+                name: "cache".into(),
+                target: "/cache".into(),
+                read_only: false,
+            },
+        ];
+        spec.ulimits = vec![("nofile".into(), 1024, 4096)];
+        spec.log_driver = Some((
+            "json-file".into(),
+            BTreeMap::from([("max-size".into(), "1m".into())]),
+        ));
+        spec.init = true;
+        spec.stop_timeout_secs = Some(5);
+
+        let body = container_create_body(&spec);
+        assert_eq!(body.env, Some(vec!["A=1".to_string(), "B=x=y".to_string()]));
+        assert_eq!(body.cmd, spec.command);
+        assert_eq!(body.entrypoint, spec.entrypoint);
+        assert_eq!(body.working_dir.as_deref(), Some("/tmp"));
+        assert_eq!(body.user.as_deref(), Some("nobody"));
+        assert_eq!(body.hostname.as_deref(), Some("app-host"));
+        assert_eq!(body.stop_timeout, Some(5));
+        assert_eq!(body.labels.as_ref().unwrap()["berth.managed"], "true");
+        let health = body.healthcheck.unwrap();
+        assert_eq!(health.interval, Some(1_000_000_000));
+        assert_eq!(health.timeout, Some(500_000_000));
+        assert_eq!(health.retries, Some(3));
+        assert_eq!(health.start_period, Some(0));
+        assert_eq!(
+            health.test,
+            Some(vec!["CMD-SHELL".to_string(), "true".to_string()])
+        );
+
+        let host = body.host_config.unwrap();
+        assert_eq!(host.memory, Some(64 << 20));
+        assert_eq!(host.memory_reservation, Some(32 << 20));
+        assert_eq!(
+            host.cpu_shares,
+            Some(MIN_CPU_SHARES),
+            "raised to docker's minimum"
+        );
+        assert_eq!(host.init, Some(true));
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts[0].typ, Some(MountType::BIND));
+        assert_eq!(mounts[0].read_only, Some(true));
+        assert_eq!(mounts[1].typ, Some(MountType::VOLUME));
+        assert_eq!(mounts[1].source.as_deref(), Some("cache"));
+        assert_eq!(host.ulimits.unwrap()[0].hard, Some(4096));
+        assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("json-file"));
+    }
+
+    #[test]
+    fn zero_cpu_and_memory_mean_not_set() {
+        let mut spec = ContainerSpec::new("app", "img");
+        spec.cpu_shares = Some(0);
+        spec.memory_bytes = Some(0);
+        let host = container_create_body(&spec).host_config.unwrap();
+        assert_eq!(host.cpu_shares, None);
+        assert_eq!(host.memory, None);
+        assert_eq!(host.log_config, None, "engine default log driver");
+    }
+
+    #[test]
+    fn inspect_maps_state_ports_health_and_times() {
+        let inspect = ContainerInspectResponse {
+            id: Some("c1".into()),
+            name: Some("/web-1".into()),
+            image: Some("sha256:abc".into()),
+            config: Some(ContainerConfig {
+                image: Some("berth/nginx:latest".into()),
+                labels: Some(HashMap::from([("k".to_string(), "v".to_string())])),
+                ..Default::default()
+            }),
+            state: Some(DockerState {
+                status: Some(ContainerStateStatusEnum::EXITED),
+                exit_code: Some(3),
+                oom_killed: Some(false),
+                error: Some(String::new()),
+                started_at: Some("2024-01-02T03:04:05.5Z".into()),
+                finished_at: Some("0001-01-01T00:00:00Z".into()),
+                health: Some(bollard::models::Health {
+                    status: Some(HealthStatusEnum::UNHEALTHY),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            network_settings: Some(NetworkSettings {
+                ports: Some(HashMap::from([
+                    (
+                        "80/tcp".to_string(),
+                        Some(vec![PortBinding {
+                            host_ip: Some("0.0.0.0".into()),
+                            host_port: Some("49153".into()),
+                        }]),
+                    ),
+                    ("81/tcp".to_string(), None),
+                ])),
+                networks: Some(HashMap::from([(
+                    "bridge".to_string(),
+                    EndpointSettings {
+                        ip_address: Some("172.17.0.2".into()),
+                        ..Default::default()
+                    },
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let status = status_from_inspect(inspect);
+        assert_eq!(status.name, "web-1");
+        assert_eq!(status.image, "berth/nginx:latest");
+        assert_eq!(status.state, ContainerState::Exited);
+        assert_eq!(status.exit_code, Some(3));
+        assert_eq!(status.error, None);
+        assert_eq!(status.health, Some(Health::Unhealthy));
+        assert_eq!(status.started_at, Some(1_704_164_645.5));
+        assert_eq!(status.finished_at, None);
+        assert_eq!(
+            status.ports,
+            vec![PublishedPort {
+                container_port: 80,
+                host_ip: "0.0.0.0".into(),
+                host_port: 49153,
+                protocol: Protocol::Tcp
+            }]
+        );
+        assert_eq!(status.ip_address.as_deref(), Some("172.17.0.2"));
+        assert_eq!(status.labels["k"], "v");
+    }
+
+    #[test]
+    fn summary_recovers_exit_code_and_health_from_the_status_text() {
+        let exited = ContainerSummary {
+            state: Some(ContainerSummaryStateEnum::EXITED),
+            status: Some("Exited (3) 2 seconds ago".into()),
+            names: Some(vec!["/a".into()]),
+            ..Default::default()
+        };
+        let status = status_from_summary(exited);
+        assert_eq!(status.exit_code, Some(3));
+        assert_eq!(status.name, "a");
+        let running = ContainerSummary {
+            state: Some(ContainerSummaryStateEnum::RUNNING),
+            status: Some("Up 5 seconds (healthy)".into()),
+            ..Default::default()
+        };
+        let status = status_from_summary(running);
+        assert_eq!(status.health, Some(Health::Healthy));
+        assert_eq!(status.exit_code, None);
+    }
+
+    fn event(action: &str, attributes: &[(&str, &str)]) -> EventMessage {
+        EventMessage {
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some("c1".into()),
+                attributes: Some(
+                    attributes
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+            }),
+            time: Some(1_700_000_000),
+            time_nano: Some(1_700_000_000_250_000_000),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_map_die_health_and_skip_the_rest() {
+        let die = event_from_message(event(
+            "die",
+            &[
+                ("exitCode", "3"),
+                ("image", "x"),
+                ("name", "n"),
+                ("berth.test", "t"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(die.kind, RuntimeEventKind::Die { exit_code: Some(3) });
+        assert_eq!(die.time, 1_700_000_000.25);
+        assert_eq!(
+            die.labels,
+            BTreeMap::from([("berth.test".to_string(), "t".to_string())])
+        );
+        assert_eq!(
+            event_from_message(event("health_status: healthy", &[]))
+                .unwrap()
+                .kind,
+            RuntimeEventKind::Health(Health::Healthy)
+        );
+        assert_eq!(
+            event_from_message(event("health_status: unhealthy", &[]))
+                .unwrap()
+                .kind,
+            RuntimeEventKind::Health(Health::Unhealthy)
+        );
+        assert_eq!(
+            event_from_message(event("oom", &[])).unwrap().kind,
+            RuntimeEventKind::Oom
+        );
+        assert!(event_from_message(event("exec_start: sh -c true", &[])).is_none());
+        assert!(event_from_message(event("create", &[])).is_none());
+    }
+
+    #[test]
+    fn log_chunks_split_into_timestamped_lines() {
+        let chunk =
+            b"2024-01-02T03:04:05.000000001Z hello world\n2024-01-02T03:04:06Z \nno stamp\n";
+        let entries = log_entries(chunk, Stream::Stderr, 0.0);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].message, "hello world");
+        assert_eq!(entries[0].stream, Stream::Stderr);
+        assert!((entries[0].timestamp - 1_704_164_645.0).abs() < 1e-6);
+        assert_eq!(entries[1].message, "");
+        assert_eq!(entries[2].message, "no stamp");
+        assert_eq!(entries[2].timestamp, entries[1].timestamp);
+    }
+
+    #[test]
+    fn pull_reference_makes_the_tag_explicit() {
+        assert_eq!(
+            pull_reference("busybox"),
+            ("busybox".into(), "latest".into())
+        );
+        assert_eq!(
+            pull_reference("nginx:1.25"),
+            ("nginx".into(), "1.25".into())
+        );
+        assert_eq!(
+            pull_reference("localhost:5000/team/app"),
+            ("localhost:5000/team/app".into(), "latest".into())
+        );
+        assert_eq!(
+            pull_reference("localhost:5000/app:v2"),
+            ("localhost:5000/app".into(), "v2".into())
+        );
+        assert_eq!(
+            pull_reference("app@sha256:00"),
+            ("app@sha256:00".into(), String::new())
+        );
+    }
+}
