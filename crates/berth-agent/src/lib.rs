@@ -1,0 +1,22 @@
+//! berth-agent: runs one machine's tasks. It receives the tasks the control plane
+//! assigns to its node (through [`ControlPlaneLink`]), drives the local container
+//! runtime ([`berth_runtime::ContainerRuntime`]) to start, watch and stop them, and
+//! reports every state change back.
+//!
+//! Invariants: the agent reaches the control plane only through [`ControlPlaneLink`]
+//! and the engine only through `ContainerRuntime`; everything it creates carries the
+//! `berth.*` labels (see [`labels`]) so a restarted agent finds, adopts or removes it;
+//! engine errors stop a task, never the agent.
+
+mod agent;
+mod container_spec;
+mod error;
+pub mod labels;
+mod link;
+mod reconcile;
+mod reporter;
+mod task_runner;
+
+pub use agent::{Agent, AgentConfig, AgentHandle};
+pub use error::AgentError;
+pub use link::{Assignment, ControlPlaneLink, LinkError};

@@ -30,7 +30,12 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn new(store: Arc<Store>, account_id: String, default_region: String) -> Self {
-        ControlPlane { store, account_id, default_region, logs: RwLock::new(None) }
+        ControlPlane {
+            store,
+            account_id,
+            default_region,
+            logs: RwLock::new(None),
+        }
     }
 
     pub fn set_log_source(&self, source: Arc<dyn LogSource>) {
@@ -42,7 +47,10 @@ impl ControlPlane {
     }
 
     pub fn scope(&self, region: &str) -> ArnScope {
-        ArnScope { region: region.to_string(), account_id: self.account_id.clone() }
+        ArnScope {
+            region: region.to_string(),
+            account_id: self.account_id.clone(),
+        }
     }
 
     /// Runs one ECS action atomically against the store.
@@ -55,14 +63,21 @@ impl ControlPlane {
         let scope = self.scope(region);
         let outcome = self.store.transact(|state| {
             let mut ids = RandomIds;
-            let mut ctx = Context { now: now(), scope: &scope, ids: &mut ids };
+            let mut ctx = Context {
+                now: now(),
+                scope: &scope,
+                ids: &mut ids,
+            };
             action(state, request, &mut ctx).map(|o| (o.commands, o.response))
         });
         match outcome {
             Ok(result) => result,
             Err(store_error) => {
                 tracing::error!(error = %store_error, "store write failed");
-                Err(EcsError::new(ErrorCode::ServerException, "the store could not save the change; nothing was changed"))
+                Err(EcsError::new(
+                    ErrorCode::ServerException,
+                    "the store could not save the change; nothing was changed",
+                ))
             }
         }
     }

@@ -18,12 +18,20 @@ pub struct ApiError {
 
 impl From<EcsError> for ApiError {
     fn from(error: EcsError) -> Self {
-        ApiError { status: error.code.http_status(), error_type: error.code.as_str().to_string(), message: error.message }
+        ApiError {
+            status: error.code.http_status(),
+            error_type: error.code.as_str().to_string(),
+            message: error.message,
+        }
     }
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Ok(value) => {
@@ -69,15 +77,30 @@ fn run<Req: DeserializeOwned, Resp: Serialize>(
     })
 }
 
-pub async fn dispatch(control_plane: &ControlPlane, target: &str, region: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub async fn dispatch(
+    control_plane: &ControlPlane,
+    target: &str,
+    region: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     let unknown = || ApiError {
         status: 400,
         error_type: "UnknownOperationException".to_string(),
         message: format!("berth does not know the operation '{target}'"),
     };
-    let Some((prefix, action)) = target.split_once('.') else { return Err(unknown()) };
+    let Some((prefix, action)) = target.split_once('.') else {
+        return Err(unknown());
+    };
     if prefix == api::BERTH_TARGET_PREFIX {
-        return berth_action(control_plane, action, region, body).await.map_err(|e| if e.error_type.is_empty() { unknown() } else { e });
+        return berth_action(control_plane, action, region, body)
+            .await
+            .map_err(|e| {
+                if e.error_type.is_empty() {
+                    unknown()
+                } else {
+                    e
+                }
+            });
     }
     if prefix != api::ECS_TARGET_PREFIX {
         return Err(unknown());
@@ -111,15 +134,26 @@ pub async fn dispatch(control_plane: &ControlPlane, target: &str, region: &str, 
     }
 }
 
-async fn berth_action(control_plane: &ControlPlane, action: &str, _region: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+async fn berth_action(
+    control_plane: &ControlPlane,
+    action: &str,
+    _region: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     match action {
         "GetTaskLogs" => {
             let request: api::GetTaskLogsRequest = parse(body)?;
             let cluster = berth_core::ids::cluster_name(request.cluster.as_deref());
             let (_, task_id) = berth_core::ids::task_ref(&request.task);
-            let known = control_plane.store.read(|s| s.tasks.get(&task_id).is_some_and(|t| t.cluster == cluster));
+            let known = control_plane
+                .store
+                .read(|s| s.tasks.get(&task_id).is_some_and(|t| t.cluster == cluster));
             if !known {
-                return Err(EcsError::invalid_parameter(format!("task '{}' was not found in cluster '{cluster}'", request.task)).into());
+                return Err(EcsError::invalid_parameter(format!(
+                    "task '{}' was not found in cluster '{cluster}'",
+                    request.task
+                ))
+                .into());
             }
             let source = control_plane.log_source().ok_or_else(|| ApiError {
                 status: 500,
@@ -128,15 +162,28 @@ async fn berth_action(control_plane: &ControlPlane, action: &str, _region: &str,
             })?;
             let tail = request.tail.map(|t| t.max(0) as u64);
             let lines = source
-                .task_logs(&task_id, request.container_name.as_deref(), request.since, tail)
+                .task_logs(
+                    &task_id,
+                    request.container_name.as_deref(),
+                    request.since,
+                    tail,
+                )
                 .await
-                .map_err(|message| ApiError { status: 500, error_type: "ServerException".to_string(), message })?;
+                .map_err(|message| ApiError {
+                    status: 500,
+                    error_type: "ServerException".to_string(),
+                    message,
+                })?;
             serde_json::to_vec(&api::GetTaskLogsResponse { lines }).map_err(|e| ApiError {
                 status: 500,
                 error_type: "ServerException".to_string(),
                 message: e.to_string(),
             })
         }
-        _ => Err(ApiError { status: 400, error_type: String::new(), message: String::new() }),
+        _ => Err(ApiError {
+            status: 400,
+            error_type: String::new(),
+            message: String::new(),
+        }),
     }
 }

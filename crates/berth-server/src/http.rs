@@ -30,9 +30,14 @@ pub async fn serve(
     verifier: Verifier,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared { control_plane, verifier });
+    let shared = Arc::new(Shared {
+        control_plane,
+        verifier,
+    });
     let app = Router::new().fallback(handle).with_state(shared);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn request_id() -> String {
@@ -40,12 +45,23 @@ fn request_id() -> String {
     crate::RandomIds.uuid()
 }
 
-fn error_response(request_id: &str, status: StatusCode, error_type: &str, message: &str) -> Response {
-    let body = serde_json::to_vec(&ErrorBody { error_type: error_type.to_string(), message: message.to_string() })
-        .unwrap_or_default();
+fn error_response(
+    request_id: &str,
+    status: StatusCode,
+    error_type: &str,
+    message: &str,
+) -> Response {
+    let body = serde_json::to_vec(&ErrorBody {
+        error_type: error_type.to_string(),
+        message: message.to_string(),
+    })
+    .unwrap_or_default();
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static(berth_api::AWS_JSON_CONTENT_TYPE));
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static(berth_api::AWS_JSON_CONTENT_TYPE),
+    );
     if let Ok(value) = HeaderValue::from_str(error_type) {
         headers.insert("x-amzn-errortype", value);
     }
@@ -77,10 +93,18 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let body: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
-            if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 return too_large(&id);
             }
-            return error_response(&id, StatusCode::BAD_REQUEST, "SerializationException", "the request body could not be read");
+            return error_response(
+                &id,
+                StatusCode::BAD_REQUEST,
+                "SerializationException",
+                "the request body could not be read",
+            );
         }
     };
     let headers = header_pairs(&parts.headers);
@@ -91,7 +115,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers: &headers,
         body: &body,
     };
-    let verified = match shared.verifier.verify(&signable, time::OffsetDateTime::now_utc()) {
+    let verified = match shared
+        .verifier
+        .verify(&signable, time::OffsetDateTime::now_utc())
+    {
         Ok(verified) => verified,
         Err(error) => {
             let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
@@ -99,19 +126,30 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             return error_response(&id, status, error.code(), &error.to_string());
         }
     };
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let result = dispatch(&shared.control_plane, target, &verified.region, &body).await;
     match result {
         Ok(json) => {
             let mut response = (StatusCode::OK, Body::from(json)).into_response();
             let headers = response.headers_mut();
-            headers.insert("content-type", HeaderValue::from_static(berth_api::AWS_JSON_CONTENT_TYPE));
+            headers.insert(
+                "content-type",
+                HeaderValue::from_static(berth_api::AWS_JSON_CONTENT_TYPE),
+            );
             if let Ok(value) = HeaderValue::from_str(&id) {
                 headers.insert("x-amzn-requestid", value);
             }
             response
         }
-        Err(ApiError { status, error_type, message }) => {
+        Err(ApiError {
+            status,
+            error_type,
+            message,
+        }) => {
             if status >= 500 {
                 tracing::error!(target, error_type, "{message}");
             }
@@ -133,6 +171,11 @@ fn too_large(id: &str) -> Response {
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_string(), v.to_string())))
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_string(), v.to_string()))
+        })
         .collect()
 }

@@ -8,11 +8,13 @@ mod clock;
 mod control_plane;
 mod dispatch;
 mod http;
+mod local_link;
 mod random_ids;
 mod scheduler_loop;
 
 pub use clock::now;
 pub use control_plane::{ControlPlane, LogSource};
 pub use http::{serve, MAX_BODY_BYTES};
+pub use local_link::{assignments_of, LocalLink};
 pub use random_ids::RandomIds;
 pub use scheduler_loop::run_scheduler;

@@ -18,7 +18,11 @@ pub async fn run_scheduler(control_plane: Arc<ControlPlane>, shutdown: impl Futu
         let scope = control_plane.scope(&control_plane.default_region);
         let result = control_plane.store.transact(|state| {
             let mut ids = RandomIds;
-            let mut ctx = Context { now: now(), scope: &scope, ids: &mut ids };
+            let mut ctx = Context {
+                now: now(),
+                scope: &scope,
+                ids: &mut ids,
+            };
             Ok::<_, std::convert::Infallible>((berth_core::reconcile(state, &mut ctx), ()))
         });
         if let Err(error) = result {

@@ -1,1 +1,181 @@
-pub async fn run(_args: crate::DevArgs) -> anyhow::Result<()> { anyhow::bail!("not yet") }
+//! `berth dev`: the whole cluster in one process on this machine: store, ECS API,
+//! service scheduler and the local agent on the Docker engine.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use async_trait::async_trait;
+use berth_agent::{Agent, AgentConfig, AgentHandle};
+use berth_api::LogLine;
+use berth_auth::{Credentials, Verifier};
+use berth_runtime::{ContainerRuntime, DockerRuntime};
+use berth_server::{run_scheduler, serve, ControlPlane, LocalLink, LogSource};
+use berth_store::{RedbBackend, Store};
+
+use crate::paths::{self, Connection};
+use crate::DevArgs;
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let data_dir = paths::data_dir(args.data_dir.as_deref());
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+
+    let runtime: Arc<dyn ContainerRuntime> = match DockerRuntime::connect().await {
+        Ok(runtime) => Arc::new(runtime),
+        Err(error) => bail!("{error}"),
+    };
+
+    let store_path = data_dir.join("state.redb");
+    let backend = RedbBackend::open(&store_path).with_context(|| {
+        format!("cannot open the store {} (is another `berth dev` using this data directory?)", store_path.display())
+    })?;
+    let store = Arc::new(Store::open(Box::new(backend))?);
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
+        format!("cannot listen on {} (is another berth running? choose another address with --listen)", args.listen)
+    })?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let (credentials, generated) = credentials(&args, &data_dir)?;
+    let connection = Connection {
+        endpoint: endpoint.clone(),
+        region: args.region.clone(),
+        access_key_id: credentials.access_key_id.clone(),
+        secret_access_key: credentials.secret_access_key.clone(),
+    };
+    paths::write_private(&paths::connection_file(&data_dir), &serde_json::to_vec_pretty(&connection)?)?;
+
+    let control_plane = Arc::new(ControlPlane::new(store, args.account_id.clone(), args.region.clone()));
+    let node_id = node_id(&data_dir)?;
+    let agent = Agent::new(
+        AgentConfig {
+            node_id,
+            cluster: "default".to_string(),
+            joins_every_cluster: true,
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            task_cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
+        },
+        runtime,
+        Arc::new(LocalLink::new(control_plane.clone())),
+    );
+    control_plane.set_log_source(Arc::new(AgentLogs(agent.handle())));
+
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let verifier = Verifier::from_credentials(credentials.clone());
+    let server = tokio::spawn(serve(listener, control_plane.clone(), verifier, stopped(stop.clone())));
+    let scheduler = tokio::spawn(run_scheduler(control_plane.clone(), stopped(stop.clone())));
+    let agent_task = tokio::spawn(agent.run(stopped(stop.clone())));
+
+    println!("berth dev is running: ECS API at {endpoint}, data in {}", data_dir.display());
+    if generated {
+        println!("Generated credentials (kept in {}). To use the aws CLI:", paths::connection_file(&data_dir).display());
+        println!("  export AWS_ACCESS_KEY_ID={}", credentials.access_key_id);
+        println!("  export AWS_SECRET_ACCESS_KEY={}", credentials.secret_access_key);
+        println!("  export AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL={endpoint} AWS_PAGER=\"\"", args.region);
+    } else {
+        println!(
+            "Credentials: access key id {} (secret in {})",
+            credentials.access_key_id,
+            paths::connection_file(&data_dir).display()
+        );
+    }
+
+    wait_for_signal().await;
+    tracing::info!("stopping berth dev; running tasks keep running and are adopted at the next start");
+    let _ = stop_sender.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = server.await;
+        let _ = scheduler.await;
+        let _ = agent_task.await;
+    })
+    .await;
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+/// The flags' pair, else the one kept in the data dir, else a new one (then `true`).
+fn credentials(args: &DevArgs, data_dir: &Path) -> anyhow::Result<(Credentials, bool)> {
+    match (&args.access_key_id, &args.secret_access_key) {
+        (Some(id), Some(secret)) => return Ok((Credentials::new(id.clone(), secret.clone()), false)),
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("give both --access-key-id and --secret-access-key (or BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY), or neither")
+        }
+        (None, None) => {}
+    }
+    if let Ok(existing) = paths::read_connection(data_dir) {
+        return Ok((Credentials::new(existing.access_key_id, existing.secret_access_key), false));
+    }
+    let id = format!("BERTH{}", random_text(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
+    let secret = random_text(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    Ok((Credentials::new(id, secret), true))
+}
+
+fn random_text(length: usize, alphabet: &[u8]) -> String {
+    let mut bytes = vec![0u8; length];
+    getrandom::getrandom(&mut bytes).unwrap_or_else(|_| bytes.iter_mut().for_each(|b| *b = 7));
+    bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect()
+}
+
+/// This machine's node id, kept in the data dir so a restart is the same node.
+fn node_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return Ok(id);
+        }
+    }
+    let id = random_text(32, b"0123456789abcdef");
+    paths::write_private(&path, id.as_bytes())?;
+    Ok(id)
+}
+
+/// `berth logs` reads through the local agent.
+struct AgentLogs(AgentHandle);
+
+#[async_trait]
+impl LogSource for AgentLogs {
+    async fn task_logs(
+        &self,
+        task_id: &str,
+        container_name: Option<&str>,
+        since: Option<f64>,
+        tail: Option<u64>,
+    ) -> Result<Vec<LogLine>, String> {
+        let entries = self.0.logs(task_id, container_name, since, tail).await.map_err(|e| e.to_string())?;
+        Ok(entries
+            .into_iter()
+            .map(|(container_name, entry)| LogLine {
+                container_name,
+                timestamp: entry.timestamp,
+                stream: format!("{:?}", entry.stream).to_lowercase(),
+                message: entry.message,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,57 @@
+//! The labels and names berth puts on everything it creates, so that an agent (also
+//! after a restart) can tell its containers and volumes apart and route their events.
+
+use std::collections::BTreeMap;
+
+use berth_core::model::Task;
+
+pub const MANAGED: &str = "berth.managed";
+pub const NODE: &str = "berth.node";
+pub const CLUSTER: &str = "berth.cluster";
+pub const TASK: &str = "berth.task";
+pub const CONTAINER: &str = "berth.container";
+pub const FAMILY: &str = "berth.family";
+pub const REVISION: &str = "berth.revision";
+pub const SERVICE: &str = "berth.service";
+/// On volumes: the task definition's volume name.
+pub const VOLUME: &str = "berth.volume";
+
+/// The `berth.container` value of a task's sandbox (`~` cannot start a container name).
+pub const SANDBOX_CONTAINER: &str = "~sandbox";
+
+/// The labels of everything that belongs to `task` on `node_id`, without `berth.container`.
+pub fn task_labels(node_id: &str, task: &Task) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    labels.insert(MANAGED.to_string(), "true".to_string());
+    labels.insert(NODE.to_string(), node_id.to_string());
+    labels.insert(CLUSTER.to_string(), task.cluster.clone());
+    labels.insert(TASK.to_string(), task.id.clone());
+    labels.insert(FAMILY.to_string(), task.family.clone());
+    labels.insert(REVISION.to_string(), task.revision.to_string());
+    if let Some(service) = &task.service {
+        labels.insert(SERVICE.to_string(), service.clone());
+    }
+    labels
+}
+
+/// The labels of one container (or the sandbox, with [`SANDBOX_CONTAINER`]).
+pub fn container_labels(node_id: &str, task: &Task, container: &str) -> BTreeMap<String, String> {
+    let mut labels = task_labels(node_id, task);
+    labels.insert(CONTAINER.to_string(), container.to_string());
+    labels
+}
+
+/// `berth-<family>-<first 12 of the task id>-<container>`.
+pub fn container_name(task: &Task, container: &str) -> String {
+    let short: String = task.id.chars().take(12).collect();
+    format!("berth-{}-{short}-{container}", task.family)
+}
+
+pub fn sandbox_name(task: &Task) -> String {
+    container_name(task, "sandbox")
+}
+
+/// A task-scoped Docker volume: `berth-<task id>-<volume>`.
+pub fn task_volume_name(task_id: &str, volume: &str) -> String {
+    format!("berth-{task_id}-{volume}")
+}

@@ -1,0 +1,80 @@
+//! Start-up reconciliation: after an agent restart (or kill -9) the machine's
+//! containers are compared with the node's assignments. Running tasks whose containers
+//! are all alive are adopted, half-started ones restarted, broken ones reported
+//! STOPPED, and containers of no assigned task removed.
+
+use std::time::Duration;
+
+use berth_core::model::{DesiredStatus, TaskStatus};
+
+use crate::agent::NodeLoop;
+use crate::container_spec::task_scoped_volume_names;
+use crate::labels;
+use crate::link::Assignment;
+use crate::task_runner::{self, group_by_task, remove_task_resources, RunnerMessage, Start};
+
+impl NodeLoop {
+    pub(crate) async fn reconcile(&mut self, assignments: &[Assignment]) {
+        let runtime = self.shared.runtime.clone();
+        let node_id = self.shared.node_id.clone();
+        let found = match runtime.list_containers(labels::NODE, &node_id).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "listing this node's containers failed; nothing adopted");
+                Vec::new()
+            }
+        };
+        let mut by_task = group_by_task(found);
+        for assignment in assignments {
+            let task = &assignment.task;
+            let containers = by_task.remove(&task.id).unwrap_or_default();
+            if task.is_stopped() {
+                self.done.insert(task.id.clone());
+                if !containers.is_empty() {
+                    self.clean_up_later(assignment);
+                }
+                continue;
+            }
+            match task.desired_status {
+                DesiredStatus::Stopped if containers.is_empty() => self.report_never_started(&task.id),
+                DesiredStatus::Stopped => {
+                    let runner = self.spawn_runner(assignment.clone(), Start::Adopt(containers));
+                    let _ = runner.sender.send(RunnerMessage::Stop);
+                }
+                DesiredStatus::Running if task.last_status >= TaskStatus::Running => {
+                    self.spawn_runner(assignment.clone(), Start::Adopt(containers));
+                }
+                DesiredStatus::Running => {
+                    // It never reached RUNNING: start over from a clean slate.
+                    let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
+                    remove_task_resources(runtime.as_ref(), &node_id, &task.id, &volumes).await;
+                    self.spawn_runner(assignment.clone(), Start::Fresh);
+                }
+            }
+        }
+        for (task_id, orphans) in by_task {
+            tracing::info!(task = %task_id, containers = orphans.len(), "removing orphan containers");
+            for orphan in orphans {
+                if let Err(error) = runtime.remove_container(&orphan.id).await {
+                    tracing::warn!(container = %orphan.name, %error, "removing an orphan container failed");
+                }
+            }
+        }
+    }
+
+    /// A STOPPED task's containers are kept until its cleanup wait has passed.
+    fn clean_up_later(&self, assignment: &Assignment) {
+        let task = &assignment.task;
+        let stopped_at = task.stopped_at.unwrap_or_default();
+        let elapsed = Duration::from_millis(task_runner::now().millis_since(stopped_at));
+        let wait = self.shared.cleanup_wait.saturating_sub(elapsed);
+        let runtime = self.shared.runtime.clone();
+        let node_id = self.shared.node_id.clone();
+        let task_id = task.id.clone();
+        let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            remove_task_resources(runtime.as_ref(), &node_id, &task_id, &volumes).await;
+        });
+    }
+}

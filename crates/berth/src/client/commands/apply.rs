@@ -1,0 +1,677 @@
+//! `berth apply -f FILE`: makes clusters, task definitions and services match a file of
+//! ECS request bodies. The whole file is parsed and checked before anything changes;
+//! then clusters, task definitions and services are applied in that order, each only
+//! when it differs from what berth already has.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context};
+use berth_api::{
+    ClusterResponse, CreateClusterRequest, CreateServiceRequest, DeploymentConfiguration,
+    DescribeClustersRequest, DescribeClustersResponse, DescribeTaskDefinitionRequest,
+    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest, Service,
+    ServiceResponse, TaskDefinition, TaskDefinitionResponse, UpdateServiceRequest,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::{find_service, task_definition_name};
+use crate::client::{ApiClient, Endpoint};
+
+/// One thing of the file, with the words that point the user at it in messages.
+#[derive(Debug)]
+pub(super) struct Entry<T> {
+    /// `taskDefinitions[1] (family member)`.
+    label: String,
+    body: T,
+}
+
+/// What the file asks for.
+#[derive(Debug, Default)]
+pub(super) struct Manifest {
+    cluster: Option<String>,
+    clusters: Vec<Entry<CreateClusterRequest>>,
+    task_definitions: Vec<Entry<RegisterTaskDefinitionRequest>>,
+    services: Vec<Entry<CreateServiceRequest>>,
+}
+
+const MANIFEST_KEYS: [&str; 4] = ["cluster", "clusters", "taskDefinitions", "services"];
+
+pub async fn run(endpoint: &Endpoint, file: &Path) -> anyhow::Result<()> {
+    let file_name = if file.as_os_str() == "-" { "<stdin>".to_string() } else { file.display().to_string() };
+    let text = read_file(file).with_context(|| format!("cannot read {file_name}"))?;
+    let manifest = parse_manifest(&text).and_then(|m| validate(&m).map(|()| m)).context(file_name.clone())?;
+    let client = ApiClient::from_flags(endpoint)?;
+    let default_cluster = manifest.cluster.clone().unwrap_or_else(|| client.cluster.clone());
+    let applier = Applier { client: &client, default_cluster, file_name };
+    applier.apply(&manifest).await
+}
+
+fn read_file(file: &Path) -> std::io::Result<String> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(file)
+    }
+}
+
+// ---- parsing (pure) ----
+
+/// Parses YAML or JSON (YAML is a superset) holding a manifest, one
+/// RegisterTaskDefinition body (also `describe-task-definition`'s output), or one
+/// CreateService body.
+pub(super) fn parse_manifest(text: &str) -> anyhow::Result<Manifest> {
+    let value: Value = serde_yaml::from_str(text).map_err(|e| anyhow!("not valid YAML or JSON: {e}"))?;
+    let Value::Object(mut top) = value else {
+        bail!("expected a mapping with taskDefinitions and services, a task definition or a service");
+    };
+    // `aws ecs describe-task-definition` wraps the definition.
+    if !top.contains_key("serviceName") && matches!(top.get("taskDefinition"), Some(Value::Object(_))) {
+        if let Some(Value::Object(inner)) = top.remove("taskDefinition") {
+            top = inner;
+        }
+    }
+    let mut manifest = Manifest::default();
+    if top.contains_key("containerDefinitions") {
+        let label = format!("task definition (family {})", string_field(&top, "family"));
+        manifest.task_definitions.push(entry(label, Value::Object(top))?);
+        return Ok(manifest);
+    }
+    if top.contains_key("serviceName") {
+        let label = format!("service {}", string_field(&top, "serviceName"));
+        manifest.services.push(entry(label, Value::Object(top))?);
+        return Ok(manifest);
+    }
+    if let Some(key) = top.keys().find(|k| !MANIFEST_KEYS.contains(&k.as_str())) {
+        bail!("unknown key '{key}' (expected {}, or a single task definition or service)", MANIFEST_KEYS.join(", "));
+    }
+    manifest.cluster = match top.remove("cluster") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name),
+        Some(other) => bail!("cluster: expected a cluster name, found {other}"),
+    };
+    for (index, item) in list(&mut top, "clusters")?.into_iter().enumerate() {
+        // A bare name is as good as `{clusterName: NAME}`.
+        let item = match item {
+            Value::String(name) => serde_json::json!({ "clusterName": name }),
+            other => other,
+        };
+        let label = format!("clusters[{index}] (cluster {})", object_string(&item, "clusterName"));
+        manifest.clusters.push(entry(label, item)?);
+    }
+    for (index, item) in list(&mut top, "taskDefinitions")?.into_iter().enumerate() {
+        let label = format!("taskDefinitions[{index}] (family {})", object_string(&item, "family"));
+        manifest.task_definitions.push(entry(label, item)?);
+    }
+    for (index, item) in list(&mut top, "services")?.into_iter().enumerate() {
+        let label = format!("services[{index}] (service {})", object_string(&item, "serviceName"));
+        manifest.services.push(entry(label, item)?);
+    }
+    Ok(manifest)
+}
+
+fn list(top: &mut Map<String, Value>, key: &str) -> anyhow::Result<Vec<Value>> {
+    match top.remove(key) {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => bail!("{key}: expected a list, found {}", kind(&other)),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn string_field(object: &Map<String, Value>, key: &str) -> String {
+    object.get(key).and_then(Value::as_str).unwrap_or("?").to_string()
+}
+
+fn object_string(value: &Value, key: &str) -> String {
+    value.as_object().map(|o| string_field(o, key)).unwrap_or_else(|| "?".to_string())
+}
+
+/// Reads one entry into its request type; the error names the field at fault.
+fn entry<T: DeserializeOwned>(label: String, value: Value) -> anyhow::Result<Entry<T>> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(body) => Ok(Entry { label, body }),
+        Err(error) => {
+            let path = error.path().to_string();
+            if path == "." {
+                bail!("{label}: {}", error.inner())
+            }
+            bail!("{label}: {path}: {}", error.inner())
+        }
+    }
+}
+
+// ---- checks before any change (pure) ----
+
+fn validate(manifest: &Manifest) -> anyhow::Result<()> {
+    if manifest.clusters.is_empty() && manifest.task_definitions.is_empty() && manifest.services.is_empty() {
+        bail!("nothing to apply: the file has no clusters, taskDefinitions or services");
+    }
+    for cluster in &manifest.clusters {
+        match cluster.body.cluster_name.as_deref() {
+            Some(name) if valid_name(name) => {}
+            Some(name) => bail!("{}: clusterName '{name}' may only hold letters, digits, '-' and '_'", cluster.label),
+            None => bail!("{}: clusterName is missing", cluster.label),
+        }
+    }
+    let mut families = BTreeSet::new();
+    for definition in &manifest.task_definitions {
+        berth_core::validate_task_definition(&definition.body).map_err(|e| anyhow!("{}: {e}", definition.label))?;
+        if !families.insert(definition.body.family.as_str()) {
+            bail!("{}: family '{}' appears twice in the file", definition.label, definition.body.family);
+        }
+    }
+    let mut services = BTreeSet::new();
+    for service in &manifest.services {
+        let body = &service.body;
+        if !valid_name(&body.service_name) {
+            bail!("{}: serviceName must be 1-255 letters, digits, '-' or '_'", service.label);
+        }
+        if body.task_definition.as_deref().unwrap_or_default().is_empty() {
+            bail!("{}: taskDefinition is missing", service.label);
+        }
+        if let Some(count) = body.desired_count.filter(|count| *count < 0) {
+            bail!("{}: desiredCount {count} is negative", service.label);
+        }
+        if !services.insert((body.cluster.clone(), body.service_name.as_str())) {
+            bail!("{}: service '{}' appears twice in the file", service.label, body.service_name);
+        }
+    }
+    Ok(())
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The family a task definition reference names: `member`, `member:3` or an ARN.
+fn family_of(reference: &str) -> &str {
+    let name = reference.rsplit('/').next().unwrap_or(reference);
+    name.split(':').next().unwrap_or(name)
+}
+
+fn is_bare_family(reference: &str) -> bool {
+    !reference.contains(':') && !reference.contains('/')
+}
+
+// ---- comparing with what berth has (pure) ----
+
+/// The shape of a task definition as the user would write it, with the defaults ECS
+/// echoes on describe (`cpu: 0`, `essential: true`, `protocol: tcp`, empty lists,
+/// `networkMode: bridge`) taken out, so a file and its registered revision compare equal.
+pub(super) fn comparable_task_definition(request: &RegisterTaskDefinitionRequest) -> Value {
+    let mut request = request.clone();
+    request.tags.clear(); // tags are not part of a revision's describe output
+    if request.network_mode.as_deref() == Some("bridge") {
+        request.network_mode = None;
+    }
+    let network_mode = request.network_mode.clone().unwrap_or_default();
+    for container in &mut request.container_definitions {
+        if container.cpu == Some(0) {
+            container.cpu = None;
+        }
+        if container.essential == Some(true) {
+            container.essential = None;
+        }
+        for mapping in container.port_mappings.iter_mut().flatten() {
+            if mapping.protocol.as_deref() == Some("tcp") {
+                mapping.protocol = None;
+            }
+            if matches!(network_mode.as_str(), "host" | "awsvpc") && mapping.host_port == mapping.container_port {
+                mapping.host_port = None;
+            }
+        }
+    }
+    let mut value = serde_json::to_value(&request).unwrap_or(Value::Null);
+    drop_empty(&mut value);
+    value
+}
+
+/// A registered revision, read back as the request that would register it.
+fn registered_as_request(registered: &TaskDefinition) -> RegisterTaskDefinitionRequest {
+    // The request type ignores what only a registered revision has (arn, revision, status...).
+    serde_json::to_value(registered).and_then(serde_json::from_value).unwrap_or_default()
+}
+
+fn drop_empty(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(drop_empty);
+            map.retain(|_, v| !is_empty(v));
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_empty),
+        _ => {}
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
+/// The UpdateService call that makes `current` what the file asks for, and the words
+/// for each change; `None` when nothing differs.
+pub(super) fn service_update(
+    wanted: &CreateServiceRequest,
+    task_definition_arn: &str,
+    current: &Service,
+) -> Option<(UpdateServiceRequest, Vec<String>)> {
+    let mut update = UpdateServiceRequest {
+        cluster: Some(current.cluster_arn.clone()),
+        service: current.service_name.clone(),
+        ..Default::default()
+    };
+    let mut changes = Vec::new();
+    if task_definition_arn != current.task_definition {
+        changes.push(format!(
+            "taskDefinition {} -> {}",
+            task_definition_name(&current.task_definition),
+            task_definition_name(task_definition_arn)
+        ));
+        update.task_definition = Some(task_definition_arn.to_string());
+    }
+    if let Some(count) = wanted.desired_count.filter(|count| *count != current.desired_count) {
+        changes.push(format!("desiredCount {} -> {count}", current.desired_count));
+        update.desired_count = Some(count);
+    }
+    if let Some(configuration) = &wanted.deployment_configuration {
+        if comparable_deployment(configuration) != comparable_deployment(&current.deployment_configuration) {
+            changes.push("deploymentConfiguration".to_string());
+            update.deployment_configuration = Some(configuration.clone());
+        }
+    }
+    let grace = wanted.health_check_grace_period_seconds.unwrap_or(0);
+    if grace != current.health_check_grace_period_seconds.unwrap_or(0) {
+        changes.push(format!(
+            "healthCheckGracePeriodSeconds {} -> {grace}",
+            current.health_check_grace_period_seconds.unwrap_or(0)
+        ));
+        update.health_check_grace_period_seconds = Some(grace);
+    }
+    if wanted.placement_constraints != current.placement_constraints {
+        changes.push("placementConstraints".to_string());
+        update.placement_constraints = Some(wanted.placement_constraints.clone());
+    }
+    if wanted.placement_strategy != current.placement_strategy {
+        changes.push("placementStrategy".to_string());
+        update.placement_strategy = Some(wanted.placement_strategy.clone());
+    }
+    (!changes.is_empty()).then_some((update, changes))
+}
+
+/// ECS's defaults filled in (200 / 100, breaker off), so leaving a field out and
+/// writing its default compare equal.
+fn comparable_deployment(configuration: &DeploymentConfiguration) -> DeploymentConfiguration {
+    let mut shown = configuration.clone();
+    shown.maximum_percent.get_or_insert(200);
+    shown.minimum_healthy_percent.get_or_insert(100);
+    if shown.deployment_circuit_breaker.as_ref().is_some_and(|b| !b.enable && !b.rollback) {
+        shown.deployment_circuit_breaker = None;
+    }
+    shown
+}
+
+// ---- applying ----
+
+struct Applier<'a> {
+    client: &'a ApiClient,
+    /// The file's `cluster`, else `--cluster`, else `default`.
+    default_cluster: String,
+    file_name: String,
+}
+
+impl Applier<'_> {
+    async fn apply(&self, manifest: &Manifest) -> anyhow::Result<()> {
+        let in_file: HashMap<&str, &Entry<RegisterTaskDefinitionRequest>> =
+            manifest.task_definitions.iter().map(|d| (d.body.family.as_str(), d)).collect();
+        // Read-only checks first: a missing cluster or task definition changes nothing.
+        let created: BTreeSet<&str> = manifest.clusters.iter().filter_map(|c| c.body.cluster_name.as_deref()).collect();
+        let mut checked = BTreeSet::new();
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        for service in &manifest.services {
+            let cluster = self.cluster_of(&service.body);
+            if !created.contains(cluster.as_str()) && checked.insert(cluster.clone()) && !self.cluster_exists(&cluster).await? {
+                bail!(
+                    "{}: {}: cluster '{cluster}' not found (list it under clusters: to create it)",
+                    self.file_name,
+                    service.label
+                );
+            }
+            let reference = service.body.task_definition.clone().unwrap_or_default();
+            if !in_file.contains_key(family_of(&reference)) && !resolved.contains_key(&reference) {
+                let arn = self.describe_task_definition(&reference).await.map_err(|e| {
+                    anyhow!("{}: {}: task definition '{reference}' not found: {e:#}", self.file_name, service.label)
+                })?;
+                resolved.insert(reference, arn.task_definition_arn);
+            }
+        }
+
+        for cluster in &manifest.clusters {
+            self.apply_cluster(cluster).await.with_context(|| format!("{}: {}", self.file_name, cluster.label))?;
+        }
+        for definition in &manifest.task_definitions {
+            let arn = self
+                .apply_task_definition(&definition.body)
+                .await
+                .with_context(|| format!("{}: {}", self.file_name, definition.label))?;
+            resolved.insert(definition.body.family.clone(), arn);
+        }
+        for service in &manifest.services {
+            self.apply_service(&service.body, &resolved)
+                .await
+                .with_context(|| format!("{}: {}", self.file_name, service.label))?;
+        }
+        Ok(())
+    }
+
+    fn cluster_of(&self, service: &CreateServiceRequest) -> String {
+        service.cluster.clone().unwrap_or_else(|| self.default_cluster.clone())
+    }
+
+    async fn cluster_exists(&self, cluster: &str) -> anyhow::Result<bool> {
+        let request = DescribeClustersRequest { clusters: Some(vec![cluster.to_string()]), include: vec![] };
+        let response: DescribeClustersResponse = self.client.ecs("DescribeClusters", &request).await?;
+        Ok(response.clusters.iter().any(|c| c.status == "ACTIVE"))
+    }
+
+    async fn apply_cluster(&self, cluster: &Entry<CreateClusterRequest>) -> anyhow::Result<()> {
+        let name = cluster.body.cluster_name.clone().unwrap_or_default();
+        if self.cluster_exists(&name).await? {
+            println!("cluster {name} unchanged");
+            return Ok(());
+        }
+        let _: ClusterResponse = self.client.ecs("CreateCluster", &cluster.body).await?;
+        println!("cluster {name} created");
+        Ok(())
+    }
+
+    async fn describe_task_definition(&self, reference: &str) -> anyhow::Result<TaskDefinition> {
+        let request = DescribeTaskDefinitionRequest { task_definition: reference.to_string(), include: vec![] };
+        let response: TaskDefinitionResponse = self.client.ecs("DescribeTaskDefinition", &request).await?;
+        Ok(response.task_definition)
+    }
+
+    /// The ARN of the family's latest ACTIVE revision, if it has one.
+    async fn latest_revision(&self, family: &str) -> anyhow::Result<Option<String>> {
+        let mut latest: Option<(i64, String)> = None;
+        let mut next_token = None;
+        loop {
+            let request = ListTaskDefinitionsRequest {
+                family_prefix: Some(family.to_string()),
+                status: Some("ACTIVE".to_string()),
+                next_token: next_token.take(),
+                ..Default::default()
+            };
+            let response: ListTaskDefinitionsResponse = self.client.ecs("ListTaskDefinitions", &request).await?;
+            for arn in response.task_definition_arns {
+                // familyPrefix may match longer families: keep this family's revisions only.
+                let Some((arn_family, revision)) = task_definition_name(&arn).split_once(':') else { continue };
+                let Ok(revision) = revision.parse::<i64>() else { continue };
+                if arn_family == family && latest.as_ref().is_none_or(|(best, _)| revision > *best) {
+                    latest = Some((revision, arn));
+                }
+            }
+            match response.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(latest.map(|(_, arn)| arn)),
+            }
+        }
+    }
+
+    /// Registers the definition unless its latest revision already says the same;
+    /// returns the ARN services should use.
+    async fn apply_task_definition(&self, wanted: &RegisterTaskDefinitionRequest) -> anyhow::Result<String> {
+        if let Some(arn) = self.latest_revision(&wanted.family).await? {
+            let current = self.describe_task_definition(&arn).await?;
+            if comparable_task_definition(&registered_as_request(&current)) == comparable_task_definition(wanted) {
+                println!("task definition {} unchanged", task_definition_name(&current.task_definition_arn));
+                return Ok(current.task_definition_arn);
+            }
+        }
+        let response: TaskDefinitionResponse = self.client.ecs("RegisterTaskDefinition", wanted).await?;
+        let arn = response.task_definition.task_definition_arn;
+        println!("task definition {} registered", task_definition_name(&arn));
+        Ok(arn)
+    }
+
+    async fn apply_service(
+        &self,
+        wanted: &CreateServiceRequest,
+        resolved: &HashMap<String, String>,
+    ) -> anyhow::Result<()> {
+        let cluster = self.cluster_of(wanted);
+        let reference = wanted.task_definition.clone().unwrap_or_default();
+        let task_definition_arn = match resolved.get(&reference) {
+            Some(arn) => arn.clone(),
+            // `family:rev` of a family in the file: known only now that it is registered.
+            None if !is_bare_family(&reference) => self.describe_task_definition(&reference).await?.task_definition_arn,
+            None => bail!("task definition '{reference}' not found"),
+        };
+        let name = &wanted.service_name;
+        match find_service(self.client, &cluster, name).await? {
+            None => {
+                let mut request = wanted.clone();
+                request.cluster = Some(cluster);
+                request.task_definition = Some(task_definition_arn);
+                let _: ServiceResponse = self.client.ecs("CreateService", &request).await?;
+                println!("service {name} created");
+            }
+            Some(current) if current.status == "DRAINING" => {
+                bail!("service '{name}' is being deleted (DRAINING); apply again once it is gone")
+            }
+            Some(current) => match service_update(wanted, &task_definition_arn, &current) {
+                None => println!("service {name} unchanged"),
+                Some((update, changes)) => {
+                    let _: ServiceResponse = self.client.ecs("UpdateService", &update).await?;
+                    println!("service {name} updated ({})", changes.join(", "));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+cluster: our-project
+clusters: [ {clusterName: our-project}, other ]
+taskDefinitions:
+  - family: member
+    containerDefinitions:
+      - name: web
+        image: member:latest
+        memory: 128
+        portMappings: [ {containerPort: 8080} ]
+services:
+  - serviceName: member
+    taskDefinition: member
+    desiredCount: 3
+"#;
+
+    fn error_of(text: &str) -> String {
+        match parse_manifest(text).and_then(|m| validate(&m)) {
+            Ok(()) => panic!("expected an error for {text}"),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn a_manifest_is_read_in_full() {
+        let manifest = parse_manifest(MANIFEST).unwrap();
+        validate(&manifest).unwrap();
+        assert_eq!(manifest.cluster.as_deref(), Some("our-project"));
+        assert_eq!(manifest.clusters.len(), 2);
+        assert_eq!(manifest.clusters[1].body.cluster_name.as_deref(), Some("other"));
+        assert_eq!(manifest.task_definitions[0].label, "taskDefinitions[0] (family member)");
+        assert_eq!(manifest.task_definitions[0].body.container_definitions[0].memory, Some(128));
+        assert_eq!(manifest.services[0].body.desired_count, Some(3));
+        assert_eq!(manifest.services[0].label, "services[0] (service member)");
+    }
+
+    #[test]
+    fn json_and_single_bodies_are_accepted() {
+        let definition = r#"{"family": "member", "containerDefinitions": [{"name": "web", "image": "x", "memory": 64}]}"#;
+        let manifest = parse_manifest(definition).unwrap();
+        assert_eq!(manifest.task_definitions.len(), 1);
+        assert_eq!(manifest.task_definitions[0].label, "task definition (family member)");
+
+        let described = format!(r#"{{"taskDefinition": {definition}, "tags": []}}"#);
+        assert_eq!(parse_manifest(&described).unwrap().task_definitions[0].body.family, "member");
+
+        let service = "serviceName: member\ntaskDefinition: member:2\ndesiredCount: 1\n";
+        let manifest = parse_manifest(service).unwrap();
+        assert_eq!(manifest.services[0].body.task_definition.as_deref(), Some("member:2"));
+        assert!(manifest.task_definitions.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_field_is_named_with_its_entry() {
+        let text = r#"
+taskDefinitions:
+  - family: ok
+    containerDefinitions: [ {name: a, image: a, memory: 64} ]
+  - family: member
+    containerDefinitions:
+      - name: web
+        image: x
+        memory: lots
+"#;
+        let message = error_of(text);
+        assert!(
+            message.starts_with("taskDefinitions[1] (family member): containerDefinitions[0].memory: invalid type"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_files_are_refused_before_any_change() {
+        assert!(error_of("services: {serviceName: x}").contains("services: expected a list, found a mapping"));
+        assert!(error_of("servics: []").contains("unknown key 'servics'"));
+        assert!(error_of("[1, 2]").contains("expected a mapping"));
+        assert!(error_of("a: [").contains("not valid YAML or JSON"));
+        assert!(error_of("cluster: x").contains("nothing to apply"));
+        let no_image = "taskDefinitions: [ {family: member, containerDefinitions: [ {name: web, memory: 64} ]} ]";
+        assert!(error_of(no_image).starts_with("taskDefinitions[0] (family member): "), "{}", error_of(no_image));
+        let no_task_definition = "services: [ {serviceName: member} ]";
+        assert_eq!(error_of(no_task_definition), "services[0] (service member): taskDefinition is missing");
+        let twice = "services: [ {serviceName: a, taskDefinition: a}, {serviceName: a, taskDefinition: b} ]";
+        assert!(error_of(twice).contains("appears twice"));
+        assert!(error_of("clusters: [ 'bad name' ]").contains("clusterName 'bad name'"));
+    }
+
+    #[test]
+    fn echoed_defaults_do_not_count_as_changes() {
+        let written: RegisterTaskDefinitionRequest = serde_json::from_value(serde_json::json!({
+            "family": "member",
+            "containerDefinitions": [{"name": "web", "image": "x", "memory": 64,
+                "portMappings": [{"containerPort": 80}]}],
+            "tags": [{"key": "team", "value": "a"}]
+        }))
+        .unwrap();
+        let registered: TaskDefinition = serde_json::from_value(serde_json::json!({
+            "taskDefinitionArn": "arn:aws:ecs:us-east-1:0:task-definition/member:2",
+            "family": "member", "revision": 2, "status": "ACTIVE", "networkMode": "bridge",
+            "containerDefinitions": [{"name": "web", "image": "x", "memory": 64, "cpu": 0,
+                "essential": true, "environment": [], "mountPoints": [], "volumesFrom": [],
+                "portMappings": [{"containerPort": 80, "protocol": "tcp"}]}],
+            "volumes": [], "requiresAttributes": [], "placementConstraints": [],
+            "compatibilities": ["EC2"], "registeredAt": 1709242525.051
+        }))
+        .unwrap();
+        let current = comparable_task_definition(&registered_as_request(&registered));
+        assert_eq!(current, comparable_task_definition(&written));
+
+        let mut changed = written.clone();
+        changed.container_definitions[0].image = Some("y".to_string());
+        assert_ne!(current, comparable_task_definition(&changed));
+        let mut changed = written;
+        changed.container_definitions[0].essential = Some(false);
+        assert_ne!(current, comparable_task_definition(&changed));
+    }
+
+    fn current_service() -> Service {
+        Service {
+            service_name: "member".to_string(),
+            cluster_arn: "arn:aws:ecs:us-east-1:0:cluster/our-project".to_string(),
+            status: "ACTIVE".to_string(),
+            desired_count: 2,
+            task_definition: "arn:aws:ecs:us-east-1:0:task-definition/member:2".to_string(),
+            deployment_configuration: DeploymentConfiguration {
+                maximum_percent: Some(200),
+                minimum_healthy_percent: Some(100),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_service_is_updated_only_where_it_differs() {
+        let current = current_service();
+        let same = CreateServiceRequest {
+            service_name: "member".to_string(),
+            desired_count: Some(2),
+            ..Default::default()
+        };
+        assert!(service_update(&same, &current.task_definition, &current).is_none());
+
+        let wanted = CreateServiceRequest { desired_count: Some(3), ..same.clone() };
+        let (update, changes) =
+            service_update(&wanted, "arn:aws:ecs:us-east-1:0:task-definition/member:3", &current).unwrap();
+        assert_eq!(changes, ["taskDefinition member:2 -> member:3", "desiredCount 2 -> 3"]);
+        assert_eq!(update.desired_count, Some(3));
+        assert_eq!(update.task_definition.as_deref(), Some("arn:aws:ecs:us-east-1:0:task-definition/member:3"));
+        assert_eq!(update.service, "member");
+        assert!(update.deployment_configuration.is_none());
+
+        let explicit_defaults = CreateServiceRequest {
+            deployment_configuration: Some(DeploymentConfiguration {
+                deployment_circuit_breaker: Some(berth_api::DeploymentCircuitBreaker { enable: false, rollback: false }),
+                ..Default::default()
+            }),
+            health_check_grace_period_seconds: Some(0),
+            ..same.clone()
+        };
+        assert!(service_update(&explicit_defaults, &current.task_definition, &current).is_none());
+
+        let spread = CreateServiceRequest {
+            placement_strategy: vec![berth_api::PlacementStrategy {
+                strategy_type: Some("spread".to_string()),
+                field: Some("instanceId".to_string()),
+            }],
+            ..same
+        };
+        let (_, changes) = service_update(&spread, &current.task_definition, &current).unwrap();
+        assert_eq!(changes, ["placementStrategy"]);
+    }
+
+    #[test]
+    fn task_definition_references_name_their_family() {
+        assert_eq!(family_of("member"), "member");
+        assert_eq!(family_of("member:3"), "member");
+        assert_eq!(family_of("arn:aws:ecs:us-east-1:0:task-definition/member:3"), "member");
+        assert!(is_bare_family("member"));
+        assert!(!is_bare_family("member:3"));
+    }
+}
