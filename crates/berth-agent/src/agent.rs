@@ -126,12 +126,23 @@ struct Started {
 }
 
 impl Agent {
-    pub fn new(config: AgentConfig, runtime: Arc<dyn ContainerRuntime>, link: Arc<dyn ControlPlaneLink>) -> Agent {
-        Agent { config, runtime, link }
+    pub fn new(
+        config: AgentConfig,
+        runtime: Arc<dyn ContainerRuntime>,
+        link: Arc<dyn ControlPlaneLink>,
+    ) -> Agent {
+        Agent {
+            config,
+            runtime,
+            link,
+        }
     }
 
     pub fn handle(&self) -> AgentHandle {
-        AgentHandle { runtime: self.runtime.clone(), node_id: self.config.node_id.clone() }
+        AgentHandle {
+            runtime: self.runtime.clone(),
+            node_id: self.config.node_id.clone(),
+        }
     }
 
     /// Runs until `shutdown` completes. Containers keep running after a shutdown: the
@@ -212,8 +223,16 @@ impl Agent {
         let sandbox_image = self.runtime.ensure_sandbox_image().await?;
         // Subscribe before looking at anything, so no event is missed.
         let events = self.runtime.events(labels::NODE, &self.config.node_id);
-        let (revision, assignments) = self.link.assignments(&self.config.node_id, 0, Duration::ZERO).await?;
-        Ok(Started { sandbox_image, events, revision, assignments })
+        let (revision, assignments) = self
+            .link
+            .assignments(&self.config.node_id, 0, Duration::ZERO)
+            .await?;
+        Ok(Started {
+            sandbox_image,
+            events,
+            revision,
+            assignments,
+        })
     }
 }
 
@@ -258,7 +277,12 @@ pub(crate) struct NodeLoop {
 impl NodeLoop {
     pub(crate) fn spawn_runner(&mut self, assignment: Assignment, start: Start) -> &RunnerHandle {
         let id = assignment.task.id.clone();
-        let handle = task_runner::spawn(self.shared.clone(), assignment, start, self.finished_sender.clone());
+        let handle = task_runner::spawn(
+            self.shared.clone(),
+            assignment,
+            start,
+            self.finished_sender.clone(),
+        );
         self.runners.entry(id).insert_entry(handle).into_mut()
     }
 
@@ -318,7 +342,9 @@ impl NodeLoop {
     }
 
     fn route(&self, event: RuntimeEvent) {
-        let Some(task_id) = event.labels.get(labels::TASK) else { return };
+        let Some(task_id) = event.labels.get(labels::TASK) else {
+            return;
+        };
         if let Some(runner) = self.runners.get(task_id) {
             let _ = runner.sender.send(RunnerMessage::Event(event));
         }
@@ -332,7 +358,10 @@ impl NodeLoop {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.last_subscribe = Instant::now();
-        self.events = self.shared.runtime.events(labels::NODE, &self.shared.node_id);
+        self.events = self
+            .shared
+            .runtime
+            .events(labels::NODE, &self.shared.node_id);
         for runner in self.runners.values() {
             let _ = runner.sender.send(RunnerMessage::Resync);
         }

@@ -60,7 +60,9 @@ fn published_ports(definition: &RegisterTaskDefinitionRequest) -> Vec<PortSpec> 
     let mut ports = Vec::new();
     for container in &definition.container_definitions {
         for mapping in container.port_mappings.iter().flatten() {
-            let Some(container_port) = port(mapping.container_port) else { continue };
+            let Some(container_port) = port(mapping.container_port) else {
+                continue;
+            };
             ports.push(PortSpec {
                 container_port,
                 host_port: port(mapping.host_port).unwrap_or(0),
@@ -83,8 +85,14 @@ pub(crate) fn sandbox_spec(
     let mut spec = ContainerSpec::new(labels::sandbox_name(task), image);
     spec.labels = labels::container_labels(node_id, task, labels::SANDBOX_CONTAINER);
     spec.network = match network_mode(task, definition) {
-        NetworkMode::Bridge => NetworkSpec::Bridge { network: None, ports: published_ports(definition) },
-        NetworkMode::Awsvpc => NetworkSpec::Bridge { network: None, ports: Vec::new() },
+        NetworkMode::Bridge => NetworkSpec::Bridge {
+            network: None,
+            ports: published_ports(definition),
+        },
+        NetworkMode::Awsvpc => NetworkSpec::Bridge {
+            network: None,
+            ports: Vec::new(),
+        },
         NetworkMode::Host => NetworkSpec::Host,
         NetworkMode::None => NetworkSpec::None,
     };
@@ -122,11 +130,21 @@ pub(crate) fn task_volumes(
 ) -> Vec<(VolumeSpec, bool)> {
     let mut volumes = Vec::new();
     for volume in &definition.volumes {
-        let Some(name) = volume.name.as_deref() else { continue };
-        if volume.host.as_ref().and_then(|h| h.source_path.as_ref()).is_some() {
+        let Some(name) = volume.name.as_deref() else {
+            continue;
+        };
+        if volume
+            .host
+            .as_ref()
+            .and_then(|h| h.source_path.as_ref())
+            .is_some()
+        {
             continue;
         }
-        let config = volume.docker_volume_configuration.clone().unwrap_or_default();
+        let config = volume
+            .docker_volume_configuration
+            .clone()
+            .unwrap_or_default();
         let shared = config.scope.as_deref() == Some("shared");
         let mut volume_labels = config.labels.clone().unwrap_or_default();
         let mut ours = labels::task_labels(node_id, task);
@@ -137,7 +155,11 @@ pub(crate) fn task_volumes(
         ours.insert(labels::VOLUME.to_string(), name.to_string());
         volume_labels.extend(ours);
         let spec = VolumeSpec {
-            name: if shared { name.to_string() } else { labels::task_volume_name(&task.id, name) },
+            name: if shared {
+                name.to_string()
+            } else {
+                labels::task_volume_name(&task.id, name)
+            },
             driver: config.driver.clone(),
             driver_opts: config.driver_opts.clone().unwrap_or_default(),
             labels: volume_labels,
@@ -148,13 +170,24 @@ pub(crate) fn task_volumes(
 }
 
 /// The names of the task-scoped volumes of a task (removed at cleanup).
-pub(crate) fn task_scoped_volume_names(task_id: &str, definition: &RegisterTaskDefinitionRequest) -> Vec<String> {
+pub(crate) fn task_scoped_volume_names(
+    task_id: &str,
+    definition: &RegisterTaskDefinitionRequest,
+) -> Vec<String> {
     definition
         .volumes
         .iter()
-        .filter(|v| v.host.as_ref().and_then(|h| h.source_path.as_ref()).is_none())
         .filter(|v| {
-            v.docker_volume_configuration.as_ref().and_then(|c| c.scope.as_deref()) != Some("shared")
+            v.host
+                .as_ref()
+                .and_then(|h| h.source_path.as_ref())
+                .is_none()
+        })
+        .filter(|v| {
+            v.docker_volume_configuration
+                .as_ref()
+                .and_then(|c| c.scope.as_deref())
+                != Some("shared")
         })
         .filter_map(|v| v.name.as_deref())
         .map(|name| labels::task_volume_name(task_id, name))
@@ -173,30 +206,57 @@ fn own_mounts(
         let source = mount_point.source_volume.as_deref().unwrap_or_default();
         let target = mount_point.container_path.clone().unwrap_or_default();
         let read_only = mount_point.read_only.unwrap_or(false);
-        let Some(volume) = definition.volumes.iter().find(|v| v.name.as_deref() == Some(source)) else {
+        let Some(volume) = definition
+            .volumes
+            .iter()
+            .find(|v| v.name.as_deref() == Some(source))
+        else {
             return Err(format!(
                 "container {container_name}: mount point names volume {source:?}, which the task definition does not declare"
             ));
         };
         if let Some(path) = volume.host.as_ref().and_then(|h| h.source_path.clone()) {
-            mounts.push(MountSpec::Bind { source: path, target, read_only });
+            mounts.push(MountSpec::Bind {
+                source: path,
+                target,
+                read_only,
+            });
             continue;
         }
-        let shared = volume.docker_volume_configuration.as_ref().and_then(|c| c.scope.as_deref())
+        let shared = volume
+            .docker_volume_configuration
+            .as_ref()
+            .and_then(|c| c.scope.as_deref())
             == Some("shared");
-        let name = if shared { source.to_string() } else { labels::task_volume_name(&task.id, source) };
-        mounts.push(MountSpec::Volume { name, target, read_only });
+        let name = if shared {
+            source.to_string()
+        } else {
+            labels::task_volume_name(&task.id, source)
+        };
+        mounts.push(MountSpec::Volume {
+            name,
+            target,
+            read_only,
+        });
     }
     Ok(mounts)
 }
 
 fn container_override<'a>(task: &'a Task, name: &str) -> Option<&'a ContainerOverride> {
-    task.overrides.container_overrides.iter().find(|o| o.name.as_deref() == Some(name))
+    task.overrides
+        .container_overrides
+        .iter()
+        .find(|o| o.name.as_deref() == Some(name))
 }
 
 /// Task-level memory in MiB ("512", or "1 GB"/"1GB").
 fn task_memory_mib(task: &Task, definition: &RegisterTaskDefinitionRequest) -> Option<i64> {
-    let raw = task.overrides.memory.as_deref().or(task.memory.as_deref()).or(definition.memory.as_deref())?;
+    let raw = task
+        .overrides
+        .memory
+        .as_deref()
+        .or(task.memory.as_deref())
+        .or(definition.memory.as_deref())?;
     let raw = raw.trim();
     let upper = raw.to_ascii_uppercase();
     if let Some(gb) = upper.strip_suffix("GB") {
@@ -220,16 +280,27 @@ pub(crate) fn container_spec(
         .ok_or_else(|| format!("no container definition at index {index}"))?;
     let name = container.name.clone().unwrap_or_default();
     let overrides = container_override(task, &name);
-    let mut spec = ContainerSpec::new(labels::container_name(task, &name), container.image.clone().unwrap_or_default());
+    let mut spec = ContainerSpec::new(
+        labels::container_name(task, &name),
+        container.image.clone().unwrap_or_default(),
+    );
 
     // dockerLabels first, berth's own win.
     spec.labels = container.docker_labels.clone().unwrap_or_default();
-    spec.labels.extend(labels::container_labels(node_id, task, &name));
+    spec.labels
+        .extend(labels::container_labels(node_id, task, &name));
 
     let mut env: Vec<(String, String)> = Vec::new();
     let overridden = overrides.and_then(|o| o.environment.as_ref());
-    for pair in container.environment.iter().flatten().chain(overridden.into_iter().flatten()) {
-        let Some(key) = pair.name.clone() else { continue };
+    for pair in container
+        .environment
+        .iter()
+        .flatten()
+        .chain(overridden.into_iter().flatten())
+    {
+        let Some(key) = pair.name.clone() else {
+            continue;
+        };
         let value = pair.value.clone().unwrap_or_default();
         match env.iter_mut().find(|(k, _)| *k == key) {
             Some(existing) => existing.1 = value,
@@ -237,42 +308,75 @@ pub(crate) fn container_spec(
         }
     }
     spec.env = env;
-    spec.command = overrides.and_then(|o| o.command.clone()).or_else(|| container.command.clone());
+    spec.command = overrides
+        .and_then(|o| o.command.clone())
+        .or_else(|| container.command.clone());
     spec.entrypoint = container.entry_point.clone();
     spec.working_dir = container.working_directory.clone();
     spec.user = container.user.clone();
     spec.network = NetworkSpec::Container(sandbox_id.to_string());
 
-    let cpu = overrides.and_then(|o| o.cpu).or(container.cpu).filter(|c| *c > 0);
+    let cpu = overrides
+        .and_then(|o| o.cpu)
+        .or(container.cpu)
+        .filter(|c| *c > 0);
     spec.cpu_shares = cpu.map(|c| c.max(2));
-    let memory = overrides.and_then(|o| o.memory).or(container.memory).filter(|m| *m > 0);
-    let reservation =
-        overrides.and_then(|o| o.memory_reservation).or(container.memory_reservation).filter(|m| *m > 0);
-    spec.memory_bytes = memory.or_else(|| task_memory_mib(task, definition)).map(|m| m * MIB);
+    let memory = overrides
+        .and_then(|o| o.memory)
+        .or(container.memory)
+        .filter(|m| *m > 0);
+    let reservation = overrides
+        .and_then(|o| o.memory_reservation)
+        .or(container.memory_reservation)
+        .filter(|m| *m > 0);
+    spec.memory_bytes = memory
+        .or_else(|| task_memory_mib(task, definition))
+        .map(|m| m * MIB);
     spec.memory_reservation_bytes = reservation.map(|m| m * MIB);
 
-    spec.health_check = container.health_check.as_ref().map(|check| HealthCheckSpec {
-        test: check.command.clone(),
-        interval: seconds(check.interval, 30),
-        timeout: seconds(check.timeout, 5),
-        retries: check.retries.and_then(|r| u32::try_from(r).ok()).unwrap_or(3),
-        start_period: seconds(check.start_period, 0),
-    });
+    spec.health_check = container
+        .health_check
+        .as_ref()
+        .map(|check| HealthCheckSpec {
+            test: check.command.clone(),
+            interval: seconds(check.interval, 30),
+            timeout: seconds(check.timeout, 5),
+            retries: check
+                .retries
+                .and_then(|r| u32::try_from(r).ok())
+                .unwrap_or(3),
+            start_period: seconds(check.start_period, 0),
+        });
     spec.readonly_rootfs = container.readonly_root_filesystem.unwrap_or(false);
     spec.privileged = container.privileged.unwrap_or(false);
-    spec.ulimits =
-        container.ulimits.iter().flatten().map(|u| (u.name.clone(), u.soft_limit, u.hard_limit)).collect();
+    spec.ulimits = container
+        .ulimits
+        .iter()
+        .flatten()
+        .map(|u| (u.name.clone(), u.soft_limit, u.hard_limit))
+        .collect();
     // Kept on the spec for the record; the runtime applies them on the sandbox only.
-    spec.extra_hosts =
-        container.extra_hosts.iter().flatten().map(|h| (h.hostname.clone(), h.ip_address.clone())).collect();
+    spec.extra_hosts = container
+        .extra_hosts
+        .iter()
+        .flatten()
+        .map(|h| (h.hostname.clone(), h.ip_address.clone()))
+        .collect();
     spec.dns_servers = container.dns_servers.clone().unwrap_or_default();
     spec.dns_search = container.dns_search_domains.clone().unwrap_or_default();
     spec.stop_timeout_secs = Some(stop_timeout(container).as_secs() as i64);
     spec.log_driver = container
         .log_configuration
         .as_ref()
-        .filter(|log| !log.log_driver.is_empty() && !AWS_LOG_DRIVERS.contains(&log.log_driver.as_str()))
-        .map(|log| (log.log_driver.clone(), log.options.clone().unwrap_or_default()));
+        .filter(|log| {
+            !log.log_driver.is_empty() && !AWS_LOG_DRIVERS.contains(&log.log_driver.as_str())
+        })
+        .map(|log| {
+            (
+                log.log_driver.clone(),
+                log.options.clone().unwrap_or_default(),
+            )
+        });
     spec.init = container
         .linux_parameters
         .as_ref()
@@ -283,20 +387,36 @@ pub(crate) fn container_spec(
     let mut mounts = own_mounts(task, definition, container)?;
     for from in container.volumes_from.iter().flatten() {
         let source_name = from.source_container.as_deref().unwrap_or_default();
-        let Some(source) =
-            definition.container_definitions.iter().find(|c| c.name.as_deref() == Some(source_name))
+        let Some(source) = definition
+            .container_definitions
+            .iter()
+            .find(|c| c.name.as_deref() == Some(source_name))
         else {
-            return Err(format!("container {name}: volumesFrom names unknown container {source_name:?}"));
+            return Err(format!(
+                "container {name}: volumesFrom names unknown container {source_name:?}"
+            ));
         };
         for mount in own_mounts(task, definition, source)? {
             let forced = from.read_only.unwrap_or(false);
             mounts.push(match mount {
-                MountSpec::Bind { source, target, read_only } => {
-                    MountSpec::Bind { source, target, read_only: read_only || forced }
-                }
-                MountSpec::Volume { name, target, read_only } => {
-                    MountSpec::Volume { name, target, read_only: read_only || forced }
-                }
+                MountSpec::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => MountSpec::Bind {
+                    source,
+                    target,
+                    read_only: read_only || forced,
+                },
+                MountSpec::Volume {
+                    name,
+                    target,
+                    read_only,
+                } => MountSpec::Volume {
+                    name,
+                    target,
+                    read_only: read_only || forced,
+                },
             });
         }
     }
@@ -333,10 +453,16 @@ pub(crate) fn network_bindings(
 ) -> Vec<NetworkBinding> {
     let mut bindings = Vec::new();
     for mapping in container.port_mappings.iter().flatten() {
-        let Some(container_port) = port(mapping.container_port) else { continue };
+        let Some(container_port) = port(mapping.container_port) else {
+            continue;
+        };
         let protocol = protocol(mapping.protocol.as_deref());
         let host_port = match mode {
-            NetworkMode::Host => Some(port(mapping.host_port).filter(|p| *p != 0).unwrap_or(container_port)),
+            NetworkMode::Host => Some(
+                port(mapping.host_port)
+                    .filter(|p| *p != 0)
+                    .unwrap_or(container_port),
+            ),
             NetworkMode::Bridge => {
                 let matching: Vec<&PublishedPort> = published
                     .iter()
@@ -364,7 +490,10 @@ pub(crate) fn network_bindings(
 
 /// Why the task cannot start because it needs a secret or environment file berth has
 /// no store for yet; `None` when it needs none.
-pub(crate) fn unresolvable_secret(task: &Task, definition: &RegisterTaskDefinitionRequest) -> Option<String> {
+pub(crate) fn unresolvable_secret(
+    task: &Task,
+    definition: &RegisterTaskDefinitionRequest,
+) -> Option<String> {
     for container in &definition.container_definitions {
         let name = container.name.as_deref().unwrap_or_default();
         if let Some(secret) = container.secrets.iter().flatten().next() {
@@ -379,7 +508,10 @@ pub(crate) fn unresolvable_secret(task: &Task, definition: &RegisterTaskDefiniti
                 file.value, file.file_type
             ));
         }
-        let secret_options = container.log_configuration.as_ref().and_then(|l| l.secret_options.as_ref());
+        let secret_options = container
+            .log_configuration
+            .as_ref()
+            .and_then(|l| l.secret_options.as_ref());
         if let Some(secret) = secret_options.into_iter().flatten().next() {
             return Some(format!(
                 "ResourceInitializationError: unable to retrieve secret {} (valueFrom {}) for the log configuration of container {name}: berth has no secrets store yet",
@@ -391,7 +523,10 @@ pub(crate) fn unresolvable_secret(task: &Task, definition: &RegisterTaskDefiniti
             .and_then(|files| files.as_array())
             .and_then(|files| files.first());
         if let Some(file) = override_files {
-            let value = file.get("value").and_then(|v| v.as_str()).unwrap_or_default();
+            let value = file
+                .get("value")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
             return Some(format!(
                 "ResourceInitializationError: unable to fetch environment file {value} for container {name}: berth has no environment file store yet"
             ));

@@ -36,7 +36,9 @@ impl NodeLoop {
                 continue;
             }
             match task.desired_status {
-                DesiredStatus::Stopped if containers.is_empty() => self.report_never_started(&task.id),
+                DesiredStatus::Stopped if containers.is_empty() => {
+                    self.report_never_started(&task.id)
+                }
                 DesiredStatus::Stopped => {
                     let runner = self.spawn_runner(assignment.clone(), Start::Adopt(containers));
                     let _ = runner.sender.send(RunnerMessage::Stop);

@@ -22,7 +22,10 @@ impl Reporter {
     /// Starts the sender; it ends once every `Reporter` is dropped and all is sent.
     pub(crate) fn spawn(link: Arc<dyn ControlPlaneLink>) -> (Reporter, JoinHandle<()>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        (Reporter { sender }, tokio::spawn(send_reports(link, receiver)))
+        (
+            Reporter { sender },
+            tokio::spawn(send_reports(link, receiver)),
+        )
     }
 
     pub(crate) fn send(&self, report: TaskReport) {
@@ -32,7 +35,10 @@ impl Reporter {
     }
 }
 
-async fn send_reports(link: Arc<dyn ControlPlaneLink>, mut receiver: mpsc::UnboundedReceiver<TaskReport>) {
+async fn send_reports(
+    link: Arc<dyn ControlPlaneLink>,
+    mut receiver: mpsc::UnboundedReceiver<TaskReport>,
+) {
     let mut batch: Vec<TaskReport> = Vec::new();
     let mut retry = FIRST_RETRY;
     loop {

@@ -7,9 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_api::{NetworkBinding, RegisterTaskDefinitionRequest};
-use berth_core::model::{ContainerStatus as EcsContainerStatus, HealthStatus, StopCode, Task, TaskStatus};
+use berth_core::model::{
+    ContainerStatus as EcsContainerStatus, HealthStatus, StopCode, Task, TaskStatus,
+};
 use berth_core::{ContainerReport, TaskReport, Timestamp};
-use berth_runtime::{ContainerRuntime, ContainerState, ContainerStatus, Health, RuntimeEvent, RuntimeEventKind};
+use berth_runtime::{
+    ContainerRuntime, ContainerState, ContainerStatus, Health, RuntimeEvent, RuntimeEventKind,
+};
 use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -72,7 +76,10 @@ pub(crate) fn spawn(
 }
 
 pub(crate) fn now() -> Timestamp {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     Timestamp(u64::try_from(millis).unwrap_or(u64::MAX))
 }
 
@@ -144,10 +151,18 @@ struct Ending {
 
 impl Ending {
     fn requested() -> Ending {
-        Ending { stop_code: None, reason: None, user_initiated: true }
+        Ending {
+            stop_code: None,
+            reason: None,
+            user_initiated: true,
+        }
     }
     fn failed_to_start(reason: String) -> Ending {
-        Ending { stop_code: Some(StopCode::TaskFailedToStart), reason: Some(reason), user_initiated: false }
+        Ending {
+            stop_code: Some(StopCode::TaskFailedToStart),
+            reason: Some(reason),
+            user_initiated: false,
+        }
     }
     fn essential_exited(reason: impl Into<String>) -> Ending {
         Ending {
@@ -179,7 +194,11 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(shared: Arc<Shared>, assignment: Assignment, inbox: mpsc::UnboundedReceiver<RunnerMessage>) -> Runner {
+    fn new(
+        shared: Arc<Shared>,
+        assignment: Assignment,
+        inbox: mpsc::UnboundedReceiver<RunnerMessage>,
+    ) -> Runner {
         let Assignment { task, definition } = assignment;
         let slots = definition
             .container_definitions
@@ -272,14 +291,21 @@ impl Runner {
 
     fn report_containers(&self, indices: &[usize]) {
         let mut report = TaskReport::status(&self.task.id, self.current_status());
-        report.containers = indices.iter().map(|i| self.container_report(&self.slots[*i], false)).collect();
+        report.containers = indices
+            .iter()
+            .map(|i| self.container_report(&self.slots[*i], false))
+            .collect();
         self.shared.reporter.send(report);
     }
 
     fn report_running(&mut self) {
         let mut report = TaskReport::status(&self.task.id, TaskStatus::Running);
         report.started_at = Some(now());
-        report.containers = self.slots.iter().map(|s| self.container_report(s, false)).collect();
+        report.containers = self
+            .slots
+            .iter()
+            .map(|s| self.container_report(s, false))
+            .collect();
         report.private_ipv4_address = self.private_ip.clone();
         self.shared.reporter.send(report);
         self.running_reported = true;
@@ -301,7 +327,11 @@ impl Runner {
     async fn prepare(&mut self) -> Result<(), Ending> {
         let mut pending = TaskReport::status(&self.task.id, TaskStatus::Pending);
         pending.pull_started_at = Some(now());
-        pending.containers = self.slots.iter().map(|s| self.container_report(s, false)).collect();
+        pending.containers = self
+            .slots
+            .iter()
+            .map(|s| self.container_report(s, false))
+            .collect();
         self.shared.reporter.send(pending);
 
         if let Some(reason) = container_spec::unresolvable_secret(&self.task, &self.definition) {
@@ -343,7 +373,9 @@ impl Runner {
         }
         self.stop_requested()?;
 
-        for (volume, _) in container_spec::task_volumes(&self.shared.node_id, &self.task, &self.definition) {
+        for (volume, _) in
+            container_spec::task_volumes(&self.shared.node_id, &self.task, &self.definition)
+        {
             if let Err(error) = runtime.create_volume(&volume).await {
                 return Err(Ending::failed_to_start(format!(
                     "CannotCreateVolumeError: creating volume {}: {}",
@@ -359,12 +391,25 @@ impl Runner {
             &self.definition,
             &self.shared.sandbox_image,
         );
-        let sandbox_failed =
-            |error: berth_runtime::RuntimeError| Ending::failed_to_start(format!("CannotStartContainerError: starting the task's sandbox: {}", error.message()));
-        let sandbox_id = runtime.create_container(&sandbox).await.map_err(sandbox_failed)?;
+        let sandbox_failed = |error: berth_runtime::RuntimeError| {
+            Ending::failed_to_start(format!(
+                "CannotStartContainerError: starting the task's sandbox: {}",
+                error.message()
+            ))
+        };
+        let sandbox_id = runtime
+            .create_container(&sandbox)
+            .await
+            .map_err(sandbox_failed)?;
         self.sandbox_id = Some(sandbox_id.clone());
-        runtime.start_container(&sandbox_id).await.map_err(sandbox_failed)?;
-        let inspected = runtime.inspect_container(&sandbox_id).await.map_err(sandbox_failed)?;
+        runtime
+            .start_container(&sandbox_id)
+            .await
+            .map_err(sandbox_failed)?;
+        let inspected = runtime
+            .inspect_container(&sandbox_id)
+            .await
+            .map_err(sandbox_failed)?;
         self.apply_sandbox(inspected.as_ref());
         self.launched_at = Instant::now();
         Ok(())
@@ -387,13 +432,19 @@ impl Runner {
         self.running_reported = self.task.last_status >= TaskStatus::Running;
         let mut sandbox = None;
         for status in found {
-            let container = status.labels.get(labels::CONTAINER).cloned().unwrap_or_default();
+            let container = status
+                .labels
+                .get(labels::CONTAINER)
+                .cloned()
+                .unwrap_or_default();
             if container == labels::SANDBOX_CONTAINER {
                 self.sandbox_id = Some(status.id.clone());
                 sandbox = Some(status);
                 continue;
             }
-            let Some(slot) = self.slots.iter_mut().find(|s| s.name == container) else { continue };
+            let Some(slot) = self.slots.iter_mut().find(|s| s.name == container) else {
+                continue;
+            };
             slot.runtime_id = Some(status.id.clone());
             slot.image_digest = Some(status.image_id.clone());
             slot.health = status.health;
@@ -420,19 +471,30 @@ impl Runner {
         self.apply_sandbox(sandbox.as_ref());
         self.launched_at = Instant::now();
         match &sandbox {
-            None => return Err(Ending::essential_exited("Task sandbox vanished while berth was down")),
+            None => {
+                return Err(Ending::essential_exited(
+                    "Task sandbox vanished while berth was down",
+                ))
+            }
             Some(s) if s.state != ContainerState::Running => {
-                return Err(Ending::essential_exited("Task sandbox exited while berth was down"))
+                return Err(Ending::essential_exited(
+                    "Task sandbox exited while berth was down",
+                ))
             }
             Some(_) => {}
         }
         for slot in self.slots.iter_mut().filter(|s| s.essential) {
             match slot.state {
                 SlotState::Running => {}
-                SlotState::Exited | SlotState::NeverStarted => return Err(Ending::essential_exited(ESSENTIAL_EXITED)),
+                SlotState::Exited | SlotState::NeverStarted => {
+                    return Err(Ending::essential_exited(ESSENTIAL_EXITED))
+                }
                 SlotState::Waiting if self.running_reported => {
                     slot.state = SlotState::NeverStarted;
-                    slot.reason = Some(format!("Container {} vanished while berth was down", slot.name));
+                    slot.reason = Some(format!(
+                        "Container {} vanished while berth was down",
+                        slot.name
+                    ));
                     return Err(Ending::essential_exited(format!(
                         "Container {} vanished while berth was down",
                         slot.name
@@ -461,7 +523,9 @@ impl Runner {
                 Some(code) => Dependency::Impossible(format!("it exited with code {code}")),
                 None => Dependency::Impossible("it exited without an exit code".to_string()),
             },
-            (Condition::Healthy, _) if dependency.health == Some(Health::Healthy) => Dependency::Met,
+            (Condition::Healthy, _) if dependency.health == Some(Health::Healthy) => {
+                Dependency::Met
+            }
             (Condition::Healthy, SlotState::Exited) => {
                 Dependency::Impossible("it exited before becoming healthy".to_string())
             }
@@ -472,7 +536,9 @@ impl Runner {
     /// Create and start every waiting container whose dependencies are met, in
     /// parallel; give up on those whose dependencies can no longer be met.
     async fn launch_ready(&mut self) -> Result<(), Ending> {
-        let Some(sandbox_id) = self.sandbox_id.clone() else { return Ok(()) };
+        let Some(sandbox_id) = self.sandbox_id.clone() else {
+            return Ok(());
+        };
         loop {
             let mut ready = Vec::new();
             let mut given_up = Vec::new();
@@ -483,7 +549,11 @@ impl Runner {
                         Dependency::Met => {}
                         Dependency::Pending => {
                             all_met = false;
-                            let timeout = self.slots.iter().find(|s| &s.name == name).map(|s| s.start_timeout);
+                            let timeout = self
+                                .slots
+                                .iter()
+                                .find(|s| &s.name == name)
+                                .map(|s| s.start_timeout);
                             if let Some(timeout) = timeout {
                                 if Instant::now() >= self.launched_at + timeout {
                                     given_up.push((slot.index, format!(
@@ -519,9 +589,19 @@ impl Runner {
             }
             let mut specs = Vec::new();
             for index in &ready {
-                match container_spec::container_spec(&self.shared.node_id, &self.task, &self.definition, *index, &sandbox_id) {
+                match container_spec::container_spec(
+                    &self.shared.node_id,
+                    &self.task,
+                    &self.definition,
+                    *index,
+                    &sandbox_id,
+                ) {
                     Ok(spec) => specs.push((*index, spec)),
-                    Err(reason) => return Err(Ending::failed_to_start(format!("CannotCreateContainerError: {reason}"))),
+                    Err(reason) => {
+                        return Err(Ending::failed_to_start(format!(
+                            "CannotCreateContainerError: {reason}"
+                        )))
+                    }
                 }
             }
             let runtime = self.shared.runtime.clone();
@@ -586,7 +666,11 @@ impl Runner {
                 return ending;
             }
             if !self.running_reported
-                && self.slots.iter().filter(|s| s.essential).all(|s| s.state == SlotState::Running)
+                && self
+                    .slots
+                    .iter()
+                    .filter(|s| s.essential)
+                    .all(|s| s.state == SlotState::Running)
             {
                 self.report_running();
             }
@@ -623,7 +707,10 @@ impl Runner {
                 _ => None,
             };
         }
-        let index = self.slots.iter().position(|s| s.runtime_id.as_deref() == Some(event.container_id.as_str()))?;
+        let index = self
+            .slots
+            .iter()
+            .position(|s| s.runtime_id.as_deref() == Some(event.container_id.as_str()))?;
         match event.kind {
             RuntimeEventKind::Start => {
                 self.slots[index].started = true;
@@ -656,7 +743,12 @@ impl Runner {
         }
     }
 
-    fn exited(&mut self, index: usize, exit_code: Option<i64>, reason: Option<String>) -> Option<Ending> {
+    fn exited(
+        &mut self,
+        index: usize,
+        exit_code: Option<i64>,
+        reason: Option<String>,
+    ) -> Option<Ending> {
         let slot = &mut self.slots[index];
         if slot.state != SlotState::Running {
             return None;
@@ -680,11 +772,15 @@ impl Runner {
             match runtime.inspect_container(&sandbox_id).await {
                 Ok(Some(status)) if status.state == ContainerState::Running => {}
                 Ok(_) => return Some(Ending::essential_exited("Task sandbox exited")),
-                Err(error) => tracing::warn!(task = %self.task.id, %error, "inspecting the sandbox failed"),
+                Err(error) => {
+                    tracing::warn!(task = %self.task.id, %error, "inspecting the sandbox failed")
+                }
             }
         }
         for index in 0..self.slots.len() {
-            let Some(id) = self.slots[index].runtime_id.clone() else { continue };
+            let Some(id) = self.slots[index].runtime_id.clone() else {
+                continue;
+            };
             if self.slots[index].state != SlotState::Running {
                 continue;
             }
@@ -706,7 +802,9 @@ impl Runner {
                         }
                     }
                 }
-                Err(error) => tracing::warn!(task = %self.task.id, %error, "inspecting a container failed"),
+                Err(error) => {
+                    tracing::warn!(task = %self.task.id, %error, "inspecting a container failed")
+                }
             }
         }
         None
@@ -716,12 +814,20 @@ impl Runner {
 
     async fn finish(&mut self, ending: Ending) {
         if ending.user_initiated {
-            self.shared.reporter.send(TaskReport::status(&self.task.id, TaskStatus::Deactivating));
-            self.shared.reporter.send(TaskReport::status(&self.task.id, TaskStatus::Stopping));
+            self.shared
+                .reporter
+                .send(TaskReport::status(&self.task.id, TaskStatus::Deactivating));
+            self.shared
+                .reporter
+                .send(TaskReport::status(&self.task.id, TaskStatus::Stopping));
         }
         let runtime = self.shared.runtime.clone();
-        let mut remaining: Vec<usize> =
-            self.slots.iter().filter(|s| s.state == SlotState::Running).map(|s| s.index).collect();
+        let mut remaining: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|s| s.state == SlotState::Running)
+            .map(|s| s.index)
+            .collect();
         while !remaining.is_empty() {
             // Stop first what no other still-running container depends on.
             let mut layer: Vec<usize> = if ending.user_initiated {
@@ -730,7 +836,11 @@ impl Runner {
                     .copied()
                     .filter(|i| {
                         !remaining.iter().any(|j| {
-                            j != i && self.slots[*j].depends_on.iter().any(|(name, _)| *name == self.slots[*i].name)
+                            j != i
+                                && self.slots[*j]
+                                    .depends_on
+                                    .iter()
+                                    .any(|(name, _)| *name == self.slots[*i].name)
                         })
                     })
                     .collect()
@@ -755,7 +865,10 @@ impl Runner {
             remaining.retain(|i| !layer.contains(i));
         }
         if let Some(sandbox_id) = &self.sandbox_id {
-            if let Err(error) = runtime.stop_container(sandbox_id, SANDBOX_STOP_TIMEOUT).await {
+            if let Err(error) = runtime
+                .stop_container(sandbox_id, SANDBOX_STOP_TIMEOUT)
+                .await
+            {
                 tracing::warn!(container = %sandbox_id, %error, "stopping the sandbox failed");
             }
         }
@@ -779,7 +892,11 @@ impl Runner {
             }
         }
         let mut stopped = TaskReport::status(&self.task.id, TaskStatus::Stopped);
-        stopped.containers = self.slots.iter().map(|s| self.container_report(s, true)).collect();
+        stopped.containers = self
+            .slots
+            .iter()
+            .map(|s| self.container_report(s, true))
+            .collect();
         stopped.execution_stopped_at = Some(now());
         stopped.stop_code = ending.stop_code;
         stopped.stopped_reason = ending.reason;
@@ -820,10 +937,22 @@ async fn create_and_start(
     name: &str,
 ) -> Result<String, (Option<String>, String)> {
     let id = runtime.create_container(spec).await.map_err(|error| {
-        (None, format!("CannotCreateContainerError: creating container {name}: {}", error.message()))
+        (
+            None,
+            format!(
+                "CannotCreateContainerError: creating container {name}: {}",
+                error.message()
+            ),
+        )
     })?;
     runtime.start_container(&id).await.map_err(|error| {
-        (Some(id.clone()), format!("CannotStartContainerError: starting container {name}: {}", error.message()))
+        (
+            Some(id.clone()),
+            format!(
+                "CannotStartContainerError: starting container {name}: {}",
+                error.message()
+            ),
+        )
     })?;
     Ok(id)
 }
@@ -838,7 +967,9 @@ pub(crate) async fn remove_task_resources(
 ) {
     match runtime.list_containers(labels::TASK, task_id).await {
         Ok(containers) => {
-            let ours = containers.iter().filter(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(node_id));
+            let ours = containers
+                .iter()
+                .filter(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(node_id));
             join_all(ours.map(|c| async move {
                 if let Err(error) = runtime.remove_container(&c.id).await {
                     tracing::warn!(container = %c.name, %error, "removing a container failed");
@@ -846,7 +977,9 @@ pub(crate) async fn remove_task_resources(
             }))
             .await;
         }
-        Err(error) => tracing::warn!(task = %task_id, %error, "listing the task's containers failed"),
+        Err(error) => {
+            tracing::warn!(task = %task_id, %error, "listing the task's containers failed")
+        }
     }
     for volume in task_volumes {
         if let Err(error) = runtime.remove_volume(volume).await {
@@ -856,10 +989,16 @@ pub(crate) async fn remove_task_resources(
 }
 
 /// For the agent's bookkeeping: container ids per task from a listing.
-pub(crate) fn group_by_task(containers: Vec<ContainerStatus>) -> HashMap<String, Vec<ContainerStatus>> {
+pub(crate) fn group_by_task(
+    containers: Vec<ContainerStatus>,
+) -> HashMap<String, Vec<ContainerStatus>> {
     let mut groups: HashMap<String, Vec<ContainerStatus>> = HashMap::new();
     for container in containers {
-        let task = container.labels.get(labels::TASK).cloned().unwrap_or_default();
+        let task = container
+            .labels
+            .get(labels::TASK)
+            .cloned()
+            .unwrap_or_default();
         groups.entry(task).or_default().push(container);
     }
     groups

@@ -7,12 +7,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_agent::{Agent, AgentConfig, AgentHandle, Assignment, ControlPlaneLink, LinkError};
 use berth_api::RegisterTaskDefinitionRequest;
-use berth_core::model::{ContainerStatus as EcsContainerStatus, DesiredStatus, HealthStatus, StopCode, Task, TaskStatus};
+use berth_core::model::{
+    ContainerStatus as EcsContainerStatus, DesiredStatus, HealthStatus, StopCode, Task, TaskStatus,
+};
 use berth_core::nodes::NodeRegistration;
 use berth_core::{TaskReport, Timestamp};
 use berth_runtime::{
-    ContainerRuntime, ContainerSpec, ContainerState, FakeRuntime, Health, NetworkSpec, RecordedCall, RuntimeError,
-    Stream,
+    ContainerRuntime, ContainerSpec, ContainerState, FakeRuntime, Health, NetworkSpec,
+    RecordedCall, RuntimeError, Stream,
 };
 use serde_json::json;
 use tokio::sync::{oneshot, Notify};
@@ -55,13 +57,26 @@ impl FakeLink {
         });
     }
     fn reports(&self, task_id: &str) -> Vec<TaskReport> {
-        self.state.lock().unwrap().reports.iter().filter(|r| r.task_id == task_id).cloned().collect()
+        self.state
+            .lock()
+            .unwrap()
+            .reports
+            .iter()
+            .filter(|r| r.task_id == task_id)
+            .cloned()
+            .collect()
     }
     fn statuses(&self, task_id: &str) -> Vec<TaskStatus> {
-        self.reports(task_id).iter().map(|r| r.last_status).collect()
+        self.reports(task_id)
+            .iter()
+            .map(|r| r.last_status)
+            .collect()
     }
     fn last(&self, task_id: &str, status: TaskStatus) -> Option<TaskReport> {
-        self.reports(task_id).into_iter().rev().find(|r| r.last_status == status)
+        self.reports(task_id)
+            .into_iter()
+            .rev()
+            .find(|r| r.last_status == status)
     }
     fn has(&self, task_id: &str, status: TaskStatus) -> bool {
         self.last(task_id, status).is_some()
@@ -75,7 +90,12 @@ impl ControlPlaneLink for FakeLink {
         Ok(())
     }
 
-    async fn assignments(&self, _node: &str, since: u64, timeout: Duration) -> Result<(u64, Vec<Assignment>), LinkError> {
+    async fn assignments(
+        &self,
+        _node: &str,
+        since: u64,
+        timeout: Duration,
+    ) -> Result<(u64, Vec<Assignment>), LinkError> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -104,7 +124,11 @@ impl ControlPlaneLink for FakeLink {
         }
         // Like the control plane: the task's status follows the reports.
         for report in &reports {
-            for a in state.assignments.iter_mut().filter(|a| a.task.id == report.task_id) {
+            for a in state
+                .assignments
+                .iter_mut()
+                .filter(|a| a.task.id == report.task_id)
+            {
                 if report.last_status > a.task.last_status {
                     a.task.last_status = report.last_status;
                 }
@@ -139,7 +163,10 @@ fn assignment(task_id: &str, definition: RegisterTaskDefinitionRequest) -> Assig
         service: None,
         deployment_id: None,
         launch_type: None,
-        network_mode: definition.network_mode.clone().unwrap_or_else(|| "bridge".into()),
+        network_mode: definition
+            .network_mode
+            .clone()
+            .unwrap_or_else(|| "bridge".into()),
         private_ipv4_address: None,
         tags: vec![],
         containers: vec![],
@@ -195,11 +222,20 @@ impl Harness {
                 .await
                 .unwrap();
         });
-        Harness { runtime, link, handle, stop: Some(stop), join }
+        Harness {
+            runtime,
+            link,
+            handle,
+            stop: Some(stop),
+            join,
+        }
     }
 
     fn new(images: &[&str]) -> Harness {
-        Harness::start(Arc::new(FakeRuntime::with_images(images.iter().copied())), Arc::new(FakeLink::default()))
+        Harness::start(
+            Arc::new(FakeRuntime::with_images(images.iter().copied())),
+            Arc::new(FakeLink::default()),
+        )
     }
 
     async fn shutdown(mut self) -> (Arc<FakeRuntime>, Arc<FakeLink>) {
@@ -257,7 +293,11 @@ async fn starts_sandbox_then_containers_joined_to_it_and_reports_running_with_bi
     let statuses = h.link.statuses(TASK);
     assert_eq!(statuses[0], TaskStatus::Pending);
     assert!(h.link.reports(TASK)[0].pull_started_at.is_some());
-    assert!(h.link.reports(TASK).iter().any(|r| r.pull_stopped_at.is_some()));
+    assert!(h
+        .link
+        .reports(TASK)
+        .iter()
+        .any(|r| r.pull_stopped_at.is_some()));
     assert!(!statuses.contains(&TaskStatus::Stopped));
 
     let created = h.created();
@@ -265,8 +305,16 @@ async fn starts_sandbox_then_containers_joined_to_it_and_reports_running_with_bi
     let sandbox = &created[0];
     assert_eq!(sandbox.name, "berth-web-aaaaaaaaaaaa-sandbox");
     assert_eq!(sandbox.labels["berth.container"], "~sandbox");
-    let NetworkSpec::Bridge { ports, .. } = &sandbox.network else { panic!("{:?}", sandbox.network) };
-    assert_eq!(ports.iter().map(|p| (p.container_port, p.host_port)).collect::<Vec<_>>(), vec![(80, 0), (8080, 8080)]);
+    let NetworkSpec::Bridge { ports, .. } = &sandbox.network else {
+        panic!("{:?}", sandbox.network)
+    };
+    assert_eq!(
+        ports
+            .iter()
+            .map(|p| (p.container_port, p.host_port))
+            .collect::<Vec<_>>(),
+        vec![(80, 0), (8080, 8080)]
+    );
     let sandbox_id = h.id_of("~sandbox");
     // app first (nginx depends on its START), both in the sandbox's namespace
     assert_eq!(created[1].name, "berth-web-aaaaaaaaaaaa-app");
@@ -283,17 +331,30 @@ async fn starts_sandbox_then_containers_joined_to_it_and_reports_running_with_bi
             ("berth.family", "web"),
             ("berth.revision", "1"),
         ] {
-            assert_eq!(spec.labels.get(key).map(String::as_str), Some(value), "{key} on {}", spec.name);
+            assert_eq!(
+                spec.labels.get(key).map(String::as_str),
+                Some(value),
+                "{key} on {}",
+                spec.name
+            );
         }
     }
 
     let running = h.link.last(TASK, TaskStatus::Running).unwrap();
     assert!(running.started_at.is_some());
-    let nginx = running.containers.iter().find(|c| c.name == "nginx").unwrap();
+    let nginx = running
+        .containers
+        .iter()
+        .find(|c| c.name == "nginx")
+        .unwrap();
     assert_eq!(nginx.last_status, EcsContainerStatus::Running);
     assert_eq!(nginx.runtime_id.as_deref(), Some(h.id_of("nginx").as_str()));
     assert!(nginx.image_digest.is_some());
-    assert_eq!(nginx.network_bindings[0].host_port, Some(32768), "dynamic port");
+    assert_eq!(
+        nginx.network_bindings[0].host_port,
+        Some(32768),
+        "dynamic port"
+    );
     assert_eq!(nginx.network_bindings[0].container_port, Some(80));
     let app = running.containers.iter().find(|c| c.name == "app").unwrap();
     assert_eq!(app.network_bindings[0].host_port, Some(8080));
@@ -316,8 +377,15 @@ async fn depends_on_success_waits_for_a_zero_exit() {
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
     assert_eq!(h.created()[2].labels["berth.container"], "app");
     let running = h.link.last(TASK, TaskStatus::Running).unwrap();
-    let migrate = running.containers.iter().find(|c| c.name == "migrate").unwrap();
-    assert_eq!((migrate.last_status, migrate.exit_code), (EcsContainerStatus::Stopped, Some(0)));
+    let migrate = running
+        .containers
+        .iter()
+        .find(|c| c.name == "migrate")
+        .unwrap();
+    assert_eq!(
+        (migrate.last_status, migrate.exit_code),
+        (EcsContainerStatus::Stopped, Some(0))
+    );
 
     // A failed dependency stops the task before app ever starts.
     h.link.assign(assignment(OTHER, def));
@@ -333,7 +401,10 @@ async fn depends_on_success_waits_for_a_zero_exit() {
     let stopped = h.link.last(OTHER, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::TaskFailedToStart));
     let reason = stopped.stopped_reason.unwrap();
-    assert!(reason.contains("app") && reason.contains("migrate") && reason.contains("SUCCESS"), "{reason}");
+    assert!(
+        reason.contains("app") && reason.contains("migrate") && reason.contains("SUCCESS"),
+        "{reason}"
+    );
     assert_eq!(h.created().len(), 5, "app never created");
     h.shutdown().await;
 }
@@ -352,7 +423,14 @@ async fn depends_on_healthy_waits_for_health_and_times_out() {
     assert_eq!(h.created().len(), 2);
     h.runtime.set_health(&h.id_of("db"), Health::Healthy);
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
-    let db = h.link.last(TASK, TaskStatus::Running).unwrap().containers.into_iter().find(|c| c.name == "db").unwrap();
+    let db = h
+        .link
+        .last(TASK, TaskStatus::Running)
+        .unwrap()
+        .containers
+        .into_iter()
+        .find(|c| c.name == "db")
+        .unwrap();
     assert_eq!(db.health_status, HealthStatus::Healthy);
 
     // Never healthy: after db's startTimeout (5 s) the task gives up.
@@ -361,11 +439,18 @@ async fn depends_on_healthy_waits_for_health_and_times_out() {
     let stopped = h.link.last(OTHER, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::TaskFailedToStart));
     let reason = stopped.stopped_reason.unwrap();
-    assert!(reason.contains("web") && reason.contains("db") && reason.contains("HEALTHY"), "{reason}");
+    assert!(
+        reason.contains("web") && reason.contains("db") && reason.contains("HEALTHY"),
+        "{reason}"
+    );
     // Health changes while running are reported.
     h.runtime.set_health(&h.id_of("db"), Health::Unhealthy);
     eventually("unhealthy reported", || {
-        h.link.reports(TASK).iter().any(|r| r.containers.iter().any(|c| c.health_status == HealthStatus::Unhealthy))
+        h.link.reports(TASK).iter().any(|r| {
+            r.containers
+                .iter()
+                .any(|c| c.health_status == HealthStatus::Unhealthy)
+        })
     })
     .await;
     h.shutdown().await;
@@ -380,11 +465,23 @@ async fn an_essential_exit_stops_the_task_with_exit_codes() {
     eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
     let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::EssentialContainerExited));
-    assert_eq!(stopped.stopped_reason.as_deref(), Some("Essential container in task exited"));
-    let codes: Vec<(String, Option<i64>, EcsContainerStatus)> =
-        stopped.containers.iter().map(|c| (c.name.clone(), c.exit_code, c.last_status)).collect();
-    assert!(codes.contains(&("app".into(), Some(2), EcsContainerStatus::Stopped)), "{codes:?}");
-    assert!(codes.contains(&("nginx".into(), Some(143), EcsContainerStatus::Stopped)), "{codes:?}");
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("Essential container in task exited")
+    );
+    let codes: Vec<(String, Option<i64>, EcsContainerStatus)> = stopped
+        .containers
+        .iter()
+        .map(|c| (c.name.clone(), c.exit_code, c.last_status))
+        .collect();
+    assert!(
+        codes.contains(&("app".into(), Some(2), EcsContainerStatus::Stopped)),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&("nginx".into(), Some(143), EcsContainerStatus::Stopped)),
+        "{codes:?}"
+    );
     assert!(!h.link.statuses(TASK).contains(&TaskStatus::Deactivating));
     h.shutdown().await;
 }
@@ -401,7 +498,9 @@ async fn a_non_essential_exit_keeps_the_task_running_and_oom_is_reported() {
     h.runtime.oom(&h.id_of("sidecar"));
     eventually("sidecar STOPPED", || {
         h.link.reports(TASK).iter().any(|r| {
-            r.containers.iter().any(|c| c.name == "sidecar" && c.last_status == EcsContainerStatus::Stopped)
+            r.containers
+                .iter()
+                .any(|c| c.name == "sidecar" && c.last_status == EcsContainerStatus::Stopped)
         })
     })
     .await;
@@ -410,7 +509,10 @@ async fn a_non_essential_exit_keeps_the_task_running_and_oom_is_reported() {
     let report = h.link.reports(TASK).into_iter().last().unwrap();
     assert_eq!(report.last_status, TaskStatus::Running);
     assert_eq!(report.containers[0].exit_code, Some(137));
-    assert_eq!(report.containers[0].reason.as_deref(), Some("OutOfMemoryError: Container killed due to memory usage"));
+    assert_eq!(
+        report.containers[0].reason.as_deref(),
+        Some("OutOfMemoryError: Container killed due to memory usage")
+    );
     h.shutdown().await;
 }
 
@@ -418,20 +520,37 @@ async fn a_non_essential_exit_keeps_the_task_running_and_oom_is_reported() {
 async fn stop_task_goes_through_stopping_in_reverse_order_with_stop_timeout_then_cleans_up() {
     let mut def = web_definition();
     def.volumes = vec![serde_json::from_value(json!({"name": "data"})).unwrap()];
-    def.container_definitions[1].mount_points =
-        Some(vec![serde_json::from_value(json!({"sourceVolume": "data", "containerPath": "/data"})).unwrap()]);
+    def.container_definitions[1].mount_points = Some(vec![serde_json::from_value(
+        json!({"sourceVolume": "data", "containerPath": "/data"}),
+    )
+    .unwrap()]);
     let h = Harness::new(&["nginx:1", "app:1"]);
     h.link.assign(assignment(TASK, def));
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
     let volume = format!("berth-{TASK}-data");
-    assert!(h.runtime.volumes().iter().any(|v| v.name == volume && v.labels["berth.task"] == TASK));
+    assert!(h
+        .runtime
+        .volumes()
+        .iter()
+        .any(|v| v.name == volume && v.labels["berth.task"] == TASK));
     let (app, nginx, sandbox) = (h.id_of("app"), h.id_of("nginx"), h.id_of("~sandbox"));
     h.runtime.clear_calls();
     h.link.stop_task(TASK);
     eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
     let statuses = h.link.statuses(TASK);
-    let tail: Vec<TaskStatus> = statuses.iter().copied().skip_while(|s| *s != TaskStatus::Deactivating).collect();
-    assert_eq!(tail, vec![TaskStatus::Deactivating, TaskStatus::Stopping, TaskStatus::Stopped]);
+    let tail: Vec<TaskStatus> = statuses
+        .iter()
+        .copied()
+        .skip_while(|s| *s != TaskStatus::Deactivating)
+        .collect();
+    assert_eq!(
+        tail,
+        vec![
+            TaskStatus::Deactivating,
+            TaskStatus::Stopping,
+            TaskStatus::Stopped
+        ]
+    );
     let stops: Vec<(String, Duration)> = h
         .runtime
         .calls()
@@ -441,7 +560,11 @@ async fn stop_task_goes_through_stopping_in_reverse_order_with_stop_timeout_then
             _ => None,
         })
         .collect();
-    assert_eq!(stops[0], (nginx, Duration::from_secs(30)), "nginx depends on app: stopped first");
+    assert_eq!(
+        stops[0],
+        (nginx, Duration::from_secs(30)),
+        "nginx depends on app: stopped first"
+    );
     assert_eq!(stops[1], (app, Duration::from_secs(7)), "app's stopTimeout");
     assert_eq!(stops[2].0, sandbox, "sandbox last");
     let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
@@ -451,19 +574,26 @@ async fn stop_task_goes_through_stopping_in_reverse_order_with_stop_timeout_then
     assert_eq!(h.runtime.containers().len(), 3);
     tokio::time::sleep(Duration::from_secs(59)).await;
     assert_eq!(h.runtime.containers().len(), 3);
-    eventually("removed", || h.runtime.containers().is_empty() && h.runtime.volumes().is_empty()).await;
+    eventually("removed", || {
+        h.runtime.containers().is_empty() && h.runtime.volumes().is_empty()
+    })
+    .await;
     h.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_pull_stops_the_task_with_cannot_pull_container_error() {
     let h = Harness::new(&["nginx:1"]);
-    h.runtime.fail_next_pull("app:1", "pull access denied for app");
+    h.runtime
+        .fail_next_pull("app:1", "pull access denied for app");
     h.link.assign(assignment(TASK, web_definition()));
     eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
     let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::TaskFailedToStart));
-    assert_eq!(stopped.stopped_reason.as_deref(), Some("CannotPullContainerError: pull access denied for app"));
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("CannotPullContainerError: pull access denied for app")
+    );
     let app = stopped.containers.iter().find(|c| c.name == "app").unwrap();
     assert_eq!(app.reason, stopped.stopped_reason);
     assert!(h.created().is_empty());
@@ -481,7 +611,10 @@ async fn secrets_stop_the_task_before_any_container_starts() {
     let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::TaskFailedToStart));
     let reason = stopped.stopped_reason.unwrap();
-    assert!(reason.contains("DB_PASSWORD") && reason.contains("arn:aws:ssm:us-east-1:123:parameter/db"), "{reason}");
+    assert!(
+        reason.contains("DB_PASSWORD") && reason.contains("arn:aws:ssm:us-east-1:123:parameter/db"),
+        "{reason}"
+    );
     assert!(h.created().is_empty());
     h.shutdown().await;
 }
@@ -503,30 +636,57 @@ async fn awslogs_is_not_passed_to_the_runtime_and_logs_are_readable() {
     h.runtime.advance(Duration::from_secs(1));
     h.runtime.push_log(&h.id_of("app"), Stream::Stdout, "three");
     let all = h.handle.logs(TASK, None, None, None).await.unwrap();
-    let lines: Vec<(&str, &str)> = all.iter().map(|(c, e)| (c.as_str(), e.message.as_str())).collect();
-    assert_eq!(lines, vec![("app", "one"), ("side", "two"), ("app", "three")]);
-    let app = h.handle.logs(TASK, Some("app"), None, Some(1)).await.unwrap();
+    let lines: Vec<(&str, &str)> = all
+        .iter()
+        .map(|(c, e)| (c.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![("app", "one"), ("side", "two"), ("app", "three")]
+    );
+    let app = h
+        .handle
+        .logs(TASK, Some("app"), None, Some(1))
+        .await
+        .unwrap();
     assert_eq!(app.len(), 1);
     assert_eq!(app[0].1.message, "three");
     assert!(h.handle.logs(TASK, Some("nope"), None, None).await.is_err());
-    assert!(h.handle.logs("unknown", None, None, None).await.unwrap().is_empty());
+    assert!(h
+        .handle
+        .logs("unknown", None, None, None)
+        .await
+        .unwrap()
+        .is_empty());
     h.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_create_failure_fails_only_that_task() {
     let h = Harness::new(&["nginx:1", "app:1"]);
-    h.runtime.fail_next("start_container", RuntimeError::Engine("no space left on device".into()));
+    h.runtime.fail_next(
+        "start_container",
+        RuntimeError::Engine("no space left on device".into()),
+    );
     h.link.assign(assignment(TASK, web_definition()));
     eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
     let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::TaskFailedToStart));
-    assert!(stopped.stopped_reason.unwrap().contains("no space left on device"));
+    assert!(stopped
+        .stopped_reason
+        .unwrap()
+        .contains("no space left on device"));
 
-    h.runtime.fail_next("create_container", RuntimeError::Conflict("boom".into()));
+    h.runtime
+        .fail_next("create_container", RuntimeError::Conflict("boom".into()));
     h.link.assign(assignment(OTHER, web_definition()));
     eventually("OTHER STOPPED", || h.link.has(OTHER, TaskStatus::Stopped)).await;
-    let reason = h.link.last(OTHER, TaskStatus::Stopped).unwrap().stopped_reason.unwrap();
+    let reason = h
+        .link
+        .last(OTHER, TaskStatus::Stopped)
+        .unwrap()
+        .stopped_reason
+        .unwrap();
     assert!(reason.contains("boom"), "{reason}");
 
     // The agent keeps going.
@@ -563,16 +723,26 @@ async fn after_a_restart_running_tasks_are_adopted_and_orphans_removed() {
     runtime.clear_calls();
 
     let h = Harness::start(runtime, link);
-    eventually("orphan removed", || h.runtime.inspect_container_now(&orphan_id).is_none()).await;
+    eventually("orphan removed", || {
+        h.runtime.inspect_container_now(&orphan_id).is_none()
+    })
+    .await;
     settle().await;
     assert!(h.created().is_empty(), "adopted: nothing created");
     assert!(!h.link.has(TASK, TaskStatus::Stopped));
-    assert!(h.runtime.containers().iter().all(|c| c.state == ContainerState::Running));
+    assert!(h
+        .runtime
+        .containers()
+        .iter()
+        .all(|c| c.state == ContainerState::Running));
     assert_eq!(h.runtime.containers().len(), before.len() - 1);
     // Still watched: an exit now stops the task.
     h.runtime.exit(&h.id_of("app"), 1);
     eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
-    assert_eq!(h.link.last(TASK, TaskStatus::Stopped).unwrap().stop_code, Some(StopCode::EssentialContainerExited));
+    assert_eq!(
+        h.link.last(TASK, TaskStatus::Stopped).unwrap().stop_code,
+        Some(StopCode::EssentialContainerExited)
+    );
     h.shutdown().await;
 }
 
@@ -589,8 +759,15 @@ async fn a_container_that_vanished_while_down_stops_the_task() {
     eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
     let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::EssentialContainerExited));
-    assert_eq!(stopped.stopped_reason.as_deref(), Some("Container app vanished while berth was down"));
-    assert!(h.runtime.containers().iter().all(|c| c.state != ContainerState::Running));
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("Container app vanished while berth was down")
+    );
+    assert!(h
+        .runtime
+        .containers()
+        .iter()
+        .all(|c| c.state != ContainerState::Running));
     h.shutdown().await;
 }
 
@@ -602,7 +779,9 @@ async fn a_task_that_had_not_reached_running_is_started_again_from_scratch() {
     let mut leftover = ContainerSpec::new("berth-web-aaaaaaaaaaaa-app", "app:1");
     leftover.labels.insert("berth.node".into(), NODE.into());
     leftover.labels.insert("berth.task".into(), TASK.into());
-    leftover.labels.insert("berth.container".into(), "app".into());
+    leftover
+        .labels
+        .insert("berth.container".into(), "app".into());
     let leftover_id = runtime.create_container(&leftover).await.unwrap();
     let mut a = assignment(TASK, web_definition());
     a.task.last_status = TaskStatus::Pending;
@@ -625,7 +804,10 @@ async fn events_missed_while_the_stream_was_down_are_caught_by_a_resync() {
     eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
     let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
     assert_eq!(stopped.stop_code, Some(StopCode::EssentialContainerExited));
-    assert!(stopped.containers.iter().any(|c| c.name == "app" && c.exit_code == Some(4)));
+    assert!(stopped
+        .containers
+        .iter()
+        .any(|c| c.name == "app" && c.exit_code == Some(4)));
     h.shutdown().await;
 }
 
@@ -641,14 +823,19 @@ async fn reports_are_retried_until_the_control_plane_takes_them() {
 
 #[tokio::test(start_paused = true)]
 async fn awsvpc_reports_the_sandbox_address() {
-    let def = definition(json!({"family": "web", "networkMode": "awsvpc", "containerDefinitions": [
-        {"name": "app", "image": "app:1", "portMappings": [{"containerPort": 8080}]}
-    ]}));
+    let def = definition(
+        json!({"family": "web", "networkMode": "awsvpc", "containerDefinitions": [
+            {"name": "app", "image": "app:1", "portMappings": [{"containerPort": 8080}]}
+        ]}),
+    );
     let h = Harness::new(&["app:1"]);
     h.link.assign(assignment(TASK, def));
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
     let running = h.link.last(TASK, TaskStatus::Running).unwrap();
-    assert!(running.private_ipv4_address.as_deref().is_some_and(|ip| ip.starts_with("172.17.")));
+    assert!(running
+        .private_ipv4_address
+        .as_deref()
+        .is_some_and(|ip| ip.starts_with("172.17.")));
     h.shutdown().await;
 }
 

@@ -79,7 +79,8 @@ fn aws_cli_drives_a_whole_lifecycle() {
     assert_eq!(str_of(&stopped, "/tasks/0/stopCode"), "EssentialContainerExited");
     assert_eq!(str_of(&stopped, "/tasks/0/stoppedReason"), "Essential container in task exited");
     assert_eq!(stopped.pointer("/tasks/0/containers/0/exitCode").and_then(Value::as_i64), Some(3));
-    assert!(stopped.pointer("/tasks/0/stoppedAt").is_some_and(Value::is_number), "timestamps are numbers");
+    // The CLI reformats ECS's epoch-number timestamps; it fails to parse anything else.
+    assert!(stopped.pointer("/tasks/0/stoppedAt").is_some(), "stoppedAt is set");
 
     // A service of 3 reaches a steady state.
     let web = r#"[{"name":"web","image":"berth/busybox:latest","memory":16,

@@ -80,26 +80,41 @@ fn maps_a_container_definition_with_overrides() {
         }]
     }));
     let mut task = task(&definition);
-    task.overrides.container_overrides.push(berth_api::ContainerOverride {
-        name: Some("app".into()),
-        command: Some(vec!["migrate".into()]),
-        environment: Some(vec![berth_api::KeyValuePair { name: Some("B".into()), value: Some("3".into()) }]),
-        ..Default::default()
-    });
+    task.overrides
+        .container_overrides
+        .push(berth_api::ContainerOverride {
+            name: Some("app".into()),
+            command: Some(vec!["migrate".into()]),
+            environment: Some(vec![berth_api::KeyValuePair {
+                name: Some("B".into()),
+                value: Some("3".into()),
+            }]),
+            ..Default::default()
+        });
     let app = container_spec("node-1", &task, &definition, 0, "sandbox-id").unwrap();
     assert_eq!(app.name, "berth-web-0123456789ab-app");
-    assert_eq!(app.env, vec![("A".into(), "1".into()), ("B".into(), "3".into())]);
+    assert_eq!(
+        app.env,
+        vec![("A".into(), "1".into()), ("B".into(), "3".into())]
+    );
     assert_eq!(app.command, Some(vec!["migrate".to_string()]));
     assert_eq!(app.entrypoint, Some(vec!["/bin/app".to_string()]));
     assert_eq!(app.working_dir.as_deref(), Some("/srv"));
     assert_eq!(app.user.as_deref(), Some("1000"));
     assert_eq!(app.network, NetworkSpec::Container("sandbox-id".into()));
     assert_eq!(app.cpu_shares, Some(2), "Docker's minimum");
-    assert_eq!(app.memory_bytes, Some(512 * 1024 * 1024), "the task's memory");
+    assert_eq!(
+        app.memory_bytes,
+        Some(512 * 1024 * 1024),
+        "the task's memory"
+    );
     assert_eq!(app.memory_reservation_bytes, Some(64 * 1024 * 1024));
     let check = app.health_check.clone().unwrap();
     assert_eq!(check.interval, Duration::from_secs(10));
-    assert_eq!((check.timeout, check.retries, check.start_period), (Duration::from_secs(5), 3, Duration::ZERO));
+    assert_eq!(
+        (check.timeout, check.retries, check.start_period),
+        (Duration::from_secs(5), 3, Duration::ZERO)
+    );
     assert!(app.readonly_rootfs);
     assert_eq!(app.ulimits, vec![("nofile".to_string(), 1024, 4096)]);
     assert_eq!(app.stop_timeout_secs, Some(7));
@@ -117,8 +132,16 @@ fn maps_a_container_definition_with_overrides() {
                 target: "/data".into(),
                 read_only: false
             },
-            MountSpec::Bind { source: "/etc/web".into(), target: "/conf".into(), read_only: true },
-            MountSpec::Volume { name: "cache".into(), target: "/cache".into(), read_only: false },
+            MountSpec::Bind {
+                source: "/etc/web".into(),
+                target: "/conf".into(),
+                read_only: true
+            },
+            MountSpec::Volume {
+                name: "cache".into(),
+                target: "/cache".into(),
+                read_only: false
+            },
         ]
     );
 
@@ -126,12 +149,30 @@ fn maps_a_container_definition_with_overrides() {
     assert_eq!(side.memory_bytes, Some(128 * 1024 * 1024));
     assert_eq!(side.cpu_shares, None);
     assert_eq!(side.stop_timeout_secs, Some(30));
-    assert_eq!(side.log_driver, Some(("syslog".to_string(), [("tag".to_string(), "x".to_string())].into())));
+    assert_eq!(
+        side.log_driver,
+        Some((
+            "syslog".to_string(),
+            [("tag".to_string(), "x".to_string())].into()
+        ))
+    );
     assert_eq!(side.mounts.len(), 3);
-    assert!(side.mounts.iter().all(|m| matches!(m, MountSpec::Volume { read_only: true, .. } | MountSpec::Bind { read_only: true, .. })));
+    assert!(side.mounts.iter().all(|m| matches!(
+        m,
+        MountSpec::Volume {
+            read_only: true,
+            ..
+        } | MountSpec::Bind {
+            read_only: true,
+            ..
+        }
+    )));
 
     let volumes = task_volumes("node-1", &task, &definition);
-    let names: Vec<(&str, bool)> = volumes.iter().map(|(v, scoped)| (v.name.as_str(), *scoped)).collect();
+    let names: Vec<(&str, bool)> = volumes
+        .iter()
+        .map(|(v, scoped)| (v.name.as_str(), *scoped))
+        .collect();
     let data = format!("berth-{}-data", task.id);
     assert_eq!(names, vec![(data.as_str(), true), ("cache", false)]);
     assert_eq!(volumes[0].0.labels["berth.task"], task.id);
@@ -159,28 +200,67 @@ fn sandbox_publishes_every_port_and_owns_hosts_and_dns() {
         NetworkSpec::Bridge {
             network: None,
             ports: vec![
-                PortSpec { container_port: 80, host_port: 0, protocol: Protocol::Tcp },
-                PortSpec { container_port: 8080, host_port: 8080, protocol: Protocol::Tcp },
-                PortSpec { container_port: 53, host_port: 0, protocol: Protocol::Udp },
+                PortSpec {
+                    container_port: 80,
+                    host_port: 0,
+                    protocol: Protocol::Tcp
+                },
+                PortSpec {
+                    container_port: 8080,
+                    host_port: 8080,
+                    protocol: Protocol::Tcp
+                },
+                PortSpec {
+                    container_port: 53,
+                    host_port: 0,
+                    protocol: Protocol::Udp
+                },
             ]
         }
     );
-    assert_eq!(sandbox.extra_hosts, vec![("db".to_string(), "10.0.0.2".to_string())]);
+    assert_eq!(
+        sandbox.extra_hosts,
+        vec![("db".to_string(), "10.0.0.2".to_string())]
+    );
     assert_eq!(sandbox.dns_servers, vec!["1.1.1.1".to_string()]);
     assert_eq!(sandbox.hostname.as_deref(), Some("web"));
 
     let published = [
-        PublishedPort { container_port: 80, host_ip: "::".into(), host_port: 32769, protocol: Protocol::Tcp },
-        PublishedPort { container_port: 80, host_ip: "0.0.0.0".into(), host_port: 32768, protocol: Protocol::Tcp },
+        PublishedPort {
+            container_port: 80,
+            host_ip: "::".into(),
+            host_port: 32769,
+            protocol: Protocol::Tcp,
+        },
+        PublishedPort {
+            container_port: 80,
+            host_ip: "0.0.0.0".into(),
+            host_port: 32768,
+            protocol: Protocol::Tcp,
+        },
     ];
-    let bindings = network_bindings(NetworkMode::Bridge, &definition.container_definitions[0], &published);
+    let bindings = network_bindings(
+        NetworkMode::Bridge,
+        &definition.container_definitions[0],
+        &published,
+    );
     assert_eq!(bindings.len(), 1);
     assert_eq!(bindings[0].host_port, Some(32768));
     assert_eq!(bindings[0].bind_ip.as_deref(), Some("0.0.0.0"));
     let host = network_bindings(NetworkMode::Host, &definition.container_definitions[1], &[]);
-    assert_eq!(host.iter().map(|b| b.host_port.unwrap()).collect::<Vec<_>>(), vec![8080, 53]);
+    assert_eq!(
+        host.iter()
+            .map(|b| b.host_port.unwrap())
+            .collect::<Vec<_>>(),
+        vec![8080, 53]
+    );
     assert_eq!(host[1].protocol.as_deref(), Some("udp"));
-    assert!(network_bindings(NetworkMode::Awsvpc, &definition.container_definitions[1], &[]).is_empty());
+    assert!(network_bindings(
+        NetworkMode::Awsvpc,
+        &definition.container_definitions[1],
+        &[]
+    )
+    .is_empty());
 }
 
 #[test]
@@ -194,7 +274,13 @@ fn network_modes_shape_the_sandbox() {
     let definition = definition(json!({"family": "f", "networkMode": "awsvpc",
         "containerDefinitions": [{"name": "a", "image": "a", "portMappings": [{"containerPort": 80}]}]}));
     let sandbox = sandbox_spec("n", &task(&definition), &definition, "s");
-    assert_eq!(sandbox.network, NetworkSpec::Bridge { network: None, ports: vec![] });
+    assert_eq!(
+        sandbox.network,
+        NetworkSpec::Bridge {
+            network: None,
+            ports: vec![]
+        }
+    );
 }
 
 #[test]
@@ -204,7 +290,10 @@ fn secrets_and_environment_files_cannot_be_resolved() {
         {"name": "b", "image": "b", "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}]}
     ]}));
     let reason = unresolvable_secret(&task(&with_secret), &with_secret).unwrap();
-    assert!(reason.contains("DB_PASSWORD") && reason.contains("arn:aws:ssm:us-east-1:1:parameter/db"), "{reason}");
+    assert!(
+        reason.contains("DB_PASSWORD") && reason.contains("arn:aws:ssm:us-east-1:1:parameter/db"),
+        "{reason}"
+    );
     assert!(reason.contains("container b"), "{reason}");
 
     let with_file = definition(json!({"family": "f", "containerDefinitions": [
@@ -225,5 +314,8 @@ fn unknown_source_volume_is_an_error_naming_it() {
         {"name": "a", "image": "a", "mountPoints": [{"sourceVolume": "nope", "containerPath": "/x"}]}
     ]}));
     let error = container_spec("n", &task(&definition), &definition, 0, "s").unwrap_err();
-    assert!(error.contains("nope") && error.contains("container a"), "{error}");
+    assert!(
+        error.contains("nope") && error.contains("container a"),
+        "{error}"
+    );
 }
