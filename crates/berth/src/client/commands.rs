@@ -19,17 +19,33 @@ use super::{ApiClient, ClientCommand};
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Apply { file, endpoint } => apply::run(&endpoint, &file).await,
-        ClientCommand::Ps { all, endpoint } => ps::run(&ApiClient::from_flags(&endpoint)?, all).await,
-        ClientCommand::Logs { target, follow, container, tail, endpoint } => {
-            let options = logs::Options { follow, container, tail };
+        ClientCommand::Ps { all, endpoint } => {
+            ps::run(&ApiClient::from_flags(&endpoint)?, all).await
+        }
+        ClientCommand::Logs {
+            target,
+            follow,
+            container,
+            tail,
+            endpoint,
+        } => {
+            let options = logs::Options {
+                follow,
+                container,
+                tail,
+            };
             logs::run(&ApiClient::from_flags(&endpoint)?, &target, options).await
         }
-        ClientCommand::Scale { service, count, endpoint } => {
-            scale::run(&ApiClient::from_flags(&endpoint)?, &service, count).await
-        }
-        ClientCommand::Stop { task, reason, endpoint } => {
-            stop::run(&ApiClient::from_flags(&endpoint)?, &task, reason).await
-        }
+        ClientCommand::Scale {
+            service,
+            count,
+            endpoint,
+        } => scale::run(&ApiClient::from_flags(&endpoint)?, &service, count).await,
+        ClientCommand::Stop {
+            task,
+            reason,
+            endpoint,
+        } => stop::run(&ApiClient::from_flags(&endpoint)?, &task, reason).await,
         ClientCommand::Events { service, endpoint } => {
             events::run(&ApiClient::from_flags(&endpoint)?, &service).await
         }
@@ -54,26 +70,38 @@ pub(crate) fn short_task_id(task_arn: &str) -> &str {
 
 /// The service a task belongs to: ECS puts service tasks in group `service:NAME`.
 pub(crate) fn service_of_task(task: &Task) -> Option<&str> {
-    task.group.as_deref().and_then(|group| group.strip_prefix("service:"))
+    task.group
+        .as_deref()
+        .and_then(|group| group.strip_prefix("service:"))
 }
 
 /// Describes one service of the client's cluster; `None` when ECS reports it MISSING or
 /// it is INACTIVE (deleted).
-pub(crate) async fn find_service(client: &ApiClient, cluster: &str, service: &str) -> anyhow::Result<Option<Service>> {
+pub(crate) async fn find_service(
+    client: &ApiClient,
+    cluster: &str,
+    service: &str,
+) -> anyhow::Result<Option<Service>> {
     let request = DescribeServicesRequest {
         cluster: Some(cluster.to_string()),
         services: vec![service.to_string()],
         include: vec![],
     };
     let response: DescribeServicesResponse = client.ecs("DescribeServices", &request).await?;
-    Ok(response.services.into_iter().find(|s| s.status != "INACTIVE"))
+    Ok(response
+        .services
+        .into_iter()
+        .find(|s| s.status != "INACTIVE"))
 }
 
 /// Like [`find_service`], but not finding it is the error users see.
 pub(crate) async fn require_service(client: &ApiClient, service: &str) -> anyhow::Result<Service> {
     match find_service(client, &client.cluster, service).await? {
         Some(found) => Ok(found),
-        None => bail!("service '{service}' not found in cluster '{}'", client.cluster),
+        None => bail!(
+            "service '{service}' not found in cluster '{}'",
+            client.cluster
+        ),
     }
 }
 
@@ -81,14 +109,20 @@ pub(crate) async fn require_service(client: &ApiClient, service: &str) -> anyhow
 /// (whole, or the 12-character prefix `berth ps` prints).
 pub(crate) fn looks_like_task(target: &str) -> bool {
     target.contains(":task/")
-        || (target.len() >= 8 && target.len() <= 32 && target.chars().all(|c| c.is_ascii_hexdigit()))
+        || (target.len() >= 8
+            && target.len() <= 32
+            && target.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Finds a task by ARN, id, or unique id prefix (running tasks first, then stopped ones).
 pub(crate) async fn find_task(client: &ApiClient, target: &str) -> anyhow::Result<Option<Task>> {
     let cluster = Some(client.cluster.clone());
     if target.contains(":task/") || target.len() == 32 {
-        let request = DescribeTasksRequest { cluster, tasks: vec![target.to_string()], include: vec![] };
+        let request = DescribeTasksRequest {
+            cluster,
+            tasks: vec![target.to_string()],
+            include: vec![],
+        };
         let response: DescribeTasksResponse = client.ecs("DescribeTasks", &request).await?;
         return Ok(response.tasks.into_iter().next());
     }
@@ -103,11 +137,18 @@ pub(crate) async fn find_task(client: &ApiClient, target: &str) -> anyhow::Resul
     match matches.len() {
         0 => Ok(None),
         1 => {
-            let request = DescribeTasksRequest { cluster, tasks: matches, include: vec![] };
+            let request = DescribeTasksRequest {
+                cluster,
+                tasks: matches,
+                include: vec![],
+            };
             let response: DescribeTasksResponse = client.ecs("DescribeTasks", &request).await?;
             Ok(response.tasks.into_iter().next())
         }
-        n => bail!("task id '{target}' is ambiguous in cluster '{}': {n} tasks start with it", client.cluster),
+        n => bail!(
+            "task id '{target}' is ambiguous in cluster '{}': {n} tasks start with it",
+            client.cluster
+        ),
     }
 }
 
@@ -138,11 +179,18 @@ pub(crate) async fn list_tasks(
 }
 
 /// Describes tasks in ECS's batches of 100.
-pub(crate) async fn describe_tasks(client: &ApiClient, cluster: &str, arns: &[String]) -> anyhow::Result<Vec<Task>> {
+pub(crate) async fn describe_tasks(
+    client: &ApiClient,
+    cluster: &str,
+    arns: &[String],
+) -> anyhow::Result<Vec<Task>> {
     let mut tasks = Vec::with_capacity(arns.len());
     for batch in arns.chunks(100) {
-        let request =
-            DescribeTasksRequest { cluster: Some(cluster.to_string()), tasks: batch.to_vec(), include: vec![] };
+        let request = DescribeTasksRequest {
+            cluster: Some(cluster.to_string()),
+            tasks: batch.to_vec(),
+            include: vec![],
+        };
         let response: DescribeTasksResponse = client.ecs("DescribeTasks", &request).await?;
         tasks.extend(response.tasks);
     }
@@ -151,7 +199,10 @@ pub(crate) async fn describe_tasks(client: &ApiClient, cluster: &str, arns: &[St
 
 /// Seconds since the epoch, now.
 pub(crate) fn now_epoch_seconds() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -160,10 +211,19 @@ mod tests {
 
     #[test]
     fn names_come_from_arns() {
-        assert_eq!(name_from_arn("arn:aws:ecs:us-east-1:0:service/our-project/member"), "member");
+        assert_eq!(
+            name_from_arn("arn:aws:ecs:us-east-1:0:service/our-project/member"),
+            "member"
+        );
         assert_eq!(name_from_arn("member"), "member");
-        assert_eq!(task_definition_name("arn:aws:ecs:us-east-1:0:task-definition/member:3"), "member:3");
-        assert_eq!(short_task_id("arn:aws:ecs:r:0:task/c/1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d"), "1a2b3c4d5e6f");
+        assert_eq!(
+            task_definition_name("arn:aws:ecs:us-east-1:0:task-definition/member:3"),
+            "member:3"
+        );
+        assert_eq!(
+            short_task_id("arn:aws:ecs:r:0:task/c/1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d"),
+            "1a2b3c4d5e6f"
+        );
         assert_eq!(short_task_id("abc"), "abc");
     }
 

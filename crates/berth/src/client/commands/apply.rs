@@ -11,8 +11,8 @@ use anyhow::{anyhow, bail, Context};
 use berth_api::{
     ClusterResponse, CreateClusterRequest, CreateServiceRequest, DeploymentConfiguration,
     DescribeClustersRequest, DescribeClustersResponse, DescribeTaskDefinitionRequest,
-    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest, Service,
-    ServiceResponse, TaskDefinition, TaskDefinitionResponse, UpdateServiceRequest,
+    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
+    Service, ServiceResponse, TaskDefinition, TaskDefinitionResponse, UpdateServiceRequest,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -40,12 +40,25 @@ pub(super) struct Manifest {
 const MANIFEST_KEYS: [&str; 4] = ["cluster", "clusters", "taskDefinitions", "services"];
 
 pub async fn run(endpoint: &Endpoint, file: &Path) -> anyhow::Result<()> {
-    let file_name = if file.as_os_str() == "-" { "<stdin>".to_string() } else { file.display().to_string() };
+    let file_name = if file.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        file.display().to_string()
+    };
     let text = read_file(file).with_context(|| format!("cannot read {file_name}"))?;
-    let manifest = parse_manifest(&text).and_then(|m| validate(&m).map(|()| m)).context(file_name.clone())?;
+    let manifest = parse_manifest(&text)
+        .and_then(|m| validate(&m).map(|()| m))
+        .context(file_name.clone())?;
     let client = ApiClient::from_flags(endpoint)?;
-    let default_cluster = manifest.cluster.clone().unwrap_or_else(|| client.cluster.clone());
-    let applier = Applier { client: &client, default_cluster, file_name };
+    let default_cluster = manifest
+        .cluster
+        .clone()
+        .unwrap_or_else(|| client.cluster.clone());
+    let applier = Applier {
+        client: &client,
+        default_cluster,
+        file_name,
+    };
     applier.apply(&manifest).await
 }
 
@@ -65,12 +78,17 @@ fn read_file(file: &Path) -> std::io::Result<String> {
 /// RegisterTaskDefinition body (also `describe-task-definition`'s output), or one
 /// CreateService body.
 pub(super) fn parse_manifest(text: &str) -> anyhow::Result<Manifest> {
-    let value: Value = serde_yaml::from_str(text).map_err(|e| anyhow!("not valid YAML or JSON: {e}"))?;
+    let value: Value =
+        serde_yaml::from_str(text).map_err(|e| anyhow!("not valid YAML or JSON: {e}"))?;
     let Value::Object(mut top) = value else {
-        bail!("expected a mapping with taskDefinitions and services, a task definition or a service");
+        bail!(
+            "expected a mapping with taskDefinitions and services, a task definition or a service"
+        );
     };
     // `aws ecs describe-task-definition` wraps the definition.
-    if !top.contains_key("serviceName") && matches!(top.get("taskDefinition"), Some(Value::Object(_))) {
+    if !top.contains_key("serviceName")
+        && matches!(top.get("taskDefinition"), Some(Value::Object(_)))
+    {
         if let Some(Value::Object(inner)) = top.remove("taskDefinition") {
             top = inner;
         }
@@ -78,7 +96,9 @@ pub(super) fn parse_manifest(text: &str) -> anyhow::Result<Manifest> {
     let mut manifest = Manifest::default();
     if top.contains_key("containerDefinitions") {
         let label = format!("task definition (family {})", string_field(&top, "family"));
-        manifest.task_definitions.push(entry(label, Value::Object(top))?);
+        manifest
+            .task_definitions
+            .push(entry(label, Value::Object(top))?);
         return Ok(manifest);
     }
     if top.contains_key("serviceName") {
@@ -87,7 +107,10 @@ pub(super) fn parse_manifest(text: &str) -> anyhow::Result<Manifest> {
         return Ok(manifest);
     }
     if let Some(key) = top.keys().find(|k| !MANIFEST_KEYS.contains(&k.as_str())) {
-        bail!("unknown key '{key}' (expected {}, or a single task definition or service)", MANIFEST_KEYS.join(", "));
+        bail!(
+            "unknown key '{key}' (expected {}, or a single task definition or service)",
+            MANIFEST_KEYS.join(", ")
+        );
     }
     manifest.cluster = match top.remove("cluster") {
         None | Some(Value::Null) => None,
@@ -100,15 +123,24 @@ pub(super) fn parse_manifest(text: &str) -> anyhow::Result<Manifest> {
             Value::String(name) => serde_json::json!({ "clusterName": name }),
             other => other,
         };
-        let label = format!("clusters[{index}] (cluster {})", object_string(&item, "clusterName"));
+        let label = format!(
+            "clusters[{index}] (cluster {})",
+            object_string(&item, "clusterName")
+        );
         manifest.clusters.push(entry(label, item)?);
     }
     for (index, item) in list(&mut top, "taskDefinitions")?.into_iter().enumerate() {
-        let label = format!("taskDefinitions[{index}] (family {})", object_string(&item, "family"));
+        let label = format!(
+            "taskDefinitions[{index}] (family {})",
+            object_string(&item, "family")
+        );
         manifest.task_definitions.push(entry(label, item)?);
     }
     for (index, item) in list(&mut top, "services")?.into_iter().enumerate() {
-        let label = format!("services[{index}] (service {})", object_string(&item, "serviceName"));
+        let label = format!(
+            "services[{index}] (service {})",
+            object_string(&item, "serviceName")
+        );
         manifest.services.push(entry(label, item)?);
     }
     Ok(manifest)
@@ -134,11 +166,18 @@ fn kind(value: &Value) -> &'static str {
 }
 
 fn string_field(object: &Map<String, Value>, key: &str) -> String {
-    object.get(key).and_then(Value::as_str).unwrap_or("?").to_string()
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string()
 }
 
 fn object_string(value: &Value, key: &str) -> String {
-    value.as_object().map(|o| string_field(o, key)).unwrap_or_else(|| "?".to_string())
+    value
+        .as_object()
+        .map(|o| string_field(o, key))
+        .unwrap_or_else(|| "?".to_string())
 }
 
 /// Reads one entry into its request type; the error names the field at fault.
@@ -158,44 +197,71 @@ fn entry<T: DeserializeOwned>(label: String, value: Value) -> anyhow::Result<Ent
 // ---- checks before any change (pure) ----
 
 fn validate(manifest: &Manifest) -> anyhow::Result<()> {
-    if manifest.clusters.is_empty() && manifest.task_definitions.is_empty() && manifest.services.is_empty() {
+    if manifest.clusters.is_empty()
+        && manifest.task_definitions.is_empty()
+        && manifest.services.is_empty()
+    {
         bail!("nothing to apply: the file has no clusters, taskDefinitions or services");
     }
     for cluster in &manifest.clusters {
         match cluster.body.cluster_name.as_deref() {
             Some(name) if valid_name(name) => {}
-            Some(name) => bail!("{}: clusterName '{name}' may only hold letters, digits, '-' and '_'", cluster.label),
+            Some(name) => bail!(
+                "{}: clusterName '{name}' may only hold letters, digits, '-' and '_'",
+                cluster.label
+            ),
             None => bail!("{}: clusterName is missing", cluster.label),
         }
     }
     let mut families = BTreeSet::new();
     for definition in &manifest.task_definitions {
-        berth_core::validate_task_definition(&definition.body).map_err(|e| anyhow!("{}: {e}", definition.label))?;
+        berth_core::validate_task_definition(&definition.body)
+            .map_err(|e| anyhow!("{}: {e}", definition.label))?;
         if !families.insert(definition.body.family.as_str()) {
-            bail!("{}: family '{}' appears twice in the file", definition.label, definition.body.family);
+            bail!(
+                "{}: family '{}' appears twice in the file",
+                definition.label,
+                definition.body.family
+            );
         }
     }
     let mut services = BTreeSet::new();
     for service in &manifest.services {
         let body = &service.body;
         if !valid_name(&body.service_name) {
-            bail!("{}: serviceName must be 1-255 letters, digits, '-' or '_'", service.label);
+            bail!(
+                "{}: serviceName must be 1-255 letters, digits, '-' or '_'",
+                service.label
+            );
         }
-        if body.task_definition.as_deref().unwrap_or_default().is_empty() {
+        if body
+            .task_definition
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
             bail!("{}: taskDefinition is missing", service.label);
         }
         if let Some(count) = body.desired_count.filter(|count| *count < 0) {
             bail!("{}: desiredCount {count} is negative", service.label);
         }
         if !services.insert((body.cluster.clone(), body.service_name.as_str())) {
-            bail!("{}: service '{}' appears twice in the file", service.label, body.service_name);
+            bail!(
+                "{}: service '{}' appears twice in the file",
+                service.label,
+                body.service_name
+            );
         }
     }
     Ok(())
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 255 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The family a task definition reference names: `member`, `member:3` or an ARN.
@@ -231,7 +297,9 @@ pub(super) fn comparable_task_definition(request: &RegisterTaskDefinitionRequest
             if mapping.protocol.as_deref() == Some("tcp") {
                 mapping.protocol = None;
             }
-            if matches!(network_mode.as_str(), "host" | "awsvpc") && mapping.host_port == mapping.container_port {
+            if matches!(network_mode.as_str(), "host" | "awsvpc")
+                && mapping.host_port == mapping.container_port
+            {
                 mapping.host_port = None;
             }
         }
@@ -244,7 +312,9 @@ pub(super) fn comparable_task_definition(request: &RegisterTaskDefinitionRequest
 /// A registered revision, read back as the request that would register it.
 fn registered_as_request(registered: &TaskDefinition) -> RegisterTaskDefinitionRequest {
     // The request type ignores what only a registered revision has (arn, revision, status...).
-    serde_json::to_value(registered).and_then(serde_json::from_value).unwrap_or_default()
+    serde_json::to_value(registered)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default()
 }
 
 fn drop_empty(value: &mut Value) {
@@ -288,12 +358,17 @@ pub(super) fn service_update(
         ));
         update.task_definition = Some(task_definition_arn.to_string());
     }
-    if let Some(count) = wanted.desired_count.filter(|count| *count != current.desired_count) {
+    if let Some(count) = wanted
+        .desired_count
+        .filter(|count| *count != current.desired_count)
+    {
         changes.push(format!("desiredCount {} -> {count}", current.desired_count));
         update.desired_count = Some(count);
     }
     if let Some(configuration) = &wanted.deployment_configuration {
-        if comparable_deployment(configuration) != comparable_deployment(&current.deployment_configuration) {
+        if comparable_deployment(configuration)
+            != comparable_deployment(&current.deployment_configuration)
+        {
             changes.push("deploymentConfiguration".to_string());
             update.deployment_configuration = Some(configuration.clone());
         }
@@ -323,7 +398,11 @@ fn comparable_deployment(configuration: &DeploymentConfiguration) -> DeploymentC
     let mut shown = configuration.clone();
     shown.maximum_percent.get_or_insert(200);
     shown.minimum_healthy_percent.get_or_insert(100);
-    if shown.deployment_circuit_breaker.as_ref().is_some_and(|b| !b.enable && !b.rollback) {
+    if shown
+        .deployment_circuit_breaker
+        .as_ref()
+        .is_some_and(|b| !b.enable && !b.rollback)
+    {
         shown.deployment_circuit_breaker = None;
     }
     shown
@@ -340,15 +419,25 @@ struct Applier<'a> {
 
 impl Applier<'_> {
     async fn apply(&self, manifest: &Manifest) -> anyhow::Result<()> {
-        let in_file: HashMap<&str, &Entry<RegisterTaskDefinitionRequest>> =
-            manifest.task_definitions.iter().map(|d| (d.body.family.as_str(), d)).collect();
+        let in_file: HashMap<&str, &Entry<RegisterTaskDefinitionRequest>> = manifest
+            .task_definitions
+            .iter()
+            .map(|d| (d.body.family.as_str(), d))
+            .collect();
         // Read-only checks first: a missing cluster or task definition changes nothing.
-        let created: BTreeSet<&str> = manifest.clusters.iter().filter_map(|c| c.body.cluster_name.as_deref()).collect();
+        let created: BTreeSet<&str> = manifest
+            .clusters
+            .iter()
+            .filter_map(|c| c.body.cluster_name.as_deref())
+            .collect();
         let mut checked = BTreeSet::new();
         let mut resolved: HashMap<String, String> = HashMap::new();
         for service in &manifest.services {
             let cluster = self.cluster_of(&service.body);
-            if !created.contains(cluster.as_str()) && checked.insert(cluster.clone()) && !self.cluster_exists(&cluster).await? {
+            if !created.contains(cluster.as_str())
+                && checked.insert(cluster.clone())
+                && !self.cluster_exists(&cluster).await?
+            {
                 bail!(
                     "{}: {}: cluster '{cluster}' not found (list it under clusters: to create it)",
                     self.file_name,
@@ -357,15 +446,24 @@ impl Applier<'_> {
             }
             let reference = service.body.task_definition.clone().unwrap_or_default();
             if !in_file.contains_key(family_of(&reference)) && !resolved.contains_key(&reference) {
-                let arn = self.describe_task_definition(&reference).await.map_err(|e| {
-                    anyhow!("{}: {}: task definition '{reference}' not found: {e:#}", self.file_name, service.label)
-                })?;
+                let arn = self
+                    .describe_task_definition(&reference)
+                    .await
+                    .map_err(|e| {
+                        anyhow!(
+                            "{}: {}: task definition '{reference}' not found: {e:#}",
+                            self.file_name,
+                            service.label
+                        )
+                    })?;
                 resolved.insert(reference, arn.task_definition_arn);
             }
         }
 
         for cluster in &manifest.clusters {
-            self.apply_cluster(cluster).await.with_context(|| format!("{}: {}", self.file_name, cluster.label))?;
+            self.apply_cluster(cluster)
+                .await
+                .with_context(|| format!("{}: {}", self.file_name, cluster.label))?;
         }
         for definition in &manifest.task_definitions {
             let arn = self
@@ -383,12 +481,19 @@ impl Applier<'_> {
     }
 
     fn cluster_of(&self, service: &CreateServiceRequest) -> String {
-        service.cluster.clone().unwrap_or_else(|| self.default_cluster.clone())
+        service
+            .cluster
+            .clone()
+            .unwrap_or_else(|| self.default_cluster.clone())
     }
 
     async fn cluster_exists(&self, cluster: &str) -> anyhow::Result<bool> {
-        let request = DescribeClustersRequest { clusters: Some(vec![cluster.to_string()]), include: vec![] };
-        let response: DescribeClustersResponse = self.client.ecs("DescribeClusters", &request).await?;
+        let request = DescribeClustersRequest {
+            clusters: Some(vec![cluster.to_string()]),
+            include: vec![],
+        };
+        let response: DescribeClustersResponse =
+            self.client.ecs("DescribeClusters", &request).await?;
         Ok(response.clusters.iter().any(|c| c.status == "ACTIVE"))
     }
 
@@ -404,8 +509,12 @@ impl Applier<'_> {
     }
 
     async fn describe_task_definition(&self, reference: &str) -> anyhow::Result<TaskDefinition> {
-        let request = DescribeTaskDefinitionRequest { task_definition: reference.to_string(), include: vec![] };
-        let response: TaskDefinitionResponse = self.client.ecs("DescribeTaskDefinition", &request).await?;
+        let request = DescribeTaskDefinitionRequest {
+            task_definition: reference.to_string(),
+            include: vec![],
+        };
+        let response: TaskDefinitionResponse =
+            self.client.ecs("DescribeTaskDefinition", &request).await?;
         Ok(response.task_definition)
     }
 
@@ -420,12 +529,19 @@ impl Applier<'_> {
                 next_token: next_token.take(),
                 ..Default::default()
             };
-            let response: ListTaskDefinitionsResponse = self.client.ecs("ListTaskDefinitions", &request).await?;
+            let response: ListTaskDefinitionsResponse =
+                self.client.ecs("ListTaskDefinitions", &request).await?;
             for arn in response.task_definition_arns {
                 // familyPrefix may match longer families: keep this family's revisions only.
-                let Some((arn_family, revision)) = task_definition_name(&arn).split_once(':') else { continue };
-                let Ok(revision) = revision.parse::<i64>() else { continue };
-                if arn_family == family && latest.as_ref().is_none_or(|(best, _)| revision > *best) {
+                let Some((arn_family, revision)) = task_definition_name(&arn).split_once(':')
+                else {
+                    continue;
+                };
+                let Ok(revision) = revision.parse::<i64>() else {
+                    continue;
+                };
+                if arn_family == family && latest.as_ref().is_none_or(|(best, _)| revision > *best)
+                {
                     latest = Some((revision, arn));
                 }
             }
@@ -438,15 +554,24 @@ impl Applier<'_> {
 
     /// Registers the definition unless its latest revision already says the same;
     /// returns the ARN services should use.
-    async fn apply_task_definition(&self, wanted: &RegisterTaskDefinitionRequest) -> anyhow::Result<String> {
+    async fn apply_task_definition(
+        &self,
+        wanted: &RegisterTaskDefinitionRequest,
+    ) -> anyhow::Result<String> {
         if let Some(arn) = self.latest_revision(&wanted.family).await? {
             let current = self.describe_task_definition(&arn).await?;
-            if comparable_task_definition(&registered_as_request(&current)) == comparable_task_definition(wanted) {
-                println!("task definition {} unchanged", task_definition_name(&current.task_definition_arn));
+            if comparable_task_definition(&registered_as_request(&current))
+                == comparable_task_definition(wanted)
+            {
+                println!(
+                    "task definition {} unchanged",
+                    task_definition_name(&current.task_definition_arn)
+                );
                 return Ok(current.task_definition_arn);
             }
         }
-        let response: TaskDefinitionResponse = self.client.ecs("RegisterTaskDefinition", wanted).await?;
+        let response: TaskDefinitionResponse =
+            self.client.ecs("RegisterTaskDefinition", wanted).await?;
         let arn = response.task_definition.task_definition_arn;
         println!("task definition {} registered", task_definition_name(&arn));
         Ok(arn)
@@ -462,7 +587,11 @@ impl Applier<'_> {
         let task_definition_arn = match resolved.get(&reference) {
             Some(arn) => arn.clone(),
             // `family:rev` of a family in the file: known only now that it is registered.
-            None if !is_bare_family(&reference) => self.describe_task_definition(&reference).await?.task_definition_arn,
+            None if !is_bare_family(&reference) => {
+                self.describe_task_definition(&reference)
+                    .await?
+                    .task_definition_arn
+            }
             None => bail!("task definition '{reference}' not found"),
         };
         let name = &wanted.service_name;
@@ -522,9 +651,18 @@ services:
         validate(&manifest).unwrap();
         assert_eq!(manifest.cluster.as_deref(), Some("our-project"));
         assert_eq!(manifest.clusters.len(), 2);
-        assert_eq!(manifest.clusters[1].body.cluster_name.as_deref(), Some("other"));
-        assert_eq!(manifest.task_definitions[0].label, "taskDefinitions[0] (family member)");
-        assert_eq!(manifest.task_definitions[0].body.container_definitions[0].memory, Some(128));
+        assert_eq!(
+            manifest.clusters[1].body.cluster_name.as_deref(),
+            Some("other")
+        );
+        assert_eq!(
+            manifest.task_definitions[0].label,
+            "taskDefinitions[0] (family member)"
+        );
+        assert_eq!(
+            manifest.task_definitions[0].body.container_definitions[0].memory,
+            Some(128)
+        );
         assert_eq!(manifest.services[0].body.desired_count, Some(3));
         assert_eq!(manifest.services[0].label, "services[0] (service member)");
     }
@@ -534,14 +672,25 @@ services:
         let definition = r#"{"family": "member", "containerDefinitions": [{"name": "web", "image": "x", "memory": 64}]}"#;
         let manifest = parse_manifest(definition).unwrap();
         assert_eq!(manifest.task_definitions.len(), 1);
-        assert_eq!(manifest.task_definitions[0].label, "task definition (family member)");
+        assert_eq!(
+            manifest.task_definitions[0].label,
+            "task definition (family member)"
+        );
 
         let described = format!(r#"{{"taskDefinition": {definition}, "tags": []}}"#);
-        assert_eq!(parse_manifest(&described).unwrap().task_definitions[0].body.family, "member");
+        assert_eq!(
+            parse_manifest(&described).unwrap().task_definitions[0]
+                .body
+                .family,
+            "member"
+        );
 
         let service = "serviceName: member\ntaskDefinition: member:2\ndesiredCount: 1\n";
         let manifest = parse_manifest(service).unwrap();
-        assert_eq!(manifest.services[0].body.task_definition.as_deref(), Some("member:2"));
+        assert_eq!(
+            manifest.services[0].body.task_definition.as_deref(),
+            Some("member:2")
+        );
         assert!(manifest.task_definitions.is_empty());
     }
 
@@ -559,22 +708,32 @@ taskDefinitions:
 "#;
         let message = error_of(text);
         assert!(
-            message.starts_with("taskDefinitions[1] (family member): containerDefinitions[0].memory: invalid type"),
+            message.starts_with(
+                "taskDefinitions[1] (family member): containerDefinitions[0].memory: invalid type"
+            ),
             "{message}"
         );
     }
 
     #[test]
     fn bad_files_are_refused_before_any_change() {
-        assert!(error_of("services: {serviceName: x}").contains("services: expected a list, found a mapping"));
+        assert!(error_of("services: {serviceName: x}")
+            .contains("services: expected a list, found a mapping"));
         assert!(error_of("servics: []").contains("unknown key 'servics'"));
         assert!(error_of("[1, 2]").contains("expected a mapping"));
         assert!(error_of("a: [").contains("not valid YAML or JSON"));
         assert!(error_of("cluster: x").contains("nothing to apply"));
         let no_image = "taskDefinitions: [ {family: member, containerDefinitions: [ {name: web, memory: 64} ]} ]";
-        assert!(error_of(no_image).starts_with("taskDefinitions[0] (family member): "), "{}", error_of(no_image));
+        assert!(
+            error_of(no_image).starts_with("taskDefinitions[0] (family member): "),
+            "{}",
+            error_of(no_image)
+        );
         let no_task_definition = "services: [ {serviceName: member} ]";
-        assert_eq!(error_of(no_task_definition), "services[0] (service member): taskDefinition is missing");
+        assert_eq!(
+            error_of(no_task_definition),
+            "services[0] (service member): taskDefinition is missing"
+        );
         let twice = "services: [ {serviceName: a, taskDefinition: a}, {serviceName: a, taskDefinition: b} ]";
         assert!(error_of(twice).contains("appears twice"));
         assert!(error_of("clusters: [ 'bad name' ]").contains("clusterName 'bad name'"));
@@ -636,18 +795,34 @@ taskDefinitions:
         };
         assert!(service_update(&same, &current.task_definition, &current).is_none());
 
-        let wanted = CreateServiceRequest { desired_count: Some(3), ..same.clone() };
-        let (update, changes) =
-            service_update(&wanted, "arn:aws:ecs:us-east-1:0:task-definition/member:3", &current).unwrap();
-        assert_eq!(changes, ["taskDefinition member:2 -> member:3", "desiredCount 2 -> 3"]);
+        let wanted = CreateServiceRequest {
+            desired_count: Some(3),
+            ..same.clone()
+        };
+        let (update, changes) = service_update(
+            &wanted,
+            "arn:aws:ecs:us-east-1:0:task-definition/member:3",
+            &current,
+        )
+        .unwrap();
+        assert_eq!(
+            changes,
+            ["taskDefinition member:2 -> member:3", "desiredCount 2 -> 3"]
+        );
         assert_eq!(update.desired_count, Some(3));
-        assert_eq!(update.task_definition.as_deref(), Some("arn:aws:ecs:us-east-1:0:task-definition/member:3"));
+        assert_eq!(
+            update.task_definition.as_deref(),
+            Some("arn:aws:ecs:us-east-1:0:task-definition/member:3")
+        );
         assert_eq!(update.service, "member");
         assert!(update.deployment_configuration.is_none());
 
         let explicit_defaults = CreateServiceRequest {
             deployment_configuration: Some(DeploymentConfiguration {
-                deployment_circuit_breaker: Some(berth_api::DeploymentCircuitBreaker { enable: false, rollback: false }),
+                deployment_circuit_breaker: Some(berth_api::DeploymentCircuitBreaker {
+                    enable: false,
+                    rollback: false,
+                }),
                 ..Default::default()
             }),
             health_check_grace_period_seconds: Some(0),
@@ -670,7 +845,10 @@ taskDefinitions:
     fn task_definition_references_name_their_family() {
         assert_eq!(family_of("member"), "member");
         assert_eq!(family_of("member:3"), "member");
-        assert_eq!(family_of("arn:aws:ecs:us-east-1:0:task-definition/member:3"), "member");
+        assert_eq!(
+            family_of("arn:aws:ecs:us-east-1:0:task-definition/member:3"),
+            "member"
+        );
         assert!(is_bare_family("member"));
         assert!(!is_bare_family("member:3"));
     }

@@ -16,7 +16,10 @@ pub async fn run(client: &ApiClient, service: &str) -> anyhow::Result<()> {
 /// The machine's UTC offset, as `date +%z` reports it (honouring `TZ`). `time`'s own
 /// lookup refuses to answer once the process has several threads, as ours does.
 fn local_offset() -> Option<UtcOffset> {
-    let output = std::process::Command::new("date").arg("+%z").output().ok()?;
+    let output = std::process::Command::new("date")
+        .arg("+%z")
+        .output()
+        .ok()?;
     parse_offset(String::from_utf8_lossy(&output.stdout).trim())
 }
 
@@ -37,9 +40,13 @@ fn parse_offset(text: &str) -> Option<UtcOffset> {
 
 /// `HH:MM:SS message` per event, oldest first (ECS lists them newest first).
 pub(super) fn render(events: &[ServiceEvent], offset: UtcOffset) -> String {
-    let mut events: Vec<&ServiceEvent> = events.iter().collect();
+    // Reversed first, so events of one instant keep their order under the stable sort.
+    let mut events: Vec<&ServiceEvent> = events.iter().rev().collect();
     events.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
-    events.iter().map(|event| format!("{} {}\n", clock(event.created_at, offset), event.message)).collect()
+    events
+        .iter()
+        .map(|event| format!("{} {}\n", clock(event.created_at, offset), event.message))
+        .collect()
 }
 
 fn clock(epoch_seconds: f64, offset: UtcOffset) -> String {
@@ -54,13 +61,26 @@ mod tests {
     use super::*;
 
     fn event(created_at: f64, message: &str) -> ServiceEvent {
-        ServiceEvent { id: String::new(), created_at, message: message.to_string() }
+        ServiceEvent {
+            id: String::new(),
+            created_at,
+            message: message.to_string(),
+        }
     }
 
     #[test]
     fn events_read_oldest_first_in_the_given_offset() {
         // 2023-11-14T22:13:20Z
-        let events = [event(1_700_000_060.9, "(service member) has reached a steady state."), event(1_700_000_000.0, "(service member) has started 1 tasks: (task abc).")];
+        let events = [
+            event(
+                1_700_000_060.9,
+                "(service member) has reached a steady state.",
+            ),
+            event(
+                1_700_000_000.0,
+                "(service member) has started 1 tasks: (task abc).",
+            ),
+        ];
         let text = render(&events, UtcOffset::from_hms(2, 0, 0).unwrap());
         assert_eq!(
             text,

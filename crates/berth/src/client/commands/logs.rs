@@ -23,8 +23,13 @@ pub struct Options {
 
 /// What is being read: one task, or every running task of a service.
 enum Target {
-    Task { arn: String, prefix_containers: bool },
-    Service { name: String },
+    Task {
+        arn: String,
+        prefix_containers: bool,
+    },
+    Service {
+        name: String,
+    },
 }
 
 pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::Result<()> {
@@ -34,7 +39,10 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
     let target = resolve(client, target, options.container.as_deref()).await?;
     let mut readers: BTreeMap<String, TaskReader> = BTreeMap::new();
     let (service, label_tasks) = match &target {
-        Target::Task { arn, prefix_containers } => {
+        Target::Task {
+            arn,
+            prefix_containers,
+        } => {
             readers.insert(arn.clone(), TaskReader::new(arn, false, *prefix_containers));
             (None, false)
         }
@@ -42,6 +50,14 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
     };
     if let Some(service) = service {
         add_service_tasks(client, service, &mut readers, label_tasks).await?;
+        if readers.is_empty() {
+            let waiting = if options.follow {
+                "; waiting for one to start"
+            } else {
+                ""
+            };
+            eprintln!("berth: service '{service}' has no running tasks{waiting}");
+        }
     }
 
     // The first read: everything (or --tail), merged by time across tasks.
@@ -49,7 +65,9 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
     for reader in readers.values_mut() {
         match reader.poll(client, &options).await {
             Ok(lines) => first.extend(lines),
-            Err(error) if service.is_some() => eprintln!("berth: {}: {error:#}", short_task_id(&reader.task_arn)),
+            Err(error) if service.is_some() => {
+                eprintln!("berth: {}: {error:#}", short_task_id(&reader.task_arn))
+            }
             Err(error) => return Err(error),
         }
     }
@@ -64,7 +82,7 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
         loop {
             tokio::time::sleep(POLL_INTERVAL).await;
             polls += 1;
-            if let Some(service) = service.filter(|_| polls % TASK_REFRESH_POLLS == 0) {
+            if let Some(service) = service.filter(|_| polls.is_multiple_of(TASK_REFRESH_POLLS)) {
                 // A failed refresh is tried again on the next round.
                 let _ = add_service_tasks(client, service, &mut readers, label_tasks).await;
             }
@@ -91,22 +109,40 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
     }
 }
 
-async fn resolve(client: &ApiClient, target: &str, container: Option<&str>) -> anyhow::Result<Target> {
+async fn resolve(
+    client: &ApiClient,
+    target: &str,
+    container: Option<&str>,
+) -> anyhow::Result<Target> {
     if looks_like_task(target) {
         if let Some(task) = find_task(client, target).await? {
             if let Some(name) = container {
                 if !task.containers.iter().any(|c| c.name == name) {
-                    bail!("task {} has no container '{name}'", short_task_id(&task.task_arn));
+                    bail!(
+                        "task {} has no container '{name}'",
+                        short_task_id(&task.task_arn)
+                    );
                 }
             }
             let prefix_containers = container.is_none() && task.containers.len() > 1;
-            return Ok(Target::Task { arn: task.task_arn, prefix_containers });
+            return Ok(Target::Task {
+                arn: task.task_arn,
+                prefix_containers,
+            });
         }
     }
-    if find_service(client, &client.cluster, target).await?.is_some() {
-        return Ok(Target::Service { name: target.to_string() });
+    if find_service(client, &client.cluster, target)
+        .await?
+        .is_some()
+    {
+        return Ok(Target::Service {
+            name: target.to_string(),
+        });
     }
-    bail!("no task or service '{target}' in cluster '{}'", client.cluster)
+    bail!(
+        "no task or service '{target}' in cluster '{}'",
+        client.cluster
+    )
 }
 
 async fn add_service_tasks(
@@ -116,7 +152,9 @@ async fn add_service_tasks(
     label_tasks: bool,
 ) -> anyhow::Result<()> {
     for arn in list_tasks(client, &client.cluster, Some(service), "RUNNING").await? {
-        readers.entry(arn.clone()).or_insert_with(|| TaskReader::new(&arn, label_tasks, true));
+        readers
+            .entry(arn.clone())
+            .or_insert_with(|| TaskReader::new(&arn, label_tasks, true));
     }
     Ok(())
 }
@@ -144,7 +182,11 @@ impl TaskReader {
     }
 
     /// The lines not printed yet, each with its prefix.
-    async fn poll(&mut self, client: &ApiClient, options: &Options) -> anyhow::Result<Vec<(String, LogLine)>> {
+    async fn poll(
+        &mut self,
+        client: &ApiClient,
+        options: &Options,
+    ) -> anyhow::Result<Vec<(String, LogLine)>> {
         let request = GetTaskLogsRequest {
             cluster: Some(client.cluster.clone()),
             task: self.task_arn.clone(),
@@ -155,11 +197,20 @@ impl TaskReader {
         let response: GetTaskLogsResponse = client.berth("GetTaskLogs", &request).await?;
         self.first = false;
         let prefix = |line: &LogLine| match (self.label_task, self.label_container) {
-            (true, _) => format!("[{} {}] ", short_task_id(&self.task_arn), line.container_name),
+            (true, _) => format!(
+                "[{} {}] ",
+                short_task_id(&self.task_arn),
+                line.container_name
+            ),
             (false, true) => format!("[{}] ", line.container_name),
             (false, false) => String::new(),
         };
-        Ok(self.cursor.accept(response.lines).into_iter().map(|line| (prefix(&line), line)).collect())
+        Ok(self
+            .cursor
+            .accept(response.lines)
+            .into_iter()
+            .map(|line| (prefix(&line), line))
+            .collect())
     }
 }
 
@@ -198,7 +249,11 @@ impl LogCursor {
         let mut seen_again: HashMap<(String, String, String), usize> = HashMap::new();
         let mut fresh = Vec::new();
         for line in lines {
-            let key = (line.container_name.clone(), line.stream.clone(), line.message.clone());
+            let key = (
+                line.container_name.clone(),
+                line.stream.clone(),
+                line.message.clone(),
+            );
             match self.last {
                 Some(last) if line.timestamp < last => continue,
                 Some(last) if line.timestamp == last => {
@@ -227,7 +282,12 @@ mod tests {
     use super::*;
 
     fn line(timestamp: f64, message: &str) -> LogLine {
-        LogLine { container_name: "web".to_string(), timestamp, stream: "stdout".to_string(), message: message.to_string() }
+        LogLine {
+            container_name: "web".to_string(),
+            timestamp,
+            stream: "stdout".to_string(),
+            message: message.to_string(),
+        }
     }
 
     fn messages(lines: &[LogLine]) -> Vec<&str> {
@@ -254,8 +314,13 @@ mod tests {
         let mut cursor = LogCursor::default();
         assert_eq!(messages(&cursor.accept(vec![line(5.0, "tick")])), ["tick"]);
         // A second identical line written in the same instant arrives with the next poll.
-        assert_eq!(messages(&cursor.accept(vec![line(5.0, "tick"), line(5.0, "tick")])), ["tick"]);
-        assert!(cursor.accept(vec![line(5.0, "tick"), line(5.0, "tick")]).is_empty());
+        assert_eq!(
+            messages(&cursor.accept(vec![line(5.0, "tick"), line(5.0, "tick")])),
+            ["tick"]
+        );
+        assert!(cursor
+            .accept(vec![line(5.0, "tick"), line(5.0, "tick")])
+            .is_empty());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 
 use berth_api::{
-    DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse, ListRequest, ListServicesRequest,
-    ListServicesResponse, Service, Task,
+    DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse, ListRequest,
+    ListServicesRequest, ListServicesResponse, Service, Task,
 };
 
 use super::{
@@ -29,12 +29,17 @@ pub(super) struct ClusterView {
 }
 
 pub async fn run(client: &ApiClient, all: bool) -> anyhow::Result<()> {
-    let clusters = if all { list_clusters(client).await? } else { vec![client.cluster.clone()] };
+    let clusters = if all {
+        list_clusters(client).await?
+    } else {
+        vec![client.cluster.clone()]
+    };
     let mut views = Vec::with_capacity(clusters.len());
     for cluster in clusters {
         views.push(fetch(client, &cluster).await?);
     }
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let now = now_epoch_seconds();
     let text: Vec<String> = views.iter().map(|view| render(view, now, colour)).collect();
     print!("{}", text.join("\n"));
@@ -45,9 +50,17 @@ async fn list_clusters(client: &ApiClient) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     let mut next_token = None;
     loop {
-        let request = ListRequest { next_token: next_token.take(), ..Default::default() };
+        let request = ListRequest {
+            next_token: next_token.take(),
+            ..Default::default()
+        };
         let response: ListClustersResponse = client.ecs("ListClusters", &request).await?;
-        names.extend(response.cluster_arns.iter().map(|arn| name_from_arn(arn).to_string()));
+        names.extend(
+            response
+                .cluster_arns
+                .iter()
+                .map(|arn| name_from_arn(arn).to_string()),
+        );
         match response.next_token {
             Some(token) if !token.is_empty() => next_token = Some(token),
             _ => break,
@@ -61,12 +74,15 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
     let mut service_arns = Vec::new();
     let mut next_token = None;
     loop {
-        let request =
-            ListServicesRequest { cluster: Some(cluster.to_string()), next_token: next_token.take(), ..Default::default() };
-        let response: ListServicesResponse = client
-            .ecs("ListServices", &request)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot list the services of cluster '{cluster}': {e:#}"))?;
+        let request = ListServicesRequest {
+            cluster: Some(cluster.to_string()),
+            next_token: next_token.take(),
+            ..Default::default()
+        };
+        let response: ListServicesResponse =
+            client.ecs("ListServices", &request).await.map_err(|e| {
+                anyhow::anyhow!("cannot list the services of cluster '{cluster}': {e:#}")
+            })?;
         service_arns.extend(response.service_arns);
         match response.next_token {
             Some(token) if !token.is_empty() => next_token = Some(token),
@@ -75,8 +91,11 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
     }
     let mut services = Vec::new();
     for batch in service_arns.chunks(10) {
-        let request =
-            DescribeServicesRequest { cluster: Some(cluster.to_string()), services: batch.to_vec(), include: vec![] };
+        let request = DescribeServicesRequest {
+            cluster: Some(cluster.to_string()),
+            services: batch.to_vec(),
+            include: vec![],
+        };
         let response: DescribeServicesResponse = client.ecs("DescribeServices", &request).await?;
         services.extend(response.services);
     }
@@ -87,7 +106,11 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
         }
     }
     let tasks = describe_tasks(client, cluster, &task_arns).await?;
-    Ok(ClusterView { name: cluster.to_string(), services, tasks })
+    Ok(ClusterView {
+        name: cluster.to_string(),
+        services,
+        tasks,
+    })
 }
 
 // ---- drawing (pure) ----
@@ -100,7 +123,10 @@ struct Node {
 
 impl Node {
     fn leaf(label: String) -> Self {
-        Node { label, children: vec![] }
+        Node {
+            label,
+            children: vec![],
+        }
     }
 }
 
@@ -111,7 +137,11 @@ fn draw(node: &Node, prefix: &str, out: &mut String) {
         out.push_str(if last { "└─ " } else { "├─ " });
         out.push_str(&child.label);
         out.push('\n');
-        draw(child, &format!("{prefix}{}", if last { "   " } else { "│  " }), out);
+        draw(
+            child,
+            &format!("{prefix}{}", if last { "   " } else { "│  " }),
+            out,
+        );
     }
 }
 
@@ -134,8 +164,8 @@ impl Paint {
         let code = match status {
             "RUNNING" | "HEALTHY" | "ACTIVE" | "COMPLETED" => "32",
             "STOPPED" | "UNHEALTHY" | "FAILED" | "INACTIVE" => "31",
-            "PROVISIONING" | "PENDING" | "ACTIVATING" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING"
-            | "DRAINING" | "IN_PROGRESS" => "33",
+            "PROVISIONING" | "PENDING" | "ACTIVATING" | "DEACTIVATING" | "STOPPING"
+            | "DEPROVISIONING" | "DRAINING" | "IN_PROGRESS" => "33",
             _ => return status.to_string(),
         };
         self.code(code, status)
@@ -154,7 +184,10 @@ pub(super) fn render(view: &ClusterView, now: f64, colour: bool) -> String {
     let mut services: Vec<&Service> = view.services.iter().collect();
     services.sort_by(|a, b| a.service_name.cmp(&b.service_name));
     for service in services {
-        let tasks = view.tasks.iter().filter(|t| service_of_task(t) == Some(service.service_name.as_str()));
+        let tasks = view
+            .tasks
+            .iter()
+            .filter(|t| service_of_task(t) == Some(service.service_name.as_str()));
         let mut node = Node::leaf(service_label(service, paint));
         node.children = task_nodes(tasks.collect(), now, paint);
         root.children.push(node);
@@ -162,14 +195,21 @@ pub(super) fn render(view: &ClusterView, now: f64, colour: bool) -> String {
     let orphans: Vec<&Task> = view
         .tasks
         .iter()
-        .filter(|t| service_of_task(t).is_none_or(|name| !view.services.iter().any(|s| s.service_name == name)))
+        .filter(|t| {
+            service_of_task(t)
+                .is_none_or(|name| !view.services.iter().any(|s| s.service_name == name))
+        })
         .collect();
     let orphan_nodes = task_nodes(orphans, now, paint);
     if !orphan_nodes.is_empty() {
-        root.children.push(Node { label: "tasks without a service".to_string(), children: orphan_nodes });
+        root.children.push(Node {
+            label: "tasks without a service".to_string(),
+            children: orphan_nodes,
+        });
     }
     if root.children.is_empty() {
-        root.children.push(Node::leaf(paint.dim("(no services or tasks)")));
+        root.children
+            .push(Node::leaf(paint.dim("(no services or tasks)")));
     }
     let mut out = format!("{}\n", root.label);
     draw(&root, "", &mut out);
@@ -188,14 +228,25 @@ fn service_label(service: &Service, paint: Paint) -> String {
         label.push_str(&format!(", {} pending", service.pending_count));
     }
     let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
-    let task_definition = task_definition_name(primary.map_or(&service.task_definition, |d| &d.task_definition));
+    let task_definition =
+        task_definition_name(primary.map_or(&service.task_definition, |d| &d.task_definition));
     let mut detail = task_definition.to_string();
     if let Some(deployment) = primary.filter(|d| !d.rollout_state.is_empty()) {
-        detail.push_str(&format!(", deployment {}", paint.status(&deployment.rollout_state)));
+        detail.push_str(&format!(
+            ", deployment {}",
+            paint.status(&deployment.rollout_state)
+        ));
     }
-    let older = service.deployments.iter().filter(|d| d.status != "PRIMARY").count();
+    let older = service
+        .deployments
+        .iter()
+        .filter(|d| d.status != "PRIMARY")
+        .count();
     if older > 0 {
-        detail.push_str(&format!(", {older} older deployment{} draining", if older == 1 { "" } else { "s" }));
+        detail.push_str(&format!(
+            ", {older} older deployment{} draining",
+            if older == 1 { "" } else { "s" }
+        ));
     }
     label.push_str(&format!("  ({detail})"));
     label
@@ -210,9 +261,13 @@ fn task_nodes(mut tasks: Vec<&Task>, now: f64, paint: Paint) -> Vec<Node> {
     tasks.sort_by(|a, b| {
         is_stopped(a).cmp(&is_stopped(b)).then_with(|| {
             if is_stopped(a) {
-                b.stopped_at.unwrap_or_default().total_cmp(&a.stopped_at.unwrap_or_default())
+                b.stopped_at
+                    .unwrap_or_default()
+                    .total_cmp(&a.stopped_at.unwrap_or_default())
             } else {
-                a.created_at.total_cmp(&b.created_at).then_with(|| a.task_arn.cmp(&b.task_arn))
+                a.created_at
+                    .total_cmp(&b.created_at)
+                    .then_with(|| a.task_arn.cmp(&b.task_arn))
             }
         })
     });
@@ -220,7 +275,9 @@ fn task_nodes(mut tasks: Vec<&Task>, now: f64, paint: Paint) -> Vec<Node> {
     let mut nodes = Vec::new();
     for task in tasks {
         if is_stopped(task) {
-            let recent = task.stopped_at.is_none_or(|at| now - at <= RECENT_STOPPED_SECONDS);
+            let recent = task
+                .stopped_at
+                .is_none_or(|at| now - at <= RECENT_STOPPED_SECONDS);
             if !recent || stopped_shown == MAX_STOPPED_PER_SERVICE {
                 continue;
             }
@@ -239,8 +296,14 @@ fn task_node(task: &Task, now: f64, paint: Paint) -> Node {
         if let Some(reason) = task.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
             label.push_str(&format!(" ({reason})"));
         }
-        let exited = task.containers.iter().find(|c| c.exit_code.is_some_and(|code| code != 0));
-        if let Some(code) = exited.or_else(|| task.containers.iter().find(|c| c.exit_code.is_some())).and_then(|c| c.exit_code) {
+        let exited = task
+            .containers
+            .iter()
+            .find(|c| c.exit_code.is_some_and(|code| code != 0));
+        if let Some(code) = exited
+            .or_else(|| task.containers.iter().find(|c| c.exit_code.is_some()))
+            .and_then(|c| c.exit_code)
+        {
             label.push_str(&format!(" exit {code}"));
         }
         label.push_str(&format!("  {task_definition}"));
@@ -259,11 +322,19 @@ fn task_node(task: &Task, now: f64, paint: Paint) -> Node {
         }
         match task.started_at {
             Some(started) => label.push_str(&format!("  up {}", duration(now - started))),
-            None => label.push_str(&format!("  created {} ago", duration(now - task.created_at))),
+            None => label.push_str(&format!(
+                "  created {} ago",
+                duration(now - task.created_at)
+            )),
         }
         label
     };
-    let width = task.containers.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let width = task
+        .containers
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
     let children = task
         .containers
         .iter()
@@ -296,7 +367,11 @@ fn task_node(task: &Task, now: f64, paint: Paint) -> Node {
             if let Some(reason) = container.reason.as_deref().filter(|r| !r.is_empty()) {
                 line.push_str(&format!("  ({reason})"));
             }
-            Node::leaf(if is_stopped(task) { paint.dim(&line) } else { line })
+            Node::leaf(if is_stopped(task) {
+                paint.dim(&line)
+            } else {
+                line
+            })
         })
         .collect();
     Node { label, children }
@@ -326,7 +401,12 @@ mod tests {
             task_arn: format!("arn:aws:ecs:us-east-1:0:task/our-project/{id}"),
             task_definition_arn: "arn:aws:ecs:us-east-1:0:task-definition/member:2".to_string(),
             last_status: status.to_string(),
-            desired_status: if status == "STOPPED" { "STOPPED" } else { "RUNNING" }.to_string(),
+            desired_status: if status == "STOPPED" {
+                "STOPPED"
+            } else {
+                "RUNNING"
+            }
+            .to_string(),
             health_status: "HEALTHY".to_string(),
             group: service.map(|s| format!("service:{s}")),
             created_at: NOW - 200.0,
@@ -336,11 +416,20 @@ mod tests {
     }
 
     fn container(name: &str, status: &str, health: &str) -> Container {
-        Container { name: name.to_string(), last_status: status.to_string(), health_status: health.to_string(), ..Default::default() }
+        Container {
+            name: name.to_string(),
+            last_status: status.to_string(),
+            health_status: health.to_string(),
+            ..Default::default()
+        }
     }
 
     fn view() -> ClusterView {
-        let mut running = task("1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d", Some("member"), "RUNNING");
+        let mut running = task(
+            "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d",
+            Some("member"),
+            "RUNNING",
+        );
         let mut nginx = container("nginx", "RUNNING", "HEALTHY");
         nginx.network_bindings = vec![NetworkBinding {
             bind_ip: Some("0.0.0.0".to_string()),
@@ -357,7 +446,11 @@ mod tests {
         exited.exit_code = Some(3);
         crashed.containers = vec![exited];
 
-        let mut old = task("0000000000000000000000000000000a", Some("member"), "STOPPED");
+        let mut old = task(
+            "0000000000000000000000000000000a",
+            Some("member"),
+            "STOPPED",
+        );
         old.stopped_at = Some(NOW - 3600.0);
 
         let service = Service {
@@ -374,7 +467,11 @@ mod tests {
             }],
             ..Default::default()
         };
-        ClusterView { name: "our-project".to_string(), services: vec![service], tasks: vec![old, crashed, running] }
+        ClusterView {
+            name: "our-project".to_string(),
+            services: vec![service],
+            tasks: vec![old, crashed, running],
+        }
     }
 
     #[test]
@@ -409,16 +506,28 @@ our-project
             view.tasks.push(stopped);
         }
         let text = render(&view, NOW, false);
-        let member_stopped = text.lines().filter(|l| l.starts_with("│  ") && l.contains("task ") && l.contains("STOPPED")).count();
+        let member_stopped = text
+            .lines()
+            .filter(|l| l.starts_with("│  ") && l.contains("task ") && l.contains("STOPPED"))
+            .count();
         assert_eq!(member_stopped, MAX_STOPPED_PER_SERVICE, "{text}");
         // Newest first: the task stopped 0 s ago comes right after the running one.
-        assert!(text.contains("task 000000000000  STOPPED  member:2  0s ago"), "{text}");
+        assert!(
+            text.contains("task 000000000000  STOPPED  member:2  0s ago"),
+            "{text}"
+        );
     }
 
     #[test]
     fn an_empty_cluster_says_so() {
-        let view = ClusterView { name: "empty".to_string(), ..Default::default() };
-        assert_eq!(render(&view, NOW, false), "empty\n└─ (no services or tasks)\n");
+        let view = ClusterView {
+            name: "empty".to_string(),
+            ..Default::default()
+        };
+        assert_eq!(
+            render(&view, NOW, false),
+            "empty\n└─ (no services or tasks)\n"
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub async fn run(client: &ApiClient, service: &str, count: i64) -> anyhow::Resul
         ..Default::default()
     };
     let updated: ServiceResponse = client.ecs("UpdateService", &request).await?;
-    println!("service {service}: desiredCount {} -> {count}", current.desired_count);
+    println!(
+        "service {service}: desiredCount {} -> {count}",
+        current.desired_count
+    );
 
     let started = Instant::now();
     let mut last_line = String::new();
@@ -53,7 +56,10 @@ pub async fn run(client: &ApiClient, service: &str, count: i64) -> anyhow::Resul
 
 /// `running 3/5, pending 2`, plus the deployments while more than one is live.
 pub(super) fn progress(service: &Service) -> String {
-    let mut line = format!("running {}/{}", service.running_count, service.desired_count);
+    let mut line = format!(
+        "running {}/{}",
+        service.running_count, service.desired_count
+    );
     if service.pending_count > 0 {
         line.push_str(&format!(", pending {}", service.pending_count));
     }
@@ -65,7 +71,9 @@ pub(super) fn progress(service: &Service) -> String {
 
 /// ECS's ServicesStable, for one service and the count asked for.
 pub(super) fn is_settled(service: &Service, count: i64) -> bool {
-    service.desired_count == count && service.running_count == count && service.deployments.len() <= 1
+    service.desired_count == count
+        && service.running_count == count
+        && service.deployments.len() <= 1
 }
 
 #[cfg(test)]

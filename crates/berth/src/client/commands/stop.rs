@@ -13,7 +13,11 @@ pub async fn run(client: &ApiClient, task: &str, reason: Option<String>) -> anyh
     if found.last_status == "STOPPED" {
         bail!("task {} already stopped", short_task_id(&found.task_arn));
     }
-    let request = StopTaskRequest { cluster: Some(client.cluster.clone()), task: found.task_arn.clone(), reason };
+    let request = StopTaskRequest {
+        cluster: Some(client.cluster.clone()),
+        task: found.task_arn.clone(),
+        reason,
+    };
     let response: StopTaskResponse = client.ecs("StopTask", &request).await?;
     println!("{} stopping", short_task_id(&response.task.task_arn));
     Ok(())
