@@ -30,7 +30,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let store_path = data_dir.join("state.redb");
     let backend = RedbBackend::open(&store_path).with_context(|| {
-        format!("cannot open the store {} (is another `berth dev` using this data directory?)", store_path.display())
+        format!(
+            "cannot open the store {} (is another `berth dev` using this data directory?)",
+            store_path.display()
+        )
     })?;
     let store = Arc::new(Store::open(Box::new(backend))?);
 
@@ -45,9 +48,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         access_key_id: credentials.access_key_id.clone(),
         secret_access_key: credentials.secret_access_key.clone(),
     };
-    paths::write_private(&paths::connection_file(&data_dir), &serde_json::to_vec_pretty(&connection)?)?;
+    paths::write_private(
+        &paths::connection_file(&data_dir),
+        &serde_json::to_vec_pretty(&connection)?,
+    )?;
 
-    let control_plane = Arc::new(ControlPlane::new(store, args.account_id.clone(), args.region.clone()));
+    let control_plane = Arc::new(ControlPlane::new(
+        store,
+        args.account_id.clone(),
+        args.region.clone(),
+    ));
     let node_id = node_id(&data_dir)?;
     let agent = Agent::new(
         AgentConfig {
@@ -67,16 +77,33 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
     let verifier = Verifier::from_credentials(credentials.clone());
-    let server = tokio::spawn(serve(listener, control_plane.clone(), verifier, stopped(stop.clone())));
+    let server = tokio::spawn(serve(
+        listener,
+        control_plane.clone(),
+        verifier,
+        stopped(stop.clone()),
+    ));
     let scheduler = tokio::spawn(run_scheduler(control_plane.clone(), stopped(stop.clone())));
     let agent_task = tokio::spawn(agent.run(stopped(stop.clone())));
 
-    println!("berth dev is running: ECS API at {endpoint}, data in {}", data_dir.display());
+    println!(
+        "berth dev is running: ECS API at {endpoint}, data in {}",
+        data_dir.display()
+    );
     if generated {
-        println!("Generated credentials (kept in {}). To use the aws CLI:", paths::connection_file(&data_dir).display());
+        println!(
+            "Generated credentials (kept in {}). To use the aws CLI:",
+            paths::connection_file(&data_dir).display()
+        );
         println!("  export AWS_ACCESS_KEY_ID={}", credentials.access_key_id);
-        println!("  export AWS_SECRET_ACCESS_KEY={}", credentials.secret_access_key);
-        println!("  export AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL={endpoint} AWS_PAGER=\"\"", args.region);
+        println!(
+            "  export AWS_SECRET_ACCESS_KEY={}",
+            credentials.secret_access_key
+        );
+        println!(
+            "  export AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL={endpoint} AWS_PAGER=\"\"",
+            args.region
+        );
     } else {
         println!(
             "Credentials: access key id {} (secret in {})",
@@ -86,7 +113,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
 
     wait_for_signal().await;
-    tracing::info!("stopping berth dev; running tasks keep running and are adopted at the next start");
+    tracing::info!(
+        "stopping berth dev; running tasks keep running and are adopted at the next start"
+    );
     let _ = stop_sender.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = server.await;
@@ -100,7 +129,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn wait_for_signal() {
@@ -121,24 +153,38 @@ async fn wait_for_signal() {
 /// The flags' pair, else the one kept in the data dir, else a new one (then `true`).
 fn credentials(args: &DevArgs, data_dir: &Path) -> anyhow::Result<(Credentials, bool)> {
     match (&args.access_key_id, &args.secret_access_key) {
-        (Some(id), Some(secret)) => return Ok((Credentials::new(id.clone(), secret.clone()), false)),
+        (Some(id), Some(secret)) => {
+            return Ok((Credentials::new(id.clone(), secret.clone()), false))
+        }
         (Some(_), None) | (None, Some(_)) => {
             bail!("give both --access-key-id and --secret-access-key (or BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY), or neither")
         }
         (None, None) => {}
     }
     if let Ok(existing) = paths::read_connection(data_dir) {
-        return Ok((Credentials::new(existing.access_key_id, existing.secret_access_key), false));
+        return Ok((
+            Credentials::new(existing.access_key_id, existing.secret_access_key),
+            false,
+        ));
     }
-    let id = format!("BERTH{}", random_text(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
-    let secret = random_text(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    let id = format!(
+        "BERTH{}",
+        random_text(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    );
+    let secret = random_text(
+        40,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    );
     Ok((Credentials::new(id, secret), true))
 }
 
 fn random_text(length: usize, alphabet: &[u8]) -> String {
     let mut bytes = vec![0u8; length];
     getrandom::getrandom(&mut bytes).unwrap_or_else(|_| bytes.iter_mut().for_each(|b| *b = 7));
-    bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect()
 }
 
 /// This machine's node id, kept in the data dir so a restart is the same node.
@@ -167,7 +213,11 @@ impl LogSource for AgentLogs {
         since: Option<f64>,
         tail: Option<u64>,
     ) -> Result<Vec<LogLine>, String> {
-        let entries = self.0.logs(task_id, container_name, since, tail).await.map_err(|e| e.to_string())?;
+        let entries = self
+            .0
+            .logs(task_id, container_name, since, tail)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(entries
             .into_iter()
             .map(|(container_name, entry)| LogLine {

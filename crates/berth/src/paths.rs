@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 pub fn data_dir(flag: Option<&Path>) -> PathBuf {
     match flag {
         Some(path) => path.to_path_buf(),
-        None => dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("berth"),
+        None => dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("berth"),
     }
 }
 
@@ -29,7 +31,8 @@ pub fn connection_file(data_dir: &Path) -> PathBuf {
 
 pub fn read_connection(data_dir: &Path) -> anyhow::Result<Connection> {
     let path = connection_file(data_dir);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -44,7 +47,8 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(contents).with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     file.sync_all().ok();
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }

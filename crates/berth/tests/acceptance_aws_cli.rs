@@ -13,13 +13,27 @@ use support::Dev;
 const CLUSTER: &str = "acceptance";
 
 fn str_of<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or_else(|| panic!("{pointer} missing in {value}"))
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{pointer} missing in {value}"))
 }
 
 fn running_tasks(dev: &Dev, service: &str) -> Vec<Value> {
-    let list = dev.aws_json(&["ecs", "list-tasks", "--cluster", CLUSTER, "--service-name", service]);
-    let arns: Vec<String> =
-        list["taskArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let list = dev.aws_json(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        CLUSTER,
+        "--service-name",
+        service,
+    ]);
+    let arns: Vec<String> = list["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
     if arns.is_empty() {
         return vec![];
     }
@@ -30,7 +44,10 @@ fn running_tasks(dev: &Dev, service: &str) -> Vec<Value> {
 }
 
 fn assert_client_error(out: &std::process::Output, code: &str, words: &str) {
-    assert!(!out.status.success(), "expected {code}, the command succeeded");
+    assert!(
+        !out.status.success(),
+        "expected {code}, the command succeeded"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(code), "expected {code} in: {stderr}");
     assert!(stderr.contains(words), "expected '{words}' in: {stderr}");
@@ -42,26 +59,60 @@ fn aws_cli_drives_a_whole_lifecycle() {
 
     // Clusters.
     let created = dev.aws_json(&["ecs", "create-cluster", "--cluster-name", CLUSTER]);
-    assert_eq!(str_of(&created, "/cluster/clusterArn"), "arn:aws:ecs:us-east-1:000000000000:cluster/acceptance");
+    assert_eq!(
+        str_of(&created, "/cluster/clusterArn"),
+        "arn:aws:ecs:us-east-1:000000000000:cluster/acceptance"
+    );
     assert_eq!(str_of(&created, "/cluster/status"), "ACTIVE");
     let missing = dev.aws_json(&["ecs", "describe-clusters", "--clusters", "nope"]);
     assert_eq!(str_of(&missing, "/failures/0/reason"), "MISSING");
 
     // Bad input: a clear ClientException, and nothing stored.
-    let bad = dev.aws(&["ecs", "register-task-definition", "--family", "broken", "--container-definitions", "[]"]);
+    let bad = dev.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "broken",
+        "--container-definitions",
+        "[]",
+    ]);
     assert_client_error(&bad, "ClientException", "Container list cannot be empty.");
     let dup = dev.aws(&[
         "ecs", "register-task-definition", "--family", "broken", "--container-definitions",
         r#"[{"name":"a","image":"berth/busybox:latest","memory":16,"portMappings":[{"containerPort":80}]},
             {"name":"b","image":"berth/busybox:latest","memory":16,"portMappings":[{"containerPort":80}]}]"#,
     ]);
-    assert!(!dup.status.success(), "two containers on port 80 must be refused");
-    assert!(String::from_utf8_lossy(&dup.stderr).contains("80"), "the error names the port");
+    assert!(
+        !dup.status.success(),
+        "two containers on port 80 must be refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("80"),
+        "the error names the port"
+    );
     let families = dev.aws_json(&["ecs", "list-task-definition-families"]);
-    assert!(!families.to_string().contains("broken"), "an invalid definition stored nothing: {families}");
-    let unknown_cluster = dev.aws(&["ecs", "run-task", "--cluster", "nope", "--task-definition", "x"]);
-    assert_client_error(&unknown_cluster, "ClusterNotFoundException", "Cluster not found");
-    let wrong_secret = dev.aws_as(&["ecs", "list-clusters"], support::ACCESS_KEY_ID, "not-the-secret");
+    assert!(
+        !families.to_string().contains("broken"),
+        "an invalid definition stored nothing: {families}"
+    );
+    let unknown_cluster = dev.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        "nope",
+        "--task-definition",
+        "x",
+    ]);
+    assert_client_error(
+        &unknown_cluster,
+        "ClusterNotFoundException",
+        "Cluster not found",
+    );
+    let wrong_secret = dev.aws_as(
+        &["ecs", "list-clusters"],
+        support::ACCESS_KEY_ID,
+        "not-the-secret",
+    );
     assert_client_error(&wrong_secret, "InvalidSignatureException", "signature");
 
     // A task whose essential container exits 3.
@@ -69,91 +120,288 @@ fn aws_cli_drives_a_whole_lifecycle() {
         "ecs", "register-task-definition", "--family", "exiter", "--container-definitions",
         r#"[{"name":"main","image":"berth/busybox:latest","memory":16,"command":["sh","-c","echo bye; exit 3"]}]"#,
     ]);
-    let run = dev.aws_json(&["ecs", "run-task", "--cluster", CLUSTER, "--task-definition", "exiter"]);
+    let run = dev.aws_json(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        CLUSTER,
+        "--task-definition",
+        "exiter",
+    ]);
     assert_eq!(run["failures"].as_array().unwrap().len(), 0, "{run}");
     let task_arn = str_of(&run, "/tasks/0/taskArn").to_string();
-    let wait = dev.aws(&["ecs", "wait", "tasks-stopped", "--cluster", CLUSTER, "--tasks", &task_arn]);
-    assert!(wait.status.success(), "tasks-stopped: {}", String::from_utf8_lossy(&wait.stderr));
-    let stopped = dev.aws_json(&["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", &task_arn]);
+    let wait = dev.aws(&[
+        "ecs",
+        "wait",
+        "tasks-stopped",
+        "--cluster",
+        CLUSTER,
+        "--tasks",
+        &task_arn,
+    ]);
+    assert!(
+        wait.status.success(),
+        "tasks-stopped: {}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    let stopped = dev.aws_json(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        CLUSTER,
+        "--tasks",
+        &task_arn,
+    ]);
     assert_eq!(str_of(&stopped, "/tasks/0/lastStatus"), "STOPPED");
-    assert_eq!(str_of(&stopped, "/tasks/0/stopCode"), "EssentialContainerExited");
-    assert_eq!(str_of(&stopped, "/tasks/0/stoppedReason"), "Essential container in task exited");
-    assert_eq!(stopped.pointer("/tasks/0/containers/0/exitCode").and_then(Value::as_i64), Some(3));
+    assert_eq!(
+        str_of(&stopped, "/tasks/0/stopCode"),
+        "EssentialContainerExited"
+    );
+    assert_eq!(
+        str_of(&stopped, "/tasks/0/stoppedReason"),
+        "Essential container in task exited"
+    );
+    assert_eq!(
+        stopped
+            .pointer("/tasks/0/containers/0/exitCode")
+            .and_then(Value::as_i64),
+        Some(3)
+    );
     // The CLI reformats ECS's epoch-number timestamps; it fails to parse anything else.
-    assert!(stopped.pointer("/tasks/0/stoppedAt").is_some(), "stoppedAt is set");
+    assert!(
+        stopped.pointer("/tasks/0/stoppedAt").is_some(),
+        "stoppedAt is set"
+    );
 
     // A service of 3 reaches a steady state.
     let web = r#"[{"name":"web","image":"berth/busybox:latest","memory":16,
         "portMappings":[{"containerPort":8080,"hostPort":0}],
         "environment":[{"name":"VERSION","value":"1"}],
         "command":["sh","-c","mkdir -p /www && echo v$VERSION > /www/index.html && exec httpd -f -p 8080 -h /www"]}]"#;
-    dev.aws_json(&["ecs", "register-task-definition", "--family", "web", "--container-definitions", web]);
     dev.aws_json(&[
-        "ecs", "create-service", "--cluster", CLUSTER, "--service-name", "web", "--task-definition", "web",
-        "--desired-count", "3",
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "web",
+        "--container-definitions",
+        web,
     ]);
-    let stable = dev.aws(&["ecs", "wait", "services-stable", "--cluster", CLUSTER, "--services", "web"]);
-    assert!(stable.status.success(), "services-stable: {}", String::from_utf8_lossy(&stable.stderr));
+    dev.aws_json(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        CLUSTER,
+        "--service-name",
+        "web",
+        "--task-definition",
+        "web",
+        "--desired-count",
+        "3",
+    ]);
+    let stable = dev.aws(&[
+        "ecs",
+        "wait",
+        "services-stable",
+        "--cluster",
+        CLUSTER,
+        "--services",
+        "web",
+    ]);
+    assert!(
+        stable.status.success(),
+        "services-stable: {}",
+        String::from_utf8_lossy(&stable.stderr)
+    );
     let tasks = running_tasks(&dev, "web");
     assert_eq!(tasks.len(), 3);
     for task in &tasks {
         assert_eq!(str_of(task, "/lastStatus"), "RUNNING");
-        let port = task.pointer("/containers/0/networkBindings/0/hostPort").and_then(Value::as_i64).unwrap();
-        let (status, body) = support::http_get(port as u16, "/").expect("the task answers on its host port");
+        let port = task
+            .pointer("/containers/0/networkBindings/0/hostPort")
+            .and_then(Value::as_i64)
+            .unwrap();
+        let (status, body) =
+            support::http_get(port as u16, "/").expect("the task answers on its host port");
         assert_eq!((status, body.trim()), (200, "v1"));
     }
-    let described = dev.aws_json(&["ecs", "describe-services", "--cluster", CLUSTER, "--services", "web"]);
+    let described = dev.aws_json(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        CLUSTER,
+        "--services",
+        "web",
+    ]);
     let events = described.pointer("/services/0/events").unwrap().to_string();
-    assert!(events.contains("(service web) has reached a steady state."), "{events}");
+    assert!(
+        events.contains("(service web) has reached a steady state."),
+        "{events}"
+    );
 
     // docker kill of one container: the task is replaced.
     let victim = tasks[0].clone();
     let victim_arn = str_of(&victim, "/taskArn").to_string();
     let runtime_id = str_of(&victim, "/containers/0/runtimeId").to_string();
-    let killed = Command::new("docker").args(["kill", &runtime_id]).output().unwrap();
+    let killed = Command::new("docker")
+        .args(["kill", &runtime_id])
+        .output()
+        .unwrap();
     assert!(killed.status.success());
-    dev.wait_for("the killed task to stop and a replacement to run", Duration::from_secs(30), || {
-        let tasks = running_tasks(&dev, "web");
-        let replaced = !tasks.iter().any(|t| str_of(t, "/taskArn") == victim_arn);
-        let running = tasks.iter().filter(|t| str_of(t, "/lastStatus") == "RUNNING").count();
-        (replaced && running == 3).then_some(())
-    });
-    let gone = dev.aws_json(&["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", &victim_arn]);
+    dev.wait_for(
+        "the killed task to stop and a replacement to run",
+        Duration::from_secs(30),
+        || {
+            let tasks = running_tasks(&dev, "web");
+            let replaced = !tasks.iter().any(|t| str_of(t, "/taskArn") == victim_arn);
+            let running = tasks
+                .iter()
+                .filter(|t| str_of(t, "/lastStatus") == "RUNNING")
+                .count();
+            (replaced && running == 3).then_some(())
+        },
+    );
+    let gone = dev.aws_json(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        CLUSTER,
+        "--tasks",
+        &victim_arn,
+    ]);
     assert_eq!(str_of(&gone, "/tasks/0/lastStatus"), "STOPPED");
-    assert_eq!(str_of(&gone, "/tasks/0/stopCode"), "EssentialContainerExited");
+    assert_eq!(
+        str_of(&gone, "/tasks/0/stopCode"),
+        "EssentialContainerExited"
+    );
 
     // Scale to 5.
-    dev.aws_json(&["ecs", "update-service", "--cluster", CLUSTER, "--service", "web", "--desired-count", "5"]);
-    let stable = dev.aws(&["ecs", "wait", "services-stable", "--cluster", CLUSTER, "--services", "web"]);
-    assert!(stable.status.success(), "services-stable after scale: {}", String::from_utf8_lossy(&stable.stderr));
+    dev.aws_json(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--desired-count",
+        "5",
+    ]);
+    let stable = dev.aws(&[
+        "ecs",
+        "wait",
+        "services-stable",
+        "--cluster",
+        CLUSTER,
+        "--services",
+        "web",
+    ]);
+    assert!(
+        stable.status.success(),
+        "services-stable after scale: {}",
+        String::from_utf8_lossy(&stable.stderr)
+    );
     assert_eq!(running_tasks(&dev, "web").len(), 5);
 
     // Redeploy with a new revision.
     let web2 = web.replace(r#""value":"1""#, r#""value":"2""#);
-    let registered = dev.aws_json(&["ecs", "register-task-definition", "--family", "web", "--container-definitions", &web2]);
-    assert_eq!(registered.pointer("/taskDefinition/revision").and_then(Value::as_i64), Some(2));
-    let updated =
-        dev.aws_json(&["ecs", "update-service", "--cluster", CLUSTER, "--service", "web", "--task-definition", "web:2"]);
-    assert_eq!(updated.pointer("/service/deployments").and_then(Value::as_array).map(Vec::len), Some(2));
-    let stable = dev.aws(&["ecs", "wait", "services-stable", "--cluster", CLUSTER, "--services", "web"]);
-    assert!(stable.status.success(), "services-stable after redeploy: {}", String::from_utf8_lossy(&stable.stderr));
+    let registered = dev.aws_json(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "web",
+        "--container-definitions",
+        &web2,
+    ]);
+    assert_eq!(
+        registered
+            .pointer("/taskDefinition/revision")
+            .and_then(Value::as_i64),
+        Some(2)
+    );
+    let updated = dev.aws_json(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--task-definition",
+        "web:2",
+    ]);
+    assert_eq!(
+        updated
+            .pointer("/service/deployments")
+            .and_then(Value::as_array)
+            .map(Vec::len),
+        Some(2)
+    );
+    let stable = dev.aws(&[
+        "ecs",
+        "wait",
+        "services-stable",
+        "--cluster",
+        CLUSTER,
+        "--services",
+        "web",
+    ]);
+    assert!(
+        stable.status.success(),
+        "services-stable after redeploy: {}",
+        String::from_utf8_lossy(&stable.stderr)
+    );
     let tasks = running_tasks(&dev, "web");
     assert_eq!(tasks.len(), 5);
-    assert!(tasks.iter().all(|t| str_of(t, "/taskDefinitionArn").ends_with("task-definition/web:2")));
+    assert!(tasks
+        .iter()
+        .all(|t| str_of(t, "/taskDefinitionArn").ends_with("task-definition/web:2")));
 
     // Deleting a scaled service needs --force; the cluster cannot go while it exists.
-    let refused = dev.aws(&["ecs", "delete-service", "--cluster", CLUSTER, "--service", "web"]);
+    let refused = dev.aws(&[
+        "ecs",
+        "delete-service",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+    ]);
     assert_client_error(&refused, "InvalidParameterException", "scaled above 0");
     let busy = dev.aws(&["ecs", "delete-cluster", "--cluster", CLUSTER]);
-    assert_client_error(&busy, "ClusterContainsServicesException", "Services are active");
+    assert_client_error(
+        &busy,
+        "ClusterContainsServicesException",
+        "Services are active",
+    );
 
     // Teardown.
-    dev.aws_json(&["ecs", "delete-service", "--cluster", CLUSTER, "--service", "web", "--force"]);
-    let inactive = dev.aws(&["ecs", "wait", "services-inactive", "--cluster", CLUSTER, "--services", "web"]);
-    assert!(inactive.status.success(), "services-inactive: {}", String::from_utf8_lossy(&inactive.stderr));
+    dev.aws_json(&[
+        "ecs",
+        "delete-service",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--force",
+    ]);
+    let inactive = dev.aws(&[
+        "ecs",
+        "wait",
+        "services-inactive",
+        "--cluster",
+        CLUSTER,
+        "--services",
+        "web",
+    ]);
+    assert!(
+        inactive.status.success(),
+        "services-inactive: {}",
+        String::from_utf8_lossy(&inactive.stderr)
+    );
     dev.wait_for("every task to stop", Duration::from_secs(60), || {
         let list = dev.aws_json(&["ecs", "list-tasks", "--cluster", CLUSTER]);
-        list["taskArns"].as_array().unwrap().is_empty().then_some(())
+        list["taskArns"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+            .then_some(())
     });
     let deleted = dev.aws_json(&["ecs", "delete-cluster", "--cluster", CLUSTER]);
     assert_eq!(str_of(&deleted, "/cluster/status"), "INACTIVE");

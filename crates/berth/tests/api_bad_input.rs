@@ -21,18 +21,36 @@ struct Answer {
 fn post(dev: &Dev, target: &str, body: &[u8], signed: bool, secret: &str) -> Answer {
     let host = format!("127.0.0.1:{}", dev.port);
     let mut headers = vec![
-        ("content-type".to_string(), "application/x-amz-json-1.1".to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-amz-json-1.1".to_string(),
+        ),
         ("x-amz-target".to_string(), target.to_string()),
     ];
     if signed {
         let credentials = Credentials::new(support::ACCESS_KEY_ID, secret);
-        headers = sign_headers(&credentials, "us-east-1", "ecs", time::OffsetDateTime::now_utc(), "POST", &host, "/", headers, body);
+        headers = sign_headers(
+            &credentials,
+            "us-east-1",
+            "ecs",
+            time::OffsetDateTime::now_utc(),
+            "POST",
+            &host,
+            "/",
+            headers,
+            body,
+        );
     } else {
         headers.push(("host".to_string(), host.clone()));
     }
     let mut stream = TcpStream::connect(&host).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut request = format!("POST / HTTP/1.1\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!(
+        "POST / HTTP/1.1\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
     for (name, value) in &headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -44,12 +62,23 @@ fn post(dev: &Dev, target: &str, body: &[u8], signed: bool, secret: &str) -> Ans
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let error_type_header = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("x-amzn-errortype")))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-amzn-errortype"))
+        })
         .map(|(_, v)| v.trim().to_string());
-    Answer { status, error_type_header, body: serde_json::from_str(body).unwrap_or(Value::Null) }
+    Answer {
+        status,
+        error_type_header,
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
 }
 
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";
@@ -66,10 +95,25 @@ fn assert_error(answer: &Answer, status: u16, error_type: &str, words: &str) {
 fn bad_requests_get_clear_errors_and_change_nothing() {
     let dev = Dev::start();
     let secret = support::SECRET_ACCESS_KEY;
-    let list_families = || post(&dev, &format!("{ECS}.ListTaskDefinitionFamilies"), b"{}", true, secret).body;
+    let list_families = || {
+        post(
+            &dev,
+            &format!("{ECS}.ListTaskDefinitionFamilies"),
+            b"{}",
+            true,
+            secret,
+        )
+        .body
+    };
     let families_before = list_families();
 
-    let malformed = post(&dev, &format!("{ECS}.RegisterTaskDefinition"), b"{\"family\": ", true, secret);
+    let malformed = post(
+        &dev,
+        &format!("{ECS}.RegisterTaskDefinition"),
+        b"{\"family\": ",
+        true,
+        secret,
+    );
     assert_error(&malformed, 400, "SerializationException", "not valid JSON");
 
     let wrong_type = post(
@@ -79,22 +123,44 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         true,
         secret,
     );
-    assert_error(&wrong_type, 400, "InvalidParameterException", "containerDefinitions[0].memory");
+    assert_error(
+        &wrong_type,
+        400,
+        "InvalidParameterException",
+        "containerDefinitions[0].memory",
+    );
 
     let unknown = post(&dev, &format!("{ECS}.LaunchRockets"), b"{}", true, secret);
     assert_error(&unknown, 400, "UnknownOperationException", "LaunchRockets");
 
     let big = vec![b' '; 2 * 1024 * 1024];
     let oversized = post(&dev, &format!("{ECS}.ListClusters"), &big, true, secret);
-    assert_error(&oversized, 413, "RequestEntityTooLargeException", "larger than");
+    assert_error(
+        &oversized,
+        413,
+        "RequestEntityTooLargeException",
+        "larger than",
+    );
 
     let unsigned = post(&dev, &format!("{ECS}.ListClusters"), b"{}", false, secret);
     assert_eq!(unsigned.status, 403);
-    assert_eq!(unsigned.body["__type"], "MissingAuthenticationTokenException");
+    assert_eq!(
+        unsigned.body["__type"],
+        "MissingAuthenticationTokenException"
+    );
 
-    let wrong = post(&dev, &format!("{ECS}.ListClusters"), b"{}", true, "wrong-secret");
+    let wrong = post(
+        &dev,
+        &format!("{ECS}.ListClusters"),
+        b"{}",
+        true,
+        "wrong-secret",
+    );
     assert_error(&wrong, 403, "InvalidSignatureException", "signature");
-    assert!(!wrong.body.to_string().contains(secret), "the secret never appears in an error");
+    assert!(
+        !wrong.body.to_string().contains(secret),
+        "the secret never appears in an error"
+    );
 
     let invalid = post(
         &dev,
@@ -110,5 +176,8 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     let ok = post(&dev, &format!("{ECS}.ListClusters"), b"{}", true, secret);
     assert_eq!(ok.status, 200);
     assert!(ok.body["clusterArns"].is_array());
-    assert!(!dev.log_text().contains(secret), "the secret never appears in berth's log");
+    assert!(
+        !dev.log_text().contains(secret),
+        "the secret never appears in berth's log"
+    );
 }

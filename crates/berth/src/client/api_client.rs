@@ -18,7 +18,9 @@ pub struct ApiClient {
 }
 
 fn env(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
 
 impl ApiClient {
@@ -41,7 +43,8 @@ impl ApiClient {
             .clone()
             .or_else(|| env(&["BERTH_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"]))
             .or_else(|| file.as_ref().map(|f| f.secret_access_key.clone()));
-        let (Some(access_key_id), Some(secret_access_key)) = (access_key_id, secret_access_key) else {
+        let (Some(access_key_id), Some(secret_access_key)) = (access_key_id, secret_access_key)
+        else {
             bail!(
                 "no credentials: pass --access-key-id and --secret-access-key, set BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY, or run `berth dev` (it writes {})",
                 paths::connection_file(&data_dir).display()
@@ -71,21 +74,44 @@ impl ApiClient {
             host,
             region,
             credentials: Credentials::new(access_key_id, secret_access_key),
-            cluster: flags.cluster.clone().unwrap_or_else(|| "default".to_string()),
+            cluster: flags
+                .cluster
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
         })
     }
 
     /// Calls an ECS action (`ListClusters`, ...).
-    pub async fn ecs<Req: Serialize, Resp: DeserializeOwned>(&self, action: &str, request: &Req) -> anyhow::Result<Resp> {
-        self.call(&format!("{}.{action}", berth_api::ECS_TARGET_PREFIX), request).await
+    pub async fn ecs<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        action: &str,
+        request: &Req,
+    ) -> anyhow::Result<Resp> {
+        self.call(
+            &format!("{}.{action}", berth_api::ECS_TARGET_PREFIX),
+            request,
+        )
+        .await
     }
 
     /// Calls one of berth's own actions (`GetTaskLogs`).
-    pub async fn berth<Req: Serialize, Resp: DeserializeOwned>(&self, action: &str, request: &Req) -> anyhow::Result<Resp> {
-        self.call(&format!("{}.{action}", berth_api::BERTH_TARGET_PREFIX), request).await
+    pub async fn berth<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        action: &str,
+        request: &Req,
+    ) -> anyhow::Result<Resp> {
+        self.call(
+            &format!("{}.{action}", berth_api::BERTH_TARGET_PREFIX),
+            request,
+        )
+        .await
     }
 
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, target: &str, request: &Req) -> anyhow::Result<Resp> {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        target: &str,
+        request: &Req,
+    ) -> anyhow::Result<Resp> {
         let body = serde_json::to_vec(request)?;
         let headers = sign_headers(
             &self.credentials,
@@ -96,7 +122,10 @@ impl ApiClient {
             &self.host,
             "/",
             vec![
-                ("content-type".to_string(), berth_api::AWS_JSON_CONTENT_TYPE.to_string()),
+                (
+                    "content-type".to_string(),
+                    berth_api::AWS_JSON_CONTENT_TYPE.to_string(),
+                ),
                 ("x-amz-target".to_string(), target.to_string()),
             ],
             &body,
@@ -108,19 +137,25 @@ impl ApiClient {
             }
             builder = builder.header(name, value);
         }
-        let response = builder
-            .send()
-            .await
-            .with_context(|| format!("cannot reach berth at {} (is `berth dev` running?)", self.endpoint))?;
+        let response = builder.send().await.with_context(|| {
+            format!(
+                "cannot reach berth at {} (is `berth dev` running?)",
+                self.endpoint
+            )
+        })?;
         let status = response.status();
         let bytes = response.bytes().await.context("reading berth's answer")?;
         if !status.is_success() {
             let error: Option<berth_api::ErrorBody> = serde_json::from_slice(&bytes).ok();
             return Err(match error {
                 Some(e) => anyhow!("{}: {}", e.error_type, e.message),
-                None => anyhow!("berth answered {status}: {}", String::from_utf8_lossy(&bytes)),
+                None => anyhow!(
+                    "berth answered {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ),
             });
         }
-        serde_json::from_slice(&bytes).with_context(|| format!("berth's answer to {target} is not what berth sends"))
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("berth's answer to {target} is not what berth sends"))
     }
 }

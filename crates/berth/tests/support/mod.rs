@@ -13,26 +13,36 @@ pub const SECRET_ACCESS_KEY: &str = "berth-test-secret-0123456789abcdefghijkl";
 
 /// Fails loudly when Docker is not there: e2e tests never skip in silence.
 pub fn require_docker() {
-    let ok = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
     match ok {
         Ok(output) if output.status.success() => {}
         Ok(output) => panic!(
             "this end-to-end test needs a running Docker engine: `docker info` failed: {}",
             String::from_utf8_lossy(&output.stderr)
         ),
-        Err(error) => panic!("this end-to-end test needs the docker CLI and a running engine: {error}"),
+        Err(error) => {
+            panic!("this end-to-end test needs the docker CLI and a running engine: {error}")
+        }
     }
 }
 
 /// Builds berth/busybox and berth/nginx if they are missing (no registry needed).
 pub fn require_images() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images/build.sh");
-    let status = Command::new("bash").arg(&script).status().expect("run examples/images/build.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .status()
+        .expect("run examples/images/build.sh");
     assert!(status.success(), "examples/images/build.sh failed");
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 pub struct Dev {
@@ -48,19 +58,33 @@ impl Dev {
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let mut dev = Dev { log: data_dir.path().join("berth.log"), data_dir, port, child: None };
+        let mut dev = Dev {
+            log: data_dir.path().join("berth.log"),
+            data_dir,
+            port,
+            child: None,
+        };
         dev.spawn();
         dev
     }
 
     /// Starts (or restarts) `berth dev` on the same data dir and port.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(["dev", "--listen", &format!("127.0.0.1:{}", self.port)])
             .arg("--data-dir")
             .arg(self.data_dir.path())
-            .args(["--access-key-id", ACCESS_KEY_ID, "--secret-access-key", SECRET_ACCESS_KEY])
+            .args([
+                "--access-key-id",
+                ACCESS_KEY_ID,
+                "--secret-access-key",
+                SECRET_ACCESS_KEY,
+            ])
             .env("BERTH_LOG", "info,berth=debug")
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -69,19 +93,30 @@ impl Dev {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.node_id().is_some() {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.node_id().is_some()
+            {
                 // The agent has registered once the default cluster lists an instance.
                 let out = self.aws(&["ecs", "list-container-instances", "--cluster", "default"]);
-                if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("container-instance/") {
+                if out.status.success()
+                    && String::from_utf8_lossy(&out.stdout).contains("container-instance/")
+                {
                     return;
                 }
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("berth dev exited with {status} during start:\n{}", self.log_text());
+                    panic!(
+                        "berth dev exited with {status} during start:\n{}",
+                        self.log_text()
+                    );
                 }
             }
-            assert!(Instant::now() < deadline, "berth dev did not come up in 30 s:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "berth dev did not come up in 30 s:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -99,7 +134,9 @@ impl Dev {
     }
 
     pub fn node_id(&self) -> Option<String> {
-        std::fs::read_to_string(self.data_dir.path().join("node-id")).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(self.data_dir.path().join("node-id"))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     pub fn log_text(&self) -> String {
@@ -123,7 +160,10 @@ impl Dev {
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_PAGER", "")
             .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/berth-test-credentials")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/berth-test-credentials",
+            )
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_ENDPOINT_URL")
@@ -152,7 +192,12 @@ impl Dev {
     pub fn berth(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(args)
-            .args(["--endpoint", &self.endpoint(), "--access-key-id", ACCESS_KEY_ID])
+            .args([
+                "--endpoint",
+                &self.endpoint(),
+                "--access-key-id",
+                ACCESS_KEY_ID,
+            ])
             .args(["--secret-access-key", SECRET_ACCESS_KEY])
             .stdin(Stdio::null())
             .output()
@@ -160,32 +205,49 @@ impl Dev {
     }
 
     /// Polls `check` every 200 ms until it returns Some, or panics after `timeout`.
-    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(value) = check() {
                 return value;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n--- berth log ---\n{}", tail(&self.log_text(), 60));
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n--- berth log ---\n{}",
+                tail(&self.log_text(), 60)
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     /// Containers berth made for this node (running or not).
     pub fn containers(&self) -> Vec<String> {
-        let Some(node) = self.node_id() else { return vec![] };
+        let Some(node) = self.node_id() else {
+            return vec![];
+        };
         let out = Command::new("docker")
             .args(["ps", "-aq", "--filter", &format!("label=berth.node={node}")])
             .output()
             .expect("docker ps");
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
 /// The aws CLI v2: Debian's `awscli` at /usr/bin/aws.
 pub fn aws_v2() -> &'static str {
     let path = "/usr/bin/aws";
-    assert!(Path::new(path).exists(), "the aws CLI v2 is needed at {path}: apt-get install awscli");
+    assert!(
+        Path::new(path).exists(),
+        "the aws CLI v2 is needed at {path}: apt-get install awscli"
+    );
     path
 }
 
@@ -199,18 +261,34 @@ impl Drop for Dev {
         self.kill();
         if let Some(node) = self.node_id() {
             let filter = format!("label=berth.node={node}");
-            let out = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
+            let out = Command::new("docker")
+                .args(["ps", "-aq", "--filter", &filter])
+                .output();
             if let Ok(out) = out {
-                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
                 if !ids.is_empty() {
-                    let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&ids).output();
+                    let _ = Command::new("docker")
+                        .args(["rm", "-f", "-v"])
+                        .args(&ids)
+                        .output();
                 }
             }
-            let out = Command::new("docker").args(["volume", "ls", "-q", "--filter", &filter]).output();
+            let out = Command::new("docker")
+                .args(["volume", "ls", "-q", "--filter", &filter])
+                .output();
             if let Ok(out) = out {
-                let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+                let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
                 if !names.is_empty() {
-                    let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
+                    let _ = Command::new("docker")
+                        .args(["volume", "rm", "-f"])
+                        .args(&names)
+                        .output();
                 }
             }
         }
@@ -228,7 +306,14 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
