@@ -402,14 +402,65 @@ impl Runner {
             .await
             .map_err(sandbox_failed)?;
         self.sandbox_id = Some(sandbox_id.clone());
-        runtime
-            .start_container(&sandbox_id)
-            .await
-            .map_err(sandbox_failed)?;
-        let inspected = runtime
-            .inspect_container(&sandbox_id)
-            .await
-            .map_err(sandbox_failed)?;
+        let mut specs = Vec::with_capacity(self.slots.len());
+        for index in 0..self.slots.len() {
+            let spec = container_spec::container_spec(
+                &self.shared.node_id,
+                &self.task,
+                &self.definition,
+                index,
+                &sandbox_id,
+            )
+            .map_err(|reason| {
+                Ending::failed_to_start(format!("CannotCreateContainerError: {reason}"))
+            })?;
+            specs.push(spec);
+        }
+        // The engine lets a container be created to join a namespace whose owner has
+        // not started yet; only its start needs the owner running. So the task's
+        // containers are created while the sandbox starts: one engine round trip less
+        // on every task start. They start once their dependencies allow.
+        let needs_inspect = self.mode == NetworkMode::Awsvpc
+            || self.mode == NetworkMode::Host
+            || self
+                .definition
+                .container_definitions
+                .iter()
+                .any(|c| c.port_mappings.as_ref().is_some_and(|m| !m.is_empty()));
+        let start_sandbox = async {
+            runtime
+                .start_container(&sandbox_id)
+                .await
+                .map_err(sandbox_failed)?;
+            if !needs_inspect {
+                return Ok(None);
+            }
+            runtime
+                .inspect_container(&sandbox_id)
+                .await
+                .map_err(sandbox_failed)
+        };
+        let create_containers = join_all(specs.iter().map(|spec| runtime.create_container(spec)));
+        let (inspected, created) = tokio::join!(start_sandbox, create_containers);
+        let mut failure = None;
+        for (slot, created) in self.slots.iter_mut().zip(created) {
+            match created {
+                Ok(id) => slot.runtime_id = Some(id),
+                Err(error) => {
+                    let reason = format!(
+                        "CannotCreateContainerError: creating container {}: {}",
+                        slot.name,
+                        error.message()
+                    );
+                    slot.reason = Some(reason.clone());
+                    failure.get_or_insert(reason);
+                }
+            }
+        }
+        let inspected = inspected?;
+        if let Some(reason) = failure {
+            return Err(Ending::failed_to_start(reason));
+        }
         self.apply_sandbox(inspected.as_ref());
         self.launched_at = Instant::now();
         Ok(())
@@ -589,30 +640,45 @@ impl Runner {
             }
             let mut specs = Vec::new();
             for index in &ready {
-                match container_spec::container_spec(
-                    &self.shared.node_id,
-                    &self.task,
-                    &self.definition,
-                    *index,
-                    &sandbox_id,
-                ) {
-                    Ok(spec) => specs.push((*index, spec)),
-                    Err(reason) => {
-                        return Err(Ending::failed_to_start(format!(
-                            "CannotCreateContainerError: {reason}"
-                        )))
-                    }
-                }
+                // Created with the sandbox (see `prepare`); adopted tasks may still
+                // have containers that were never created.
+                let created = self.slots[*index].runtime_id.clone();
+                let spec = match created {
+                    Some(_) => None,
+                    None => Some(
+                        container_spec::container_spec(
+                            &self.shared.node_id,
+                            &self.task,
+                            &self.definition,
+                            *index,
+                            &sandbox_id,
+                        )
+                        .map_err(|reason| {
+                            Ending::failed_to_start(format!(
+                                "CannotCreateContainerError: {reason}"
+                            ))
+                        })?,
+                    ),
+                };
+                specs.push((*index, created, spec));
             }
             let runtime = self.shared.runtime.clone();
-            let launches = join_all(specs.iter().map(|(index, spec)| {
+            let launches = join_all(specs.iter().map(|(index, created, spec)| {
                 let runtime = runtime.clone();
                 let name = self.slots[*index].name.clone();
-                async move { create_and_start(runtime.as_ref(), spec, &name).await }
+                async move {
+                    match (created, spec) {
+                        (Some(id), _) => start(runtime.as_ref(), id, &name).await,
+                        (None, Some(spec)) => {
+                            create_and_start(runtime.as_ref(), spec, &name).await
+                        }
+                        (None, None) => Err((None, format!("container {name} has no spec"))),
+                    }
+                }
             }))
             .await;
             let mut failure = None;
-            for ((index, _), launched) in specs.iter().zip(launches) {
+            for ((index, _, _), launched) in specs.iter().zip(launches) {
                 let slot = &mut self.slots[*index];
                 match launched {
                     Ok(id) => {
@@ -945,16 +1011,24 @@ async fn create_and_start(
             ),
         )
     })?;
-    runtime.start_container(&id).await.map_err(|error| {
+    start(runtime, &id, name).await
+}
+
+async fn start(
+    runtime: &dyn ContainerRuntime,
+    id: &str,
+    name: &str,
+) -> Result<String, (Option<String>, String)> {
+    runtime.start_container(id).await.map_err(|error| {
         (
-            Some(id.clone()),
+            Some(id.to_string()),
             format!(
                 "CannotStartContainerError: starting container {name}: {}",
                 error.message()
             ),
         )
     })?;
-    Ok(id)
+    Ok(id.to_string())
 }
 
 /// Removes every container of the task on this node (found by label, so also ones a

@@ -244,6 +244,22 @@ impl Harness {
         (self.runtime, self.link)
     }
 
+    /// The `berth.container` label of every container started, in start order.
+    fn started(&self) -> Vec<String> {
+        let containers = self.runtime.containers();
+        self.runtime
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                RecordedCall::StartContainer(id) => containers
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.labels["berth.container"].clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn created(&self) -> Vec<ContainerSpec> {
         self.runtime
             .calls()
@@ -316,9 +332,11 @@ async fn starts_sandbox_then_containers_joined_to_it_and_reports_running_with_bi
         vec![(80, 0), (8080, 8080)]
     );
     let sandbox_id = h.id_of("~sandbox");
-    // app first (nginx depends on its START), both in the sandbox's namespace
-    assert_eq!(created[1].name, "berth-web-aaaaaaaaaaaa-app");
-    assert_eq!(created[2].name, "berth-web-aaaaaaaaaaaa-nginx");
+    // Both are created in the sandbox's namespace; app starts first (nginx depends on
+    // its START), after the sandbox.
+    assert_eq!(created[1].name, "berth-web-aaaaaaaaaaaa-nginx");
+    assert_eq!(created[2].name, "berth-web-aaaaaaaaaaaa-app");
+    assert_eq!(h.started(), vec!["~sandbox", "app", "nginx"]);
     for spec in &created[1..] {
         assert_eq!(spec.network, NetworkSpec::Container(sandbox_id.clone()));
     }
@@ -369,13 +387,13 @@ async fn depends_on_success_waits_for_a_zero_exit() {
     ]}));
     let h = Harness::new(&["app:1"]);
     h.link.assign(assignment(TASK, def.clone()));
-    eventually("migrate created", || h.created().len() == 2).await;
+    eventually("migrate started", || h.started().len() == 2).await;
     settle().await;
-    assert_eq!(h.created().len(), 2, "app waits for migrate");
+    assert_eq!(h.started(), vec!["~sandbox", "migrate"], "app waits for migrate");
     assert!(!h.link.has(TASK, TaskStatus::Running));
     h.runtime.exit(&h.id_of("migrate"), 0);
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
-    assert_eq!(h.created()[2].labels["berth.container"], "app");
+    assert_eq!(h.started()[2], "app");
     let running = h.link.last(TASK, TaskStatus::Running).unwrap();
     let migrate = running
         .containers
@@ -389,7 +407,7 @@ async fn depends_on_success_waits_for_a_zero_exit() {
 
     // A failed dependency stops the task before app ever starts.
     h.link.assign(assignment(OTHER, def));
-    eventually("second migrate", || h.created().len() == 5).await;
+    eventually("second migrate", || h.started().len() == 5).await;
     let migrate = h
         .runtime
         .containers()
@@ -405,7 +423,7 @@ async fn depends_on_success_waits_for_a_zero_exit() {
         reason.contains("app") && reason.contains("migrate") && reason.contains("SUCCESS"),
         "{reason}"
     );
-    assert_eq!(h.created().len(), 5, "app never created");
+    assert_eq!(h.started().len(), 5, "app never started");
     h.shutdown().await;
 }
 
@@ -418,9 +436,9 @@ async fn depends_on_healthy_waits_for_health_and_times_out() {
     ]}));
     let h = Harness::new(&["db:1", "web:1"]);
     h.link.assign(assignment(TASK, def.clone()));
-    eventually("db created", || h.created().len() == 2).await;
+    eventually("db started", || h.started().len() == 2).await;
     settle().await;
-    assert_eq!(h.created().len(), 2);
+    assert_eq!(h.started(), vec!["~sandbox", "db"], "web waits for db's health");
     h.runtime.set_health(&h.id_of("db"), Health::Healthy);
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
     let db = h
