@@ -385,6 +385,9 @@ impl Runner {
             }
         }
 
+        if container_spec::holds_own_namespace(&self.definition) {
+            return self.start_standalone().await;
+        }
         let sandbox = container_spec::sandbox_spec(
             &self.shared.node_id,
             &self.task,
@@ -466,6 +469,51 @@ impl Runner {
         Ok(())
     }
 
+    /// A single-container task: its container holds the task's network namespace.
+    async fn start_standalone(&mut self) -> Result<(), Ending> {
+        let runtime = self.shared.runtime.clone();
+        let spec = container_spec::standalone_container_spec(
+            &self.shared.node_id,
+            &self.task,
+            &self.definition,
+            &self.shared.sandbox_image,
+        )
+        .map_err(|reason| {
+            Ending::failed_to_start(format!("CannotCreateContainerError: {reason}"))
+        })?;
+        let name = self.slots[0].name.clone();
+        let launched = create_and_start(runtime.as_ref(), &spec, &name).await;
+        let slot = &mut self.slots[0];
+        match launched {
+            Ok(id) => {
+                slot.runtime_id = Some(id);
+                slot.state = SlotState::Running;
+                slot.started = true;
+            }
+            Err((id, reason)) => {
+                slot.runtime_id = id;
+                slot.reason = Some(reason.clone());
+                return Err(Ending::failed_to_start(reason));
+            }
+        }
+        let id = slot.runtime_id.clone().unwrap_or_default();
+        let needs_inspect = self.mode == NetworkMode::Awsvpc
+            || self.mode == NetworkMode::Host
+            || self
+                .definition
+                .container_definitions
+                .iter()
+                .any(|c| c.port_mappings.as_ref().is_some_and(|m| !m.is_empty()));
+        if needs_inspect {
+            // A container that already exited has no ports; its exit event stops the task.
+            if let Ok(inspected) = runtime.inspect_container(&id).await {
+                self.apply_sandbox(inspected.as_ref());
+            }
+        }
+        self.launched_at = Instant::now();
+        Ok(())
+    }
+
     /// Network bindings and the task's address, from the running sandbox.
     fn apply_sandbox(&mut self, sandbox: Option<&ContainerStatus>) {
         let ports = sandbox.map(|s| s.ports.clone()).unwrap_or_default();
@@ -519,9 +567,25 @@ impl Runner {
                 }
             }
         }
-        self.apply_sandbox(sandbox.as_ref());
         self.launched_at = Instant::now();
+        if container_spec::holds_own_namespace(&self.definition) {
+            // The container holds the namespace: its ports and address are its own.
+            let holder = match &self.slots[0].runtime_id {
+                Some(id) => self
+                    .shared
+                    .runtime
+                    .inspect_container(id)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            self.apply_sandbox(holder.as_ref());
+        } else {
+            self.apply_sandbox(sandbox.as_ref());
+        }
         match &sandbox {
+            None if container_spec::holds_own_namespace(&self.definition) => {}
             None => {
                 return Err(Ending::essential_exited(
                     "Task sandbox vanished while berth was down",
@@ -654,9 +718,7 @@ impl Runner {
                             &sandbox_id,
                         )
                         .map_err(|reason| {
-                            Ending::failed_to_start(format!(
-                                "CannotCreateContainerError: {reason}"
-                            ))
+                            Ending::failed_to_start(format!("CannotCreateContainerError: {reason}"))
                         })?,
                     ),
                 };
@@ -669,9 +731,7 @@ impl Runner {
                 async move {
                     match (created, spec) {
                         (Some(id), _) => start(runtime.as_ref(), id, &name).await,
-                        (None, Some(spec)) => {
-                            create_and_start(runtime.as_ref(), spec, &name).await
-                        }
+                        (None, Some(spec)) => create_and_start(runtime.as_ref(), spec, &name).await,
                         (None, None) => Err((None, format!("container {name} has no spec"))),
                     }
                 }

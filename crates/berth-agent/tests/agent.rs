@@ -389,7 +389,11 @@ async fn depends_on_success_waits_for_a_zero_exit() {
     h.link.assign(assignment(TASK, def.clone()));
     eventually("migrate started", || h.started().len() == 2).await;
     settle().await;
-    assert_eq!(h.started(), vec!["~sandbox", "migrate"], "app waits for migrate");
+    assert_eq!(
+        h.started(),
+        vec!["~sandbox", "migrate"],
+        "app waits for migrate"
+    );
     assert!(!h.link.has(TASK, TaskStatus::Running));
     h.runtime.exit(&h.id_of("migrate"), 0);
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
@@ -438,7 +442,11 @@ async fn depends_on_healthy_waits_for_health_and_times_out() {
     h.link.assign(assignment(TASK, def.clone()));
     eventually("db started", || h.started().len() == 2).await;
     settle().await;
-    assert_eq!(h.started(), vec!["~sandbox", "db"], "web waits for db's health");
+    assert_eq!(
+        h.started(),
+        vec!["~sandbox", "db"],
+        "web waits for db's health"
+    );
     h.runtime.set_health(&h.id_of("db"), Health::Healthy);
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
     let db = h
@@ -865,4 +873,46 @@ impl InspectNow for FakeRuntime {
     fn inspect_container_now(&self, id: &str) -> Option<berth_runtime::ContainerStatus> {
         self.containers().into_iter().find(|c| c.id == id)
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_single_container_task_holds_its_own_namespace_without_a_sandbox() {
+    let def = definition(json!({"family": "solo", "containerDefinitions": [
+        {"name": "web", "image": "app:1", "hostname": "solo-host",
+         "portMappings": [{"containerPort": 8080, "hostPort": 0}]}
+    ]}));
+    let h = Harness::new(&["app:1"]);
+    h.link.assign(assignment(TASK, def));
+    eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
+
+    let created = h.created();
+    assert_eq!(created.len(), 1, "no sandbox: {created:?}");
+    let spec = &created[0];
+    assert_eq!(spec.labels["berth.container"], "web");
+    assert_eq!(spec.hostname.as_deref(), Some("solo-host"));
+    let NetworkSpec::Bridge { ports, .. } = &spec.network else {
+        panic!("the container publishes its own ports: {:?}", spec.network)
+    };
+    assert_eq!(
+        ports.iter().map(|p| p.container_port).collect::<Vec<_>>(),
+        vec![8080]
+    );
+    let running = h.link.last(TASK, TaskStatus::Running).unwrap();
+    let web = &running.containers[0];
+    assert_eq!(
+        web.network_bindings.len(),
+        1,
+        "bindings read from the container itself"
+    );
+
+    h.runtime.exit(&h.id_of("web"), 4);
+    eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
+    let stopped = h.link.last(TASK, TaskStatus::Stopped).unwrap();
+    assert_eq!(stopped.stop_code, Some(StopCode::EssentialContainerExited));
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("Essential container in task exited")
+    );
+    assert_eq!(stopped.containers[0].exit_code, Some(4));
+    h.shutdown().await;
 }
