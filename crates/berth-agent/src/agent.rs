@@ -161,6 +161,7 @@ impl Agent {
             node_id: self.config.node_id.clone(),
             sandbox_image: started.sandbox_image,
             cleanup_wait: self.config.task_cleanup_wait,
+            networks: Default::default(),
         });
         let (finished_sender, finished) = mpsc::unbounded_channel();
         let (assignment_sender, assignment_updates) = mpsc::unbounded_channel();

@@ -86,11 +86,11 @@ pub(crate) fn sandbox_spec(
     spec.labels = labels::container_labels(node_id, task, labels::SANDBOX_CONTAINER);
     spec.network = match network_mode(task, definition) {
         NetworkMode::Bridge => NetworkSpec::Bridge {
-            network: None,
+            network: Some(labels::cluster_network(&task.cluster)),
             ports: published_ports(definition),
         },
         NetworkMode::Awsvpc => NetworkSpec::Bridge {
-            network: None,
+            network: Some(labels::cluster_network(&task.cluster)),
             ports: Vec::new(),
         },
         NetworkMode::Host => NetworkSpec::Host,
@@ -116,6 +116,10 @@ pub(crate) fn sandbox_spec(
         if spec.hostname.is_none() {
             spec.hostname = container.hostname.clone();
         }
+    }
+    // A service's tasks answer to the service's name on the cluster network.
+    if matches!(spec.network, NetworkSpec::Bridge { .. }) {
+        spec.network_aliases = task.service.iter().cloned().collect();
     }
     spec.stop_timeout_secs = Some(10);
     spec
@@ -143,6 +147,7 @@ pub(crate) fn standalone_container_spec(
     spec.dns_servers = namespace.dns_servers;
     spec.dns_search = namespace.dns_search;
     spec.extra_hosts = namespace.extra_hosts;
+    spec.network_aliases = namespace.network_aliases;
     Ok(spec)
 }
 

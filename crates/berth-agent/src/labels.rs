@@ -55,3 +55,9 @@ pub fn sandbox_name(task: &Task) -> String {
 pub fn task_volume_name(task_id: &str, volume: &str) -> String {
     format!("berth-{task_id}-{volume}")
 }
+
+/// The bridge network of a cluster's tasks: the engine's DNS on it resolves a service's
+/// name to its tasks (service discovery).
+pub fn cluster_network(cluster: &str) -> String {
+    format!("berth-{cluster}")
+}

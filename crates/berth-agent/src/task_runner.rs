@@ -44,6 +44,29 @@ pub(crate) struct Shared {
     pub node_id: String,
     pub sandbox_image: String,
     pub cleanup_wait: Duration,
+    /// Cluster networks known to exist, so each is created once, not per task.
+    pub networks: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Shared {
+    /// Creates the cluster's network unless this agent already did.
+    async fn ensure_network(&self, cluster: &str) -> Result<String, berth_runtime::RuntimeError> {
+        let name = labels::cluster_network(cluster);
+        let known = self.networks.lock().unwrap_or_else(|e| e.into_inner()).contains(&name);
+        if !known {
+            let mut network_labels = std::collections::BTreeMap::new();
+            network_labels.insert(labels::MANAGED.to_string(), "true".to_string());
+            network_labels.insert(labels::CLUSTER.to_string(), cluster.to_string());
+            self.runtime.create_network(&name, &network_labels).await?;
+            self.networks.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
+        }
+        Ok(name)
+    }
+
+    /// Forgets a network, e.g. after the engine said it was gone.
+    fn forget_network(&self, name: &str) {
+        self.networks.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+    }
 }
 
 pub(crate) enum Start {
@@ -385,6 +408,15 @@ impl Runner {
             }
         }
 
+        if matches!(self.mode, NetworkMode::Bridge | NetworkMode::Awsvpc) {
+            if let Err(error) = self.shared.ensure_network(&self.task.cluster).await {
+                self.shared.forget_network(&labels::cluster_network(&self.task.cluster));
+                return Err(Ending::failed_to_start(format!(
+                    "CannotStartContainerError: creating the cluster network: {}",
+                    error.message()
+                )));
+            }
+        }
         if container_spec::holds_own_namespace(&self.definition) {
             return self.start_standalone().await;
         }
@@ -512,6 +544,25 @@ impl Runner {
         }
         self.launched_at = Instant::now();
         Ok(())
+    }
+
+    /// A task that failed its health check stops answering to its service's name:
+    /// its namespace holder leaves the cluster network (the scheduler replaces it).
+    fn leave_discovery(&self) {
+        let holder = self.sandbox_id.clone().or_else(|| {
+            container_spec::holds_own_namespace(&self.definition)
+                .then(|| self.slots[0].runtime_id.clone())
+                .flatten()
+        });
+        let Some(holder) = holder else { return };
+        let runtime = self.shared.runtime.clone();
+        let network = labels::cluster_network(&self.task.cluster);
+        let task = self.task.id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = runtime.disconnect_network(&holder, &network).await {
+                tracing::warn!(%task, %error, "taking an unhealthy task out of discovery failed");
+            }
+        });
     }
 
     /// Network bindings and the task's address, from the running sandbox.
@@ -864,6 +915,11 @@ impl Runner {
             return;
         }
         slot.health = Some(health);
+        let essential = slot.essential;
+        if health == Health::Unhealthy && essential && self.task.service.is_some() {
+            self.leave_discovery();
+        }
+        let slot = &self.slots[index];
         if slot.state == SlotState::Running {
             self.report_containers(&[index]);
         }

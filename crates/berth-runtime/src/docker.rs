@@ -244,6 +244,48 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn create_network(
+        &self,
+        name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        match self.docker.inspect_network(name, None).await {
+            Ok(_) => return Ok(()),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(error) => return Err(self.error("inspecting network", name, error)),
+        }
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".to_string()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile by someone else: what we wanted.
+            Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(error) => Err(self.error("creating network", name, error)),
+        }
+    }
+
+    async fn disconnect_network(&self, container_id: &str, network: &str) -> Result<(), RuntimeError> {
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: container_id.to_string(),
+            force: Some(true),
+        };
+        match self.docker.disconnect_network(network, request).await {
+            Ok(()) => Ok(()),
+            Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            // Docker 20.10 answers 500 "is not connected to network" when already off.
+            Err(DockerError::DockerResponseServerError { message, .. })
+                if message.contains("not connected") =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(self.error("disconnecting from network", container_id, error)),
+        }
+    }
+
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),

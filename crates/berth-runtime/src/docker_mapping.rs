@@ -154,8 +154,27 @@ pub fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         healthcheck,
         stop_timeout: spec.stop_timeout_secs,
         host_config: Some(host_config),
+        networking_config: network_aliases(spec),
         ..Default::default()
     }
+}
+
+/// Aliases on a named bridge network: the names other containers resolve through
+/// the engine's DNS.
+fn network_aliases(spec: &ContainerSpec) -> Option<bollard::models::NetworkingConfig> {
+    let NetworkSpec::Bridge { network: Some(network), .. } = &spec.network else {
+        return None;
+    };
+    if spec.network_aliases.is_empty() {
+        return None;
+    }
+    let endpoint = bollard::models::EndpointSettings {
+        aliases: Some(spec.network_aliases.clone()),
+        ..Default::default()
+    };
+    Some(bollard::models::NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(network.clone(), endpoint)])),
+    })
 }
 
 fn nanos(duration: std::time::Duration) -> i64 {

@@ -34,6 +34,11 @@ pub enum RecordedCall {
     EnsureSandboxImage,
     CreateVolume(VolumeSpec),
     RemoveVolume(String),
+    CreateNetwork(String),
+    DisconnectNetwork {
+        container_id: String,
+        network: String,
+    },
     CreateContainer(ContainerSpec),
     StartContainer(String),
     StopContainer {
@@ -66,6 +71,8 @@ impl RecordedCall {
             RecordedCall::EnsureSandboxImage => "ensure_sandbox_image",
             RecordedCall::CreateVolume(_) => "create_volume",
             RecordedCall::RemoveVolume(_) => "remove_volume",
+            RecordedCall::CreateNetwork(_) => "create_network",
+            RecordedCall::DisconnectNetwork { .. } => "disconnect_network",
             RecordedCall::CreateContainer(_) => "create_container",
             RecordedCall::StartContainer(_) => "start_container",
             RecordedCall::StopContainer { .. } => "stop_container",
@@ -397,6 +404,23 @@ impl ContainerRuntime for FakeRuntime {
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         let mut state = self.record(RecordedCall::RemoveVolume(name.to_string()))?;
         state.volumes.remove(name);
+        Ok(())
+    }
+
+    async fn create_network(
+        &self,
+        name: &str,
+        _labels: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        let _state = self.record(RecordedCall::CreateNetwork(name.to_string()))?;
+        Ok(())
+    }
+
+    async fn disconnect_network(&self, container_id: &str, network: &str) -> Result<(), RuntimeError> {
+        let _state = self.record(RecordedCall::DisconnectNetwork {
+            container_id: container_id.to_string(),
+            network: network.to_string(),
+        })?;
         Ok(())
     }
 

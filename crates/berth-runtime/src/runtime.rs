@@ -32,6 +32,11 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// Remove a named volume. A missing volume is not an error.
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
+    /// Creates a bridge network with DNS for its containers; an existing one is kept.
+    async fn create_network(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<(), RuntimeError>;
+    /// Takes a container off a network (it stops resolving and being resolved there).
+    /// Already off, or either gone: Ok.
+    async fn disconnect_network(&self, container_id: &str, network: &str) -> Result<(), RuntimeError>;
 
     /// Create (not start) a container; returns its id.
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
@@ -131,6 +136,9 @@ pub struct ContainerSpec {
     pub dns_servers: Vec<String>,
     pub dns_search: Vec<String>,
     pub stop_timeout_secs: Option<i64>,
+    /// DNS names the container answers to on its named bridge network (service
+    /// discovery); ignored on the default bridge, which has no DNS.
+    pub network_aliases: Vec<String>,
     /// Run a tiny init as PID 1 that reaps zombies and forwards signals.
     pub init: bool,
 }
@@ -166,6 +174,7 @@ impl ContainerSpec {
             dns_search: Vec::new(),
             stop_timeout_secs: None,
             init: false,
+            network_aliases: Vec::new(),
         }
     }
 }

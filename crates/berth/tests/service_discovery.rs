@@ -1,0 +1,108 @@
+//! Service discovery by name: a container of the cluster reaches `http://board:8080/`
+//! and lands on every running task of service `board`, never on a stopped one, and
+//! never on one that failed its health check.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::Dev;
+
+/// What `http://board:8080/` answers from inside `client`, over `count` requests.
+fn answers(client: &str, count: usize) -> BTreeSet<String> {
+    let script = format!(
+        "for i in $(seq {count}); do wget -q -T 2 -O - http://board:8080/ 2>/dev/null; echo; done"
+    );
+    let out = Command::new("docker").args(["exec", client, "sh", "-c", &script]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+fn board_tasks(dev: &Dev) -> Vec<Value> {
+    let list = dev.aws_json(&["ecs", "list-tasks", "--service-name", "board"]);
+    let arns: Vec<&str> = list["taskArns"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    if arns.is_empty() {
+        return vec![];
+    }
+    let mut args = vec!["ecs", "describe-tasks", "--tasks"];
+    args.extend(arns);
+    dev.aws_json(&args)["tasks"].as_array().unwrap().clone()
+}
+
+/// A board task answers with its task id (from the container's environment? no: its
+/// hostname is its container id, so we map runtime ids to answers).
+fn running_answers(dev: &Dev) -> BTreeSet<String> {
+    board_tasks(dev)
+        .iter()
+        .filter(|t| t["lastStatus"] == "RUNNING" && t["healthStatus"] != "UNHEALTHY")
+        .filter_map(|t| t.pointer("/containers/0/runtimeId").and_then(Value::as_str))
+        .map(|id| id[..12].to_string())
+        .collect()
+}
+
+#[test]
+fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
+    let dev = Dev::start();
+    // Each board task answers with its hostname (its container's short id) and is
+    // healthy while /tmp/ok exists.
+    dev.aws_json(&[
+        "ecs", "register-task-definition", "--family", "board", "--container-definitions",
+        r#"[{"name":"web","image":"berth/busybox:latest","memory":16,
+            "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && touch /tmp/ok && exec httpd -f -p 8080 -h /www"],
+            "healthCheck":{"command":["CMD-SHELL","test -f /tmp/ok"],"interval":5,"timeout":2,"retries":1}}]"#,
+    ]);
+    dev.aws_json(&["ecs", "create-service", "--service-name", "board", "--task-definition", "board", "--desired-count", "3"]);
+    dev.aws_json(&[
+        "ecs", "register-task-definition", "--family", "client", "--container-definitions",
+        r#"[{"name":"sh","image":"berth/busybox:latest","memory":16,"command":["sleep","600"]}]"#,
+    ]);
+    let run = dev.aws_json(&["ecs", "run-task", "--task-definition", "client"]);
+    let client_arn = run.pointer("/tasks/0/taskArn").and_then(Value::as_str).unwrap().to_string();
+    let client = dev.wait_for("the client task to run", Duration::from_secs(60), || {
+        let d = dev.aws_json(&["ecs", "describe-tasks", "--tasks", &client_arn]);
+        (d.pointer("/tasks/0/lastStatus") == Some(&Value::from("RUNNING")))
+            .then(|| d.pointer("/tasks/0/containers/0/runtimeId").and_then(Value::as_str).unwrap().to_string())
+    });
+    let expected = dev.wait_for("3 healthy board tasks", Duration::from_secs(60), || {
+        let tasks = board_tasks(&dev);
+        let healthy = tasks.iter().filter(|t| t["lastStatus"] == "RUNNING" && t["healthStatus"] == "HEALTHY").count();
+        (healthy == 3).then(|| running_answers(&dev))
+    });
+
+    // Every healthy task answers to the name, spread over them.
+    let seen = dev.wait_for("answers from every board task", Duration::from_secs(30), || {
+        let seen = answers(&client, 30);
+        (seen == expected).then_some(seen)
+    });
+    assert_eq!(seen.len(), 3);
+
+    // A stopped task is no longer reached.
+    let victim = board_tasks(&dev)[0].clone();
+    let victim_arn = victim["taskArn"].as_str().unwrap().to_string();
+    let victim_answer = victim.pointer("/containers/0/runtimeId").and_then(Value::as_str).unwrap()[..12].to_string();
+    dev.aws_json(&["ecs", "stop-task", "--task", &victim_arn]);
+    dev.wait_for("the stopped task to be STOPPED", Duration::from_secs(60), || {
+        let d = dev.aws_json(&["ecs", "describe-tasks", "--tasks", &victim_arn]);
+        (d.pointer("/tasks/0/lastStatus") == Some(&Value::from("STOPPED"))).then_some(())
+    });
+    let after_stop = answers(&client, 30);
+    assert!(!after_stop.contains(&victim_answer), "a stopped task answered: {after_stop:?}");
+    assert!(!after_stop.is_empty(), "the other tasks still answer");
+
+    // A task that fails its health check is no longer reached.
+    let sick = board_tasks(&dev)
+        .into_iter()
+        .find(|t| t["lastStatus"] == "RUNNING" && t["taskArn"] != victim_arn.as_str())
+        .unwrap();
+    let sick_container = sick.pointer("/containers/0/runtimeId").and_then(Value::as_str).unwrap().to_string();
+    let sick_answer = sick_container[..12].to_string();
+    assert!(Command::new("docker").args(["exec", &sick_container, "rm", "/tmp/ok"]).status().unwrap().success());
+    dev.wait_for("the sick task to leave discovery", Duration::from_secs(30), || {
+        (!answers(&client, 20).contains(&sick_answer)).then_some(())
+    });
+    for _ in 0..3 {
+        assert!(!answers(&client, 20).contains(&sick_answer), "an unhealthy task answered");
+    }
+}
