@@ -86,11 +86,11 @@ pub(crate) fn sandbox_spec(
     spec.labels = labels::container_labels(node_id, task, labels::SANDBOX_CONTAINER);
     spec.network = match network_mode(task, definition) {
         NetworkMode::Bridge => NetworkSpec::Bridge {
-            network: Some(labels::cluster_network(&task.cluster)),
+            network: Some(labels::cluster_network(&task.cluster, node_id)),
             ports: published_ports(definition),
         },
         NetworkMode::Awsvpc => NetworkSpec::Bridge {
-            network: Some(labels::cluster_network(&task.cluster)),
+            network: Some(labels::cluster_network(&task.cluster, node_id)),
             ports: Vec::new(),
         },
         NetworkMode::Host => NetworkSpec::Host,

@@ -56,8 +56,10 @@ pub fn task_volume_name(task_id: &str, volume: &str) -> String {
     format!("berth-{task_id}-{volume}")
 }
 
-/// The bridge network of a cluster's tasks: the engine's DNS on it resolves a service's
-/// name to its tasks (service discovery).
-pub fn cluster_network(cluster: &str) -> String {
-    format!("berth-{cluster}")
+/// The bridge network of a cluster's tasks on one node: the engine's DNS on it resolves
+/// a service's name to its tasks (service discovery). Named per node as well, so two
+/// berths sharing one engine never resolve each other's services.
+pub fn cluster_network(cluster: &str, node_id: &str) -> String {
+    let node: String = node_id.chars().take(12).collect();
+    format!("berth-{cluster}-{node}")
 }

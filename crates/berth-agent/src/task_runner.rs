@@ -44,28 +44,30 @@ pub(crate) struct Shared {
     pub node_id: String,
     pub sandbox_image: String,
     pub cleanup_wait: Duration,
-    /// Cluster networks known to exist, so each is created once, not per task.
-    pub networks: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Cluster networks known to exist, so each is created once, not per task. An
+    /// async lock: tasks starting together wait for the one creating the network.
+    pub networks: tokio::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
     /// Creates the cluster's network unless this agent already did.
     async fn ensure_network(&self, cluster: &str) -> Result<String, berth_runtime::RuntimeError> {
-        let name = labels::cluster_network(cluster);
-        let known = self.networks.lock().unwrap_or_else(|e| e.into_inner()).contains(&name);
-        if !known {
+        let name = labels::cluster_network(cluster, &self.node_id);
+        let mut known = self.networks.lock().await;
+        if !known.contains(&name) {
             let mut network_labels = std::collections::BTreeMap::new();
             network_labels.insert(labels::MANAGED.to_string(), "true".to_string());
             network_labels.insert(labels::CLUSTER.to_string(), cluster.to_string());
+            network_labels.insert(labels::NODE.to_string(), self.node_id.clone());
             self.runtime.create_network(&name, &network_labels).await?;
-            self.networks.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
+            known.insert(name.clone());
         }
         Ok(name)
     }
 
     /// Forgets a network, e.g. after the engine said it was gone.
-    fn forget_network(&self, name: &str) {
-        self.networks.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+    async fn forget_network(&self, name: &str) {
+        self.networks.lock().await.remove(name);
     }
 }
 
@@ -410,7 +412,12 @@ impl Runner {
 
         if matches!(self.mode, NetworkMode::Bridge | NetworkMode::Awsvpc) {
             if let Err(error) = self.shared.ensure_network(&self.task.cluster).await {
-                self.shared.forget_network(&labels::cluster_network(&self.task.cluster));
+                self.shared
+                    .forget_network(&labels::cluster_network(
+                        &self.task.cluster,
+                        &self.shared.node_id,
+                    ))
+                    .await;
                 return Err(Ending::failed_to_start(format!(
                     "CannotStartContainerError: creating the cluster network: {}",
                     error.message()
@@ -556,7 +563,7 @@ impl Runner {
         });
         let Some(holder) = holder else { return };
         let runtime = self.shared.runtime.clone();
-        let network = labels::cluster_network(&self.task.cluster);
+        let network = labels::cluster_network(&self.task.cluster, &self.shared.node_id);
         let task = self.task.id.clone();
         tokio::spawn(async move {
             if let Err(error) = runtime.disconnect_network(&holder, &network).await {

@@ -251,7 +251,15 @@ impl ContainerRuntime for DockerRuntime {
     ) -> Result<(), RuntimeError> {
         match self.docker.inspect_network(name, None).await {
             Ok(_) => return Ok(()),
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            // Several networks of that name (made by an older engine race): it exists.
+            Err(DockerError::DockerResponseServerError { message, .. })
+                if message.contains("ambiguous") =>
+            {
+                return Ok(())
+            }
             Err(error) => return Err(self.error("inspecting network", name, error)),
         }
         let request = bollard::models::NetworkCreateRequest {
@@ -263,19 +271,28 @@ impl ContainerRuntime for DockerRuntime {
         match self.docker.create_network(request).await {
             Ok(_) => Ok(()),
             // Created meanwhile by someone else: what we wanted.
-            Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
             Err(error) => Err(self.error("creating network", name, error)),
         }
     }
 
-    async fn disconnect_network(&self, container_id: &str, network: &str) -> Result<(), RuntimeError> {
+    async fn disconnect_network(
+        &self,
+        container_id: &str,
+        network: &str,
+    ) -> Result<(), RuntimeError> {
         let request = bollard::models::NetworkDisconnectRequest {
             container: container_id.to_string(),
             force: Some(true),
         };
         match self.docker.disconnect_network(network, request).await {
             Ok(()) => Ok(()),
-            Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(()),
             // Docker 20.10 answers 500 "is not connected to network" when already off.
             Err(DockerError::DockerResponseServerError { message, .. })
                 if message.contains("not connected") =>

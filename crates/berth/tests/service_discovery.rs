@@ -14,15 +14,28 @@ use support::Dev;
 /// What `http://board:8080/` answers from inside `client`, over `count` requests.
 fn answers(client: &str, count: usize) -> BTreeSet<String> {
     let script = format!(
-        "for i in $(seq {count}); do wget -q -T 2 -O - http://board:8080/ 2>/dev/null; echo; done"
+        "for i in $(seq {count}); do wget -q -O - http://board:8080/ 2>/dev/null; echo; done"
     );
-    let out = Command::new("docker").args(["exec", client, "sh", "-c", &script]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    let out = Command::new("docker")
+        .args(["exec", client, "sh", "-c", &script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn board_tasks(dev: &Dev) -> Vec<Value> {
     let list = dev.aws_json(&["ecs", "list-tasks", "--service-name", "board"]);
-    let arns: Vec<&str> = list["taskArns"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let arns: Vec<&str> = list["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     if arns.is_empty() {
         return vec![];
     }
@@ -51,44 +64,84 @@ fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
         "ecs", "register-task-definition", "--family", "board", "--container-definitions",
         r#"[{"name":"web","image":"berth/busybox:latest","memory":16,
             "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && touch /tmp/ok && exec httpd -f -p 8080 -h /www"],
+            "stopTimeout":2,
             "healthCheck":{"command":["CMD-SHELL","test -f /tmp/ok"],"interval":5,"timeout":2,"retries":1}}]"#,
     ]);
-    dev.aws_json(&["ecs", "create-service", "--service-name", "board", "--task-definition", "board", "--desired-count", "3"]);
     dev.aws_json(&[
-        "ecs", "register-task-definition", "--family", "client", "--container-definitions",
+        "ecs",
+        "create-service",
+        "--service-name",
+        "board",
+        "--task-definition",
+        "board",
+        "--desired-count",
+        "3",
+    ]);
+    dev.aws_json(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "client",
+        "--container-definitions",
         r#"[{"name":"sh","image":"berth/busybox:latest","memory":16,"command":["sleep","600"]}]"#,
     ]);
     let run = dev.aws_json(&["ecs", "run-task", "--task-definition", "client"]);
-    let client_arn = run.pointer("/tasks/0/taskArn").and_then(Value::as_str).unwrap().to_string();
+    let client_arn = run
+        .pointer("/tasks/0/taskArn")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string();
     let client = dev.wait_for("the client task to run", Duration::from_secs(60), || {
         let d = dev.aws_json(&["ecs", "describe-tasks", "--tasks", &client_arn]);
-        (d.pointer("/tasks/0/lastStatus") == Some(&Value::from("RUNNING")))
-            .then(|| d.pointer("/tasks/0/containers/0/runtimeId").and_then(Value::as_str).unwrap().to_string())
+        (d.pointer("/tasks/0/lastStatus") == Some(&Value::from("RUNNING"))).then(|| {
+            d.pointer("/tasks/0/containers/0/runtimeId")
+                .and_then(Value::as_str)
+                .unwrap()
+                .to_string()
+        })
     });
     let expected = dev.wait_for("3 healthy board tasks", Duration::from_secs(60), || {
         let tasks = board_tasks(&dev);
-        let healthy = tasks.iter().filter(|t| t["lastStatus"] == "RUNNING" && t["healthStatus"] == "HEALTHY").count();
+        let healthy = tasks
+            .iter()
+            .filter(|t| t["lastStatus"] == "RUNNING" && t["healthStatus"] == "HEALTHY")
+            .count();
         (healthy == 3).then(|| running_answers(&dev))
     });
 
     // Every healthy task answers to the name, spread over them.
-    let seen = dev.wait_for("answers from every board task", Duration::from_secs(30), || {
-        let seen = answers(&client, 30);
-        (seen == expected).then_some(seen)
-    });
+    let seen = dev.wait_for(
+        "answers from every board task",
+        Duration::from_secs(30),
+        || {
+            let seen = answers(&client, 30);
+            (seen == expected).then_some(seen)
+        },
+    );
     assert_eq!(seen.len(), 3);
 
     // A stopped task is no longer reached.
     let victim = board_tasks(&dev)[0].clone();
     let victim_arn = victim["taskArn"].as_str().unwrap().to_string();
-    let victim_answer = victim.pointer("/containers/0/runtimeId").and_then(Value::as_str).unwrap()[..12].to_string();
+    let victim_answer = victim
+        .pointer("/containers/0/runtimeId")
+        .and_then(Value::as_str)
+        .unwrap()[..12]
+        .to_string();
     dev.aws_json(&["ecs", "stop-task", "--task", &victim_arn]);
-    dev.wait_for("the stopped task to be STOPPED", Duration::from_secs(60), || {
-        let d = dev.aws_json(&["ecs", "describe-tasks", "--tasks", &victim_arn]);
-        (d.pointer("/tasks/0/lastStatus") == Some(&Value::from("STOPPED"))).then_some(())
-    });
+    dev.wait_for(
+        "the stopped task to be STOPPED",
+        Duration::from_secs(60),
+        || {
+            let d = dev.aws_json(&["ecs", "describe-tasks", "--tasks", &victim_arn]);
+            (d.pointer("/tasks/0/lastStatus") == Some(&Value::from("STOPPED"))).then_some(())
+        },
+    );
     let after_stop = answers(&client, 30);
-    assert!(!after_stop.contains(&victim_answer), "a stopped task answered: {after_stop:?}");
+    assert!(
+        !after_stop.contains(&victim_answer),
+        "a stopped task answered: {after_stop:?}"
+    );
     assert!(!after_stop.is_empty(), "the other tasks still answer");
 
     // A task that fails its health check is no longer reached.
@@ -96,13 +149,26 @@ fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
         .into_iter()
         .find(|t| t["lastStatus"] == "RUNNING" && t["taskArn"] != victim_arn.as_str())
         .unwrap();
-    let sick_container = sick.pointer("/containers/0/runtimeId").and_then(Value::as_str).unwrap().to_string();
+    let sick_container = sick
+        .pointer("/containers/0/runtimeId")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string();
     let sick_answer = sick_container[..12].to_string();
-    assert!(Command::new("docker").args(["exec", &sick_container, "rm", "/tmp/ok"]).status().unwrap().success());
-    dev.wait_for("the sick task to leave discovery", Duration::from_secs(30), || {
-        (!answers(&client, 20).contains(&sick_answer)).then_some(())
-    });
+    assert!(Command::new("docker")
+        .args(["exec", &sick_container, "rm", "/tmp/ok"])
+        .status()
+        .unwrap()
+        .success());
+    dev.wait_for(
+        "the sick task to leave discovery",
+        Duration::from_secs(30),
+        || (!answers(&client, 20).contains(&sick_answer)).then_some(()),
+    );
     for _ in 0..3 {
-        assert!(!answers(&client, 20).contains(&sick_answer), "an unhealthy task answered");
+        assert!(
+            !answers(&client, 20).contains(&sick_answer),
+            "an unhealthy task answered"
+        );
     }
 }

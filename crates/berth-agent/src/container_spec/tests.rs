@@ -198,7 +198,7 @@ fn sandbox_publishes_every_port_and_owns_hosts_and_dns() {
     assert_eq!(
         sandbox.network,
         NetworkSpec::Bridge {
-            network: Some("berth-default".to_string()),
+            network: Some("berth-default-node-1".to_string()),
             ports: vec![
                 PortSpec {
                     container_port: 80,
@@ -277,7 +277,7 @@ fn network_modes_shape_the_sandbox() {
     assert_eq!(
         sandbox.network,
         NetworkSpec::Bridge {
-            network: Some("berth-default".to_string()),
+            network: Some("berth-default-n".to_string()),
             ports: vec![]
         }
     );

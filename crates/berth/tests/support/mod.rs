@@ -277,6 +277,21 @@ impl Drop for Dev {
                 }
             }
             let out = Command::new("docker")
+                .args(["network", "ls", "-q", "--filter", &filter])
+                .output();
+            if let Ok(out) = out {
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker")
+                        .args(["network", "rm"])
+                        .args(&ids)
+                        .output();
+                }
+            }
+            let out = Command::new("docker")
                 .args(["volume", "ls", "-q", "--filter", &filter])
                 .output();
             if let Ok(out) = out {
