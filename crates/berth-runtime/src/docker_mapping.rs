@@ -162,7 +162,11 @@ pub fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody {
 /// Aliases on a named bridge network: the names other containers resolve through
 /// the engine's DNS.
 fn network_aliases(spec: &ContainerSpec) -> Option<bollard::models::NetworkingConfig> {
-    let NetworkSpec::Bridge { network: Some(network), .. } = &spec.network else {
+    let NetworkSpec::Bridge {
+        network: Some(network),
+        ..
+    } = &spec.network
+    else {
         return None;
     };
     if spec.network_aliases.is_empty() {

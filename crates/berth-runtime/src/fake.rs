@@ -416,7 +416,11 @@ impl ContainerRuntime for FakeRuntime {
         Ok(())
     }
 
-    async fn disconnect_network(&self, container_id: &str, network: &str) -> Result<(), RuntimeError> {
+    async fn disconnect_network(
+        &self,
+        container_id: &str,
+        network: &str,
+    ) -> Result<(), RuntimeError> {
         let _state = self.record(RecordedCall::DisconnectNetwork {
             container_id: container_id.to_string(),
             network: network.to_string(),

@@ -33,10 +33,18 @@ pub trait ContainerRuntime: Send + Sync {
     /// Remove a named volume. A missing volume is not an error.
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
     /// Creates a bridge network with DNS for its containers; an existing one is kept.
-    async fn create_network(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<(), RuntimeError>;
+    async fn create_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError>;
     /// Takes a container off a network (it stops resolving and being resolved there).
     /// Already off, or either gone: Ok.
-    async fn disconnect_network(&self, container_id: &str, network: &str) -> Result<(), RuntimeError>;
+    async fn disconnect_network(
+        &self,
+        container_id: &str,
+        network: &str,
+    ) -> Result<(), RuntimeError>;
 
     /// Create (not start) a container; returns its id.
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;

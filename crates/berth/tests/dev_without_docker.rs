@@ -15,13 +15,22 @@ fn dev_says_docker_is_unreachable_and_exits_non_zero() {
         .env("DOCKER_HOST", "unix:///nonexistent/berth-test-docker.sock")
         .output()
         .expect("run berth dev");
-    assert!(started.elapsed() < Duration::from_secs(20), "it gives up promptly");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "it gives up promptly"
+    );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
     assert!(lines[0].contains("docker is not reachable"), "{stderr}");
-    assert!(lines[0].contains("/nonexistent/berth-test-docker.sock"), "names the socket: {stderr}");
-    assert!(lines[0].contains("DOCKER_HOST"), "says how to fix it: {stderr}");
+    assert!(
+        lines[0].contains("/nonexistent/berth-test-docker.sock"),
+        "names the socket: {stderr}"
+    );
+    assert!(
+        lines[0].contains("DOCKER_HOST"),
+        "says how to fix it: {stderr}"
+    );
     assert!(!stderr.contains("panicked"));
 }
