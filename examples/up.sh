@@ -46,6 +46,11 @@ for port in $($BERTH ps --data-dir "$DATA" -c our-project | grep -o '0\.0\.0\.0:
   printf 'http://127.0.0.1:%s/  ->  ' "$port"
   busybox wget -q -O - "http://127.0.0.1:$port/" || echo "(no answer)"
 done
+member_port=$($BERTH ps --data-dir "$DATA" -c our-project | sed -n '/service member/,/service board\|^└─ tasks/p' | grep -o '0\.0\.0\.0:[0-9]*->80' | head -1 | sed 's/0\.0\.0\.0:\([0-9]*\)->80/\1/')
+if [ -n "$member_port" ]; then
+  say "service discovery: member calls board by its name"
+  busybox wget -q -O - "http://127.0.0.1:$member_port/cgi-bin/board" || echo "(no answer)"
+fi
 echo
 echo "berth dev keeps running in the background. Credentials for the aws CLI: $DATA/connection.json"
 echo "Stop it with: pkill -f 'berth dev'"
