@@ -1,0 +1,346 @@
+//! `LoadBalancer`: the handle, and `apply`, which turns a declared `LbConfig` into
+//! running listeners and target groups.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{LbConfig, Limits, ListenerConfig};
+use crate::error::LbError;
+use crate::health::TargetHealth;
+use crate::listener::{self, ListenerContext};
+use crate::target_group::TargetGroup;
+
+/// The load balancer's data plane. Cheap to clone; every task it started ends on
+/// [`LoadBalancer::shutdown`] or when the last clone is dropped.
+#[derive(Clone)]
+pub struct LoadBalancer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    limits: Arc<Limits>,
+    root: CancellationToken,
+    events: watch::Sender<u64>,
+    running: Mutex<Running>,
+    /// Serializes `apply` calls; never held by the request path.
+    apply_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Running {
+    listeners: HashMap<String, RunningListener>,
+    groups: HashMap<String, Arc<TargetGroup>>,
+    shut_down: bool,
+}
+
+struct RunningListener {
+    config: ListenerConfig,
+    local_addr: SocketAddr,
+    context: Arc<ListenerContext>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.root.cancel();
+    }
+}
+
+impl LoadBalancer {
+    pub fn new(limits: Limits) -> LoadBalancer {
+        let (events, _) = watch::channel(0);
+        LoadBalancer {
+            inner: Arc::new(Inner {
+                limits: Arc::new(limits),
+                root: CancellationToken::new(),
+                events,
+                running: Mutex::default(),
+                apply_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    fn running(&self) -> MutexGuard<'_, Running> {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes the running listeners, target groups and targets match `config`.
+    ///
+    /// New listeners bind first: an address that cannot be bound fails the whole call
+    /// with an error naming it, and nothing else changes. Removed listeners close
+    /// (with their connections). Unchanged targets keep their health; new ones start
+    /// `Initial`; removed ones drain for the group's deregistration delay.
+    pub async fn apply(&self, config: LbConfig) -> Result<(), LbError> {
+        let _serialized = self.inner.apply_lock.lock().await;
+        validate(&config)?;
+        let (replaced, to_start) = {
+            let running = self.running();
+            if running.shut_down {
+                return Err(LbError::ShutDown);
+            }
+            let mut replaced = Vec::new();
+            let mut to_start = Vec::new();
+            for listener in &config.listeners {
+                match running.listeners.get(&listener.id) {
+                    Some(current)
+                        if current.config.bind == listener.bind
+                            && current.config.protocol == listener.protocol => {}
+                    Some(_) => {
+                        replaced.push(listener.id.clone());
+                        to_start.push(listener.clone());
+                    }
+                    None => to_start.push(listener.clone()),
+                }
+            }
+            (replaced, to_start)
+        };
+
+        // Bind everything new before touching anything. A listener moving to an address
+        // one of ours holds (and is giving up) binds after that one closes.
+        let releasing: HashSet<SocketAddr> = {
+            let running = self.running();
+            let wanted: HashSet<&str> = config.listeners.iter().map(|l| l.id.as_str()).collect();
+            running
+                .listeners
+                .values()
+                .filter(|l| {
+                    !wanted.contains(l.config.id.as_str()) || replaced.contains(&l.config.id)
+                })
+                .map(|l| l.local_addr)
+                .collect()
+        };
+        let mut bound = Vec::new();
+        let mut deferred = Vec::new();
+        for listener in to_start {
+            if releasing.contains(&listener.bind) {
+                deferred.push(listener);
+                continue;
+            }
+            let socket = bind(&listener).await?;
+            bound.push((listener, socket));
+        }
+
+        let mut closing = Vec::new();
+        {
+            let mut running = self.running();
+            let running = &mut *running;
+            // Target groups: update in place (health survives), create, or close.
+            let wanted_groups: HashSet<&str> =
+                config.target_groups.iter().map(|g| g.id.as_str()).collect();
+            running.groups.retain(|id, group| {
+                let keep = wanted_groups.contains(id.as_str());
+                if !keep {
+                    group.close();
+                }
+                keep
+            });
+            for group_config in &config.target_groups {
+                match running.groups.get(&group_config.id) {
+                    Some(group) => group.update(group_config),
+                    None => {
+                        let group = TargetGroup::new(
+                            group_config.clone(),
+                            self.inner.events.clone(),
+                            self.inner.root.child_token(),
+                        );
+                        running.groups.insert(group_config.id.clone(), group);
+                    }
+                }
+            }
+            // Listeners: close the removed and replaced, re-route the kept.
+            let wanted_listeners: HashMap<&str, &ListenerConfig> = config
+                .listeners
+                .iter()
+                .map(|l| (l.id.as_str(), l))
+                .collect();
+            let ids: Vec<String> = running.listeners.keys().cloned().collect();
+            for id in ids {
+                let keep = wanted_listeners.contains_key(id.as_str()) && !replaced.contains(&id);
+                if keep {
+                    let listener = &running.listeners[&id];
+                    let group =
+                        running.groups[&wanted_listeners[id.as_str()].target_group_id].clone();
+                    listener.context.route.store(group);
+                } else if let Some(listener) = running.listeners.remove(&id) {
+                    listener.context.cancel.cancel();
+                    closing.push(listener.task);
+                }
+            }
+            for (listener, socket) in bound {
+                let started = self.start_listener(running, listener, socket);
+                running.listeners.insert(started.config.id.clone(), started);
+            }
+        }
+        for task in closing {
+            let _ = task.await;
+        }
+        let mut deferred_error = None;
+        for listener in deferred {
+            match bind(&listener).await {
+                Ok(socket) => {
+                    let mut running = self.running();
+                    let started = self.start_listener(&running, listener, socket);
+                    running.listeners.insert(started.config.id.clone(), started);
+                }
+                Err(error) => {
+                    deferred_error.get_or_insert(error);
+                }
+            }
+        }
+        {
+            let running = self.running();
+            let used: HashSet<&str> = running
+                .listeners
+                .values()
+                .map(|l| l.config.target_group_id.as_str())
+                .collect();
+            for (id, group) in &running.groups {
+                group
+                    .in_use
+                    .store(used.contains(id.as_str()), Ordering::Relaxed);
+            }
+        }
+        self.inner
+            .events
+            .send_modify(|count| *count = count.wrapping_add(1));
+        match deferred_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn start_listener(
+        &self,
+        running: &Running,
+        config: ListenerConfig,
+        socket: TcpListener,
+    ) -> RunningListener {
+        let local_addr = socket.local_addr().unwrap_or(config.bind);
+        let group = running.groups[&config.target_group_id].clone();
+        let context = Arc::new(ListenerContext::new(
+            config.protocol,
+            group,
+            local_addr,
+            self.inner.limits.clone(),
+            self.inner.root.child_token(),
+        ));
+        let task = tokio::spawn(listener::accept_loop(socket, context.clone()));
+        tracing::info!(listener = %config.id, %local_addr, "listener started");
+        RunningListener {
+            config,
+            local_addr,
+            context,
+            task,
+        }
+    }
+
+    /// The health of every target of a group (draining ones included), or `None` if
+    /// there is no such group.
+    pub fn target_health(&self, target_group_id: &str) -> Option<Vec<TargetHealth>> {
+        let group = self.running().groups.get(target_group_id).cloned()?;
+        Some(group.health_report())
+    }
+
+    /// Ticks whenever any target changes state (and after every `apply`).
+    pub fn health_changes(&self) -> watch::Receiver<u64> {
+        self.inner.events.subscribe()
+    }
+
+    /// The bound address of a listener (useful when it was configured with port 0).
+    pub fn local_addr(&self, listener_id: &str) -> Option<SocketAddr> {
+        self.running()
+            .listeners
+            .get(listener_id)
+            .map(|l| l.local_addr)
+    }
+
+    /// Closes every listener and connection and stops every health check; later
+    /// `apply` calls fail with `LbError::ShutDown`.
+    pub async fn shutdown(&self) {
+        let _serialized = self.inner.apply_lock.lock().await;
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut running = self.running();
+            running.shut_down = true;
+            for group in running.groups.values() {
+                group.close();
+            }
+            running.groups.clear();
+            running.listeners.drain().map(|(_, l)| l.task).collect()
+        };
+        self.inner.root.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn bind(listener: &ListenerConfig) -> Result<TcpListener, LbError> {
+    TcpListener::bind(listener.bind)
+        .await
+        .map_err(|source| LbError::Bind {
+            listener_id: listener.id.clone(),
+            addr: listener.bind,
+            source,
+        })
+}
+
+fn validate(config: &LbConfig) -> Result<(), LbError> {
+    let invalid = |message: String| Err(LbError::InvalidConfig(message));
+    let mut group_ids = HashMap::new();
+    for group in &config.target_groups {
+        if group_ids.insert(group.id.as_str(), group).is_some() {
+            return invalid(format!("duplicate target group id {}", group.id));
+        }
+        let mut target_ids = HashSet::new();
+        for target in &group.targets {
+            if !target_ids.insert(target.id.as_str()) {
+                return invalid(format!(
+                    "duplicate target id {} in target group {}",
+                    target.id, group.id
+                ));
+            }
+        }
+        let check = &group.health_check;
+        if check.healthy_threshold == 0 || check.unhealthy_threshold == 0 {
+            return invalid(format!(
+                "health check thresholds of target group {} must be at least 1",
+                group.id
+            ));
+        }
+        if check.interval.is_zero() || check.timeout.is_zero() {
+            return invalid(format!(
+                "health check interval and timeout of target group {} must be positive",
+                group.id
+            ));
+        }
+    }
+    let mut listener_ids = HashSet::new();
+    for listener in &config.listeners {
+        if !listener_ids.insert(listener.id.as_str()) {
+            return invalid(format!("duplicate listener id {}", listener.id));
+        }
+        let Some(group) = group_ids.get(listener.target_group_id.as_str()) else {
+            return invalid(format!(
+                "listener {} forwards to unknown target group {}",
+                listener.id, listener.target_group_id
+            ));
+        };
+        if group.protocol != listener.protocol {
+            return invalid(format!(
+                "listener {} is {:?} but target group {} is {:?}",
+                listener.id, listener.protocol, group.id, group.protocol
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The declarative configuration `LoadBalancer::apply` takes, and the limits fixed at
+//! construction. Plain data: no IO, no validation beyond `parse_matcher`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything the balancer should run: `apply` makes the running state match it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LbConfig {
+    pub listeners: Vec<ListenerConfig>,
+    pub target_groups: Vec<TargetGroupConfig>,
+}
+
+/// One bound address forwarding to one target group (ELBv2's `forward` default action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    pub id: String,
+    pub bind: SocketAddr,
+    pub protocol: ListenerProtocol,
+    pub target_group_id: String,
+}
+
+/// What a listener speaks and what its target group expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 reverse proxy (layer 7).
+    #[default]
+    Http,
+    /// Byte-for-byte TCP proxy (layer 4).
+    Tcp,
+}
+
+/// How a request (or a TCP connection) picks among the healthy targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    #[default]
+    RoundRobin,
+    /// The target with the fewest requests in flight; ties broken round robin.
+    LeastOutstandingRequests,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroupConfig {
+    pub id: String,
+    pub protocol: ListenerProtocol,
+    pub algorithm: Algorithm,
+    pub health_check: HealthCheckConfig,
+    /// How long a removed target keeps serving its in-flight requests before it goes.
+    pub deregistration_delay: Duration,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthProtocol {
+    /// `GET path`; success when the status is in `matcher`.
+    #[default]
+    Http,
+    /// Success when a TCP connection opens.
+    Tcp,
+}
+
+/// Active health checking of a target group, with ELBv2's fields and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// Disabled: targets are `Healthy` as soon as they are registered (ELBv2 reports
+    /// "unavailable"; berth routes to them, which is what that means in practice).
+    pub enabled: bool,
+    pub protocol: HealthProtocol,
+    pub path: String,
+    /// `None` checks the traffic port of each target.
+    pub port: Option<u16>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// Inclusive ranges of passing status codes, see [`parse_matcher`].
+    pub matcher: Vec<(u16, u16)>,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig {
+            enabled: true,
+            protocol: HealthProtocol::Http,
+            path: "/".to_string(),
+            port: None,
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            healthy_threshold: 5,
+            unhealthy_threshold: 2,
+            matcher: vec![(200, 200)],
+        }
+    }
+}
+
+/// A registered target; `id` is the caller's key (`"i-abc:32768"`, `"10.0.0.5:80"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetConfig {
+    pub id: String,
+    pub addr: SocketAddr,
+}
+
+/// Per-connection protections, fixed for the life of the balancer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request head (request line plus headers) a client may send; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more gets 431.
+    pub max_headers: usize,
+    /// A client must finish sending a request head this long after it starts it (or,
+    /// for a connection's first request, after it connects); otherwise it is dropped.
+    pub request_header_timeout: Duration,
+    /// A keep-alive client connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
+    /// Longest wait for the upstream's response head after sending the request; then 504.
+    pub upstream_response_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            upstream_connect_timeout: Duration::from_secs(5),
+            upstream_response_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Parses an ELBv2 `Matcher.HttpCode`: `"200"`, `"200-299"`, `"200,302"`, `"200-299,302"`.
+pub fn parse_matcher(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let mut ranges = Vec::new();
+    for part in text.split(',') {
+        let part = part.trim();
+        let code = |s: &str| -> Result<u16, String> {
+            let value: u16 = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid status code {s:?} in matcher {text:?}"))?;
+            if !(100..=599).contains(&value) {
+                return Err(format!(
+                    "status code {value} out of range 100-599 in matcher {text:?}"
+                ));
+            }
+            Ok(value)
+        };
+        let range = match part.split_once('-') {
+            Some((low, high)) => (code(low)?, code(high)?),
+            None => {
+                let value = code(part)?;
+                (value, value)
+            }
+        };
+        if range.0 > range.1 {
+            return Err(format!("empty range {part:?} in matcher {text:?}"));
+        }
+        ranges.push(range);
+    }
+    Ok(ranges)
+}
+
+pub(crate) fn matcher_accepts(matcher: &[(u16, u16)], status: u16) -> bool {
+    matcher
+        .iter()
+        .any(|&(low, high)| (low..=high).contains(&status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_single_codes_ranges_and_lists() {
+        assert_eq!(parse_matcher("200"), Ok(vec![(200, 200)]));
+        assert_eq!(parse_matcher("200-299"), Ok(vec![(200, 299)]));
+        assert_eq!(parse_matcher("200, 302"), Ok(vec![(200, 200), (302, 302)]));
+        assert_eq!(
+            parse_matcher("200-299,302"),
+            Ok(vec![(200, 299), (302, 302)])
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_and_reversed_ranges() {
+        assert!(parse_matcher("").is_err());
+        assert!(parse_matcher("ok").is_err());
+        assert!(parse_matcher("299-200").is_err());
+        assert!(parse_matcher("700").is_err());
+        assert!(parse_matcher("200,").is_err());
+    }
+
+    #[test]
+    fn matcher_accepts_inclusive_bounds() {
+        let matcher = parse_matcher("200-299,302").unwrap();
+        assert!(matcher_accepts(&matcher, 200));
+        assert!(matcher_accepts(&matcher, 299));
+        assert!(matcher_accepts(&matcher, 302));
+        assert!(!matcher_accepts(&matcher, 301));
+        assert!(!matcher_accepts(&matcher, 500));
+    }
+}

@@ -1,0 +1,546 @@
+//! The HTTP/1.1 reverse proxy: one client request -> one (or, on a safe retry, two)
+//! upstream attempts, with forwarding headers, streamed bodies and `Upgrade` splicing.
+//!
+//! Status codes the balancer itself produces:
+//! - 503 when the target group has no healthy target;
+//! - 502 when the target failed before a response head (refused, reset, bad HTTP);
+//! - 504 when the target sent no response head within `upstream_response_timeout`.
+//!
+//! A target that fails after the response head was forwarded (reset mid-body) cannot
+//! change the status any more: the client connection is closed, so the client sees a
+//! truncated response rather than a silently short one.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::{Either, Empty};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
+
+use crate::error::{ProxyError, ProxyErrorKind, RetrySafety};
+use crate::listener::{InFlight, ListenerContext};
+use crate::pool::{self, UpstreamRequestBody, UpstreamSender};
+use crate::upstream::{Lease, Target};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Serves one client request.
+pub(crate) async fn handle(
+    context: Arc<ListenerContext>,
+    in_flight: InFlight,
+    client: SocketAddr,
+    mut request: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let group = context.route.load_full();
+    let algorithm = group.algorithm();
+    let upgrade = is_upgrade_request(request.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (mut parts, body) = request.into_parts();
+    prepare_upstream_headers(&mut parts.headers, upgrade, client, &context.port_header);
+    let uri = origin_form(&parts.uri);
+
+    // Only a request we can send again identically may be retried.
+    let retryable = !upgrade && is_idempotent(&parts.method) && body.is_end_stream();
+    let retry_copy = retryable.then(|| (parts.method.clone(), uri.clone(), parts.headers.clone()));
+
+    let mut upstream_request = Request::new(Either::Left(body));
+    *upstream_request.method_mut() = parts.method;
+    *upstream_request.uri_mut() = uri;
+    *upstream_request.version_mut() = Version::HTTP_11;
+    *upstream_request.headers_mut() = parts.headers;
+
+    let Some(first) = group.select(algorithm, None) else {
+        return Ok(text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("503 no healthy target in target group {}\n", group.id),
+            in_flight,
+        ));
+    };
+    let outcome = match attempt(&first, upstream_request, &context).await {
+        Ok(success) => Ok(success),
+        Err(failure) => {
+            if failure.error.counts_against_target() && !failure.reused {
+                group.record_passive_failure(&first);
+            }
+            let may_retry = retryable && failure.error.retry != RetrySafety::Never;
+            let second = if may_retry {
+                // A stale pooled connection is no sign of a bad target: it may be retried
+                // on the same one when there is no other.
+                group
+                    .select(algorithm, Some(&first))
+                    .or_else(|| failure.reused.then(|| first.clone()))
+            } else {
+                None
+            };
+            match second {
+                Some(second) => {
+                    let retry_request = failure.request.unwrap_or_else(|| {
+                        let (method, uri, headers) =
+                            retry_copy.expect("retryable requests keep a copy");
+                        let mut request = Request::new(Either::Right(Empty::new()));
+                        *request.method_mut() = method;
+                        *request.uri_mut() = uri;
+                        *request.headers_mut() = headers;
+                        request
+                    });
+                    tracing::debug!(target_id = %first.id, error = %failure.error, retry_on = %second.id, "retrying request");
+                    match attempt(&second, retry_request, &context).await {
+                        Ok(success) => Ok(success),
+                        Err(failure) => {
+                            if failure.error.counts_against_target() && !failure.reused {
+                                group.record_passive_failure(&second);
+                            }
+                            Err(failure.error)
+                        }
+                    }
+                }
+                None => Err(failure.error),
+            }
+        }
+    };
+    match outcome {
+        Ok((response, lease)) => {
+            lease.target.clear_passive_failures();
+            Ok(client_response(
+                response,
+                lease,
+                client_upgrade,
+                &context,
+                in_flight,
+            ))
+        }
+        Err(error) => Ok(error_response(&error, in_flight)),
+    }
+}
+
+struct AttemptFailure {
+    error: ProxyError,
+    /// The request, when it was never written and so can be sent again as it is.
+    request: Option<Request<UpstreamRequestBody>>,
+    /// The failure happened on a pooled keep-alive connection.
+    reused: bool,
+}
+
+/// Sends `request` to `target`: on an idle pooled connection when one is open,
+/// otherwise on a new one.
+async fn attempt(
+    target: &Arc<Target>,
+    mut request: Request<UpstreamRequestBody>,
+    context: &ListenerContext,
+) -> Result<(Response<Incoming>, Lease), AttemptFailure> {
+    let limits = &context.limits;
+    let mut lease = Lease::new(target.clone(), limits.idle_timeout);
+    while let Some(mut sender) = target.pool.take_idle() {
+        if sender.ready().await.is_err() {
+            continue;
+        }
+        match send(&mut sender, request, limits.upstream_response_timeout).await {
+            Ok(response) => {
+                lease.set_sender(sender);
+                return Ok((response, lease));
+            }
+            Err(SendFailure::NotSent(returned)) => request = *returned,
+            Err(SendFailure::Failed(error)) => {
+                return Err(AttemptFailure {
+                    error,
+                    request: None,
+                    reused: true,
+                })
+            }
+        }
+    }
+    let mut sender = match pool::connect(target.addr, limits.upstream_connect_timeout).await {
+        Ok(sender) => sender,
+        Err(error) => {
+            return Err(AttemptFailure {
+                error,
+                request: Some(request),
+                reused: false,
+            })
+        }
+    };
+    match send(&mut sender, request, limits.upstream_response_timeout).await {
+        Ok(response) => {
+            lease.set_sender(sender);
+            Ok((response, lease))
+        }
+        Err(SendFailure::NotSent(returned)) => Err(AttemptFailure {
+            error: ProxyError::new(
+                ProxyErrorKind::UpstreamClosed,
+                "new upstream connection closed at once",
+            ),
+            request: Some(*returned),
+            reused: false,
+        }),
+        Err(SendFailure::Failed(error)) => Err(AttemptFailure {
+            error,
+            request: None,
+            reused: false,
+        }),
+    }
+}
+
+enum SendFailure {
+    NotSent(Box<Request<UpstreamRequestBody>>),
+    Failed(ProxyError),
+}
+
+async fn send(
+    sender: &mut UpstreamSender,
+    request: Request<UpstreamRequestBody>,
+    response_timeout: std::time::Duration,
+) -> Result<Response<Incoming>, SendFailure> {
+    match tokio::time::timeout(response_timeout, sender.try_send_request(request)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(mut error)) => match error.take_message() {
+            Some(request) => Err(SendFailure::NotSent(Box::new(request))),
+            None => Err(SendFailure::Failed(ProxyError::from_upstream_send(
+                error.error(),
+            ))),
+        },
+        Err(_) => Err(SendFailure::Failed(ProxyError::new(
+            ProxyErrorKind::UpstreamResponseTimeout,
+            format!("no response within {response_timeout:?}"),
+        ))),
+    }
+}
+
+fn client_response(
+    mut response: Response<Incoming>,
+    mut lease: Lease,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    context: &ListenerContext,
+    in_flight: InFlight,
+) -> Response<ResponseBody> {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            let cancel = context.cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    result = splice(client_upgrade, upstream_upgrade) => {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, "upgraded connection ended with an error");
+                        }
+                    }
+                }
+                // The target counts the upgraded connection as outstanding until it ends.
+                drop(lease);
+            });
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, ResponseBody::empty(in_flight));
+        }
+    }
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if body.is_end_stream() {
+        lease.mark_reusable();
+    }
+    Response::from_parts(
+        parts,
+        ResponseBody {
+            content: Content::Upstream(body),
+            lease: Some(lease),
+            _in_flight: in_flight,
+        },
+    )
+}
+
+async fn splice(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (client, upstream) = tokio::try_join!(client, upstream)?;
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+    Ok(())
+}
+
+fn error_response(error: &ProxyError, in_flight: InFlight) -> Response<ResponseBody> {
+    tracing::debug!(%error, "request failed");
+    let (status, text) = match error.kind {
+        ProxyErrorKind::UpstreamResponseTimeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "504 gateway timeout: the target did not respond in time\n",
+        ),
+        ProxyErrorKind::DownstreamBody => (
+            StatusCode::BAD_REQUEST,
+            "400 bad request: the request body could not be read\n",
+        ),
+        ProxyErrorKind::NoHealthyTarget => {
+            (StatusCode::SERVICE_UNAVAILABLE, "503 no healthy target\n")
+        }
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            "502 bad gateway: the target failed before responding\n",
+        ),
+    };
+    text_response(status, text.to_string(), in_flight)
+}
+
+fn text_response(status: StatusCode, text: String, in_flight: InFlight) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody {
+        content: Content::Text(Some(Bytes::from(text))),
+        lease: None,
+        _in_flight: in_flight,
+    });
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE) && connection_has_token(headers, "upgrade")
+}
+
+fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|value| {
+        value
+            .to_str()
+            .map(|text| {
+                text.split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+            .unwrap_or(false)
+    })
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The request target as an origin server expects it: path and query only.
+fn origin_form(uri: &Uri) -> Uri {
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return uri.clone();
+    }
+    uri.path_and_query()
+        .map(|path| Uri::from(path.clone()))
+        .unwrap_or_else(|| Uri::from_static("/"))
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|text| text.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Hop-by-hop headers out, `X-Forwarded-*` in; `Host` stays as the client sent it.
+pub(crate) fn prepare_upstream_headers(
+    headers: &mut HeaderMap,
+    upgrade: bool,
+    client: SocketAddr,
+    port_header: &HeaderValue,
+) {
+    let upgrade_protocol = if upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    strip_hop_by_hop(headers);
+    if let Some(protocol) = upgrade_protocol {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+    }
+    let client_ip = client.ip().to_string();
+    let forwarded_for = {
+        let previous: Vec<&str> = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        if previous.is_empty() {
+            client_ip
+        } else {
+            format!("{}, {client_ip}", previous.join(", "))
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PORT, port_header.clone());
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
+}
+
+/// The body of a response to the client: the target's, streamed, or our own text.
+pub(crate) struct ResponseBody {
+    content: Content,
+    lease: Option<Lease>,
+    _in_flight: InFlight,
+}
+
+enum Content {
+    Upstream(Incoming),
+    Text(Option<Bytes>),
+    Empty,
+}
+
+impl ResponseBody {
+    fn empty(in_flight: InFlight) -> ResponseBody {
+        ResponseBody {
+            content: Content::Empty,
+            lease: None,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        match &mut this.content {
+            Content::Upstream(body) => {
+                let frame = std::task::ready!(Pin::new(&mut *body).poll_frame(context));
+                let finished = match &frame {
+                    None => true,
+                    Some(Ok(_)) => body.is_end_stream(),
+                    Some(Err(_)) => false,
+                };
+                if finished {
+                    if let Some(lease) = this.lease.as_mut() {
+                        lease.mark_reusable();
+                    }
+                    // Give the connection back now, not when hyper drops the body.
+                    this.lease = None;
+                }
+                Poll::Ready(frame)
+            }
+            Content::Text(text) => Poll::Ready(text.take().map(|bytes| Ok(Frame::data(bytes)))),
+            Content::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.content {
+            Content::Upstream(body) => body.is_end_stream(),
+            Content::Text(text) => text.is_none(),
+            Content::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.content {
+            Content::Upstream(body) => body.size_hint(),
+            Content::Text(Some(text)) => SizeHint::with_exact(text.len() as u64),
+            Content::Text(None) | Content::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_forwarding_headers_come() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("example.test:8080"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("secret"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        let client: SocketAddr = "192.0.2.7:5555".parse().unwrap();
+        prepare_upstream_headers(
+            &mut headers,
+            false,
+            client,
+            &HeaderValue::from_static("8080"),
+        );
+        assert!(headers.get(header::CONNECTION).is_none());
+        assert!(headers.get("x-private").is_none());
+        assert!(headers.get("keep-alive").is_none());
+        assert!(headers.get(header::TE).is_none());
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-port"], "8080");
+        assert_eq!(headers["x-forwarded-host"], "example.test:8080");
+        assert_eq!(headers[header::HOST], "example.test:8080");
+        assert_eq!(headers[header::ACCEPT], "*/*");
+    }
+
+    #[test]
+    fn upgrade_requests_keep_connection_and_upgrade() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(is_upgrade_request(&headers));
+        let client: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        prepare_upstream_headers(&mut headers, true, client, &HeaderValue::from_static("80"));
+        assert_eq!(headers[header::CONNECTION], "upgrade");
+        assert_eq!(headers[header::UPGRADE], "websocket");
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form() {
+        let uri: Uri = "http://example.test/a/b?c=d".parse().unwrap();
+        assert_eq!(origin_form(&uri), "/a/b?c=d");
+        let uri: Uri = "/x?y".parse().unwrap();
+        assert_eq!(origin_form(&uri), "/x?y");
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_retryable() {
+        assert!(is_idempotent(&Method::GET));
+        assert!(is_idempotent(&Method::PUT));
+        assert!(!is_idempotent(&Method::POST));
+        assert!(!is_idempotent(&Method::PATCH));
+    }
+}

@@ -1,0 +1,26 @@
+//! berth's load balancer data plane: listeners (HTTP/1.1 reverse proxy and TCP),
+//! target selection (round robin, least outstanding requests), active health checks
+//! and passive failure handling, in ELBv2's terms. It knows nothing of ECS, the store
+//! or the API: the control plane hands it a declarative [`LbConfig`] through
+//! [`LoadBalancer::apply`] and reads back [`LoadBalancer::target_health`].
+#![forbid(unsafe_code)]
+
+mod balancer;
+mod config;
+mod error;
+mod health;
+mod http_proxy;
+mod listener;
+mod pool;
+mod selection;
+mod target_group;
+mod tcp_proxy;
+mod upstream;
+
+pub use balancer::LoadBalancer;
+pub use config::{
+    parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, Limits, ListenerConfig,
+    ListenerProtocol, TargetConfig, TargetGroupConfig,
+};
+pub use error::{ErrorOrigin, LbError, ProxyError, ProxyErrorKind, RetrySafety};
+pub use health::{TargetHealth, TargetState};

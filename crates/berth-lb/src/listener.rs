@@ -1,0 +1,380 @@
+//! Listeners: the accept loop, and per client connection the HTTP server with its
+//! slow-client and idle protection (`ConnectionState`, `ActivityIo`).
+//!
+//! hyper's own `header_read_timeout` also runs while a keep-alive connection waits for
+//! its next request, which would make the idle timeout at most the header timeout; so
+//! the balancer keeps its own two clocks per connection, updated by the socket reads:
+//! a request head must be complete `request_header_timeout` after its first byte (or
+//! after the connection opened, for the first request), and a connection with nothing
+//! in flight closes after `idle_timeout`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Limits, ListenerProtocol};
+use crate::target_group::TargetGroup;
+use crate::{http_proxy, tcp_proxy};
+
+/// What every connection of one listener shares.
+pub(crate) struct ListenerContext {
+    pub protocol: ListenerProtocol,
+    /// The target group this listener forwards to; swapped by `apply`.
+    pub route: ArcSwap<TargetGroup>,
+    /// `X-Forwarded-Port`: the port the client connected to.
+    pub port_header: HeaderValue,
+    pub limits: Arc<Limits>,
+    pub server: http1::Builder,
+    /// Cancelled when the listener is removed or the balancer shuts down.
+    pub cancel: CancellationToken,
+}
+
+impl ListenerContext {
+    pub fn new(
+        protocol: ListenerProtocol,
+        route: Arc<TargetGroup>,
+        local_addr: SocketAddr,
+        limits: Arc<Limits>,
+        cancel: CancellationToken,
+    ) -> ListenerContext {
+        let mut server = http1::Builder::new();
+        server
+            .keep_alive(true)
+            .max_headers(limits.max_headers)
+            // hyper answers 431 when a head does not fit this buffer; 8 KiB is its minimum.
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .header_read_timeout(None);
+        ListenerContext {
+            protocol,
+            route: ArcSwap::new(route),
+            port_header: HeaderValue::from(local_addr.port()),
+            limits,
+            server,
+            cancel,
+        }
+    }
+}
+
+/// Accepts until cancelled; dropping the `JoinSet` then closes every connection.
+pub(crate) async fn accept_loop(listener: TcpListener, context: Arc<ListenerContext>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = context.cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, client)) => {
+                    let _ = stream.set_nodelay(true);
+                    let context = context.clone();
+                    connections.spawn(async move {
+                        match context.protocol {
+                            ListenerProtocol::Http => serve_http(stream, client, context).await,
+                            ListenerProtocol::Tcp => tcp_proxy::serve(stream, context).await,
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_http(stream: TcpStream, client: SocketAddr, context: Arc<ListenerContext>) {
+    let state = Arc::new(ConnectionState::new());
+    let io = TokioIo::new(ActivityIo {
+        inner: Some(stream),
+        state: state.clone(),
+    });
+    let service = {
+        let context = context.clone();
+        let state = state.clone();
+        service_fn(move |request| {
+            http_proxy::handle(
+                context.clone(),
+                InFlight::start(state.clone()),
+                client,
+                request,
+            )
+        })
+    };
+    let connection = context.server.serve_connection(io, service).with_upgrades();
+    tokio::pin!(connection);
+    let limits = &context.limits;
+    let watchdog = tokio::time::sleep_until(state.deadline(limits));
+    tokio::pin!(watchdog);
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%client, %error, "client connection ended with an error");
+                    if error.is_parse() || error.is_parse_too_large() {
+                        // hyper answered 400 / 431; let the client read it (see `linger`).
+                        state.linger.store(true, Ordering::Relaxed);
+                    }
+                }
+                return;
+            }
+            _ = watchdog.as_mut() => {
+                let deadline = state.deadline(limits);
+                if deadline <= Instant::now() {
+                    tracing::debug!(%client, "closing slow or idle client connection");
+                    return;
+                }
+                watchdog.as_mut().reset(deadline);
+            }
+        }
+    }
+}
+
+const NO_HEAD: u64 = 0;
+
+/// The clocks of one client connection, in milliseconds since it opened.
+pub(crate) struct ConnectionState {
+    opened: Instant,
+    last_activity: AtomicU64,
+    /// 1 + when the first byte of the current request head arrived; `NO_HEAD` if none.
+    head_started: AtomicU64,
+    in_flight: AtomicU32,
+    /// Set when the connection is closed on a bad request: close it gently.
+    linger: AtomicBool,
+}
+
+impl ConnectionState {
+    fn new() -> ConnectionState {
+        ConnectionState {
+            opened: Instant::now(),
+            last_activity: AtomicU64::new(0),
+            // The first request's clock starts at accept: a silent client is slow too.
+            head_started: AtomicU64::new(1),
+            in_flight: AtomicU32::new(0),
+            linger: AtomicBool::new(false),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    fn on_read(&self) {
+        let now = self.now();
+        self.last_activity.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == NO_HEAD
+        {
+            self.head_started.store(now + 1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_write(&self) {
+        self.last_activity.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn deadline(&self, limits: &Limits) -> Instant {
+        let head_started = self.head_started.load(Ordering::Relaxed);
+        if head_started != NO_HEAD {
+            return self.opened
+                + Duration::from_millis(head_started - 1)
+                + limits.request_header_timeout;
+        }
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            return self.opened
+                + Duration::from_millis(self.last_activity.load(Ordering::Relaxed))
+                + limits.idle_timeout;
+        }
+        // A request is in flight: the upstream timeouts bound it; look again later.
+        Instant::now() + limits.idle_timeout
+    }
+}
+
+/// One request in flight on a client connection, until its response body is done.
+pub(crate) struct InFlight(Option<Arc<ConnectionState>>);
+
+impl InFlight {
+    fn start(state: Arc<ConnectionState>) -> InFlight {
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        state.head_started.store(NO_HEAD, Ordering::Relaxed);
+        InFlight(Some(state))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            state.last_activity.store(state.now(), Ordering::Relaxed);
+            state.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The client socket, noting each read and write in the connection's clocks.
+struct ActivityIo {
+    /// Always `Some` until dropped (taken by `linger`).
+    inner: Option<TcpStream>,
+    state: Arc<ConnectionState>,
+}
+
+impl ActivityIo {
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        Pin::new(
+            self.inner
+                .as_mut()
+                .expect("the socket is present until drop"),
+        )
+    }
+}
+
+/// Longest a rejected client's leftover input is drained, and how much of it.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
+impl Drop for ActivityIo {
+    fn drop(&mut self) {
+        if !self.state.linger.load(Ordering::Relaxed) {
+            return;
+        }
+        // Closing a socket with unread input sends a reset, which can destroy the 400 or
+        // 431 we just wrote before the client reads it. Like nginx's lingering close:
+        // send FIN, then read and discard for a bounded time.
+        let (Some(mut stream), Ok(runtime)) =
+            (self.inner.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        runtime.spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = stream.shutdown().await;
+            let mut buffer = [0u8; 4096];
+            let mut drained = 0;
+            let _ = tokio::time::timeout(LINGER_TIME, async {
+                while drained < LINGER_BYTES {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(count) => drained += count,
+                    }
+                }
+            })
+            .await;
+        });
+    }
+}
+
+impl AsyncRead for ActivityIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buffer.filled().len();
+        let result = self.stream().poll_read(context, buffer);
+        if buffer.filled().len() > before {
+            self.state.on_read();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for ActivityIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = self.stream().poll_write(context, data);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.state.on_write();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = self.stream().poll_write_vectored(context, buffers);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.state.on_write();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(TcpStream::is_write_vectored)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_flush(context)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_shutdown(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_request_head_is_timed_from_accept() {
+        let state = ConnectionState::new();
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(10)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_waits_for_the_idle_timeout_then_a_new_head_for_the_header_timeout() {
+        let state = Arc::new(ConnectionState::new());
+        let in_flight = InFlight::start(state.clone());
+        tokio::time::advance(Duration::from_secs(3)).await;
+        drop(in_flight);
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(63)
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        state.on_read();
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(18)
+        );
+        // More bytes of the same head do not move the head clock.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        state.on_read();
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(18)
+        );
+    }
+}

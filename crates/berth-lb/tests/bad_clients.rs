@@ -1,0 +1,153 @@
+//! Bad input on the client side: malformed requests, oversized heads, slow and idle
+//! clients. Each is dealt with on its own connection while others are served.
+
+mod common;
+
+use std::time::Duration;
+
+use berth_lb::{Limits, LoadBalancer};
+use common::*;
+use hyper::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+async fn balancer(limits: Limits) -> (LoadBalancer, Backend, std::net::SocketAddr) {
+    let backend = Backend::start("a").await;
+    let lb = LoadBalancer::new(limits);
+    lb.apply(single(group("tg", vec![backend.target()])))
+        .await
+        .unwrap();
+    all_healthy(&lb, "tg").await;
+    let addr = lb.local_addr("web").unwrap();
+    (lb, backend, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_request_line_gets_400_and_the_connection_closes() {
+    let (lb, _backend, addr) = balancer(Limits::default()).await;
+    let response = raw_exchange(addr, b"GARBAGE\x01 / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 400"), "{response:?}");
+    let response = raw_exchange(addr, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 400"), "{response:?}");
+    assert_eq!(get(addr, "/").await, (StatusCode::OK, "a".to_string()));
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_get_431_and_others_are_still_served() {
+    let limits = Limits {
+        max_header_bytes: 16 * 1024,
+        max_headers: 20,
+        ..Limits::default()
+    };
+    let (lb, _backend, addr) = balancer(limits).await;
+    let mut sender = connect(addr).await;
+    assert_eq!(send(&mut sender, get_request("/")).await.1, "a");
+
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "y".repeat(64 * 1024)
+    );
+    let response = raw_exchange(addr, big.as_bytes()).await;
+    assert!(
+        response.starts_with("HTTP/1.1 431"),
+        "{:?}",
+        &response[..response.len().min(80)]
+    );
+
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+    for index in 0..50 {
+        many.push_str(&format!("X-Header-{index}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    let response = raw_exchange(addr, many.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response:?}");
+
+    // The keep-alive connection opened before is unaffected, and new ones work.
+    assert_eq!(send(&mut sender, get_request("/")).await.1, "a");
+    assert_eq!(get(addr, "/").await.1, "a");
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_dropped_after_the_header_timeout_while_others_are_served() {
+    let limits = Limits {
+        request_header_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (lb, _backend, addr) = balancer(limits).await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // Keep dribbling bytes: a slowloris does not reset the head clock.
+    let dribble = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if slow.write_all(b"a").await.is_err() {
+                break;
+            }
+        }
+    };
+    let served = async {
+        for _ in 0..5 {
+            assert_eq!(get(addr, "/").await.1, "a");
+        }
+    };
+    let (_, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(3), dribble),
+        served
+    );
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the slow client should have been dropped");
+    let dropped_after = started.elapsed();
+    assert!(
+        dropped_after >= Duration::from_millis(450),
+        "dropped after {dropped_after:?}"
+    );
+    assert!(
+        dropped_after < Duration::from_secs(2),
+        "dropped after {dropped_after:?}"
+    );
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_close_after_the_idle_timeout_not_the_header_timeout() {
+    let limits = Limits {
+        request_header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(1000),
+        ..Limits::default()
+    };
+    let (lb, _backend, addr) = balancer(limits).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let read = stream.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
+    let idle_since = Instant::now();
+    // Longer than the header timeout: still open, and serves another request.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let read = stream.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
+    let idle_since_second = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buffer)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    let closed_after = idle_since_second.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "closed after {closed_after:?}"
+    );
+    assert!(idle_since.elapsed() < Duration::from_secs(3));
+    lb.shutdown().await;
+}

@@ -1,0 +1,189 @@
+//! The TCP listener, and `apply` / `shutdown` on listeners.
+
+mod common;
+
+use std::time::Duration;
+
+use berth_lb::{
+    HealthProtocol, LbConfig, LbError, Limits, ListenerConfig, ListenerProtocol, LoadBalancer,
+    TargetConfig, TargetState,
+};
+use common::*;
+use hyper::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+async fn tcp_echo_server(greeting: &'static str) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                if stream.write_all(greeting.as_bytes()).await.is_err() {
+                    return;
+                }
+                let (mut reader, mut writer) = stream.split();
+                let _ = tokio::io::copy(&mut reader, &mut writer).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tcp_listener_proxies_bytes_both_ways_over_healthy_targets() {
+    let first = tcp_echo_server("one:").await;
+    let second = tcp_echo_server("two:").await;
+    let dead = refused_addr().await;
+    let lb = LoadBalancer::new(Limits::default());
+    let mut config = group(
+        "tcp",
+        vec![
+            TargetConfig {
+                id: "one".into(),
+                addr: first,
+            },
+            TargetConfig {
+                id: "two".into(),
+                addr: second,
+            },
+            TargetConfig {
+                id: "dead".into(),
+                addr: dead,
+            },
+        ],
+    );
+    config.protocol = ListenerProtocol::Tcp;
+    config.health_check.protocol = HealthProtocol::Tcp;
+    lb.apply(LbConfig {
+        listeners: vec![ListenerConfig {
+            id: "db".into(),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            protocol: ListenerProtocol::Tcp,
+            target_group_id: "tcp".into(),
+        }],
+        target_groups: vec![config],
+    })
+    .await
+    .unwrap();
+    wait_for(&lb, "tcp", |health| {
+        state_of(health, "one") == Some(TargetState::Healthy)
+            && state_of(health, "two") == Some(TargetState::Healthy)
+            && state_of(health, "dead") == Some(TargetState::Unhealthy)
+    })
+    .await;
+    let addr = lb.local_addr("db").unwrap();
+    let mut greetings = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut greeting = [0u8; 4];
+        stream.read_exact(&mut greeting).await.unwrap();
+        greetings.push(String::from_utf8_lossy(&greeting).into_owned());
+        stream.write_all(b"ping").await.unwrap();
+        let mut echoed = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(3), stream.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&echoed, b"ping");
+    }
+    greetings.sort();
+    assert_eq!(greetings, ["one:", "one:", "two:", "two:"]);
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_fails_apply_naming_the_address_and_changes_nothing() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let lb = LoadBalancer::new(Limits::default());
+    let original = single(group("tg", vec![a.target()]));
+    lb.apply(original.clone()).await.unwrap();
+    all_healthy(&lb, "tg").await;
+    let addr = lb.local_addr("web").unwrap();
+
+    let occupied = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let occupied_addr = occupied.local_addr().unwrap();
+    let mut changed = single(group("tg", vec![b.target()]));
+    changed.listeners.push(ListenerConfig {
+        id: "second".into(),
+        bind: occupied_addr,
+        protocol: ListenerProtocol::Http,
+        target_group_id: "tg".into(),
+    });
+    let error = lb.apply(changed).await.unwrap_err();
+    assert!(matches!(error, LbError::Bind { addr, .. } if addr == occupied_addr));
+    assert!(
+        error.to_string().contains(&occupied_addr.to_string()),
+        "{error}"
+    );
+
+    // Nothing changed: same listener, same target, still healthy and serving.
+    assert_eq!(lb.local_addr("web"), Some(addr));
+    assert!(lb.local_addr("second").is_none());
+    let health = lb.target_health("tg").unwrap();
+    assert_eq!(health.len(), 1);
+    assert_eq!(state_of(&health, "a"), Some(TargetState::Healthy));
+    assert_eq!(get(addr, "/").await, (StatusCode::OK, "a".to_string()));
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_listeners_close_and_shutdown_closes_everything() {
+    let a = Backend::start("a").await;
+    let lb = LoadBalancer::new(Limits::default());
+    let mut config = single(group("tg", vec![a.target()]));
+    config.listeners.push(http_listener("other", "tg"));
+    lb.apply(config.clone()).await.unwrap();
+    all_healthy(&lb, "tg").await;
+    let web = lb.local_addr("web").unwrap();
+    let other = lb.local_addr("other").unwrap();
+    assert_eq!(get(other, "/").await.1, "a");
+
+    config.listeners.retain(|listener| listener.id == "web");
+    lb.apply(config).await.unwrap();
+    assert!(lb.local_addr("other").is_none());
+    assert!(TcpStream::connect(other).await.is_err());
+    assert_eq!(get(web, "/").await.1, "a");
+
+    let error = lb
+        .apply(LbConfig {
+            listeners: vec![http_listener("web", "missing")],
+            target_groups: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LbError::InvalidConfig(_)), "{error}");
+
+    lb.shutdown().await;
+    assert!(TcpStream::connect(web).await.is_err());
+    assert!(matches!(
+        lb.apply(LbConfig::default()).await,
+        Err(LbError::ShutDown)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_closes_the_listeners() {
+    let a = Backend::start("a").await;
+    let lb = LoadBalancer::new(Limits::default());
+    lb.apply(single(group("tg", vec![a.target()])))
+        .await
+        .unwrap();
+    let web = lb.local_addr("web").unwrap();
+    let clone = lb.clone();
+    drop(lb);
+    assert!(TcpStream::connect(web).await.is_ok());
+    drop(clone);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while TcpStream::connect(web).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "listener still open after drop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
