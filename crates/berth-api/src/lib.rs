@@ -10,6 +10,7 @@ mod actions;
 mod cluster;
 mod common;
 mod container_instance;
+pub mod elbv2;
 mod error;
 mod service;
 mod task;

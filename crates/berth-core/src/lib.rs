@@ -5,6 +5,7 @@
 //! decisions go out as typed commands (`state::Command`) that the store applies.
 
 pub mod ecs;
+pub mod elbv2;
 mod error;
 pub mod ids;
 pub mod model;

@@ -56,6 +56,7 @@ pub fn reconcile(state: &State, ctx: &mut Context) -> Vec<Command> {
         }
     }
     commands.extend(forget_old_stopped_tasks(state, ctx.now));
+    commands.extend(crate::elbv2::reconcile(state, ctx.now));
     commands
 }
 

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::elbv2::model::{
+    target_key, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetHealth, TargetRecord,
+};
 use crate::model::{Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord};
 
 /// Everything berth knows, keyed for lookup.
@@ -25,6 +28,14 @@ pub struct State {
     pub container_instances: BTreeMap<String, ContainerInstance>,
     /// Keyed by node id.
     pub nodes: BTreeMap<String, Node>,
+    /// ELBv2 load balancers, keyed by id (the ARN's last segment).
+    pub load_balancers: BTreeMap<String, LoadBalancerRecord>,
+    /// ELBv2 target groups, keyed by id (the ARN's last segment).
+    pub target_groups: BTreeMap<String, TargetGroupRecord>,
+    /// ELBv2 listeners, keyed by id (the ARN's last segment).
+    pub listeners: BTreeMap<String, ListenerRecord>,
+    /// Registered targets, keyed by `target_group/id/port` (`elbv2::model::target_key`).
+    pub targets: BTreeMap<String, TargetRecord>,
 }
 
 pub fn service_key(cluster: &str, name: &str) -> String {
@@ -41,6 +52,27 @@ pub enum Command {
     RemoveTask(String),
     PutContainerInstance(ContainerInstance),
     PutNode(Node),
+    PutLoadBalancer(Box<LoadBalancerRecord>),
+    /// Removes a load balancer by id.
+    RemoveLoadBalancer(String),
+    PutTargetGroup(Box<TargetGroupRecord>),
+    /// Removes a target group by id.
+    RemoveTargetGroup(String),
+    PutListener(Box<ListenerRecord>),
+    /// Removes a listener by id.
+    RemoveListener(String),
+    /// Registers a target, or replaces its registration (draining, health).
+    PutTarget(Box<TargetRecord>),
+    /// Forgets a target by `target_key`.
+    RemoveTarget(String),
+    /// The data plane's verdict on one registered target (target group id, target id,
+    /// port). Ignored when the target is not registered (any more).
+    PutTargetHealth {
+        target_group: String,
+        target_id: String,
+        port: u16,
+        health: TargetHealth,
+    },
 }
 
 /// The storage key a command touches: what a durable backend writes or deletes.
@@ -52,6 +84,10 @@ pub enum RecordKey {
     Task(String),
     ContainerInstance(String),
     Node(String),
+    LoadBalancer(String),
+    TargetGroup(String),
+    Listener(String),
+    Target(String),
 }
 
 impl State {
@@ -97,6 +133,54 @@ impl State {
                 let key = node.id.clone();
                 self.nodes.insert(key.clone(), node);
                 RecordKey::Node(key)
+            }
+            Command::PutLoadBalancer(load_balancer) => {
+                let key = load_balancer.id.clone();
+                self.load_balancers.insert(key.clone(), *load_balancer);
+                RecordKey::LoadBalancer(key)
+            }
+            Command::RemoveLoadBalancer(id) => {
+                self.load_balancers.remove(&id);
+                RecordKey::LoadBalancer(id)
+            }
+            Command::PutTargetGroup(target_group) => {
+                let key = target_group.id.clone();
+                self.target_groups.insert(key.clone(), *target_group);
+                RecordKey::TargetGroup(key)
+            }
+            Command::RemoveTargetGroup(id) => {
+                self.target_groups.remove(&id);
+                RecordKey::TargetGroup(id)
+            }
+            Command::PutListener(listener) => {
+                let key = listener.id.clone();
+                self.listeners.insert(key.clone(), *listener);
+                RecordKey::Listener(key)
+            }
+            Command::RemoveListener(id) => {
+                self.listeners.remove(&id);
+                RecordKey::Listener(id)
+            }
+            Command::PutTarget(target) => {
+                let key = target.key();
+                self.targets.insert(key.clone(), *target);
+                RecordKey::Target(key)
+            }
+            Command::RemoveTarget(key) => {
+                self.targets.remove(&key);
+                RecordKey::Target(key)
+            }
+            Command::PutTargetHealth {
+                target_group,
+                target_id,
+                port,
+                health,
+            } => {
+                let key = target_key(&target_group, &target_id, port);
+                if let Some(target) = self.targets.get_mut(&key) {
+                    target.health = health;
+                }
+                RecordKey::Target(key)
             }
         }
     }

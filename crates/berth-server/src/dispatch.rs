@@ -1,7 +1,11 @@
-//! Routes `X-Amz-Target` to an action: parse the body, run it, serialize the answer.
+//! Routes `X-Amz-Target` to an ECS action, and an awsQuery `Action` to an ELBv2 action:
+//! parse the body, run it, serialize the answer.
 
 use berth_api as api;
+use berth_api::elbv2 as elbv2_api;
+use berth_api::elbv2::{Form, FromForm, QueryResult};
 use berth_core::ecs::{self, Context, EcsResult};
+use berth_core::elbv2::{self, Elbv2Error, Elbv2ErrorCode, Elbv2Result};
 use berth_core::{EcsError, State};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -185,5 +189,169 @@ async fn berth_action(
             error_type: String::new(),
             message: String::new(),
         }),
+    }
+}
+
+/// An ELBv2 answer: HTTP status and the XML document (result or `<ErrorResponse>`).
+#[derive(Debug)]
+pub struct QueryAnswer {
+    pub status: u16,
+    pub document: String,
+}
+
+fn query_error(error: &Elbv2Error, request_id: &str) -> QueryAnswer {
+    QueryAnswer {
+        status: error.code.http_status(),
+        document: elbv2_api::error_document(
+            error.code.is_sender_fault(),
+            error.code.as_str(),
+            &error.message,
+            request_id,
+        ),
+    }
+}
+
+/// Runs one ELBv2 action atomically against the store, as `ControlPlane::run` does for ECS.
+fn run_elbv2<Req: FromForm, Resp: QueryResult>(
+    control_plane: &ControlPlane,
+    region: &str,
+    form: &Form,
+    action: fn(&State, Req, &mut Context) -> Elbv2Result<Resp>,
+) -> Result<Resp, Elbv2Error> {
+    let request = Req::from_form(&form.root()).map_err(|error| {
+        Elbv2Error::validation(format!(
+            "1 validation error detected: parameter '{}' {}",
+            error.field, error.message
+        ))
+    })?;
+    let scope = control_plane.scope(region);
+    let outcome = control_plane.store.transact(|state| {
+        let mut ids = crate::RandomIds;
+        let mut ctx = Context {
+            now: crate::now(),
+            scope: &scope,
+            ids: &mut ids,
+        };
+        action(state, request, &mut ctx).map(|o| (o.commands, o.response))
+    });
+    match outcome {
+        Ok(result) => result,
+        Err(store_error) => {
+            tracing::error!(error = %store_error, "store write failed");
+            Err(Elbv2Error::new(
+                Elbv2ErrorCode::InternalFailure,
+                "the store could not save the change; nothing was changed",
+            ))
+        }
+    }
+}
+
+fn answer_elbv2<Req: FromForm, Resp: QueryResult>(
+    control_plane: &ControlPlane,
+    region: &str,
+    form: &Form,
+    name: &str,
+    request_id: &str,
+    action: fn(&State, Req, &mut Context) -> Elbv2Result<Resp>,
+) -> QueryAnswer {
+    match run_elbv2(control_plane, region, form, action) {
+        Ok(result) => QueryAnswer {
+            status: 200,
+            document: elbv2_api::response_document(name, &result, request_id),
+        },
+        Err(error) => {
+            if error.code.http_status() >= 500 {
+                tracing::error!(
+                    action = name,
+                    code = error.code.as_str(),
+                    "{}",
+                    error.message
+                );
+            }
+            query_error(&error, request_id)
+        }
+    }
+}
+
+/// Routes an awsQuery request (ELBv2) by its `Action` parameter.
+pub fn dispatch_query(
+    control_plane: &ControlPlane,
+    region: &str,
+    body: &[u8],
+    request_id: &str,
+) -> QueryAnswer {
+    let form = match Form::parse(body) {
+        Ok(form) => form,
+        Err(error) => {
+            return query_error(
+                &Elbv2Error::new(
+                    Elbv2ErrorCode::ValidationError,
+                    format!("the request body is not a valid form: {error}"),
+                ),
+                request_id,
+            )
+        }
+    };
+    let action = form.action().unwrap_or("").to_string();
+    if let Some(version) = form.root().string("Version") {
+        if version != elbv2_api::ELBV2_VERSION {
+            return query_error(
+                &Elbv2Error::new(
+                    Elbv2ErrorCode::InvalidAction,
+                    format!(
+                        "berth speaks ELBv2 version {}, not '{version}'",
+                        elbv2_api::ELBV2_VERSION
+                    ),
+                ),
+                request_id,
+            );
+        }
+    }
+    let (cp, r, f, id) = (control_plane, region, &form, request_id);
+    match action.as_str() {
+        "CreateLoadBalancer" => answer_elbv2(cp, r, f, &action, id, elbv2::create_load_balancer),
+        "DescribeLoadBalancers" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::describe_load_balancers)
+        }
+        "DeleteLoadBalancer" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_load_balancer),
+        "CreateTargetGroup" => answer_elbv2(cp, r, f, &action, id, elbv2::create_target_group),
+        "DescribeTargetGroups" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::describe_target_groups)
+        }
+        "ModifyTargetGroup" => answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group),
+        "DeleteTargetGroup" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_target_group),
+        "DescribeTargetGroupAttributes" => answer_elbv2(
+            cp,
+            r,
+            f,
+            &action,
+            id,
+            elbv2::describe_target_group_attributes,
+        ),
+        "ModifyTargetGroupAttributes" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group_attributes)
+        }
+        "CreateListener" => answer_elbv2(cp, r, f, &action, id, elbv2::create_listener),
+        "DescribeListeners" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_listeners),
+        "DeleteListener" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_listener),
+        "RegisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::register_targets),
+        "DeregisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::deregister_targets),
+        "DescribeTargetHealth" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::describe_target_health)
+        }
+        "AddTags" => answer_elbv2(cp, r, f, &action, id, elbv2::add_tags),
+        "RemoveTags" => answer_elbv2(cp, r, f, &action, id, elbv2::remove_tags),
+        "DescribeTags" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_tags),
+        "" => query_error(
+            &Elbv2Error::new(Elbv2ErrorCode::InvalidAction, "the request names no Action"),
+            request_id,
+        ),
+        other => query_error(
+            &Elbv2Error::new(
+                Elbv2ErrorCode::InvalidAction,
+                format!("berth does not know the ELBv2 action '{other}'"),
+            ),
+            request_id,
+        ),
     }
 }

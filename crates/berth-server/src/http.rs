@@ -1,4 +1,10 @@
-//! The HTTP edge: body limits, SigV4, the awsJson1_1 envelope and ECS's error shape.
+//! The HTTP edge: body limits, SigV4, the awsJson1_1 envelope and ECS's error shape,
+//! and the awsQuery (ELBv2) envelope with its XML error shape.
+//!
+//! Routing: a request with `X-Amz-Target` is awsJson1_1 (ECS, berth's own actions), as
+//! before. A request without it whose content type is `application/x-www-form-urlencoded`
+//! (or whose body starts with `Action=`) is awsQuery and goes to the ELBv2 actions by
+//! its `Action` parameter. Both are SigV4-verified the same way.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +18,7 @@ use berth_api::ErrorBody;
 use berth_auth::{SignableRequest, Verifier};
 use http_body_util::{BodyExt, Limited};
 
-use crate::dispatch::{dispatch, ApiError};
+use crate::dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
 use crate::ControlPlane;
 
 /// The largest request body berth reads; ECS's own task definitions stay far below it.
@@ -71,9 +77,65 @@ fn error_response(
     response
 }
 
+/// awsQuery's error shape (`<ErrorResponse>`), for failures before an action runs.
+fn query_error_response(
+    request_id: &str,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
+    let sender_fault = status.as_u16() < 500;
+    query_response(
+        request_id,
+        QueryAnswer {
+            status: status.as_u16(),
+            document: berth_api::elbv2::error_document(sender_fault, code, message, request_id),
+        },
+    )
+}
+
+fn query_response(request_id: &str, answer: QueryAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, Body::from(answer.document)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static(berth_api::elbv2::XML_CONTENT_TYPE),
+    );
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// Whether the headers mark an awsQuery request: no `X-Amz-Target`, a form body.
+fn is_query_by_headers(headers: &HeaderMap) -> bool {
+    if headers.contains_key("x-amz-target") {
+        return false;
+    }
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case(berth_api::elbv2::QUERY_CONTENT_TYPE)
+        })
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let id = request_id();
     let (parts, body) = request.into_parts();
+    let query = is_query_by_headers(&parts.headers);
+    if query && parts.method != axum::http::Method::POST {
+        return query_error_response(
+            &id,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "InvalidAction",
+            "berth's ELBv2 API takes POST / with a form-encoded body",
+        );
+    }
     if parts.method != axum::http::Method::POST {
         return error_response(
             &id,
@@ -88,6 +150,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        if query {
+            return query_too_large(&id);
+        }
         return too_large(&id);
     }
     let body: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -97,7 +162,18 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
+                if query {
+                    return query_too_large(&id);
+                }
                 return too_large(&id);
+            }
+            if query {
+                return query_error_response(
+                    &id,
+                    StatusCode::BAD_REQUEST,
+                    "MalformedQueryString",
+                    "the request body could not be read",
+                );
             }
             return error_response(
                 &id,
@@ -123,6 +199,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Err(error) => {
             let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
             tracing::debug!(code = error.code(), "request refused: {error}");
+            if query {
+                return query_error_response(&id, status, error.code(), &error.to_string());
+            }
             return error_response(&id, status, error.code(), &error.to_string());
         }
     };
@@ -131,6 +210,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if !parts.headers.contains_key("x-amz-target") && (query || body.starts_with(b"Action=")) {
+        let answer = dispatch_query(&shared.control_plane, &verified.region, &body, &id);
+        if answer.status >= 500 {
+            tracing::error!(status = answer.status, "ELBv2 request failed");
+        }
+        return query_response(&id, answer);
+    }
     let result = dispatch(&shared.control_plane, target, &verified.region, &body).await;
     match result {
         Ok(json) => {
@@ -164,6 +250,15 @@ fn too_large(id: &str) -> Response {
         id,
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestEntityTooLargeException",
+        &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+fn query_too_large(id: &str) -> Response {
+    query_error_response(
+        id,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
         &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
     )
 }

@@ -33,6 +33,10 @@ fn key_text(key: &RecordKey) -> String {
         RecordKey::Task(k) => format!("task/{k}"),
         RecordKey::ContainerInstance(k) => format!("container-instance/{k}"),
         RecordKey::Node(k) => format!("node/{k}"),
+        RecordKey::LoadBalancer(k) => format!("load-balancer/{k}"),
+        RecordKey::TargetGroup(k) => format!("target-group/{k}"),
+        RecordKey::Listener(k) => format!("listener/{k}"),
+        RecordKey::Target(k) => format!("target/{k}"),
     }
 }
 
@@ -45,6 +49,10 @@ pub(crate) fn record_of(state: &State, key: &RecordKey) -> Record {
         RecordKey::Task(k) => state.tasks.get(k).map(serde_json::to_vec),
         RecordKey::ContainerInstance(k) => state.container_instances.get(k).map(serde_json::to_vec),
         RecordKey::Node(k) => state.nodes.get(k).map(serde_json::to_vec),
+        RecordKey::LoadBalancer(k) => state.load_balancers.get(k).map(serde_json::to_vec),
+        RecordKey::TargetGroup(k) => state.target_groups.get(k).map(serde_json::to_vec),
+        RecordKey::Listener(k) => state.listeners.get(k).map(serde_json::to_vec),
+        RecordKey::Target(k) => state.targets.get(k).map(serde_json::to_vec),
     };
     // Serializing plain records to JSON cannot fail (no maps with non-string keys).
     Record {
@@ -75,6 +83,18 @@ pub(crate) fn state_from_records(records: Vec<(String, Vec<u8>)>) -> Result<Stat
                 Command::PutContainerInstance(serde_json::from_slice(&value).map_err(corrupt)?)
             }
             "node" => Command::PutNode(serde_json::from_slice(&value).map_err(corrupt)?),
+            "load-balancer" => {
+                Command::PutLoadBalancer(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
+            }
+            "target-group" => {
+                Command::PutTargetGroup(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
+            }
+            "listener" => {
+                Command::PutListener(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
+            }
+            "target" => {
+                Command::PutTarget(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
+            }
             _ => {
                 return Err(StoreError::Corrupt {
                     key: key.clone(),
@@ -108,5 +128,93 @@ impl Backend for MemoryBackend {
     fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let stored = self.records.lock().unwrap_or_else(|e| e.into_inner());
         Ok(stored.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+#[cfg(test)]
+mod elbv2_tests {
+    use super::*;
+    use berth_core::elbv2::model::*;
+    use berth_core::Timestamp;
+
+    #[test]
+    fn elbv2_records_survive_a_round_trip_and_removals_delete_them() {
+        let target_group = TargetGroupRecord {
+            id: "00000000000000aa".into(),
+            name: "web".into(),
+            protocol: Protocol::Http,
+            protocol_version: None,
+            port: 80,
+            vpc_id: None,
+            target_type: TargetType::Ip,
+            ip_address_type: "ipv4".into(),
+            health_check: berth_core::elbv2::default_health_check(Protocol::Http),
+            attributes: TargetGroupAttributes::default(),
+            tags: vec![],
+            created_at: Timestamp(1),
+        };
+        let load_balancer = LoadBalancerRecord {
+            id: "00000000000000bb".into(),
+            name: "web".into(),
+            load_balancer_type: LoadBalancerType::Application,
+            scheme: "internal".into(),
+            ip_address_type: "ipv4".into(),
+            subnets: vec![],
+            security_groups: vec![],
+            tags: vec![],
+            created_at: Timestamp(1),
+        };
+        let listener = ListenerRecord {
+            id: "00000000000000cc".into(),
+            load_balancer: load_balancer.id.clone(),
+            port: 80,
+            protocol: Protocol::Http,
+            target_group: target_group.id.clone(),
+            action_order: None,
+            tags: vec![],
+            created_at: Timestamp(1),
+        };
+        let target = TargetRecord {
+            target_group: target_group.id.clone(),
+            id: "10.0.0.1".into(),
+            port: 8080,
+            availability_zone: None,
+            registered_at: Timestamp(1),
+            health: TargetHealth::default(),
+            draining_until: Some(Timestamp(5)),
+        };
+        let backend = MemoryBackend::default();
+        let mut state = State::default();
+        let commands = vec![
+            Command::PutTargetGroup(Box::new(target_group)),
+            Command::PutLoadBalancer(Box::new(load_balancer)),
+            Command::PutListener(Box::new(listener)),
+            Command::PutTarget(Box::new(target.clone())),
+            Command::PutTargetHealth {
+                target_group: target.target_group.clone(),
+                target_id: target.id.clone(),
+                port: target.port,
+                health: TargetHealth {
+                    state: TargetHealthState::Healthy,
+                    reason: None,
+                    description: None,
+                },
+            },
+        ];
+        let keys: Vec<_> = commands.into_iter().map(|c| state.apply(c)).collect();
+        let records: Vec<_> = keys.iter().map(|k| record_of(&state, k)).collect();
+        backend.write(&records).unwrap();
+        let loaded = state_from_records(backend.read_all().unwrap()).unwrap();
+        assert_eq!(loaded, state);
+        assert_eq!(
+            loaded.targets[&target.key()].health.state,
+            TargetHealthState::Healthy
+        );
+
+        let key = state.apply(Command::RemoveTarget(target.key()));
+        backend.write(&[record_of(&state, &key)]).unwrap();
+        let loaded = state_from_records(backend.read_all().unwrap()).unwrap();
+        assert!(loaded.targets.is_empty());
+        assert_eq!(loaded.listeners.len(), 1);
     }
 }

@@ -1,0 +1,217 @@
+use berth_api::elbv2 as wire;
+
+use super::model::{ListenerRecord, LoadBalancerType, Protocol};
+use super::target_groups::protocol;
+use super::{
+    arns, check_port, listener_by_arn, load_balancer_by_arn, page, present, resource_tags,
+    target_group_by_arn, Elbv2Error, Elbv2ErrorCode, Elbv2Result,
+};
+use crate::ecs::{Context, Outcome};
+use crate::state::{Command, State};
+
+/// The one target group a listener's default actions forward to.
+fn forwarded_target_group(actions: &[wire::Action]) -> Result<(String, Option<i64>), Elbv2Error> {
+    let [action] = actions else {
+        if actions.is_empty() {
+            return Err(Elbv2Error::missing("defaultActions"));
+        }
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::InvalidLoadBalancerAction,
+            "berth's listeners take exactly one default action: forward to one target group",
+        ));
+    };
+    if action.action_type != "forward" {
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::InvalidLoadBalancerAction,
+            format!(
+                "Action type '{}' is not supported: berth's listeners forward to a target group",
+                action.action_type
+            ),
+        ));
+    }
+    let mut arns: Vec<&str> = action
+        .forward_target_groups
+        .iter()
+        .filter_map(|t| t.target_group_arn.as_deref())
+        .collect();
+    arns.extend(action.target_group_arn.as_deref());
+    arns.sort_unstable();
+    arns.dedup();
+    match arns.as_slice() {
+        [arn] => Ok((arn.to_string(), action.order)),
+        [] => Err(Elbv2Error::missing("defaultActions.member.1.targetGroupArn")),
+        _ => Err(Elbv2Error::new(
+            Elbv2ErrorCode::InvalidLoadBalancerAction,
+            "berth's listeners forward to one target group; weighted forwarding to several is not supported",
+        )),
+    }
+}
+
+pub fn create_listener(
+    state: &State,
+    request: wire::CreateListenerRequest,
+    ctx: &mut Context,
+) -> Elbv2Result<wire::ListenersResult> {
+    let load_balancer = load_balancer_by_arn(state, &request.load_balancer_arn)?;
+    let listener_protocol = match request.protocol.as_deref() {
+        None => match load_balancer.load_balancer_type {
+            LoadBalancerType::Application => Protocol::Http,
+            LoadBalancerType::Network => Protocol::Tcp,
+        },
+        Some(text) => protocol("protocol", text)?,
+    };
+    let allowed = match load_balancer.load_balancer_type {
+        LoadBalancerType::Application => Protocol::Http,
+        LoadBalancerType::Network => Protocol::Tcp,
+    };
+    if listener_protocol != allowed {
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::UnsupportedProtocol,
+            format!(
+                "Protocol '{}' is not supported for load balancers of type '{}': use '{}'",
+                listener_protocol.as_elbv2(),
+                load_balancer.load_balancer_type.as_elbv2(),
+                allowed.as_elbv2()
+            ),
+        ));
+    }
+    let port = check_port(
+        "port",
+        request.port.ok_or_else(|| Elbv2Error::missing("port"))?,
+    )?;
+    let (target_group_arn, action_order) = forwarded_target_group(&request.default_actions)?;
+    let target_group = target_group_by_arn(state, &target_group_arn)?;
+    if target_group.protocol != listener_protocol {
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::IncompatibleProtocols,
+            format!(
+                "Listener protocol '{}' is not compatible with target group protocol '{}' of '{target_group_arn}'",
+                listener_protocol.as_elbv2(),
+                target_group.protocol.as_elbv2()
+            ),
+        ));
+    }
+    if state
+        .listeners
+        .values()
+        .any(|l| l.target_group == target_group.id && l.load_balancer != load_balancer.id)
+    {
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::TargetGroupAssociationLimit,
+            format!("The following target groups cannot be associated with more than one load balancer: {target_group_arn}"),
+        ));
+    }
+    let tags = resource_tags(request.tags)?;
+    if let Some(existing) = state
+        .listeners
+        .values()
+        .find(|l| l.load_balancer == load_balancer.id && l.port == port)
+    {
+        if existing.protocol == listener_protocol && existing.target_group == target_group.id {
+            // An identical create answers with the existing listener, as in ELBv2.
+            return Ok(Outcome::read_only(wire::ListenersResult {
+                listeners: present::listener(state, ctx.scope, existing)
+                    .into_iter()
+                    .collect(),
+                next_marker: None,
+            }));
+        }
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::DuplicateListener,
+            format!(
+                "A listener already exists on port {port} of load balancer '{}'",
+                request.load_balancer_arn
+            ),
+        ));
+    }
+    // berth's load balancers share the machine's addresses: a port serves one listener.
+    if let Some(other) = state.listeners.values().find(|l| l.port == port) {
+        let owner = state
+            .load_balancers
+            .get(&other.load_balancer)
+            .map(|lb| lb.name.clone())
+            .unwrap_or_default();
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::DuplicateListener,
+            format!(
+                "Port {port} is already used by a listener of load balancer '{owner}': berth's load balancers share this machine's addresses, so each listener needs its own port"
+            ),
+        ));
+    }
+    let record = ListenerRecord {
+        id: arns::new_resource_id(ctx.ids),
+        load_balancer: load_balancer.id.clone(),
+        port,
+        protocol: listener_protocol,
+        target_group: target_group.id.clone(),
+        action_order,
+        tags,
+        created_at: ctx.now,
+    };
+    let mut preview = state.clone();
+    preview.apply(Command::PutListener(Box::new(record.clone())));
+    Ok(Outcome {
+        response: wire::ListenersResult {
+            listeners: present::listener(&preview, ctx.scope, &record)
+                .into_iter()
+                .collect(),
+            next_marker: None,
+        },
+        commands: vec![Command::PutListener(Box::new(record))],
+    })
+}
+
+pub fn describe_listeners(
+    state: &State,
+    request: wire::DescribeListenersRequest,
+    ctx: &mut Context,
+) -> Elbv2Result<wire::ListenersResult> {
+    let chosen: Vec<&ListenerRecord> =
+        match (&request.load_balancer_arn, request.listener_arns.is_empty()) {
+            (Some(_), false) => {
+                return Err(Elbv2Error::validation(
+                    "Listener ARNs and a load balancer ARN cannot be specified at the same time",
+                ))
+            }
+            (None, true) => {
+                return Err(Elbv2Error::validation(
+                    "You must specify either listener ARNs or a load balancer ARN",
+                ))
+            }
+            (Some(arn), true) => {
+                let load_balancer = load_balancer_by_arn(state, arn)?;
+                let mut listeners: Vec<&ListenerRecord> = state
+                    .listeners
+                    .values()
+                    .filter(|l| l.load_balancer == load_balancer.id)
+                    .collect();
+                listeners.sort_by_key(|l| l.port);
+                listeners
+            }
+            (None, false) => request
+                .listener_arns
+                .iter()
+                .map(|arn| listener_by_arn(state, arn))
+                .collect::<Result<_, _>>()?,
+        };
+    let (chosen, next_marker) = page(chosen, request.marker.as_deref(), request.page_size)?;
+    Ok(Outcome::read_only(wire::ListenersResult {
+        listeners: chosen
+            .into_iter()
+            .filter_map(|l| present::listener(state, ctx.scope, l))
+            .collect(),
+        next_marker,
+    }))
+}
+
+pub fn delete_listener(
+    state: &State,
+    request: wire::DeleteListenerRequest,
+    _ctx: &mut Context,
+) -> Elbv2Result<wire::EmptyResult> {
+    let listener = listener_by_arn(state, &request.listener_arn)?;
+    Ok(Outcome {
+        commands: vec![Command::RemoveListener(listener.id.clone())],
+        response: wire::EmptyResult,
+    })
+}

@@ -1,0 +1,236 @@
+//! The ELBv2 records berth keeps: load balancers, target groups, listeners and
+//! registered targets. `present` turns them into ELBv2's wire shapes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceTag {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadBalancerType {
+    Application,
+    Network,
+}
+
+impl LoadBalancerType {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            LoadBalancerType::Application => "application",
+            LoadBalancerType::Network => "network",
+        }
+    }
+    /// The ARN segment: `app` or `net`.
+    pub fn arn_segment(self) -> &'static str {
+        match self {
+            LoadBalancerType::Application => "app",
+            LoadBalancerType::Network => "net",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancerRecord {
+    /// 16 hex digits, the last segment of the ARN.
+    pub id: String,
+    pub name: String,
+    pub load_balancer_type: LoadBalancerType,
+    /// internet-facing or internal (kept and echoed; berth binds what the data plane binds).
+    pub scheme: String,
+    pub ip_address_type: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub tags: Vec<ResourceTag>,
+    pub created_at: Timestamp,
+}
+
+/// The protocols berth's data plane speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Protocol {
+    Http,
+    Tcp,
+}
+
+impl Protocol {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Tcp => "TCP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetType {
+    /// Targets are container instances berth knows, by id; the data plane reaches
+    /// them at their node's address.
+    Instance,
+    /// Targets are IPv4 addresses.
+    Ip,
+}
+
+impl TargetType {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            TargetType::Instance => "instance",
+            TargetType::Ip => "ip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub enabled: bool,
+    pub protocol: Protocol,
+    /// `traffic-port` or a port number.
+    pub port: String,
+    /// HTTP only.
+    pub path: Option<String>,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub healthy_threshold_count: u32,
+    pub unhealthy_threshold_count: u32,
+    /// HTTP only: `200`, `200,204`, `200-299`.
+    pub matcher: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadBalancingAlgorithm {
+    RoundRobin,
+    LeastOutstandingRequests,
+}
+
+impl LoadBalancingAlgorithm {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            LoadBalancingAlgorithm::RoundRobin => "round_robin",
+            LoadBalancingAlgorithm::LeastOutstandingRequests => "least_outstanding_requests",
+        }
+    }
+}
+
+/// The target group attributes berth honours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroupAttributes {
+    /// `deregistration_delay.timeout_seconds`, 0-3600, default 300.
+    pub deregistration_delay_seconds: u32,
+    /// `load_balancing.algorithm.type`.
+    pub load_balancing_algorithm: LoadBalancingAlgorithm,
+}
+
+impl Default for TargetGroupAttributes {
+    fn default() -> Self {
+        TargetGroupAttributes {
+            deregistration_delay_seconds: 300,
+            load_balancing_algorithm: LoadBalancingAlgorithm::RoundRobin,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroupRecord {
+    /// 16 hex digits, the last segment of the ARN.
+    pub id: String,
+    pub name: String,
+    pub protocol: Protocol,
+    pub protocol_version: Option<String>,
+    pub port: u16,
+    pub vpc_id: Option<String>,
+    pub target_type: TargetType,
+    pub ip_address_type: String,
+    pub health_check: HealthCheck,
+    pub attributes: TargetGroupAttributes,
+    pub tags: Vec<ResourceTag>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerRecord {
+    /// 16 hex digits, the last segment of the ARN.
+    pub id: String,
+    /// The load balancer's id.
+    pub load_balancer: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// The target group id every request or connection is forwarded to.
+    pub target_group: String,
+    /// The `Order` the user gave the default action, echoed.
+    pub action_order: Option<i64>,
+    pub tags: Vec<ResourceTag>,
+    pub created_at: Timestamp,
+}
+
+/// A target's health as the data plane last reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum TargetHealthState {
+    /// Registered, not checked enough times yet.
+    #[default]
+    Initial,
+    Healthy,
+    Unhealthy,
+}
+
+impl TargetHealthState {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            TargetHealthState::Initial => "initial",
+            TargetHealthState::Healthy => "healthy",
+            TargetHealthState::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TargetHealth {
+    pub state: TargetHealthState,
+    /// ELBv2's reason code (`Target.Timeout`, `Target.ResponseCodeMismatch`, ...).
+    pub reason: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetRecord {
+    /// The target group id.
+    pub target_group: String,
+    /// A container instance id (target type instance) or an IPv4 address (ip).
+    pub id: String,
+    pub port: u16,
+    pub availability_zone: Option<String>,
+    pub registered_at: Timestamp,
+    /// What the data plane reported; `Initial` until it reports.
+    pub health: TargetHealth,
+    /// Set by DeregisterTargets: the target is draining until then, then removed.
+    pub draining_until: Option<Timestamp>,
+}
+
+impl TargetRecord {
+    pub fn key(&self) -> String {
+        target_key(&self.target_group, &self.id, self.port)
+    }
+}
+
+/// `target_group/id/port`: a target group's targets sort together.
+pub fn target_key(target_group: &str, id: &str, port: u16) -> String {
+    format!("{target_group}/{id}/{port}")
+}
+
+/// Attributes as ELBv2 lists them, every known key with its value.
+pub fn attribute_pairs(attributes: &TargetGroupAttributes) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        (
+            "deregistration_delay.timeout_seconds",
+            attributes.deregistration_delay_seconds.to_string(),
+        ),
+        (
+            "load_balancing.algorithm.type",
+            attributes.load_balancing_algorithm.as_elbv2().to_string(),
+        ),
+        ("stickiness.enabled", "false".to_string()),
+    ])
+}

@@ -1,0 +1,181 @@
+use std::net::Ipv4Addr;
+
+use berth_api::elbv2 as wire;
+
+use super::model::{target_key, TargetGroupRecord, TargetHealth, TargetRecord, TargetType};
+use super::target_groups::targets_of;
+use super::{
+    check_port, present, target_group_by_arn, target_group_in_use, Elbv2Error, Elbv2ErrorCode,
+    Elbv2Result,
+};
+use crate::ecs::{Context, Outcome};
+use crate::ids::container_instance_ref;
+use crate::state::{Command, State};
+
+/// A target as given on the wire, checked against its group: (id, port).
+fn resolve_target(
+    target_group: &TargetGroupRecord,
+    index: usize,
+    given: &wire::TargetDescription,
+) -> Result<(String, u16), Elbv2Error> {
+    let port = match given.port {
+        None => target_group.port,
+        Some(port) => check_port(&format!("targets.member.{}.port", index + 1), port)?,
+    };
+    let id = match target_group.target_type {
+        TargetType::Ip => {
+            if given.id.parse::<Ipv4Addr>().is_err() {
+                return Err(Elbv2Error::new(
+                    Elbv2ErrorCode::InvalidTarget,
+                    format!("The IP address '{}' is not a valid IPv4 address", given.id),
+                ));
+            }
+            given.id.clone()
+        }
+        TargetType::Instance => container_instance_ref(&given.id).1,
+    };
+    Ok((id, port))
+}
+
+pub fn register_targets(
+    state: &State,
+    request: wire::TargetsRequest,
+    ctx: &mut Context,
+) -> Elbv2Result<wire::EmptyResult> {
+    let target_group = target_group_by_arn(state, &request.target_group_arn)?;
+    if request.targets.is_empty() {
+        return Err(Elbv2Error::missing("targets"));
+    }
+    let mut commands = Vec::new();
+    let mut seen = Vec::new();
+    for (index, given) in request.targets.iter().enumerate() {
+        let (id, port) = resolve_target(target_group, index, given)?;
+        if target_group.target_type == TargetType::Instance
+            && state
+                .container_instances
+                .get(&id)
+                .is_none_or(|i| i.status == "INACTIVE")
+        {
+            return Err(Elbv2Error::new(
+                Elbv2ErrorCode::InvalidTarget,
+                format!(
+                    "The following targets are not container instances berth knows: '{}'",
+                    given.id
+                ),
+            ));
+        }
+        let key = target_key(&target_group.id, &id, port);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key.clone());
+        // Registering a registered target changes nothing; a draining one starts over.
+        if state
+            .targets
+            .get(&key)
+            .is_some_and(|t| t.draining_until.is_none())
+        {
+            continue;
+        }
+        commands.push(Command::PutTarget(Box::new(TargetRecord {
+            target_group: target_group.id.clone(),
+            id,
+            port,
+            availability_zone: given.availability_zone.clone(),
+            registered_at: ctx.now,
+            health: TargetHealth::default(),
+            draining_until: None,
+        })));
+    }
+    Ok(Outcome {
+        commands,
+        response: wire::EmptyResult,
+    })
+}
+
+/// Starts draining the targets: they stay for the group's deregistration delay (then
+/// `reconcile` removes them), or go at once when no listener uses the group.
+pub fn deregister_targets(
+    state: &State,
+    request: wire::TargetsRequest,
+    ctx: &mut Context,
+) -> Elbv2Result<wire::EmptyResult> {
+    let target_group = target_group_by_arn(state, &request.target_group_arn)?;
+    if request.targets.is_empty() {
+        return Err(Elbv2Error::missing("targets"));
+    }
+    let delay = target_group.attributes.deregistration_delay_seconds;
+    let drains = delay > 0 && target_group_in_use(state, &target_group.id);
+    let mut commands = Vec::new();
+    let mut seen = Vec::new();
+    for (index, given) in request.targets.iter().enumerate() {
+        let (id, port) = resolve_target(target_group, index, given)?;
+        let key = target_key(&target_group.id, &id, port);
+        let Some(target) = state.targets.get(&key) else {
+            return Err(Elbv2Error::new(
+                Elbv2ErrorCode::InvalidTarget,
+                format!(
+                    "The following targets are not registered in target group '{}': '{id}:{port}'",
+                    request.target_group_arn
+                ),
+            ));
+        };
+        if seen.contains(&key) || target.draining_until.is_some() {
+            continue;
+        }
+        seen.push(key.clone());
+        if drains {
+            let mut draining = target.clone();
+            draining.draining_until = Some(ctx.now.plus_secs(u64::from(delay)));
+            commands.push(Command::PutTarget(Box::new(draining)));
+        } else {
+            commands.push(Command::RemoveTarget(key));
+        }
+    }
+    Ok(Outcome {
+        commands,
+        response: wire::EmptyResult,
+    })
+}
+
+pub fn describe_target_health(
+    state: &State,
+    request: wire::TargetsRequest,
+    ctx: &mut Context,
+) -> Elbv2Result<wire::TargetHealthResult> {
+    let target_group = target_group_by_arn(state, &request.target_group_arn)?;
+    // A target whose delay has passed is gone, even before `reconcile` removed it.
+    let present_now = |t: &&TargetRecord| t.draining_until.is_none_or(|until| until > ctx.now);
+    let descriptions = if request.targets.is_empty() {
+        targets_of(state, &target_group.id)
+            .filter(present_now)
+            .map(|t| present::target_health_view(state, target_group, t))
+            .collect()
+    } else {
+        let mut descriptions = Vec::new();
+        for (index, given) in request.targets.iter().enumerate() {
+            let (id, port) = resolve_target(target_group, index, given)?;
+            let key = target_key(&target_group.id, &id, port);
+            match state.targets.get(&key).filter(present_now) {
+                Some(target) => {
+                    descriptions.push(present::target_health_view(state, target_group, target))
+                }
+                None => descriptions.push(wire::TargetHealthDescription {
+                    target: wire::TargetDescription {
+                        id,
+                        port: Some(i64::from(port)),
+                        availability_zone: None,
+                    },
+                    health_check_port: present::health_check_port(target_group, port),
+                    state: "unused".to_string(),
+                    reason: Some("Target.NotRegistered".to_string()),
+                    description: Some("Target is not registered to the target group".to_string()),
+                }),
+            }
+        }
+        descriptions
+    };
+    Ok(Outcome::read_only(wire::TargetHealthResult {
+        target_health_descriptions: descriptions,
+    }))
+}
