@@ -175,6 +175,7 @@ impl Agent {
             shared,
             runners: HashMap::new(),
             done: HashSet::new(),
+            draining: HashSet::new(),
             finished_sender,
             events: started.events,
             last_subscribe: Instant::now(),
@@ -270,6 +271,8 @@ pub(crate) struct NodeLoop {
     /// Tasks that must not be started again: their runner finished, or they were
     /// reported STOPPED without running. Pruned to the assigned tasks.
     pub(crate) done: HashSet<String>,
+    /// Tasks whose stop waits for their targets to drain (scheduled once).
+    pub(crate) draining: HashSet<String>,
     pub(crate) finished_sender: mpsc::UnboundedSender<String>,
     events: BoxStream<'static, Result<RuntimeEvent, RuntimeError>>,
     last_subscribe: Instant,
@@ -301,7 +304,25 @@ impl NodeLoop {
             let id = assignment.task.id.clone();
             if let Some(runner) = self.runners.get(&id) {
                 if assignment.task.desired_status == DesiredStatus::Stopped {
-                    let _ = runner.sender.send(RunnerMessage::Stop);
+                    let wait = assignment
+                        .task
+                        .stop_after
+                        .map(|at| at.0.saturating_sub(task_runner::now().0))
+                        .unwrap_or(0);
+                    if wait == 0 {
+                        let _ = runner.sender.send(RunnerMessage::Stop);
+                    } else if self.draining.insert(id.clone()) {
+                        // The task's load-balancer targets drain first: in-flight
+                        // requests finish before its containers get SIGTERM.
+                        self.shared
+                            .reporter
+                            .send(TaskReport::status(&id, TaskStatus::Deactivating));
+                        let sender = runner.sender.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(wait)).await;
+                            let _ = sender.send(RunnerMessage::Stop);
+                        });
+                    }
                 }
                 continue;
             }
@@ -316,6 +337,7 @@ impl NodeLoop {
             }
         }
         self.done.retain(|id| assigned.contains(id));
+        self.draining.retain(|id| assigned.contains(id));
     }
 
     async fn run(

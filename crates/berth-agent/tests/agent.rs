@@ -181,6 +181,8 @@ fn assignment(task_id: &str, definition: RegisterTaskDefinitionRequest) -> Assig
         stopped_reason: None,
         version: 1,
         stop_accounted: false,
+        load_balancer_targets: vec![],
+        stop_after: None,
     };
     Assignment { task, definition }
 }
@@ -914,5 +916,42 @@ async fn a_single_container_task_holds_its_own_namespace_without_a_sandbox() {
         Some("Essential container in task exited")
     );
     assert_eq!(stopped.containers[0].exit_code, Some(4));
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_draining_task_keeps_running_until_its_targets_have_drained() {
+    let h = Harness::new(&["nginx:1", "app:1"]);
+    h.link.assign(assignment(TASK, web_definition()));
+    eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
+    h.runtime.clear_calls();
+    let wall_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    h.link.change(|list| {
+        for a in list.iter_mut().filter(|a| a.task.id == TASK) {
+            a.task.desired_status = DesiredStatus::Stopped;
+            a.task.stop_after = Some(Timestamp(wall_now + 5_000));
+        }
+    });
+    let asked = tokio::time::Instant::now();
+    eventually("DEACTIVATING", || {
+        h.link.has(TASK, TaskStatus::Deactivating)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stops = h
+        .runtime
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c, RecordedCall::StopContainer { .. }))
+        .count();
+    assert_eq!(stops, 0, "no SIGTERM while the targets drain");
+    eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
+    assert!(
+        asked.elapsed() >= Duration::from_millis(4_900),
+        "stopped only after the drain"
+    );
     h.shutdown().await;
 }

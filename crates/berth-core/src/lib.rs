@@ -15,6 +15,7 @@ pub mod present;
 mod reconcile;
 mod report;
 pub mod resources;
+pub mod service_targets;
 mod state;
 mod time;
 mod validation;

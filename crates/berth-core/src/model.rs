@@ -202,6 +202,23 @@ pub struct Task {
     /// Set once the service scheduler has taken this task's stop into account
     /// (crash backoff, failed-task counts, events), so it is counted once.
     pub stop_accounted: bool,
+    /// The targets this task is registered as in its service's target groups.
+    #[serde(default)]
+    pub load_balancer_targets: Vec<TaskTarget>,
+    /// Its agent stops the containers no earlier than this, so that the task's targets
+    /// drain first (in-flight requests finish before SIGTERM).
+    #[serde(default)]
+    pub stop_after: Option<Timestamp>,
+}
+
+/// One registration of a task in a target group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskTarget {
+    /// The target group id.
+    pub target_group: String,
+    /// A container instance id (target type instance) or the task's IPv4 address (ip).
+    pub id: String,
+    pub port: u16,
 }
 
 impl Task {

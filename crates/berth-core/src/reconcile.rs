@@ -7,12 +7,15 @@
 
 use crate::ecs::demand_of;
 use crate::ecs::{new_task, start_deployment, stopping, Context, TaskOrigin};
+use crate::elbv2::model::TargetHealthState;
 use crate::model::{
     HealthStatus, Service, ServiceEvent, StopCode, Task, TaskStatus, MAX_SERVICE_EVENTS,
 };
 use crate::placement::{group_for, PlacementFailure, Placer};
+use crate::service_targets;
 use crate::state::{Command, State};
 use crate::Timestamp;
+use std::collections::BTreeSet;
 
 /// A task that ran less than this before it stopped on its own counts as a crash.
 pub const CRASH_WINDOW_MS: u64 = 30_000;
@@ -84,24 +87,52 @@ fn push_event(service: &mut Service, message: String, ctx: &mut Context) {
     service.events.truncate(MAX_SERVICE_EVENTS);
 }
 
-fn is_healthy(task: &Task) -> bool {
-    task.is_live()
-        && task.last_status == TaskStatus::Running
-        && match task.health_status {
-            HealthStatus::Healthy => true,
-            HealthStatus::Unhealthy => false,
-            HealthStatus::Unknown => !task.has_health_checks(),
-        }
+/// Which tasks of one service count as healthy: RUNNING, container health checks
+/// passing, and, for a load-balanced service, every target healthy.
+struct Health {
+    /// Tasks whose targets are all healthy; None when the service has no load balancer.
+    healthy_targets: Option<BTreeSet<String>>,
 }
 
-/// Lower sorts first when choosing which tasks to stop: not-yet-running before running,
-/// unhealthy before healthy, newer before older.
-fn stop_preference(task: &Task) -> (bool, bool, std::cmp::Reverse<Timestamp>) {
-    (
-        task.last_status == TaskStatus::Running,
-        is_healthy(task),
-        std::cmp::Reverse(task.created_at),
-    )
+impl Health {
+    fn healthy(&self, task: &Task) -> bool {
+        task.is_live()
+            && task.last_status == TaskStatus::Running
+            && match task.health_status {
+                HealthStatus::Healthy => true,
+                HealthStatus::Unhealthy => false,
+                HealthStatus::Unknown => !task.has_health_checks(),
+            }
+            && self
+                .healthy_targets
+                .as_ref()
+                .is_none_or(|ok| ok.contains(&task.id))
+    }
+
+    /// Lower sorts first when choosing which tasks to stop: not-yet-running before
+    /// running, unhealthy before healthy, newer before older.
+    fn stop_preference(&self, task: &Task) -> (bool, bool, std::cmp::Reverse<Timestamp>) {
+        (
+            task.last_status == TaskStatus::Running,
+            self.healthy(task),
+            std::cmp::Reverse(task.created_at),
+        )
+    }
+}
+
+/// Marks a task for stopping and drains its targets first (the agent waits for them).
+fn stop(
+    state: &State,
+    task: &Task,
+    reason: &str,
+    extra: &mut Vec<Command>,
+    now: Timestamp,
+) -> Task {
+    let mut stopped = stopping(task, StopCode::ServiceSchedulerInitiated, reason, now);
+    if stopped != *task {
+        extra.extend(service_targets::deregister(state, &mut stopped, now));
+    }
+    stopped
 }
 
 fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec<Command> {
@@ -113,8 +144,35 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         .cloned()
         .collect();
 
+    let mut extra: Vec<Command> = Vec::new();
     account_stopped_tasks(&mut service, &mut tasks, &mut task_commands, ctx);
-    replace_unhealthy_tasks(&service, &mut tasks, &mut task_commands, ctx);
+    for task in tasks.iter().filter(|t| t.is_stopped()) {
+        extra.extend(service_targets::forget_stopped(state, task));
+    }
+    if service.status == "ACTIVE" {
+        for task in tasks
+            .iter_mut()
+            .filter(|t| t.is_live() && t.last_status == TaskStatus::Running)
+        {
+            let before = task.clone();
+            extra.extend(service_targets::register(state, &service, task, ctx.now));
+            if *task != before {
+                task_commands.push(task.clone());
+            }
+        }
+    }
+    // Targets just registered are `initial`: the health below is the store's.
+    let health = Health {
+        healthy_targets: service_targets::tasks_with_healthy_targets(state, &service, tasks.iter()),
+    };
+    replace_unhealthy_tasks(
+        state,
+        &service,
+        &mut tasks,
+        &mut task_commands,
+        &mut extra,
+        ctx,
+    );
 
     if service.scheduling_strategy == "DAEMON" && service.status == "ACTIVE" {
         let instances = state
@@ -136,12 +194,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
     let mut started_ids = Vec::new();
     if service.status == "DRAINING" {
         for task in tasks.iter_mut().filter(|t| t.is_live()) {
-            *task = stopping(
-                task,
-                StopCode::ServiceSchedulerInitiated,
-                "Service is being deleted",
-                ctx.now,
-            );
+            *task = stop(state, task, "Service is being deleted", &mut extra, ctx.now);
             stopped_ids.push(task.id.clone());
             task_commands.push(task.clone());
         }
@@ -155,9 +208,11 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
     } else {
         roll(
             state,
+            &health,
             &mut service,
             &mut tasks,
             &mut task_commands,
+            &mut extra,
             &mut started_ids,
             &mut stopped_ids,
             ctx,
@@ -188,7 +243,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         );
         push_event(&mut service, message, ctx);
     }
-    update_deployments(&mut service, &tasks, ctx);
+    update_deployments(&health, &mut service, &tasks, ctx);
 
     let mut commands: Vec<Command> = Vec::new();
     // Later entries for the same task win; keep one command per task.
@@ -199,6 +254,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         }
     }
     commands.reverse();
+    commands.extend(extra);
     if service != original {
         commands.push(Command::PutService(Box::new(service)));
     }
@@ -256,9 +312,11 @@ fn account_stopped_tasks(
 
 /// A task whose health checks fail (outside the grace period) is replaced.
 fn replace_unhealthy_tasks(
+    state: &State,
     service: &Service,
     tasks: &mut [Task],
     out: &mut Vec<Task>,
+    extra: &mut Vec<Command>,
     ctx: &mut Context,
 ) {
     let grace_ms = service
@@ -266,29 +324,39 @@ fn replace_unhealthy_tasks(
         .unwrap_or(0)
         .max(0) as u64
         * 1000;
-    for task in tasks
-        .iter_mut()
-        .filter(|t| t.is_live() && t.health_status == HealthStatus::Unhealthy)
-    {
+    for task in tasks.iter_mut().filter(|t| t.is_live()) {
+        let reason = if task.health_status == HealthStatus::Unhealthy {
+            "Task failed container health checks".to_string()
+        } else if service_targets::target_health(state, task) == Some(TargetHealthState::Unhealthy)
+        {
+            let group = task
+                .load_balancer_targets
+                .iter()
+                .filter_map(|t| state.target_groups.get(&t.target_group))
+                .map(|g| g.name.clone())
+                .next()
+                .unwrap_or_default();
+            format!("Task failed ELB health checks in (target-group {group})")
+        } else {
+            continue;
+        };
         let since = task.started_at.unwrap_or(task.created_at);
         if ctx.now.millis_since(since) < grace_ms {
             continue;
         }
-        *task = stopping(
-            task,
-            StopCode::ServiceSchedulerInitiated,
-            "Task failed container health checks",
-            ctx.now,
-        );
+        *task = stop(state, task, &reason, extra, ctx.now);
         out.push(task.clone());
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one pass over one service's tasks, with its outputs
 fn roll(
     state: &State,
+    health: &Health,
     service: &mut Service,
     tasks: &mut [Task],
     out: &mut Vec<Task>,
+    extra: &mut Vec<Command>,
     started: &mut Vec<String>,
     stopped: &mut Vec<String>,
     ctx: &mut Context,
@@ -306,16 +374,11 @@ fn roll(
         .filter(|&i| tasks[i].is_live() && is_primary(&tasks[i]))
         .collect();
     if primary_live.len() as i64 > desired {
-        primary_live.sort_by_key(|&i| stop_preference(&tasks[i]));
+        primary_live.sort_by_key(|&i| health.stop_preference(&tasks[i]));
         let excess = primary_live.len() - desired as usize;
         for &i in primary_live.iter().take(excess) {
             let reason = format!("Scaling activity initiated by (deployment {})", primary.id);
-            tasks[i] = stopping(
-                &tasks[i],
-                StopCode::ServiceSchedulerInitiated,
-                &reason,
-                ctx.now,
-            );
+            tasks[i] = stop(state, &tasks[i], &reason, extra, ctx.now);
             stopped.push(tasks[i].id.clone());
             out.push(tasks[i].clone());
         }
@@ -323,13 +386,13 @@ fn roll(
 
     // 2. Tasks of older deployments: stop the ones that serve nobody at once, healthy
     //    ones only while enough healthy tasks remain.
-    let mut healthy_total = tasks.iter().filter(|t| is_healthy(t)).count() as i64;
+    let mut healthy_total = tasks.iter().filter(|t| health.healthy(t)).count() as i64;
     let mut old: Vec<usize> = (0..tasks.len())
         .filter(|&i| tasks[i].is_live() && !is_primary(&tasks[i]))
         .collect();
-    old.sort_by_key(|&i| stop_preference(&tasks[i]));
+    old.sort_by_key(|&i| health.stop_preference(&tasks[i]));
     for i in old {
-        let healthy = is_healthy(&tasks[i]);
+        let healthy = health.healthy(&tasks[i]);
         if healthy && healthy_total <= min_healthy {
             continue;
         }
@@ -337,12 +400,7 @@ fn roll(
             healthy_total -= 1;
         }
         let reason = format!("Deployment replaced by (deployment {})", primary.id);
-        tasks[i] = stopping(
-            &tasks[i],
-            StopCode::ServiceSchedulerInitiated,
-            &reason,
-            ctx.now,
-        );
+        tasks[i] = stop(state, &tasks[i], &reason, extra, ctx.now);
         stopped.push(tasks[i].id.clone());
         out.push(tasks[i].clone());
     }
@@ -423,7 +481,7 @@ fn roll(
 }
 
 /// Deployment counts, rollout states, circuit breaker, steady-state event.
-fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) {
+fn update_deployments(health: &Health, service: &mut Service, tasks: &[Task], ctx: &mut Context) {
     let new_tasks: Vec<&Task> = tasks.iter().collect();
     let live_of = |id: &str| {
         new_tasks
@@ -440,7 +498,7 @@ fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) 
     let healthy_of = |id: &str| {
         new_tasks
             .iter()
-            .filter(|t| is_healthy(t) && t.deployment_id.as_deref() == Some(id))
+            .filter(|t| health.healthy(t) && t.deployment_id.as_deref() == Some(id))
             .count()
     };
 
@@ -516,7 +574,10 @@ fn update_deployments(service: &mut Service, tasks: &[Task], ctx: &mut Context) 
         .iter()
         .filter(|t| t.is_live() && t.last_status == TaskStatus::Running)
         .count() as i64;
-    let all_healthy = tasks.iter().filter(|t| t.is_live()).all(is_healthy);
+    let all_healthy = tasks
+        .iter()
+        .filter(|t| t.is_live())
+        .all(|t| health.healthy(t));
     let steady = service.status == "ACTIVE"
         && service.deployments.len() == 1
         && running == desired

@@ -11,7 +11,7 @@ use berth_agent::{Agent, AgentConfig, AgentHandle};
 use berth_api::LogLine;
 use berth_auth::{Credentials, Verifier};
 use berth_runtime::{ContainerRuntime, DockerRuntime};
-use berth_server::{run_scheduler, serve, ControlPlane, LocalLink, LogSource};
+use berth_server::{run_load_balancer, run_scheduler, serve, ControlPlane, LocalLink, LogSource};
 use berth_store::{RedbBackend, Store};
 
 use crate::paths::{self, Connection};
@@ -84,6 +84,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         stopped(stop.clone()),
     ));
     let scheduler = tokio::spawn(run_scheduler(control_plane.clone(), stopped(stop.clone())));
+    let balancer = berth_lb::LoadBalancer::new(berth_lb::Limits::default());
+    let load_balancer = tokio::spawn(run_load_balancer(
+        control_plane.clone(),
+        balancer,
+        args.lb_address,
+        stopped(stop.clone()),
+    ));
     let agent_task = tokio::spawn(agent.run(stopped(stop.clone())));
 
     println!(
@@ -120,6 +127,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = server.await;
         let _ = scheduler.await;
+        let _ = load_balancer.await;
         let _ = agent_task.await;
     })
     .await;

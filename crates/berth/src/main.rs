@@ -46,6 +46,9 @@ pub struct DevArgs {
     /// The region ARNs carry when a request names none (requests use their SigV4 region).
     #[arg(long, env = "BERTH_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// The address the load balancer's listeners bind (ELBv2 CreateListener's ports on it).
+    #[arg(long, env = "BERTH_LB_ADDRESS", default_value = "0.0.0.0")]
+    pub lb_address: std::net::IpAddr,
     /// How long a stopped task's containers are kept (for `berth logs`) before removal, in seconds.
     #[arg(long, default_value_t = 600)]
     pub task_cleanup_wait: u64,

@@ -45,6 +45,8 @@ fn task(definition: &RegisterTaskDefinitionRequest) -> Task {
         stopped_reason: None,
         version: 1,
         stop_accounted: false,
+        load_balancer_targets: vec![],
+        stop_after: None,
     }
 }
 

@@ -39,10 +39,48 @@ fn check_desired_count(count: i64) -> Result<(), EcsError> {
 }
 
 fn check_load_balancers(
+    state: &State,
     load_balancers: &[api::LoadBalancer],
     definition: &TaskDefinitionRecord,
 ) -> Result<(), EcsError> {
+    if load_balancers.len() > 5 {
+        return Err(EcsError::invalid_parameter(
+            "loadBalancers can name at most 5 target groups",
+        ));
+    }
     for (i, lb) in load_balancers.iter().enumerate() {
+        let arn = lb.target_group_arn.as_deref().unwrap_or_default();
+        if arn.is_empty() {
+            return Err(EcsError::invalid_parameter(format!(
+                "loadBalancers[{i}].targetGroupArn is required (berth's load balancers are ELBv2 target groups)"
+            )));
+        }
+        let Some(group_id) = crate::service_targets::target_group_id(state, arn) else {
+            return Err(EcsError::invalid_parameter(format!(
+                "loadBalancers[{i}].targetGroupArn '{arn}' is not a target group berth has"
+            )));
+        };
+        if !crate::elbv2::target_group_in_use(state, &group_id) {
+            return Err(EcsError::invalid_parameter(format!(
+                "The target group with targetGroupArn {arn} does not have an associated load balancer."
+            )));
+        }
+        let network_mode = definition.spec.network_mode.as_deref().unwrap_or("bridge");
+        let target_type = state.target_groups.get(&group_id).map(|g| g.target_type);
+        match (target_type, network_mode) {
+            (Some(crate::elbv2::model::TargetType::Ip), mode) if mode != "awsvpc" => {
+                return Err(EcsError::invalid_parameter(format!(
+                    "loadBalancers[{i}]: target group {arn} has target type ip, which needs networkMode awsvpc (task definition {}:{} uses {mode})",
+                    definition.family, definition.revision
+                )))
+            }
+            (Some(crate::elbv2::model::TargetType::Instance), "awsvpc") => {
+                return Err(EcsError::invalid_parameter(format!(
+                    "loadBalancers[{i}]: target group {arn} has target type instance, which cannot reach awsvpc tasks; use target type ip"
+                )))
+            }
+            _ => {}
+        }
         let container = lb.container_name.as_deref().unwrap_or_default();
         let Some(def) = definition
             .spec
@@ -67,14 +105,7 @@ fn check_load_balancers(
             )));
         }
     }
-    // Until berth has its load balancer, no target group exists to register with.
-    match load_balancers.first() {
-        Some(lb) => Err(EcsError::invalid_parameter(format!(
-            "loadBalancers[0].targetGroupArn '{}' does not exist",
-            lb.target_group_arn.as_deref().unwrap_or_default()
-        ))),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 fn new_deployment(
@@ -166,7 +197,7 @@ pub fn create_service(
     let deployment_configuration = request.deployment_configuration.clone().unwrap_or_default();
     check_deployment_configuration(&deployment_configuration)?;
     check_placement(&request.placement_constraints, &request.placement_strategy)?;
-    check_load_balancers(&request.load_balancers, definition)?;
+    check_load_balancers(state, &request.load_balancers, definition)?;
     if let Some(grace) = request.health_check_grace_period_seconds {
         if !(0..=2_147_483_647).contains(&grace) {
             return Err(EcsError::invalid_parameter(
@@ -320,7 +351,7 @@ pub fn update_service(
         definition = wanted;
     }
     if let Some(load_balancers) = &request.load_balancers {
-        check_load_balancers(load_balancers, definition)?;
+        check_load_balancers(state, load_balancers, definition)?;
         service.load_balancers = load_balancers.clone();
         redeploy = true;
     }

@@ -99,6 +99,8 @@ pub fn new_task(
         stopped_reason: None,
         version: 1,
         stop_accounted: false,
+        load_balancer_targets: vec![],
+        stop_after: None,
     }
 }
 
@@ -374,14 +376,15 @@ pub fn stop_task(
             "reason is longer than 255 characters",
         ));
     }
-    let stopped = stopping(task, StopCode::UserInitiated, reason, ctx.now);
+    let mut stopped = stopping(task, StopCode::UserInitiated, reason, ctx.now);
+    let mut commands = Vec::new();
+    if &stopped != task {
+        // Its targets drain first; the agent sends SIGTERM after that.
+        commands = crate::service_targets::deregister(state, &mut stopped, ctx.now);
+        commands.push(Command::PutTask(Box::new(stopped.clone())));
+    }
     let response = api::StopTaskResponse {
         task: present::task(ctx.scope, &stopped),
-    };
-    let commands = if &stopped != task {
-        vec![Command::PutTask(Box::new(stopped))]
-    } else {
-        vec![]
     };
     Ok(Outcome { commands, response })
 }

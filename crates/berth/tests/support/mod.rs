@@ -38,7 +38,7 @@ pub fn require_images() {
     assert!(status.success(), "examples/images/build.sh failed");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -86,6 +86,8 @@ impl Dev {
                 SECRET_ACCESS_KEY,
             ])
             .env("BERTH_LOG", "info,berth=debug")
+            // Tests' load balancer listeners stay on loopback.
+            .env("BERTH_LB_ADDRESS", "127.0.0.1")
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .spawn()

@@ -1,0 +1,325 @@
+//! berth's load balancer in front of a service, driven by the real aws CLI v2:
+//! round robin over healthy tasks, unhealthy targets leave rotation and come back, and
+//! under continuous load a `docker kill`, a scale 3 -> 6 -> 2 and a StopTask fail no
+//! GET request.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{http_get, Dev};
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{pointer} in {value}"))
+}
+
+fn health_states(dev: &Dev, tg: &str) -> Vec<String> {
+    let health = dev.aws_json(&["elbv2", "describe-target-health", "--target-group-arn", tg]);
+    health["TargetHealthDescriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| str_at(d, "/TargetHealth/State").to_string())
+        .collect()
+}
+
+fn wait_healthy(dev: &Dev, tg: &str, count: usize) {
+    dev.wait_for(
+        &format!("{count} healthy targets"),
+        Duration::from_secs(90),
+        || {
+            let states = health_states(dev, tg);
+            let healthy = states.iter().filter(|s| *s == "healthy").count();
+            (healthy == count && states.len() == count).then_some(())
+        },
+    );
+}
+
+fn wait_running(dev: &Dev, count: i64) {
+    dev.wait_for(
+        &format!("{count} running tasks"),
+        Duration::from_secs(90),
+        || {
+            let s = dev.aws_json(&["ecs", "describe-services", "--services", "web"]);
+            let running = s
+                .pointer("/services/0/runningCount")
+                .and_then(Value::as_i64);
+            let live = dev.aws_json(&["ecs", "list-tasks", "--service-name", "web"])["taskArns"]
+                .as_array()
+                .map(Vec::len);
+            (running == Some(count) && live == Some(count as usize)).then_some(())
+        },
+    );
+}
+
+fn running_tasks(dev: &Dev) -> Vec<Value> {
+    let list = dev.aws_json(&["ecs", "list-tasks", "--service-name", "web"]);
+    let arns: Vec<&str> = list["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut args = vec!["ecs", "describe-tasks", "--tasks"];
+    args.extend(arns);
+    dev.aws_json(&args)["tasks"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
+    let dev = Dev::start();
+    let port = support::free_port();
+
+    // The balancer, its target group and listener, with the aws elbv2 CLI.
+    let lb = dev.aws_json(&[
+        "elbv2",
+        "create-load-balancer",
+        "--name",
+        "web-lb",
+        "--subnets",
+        "subnet-berth",
+    ]);
+    let lb_arn = str_at(&lb, "/LoadBalancers/0/LoadBalancerArn").to_string();
+    let tg = dev.aws_json(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        "web-tg",
+        "--protocol",
+        "HTTP",
+        "--port",
+        "8080",
+        "--target-type",
+        "instance",
+        "--vpc-id",
+        "vpc-berth",
+        "--health-check-path",
+        "/health.html",
+        "--health-check-interval-seconds",
+        "5",
+        "--health-check-timeout-seconds",
+        "2",
+        "--healthy-threshold-count",
+        "2",
+        "--unhealthy-threshold-count",
+        "2",
+    ]);
+    let tg_arn = str_at(&tg, "/TargetGroups/0/TargetGroupArn").to_string();
+    dev.aws_json(&[
+        "elbv2",
+        "modify-target-group-attributes",
+        "--target-group-arn",
+        &tg_arn,
+        "--attributes",
+        "Key=deregistration_delay.timeout_seconds,Value=2",
+    ]);
+    let unused = dev.aws(&[
+        "ecs",
+        "create-service",
+        "--service-name",
+        "early",
+        "--task-definition",
+        "none",
+        "--load-balancers",
+        &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
+    ]);
+    assert!(
+        !unused.status.success(),
+        "a service needs a registered task definition"
+    );
+    dev.aws_json(&[
+        "ecs", "register-task-definition", "--family", "web", "--container-definitions",
+        r#"[{"name":"web","image":"berth/busybox:latest","memory":16,"stopTimeout":2,
+            "portMappings":[{"containerPort":8080,"hostPort":0}],
+            "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && echo ok > /www/health.html && exec httpd -f -p 8080 -h /www"]}]"#,
+    ]);
+    let orphan_group = dev.aws(&[
+        "ecs",
+        "create-service",
+        "--service-name",
+        "web",
+        "--task-definition",
+        "web",
+        "--desired-count",
+        "3",
+        "--load-balancers",
+        &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
+    ]);
+    let stderr = String::from_utf8_lossy(&orphan_group.stderr);
+    assert!(
+        stderr.contains("InvalidParameterException")
+            && stderr.contains("does not have an associated load balancer"),
+        "a target group no listener uses is refused: {stderr}"
+    );
+    dev.aws_json(&[
+        "elbv2",
+        "create-listener",
+        "--load-balancer-arn",
+        &lb_arn,
+        "--protocol",
+        "HTTP",
+        "--port",
+        &port.to_string(),
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tg_arn}"),
+    ]);
+    // The grace period lets a failing target come back instead of being replaced (the
+    // replacement of unhealthy targets is the scheduler's, tested in berth-core).
+    dev.aws_json(&[
+        "ecs",
+        "create-service",
+        "--service-name",
+        "web",
+        "--task-definition",
+        "web",
+        "--desired-count",
+        "3",
+        "--health-check-grace-period-seconds",
+        "600",
+        "--load-balancers",
+        &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
+    ]);
+    wait_running(&dev, 3);
+    wait_healthy(&dev, &tg_arn, 3);
+
+    // Round robin over 3 healthy tasks: 300 requests land 100 / 100 / 100.
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..300 {
+        let (status, body) = http_get(port, "/").expect("the balancer answers");
+        assert_eq!(status, 200);
+        *counts.entry(body.trim().to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        counts.values().copied().collect::<Vec<_>>(),
+        vec![100, 100, 100],
+        "{counts:?}"
+    );
+
+    // A target whose health endpoint fails leaves rotation, and comes back.
+    let sick = running_tasks(&dev)[0].clone();
+    let sick_container = str_at(&sick, "/containers/0/runtimeId").to_string();
+    let sick_name = sick_container[..12].to_string();
+    let exec = |args: &[&str]| {
+        let mut command = Command::new("docker");
+        command.arg("exec").arg(&sick_container).args(args);
+        assert!(command.status().unwrap().success());
+    };
+    exec(&["mv", "/www/health.html", "/www/health.off"]);
+    dev.wait_for(
+        "the failing target to leave rotation",
+        Duration::from_secs(30),
+        || {
+            let answers: Vec<String> = (0..20)
+                .filter_map(|_| http_get(port, "/").ok())
+                .map(|(_, b)| b.trim().to_string())
+                .collect();
+            (!answers.contains(&sick_name)).then_some(())
+        },
+    );
+    assert!(health_states(&dev, &tg_arn).contains(&"unhealthy".to_string()));
+    exec(&["mv", "/www/health.off", "/www/health.html"]);
+    dev.wait_for("the target to return", Duration::from_secs(30), || {
+        let answers: Vec<String> = (0..20)
+            .filter_map(|_| http_get(port, "/").ok())
+            .map(|(_, b)| b.trim().to_string())
+            .collect();
+        answers.contains(&sick_name).then_some(())
+    });
+    wait_healthy(&dev, &tg_arn, 3);
+
+    // Continuous load while tasks are killed, scaled and stopped.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let load = {
+        let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            // Bounded: stops when told, or after 5 minutes whatever happens.
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(300) {
+                match http_get(port, "/") {
+                    Ok((200, _)) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok((status, body)) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{status} {}", body.trim())),
+                    Err(error) => failures.lock().unwrap().push(error.to_string()),
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let victim = str_at(&running_tasks(&dev)[1], "/containers/0/runtimeId").to_string();
+    assert!(Command::new("docker")
+        .args(["kill", &victim])
+        .status()
+        .unwrap()
+        .success());
+    wait_running(&dev, 3);
+    wait_healthy(&dev, &tg_arn, 3);
+    dev.aws_json(&[
+        "ecs",
+        "update-service",
+        "--service",
+        "web",
+        "--desired-count",
+        "6",
+    ]);
+    wait_running(&dev, 6);
+    wait_healthy(&dev, &tg_arn, 6);
+    dev.aws_json(&[
+        "ecs",
+        "update-service",
+        "--service",
+        "web",
+        "--desired-count",
+        "2",
+    ]);
+    wait_running(&dev, 2);
+    wait_healthy(&dev, &tg_arn, 2);
+    let stopped = str_at(&running_tasks(&dev)[0], "/taskArn").to_string();
+    dev.aws_json(&["ecs", "stop-task", "--task", &stopped]);
+    dev.wait_for(
+        "the stopped task to be replaced",
+        Duration::from_secs(60),
+        || {
+            let tasks = running_tasks(&dev);
+            let replaced = !tasks.iter().any(|t| str_at(t, "/taskArn") == stopped);
+            (replaced && tasks.len() == 2).then_some(())
+        },
+    );
+    wait_healthy(&dev, &tg_arn, 2);
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let failures = failures.lock().unwrap().clone();
+    let served = ok.load(Ordering::Relaxed);
+    assert!(served > 200, "the load ran: {served} requests");
+    assert!(
+        failures.is_empty(),
+        "{} of {} GET requests failed: {:?}",
+        failures.len(),
+        served + failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+
+    // The aws CLI sees the stopped task's target gone.
+    dev.wait_for(
+        "the stopped task to be STOPPED",
+        Duration::from_secs(30),
+        || {
+            let gone = dev.aws_json(&["ecs", "describe-tasks", "--tasks", &stopped]);
+            (str_at(&gone, "/tasks/0/lastStatus") == "STOPPED").then_some(())
+        },
+    );
+    assert_eq!(health_states(&dev, &tg_arn).len(), 2);
+}
