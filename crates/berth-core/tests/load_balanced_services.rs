@@ -1,0 +1,370 @@
+//! Services behind a target group, pure: tasks are registered once they run, count as
+//! healthy only with healthy targets, drain before they stop, and are replaced when
+//! their targets fail after the grace period.
+
+mod common;
+
+use berth_core::api::elbv2 as wire;
+use berth_core::ecs::Context;
+use berth_core::elbv2::model::{TargetHealth, TargetHealthState};
+use berth_core::elbv2::{self, Elbv2Result};
+use berth_core::model::{ContainerStatus, DesiredStatus, HealthStatus, TaskStatus};
+use berth_core::{Command, ContainerReport, ErrorCode, State, TaskReport};
+use common::World;
+use serde_json::json;
+
+fn elb<Q, R>(
+    world: &mut World,
+    action: impl FnOnce(&State, Q, &mut Context<'_>) -> Elbv2Result<R>,
+    request: Q,
+) -> R {
+    let mut ctx = Context {
+        now: world.now,
+        scope: &world.scope,
+        ids: &mut world.ids,
+    };
+    let outcome = action(&world.state, request, &mut ctx).unwrap_or_else(|e| panic!("{e:?}"));
+    world.apply(&outcome.commands);
+    outcome.response
+}
+
+/// A load balancer with a listener forwarding to an instance target group with a
+/// 10 s deregistration delay; returns the target group's ARN and id.
+fn balancer(world: &mut World, with_listener: bool) -> (String, String) {
+    let lb = elb(
+        world,
+        elbv2::create_load_balancer,
+        wire::CreateLoadBalancerRequest {
+            name: "lb".into(),
+            ..Default::default()
+        },
+    );
+    let tg = elb(
+        world,
+        elbv2::create_target_group,
+        wire::CreateTargetGroupRequest {
+            name: "web".into(),
+            protocol: Some("HTTP".into()),
+            port: Some(80),
+            target_type: Some("instance".into()),
+            ..Default::default()
+        },
+    );
+    let tg_arn = tg.target_groups[0].target_group_arn.clone();
+    let id = tg_arn.rsplit('/').next().unwrap().to_string();
+    let mut group = world.state.target_groups[&id].clone();
+    group.attributes.deregistration_delay_seconds = 10;
+    world.apply(&[Command::PutTargetGroup(Box::new(group))]);
+    if with_listener {
+        elb(
+            world,
+            elbv2::create_listener,
+            wire::CreateListenerRequest {
+                load_balancer_arn: lb.load_balancers[0].load_balancer_arn.clone(),
+                port: Some(8000),
+                default_actions: vec![wire::Action {
+                    action_type: "forward".into(),
+                    target_group_arn: Some(tg_arn.clone()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        );
+    }
+    (tg_arn, id)
+}
+
+fn register_web(world: &mut World, family: &str) {
+    world.register(json!({"family": family, "containerDefinitions": [
+        {"name": "web", "image": "web", "memory": 16, "portMappings": [{"containerPort": 80, "hostPort": 0}]}
+    ]}));
+}
+
+fn create_web_service(world: &mut World, tg_arn: &str, desired: i64, grace: i64) {
+    world.create_service(json!({
+        "serviceName": "web", "taskDefinition": "web", "desiredCount": desired,
+        "healthCheckGracePeriodSeconds": grace,
+        "loadBalancers": [{"targetGroupArn": tg_arn, "containerName": "web", "containerPort": 80}]
+    }));
+}
+
+/// The agent runs every pending task, publishing container port 80 on a host port.
+fn agent_runs_all(world: &mut World, next_port: &mut i64) {
+    let pending: Vec<String> = world
+        .state
+        .tasks
+        .values()
+        .filter(|t| {
+            t.desired_status == DesiredStatus::Running && t.last_status < TaskStatus::Running
+        })
+        .map(|t| t.id.clone())
+        .collect();
+    let reports: Vec<TaskReport> = pending
+        .iter()
+        .map(|id| {
+            *next_port += 1;
+            let mut report = TaskReport::status(id, TaskStatus::Running);
+            report.started_at = Some(world.now);
+            report.containers = vec![ContainerReport {
+                name: "web".into(),
+                runtime_id: Some(format!("docker-{id}")),
+                image_digest: None,
+                last_status: ContainerStatus::Running,
+                exit_code: None,
+                reason: None,
+                network_bindings: vec![berth_core::api::NetworkBinding {
+                    bind_ip: Some("0.0.0.0".into()),
+                    container_port: Some(80),
+                    host_port: Some(*next_port),
+                    protocol: Some("tcp".into()),
+                }],
+                health_status: HealthStatus::Unknown,
+            }];
+            report
+        })
+        .collect();
+    world.send_reports(&reports);
+}
+
+/// The data plane's verdict on every target of `tg`.
+fn targets_say(world: &mut World, tg: &str, state: TargetHealthState) {
+    let commands: Vec<Command> = world
+        .state
+        .targets
+        .values()
+        .filter(|t| t.target_group == tg && t.draining_until.is_none())
+        .map(|t| Command::PutTargetHealth {
+            target_group: t.target_group.clone(),
+            target_id: t.id.clone(),
+            port: t.port,
+            health: TargetHealth {
+                state,
+                reason: None,
+                description: None,
+            },
+        })
+        .collect();
+    world.apply(&commands);
+}
+
+#[test]
+fn a_target_group_no_listener_uses_is_refused() {
+    let mut world = World::with_node();
+    let (tg_arn, _) = balancer(&mut world, false);
+    register_web(&mut world, "web");
+    let error = world.fails(
+        berth_core::ecs::create_service,
+        common::req(json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+            "loadBalancers": [{"targetGroupArn": tg_arn, "containerName": "web", "containerPort": 80}]})),
+    );
+    assert_eq!(error.code, ErrorCode::InvalidParameterException);
+    assert!(
+        error
+            .message
+            .contains("does not have an associated load balancer"),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn running_tasks_are_registered_and_count_healthy_only_with_healthy_targets() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 2, 0);
+    world.settle();
+    assert!(
+        world.state.targets.is_empty(),
+        "nothing is registered before it runs"
+    );
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    let registered: Vec<(String, u16)> = world
+        .state
+        .targets
+        .values()
+        .map(|t| (t.id.clone(), t.port))
+        .collect();
+    assert_eq!(registered.len(), 2);
+    assert!(registered
+        .iter()
+        .all(|(id, port)| world.state.container_instances.contains_key(id) && *port > 30000));
+    assert!(world
+        .state
+        .tasks
+        .values()
+        .all(|t| t.load_balancer_targets.len() == 1));
+    // RUNNING, but the targets are still initial: the rollout is not complete.
+    assert_eq!(
+        world.service("web").deployments[0].rollout_state,
+        "IN_PROGRESS"
+    );
+    assert_eq!(
+        world.count_events("web", "(service web) has reached a steady state."),
+        0
+    );
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    assert_eq!(
+        world.service("web").deployments[0].rollout_state,
+        "COMPLETED"
+    );
+    assert_eq!(
+        world.count_events("web", "(service web) has reached a steady state."),
+        1
+    );
+}
+
+#[test]
+fn stopping_a_task_drains_its_target_before_the_agent_may_stop_it() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 2, 0);
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    world.update_service(json!({"service": "web", "desiredCount": 1}));
+    world.settle();
+    let stopping: Vec<_> = world
+        .state
+        .tasks
+        .values()
+        .filter(|t| t.desired_status == DesiredStatus::Stopped)
+        .collect();
+    assert_eq!(stopping.len(), 1);
+    assert_eq!(
+        stopping[0].stop_after,
+        Some(world.now.plus_secs(10)),
+        "the agent waits out the delay"
+    );
+    let draining: Vec<_> = world
+        .state
+        .targets
+        .values()
+        .filter(|t| t.draining_until.is_some())
+        .collect();
+    assert_eq!(draining.len(), 1);
+    assert_eq!(draining[0].draining_until, Some(world.now.plus_secs(10)));
+    // After the delay the drained target is gone.
+    world.advance_secs(11);
+    world.settle();
+    assert_eq!(world.state.targets.len(), 1);
+}
+
+#[test]
+fn a_rollout_stops_old_tasks_only_once_new_targets_are_healthy() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 2, 0);
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    register_web(&mut world, "web");
+    world.update_service(json!({"service": "web", "taskDefinition": "web:2"}));
+    world.settle();
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    let old_live = |w: &World| {
+        w.state
+            .tasks
+            .values()
+            .filter(|t| t.revision == 1 && t.is_live())
+            .count()
+    };
+    assert_eq!(
+        old_live(&world),
+        2,
+        "new tasks run, but their targets are initial"
+    );
+    // Only the new targets are still initial; they turn healthy.
+    let new_targets: Vec<Command> = world
+        .state
+        .targets
+        .values()
+        .filter(|t| t.health.state == TargetHealthState::Initial)
+        .map(|t| Command::PutTargetHealth {
+            target_group: t.target_group.clone(),
+            target_id: t.id.clone(),
+            port: t.port,
+            health: TargetHealth {
+                state: TargetHealthState::Healthy,
+                reason: None,
+                description: None,
+            },
+        })
+        .collect();
+    assert_eq!(new_targets.len(), 2);
+    world.apply(&new_targets);
+    world.settle();
+    assert_eq!(old_live(&world), 0, "old tasks go once the new ones serve");
+}
+
+#[test]
+fn tasks_whose_targets_fail_are_replaced_after_the_grace_period() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 1, 60);
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Unhealthy);
+    world.settle();
+    let live = |w: &World| w.state.tasks.values().filter(|t| t.is_live()).count();
+    assert_eq!(
+        live(&world),
+        1,
+        "within the grace period a failing target is tolerated"
+    );
+    world.advance_secs(61);
+    world.settle();
+    let replaced = world
+        .state
+        .tasks
+        .values()
+        .find(|t| t.desired_status == DesiredStatus::Stopped)
+        .expect("replaced");
+    assert_eq!(
+        replaced.stopped_reason.as_deref(),
+        Some("Task failed ELB health checks in (target-group web)")
+    );
+    assert_eq!(live(&world), 1, "a replacement runs");
+}
+
+#[test]
+fn a_task_that_exits_leaves_its_target_group_at_once() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 1, 0);
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    let task = world.state.tasks.keys().next().unwrap().clone();
+    world.agent_exit(&task, 1);
+    world.settle();
+    assert!(
+        world
+            .state
+            .targets
+            .values()
+            .all(|t| !world.state.tasks[&task]
+                .load_balancer_targets
+                .iter()
+                .any(|x| x.id == t.id && x.port == t.port)),
+        "the dead task's target was removed without draining"
+    );
+}
