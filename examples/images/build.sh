@@ -41,6 +41,12 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then
   die "$BUSYBOX is dynamically linked: install the Debian package busybox-static"
 fi
 
+# One build at a time: tests and scripts run this concurrently, and two imports of the
+# same tag racing each other fail one of them.
+LOCK="${TMPDIR:-/tmp}/berth-images-build.lock"
+exec 9>"$LOCK"
+flock 9
+
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
