@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets berth up on this machine (Debian/Ubuntu with Docker) and runs the seed example:
 # cluster our-project with services member (3 tasks) and board, each task nginx ->
-# web on localhost:8080 -> db, answering on dynamic host ports.
+# web on localhost:8080 -> db, behind one load balancer: http://127.0.0.1:8000/ (member)
+# and http://127.0.0.1:8001/ (board); member calls board by name (service discovery).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,16 +42,23 @@ $BERTH scale --data-dir "$DATA" -c our-project board 1
 say "the cluster"
 $BERTH ps --data-dir "$DATA" -c our-project
 
-say "the services answering on their published ports"
-for port in $($BERTH ps --data-dir "$DATA" -c our-project | grep -o '0\.0\.0\.0:[0-9]*->80' | sed 's/0\.0\.0\.0:\([0-9]*\)->80/\1/' | sort -u); do
-  printf 'http://127.0.0.1:%s/  ->  ' "$port"
-  busybox wget -q -O - "http://127.0.0.1:$port/" || echo "(no answer)"
+say "one address: the load balancer our-project (member on :8000, board on :8001)"
+for _ in $(seq 1 150); do
+  busybox wget -q -O /dev/null http://127.0.0.1:8000/ 2>/dev/null \
+    && busybox wget -q -O /dev/null http://127.0.0.1:8001/ 2>/dev/null && break
+  sleep 0.4
 done
-member_port=$($BERTH ps --data-dir "$DATA" -c our-project | sed -n '/service member/,/service board\|^└─ tasks/p' | grep -o '0\.0\.0\.0:[0-9]*->80' | head -1 | sed 's/0\.0\.0\.0:\([0-9]*\)->80/\1/')
-if [ -n "$member_port" ]; then
-  say "service discovery: member calls board by its name"
-  busybox wget -q -O - "http://127.0.0.1:$member_port/cgi-bin/board" || echo "(no answer)"
-fi
+get() {
+  printf '$ curl %s\n' "$1"
+  busybox wget -q -O - "$1" || echo "(no answer)"
+}
+for _ in 1 2 3 4; do get http://127.0.0.1:8000/; done   # round robin over member's tasks
+get http://127.0.0.1:8001/
+
+say "service discovery: member calls board by its name (http://board:80/)"
+get http://127.0.0.1:8000/cgi-bin/board
+echo
+echo "The load balancer through the aws CLI: aws elbv2 describe-target-health ... (see the README's tour)"
 echo
 echo "berth dev keeps running in the background. Credentials for the aws CLI: $DATA/connection.json"
 echo "Stop it with: pkill -f 'berth dev'"

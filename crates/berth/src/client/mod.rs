@@ -3,10 +3,12 @@
 
 mod api_client;
 mod commands;
+mod query_xml;
 
 use std::path::PathBuf;
 
-pub use api_client::ApiClient;
+pub use api_client::{is_elbv2_error, ApiClient};
+pub use query_xml::XmlElement;
 
 /// Where to reach berth and who to sign as. Flags win over env, env over the file
 /// `berth dev` wrote in its data directory.

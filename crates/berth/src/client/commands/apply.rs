@@ -1,7 +1,9 @@
-//! `berth apply -f FILE`: makes clusters, task definitions and services match a file of
-//! ECS request bodies. The whole file is parsed and checked before anything changes;
-//! then clusters, task definitions and services are applied in that order, each only
-//! when it differs from what berth already has.
+//! `berth apply -f FILE`: makes clusters, load balancers, target groups, listeners, task
+//! definitions and services match a file of ECS request bodies (and ELBv2 entries, in
+//! `load_balancing`). The whole file is parsed and checked before anything changes; then
+//! they are applied in that order, each only when it differs from what berth already has.
+
+mod load_balancing;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -11,8 +13,9 @@ use anyhow::{anyhow, bail, Context};
 use berth_api::{
     ClusterResponse, CreateClusterRequest, CreateServiceRequest, DeploymentConfiguration,
     DescribeClustersRequest, DescribeClustersResponse, DescribeTaskDefinitionRequest,
-    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
-    Service, ServiceResponse, TaskDefinition, TaskDefinitionResponse, UpdateServiceRequest,
+    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, LoadBalancer,
+    RegisterTaskDefinitionRequest, Service, ServiceResponse, TaskDefinition,
+    TaskDefinitionResponse, UpdateServiceRequest,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -35,9 +38,20 @@ pub(super) struct Manifest {
     clusters: Vec<Entry<CreateClusterRequest>>,
     task_definitions: Vec<Entry<RegisterTaskDefinitionRequest>>,
     services: Vec<Entry<CreateServiceRequest>>,
+    load_balancers: Vec<Entry<load_balancing::LoadBalancerSpec>>,
+    target_groups: Vec<Entry<load_balancing::TargetGroupSpec>>,
+    listeners: Vec<Entry<load_balancing::ListenerSpec>>,
 }
 
-const MANIFEST_KEYS: [&str; 4] = ["cluster", "clusters", "taskDefinitions", "services"];
+const MANIFEST_KEYS: [&str; 7] = [
+    "cluster",
+    "clusters",
+    "loadBalancers",
+    "targetGroups",
+    "listeners",
+    "taskDefinitions",
+    "services",
+];
 
 pub async fn run(endpoint: &Endpoint, file: &Path) -> anyhow::Result<()> {
     let file_name = if file.as_os_str() == "-" {
@@ -103,7 +117,9 @@ pub(super) fn parse_manifest(text: &str) -> anyhow::Result<Manifest> {
     }
     if top.contains_key("serviceName") {
         let label = format!("service {}", string_field(&top, "serviceName"));
-        manifest.services.push(entry(label, Value::Object(top))?);
+        let mut item = Value::Object(top);
+        load_balancing::fold_target_group_names(&mut item).context(label.clone())?;
+        manifest.services.push(entry(label, item)?);
         return Ok(manifest);
     }
     if let Some(key) = top.keys().find(|k| !MANIFEST_KEYS.contains(&k.as_str())) {
@@ -136,11 +152,13 @@ pub(super) fn parse_manifest(text: &str) -> anyhow::Result<Manifest> {
         );
         manifest.task_definitions.push(entry(label, item)?);
     }
-    for (index, item) in list(&mut top, "services")?.into_iter().enumerate() {
+    load_balancing::parse(&mut top, &mut manifest)?;
+    for (index, mut item) in list(&mut top, "services")?.into_iter().enumerate() {
         let label = format!(
             "services[{index}] (service {})",
             object_string(&item, "serviceName")
         );
+        load_balancing::fold_target_group_names(&mut item).context(label.clone())?;
         manifest.services.push(entry(label, item)?);
     }
     Ok(manifest)
@@ -200,8 +218,11 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
     if manifest.clusters.is_empty()
         && manifest.task_definitions.is_empty()
         && manifest.services.is_empty()
+        && manifest.load_balancers.is_empty()
+        && manifest.target_groups.is_empty()
+        && manifest.listeners.is_empty()
     {
-        bail!("nothing to apply: the file has no clusters, taskDefinitions or services");
+        bail!("nothing to apply: the file has no clusters, loadBalancers, targetGroups, listeners, taskDefinitions or services");
     }
     for cluster in &manifest.clusters {
         match cluster.body.cluster_name.as_deref() {
@@ -253,7 +274,7 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    load_balancing::validate(manifest)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -389,7 +410,27 @@ pub(super) fn service_update(
         changes.push("placementStrategy".to_string());
         update.placement_strategy = Some(wanted.placement_strategy.clone());
     }
+    if comparable_load_balancers(&wanted.load_balancers)
+        != comparable_load_balancers(&current.load_balancers)
+    {
+        changes.push("loadBalancers".to_string());
+        update.load_balancers = Some(wanted.load_balancers.clone());
+    }
     (!changes.is_empty()).then_some((update, changes))
+}
+
+/// A service's target groups as a set (order does not matter to ECS).
+fn comparable_load_balancers(load_balancers: &[LoadBalancer]) -> BTreeSet<(String, String, i64)> {
+    load_balancers
+        .iter()
+        .map(|lb| {
+            (
+                lb.target_group_arn.clone().unwrap_or_default(),
+                lb.container_name.clone().unwrap_or_default(),
+                lb.container_port.unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// ECS's defaults filled in (200 / 100, breaker off), so leaving a field out and
@@ -460,10 +501,37 @@ impl Applier<'_> {
             }
         }
 
+        let mut references = self.resolve_references(manifest).await?;
+
         for cluster in &manifest.clusters {
             self.apply_cluster(cluster)
                 .await
                 .with_context(|| format!("{}: {}", self.file_name, cluster.label))?;
+        }
+        for load_balancer in &manifest.load_balancers {
+            let arn = self
+                .apply_load_balancer(&load_balancer.body)
+                .await
+                .with_context(|| format!("{}: {}", self.file_name, load_balancer.label))?;
+            references
+                .load_balancers
+                .insert(load_balancer.body.name.clone(), arn);
+        }
+        for target_group in &manifest.target_groups {
+            let arn = self
+                .apply_target_group(&target_group.body)
+                .await
+                .with_context(|| format!("{}: {}", self.file_name, target_group.label))?;
+            references
+                .target_groups
+                .insert(target_group.body.name.clone(), arn);
+        }
+        for listener in &manifest.listeners {
+            let load_balancer_arn = references.load_balancer_arn(&listener.body.load_balancer);
+            let target_group_arn = references.target_group_arn(&listener.body.target_group);
+            self.apply_listener(&listener.body, &load_balancer_arn, &target_group_arn)
+                .await
+                .with_context(|| format!("{}: {}", self.file_name, listener.label))?;
         }
         for definition in &manifest.task_definitions {
             let arn = self
@@ -473,7 +541,13 @@ impl Applier<'_> {
             resolved.insert(definition.body.family.clone(), arn);
         }
         for service in &manifest.services {
-            self.apply_service(&service.body, &resolved)
+            let mut wanted = service.body.clone();
+            for load_balancer in &mut wanted.load_balancers {
+                if let Some(reference) = load_balancer.target_group_arn.as_mut() {
+                    *reference = references.target_group_arn(reference);
+                }
+            }
+            self.apply_service(&wanted, &resolved)
                 .await
                 .with_context(|| format!("{}: {}", self.file_name, service.label))?;
         }
@@ -839,6 +913,95 @@ taskDefinitions:
         };
         let (_, changes) = service_update(&spread, &current.task_definition, &current).unwrap();
         assert_eq!(changes, ["placementStrategy"]);
+    }
+
+    #[test]
+    fn load_balancing_entries_are_read_and_checked() {
+        let text = r#"
+loadBalancers: [our-project]
+targetGroups:
+  - {Name: member, Protocol: HTTP, Port: 80, HealthCheckPath: /}
+listeners:
+  - {loadBalancer: our-project, port: 8000, targetGroup: member}
+services:
+  - serviceName: member
+    taskDefinition: member
+    loadBalancers: [{targetGroup: member, containerName: nginx, containerPort: 80}]
+"#;
+        let manifest = parse_manifest(text).unwrap();
+        validate(&manifest).unwrap();
+        assert_eq!(
+            manifest.load_balancers[0].label,
+            "loadBalancers[0] (load balancer our-project)"
+        );
+        assert_eq!(
+            manifest.target_groups[0].label,
+            "targetGroups[0] (target group member)"
+        );
+        assert_eq!(
+            manifest.listeners[0].label,
+            "listeners[0] (listener our-project:8000)"
+        );
+        assert_eq!(
+            manifest.services[0].body.load_balancers[0]
+                .target_group_arn
+                .as_deref(),
+            Some("member")
+        );
+
+        let typo = text.replace("HealthCheckPath", "HealthCheckPth");
+        assert!(error_of(&typo).starts_with(
+            "targetGroups[0] (target group member): healthCheckPth: unknown field `healthCheckPth`"
+        ));
+        let same_port = text.replace(
+            "listeners:\n",
+            "listeners:\n  - {loadBalancer: other, port: 8000, targetGroup: board}\n",
+        );
+        assert!(error_of(&same_port).contains("port 8000 is already taken"));
+        let no_port = text.replace(", containerPort: 80", "");
+        assert_eq!(
+            error_of(&no_port),
+            "services[0] (service member): loadBalancers[0]: containerPort is missing"
+        );
+        let bad_name = text.replace("[our-project]", "[-bad]");
+        assert!(error_of(&bad_name).contains("name '-bad' must be 1-32 letters"));
+        let slow = text.replace("HealthCheckPath: /", "healthCheckTimeoutSeconds: 40");
+        assert!(error_of(&slow).contains("must be less than healthCheckIntervalSeconds 30"));
+        let two_balancers = text.replace(
+            "listeners:\n",
+            "listeners:\n  - {loadBalancer: other, port: 8001, targetGroup: member}\n",
+        );
+        assert!(error_of(&two_balancers).contains("a target group belongs to one load balancer"));
+    }
+
+    #[test]
+    fn a_services_target_groups_compare_as_a_set() {
+        let current = Service {
+            load_balancers: vec![LoadBalancer {
+                target_group_arn: Some("arn:tg".to_string()),
+                container_name: Some("nginx".to_string()),
+                container_port: Some(80),
+                ..Default::default()
+            }],
+            ..current_service()
+        };
+        let wanted = CreateServiceRequest {
+            service_name: "member".to_string(),
+            load_balancers: current.load_balancers.clone(),
+            ..Default::default()
+        };
+        assert!(service_update(&wanted, &current.task_definition, &current).is_none());
+        let other_port = CreateServiceRequest {
+            load_balancers: vec![LoadBalancer {
+                container_port: Some(8080),
+                ..current.load_balancers[0].clone()
+            }],
+            ..wanted
+        };
+        let (update, changes) =
+            service_update(&other_port, &current.task_definition, &current).unwrap();
+        assert_eq!(changes, ["loadBalancers"]);
+        assert_eq!(update.load_balancers.unwrap()[0].container_port, Some(8080));
     }
 
     #[test]
