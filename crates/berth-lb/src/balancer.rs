@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -284,14 +284,28 @@ impl LoadBalancer {
     }
 }
 
+/// Pending connections a listener's accept queue holds (the kernel caps it at
+/// `net.core.somaxconn`). `TcpListener::bind` asks for 128, which a burst of new
+/// clients overflows: the kernel then drops their SYNs and they retry after 1 s, 3 s...
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(listener: &ListenerConfig) -> Result<TcpListener, LbError> {
-    TcpListener::bind(listener.bind)
-        .await
-        .map_err(|source| LbError::Bind {
-            listener_id: listener.id.clone(),
-            addr: listener.bind,
-            source,
-        })
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket = if listener.bind.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind` does: rebinding a port with connections in TIME_WAIT works.
+        socket.set_reuseaddr(true)?;
+        socket.bind(listener.bind)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    bind().map_err(|source| LbError::Bind {
+        listener_id: listener.id.clone(),
+        addr: listener.bind,
+        source,
+    })
 }
 
 fn validate(config: &LbConfig) -> Result<(), LbError> {

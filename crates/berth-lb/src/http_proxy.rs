@@ -50,7 +50,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 pub(crate) async fn handle(
     context: Arc<ListenerContext>,
     in_flight: InFlight,
-    client: SocketAddr,
+    client_ip: HeaderValue,
     mut request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let group = context.route.load_full();
@@ -58,7 +58,12 @@ pub(crate) async fn handle(
     let upgrade = is_upgrade_request(request.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
-    prepare_upstream_headers(&mut parts.headers, upgrade, client, &context.port_header);
+    prepare_upstream_headers(
+        &mut parts.headers,
+        upgrade,
+        &client_ip,
+        &context.port_header,
+    );
     let uri = origin_form(&parts.uri);
 
     // Only a request we can send again identically may be retried.
@@ -349,8 +354,29 @@ fn origin_form(uri: &Uri) -> Uri {
         .unwrap_or_else(|| Uri::from_static("/"))
 }
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one look at the few names present is cheaper
+    // than hashing and removing nine names every time. A `Connection` header (which
+    // may name more) is hop-by-hop itself, so it always takes the full path.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -372,7 +398,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub(crate) fn prepare_upstream_headers(
     headers: &mut HeaderMap,
     upgrade: bool,
-    client: SocketAddr,
+    client_ip: &HeaderValue,
     port_header: &HeaderValue,
 ) {
     let upgrade_protocol = if upgrade {
@@ -385,27 +411,33 @@ pub(crate) fn prepare_upstream_headers(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
-    let client_ip = client.ip().to_string();
-    let forwarded_for = {
-        let previous: Vec<&str> = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect();
-        if previous.is_empty() {
-            client_ip
-        } else {
-            format!("{}, {client_ip}", previous.join(", "))
+    let previous: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    if previous.is_empty() {
+        headers.insert(X_FORWARDED_FOR, client_ip.clone());
+    } else {
+        let forwarded_for = format!(
+            "{}, {}",
+            previous.join(", "),
+            client_ip.to_str().unwrap_or_default()
+        );
+        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+            headers.insert(X_FORWARDED_FOR, value);
         }
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(X_FORWARDED_FOR, value);
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     headers.insert(X_FORWARDED_PORT, port_header.clone());
     if let Some(host) = headers.get(header::HOST).cloned() {
         headers.insert(X_FORWARDED_HOST, host);
     }
+}
+
+/// `X-Forwarded-For`'s value for one client connection, built once per connection.
+pub(crate) fn client_ip_header(client: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&client.ip().to_string()).expect("an IP address is a valid header value")
 }
 
 /// The body of a response to the client: the target's, streamed, or our own text.
@@ -501,7 +533,7 @@ mod tests {
         prepare_upstream_headers(
             &mut headers,
             false,
-            client,
+            &client_ip_header(client),
             &HeaderValue::from_static("8080"),
         );
         assert!(headers.get(header::CONNECTION).is_none());
@@ -517,13 +549,42 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_headers_go_without_a_connection_header_and_others_stay() {
+        // The quick look and the full removal know the same names.
+        assert!(HOP_BY_HOP.iter().all(is_hop_by_hop));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[header::ACCEPT], "*/*");
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        headers.insert(header::DATE, HeaderValue::from_static("today"));
+        let before = headers.clone();
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers, before);
+    }
+
+    #[test]
     fn upgrade_requests_keep_connection_and_upgrade() {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         assert!(is_upgrade_request(&headers));
         let client: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        prepare_upstream_headers(&mut headers, true, client, &HeaderValue::from_static("80"));
+        prepare_upstream_headers(
+            &mut headers,
+            true,
+            &client_ip_header(client),
+            &HeaderValue::from_static("80"),
+        );
         assert_eq!(headers[header::CONNECTION], "upgrade");
         assert_eq!(headers[header::UPGRADE], "websocket");
     }

@@ -107,11 +107,12 @@ async fn serve_http(stream: TcpStream, client: SocketAddr, context: Arc<Listener
     let service = {
         let context = context.clone();
         let state = state.clone();
+        let client_ip = http_proxy::client_ip_header(client);
         service_fn(move |request| {
             http_proxy::handle(
                 context.clone(),
                 InFlight::start(state.clone()),
-                client,
+                client_ip.clone(),
                 request,
             )
         })
