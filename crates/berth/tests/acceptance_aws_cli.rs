@@ -53,6 +53,17 @@ fn assert_client_error(out: &std::process::Output, code: &str, words: &str) {
     assert!(stderr.contains(words), "expected '{words}' in: {stderr}");
 }
 
+/// What the engine reports of this machine: (CPUs, memory in bytes).
+fn engine_resources() -> (i64, i64) {
+    let out = Command::new("docker")
+        .args(["info", "--format", "{{.NCPU}} {{.MemTotal}}"])
+        .output()
+        .expect("docker info");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut numbers = text.split_whitespace().map(|n| n.parse::<i64>().unwrap());
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
 #[test]
 fn aws_cli_drives_a_whole_lifecycle() {
     let dev = Dev::start();
@@ -66,6 +77,42 @@ fn aws_cli_drives_a_whole_lifecycle() {
     assert_eq!(str_of(&created, "/cluster/status"), "ACTIVE");
     let missing = dev.aws_json(&["ecs", "describe-clusters", "--clusters", "nope"]);
     assert_eq!(str_of(&missing, "/failures/0/reason"), "MISSING");
+
+    // This machine is a container instance of the cluster, with the engine's CPU and memory.
+    let instances = dev.aws_json(&["ecs", "list-container-instances", "--cluster", CLUSTER]);
+    let instance_arns = instances["containerInstanceArns"].as_array().unwrap();
+    assert_eq!(instance_arns.len(), 1, "{instances}");
+    let instance_arn = instance_arns[0].as_str().unwrap();
+    assert!(
+        instance_arn
+            .starts_with("arn:aws:ecs:us-east-1:000000000000:container-instance/acceptance/"),
+        "{instance_arn}"
+    );
+    let described = dev.aws_json(&[
+        "ecs",
+        "describe-container-instances",
+        "--cluster",
+        CLUSTER,
+        "--container-instances",
+        instance_arn,
+    ]);
+    assert_eq!(str_of(&described, "/containerInstances/0/status"), "ACTIVE");
+    assert_eq!(
+        described.pointer("/containerInstances/0/agentConnected"),
+        Some(&Value::Bool(true))
+    );
+    let (cpus, memory_bytes) = engine_resources();
+    let registered = |name: &str| {
+        described["containerInstances"][0]["registeredResources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["integerValue"].as_i64())
+            .unwrap_or_else(|| panic!("registeredResources has no {name}: {described}"))
+    };
+    assert_eq!(registered("CPU"), cpus * 1024);
+    assert_eq!(registered("MEMORY"), memory_bytes / (1024 * 1024));
 
     // Bad input: a clear ClientException, and nothing stored.
     let bad = dev.aws(&[
@@ -82,14 +129,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
         r#"[{"name":"a","image":"berth/busybox:latest","memory":16,"portMappings":[{"containerPort":80}]},
             {"name":"b","image":"berth/busybox:latest","memory":16,"portMappings":[{"containerPort":80}]}]"#,
     ]);
-    assert!(
-        !dup.status.success(),
-        "two containers on port 80 must be refused"
-    );
-    assert!(
-        String::from_utf8_lossy(&dup.stderr).contains("80"),
-        "the error names the port"
-    );
+    assert_client_error(&dup, "ClientException", "80");
     let families = dev.aws_json(&["ecs", "list-task-definition-families"]);
     assert!(
         !families.to_string().contains("broken"),
@@ -172,6 +212,19 @@ fn aws_cli_drives_a_whole_lifecycle() {
         stopped.pointer("/tasks/0/stoppedAt").is_some(),
         "stoppedAt is set"
     );
+    // berth's own CLI reads the stopped task's output from the engine.
+    let task_id = task_arn.rsplit('/').next().unwrap();
+    let logs = dev.berth(&["logs", "-c", CLUSTER, task_id]);
+    assert!(
+        logs.status.success(),
+        "berth logs: {}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("bye"),
+        "berth logs shows what the container printed: {}",
+        String::from_utf8_lossy(&logs.stdout)
+    );
 
     // A service of 3 reaches a steady state.
     let web = r#"[{"name":"web","image":"berth/busybox:latest","memory":16,
@@ -214,6 +267,21 @@ fn aws_cli_drives_a_whole_lifecycle() {
     );
     let tasks = running_tasks(&dev, "web");
     assert_eq!(tasks.len(), 3);
+    let mut waiter = vec![
+        "ecs",
+        "wait",
+        "tasks-running",
+        "--cluster",
+        CLUSTER,
+        "--tasks",
+    ];
+    waiter.extend(tasks.iter().map(|t| str_of(t, "/taskArn")));
+    let running = dev.aws(&waiter);
+    assert!(
+        running.status.success(),
+        "tasks-running: {}",
+        String::from_utf8_lossy(&running.stderr)
+    );
     for task in &tasks {
         assert_eq!(str_of(task, "/lastStatus"), "RUNNING");
         let port = task
