@@ -177,22 +177,25 @@ fn credentials(args: &DevArgs, data_dir: &Path) -> anyhow::Result<(Credentials, 
     }
     let id = format!(
         "BERTH{}",
-        random_text(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        random_text(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?
     );
     let secret = random_text(
         40,
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-    );
+    )?;
     Ok((Credentials::new(id, secret), true))
 }
 
-fn random_text(length: usize, alphabet: &[u8]) -> String {
+/// Random text from the operating system's generator; without one there is no safe
+/// secret to make, so berth refuses to start rather than invent a guessable one.
+fn random_text(length: usize, alphabet: &[u8]) -> anyhow::Result<String> {
     let mut bytes = vec![0u8; length];
-    getrandom::getrandom(&mut bytes).unwrap_or_else(|_| bytes.iter_mut().for_each(|b| *b = 7));
-    bytes
+    getrandom::getrandom(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("no random numbers from the system: {error}"))?;
+    Ok(bytes
         .iter()
         .map(|b| alphabet[*b as usize % alphabet.len()] as char)
-        .collect()
+        .collect())
 }
 
 /// This machine's node id, kept in the data dir so a restart is the same node.
@@ -204,7 +207,7 @@ fn node_id(data_dir: &Path) -> anyhow::Result<String> {
             return Ok(id);
         }
     }
-    let id = random_text(32, b"0123456789abcdef");
+    let id = random_text(32, b"0123456789abcdef")?;
     paths::write_private(&path, id.as_bytes())?;
     Ok(id)
 }

@@ -25,40 +25,94 @@ fn env(names: &[&str]) -> Option<String> {
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
 
+/// Where the client connects and the key pair it signs with, before any network use.
+#[derive(Debug, PartialEq)]
+struct Resolved {
+    endpoint: String,
+    access_key_id: String,
+    secret_access_key: String,
+    region: String,
+}
+
+/// Picks the endpoint, then a key pair from one source only, so a key id and a secret
+/// from different places never meet:
+/// the flags, then `BERTH_ACCESS_KEY_ID`/`BERTH_SECRET_ACCESS_KEY`, then the `berth dev`
+/// connection file (only when talking to the endpoint it names), then
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`. The file comes before the `AWS_*`
+/// variables because those are often a user's real AWS keys, which berth does not know.
+fn resolve(
+    flags: &Endpoint,
+    env: impl Fn(&[&str]) -> Option<String>,
+    file: Option<&paths::Connection>,
+    connection_file: &std::path::Path,
+) -> anyhow::Result<Resolved> {
+    let endpoint = flags
+        .endpoint
+        .clone()
+        .or_else(|| env(&["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"]))
+        .or_else(|| file.map(|f| f.endpoint.clone()))
+        .unwrap_or_else(|| "http://127.0.0.1:9650".to_string())
+        .trim_end_matches('/')
+        .to_string();
+    let file = file.filter(|f| f.endpoint.trim_end_matches('/') == endpoint);
+    let pair = match (&flags.access_key_id, &flags.secret_access_key) {
+        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+        (Some(_), None) => bail!("--access-key-id needs --secret-access-key too"),
+        (None, Some(_)) => bail!("--secret-access-key needs --access-key-id too"),
+        (None, None) => None,
+    };
+    let from_env = |id: &str, secret: &str| -> anyhow::Result<Option<(String, String)>> {
+        match (env(&[id]), env(&[secret])) {
+            (Some(id), Some(secret)) => Ok(Some((id, secret))),
+            (None, None) => Ok(None),
+            (Some(_), None) => bail!("{id} is set but {secret} is not"),
+            (None, Some(_)) => bail!("{secret} is set but {id} is not"),
+        }
+    };
+    let pair = match pair {
+        Some(pair) => Some(pair),
+        None => from_env("BERTH_ACCESS_KEY_ID", "BERTH_SECRET_ACCESS_KEY")?,
+    };
+    let pair =
+        pair.or_else(|| file.map(|f| (f.access_key_id.clone(), f.secret_access_key.clone())));
+    let pair = match pair {
+        Some(pair) => pair,
+        None => from_env("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")?.ok_or_else(|| {
+            anyhow!(
+                "no credentials for {endpoint}: pass --access-key-id and --secret-access-key, set BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY, or run `berth dev` (it writes {})",
+                connection_file.display()
+            )
+        })?,
+    };
+    let region = flags
+        .region
+        .clone()
+        .or_else(|| env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+        .or_else(|| file.map(|f| f.region.clone()))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    Ok(Resolved {
+        endpoint,
+        access_key_id: pair.0,
+        secret_access_key: pair.1,
+        region,
+    })
+}
+
 impl ApiClient {
     pub fn from_flags(flags: &Endpoint) -> anyhow::Result<Self> {
         let data_dir = paths::data_dir(flags.data_dir.as_deref());
         let file = paths::read_connection(&data_dir).ok();
-        let endpoint = flags
-            .endpoint
-            .clone()
-            .or_else(|| env(&["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"]))
-            .or_else(|| file.as_ref().map(|f| f.endpoint.clone()))
-            .unwrap_or_else(|| "http://127.0.0.1:9650".to_string());
-        let access_key_id = flags
-            .access_key_id
-            .clone()
-            .or_else(|| env(&["BERTH_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"]))
-            .or_else(|| file.as_ref().map(|f| f.access_key_id.clone()));
-        let secret_access_key = flags
-            .secret_access_key
-            .clone()
-            .or_else(|| env(&["BERTH_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"]))
-            .or_else(|| file.as_ref().map(|f| f.secret_access_key.clone()));
-        let (Some(access_key_id), Some(secret_access_key)) = (access_key_id, secret_access_key)
-        else {
-            bail!(
-                "no credentials: pass --access-key-id and --secret-access-key, set BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY, or run `berth dev` (it writes {})",
-                paths::connection_file(&data_dir).display()
-            );
-        };
-        let region = flags
-            .region
-            .clone()
-            .or_else(|| env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
-            .or_else(|| file.as_ref().map(|f| f.region.clone()))
-            .unwrap_or_else(|| "us-east-1".to_string());
-        let endpoint = endpoint.trim_end_matches('/').to_string();
+        let Resolved {
+            endpoint,
+            access_key_id,
+            secret_access_key,
+            region,
+        } = resolve(
+            flags,
+            env,
+            file.as_ref(),
+            &paths::connection_file(&data_dir),
+        )?;
         let host = endpoint
             .split_once("://")
             .map(|(_, rest)| rest)
@@ -267,6 +321,98 @@ fn form_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn connection() -> paths::Connection {
+        paths::Connection {
+            endpoint: "http://127.0.0.1:9650".to_string(),
+            region: "us-east-1".to_string(),
+            access_key_id: "FILEKEY".to_string(),
+            secret_access_key: "file-secret".to_string(),
+        }
+    }
+
+    fn flags() -> Endpoint {
+        Endpoint {
+            endpoint: None,
+            access_key_id: None,
+            secret_access_key: None,
+            region: None,
+            data_dir: None,
+            cluster: None,
+        }
+    }
+
+    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&[&str]) -> Option<String> {
+        move |names| {
+            names.iter().find_map(|n| {
+                vars.iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.to_string())
+            })
+        }
+    }
+
+    fn pair(resolved: &Resolved) -> (&str, &str) {
+        (&resolved.access_key_id, &resolved.secret_access_key)
+    }
+
+    const NO_FILE: &str = "/nonexistent/connection.json";
+
+    #[test]
+    fn the_dev_connection_file_beats_real_aws_keys_in_the_environment() {
+        let env = env_of(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAREAL"),
+            ("AWS_SECRET_ACCESS_KEY", "real"),
+        ]);
+        let file = connection();
+        let resolved = resolve(&flags(), &env, Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(pair(&resolved), ("FILEKEY", "file-secret"));
+        assert_eq!(resolved.endpoint, "http://127.0.0.1:9650");
+    }
+
+    #[test]
+    fn a_key_pair_comes_from_one_source() {
+        // A flag key id never meets the file's secret.
+        let mut only_id = flags();
+        only_id.access_key_id = Some("FLAGKEY".to_string());
+        let file = connection();
+        let error = resolve(&only_id, env_of(&[]), Some(&file), NO_FILE.as_ref()).unwrap_err();
+        assert!(error.to_string().contains("--secret-access-key"), "{error}");
+        // BERTH_* beat the file; half a BERTH_* pair is an error naming the missing one.
+        let env = env_of(&[
+            ("BERTH_ACCESS_KEY_ID", "ENVKEY"),
+            ("BERTH_SECRET_ACCESS_KEY", "env-secret"),
+        ]);
+        let resolved = resolve(&flags(), env, Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(pair(&resolved), ("ENVKEY", "env-secret"));
+        let env = env_of(&[("BERTH_ACCESS_KEY_ID", "ENVKEY")]);
+        let error = resolve(&flags(), env, Some(&file), NO_FILE.as_ref()).unwrap_err();
+        assert!(
+            error.to_string().contains("BERTH_SECRET_ACCESS_KEY"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_file_is_used_only_for_its_own_endpoint() {
+        let file = connection();
+        let mut other = flags();
+        other.endpoint = Some("http://10.0.0.5:9650/".to_string());
+        let env = env_of(&[
+            ("AWS_ACCESS_KEY_ID", "OTHERKEY"),
+            ("AWS_SECRET_ACCESS_KEY", "other"),
+        ]);
+        let resolved = resolve(&other, env, Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.endpoint, "http://10.0.0.5:9650");
+        assert_eq!(pair(&resolved), ("OTHERKEY", "other"));
+        let error = resolve(&other, env_of(&[]), Some(&file), NO_FILE.as_ref()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no credentials for http://10.0.0.5:9650"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn form_values_are_percent_encoded() {

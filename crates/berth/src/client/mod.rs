@@ -17,10 +17,10 @@ pub struct Endpoint {
     /// berth's API address, e.g. http://127.0.0.1:9650.
     #[arg(long, global = true, env = "BERTH_ENDPOINT")]
     pub endpoint: Option<String>,
-    /// Access key id to sign with (else BERTH_ACCESS_KEY_ID, AWS_ACCESS_KEY_ID, or the dev connection file).
+    /// Access key id to sign with, given with --secret-access-key (else BERTH_ACCESS_KEY_ID, the dev connection file, or AWS_ACCESS_KEY_ID).
     #[arg(long, global = true)]
     pub access_key_id: Option<String>,
-    /// Secret access key to sign with (else BERTH_SECRET_ACCESS_KEY, AWS_SECRET_ACCESS_KEY, or the dev connection file).
+    /// Secret access key to sign with, given with --access-key-id (else BERTH_SECRET_ACCESS_KEY, the dev connection file, or AWS_SECRET_ACCESS_KEY).
     #[arg(long, global = true, hide_env_values = true)]
     pub secret_access_key: Option<String>,
     /// Region to sign for.

@@ -50,10 +50,24 @@ pub struct Dev {
     pub port: u16,
     child: Option<Child>,
     log: PathBuf,
+    /// The key pair the aws CLI and `berth` sign with: the test's own, or (when
+    /// `berth dev` generated one) the pair from its connection file.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    generated_keys: bool,
 }
 
 impl Dev {
     pub fn start() -> Dev {
+        Dev::start_with(false)
+    }
+
+    /// `berth dev` with no keys given: it makes a pair and keeps it in its data dir.
+    pub fn start_generating_keys() -> Dev {
+        Dev::start_with(true)
+    }
+
+    fn start_with(generated_keys: bool) -> Dev {
         require_docker();
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -63,9 +77,16 @@ impl Dev {
             data_dir,
             port,
             child: None,
+            access_key_id: ACCESS_KEY_ID.to_string(),
+            secret_access_key: SECRET_ACCESS_KEY.to_string(),
+            generated_keys,
         };
         dev.spawn();
         dev
+    }
+
+    pub fn connection_file(&self) -> PathBuf {
+        self.data_dir.path().join("connection.json")
     }
 
     /// Starts (or restarts) `berth dev` on the same data dir and port.
@@ -75,16 +96,22 @@ impl Dev {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
             .args(["dev", "--listen", &format!("127.0.0.1:{}", self.port)])
             .arg("--data-dir")
             .arg(self.data_dir.path())
-            .args([
+            .env_remove("BERTH_ACCESS_KEY_ID")
+            .env_remove("BERTH_SECRET_ACCESS_KEY");
+        if !self.generated_keys {
+            command.args([
                 "--access-key-id",
                 ACCESS_KEY_ID,
                 "--secret-access-key",
                 SECRET_ACCESS_KEY,
-            ])
+            ]);
+        }
+        let child = command
             .env("BERTH_LOG", "info,berth=debug")
             // Tests' load balancer listeners stay on loopback.
             .env("BERTH_LB_ADDRESS", "127.0.0.1")
@@ -97,6 +124,7 @@ impl Dev {
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
                 && self.node_id().is_some()
+                && self.read_generated_keys()
             {
                 // The agent has registered once the default cluster lists an instance.
                 let out = self.aws(&["ecs", "list-container-instances", "--cluster", "default"]);
@@ -120,6 +148,30 @@ impl Dev {
                 self.log_text()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// With generated keys, takes them from the connection file once it is there.
+    fn read_generated_keys(&mut self) -> bool {
+        if !self.generated_keys {
+            return true;
+        }
+        let Ok(text) = std::fs::read_to_string(self.connection_file()) else {
+            return false;
+        };
+        let Ok(connection) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return false;
+        };
+        match (
+            connection["access_key_id"].as_str(),
+            connection["secret_access_key"].as_str(),
+        ) {
+            (Some(id), Some(secret)) => {
+                self.access_key_id = id.to_string();
+                self.secret_access_key = secret.to_string();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -147,7 +199,7 @@ impl Dev {
 
     /// The aws CLI v2 (Debian's, by its full path) against this berth.
     pub fn aws(&self, args: &[&str]) -> Output {
-        self.aws_as(args, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+        self.aws_as(args, &self.access_key_id, &self.secret_access_key)
     }
 
     pub fn aws_as(&self, args: &[&str], key: &str, secret: &str) -> Output {
@@ -198,9 +250,9 @@ impl Dev {
                 "--endpoint",
                 &self.endpoint(),
                 "--access-key-id",
-                ACCESS_KEY_ID,
+                &self.access_key_id,
             ])
-            .args(["--secret-access-key", SECRET_ACCESS_KEY])
+            .args(["--secret-access-key", &self.secret_access_key])
             .stdin(Stdio::null())
             .output()
             .expect("run berth")
