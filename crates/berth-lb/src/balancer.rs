@@ -83,7 +83,7 @@ impl LoadBalancer {
     pub async fn apply(&self, config: LbConfig) -> Result<(), LbError> {
         let _serialized = self.inner.apply_lock.lock().await;
         validate(&config)?;
-        let (replaced, to_start) = {
+        let (mut replaced, to_start) = {
             let running = self.running();
             if running.shut_down {
                 return Err(LbError::ShutDown);
@@ -106,7 +106,10 @@ impl LoadBalancer {
         };
 
         // Bind everything new before touching anything. A listener moving to an address
-        // one of ours holds (and is giving up) binds after that one closes.
+        // one of ours holds (and is giving up) binds after that one closes. A listener
+        // that cannot bind is left out (a replaced one keeps its old socket) and named in
+        // the error; everything else is applied, so one taken port never holds back the
+        // targets of every other group.
         let releasing: HashSet<SocketAddr> = {
             let running = self.running();
             let wanted: HashSet<&str> = config.listeners.iter().map(|l| l.id.as_str()).collect();
@@ -121,13 +124,19 @@ impl LoadBalancer {
         };
         let mut bound = Vec::new();
         let mut deferred = Vec::new();
+        let mut bind_error = None;
         for listener in to_start {
             if releasing.contains(&listener.bind) {
                 deferred.push(listener);
                 continue;
             }
-            let socket = bind(&listener).await?;
-            bound.push((listener, socket));
+            match bind(&listener).await {
+                Ok(socket) => bound.push((listener, socket)),
+                Err(error) => {
+                    replaced.retain(|id| *id != listener.id);
+                    bind_error.get_or_insert(error);
+                }
+            }
         }
 
         let mut closing = Vec::new();
@@ -184,7 +193,6 @@ impl LoadBalancer {
         for task in closing {
             let _ = task.await;
         }
-        let mut deferred_error = None;
         for listener in deferred {
             match bind(&listener).await {
                 Ok(socket) => {
@@ -193,7 +201,7 @@ impl LoadBalancer {
                     running.listeners.insert(started.config.id.clone(), started);
                 }
                 Err(error) => {
-                    deferred_error.get_or_insert(error);
+                    bind_error.get_or_insert(error);
                 }
             }
         }
@@ -213,7 +221,7 @@ impl LoadBalancer {
         self.inner
             .events
             .send_modify(|count| *count = count.wrapping_add(1));
-        match deferred_error {
+        match bind_error {
             Some(error) => Err(error),
             None => Ok(()),
         }

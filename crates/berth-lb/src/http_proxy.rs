@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{Either, Empty};
@@ -26,6 +27,7 @@ use hyper_util::rt::TokioIo;
 use crate::error::{ProxyError, ProxyErrorKind, RetrySafety};
 use crate::listener::{InFlight, ListenerContext};
 use crate::pool::{self, UpstreamRequestBody, UpstreamSender};
+use crate::splice::copy_bidirectional_with_idle_timeout;
 use crate::upstream::{Lease, Target};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -243,10 +245,11 @@ fn client_response(
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             let cancel = context.cancel.clone();
+            let idle_timeout = context.limits.idle_timeout;
             tokio::spawn(async move {
                 tokio::select! {
                     _ = cancel.cancelled() => {}
-                    result = splice(client_upgrade, upstream_upgrade) => {
+                    result = splice(client_upgrade, upstream_upgrade, idle_timeout) => {
                         if let Err(error) = result {
                             tracing::debug!(%error, "upgraded connection ended with an error");
                         }
@@ -277,11 +280,12 @@ fn client_response(
 async fn splice(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
+    idle_timeout: Duration,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (client, upstream) = tokio::try_join!(client, upstream)?;
     let mut client = TokioIo::new(client);
     let mut upstream = TokioIo::new(upstream);
-    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+    copy_bidirectional_with_idle_timeout(&mut client, &mut upstream, idle_timeout).await?;
     Ok(())
 }
 

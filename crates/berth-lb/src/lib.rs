@@ -13,6 +13,7 @@ mod http_proxy;
 mod listener;
 mod pool;
 mod selection;
+mod splice;
 mod target_group;
 mod tcp_proxy;
 mod upstream;

@@ -5,8 +5,9 @@
 //! its next request, which would make the idle timeout at most the header timeout; so
 //! the balancer keeps its own two clocks per connection, updated by the socket reads:
 //! a request head must be complete `request_header_timeout` after its first byte (or
-//! after the connection opened, for the first request), and a connection with nothing
-//! in flight closes after `idle_timeout`.
+//! after the connection opened, for the first request), and a connection on which
+//! nothing moves closes after `idle_timeout` (while a request is in flight, after the
+//! upstream's own timeouts at the least, so a slow target still gets its 504).
 
 use std::io;
 use std::net::SocketAddr;
@@ -201,8 +202,16 @@ impl ConnectionState {
                 + Duration::from_millis(self.last_activity.load(Ordering::Relaxed))
                 + limits.idle_timeout;
         }
-        // A request is in flight: the upstream timeouts bound it; look again later.
-        Instant::now() + limits.idle_timeout
+        // A request is in flight: nothing moving either way for the idle timeout (a
+        // client that stops reading its response, or stalls in its body) closes the
+        // connection, as ELB's idle timeout does. A slow upstream is answered 504 by its
+        // own timeouts first, so the deadline leaves room for them.
+        let upstream_wait = limits.upstream_connect_timeout
+            + limits.upstream_response_timeout
+            + Duration::from_secs(1);
+        self.opened
+            + Duration::from_millis(self.last_activity.load(Ordering::Relaxed))
+            + limits.idle_timeout.max(upstream_wait)
     }
 }
 

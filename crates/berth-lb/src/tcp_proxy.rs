@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 
 use crate::error::ProxyError;
 use crate::listener::ListenerContext;
+use crate::splice::copy_bidirectional_with_idle_timeout;
 use crate::upstream::{Lease, Target};
 
 pub(crate) async fn serve(mut client: TcpStream, context: Arc<ListenerContext>) {
@@ -38,7 +39,10 @@ pub(crate) async fn serve(mut client: TcpStream, context: Arc<ListenerContext>) 
             }
         }
     };
-    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+    let idle_timeout = context.limits.idle_timeout;
+    if let Err(error) =
+        copy_bidirectional_with_idle_timeout(&mut client, &mut upstream, idle_timeout).await
+    {
         tracing::debug!(%error, "tcp proxy connection ended with an error");
     }
 }

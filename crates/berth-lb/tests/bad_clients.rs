@@ -151,3 +151,44 @@ async fn idle_keep_alive_connections_close_after_the_idle_timeout_not_the_header
     assert!(idle_since.elapsed() < Duration::from_secs(3));
     lb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_response_is_dropped_after_the_idle_timeout() {
+    let limits = Limits {
+        request_header_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_millis(300),
+        upstream_connect_timeout: Duration::from_millis(200),
+        upstream_response_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (lb, _backend, addr) = balancer(limits).await;
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /huge HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Read nothing: the sockets fill and nothing moves. The deadline here is the
+    // upstream's timeouts plus a second (1.5 s); well after it, read what is left.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(get(addr, "/").await.1, "a", "others are served meanwhile");
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stalled.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(count) => received += count,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the balancer closed the stalled connection ({received} bytes read)"
+    );
+    assert!(
+        received < HUGE_CHUNK * HUGE_CHUNKS,
+        "it was closed before the whole body went out ({received} bytes)"
+    );
+    lb.shutdown().await;
+}

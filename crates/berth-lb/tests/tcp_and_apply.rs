@@ -96,7 +96,7 @@ async fn the_tcp_listener_proxies_bytes_both_ways_over_healthy_targets() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_port_in_use_fails_apply_naming_the_address_and_changes_nothing() {
+async fn a_port_in_use_leaves_that_listener_out_names_it_and_applies_the_rest() {
     let a = Backend::start("a").await;
     let b = Backend::start("b").await;
     let lb = LoadBalancer::new(Limits::default());
@@ -114,19 +114,50 @@ async fn a_port_in_use_fails_apply_naming_the_address_and_changes_nothing() {
         protocol: ListenerProtocol::Http,
         target_group_id: "tg".into(),
     });
-    let error = lb.apply(changed).await.unwrap_err();
+    let error = lb.apply(changed.clone()).await.unwrap_err();
     assert!(matches!(error, LbError::Bind { addr, .. } if addr == occupied_addr));
     assert!(
-        error.to_string().contains(&occupied_addr.to_string()),
+        error.to_string().contains(&occupied_addr.to_string())
+            && error.to_string().contains("second"),
         "{error}"
     );
 
-    // Nothing changed: same listener, same target, still healthy and serving.
+    // The taken port is left out; the rest is applied: the same listener now serves
+    // the new target, and the old one drains.
     assert_eq!(lb.local_addr("web"), Some(addr));
     assert!(lb.local_addr("second").is_none());
-    let health = lb.target_health("tg").unwrap();
-    assert_eq!(health.len(), 1);
-    assert_eq!(state_of(&health, "a"), Some(TargetState::Healthy));
+    wait_for(&lb, "tg", |health| {
+        state_of(health, "b") == Some(TargetState::Healthy)
+    })
+    .await;
+    assert_eq!(get(addr, "/").await, (StatusCode::OK, "b".to_string()));
+
+    // Once the port is free, applying the same config again starts the listener.
+    drop(occupied);
+    lb.apply(changed).await.unwrap();
+    assert_eq!(lb.local_addr("second"), Some(occupied_addr));
+    assert_eq!(
+        get(occupied_addr, "/").await,
+        (StatusCode::OK, "b".to_string())
+    );
+    lb.shutdown().await;
+}
+
+/// A listener moved to a port that is taken keeps serving on its old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_moved_to_a_taken_port_keeps_its_old_socket() {
+    let a = Backend::start("a").await;
+    let lb = LoadBalancer::new(Limits::default());
+    let mut config = single(group("tg", vec![a.target()]));
+    lb.apply(config.clone()).await.unwrap();
+    all_healthy(&lb, "tg").await;
+    let addr = lb.local_addr("web").unwrap();
+
+    let occupied = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    config.listeners[0].bind = occupied.local_addr().unwrap();
+    let error = lb.apply(config).await.unwrap_err();
+    assert!(matches!(error, LbError::Bind { .. }), "{error}");
+    assert_eq!(lb.local_addr("web"), Some(addr));
     assert_eq!(get(addr, "/").await, (StatusCode::OK, "a".to_string()));
     lb.shutdown().await;
 }

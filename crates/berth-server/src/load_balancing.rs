@@ -170,6 +170,7 @@ pub async fn run_load_balancer(
     let mut changes = control_plane.store.watch();
     let mut health = balancer.health_changes();
     let mut applied: Option<LbConfig> = None;
+    let mut last_error: Option<String> = None;
     tokio::pin!(shutdown);
     loop {
         changes.borrow_and_update();
@@ -177,11 +178,18 @@ pub async fn run_load_balancer(
         let config = control_plane.store.read(|state| lb_config(state, bind_ip));
         if applied.as_ref() != Some(&config) {
             match balancer.apply(config.clone()).await {
-                Ok(()) => applied = Some(config),
-                // A listener that cannot bind (port in use) is said once per change
-                // and retried on the next one; the rest keeps serving.
+                Ok(()) => {
+                    applied = Some(config);
+                    last_error = None;
+                }
+                // A listener that cannot bind (port in use) is left out and retried on
+                // the next change or tick; everything else was applied and serves.
                 Err(error) => {
-                    tracing::error!(%error, "the load balancer could not apply its configuration")
+                    let text = error.to_string();
+                    if last_error.as_ref() != Some(&text) {
+                        tracing::error!(%error, "the load balancer could not apply all of its configuration");
+                        last_error = Some(text);
+                    }
                 }
             }
         }

@@ -155,6 +155,16 @@ async fn respond(state: Arc<BackendState>, mut request: Request<Incoming>) -> Re
             });
             Response::new(StreamBody::new(chunks).boxed())
         }
+        "/huge" => {
+            // 256 MB, far more than the sockets between here and a client can buffer.
+            let chunks = futures_util::stream::unfold(0usize, |index| async move {
+                (index < HUGE_CHUNKS).then(|| {
+                    let chunk = Bytes::from(vec![b'x'; HUGE_CHUNK]);
+                    (Ok::<_, std::io::Error>(Frame::data(chunk)), index + 1)
+                })
+            });
+            Response::new(StreamBody::new(chunks).boxed())
+        }
         "/echo" => {
             // Streams the request body back as it arrives.
             let body = request.into_body().map_err(std::io::Error::other).boxed();
@@ -191,6 +201,9 @@ async fn respond(state: Arc<BackendState>, mut request: Request<Incoming>) -> Re
         _ => Response::new(full(state.name.clone())),
     }
 }
+
+pub const HUGE_CHUNK: usize = 1 << 20;
+pub const HUGE_CHUNKS: usize = 256;
 
 /// An address nothing listens on (bound, then released).
 pub async fn refused_addr() -> SocketAddr {
