@@ -7,6 +7,7 @@
 //! its `Action` parameter. Both are SigV4-verified the same way.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -16,10 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use berth_api::ErrorBody;
 use berth_auth::{SignableRequest, Verifier};
+use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 
 use crate::dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
 use crate::ControlPlane;
+
+const PANIC_MESSAGE: &str =
+    "berth hit an internal error on this request and changed nothing; its log has the details";
 
 /// The largest request body berth reads; ECS's own task definitions stay far below it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -211,13 +216,41 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !parts.headers.contains_key("x-amz-target") && (query || body.starts_with(b"Action=")) {
-        let answer = dispatch_query(&shared.control_plane, &verified.region, &body, &id);
+        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            dispatch_query(&shared.control_plane, &verified.region, &body, &id)
+        }));
+        let Ok(answer) = answer else {
+            tracing::error!("an ELBv2 request hit a bug in berth; it changed nothing");
+            return query_error_response(
+                &id,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                PANIC_MESSAGE,
+            );
+        };
         if answer.status >= 500 {
             tracing::error!(status = answer.status, "ELBv2 request failed");
         }
         return query_response(&id, answer);
     }
-    let result = dispatch(&shared.control_plane, target, &verified.region, &body).await;
+    // A bug must not cost the client its answer: a panic in an action (which decides
+    // before anything is written, so it changed nothing) becomes a ServerException.
+    let result = AssertUnwindSafe(dispatch(
+        &shared.control_plane,
+        target,
+        &verified.region,
+        &body,
+    ))
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|_| {
+        tracing::error!(target, "a request hit a bug in berth; it changed nothing");
+        Err(ApiError {
+            status: 500,
+            error_type: "ServerException".to_string(),
+            message: PANIC_MESSAGE.to_string(),
+        })
+    });
     match result {
         Ok(json) => {
             let mut response = (StatusCode::OK, Body::from(json)).into_response();

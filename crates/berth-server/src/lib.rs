@@ -7,6 +7,8 @@
 mod clock;
 mod control_plane;
 mod dispatch;
+#[cfg(test)]
+mod dispatch_tests;
 mod http;
 mod load_balancing;
 mod local_link;
