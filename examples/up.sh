@@ -9,11 +9,17 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 docker info >/dev/null 2>&1 || { echo "Docker is not reachable: start it (sudo systemctl start docker) or set DOCKER_HOST" >&2; exit 1; }
 
+command -v cargo >/dev/null 2>&1 || { echo "Rust's cargo is not on PATH: install Rust (https://rustup.rs or apt-get install cargo) and run this again" >&2; exit 1; }
+
+# busybox-static and nginx-light: the example images are built from them (no registry
+# needed); awscli: the real ECS client, which the test suite drives (the README's
+# second command).
 missing=()
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+[ -x /usr/bin/aws ] || missing+=(awscli)
 if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]} (the example images are built from them; no registry needed)"
+  say "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
 fi
