@@ -57,6 +57,26 @@ fn aws_unvalidated(dev: &Dev, args: &[&str]) -> Output {
 fn aws_elbv2_cli_drives_load_balancers_target_groups_listeners_and_targets() {
     let dev = Dev::start();
 
+    // Signed like ECS: a wrong secret or an unknown key is refused, and stores nothing.
+    let wrong_secret = dev.aws_as(
+        &["elbv2", "create-load-balancer", "--name", "forged"],
+        ACCESS_KEY_ID,
+        "not-the-secret",
+    );
+    assert_error(&wrong_secret, "InvalidSignatureException", "signature");
+    let unknown_key = dev.aws_as(
+        &["elbv2", "describe-load-balancers"],
+        "AKIAUNKNOWNKEY000000",
+        SECRET_ACCESS_KEY,
+    );
+    assert_error(
+        &unknown_key,
+        "UnrecognizedClientException",
+        "security token",
+    );
+    let none = dev.aws_json(&["elbv2", "describe-load-balancers"]);
+    assert_eq!(none["LoadBalancers"], Value::Array(vec![]), "{none}");
+
     // Load balancer.
     let created = dev.aws_json(&["elbv2", "create-load-balancer", "--name", "web-lb"]);
     let lb = &created["LoadBalancers"][0];

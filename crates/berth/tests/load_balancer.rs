@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{http_get, Dev};
+use support::{http_get, Dev, KeepAliveClient};
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value
@@ -235,30 +235,57 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     });
     wait_healthy(&dev, &tg_arn, 3);
 
-    // Continuous load while tasks are killed, scaled and stopped.
+    // Continuous load while tasks are killed, scaled and stopped: one client opening a
+    // connection per request, and two keeping theirs open across requests.
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
-    let load = {
+    // Bounded: each client stops when told, after 5 minutes, or after 100,000 requests.
+    let bounded = |started: std::time::Instant, sent: usize, stop: &AtomicBool| {
+        !stop.load(Ordering::Relaxed)
+            && started.elapsed() < Duration::from_secs(300)
+            && sent < 100_000
+    };
+    let mut load = Vec::new();
+    for client in 0..3 {
         let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
-        std::thread::spawn(move || {
+        load.push(std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            // Bounded: stops when told, or after 5 minutes whatever happens.
-            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(300) {
-                match http_get(port, "/") {
+            let mut keep_alive = None;
+            let mut sent = 0;
+            while bounded(started, sent, &stop) {
+                sent += 1;
+                let result = if client == 0 {
+                    http_get(port, "/")
+                } else {
+                    if keep_alive.is_none() {
+                        keep_alive = KeepAliveClient::connect(port).ok();
+                    }
+                    match keep_alive.as_mut() {
+                        Some(connection) => connection.get("/"),
+                        None => Err(std::io::Error::other("connect failed")),
+                    }
+                };
+                match result {
                     Ok((200, _)) => {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok((status, body)) => failures
                         .lock()
                         .unwrap()
-                        .push(format!("{status} {}", body.trim())),
-                    Err(error) => failures.lock().unwrap().push(error.to_string()),
+                        .push(format!("client {client}: {status} {}", body.trim())),
+                    Err(error) => {
+                        keep_alive = None;
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("client {client}: {error}"));
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-        })
-    };
+        }));
+    }
     let victim = str_at(&running_tasks(&dev)[1], "/containers/0/runtimeId").to_string();
     assert!(Command::new("docker")
         .args(["kill", &victim])
@@ -300,10 +327,12 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     );
     wait_healthy(&dev, &tg_arn, 2);
     stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
+    for client in load {
+        client.join().unwrap();
+    }
     let failures = failures.lock().unwrap().clone();
     let served = ok.load(Ordering::Relaxed);
-    assert!(served > 200, "the load ran: {served} requests");
+    assert!(served > 600, "the load ran: {served} requests");
     assert!(
         failures.is_empty(),
         "{} of {} GET requests failed: {:?}",

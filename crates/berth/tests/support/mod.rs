@@ -386,3 +386,83 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// An HTTP/1.1 client that keeps one connection open across requests, as browsers and
+/// most HTTP clients do; a request on a connection the server closed is an error.
+pub struct KeepAliveClient {
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl KeepAliveClient {
+    pub fn connect(port: u16) -> std::io::Result<KeepAliveClient> {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(KeepAliveClient {
+            reader: std::io::BufReader::new(stream),
+        })
+    }
+
+    /// One GET on the open connection; returns (status, body).
+    pub fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
+        use std::io::{BufRead, Error, ErrorKind, Read, Write};
+        write!(
+            self.reader.get_mut(),
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                "the server closed the keep-alive connection",
+            ));
+        }
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::new(ErrorKind::InvalidData, format!("status line {line:?}")))?;
+        let (mut length, mut chunked, mut close) = (0usize, false, false);
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+            let (name, value) = (name.to_ascii_lowercase(), value.trim());
+            match name.as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+                "connection" => close = value.eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.trim(), 16)
+                    .map_err(|_| Error::new(ErrorKind::InvalidData, "bad chunk size"))?;
+                let mut chunk = vec![0u8; size + 2];
+                self.reader.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            body.resize(length, 0);
+            self.reader.read_exact(&mut body)?;
+        }
+        if close {
+            return Err(Error::new(
+                ErrorKind::ConnectionAborted,
+                format!("the server ended the keep-alive connection after a {status}"),
+            ));
+        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
