@@ -681,3 +681,57 @@ fn describe_clusters_counts_what_runs() {
         (3, 0)
     );
 }
+
+#[test]
+fn run_task_overrides_are_checked_against_the_definition_and_refusals_run_nothing() {
+    let mut world = World::with_node();
+    world.register(json!({"family": "web", "containerDefinitions": [
+        {"name": "app", "image": "web", "memory": 128, "memoryReservation": 64}
+    ]}));
+    let cases = [
+        (json!({"name": "nope"}), "names no container"),
+        (json!({"name": "app", "memory": 4}), "at least 6 MiB"),
+        (
+            json!({"name": "app", "memory": 32}),
+            "memory 32 MiB is less than memoryReservation 64 MiB",
+        ),
+        (
+            json!({"name": "app", "memoryReservation": 256}),
+            "memory 128 MiB is less than memoryReservation 256 MiB",
+        ),
+        (
+            json!({"name": "app", "memoryReservation": -1}),
+            "memoryReservation must not be negative",
+        ),
+        (
+            json!({"name": "app", "cpu": -5}),
+            "cpu must not be negative",
+        ),
+    ];
+    for (container_override, words) in cases {
+        let error = world.fails(
+            ecs::run_task,
+            req(json!({"taskDefinition": "web",
+                "overrides": {"containerOverrides": [container_override.clone()]}})),
+        );
+        assert_eq!(error.code, ErrorCode::InvalidParameterException);
+        assert!(
+            error.message.contains(words),
+            "{container_override}: {}",
+            error.message
+        );
+    }
+    assert!(
+        world.state.tasks.is_empty(),
+        "no refused RunTask made a task"
+    );
+    // Both limits overridden together, consistently: it runs.
+    let run = world.ok(
+        ecs::run_task,
+        req(
+            json!({"taskDefinition": "web", "overrides": {"containerOverrides": [
+            {"name": "app", "memory": 512, "memoryReservation": 256}]}}),
+        ),
+    );
+    assert_eq!(run.tasks.len(), 1);
+}

@@ -128,21 +128,41 @@ fn check_overrides(
                 "overrides.containerOverrides[{i}].name is required"
             )));
         };
-        if !definition
+        let Some(container) = definition
             .spec
             .container_definitions
             .iter()
-            .any(|c| c.name.as_deref() == Some(name))
-        {
+            .find(|c| c.name.as_deref() == Some(name))
+        else {
             return Err(EcsError::invalid_parameter(format!(
                 "overrides.containerOverrides[{i}].name '{name}' names no container of task definition {}:{}",
                 definition.family, definition.revision
             )));
-        }
+        };
         if o.memory.is_some_and(|m| m < 6) {
             return Err(EcsError::invalid_parameter(format!(
                 "overrides.containerOverrides[{i}].memory must be at least 6 MiB"
             )));
+        }
+        if o.memory_reservation.is_some_and(|m| m < 0) {
+            return Err(EcsError::invalid_parameter(format!(
+                "overrides.containerOverrides[{i}].memoryReservation must not be negative"
+            )));
+        }
+        if o.cpu.is_some_and(|c| c < 0) {
+            return Err(EcsError::invalid_parameter(format!(
+                "overrides.containerOverrides[{i}].cpu must not be negative"
+            )));
+        }
+        // The limits the container ends up with: overridden or as defined.
+        let memory = o.memory.or(container.memory);
+        let reservation = o.memory_reservation.or(container.memory_reservation);
+        if let (Some(memory), Some(reservation)) = (memory, reservation) {
+            if memory < reservation {
+                return Err(EcsError::invalid_parameter(format!(
+                    "overrides.containerOverrides[{i}] ({name}): memory {memory} MiB is less than memoryReservation {reservation} MiB"
+                )));
+            }
         }
     }
     for (field, value) in [
