@@ -43,11 +43,12 @@ impl NodeLoop {
                     let runner = self.spawn_runner(assignment.clone(), Start::Adopt(containers));
                     let _ = runner.sender.send(RunnerMessage::Stop);
                 }
-                DesiredStatus::Running if task.last_status >= TaskStatus::Running => {
+                // ACTIVATING: its containers run; the control plane is registering it.
+                DesiredStatus::Running if task.last_status >= TaskStatus::Activating => {
                     self.spawn_runner(assignment.clone(), Start::Adopt(containers));
                 }
                 DesiredStatus::Running => {
-                    // It never reached RUNNING: start over from a clean slate.
+                    // Its containers never all ran: start over from a clean slate.
                     let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
                     remove_task_resources(runtime.as_ref(), &node_id, &task.id, &volumes).await;
                     self.spawn_runner(assignment.clone(), Start::Fresh);

@@ -586,7 +586,7 @@ impl Runner {
 
     /// Take over containers that survived an agent restart.
     async fn adopt(&mut self, found: Vec<ContainerStatus>) -> Result<(), Ending> {
-        self.running_reported = self.task.last_status >= TaskStatus::Running;
+        self.running_reported = self.task.last_status >= TaskStatus::Activating;
         let mut sandbox = None;
         for status in found {
             let container = status

@@ -150,10 +150,9 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         extra.extend(service_targets::forget_stopped(state, task));
     }
     if service.status == "ACTIVE" {
-        for task in tasks
-            .iter_mut()
-            .filter(|t| t.is_live() && t.last_status == TaskStatus::Running)
-        {
+        for task in tasks.iter_mut().filter(|t| {
+            t.is_live() && matches!(t.last_status, TaskStatus::Activating | TaskStatus::Running)
+        }) {
             let before = task.clone();
             extra.extend(service_targets::register(state, &service, task, ctx.now));
             if *task != before {

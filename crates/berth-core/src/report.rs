@@ -62,7 +62,7 @@ pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp)
         else {
             continue;
         };
-        let updated = merge(current, report, now);
+        let updated = merge(current, report, activates(state, current), now);
         if &updated != current {
             changed.insert(updated.id.clone(), updated);
         }
@@ -73,13 +73,29 @@ pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp)
         .collect()
 }
 
-fn merge(current: &Task, report: &TaskReport, now: Timestamp) -> Task {
+/// Whether a task must pass through ACTIVATING before RUNNING: it belongs to a service
+/// with load balancers and its targets are not registered yet (the scheduler registers
+/// them and makes it RUNNING, as ECS does).
+fn activates(state: &State, task: &Task) -> bool {
+    task.load_balancer_targets.is_empty()
+        && task
+            .service
+            .as_deref()
+            .and_then(|name| state.service(&task.cluster, name))
+            .is_some_and(|service| !service.load_balancers.is_empty())
+}
+
+fn merge(current: &Task, report: &TaskReport, activates: bool, now: Timestamp) -> Task {
     let mut task = current.clone();
     if task.is_stopped() {
         return task;
     }
     if report.last_status > task.last_status {
-        task.last_status = report.last_status;
+        task.last_status = if report.last_status == TaskStatus::Running && activates {
+            TaskStatus::Activating
+        } else {
+            report.last_status
+        };
     }
     for c in &report.containers {
         let Some(record) = task.containers.iter_mut().find(|r| r.name == c.name) else {

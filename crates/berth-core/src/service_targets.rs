@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::elbv2::model::{target_key, TargetHealthState, TargetRecord, TargetType};
 use crate::elbv2::{parse_elbv2_arn, target_group_in_use, Elbv2Ref};
-use crate::model::{Service, Task, TaskTarget};
+use crate::model::{Service, Task, TaskStatus, TaskTarget};
 use crate::state::{Command, State};
 use crate::Timestamp;
 
@@ -74,14 +74,23 @@ fn targets_for(state: &State, service: &Service, task: &Task) -> Vec<TaskTarget>
     targets
 }
 
-/// Registers a running task that is not registered yet.
+/// Registers a running (or ACTIVATING) task that is not registered yet; an ACTIVATING
+/// task becomes RUNNING once its targets are registered.
 pub fn register(state: &State, service: &Service, task: &mut Task, now: Timestamp) -> Vec<Command> {
     if service.load_balancers.is_empty() || !task.load_balancer_targets.is_empty() {
+        if task.last_status == TaskStatus::Activating {
+            // Nothing (left) to register: the load balancers went, or it already is.
+            task.last_status = TaskStatus::Running;
+            task.version += 1;
+        }
         return Vec::new();
     }
     let targets = targets_for(state, service, task);
     if targets.len() < service.load_balancers.len() {
         return Vec::new();
+    }
+    if task.last_status == TaskStatus::Activating {
+        task.last_status = TaskStatus::Running;
     }
     let commands = targets
         .iter()

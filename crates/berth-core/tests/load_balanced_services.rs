@@ -180,6 +180,19 @@ fn running_tasks_are_registered_and_count_healthy_only_with_healthy_targets() {
     );
     let mut port = 30000;
     agent_runs_all(&mut world, &mut port);
+    // The agent says RUNNING; until its targets are registered the task is ACTIVATING.
+    assert!(world
+        .state
+        .tasks
+        .values()
+        .all(|t| t.last_status == TaskStatus::Activating));
+    assert_eq!(world.service("web").running_count, 0);
+    world.reconcile_once();
+    assert!(world
+        .state
+        .tasks
+        .values()
+        .all(|t| t.last_status == TaskStatus::Running && t.load_balancer_targets.len() == 1));
     world.settle();
     let registered: Vec<(String, u16)> = world
         .state
