@@ -214,10 +214,11 @@ fn the_seed_example_answers_through_one_address_and_by_name() {
             (healthy == 3 && !tasks.iter().any(|t| t["taskArn"] == victim)).then_some(())
         },
     );
-    // It drains from its target group first (deregistration delay 5 s), then stops.
+    // It drains from its target group first (deregistration delay 5 s), then its
+    // containers stop, dependents first, each within its stopTimeout.
     let gone = dev.wait_for(
         "the stopped member task to reach STOPPED",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || {
             let described = dev.aws_json(&[
                 "ecs",
