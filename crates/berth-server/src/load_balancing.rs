@@ -208,3 +208,155 @@ pub async fn run_load_balancer(
     }
     balancer.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use berth_core::elbv2::model::TargetRecord;
+    use berth_core::Timestamp;
+    use berth_store::{MemoryBackend, Store};
+
+    use super::*;
+    use crate::dispatch::dispatch_query;
+
+    fn control_plane() -> ControlPlane {
+        let store = Store::open(Box::new(MemoryBackend::default())).unwrap();
+        ControlPlane::new(
+            Arc::new(store),
+            "000000000000".to_string(),
+            "us-east-1".to_string(),
+        )
+    }
+
+    /// Runs an ELBv2 action that must succeed; returns the text between `<tag>` and `</tag>`.
+    fn elbv2(control_plane: &ControlPlane, body: &str, tag: &str) -> String {
+        let answer = dispatch_query(control_plane, "us-east-1", body.as_bytes(), "test");
+        assert_eq!(answer.status, 200, "{body}: {}", answer.document);
+        let open = format!("<{tag}>");
+        let start = answer.document.find(&open).map(|i| i + open.len());
+        let end = answer.document.find(&format!("</{tag}>"));
+        match (start, end) {
+            (Some(start), Some(end)) => answer.document[start..end].to_string(),
+            _ => String::new(),
+        }
+    }
+
+    fn target(group: &str, id: &str, port: u16, draining: bool) -> Command {
+        Command::PutTarget(Box::new(TargetRecord {
+            target_group: group.to_string(),
+            id: id.to_string(),
+            port,
+            availability_zone: None,
+            registered_at: Timestamp::from_secs_f64(1.0),
+            health: Default::default(),
+            draining_until: draining.then(|| Timestamp::from_secs_f64(100.0)),
+        }))
+    }
+
+    #[test]
+    fn the_store_becomes_the_data_planes_config() {
+        let cp = control_plane();
+        let lb = elbv2(&cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn");
+        let web = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&VpcId=v\
+             &HealthCheckPath=%2Fhealth&HealthCheckIntervalSeconds=7&HealthCheckTimeoutSeconds=3\
+             &HealthyThresholdCount=4&UnhealthyThresholdCount=5&Matcher.HttpCode=200-299%2C302",
+            "TargetGroupArn",
+        );
+        let api = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=api&Protocol=HTTP&Port=8080&VpcId=v&TargetType=ip\
+             &HealthCheckPort=9000",
+            "TargetGroupArn",
+        );
+        elbv2(
+            &cp,
+            &format!(
+                "Action=ModifyTargetGroupAttributes&TargetGroupArn={api}\
+                 &Attributes.member.1.Key=load_balancing.algorithm.type\
+                 &Attributes.member.1.Value=least_outstanding_requests\
+                 &Attributes.member.2.Key=deregistration_delay.timeout_seconds\
+                 &Attributes.member.2.Value=12"
+            ),
+            "TargetGroupArn",
+        );
+        for (port, group) in [(8000, &web), (8001, &api)] {
+            elbv2(
+                &cp,
+                &format!(
+                    "Action=CreateListener&LoadBalancerArn={lb}&Protocol=HTTP&Port={port}\
+                     &DefaultActions.member.1.Type=forward\
+                     &DefaultActions.member.1.TargetGroupArn={group}"
+                ),
+                "ListenerArn",
+            );
+        }
+        let web_id = web.rsplit('/').next().unwrap().to_string();
+        let api_id = api.rsplit('/').next().unwrap().to_string();
+        cp.store
+            .apply(vec![
+                target(&web_id, "instance-1", 32768, false),
+                target(&web_id, "instance-1", 32769, true),
+                target(&api_id, "10.1.2.3", 8080, false),
+            ])
+            .unwrap();
+
+        let bind: IpAddr = "127.0.0.1".parse().unwrap();
+        let config = cp.store.read(|state| lb_config(state, bind));
+
+        let mut binds: Vec<(u16, &str)> = config
+            .listeners
+            .iter()
+            .map(|l| (l.bind.port(), l.target_group_id.as_str()))
+            .collect();
+        binds.sort();
+        assert_eq!(
+            binds,
+            vec![(8000, web_id.as_str()), (8001, api_id.as_str())]
+        );
+        assert!(config.listeners.iter().all(|l| l.bind.ip() == bind));
+
+        let group = |id: &str| {
+            config
+                .target_groups
+                .iter()
+                .find(|g| g.id == id)
+                .unwrap()
+                .clone()
+        };
+        let web_group = group(&web_id);
+        // Instance targets are this machine's published host ports; draining ones are
+        // left to the data plane's own draining.
+        let addrs: Vec<String> = web_group
+            .targets
+            .iter()
+            .map(|t| t.addr.to_string())
+            .collect();
+        assert_eq!(addrs, vec!["127.0.0.1:32768"]);
+        assert_eq!(web_group.algorithm, Algorithm::RoundRobin);
+        let check = &web_group.health_check;
+        assert_eq!(check.path, "/health");
+        assert_eq!(check.interval, Duration::from_secs(7));
+        assert_eq!(check.timeout, Duration::from_secs(3));
+        assert_eq!((check.healthy_threshold, check.unhealthy_threshold), (4, 5));
+        assert_eq!(check.matcher, vec![(200, 299), (302, 302)]);
+        assert_eq!(check.port, None, "traffic-port: the target's own port");
+
+        let api_group = group(&api_id);
+        let addrs: Vec<String> = api_group
+            .targets
+            .iter()
+            .map(|t| t.addr.to_string())
+            .collect();
+        assert_eq!(
+            addrs,
+            vec!["10.1.2.3:8080"],
+            "ip targets are addressed directly"
+        );
+        assert_eq!(api_group.algorithm, Algorithm::LeastOutstandingRequests);
+        assert_eq!(api_group.deregistration_delay, Duration::from_secs(12));
+        assert_eq!(api_group.health_check.port, Some(9000));
+    }
+}
