@@ -388,6 +388,8 @@ if memory["nginx"]["master"]:
 w("")
 w("RSS counts shared library pages in every process that maps them, so nginx's workers' sum includes its shared text twice.")
 w("")
+w("What limits berth-lb here: hyper's HTTP/1 connection keeps an 8 KiB read buffer and an 8 KiB header write buffer for the life of each connection (`INIT_BUFFER_SIZE` in hyper's `proto/h1/io.rs`; 8 KiB is also the least `max_buf_size` accepts), so an idle keep-alive connection holds up to 16 KiB plus its task; nginx gives a keep-alive connection's buffers back while it is idle.")
+w("")
 met_all = all(r and p for _, r, p in verdicts)
 w("Summary: " + "; ".join(f"{title.split(' ', 1)[0]} requests/s {'met' if r else 'not met'}, p99 {'met' if p else 'not met'}" for title, r, p in verdicts)
   + (" (all targets met)." if met_all else "."))
