@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use berth_lb::{
-    Algorithm, HealthCheckConfig, LbConfig, Limits, ListenerConfig, ListenerProtocol, LoadBalancer,
-    TargetConfig, TargetGroupConfig,
+    default_data_plane_threads, Algorithm, HealthCheckConfig, LbConfig, Limits, ListenerConfig,
+    ListenerProtocol, LoadBalancer, TargetConfig, TargetGroupConfig,
 };
 use bytes::Bytes;
 use http_body_util::Full;
@@ -104,7 +104,9 @@ async fn run_balancer(bind: SocketAddr, first_port: u16) {
             addr,
         })
         .collect();
-    let lb = LoadBalancer::new(Limits::default());
+    // As `berth dev` runs it: client connections on the balancer's own threads.
+    let lb = LoadBalancer::with_own_threads(Limits::default(), default_data_plane_threads())
+        .expect("start the balancer's threads");
     lb.apply(LbConfig {
         listeners: vec![ListenerConfig {
             id: "web".into(),

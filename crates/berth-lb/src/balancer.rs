@@ -31,6 +31,9 @@ struct Inner {
     running: Mutex<Running>,
     /// Serializes `apply` calls; never held by the request path.
     apply_lock: tokio::sync::Mutex<()>,
+    /// The runtime client connections are served on, when the balancer has its own
+    /// (`with_own_threads`); otherwise they run on the caller's.
+    data_plane: Option<tokio::runtime::Runtime>,
 }
 
 #[derive(Default)]
@@ -50,11 +53,41 @@ struct RunningListener {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.root.cancel();
+        if let Some(runtime) = self.data_plane.take() {
+            // Dropping a runtime may block, which an async context forbids.
+            runtime.shutdown_background();
+        }
     }
 }
 
+/// How many threads [`LoadBalancer::with_own_threads`] should get on this machine: half
+/// the cores, at least one. The balancer shares the machine with the tasks it proxies
+/// to, and fewer threads hand a request's work between each other less often.
+pub fn default_data_plane_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|cores| (cores.get() / 2).max(1))
+        .unwrap_or(1)
+}
+
 impl LoadBalancer {
+    /// A balancer whose client connections run on the caller's tokio runtime.
     pub fn new(limits: Limits) -> LoadBalancer {
+        LoadBalancer::build(limits, None)
+    }
+
+    /// A balancer whose client connections (and their upstream connections) run on a
+    /// runtime of its own with `threads` worker threads, apart from the caller's work;
+    /// listeners, health checks and `apply` stay with the caller.
+    pub fn with_own_threads(limits: Limits, threads: usize) -> std::io::Result<LoadBalancer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("berth-lb")
+            .enable_all()
+            .build()?;
+        Ok(LoadBalancer::build(limits, Some(runtime)))
+    }
+
+    fn build(limits: Limits, data_plane: Option<tokio::runtime::Runtime>) -> LoadBalancer {
         let (events, _) = watch::channel(0);
         LoadBalancer {
             inner: Arc::new(Inner {
@@ -63,6 +96,7 @@ impl LoadBalancer {
                 events,
                 running: Mutex::default(),
                 apply_lock: tokio::sync::Mutex::new(()),
+                data_plane,
             }),
         }
     }
@@ -76,8 +110,9 @@ impl LoadBalancer {
 
     /// Makes the running listeners, target groups and targets match `config`.
     ///
-    /// New listeners bind first: an address that cannot be bound fails the whole call
-    /// with an error naming it, and nothing else changes. Removed listeners close
+    /// New listeners bind first: one whose address cannot be bound is left out (a moved
+    /// one keeps its old socket) and named in the error; everything else is applied.
+    /// Removed listeners close
     /// (with their connections). Unchanged targets keep their health; new ones start
     /// `Initial`; removed ones drain for the group's deregistration delay.
     pub async fn apply(&self, config: LbConfig) -> Result<(), LbError> {
@@ -231,7 +266,7 @@ impl LoadBalancer {
         &self,
         running: &Running,
         config: ListenerConfig,
-        socket: TcpListener,
+        socket: std::net::TcpListener,
     ) -> RunningListener {
         let local_addr = socket.local_addr().unwrap_or(config.bind);
         let group = running.groups[&config.target_group_id].clone();
@@ -242,7 +277,21 @@ impl LoadBalancer {
             self.inner.limits.clone(),
             self.inner.root.child_token(),
         ));
-        let task = tokio::spawn(listener::accept_loop(socket, context.clone()));
+        let serve = {
+            let context = context.clone();
+            async move {
+                // Registered with the runtime that serves it, so its connections' IO is
+                // driven there too.
+                match TcpListener::from_std(socket) {
+                    Ok(socket) => listener::accept_loop(socket, context).await,
+                    Err(error) => tracing::error!(%error, "listener socket unusable"),
+                }
+            }
+        };
+        let task = match &self.inner.data_plane {
+            Some(runtime) => runtime.spawn(serve),
+            None => tokio::spawn(serve),
+        };
         tracing::info!(listener = %config.id, %local_addr, "listener started");
         RunningListener {
             config,
@@ -297,8 +346,10 @@ impl LoadBalancer {
 /// clients overflows: the kernel then drops their SYNs and they retry after 1 s, 3 s...
 const LISTEN_BACKLOG: u32 = 4096;
 
-async fn bind(listener: &ListenerConfig) -> Result<TcpListener, LbError> {
-    let bind = || -> std::io::Result<TcpListener> {
+/// Binds and listens; the socket is handed over unregistered, to be registered with
+/// the runtime that serves it.
+async fn bind(listener: &ListenerConfig) -> Result<std::net::TcpListener, LbError> {
+    let bind = || -> std::io::Result<std::net::TcpListener> {
         let socket = if listener.bind.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -307,7 +358,7 @@ async fn bind(listener: &ListenerConfig) -> Result<TcpListener, LbError> {
         // As `TcpListener::bind` does: rebinding a port with connections in TIME_WAIT works.
         socket.set_reuseaddr(true)?;
         socket.bind(listener.bind)?;
-        socket.listen(LISTEN_BACKLOG)
+        socket.listen(LISTEN_BACKLOG)?.into_std()
     };
     bind().map_err(|source| LbError::Bind {
         listener_id: listener.id.clone(),

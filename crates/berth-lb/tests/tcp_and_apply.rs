@@ -218,3 +218,75 @@ async fn dropping_the_last_handle_closes_the_listeners() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// With threads of its own (as `berth dev` runs it): it proxies HTTP and TCP, keeps
+/// client connections alive, and both shutdown and dropping the last handle (from
+/// inside an async context) close every listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balancer_with_its_own_threads_serves_and_closes() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let lb = LoadBalancer::with_own_threads(Limits::default(), 2).unwrap();
+    let mut config = single(group("tg", vec![a.target(), b.target()]));
+    let echo = tcp_echo_server("hello").await;
+    let mut tcp_group = group(
+        "tcp",
+        vec![TargetConfig {
+            id: "echo".into(),
+            addr: echo,
+        }],
+    );
+    tcp_group.protocol = ListenerProtocol::Tcp;
+    tcp_group.health_check.protocol = HealthProtocol::Tcp;
+    config.target_groups.push(tcp_group);
+    config.listeners.push(ListenerConfig {
+        id: "tcp".into(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        protocol: ListenerProtocol::Tcp,
+        target_group_id: "tcp".into(),
+    });
+    lb.apply(config).await.unwrap();
+    all_healthy(&lb, "tg").await;
+    all_healthy(&lb, "tcp").await;
+    let web = lb.local_addr("web").unwrap();
+
+    let mut sender = connect(web).await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(send(&mut sender, get_request("/")).await.1);
+    }
+    answers.sort();
+    assert_eq!(
+        answers,
+        ["a", "a", "b", "b"],
+        "round robin on one connection"
+    );
+
+    let mut stream = TcpStream::connect(lb.local_addr("tcp").unwrap())
+        .await
+        .unwrap();
+    let mut greeting = [0u8; 5];
+    stream.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(&greeting, b"hello");
+
+    lb.shutdown().await;
+    assert!(TcpStream::connect(web).await.is_err(), "shutdown closed it");
+
+    // Dropping the last handle inside a runtime must not panic, and closes listeners.
+    let again = LoadBalancer::with_own_threads(Limits::default(), 1).unwrap();
+    again
+        .apply(single(group("tg", vec![a.target()])))
+        .await
+        .unwrap();
+    let addr = again.local_addr("web").unwrap();
+    assert_eq!(get(addr, "/").await.1, "a");
+    drop(again);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "listener still open after drop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -84,7 +84,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         stopped(stop.clone()),
     ));
     let scheduler = tokio::spawn(run_scheduler(control_plane.clone(), stopped(stop.clone())));
-    let balancer = berth_lb::LoadBalancer::new(berth_lb::Limits::default());
+    let balancer = berth_lb::LoadBalancer::with_own_threads(
+        berth_lb::Limits::default(),
+        berth_lb::default_data_plane_threads(),
+    )
+    .context("starting the load balancer's threads")?;
     let load_balancer = tokio::spawn(run_load_balancer(
         control_plane.clone(),
         balancer,
