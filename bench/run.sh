@@ -15,8 +15,8 @@
 #   BENCH_ONLY=idle,replacement,convergence,tasks  BENCH_TIMEOUT=1800 (whole run, s)
 #   BERTH_BIN=path  BENCH_OUT=BENCHMARKS.md  BENCH_KEEP=1 (keep the temp dir)
 #
-# Cleans up on any exit: the berth process, every container of its node (labels
-# berth.*), the swarm services it created, swarm mode if it initialised it, its temp dir.
+# Cleans up on any exit: the berth process, every container and network of its node
+# (labels berth.*), the swarm services it created, swarm mode if it initialised it, its temp dir.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +67,8 @@ cleanup() {
       log "removing $(echo "$ids" | wc -l) berth containers"
       echo "$ids" | xargs -r -n 50 docker rm -f >/dev/null 2>&1
     fi
+    # And its cluster networks (discovery by name), once their containers are gone.
+    docker network ls -q --filter "label=berth.node=$NODE_ID" | xargs -r docker network rm >/dev/null 2>&1
   fi
   # Swarm services of this run.
   local svcs
