@@ -278,6 +278,7 @@ async fn a_balancer_with_its_own_threads_serves_and_closes() {
         .apply(single(group("tg", vec![a.target()])))
         .await
         .unwrap();
+    all_healthy(&again, "tg").await;
     let addr = again.local_addr("web").unwrap();
     assert_eq!(get(addr, "/").await.1, "a");
     drop(again);
