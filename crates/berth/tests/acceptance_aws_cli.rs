@@ -19,30 +19,6 @@ fn str_of<'a>(value: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{pointer} missing in {value}"))
 }
 
-fn running_tasks(dev: &Dev, service: &str) -> Vec<Value> {
-    let list = dev.aws_json(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        CLUSTER,
-        "--service-name",
-        service,
-    ]);
-    let arns: Vec<String> = list["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    if arns.is_empty() {
-        return vec![];
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks"];
-    args.extend(arns.iter().map(String::as_str));
-    let described = dev.aws_json(&args);
-    described["tasks"].as_array().unwrap().clone()
-}
-
 fn assert_client_error(out: &std::process::Output, code: &str, words: &str) {
     assert!(
         !out.status.success(),
@@ -265,7 +241,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
         "services-stable: {}",
         String::from_utf8_lossy(&stable.stderr)
     );
-    let tasks = running_tasks(&dev, "web");
+    let tasks = dev.service_tasks(Some(CLUSTER), "web");
     assert_eq!(tasks.len(), 3);
     let mut waiter = vec![
         "ecs",
@@ -319,7 +295,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
         "the killed task to stop and a replacement to run",
         Duration::from_secs(30),
         || {
-            let tasks = running_tasks(&dev, "web");
+            let tasks = dev.service_tasks(Some(CLUSTER), "web");
             let replaced = !tasks.iter().any(|t| str_of(t, "/taskArn") == victim_arn);
             let running = tasks
                 .iter()
@@ -367,7 +343,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
         "services-stable after scale: {}",
         String::from_utf8_lossy(&stable.stderr)
     );
-    assert_eq!(running_tasks(&dev, "web").len(), 5);
+    assert_eq!(dev.service_tasks(Some(CLUSTER), "web").len(), 5);
 
     // Redeploy with a new revision.
     let web2 = web.replace(r#""value":"1""#, r#""value":"2""#);
@@ -416,7 +392,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
         "services-stable after redeploy: {}",
         String::from_utf8_lossy(&stable.stderr)
     );
-    let tasks = running_tasks(&dev, "web");
+    let tasks = dev.service_tasks(Some(CLUSTER), "web");
     assert_eq!(tasks.len(), 5);
     assert!(tasks
         .iter()

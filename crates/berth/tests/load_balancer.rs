@@ -60,19 +60,6 @@ fn wait_running(dev: &Dev, count: i64) {
     );
 }
 
-fn running_tasks(dev: &Dev) -> Vec<Value> {
-    let list = dev.aws_json(&["ecs", "list-tasks", "--service-name", "web"]);
-    let arns: Vec<&str> = list["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let mut args = vec!["ecs", "describe-tasks", "--tasks"];
-    args.extend(arns);
-    dev.aws_json(&args)["tasks"].as_array().unwrap().clone()
-}
-
 #[test]
 fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     let dev = Dev::start();
@@ -204,7 +191,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     );
 
     // A target whose health endpoint fails leaves rotation, and comes back.
-    let sick = running_tasks(&dev)[0].clone();
+    let sick = dev.service_tasks(None, "web")[0].clone();
     let sick_container = str_at(&sick, "/containers/0/runtimeId").to_string();
     let sick_name = sick_container[..12].to_string();
     let exec = |args: &[&str]| {
@@ -286,7 +273,11 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             }
         }));
     }
-    let victim = str_at(&running_tasks(&dev)[1], "/containers/0/runtimeId").to_string();
+    let victim = str_at(
+        &dev.service_tasks(None, "web")[1],
+        "/containers/0/runtimeId",
+    )
+    .to_string();
     assert!(Command::new("docker")
         .args(["kill", &victim])
         .status()
@@ -314,13 +305,13 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     ]);
     wait_running(&dev, 2);
     wait_healthy(&dev, &tg_arn, 2);
-    let stopped = str_at(&running_tasks(&dev)[0], "/taskArn").to_string();
+    let stopped = str_at(&dev.service_tasks(None, "web")[0], "/taskArn").to_string();
     dev.aws_json(&["ecs", "stop-task", "--task", &stopped]);
     dev.wait_for(
         "the stopped task to be replaced",
         Duration::from_secs(60),
         || {
-            let tasks = running_tasks(&dev);
+            let tasks = dev.service_tasks(None, "web");
             let replaced = !tasks.iter().any(|t| str_at(t, "/taskArn") == stopped);
             (replaced && tasks.len() == 2).then_some(())
         },

@@ -19,29 +19,6 @@ use support::{free_port, http_get, Dev};
 
 const CLUSTER: &str = "our-project";
 
-fn service_tasks(dev: &Dev, service: &str) -> Vec<Value> {
-    let list = dev.aws_json(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        CLUSTER,
-        "--service-name",
-        service,
-    ]);
-    let arns: Vec<&str> = list["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    if arns.is_empty() {
-        return vec![];
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks"];
-    args.extend(arns);
-    dev.aws_json(&args)["tasks"].as_array().unwrap().clone()
-}
-
 fn container<'a>(task: &'a Value, name: &str) -> &'a Value {
     task["containers"]
         .as_array()
@@ -118,7 +95,7 @@ fn the_seed_example_answers_through_one_address_and_by_name() {
 
     // Each member task: a sandbox and its three containers, nginx published on a
     // dynamic host port of its own, answering from the task's own web server.
-    let members = service_tasks(&dev, "member");
+    let members = dev.service_tasks(Some(CLUSTER), "member");
     assert_eq!(members.len(), 3, "{members:?}");
     let mut ports = BTreeSet::new();
     let mut direct_answers = BTreeSet::new();
@@ -206,7 +183,7 @@ fn the_seed_example_answers_through_one_address_and_by_name() {
         "a replacement for the stopped member task",
         Duration::from_secs(60),
         || {
-            let tasks = service_tasks(&dev, "member");
+            let tasks = dev.service_tasks(Some(CLUSTER), "member");
             let healthy = tasks
                 .iter()
                 .filter(|t| t["lastStatus"] == "RUNNING" && t["taskArn"] != victim)

@@ -28,26 +28,10 @@ fn answers(client: &str, count: usize) -> BTreeSet<String> {
         .collect()
 }
 
-fn board_tasks(dev: &Dev) -> Vec<Value> {
-    let list = dev.aws_json(&["ecs", "list-tasks", "--service-name", "board"]);
-    let arns: Vec<&str> = list["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    if arns.is_empty() {
-        return vec![];
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--tasks"];
-    args.extend(arns);
-    dev.aws_json(&args)["tasks"].as_array().unwrap().clone()
-}
-
-/// A board task answers with its task id (from the container's environment? no: its
-/// hostname is its container id, so we map runtime ids to answers).
+/// What board's running, not unhealthy tasks answer: each its hostname, which is its
+/// container's short id.
 fn running_answers(dev: &Dev) -> BTreeSet<String> {
-    board_tasks(dev)
+    dev.service_tasks(None, "board")
         .iter()
         .filter(|t| t["lastStatus"] == "RUNNING" && t["healthStatus"] != "UNHEALTHY")
         .filter_map(|t| t.pointer("/containers/0/runtimeId").and_then(Value::as_str))
@@ -101,7 +85,7 @@ fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
         })
     });
     let expected = dev.wait_for("3 healthy board tasks", Duration::from_secs(60), || {
-        let tasks = board_tasks(&dev);
+        let tasks = dev.service_tasks(None, "board");
         let healthy = tasks
             .iter()
             .filter(|t| t["lastStatus"] == "RUNNING" && t["healthStatus"] == "HEALTHY")
@@ -121,7 +105,7 @@ fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
     assert_eq!(seen.len(), 3);
 
     // A stopped task is no longer reached.
-    let victim = board_tasks(&dev)[0].clone();
+    let victim = dev.service_tasks(None, "board")[0].clone();
     let victim_arn = victim["taskArn"].as_str().unwrap().to_string();
     let victim_answer = victim
         .pointer("/containers/0/runtimeId")
@@ -145,7 +129,8 @@ fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
     assert!(!after_stop.is_empty(), "the other tasks still answer");
 
     // A task that fails its health check is no longer reached.
-    let sick = board_tasks(&dev)
+    let sick = dev
+        .service_tasks(None, "board")
         .into_iter()
         .find(|t| t["lastStatus"] == "RUNNING" && t["taskArn"] != victim_arn.as_str())
         .unwrap();

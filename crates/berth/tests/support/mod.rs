@@ -279,6 +279,35 @@ impl Dev {
         }
     }
 
+    /// DescribeTasks of a service's tasks that ListTasks shows (desired RUNNING), by the
+    /// aws CLI; `cluster` None is the default cluster.
+    pub fn service_tasks(&self, cluster: Option<&str>, service: &str) -> Vec<serde_json::Value> {
+        let mut list_args = vec!["ecs", "list-tasks", "--service-name", service];
+        if let Some(cluster) = cluster {
+            list_args.extend(["--cluster", cluster]);
+        }
+        let list = self.aws_json(&list_args);
+        let arns: Vec<&str> = list["taskArns"]
+            .as_array()
+            .expect("taskArns")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        if arns.is_empty() {
+            return vec![];
+        }
+        let mut args = vec!["ecs", "describe-tasks"];
+        if let Some(cluster) = cluster {
+            args.extend(["--cluster", cluster]);
+        }
+        args.push("--tasks");
+        args.extend(arns);
+        self.aws_json(&args)["tasks"]
+            .as_array()
+            .expect("tasks")
+            .clone()
+    }
+
     /// Containers berth made for this node (running or not).
     pub fn containers(&self) -> Vec<String> {
         let Some(node) = self.node_id() else {
