@@ -38,6 +38,19 @@ impl ControlPlane {
         }
     }
 
+    /// A control plane over an empty in-memory store, account 000000000000 in
+    /// us-east-1: for tests.
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Self {
+        let store = Store::open(Box::new(berth_store::MemoryBackend::default()))
+            .expect("an in-memory store opens");
+        ControlPlane::new(
+            Arc::new(store),
+            "000000000000".to_string(),
+            "us-east-1".to_string(),
+        )
+    }
+
     pub fn set_log_source(&self, source: Arc<dyn LogSource>) {
         *self.logs.write().unwrap_or_else(|e| e.into_inner()) = Some(source);
     }

@@ -6,9 +6,7 @@
 //! reproduces it.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 
-use berth_store::{MemoryBackend, Store};
 use futures_util::FutureExt;
 use serde_json::{json, Map, Value};
 
@@ -273,15 +271,6 @@ impl Generator {
     }
 }
 
-fn control_plane() -> ControlPlane {
-    let store = Store::open(Box::new(MemoryBackend::default())).unwrap();
-    ControlPlane::new(
-        Arc::new(store),
-        "000000000000".to_string(),
-        "us-east-1".to_string(),
-    )
-}
-
 async fn ecs(control_plane: &ControlPlane, action: &str, body: Value) {
     let target = format!("{}.{action}", berth_api::ECS_TARGET_PREFIX);
     let body = serde_json::to_vec(&body).unwrap();
@@ -293,7 +282,7 @@ async fn ecs(control_plane: &ControlPlane, action: &str, body: Value) {
 /// A cluster with a task definition, a service and a load balancer, so generated
 /// requests that name them reach deep into the actions.
 async fn seeded() -> ControlPlane {
-    let control_plane = control_plane();
+    let control_plane = ControlPlane::in_memory();
     ecs(
         &control_plane,
         "CreateCluster",

@@ -211,23 +211,11 @@ pub async fn run_load_balancer(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use berth_core::elbv2::model::TargetRecord;
     use berth_core::Timestamp;
-    use berth_store::{MemoryBackend, Store};
 
     use super::*;
     use crate::dispatch::dispatch_query;
-
-    fn control_plane() -> ControlPlane {
-        let store = Store::open(Box::new(MemoryBackend::default())).unwrap();
-        ControlPlane::new(
-            Arc::new(store),
-            "000000000000".to_string(),
-            "us-east-1".to_string(),
-        )
-    }
 
     /// Runs an ELBv2 action that must succeed; returns the text between `<tag>` and `</tag>`.
     fn elbv2(control_plane: &ControlPlane, body: &str, tag: &str) -> String {
@@ -256,7 +244,7 @@ mod tests {
 
     #[test]
     fn the_store_becomes_the_data_planes_config() {
-        let cp = control_plane();
+        let cp = ControlPlane::in_memory();
         let lb = elbv2(&cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn");
         let web = elbv2(
             &cp,
