@@ -112,9 +112,9 @@ impl LoadBalancer {
     ///
     /// New listeners bind first: one whose address cannot be bound is left out (a moved
     /// one keeps its old socket) and named in the error; everything else is applied.
-    /// Removed listeners close
-    /// (with their connections). Unchanged targets keep their health; new ones start
-    /// `Initial`; removed ones drain for the group's deregistration delay.
+    /// Removed listeners close (with their connections). Unchanged targets keep their
+    /// health; new ones start `Initial`; removed ones drain for the group's
+    /// deregistration delay.
     pub async fn apply(&self, config: LbConfig) -> Result<(), LbError> {
         let _serialized = self.inner.apply_lock.lock().await;
         validate(&config)?;

@@ -227,20 +227,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
         "--desired-count",
         "3",
     ]);
-    let stable = dev.aws(&[
-        "ecs",
-        "wait",
-        "services-stable",
-        "--cluster",
-        CLUSTER,
-        "--services",
-        "web",
-    ]);
-    assert!(
-        stable.status.success(),
-        "services-stable: {}",
-        String::from_utf8_lossy(&stable.stderr)
-    );
+    dev.wait_services_stable(CLUSTER, &["web"], "after create");
     let tasks = dev.service_tasks(Some(CLUSTER), "web");
     assert_eq!(tasks.len(), 3);
     let mut waiter = vec![
@@ -329,20 +316,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
         "--desired-count",
         "5",
     ]);
-    let stable = dev.aws(&[
-        "ecs",
-        "wait",
-        "services-stable",
-        "--cluster",
-        CLUSTER,
-        "--services",
-        "web",
-    ]);
-    assert!(
-        stable.status.success(),
-        "services-stable after scale: {}",
-        String::from_utf8_lossy(&stable.stderr)
-    );
+    dev.wait_services_stable(CLUSTER, &["web"], "after scale");
     assert_eq!(dev.service_tasks(Some(CLUSTER), "web").len(), 5);
 
     // Redeploy with a new revision.
@@ -378,20 +352,7 @@ fn aws_cli_drives_a_whole_lifecycle() {
             .map(Vec::len),
         Some(2)
     );
-    let stable = dev.aws(&[
-        "ecs",
-        "wait",
-        "services-stable",
-        "--cluster",
-        CLUSTER,
-        "--services",
-        "web",
-    ]);
-    assert!(
-        stable.status.success(),
-        "services-stable after redeploy: {}",
-        String::from_utf8_lossy(&stable.stderr)
-    );
+    dev.wait_services_stable(CLUSTER, &["web"], "after redeploy");
     let tasks = dev.service_tasks(Some(CLUSTER), "web");
     assert_eq!(tasks.len(), 5);
     assert!(tasks

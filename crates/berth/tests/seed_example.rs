@@ -76,22 +76,7 @@ fn the_seed_example_answers_through_one_address_and_by_name() {
         String::from_utf8_lossy(&applied.stdout),
         String::from_utf8_lossy(&applied.stderr)
     );
-    let stable = dev.aws(&[
-        "ecs",
-        "wait",
-        "services-stable",
-        "--cluster",
-        CLUSTER,
-        "--services",
-        "member",
-        "board",
-    ]);
-    assert!(
-        stable.status.success(),
-        "services-stable: {}\n{}",
-        String::from_utf8_lossy(&stable.stderr),
-        support::tail(&dev.log_text(), 60)
-    );
+    dev.wait_services_stable(CLUSTER, &["member", "board"], "after create");
 
     // Each member task: a sandbox and its three containers, nginx published on a
     // dynamic host port of its own, answering from the task's own web server.

@@ -279,6 +279,29 @@ impl Dev {
         }
     }
 
+    /// `aws ecs wait services-stable` for `services` of `cluster`; panics, naming
+    /// `when` and showing the CLI's error and berth's log, if the waiter gives up.
+    pub fn wait_services_stable(&self, cluster: &str, services: &[&str], when: &str) {
+        let mut args = vec![
+            "ecs",
+            "wait",
+            "services-stable",
+            "--cluster",
+            cluster,
+            "--services",
+        ];
+        args.extend(services);
+        let out = self.aws(&args);
+        assert!(
+            out.status.success(),
+            "services-stable {when}: {}
+--- berth log ---
+{}",
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log_text(), 60)
+        );
+    }
+
     /// DescribeTasks of a service's tasks that ListTasks shows (desired RUNNING), by the
     /// aws CLI; `cluster` None is the default cluster.
     pub fn service_tasks(&self, cluster: Option<&str>, service: &str) -> Vec<serde_json::Value> {
