@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -6,6 +7,7 @@ use berth_core::ecs::{Context, EcsResult};
 use berth_core::{ArnScope, EcsError, ErrorCode, State};
 use berth_store::Store;
 
+use crate::scheduler_loop::LoopName;
 use crate::{now, RandomIds};
 
 /// Where `berth logs` reads a task's output: the agent that runs it.
@@ -26,6 +28,8 @@ pub struct ControlPlane {
     pub account_id: String,
     pub default_region: String,
     logs: RwLock<Option<Arc<dyn LogSource>>>,
+    scheduler_panics: AtomicU64,
+    load_balancer_panics: AtomicU64,
 }
 
 impl ControlPlane {
@@ -35,7 +39,27 @@ impl ControlPlane {
             account_id,
             default_region,
             logs: RwLock::new(None),
+            scheduler_panics: AtomicU64::new(0),
+            load_balancer_panics: AtomicU64::new(0),
         }
+    }
+
+    fn panics_of(&self, name: LoopName) -> &AtomicU64 {
+        match name {
+            LoopName::Scheduler => &self.scheduler_panics,
+            LoopName::LoadBalancerConfig => &self.load_balancer_panics,
+        }
+    }
+
+    /// How often a round of this loop panicked since the start (each was logged and
+    /// the loop went on).
+    pub fn loop_panics(&self, name: LoopName) -> u64 {
+        self.panics_of(name).load(Ordering::Relaxed)
+    }
+
+    /// Counts a panic of one round of a loop; returns the count so far.
+    pub(crate) fn loop_panicked(&self, name: LoopName) -> u64 {
+        self.panics_of(name).fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// A control plane over an empty in-memory store, account 000000000000 in
@@ -66,23 +90,31 @@ impl ControlPlane {
         }
     }
 
-    /// Runs one ECS action atomically against the store.
-    pub fn run<Req, Resp>(
+    /// Runs one ECS action atomically against the store. A read answers from the
+    /// current state on this thread; a write is made durable on a blocking thread.
+    pub async fn run<Req, Resp>(
         &self,
         region: &str,
         request: Req,
         action: fn(&State, Req, &mut Context) -> EcsResult<Resp>,
-    ) -> Result<Resp, EcsError> {
+    ) -> Result<Resp, EcsError>
+    where
+        Req: Clone + Send + 'static,
+        Resp: Send + 'static,
+    {
         let scope = self.scope(region);
-        let outcome = self.store.transact(|state| {
-            let mut ids = RandomIds;
-            let mut ctx = Context {
-                now: now(),
-                scope: &scope,
-                ids: &mut ids,
-            };
-            action(state, request, &mut ctx).map(|o| (o.commands, o.response))
-        });
+        let outcome = self
+            .store
+            .transact_async(move |state| {
+                let mut ids = RandomIds;
+                let mut ctx = Context {
+                    now: now(),
+                    scope: &scope,
+                    ids: &mut ids,
+                };
+                action(state, request.clone(), &mut ctx).map(|o| (o.commands, o.response))
+            })
+            .await;
         match outcome {
             Ok(result) => result,
             Err(store_error) => {

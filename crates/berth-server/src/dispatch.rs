@@ -66,14 +66,18 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
 }
 
-fn run<Req: DeserializeOwned, Resp: Serialize>(
+async fn run<Req, Resp>(
     control_plane: &ControlPlane,
     region: &str,
     body: &[u8],
     action: fn(&State, Req, &mut Context) -> EcsResult<Resp>,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Vec<u8>, ApiError>
+where
+    Req: DeserializeOwned + Clone + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
     let request: Req = parse(body)?;
-    let response = control_plane.run(region, request, action)?;
+    let response = control_plane.run(region, request, action).await?;
     serde_json::to_vec(&response).map_err(|e| ApiError {
         status: 500,
         error_type: "ServerException".to_string(),
@@ -111,29 +115,33 @@ pub async fn dispatch(
     }
     let cp = control_plane;
     match action {
-        "CreateCluster" => run(cp, region, body, ecs::create_cluster),
-        "DescribeClusters" => run(cp, region, body, ecs::describe_clusters),
-        "ListClusters" => run(cp, region, body, ecs::list_clusters),
-        "DeleteCluster" => run(cp, region, body, ecs::delete_cluster),
-        "RegisterTaskDefinition" => run(cp, region, body, ecs::register_task_definition),
-        "DescribeTaskDefinition" => run(cp, region, body, ecs::describe_task_definition),
-        "DeregisterTaskDefinition" => run(cp, region, body, ecs::deregister_task_definition),
-        "ListTaskDefinitions" => run(cp, region, body, ecs::list_task_definitions),
-        "ListTaskDefinitionFamilies" => run(cp, region, body, ecs::list_task_definition_families),
-        "RunTask" => run(cp, region, body, ecs::run_task),
-        "StopTask" => run(cp, region, body, ecs::stop_task),
-        "DescribeTasks" => run(cp, region, body, ecs::describe_tasks),
-        "ListTasks" => run(cp, region, body, ecs::list_tasks),
-        "CreateService" => run(cp, region, body, ecs::create_service),
-        "UpdateService" => run(cp, region, body, ecs::update_service),
-        "DescribeServices" => run(cp, region, body, ecs::describe_services),
-        "ListServices" => run(cp, region, body, ecs::list_services),
-        "DeleteService" => run(cp, region, body, ecs::delete_service),
-        "TagResource" => run(cp, region, body, ecs::tag_resource),
-        "UntagResource" => run(cp, region, body, ecs::untag_resource),
-        "ListTagsForResource" => run(cp, region, body, ecs::list_tags_for_resource),
-        "ListContainerInstances" => run(cp, region, body, ecs::list_container_instances),
-        "DescribeContainerInstances" => run(cp, region, body, ecs::describe_container_instances),
+        "CreateCluster" => run(cp, region, body, ecs::create_cluster).await,
+        "DescribeClusters" => run(cp, region, body, ecs::describe_clusters).await,
+        "ListClusters" => run(cp, region, body, ecs::list_clusters).await,
+        "DeleteCluster" => run(cp, region, body, ecs::delete_cluster).await,
+        "RegisterTaskDefinition" => run(cp, region, body, ecs::register_task_definition).await,
+        "DescribeTaskDefinition" => run(cp, region, body, ecs::describe_task_definition).await,
+        "DeregisterTaskDefinition" => run(cp, region, body, ecs::deregister_task_definition).await,
+        "ListTaskDefinitions" => run(cp, region, body, ecs::list_task_definitions).await,
+        "ListTaskDefinitionFamilies" => {
+            run(cp, region, body, ecs::list_task_definition_families).await
+        }
+        "RunTask" => run(cp, region, body, ecs::run_task).await,
+        "StopTask" => run(cp, region, body, ecs::stop_task).await,
+        "DescribeTasks" => run(cp, region, body, ecs::describe_tasks).await,
+        "ListTasks" => run(cp, region, body, ecs::list_tasks).await,
+        "CreateService" => run(cp, region, body, ecs::create_service).await,
+        "UpdateService" => run(cp, region, body, ecs::update_service).await,
+        "DescribeServices" => run(cp, region, body, ecs::describe_services).await,
+        "ListServices" => run(cp, region, body, ecs::list_services).await,
+        "DeleteService" => run(cp, region, body, ecs::delete_service).await,
+        "TagResource" => run(cp, region, body, ecs::tag_resource).await,
+        "UntagResource" => run(cp, region, body, ecs::untag_resource).await,
+        "ListTagsForResource" => run(cp, region, body, ecs::list_tags_for_resource).await,
+        "ListContainerInstances" => run(cp, region, body, ecs::list_container_instances).await,
+        "DescribeContainerInstances" => {
+            run(cp, region, body, ecs::describe_container_instances).await
+        }
         _ => Err(unknown()),
     }
 }
@@ -212,12 +220,16 @@ fn query_error(error: &Elbv2Error, request_id: &str) -> QueryAnswer {
 }
 
 /// Runs one ELBv2 action atomically against the store, as `ControlPlane::run` does for ECS.
-fn run_elbv2<Req: FromForm, Resp: QueryResult>(
+async fn run_elbv2<Req, Resp>(
     control_plane: &ControlPlane,
     region: &str,
     form: &Form,
     action: fn(&State, Req, &mut Context) -> Elbv2Result<Resp>,
-) -> Result<Resp, Elbv2Error> {
+) -> Result<Resp, Elbv2Error>
+where
+    Req: FromForm + Clone + Send + 'static,
+    Resp: QueryResult + Send + 'static,
+{
     let request = Req::from_form(&form.root()).map_err(|error| {
         Elbv2Error::validation(format!(
             "1 validation error detected: parameter '{}' {}",
@@ -225,15 +237,18 @@ fn run_elbv2<Req: FromForm, Resp: QueryResult>(
         ))
     })?;
     let scope = control_plane.scope(region);
-    let outcome = control_plane.store.transact(|state| {
-        let mut ids = crate::RandomIds;
-        let mut ctx = Context {
-            now: crate::now(),
-            scope: &scope,
-            ids: &mut ids,
-        };
-        action(state, request, &mut ctx).map(|o| (o.commands, o.response))
-    });
+    let outcome = control_plane
+        .store
+        .transact_async(move |state| {
+            let mut ids = crate::RandomIds;
+            let mut ctx = Context {
+                now: crate::now(),
+                scope: &scope,
+                ids: &mut ids,
+            };
+            action(state, request.clone(), &mut ctx).map(|o| (o.commands, o.response))
+        })
+        .await;
     match outcome {
         Ok(result) => result,
         Err(store_error) => {
@@ -246,15 +261,19 @@ fn run_elbv2<Req: FromForm, Resp: QueryResult>(
     }
 }
 
-fn answer_elbv2<Req: FromForm, Resp: QueryResult>(
+async fn answer_elbv2<Req, Resp>(
     control_plane: &ControlPlane,
     region: &str,
     form: &Form,
     name: &str,
     request_id: &str,
     action: fn(&State, Req, &mut Context) -> Elbv2Result<Resp>,
-) -> QueryAnswer {
-    match run_elbv2(control_plane, region, form, action) {
+) -> QueryAnswer
+where
+    Req: FromForm + Clone + Send + 'static,
+    Resp: QueryResult + Send + 'static,
+{
+    match run_elbv2(control_plane, region, form, action).await {
         Ok(result) => QueryAnswer {
             status: 200,
             document: elbv2_api::response_document(name, &result, request_id),
@@ -274,7 +293,7 @@ fn answer_elbv2<Req: FromForm, Resp: QueryResult>(
 }
 
 /// Routes an awsQuery request (ELBv2) by its `Action` parameter.
-pub fn dispatch_query(
+pub async fn dispatch_query(
     control_plane: &ControlPlane,
     region: &str,
     body: &[u8],
@@ -309,39 +328,52 @@ pub fn dispatch_query(
     }
     let (cp, r, f, id) = (control_plane, region, &form, request_id);
     match action.as_str() {
-        "CreateLoadBalancer" => answer_elbv2(cp, r, f, &action, id, elbv2::create_load_balancer),
+        "CreateLoadBalancer" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::create_load_balancer).await
+        }
         "DescribeLoadBalancers" => {
-            answer_elbv2(cp, r, f, &action, id, elbv2::describe_load_balancers)
+            answer_elbv2(cp, r, f, &action, id, elbv2::describe_load_balancers).await
         }
-        "DeleteLoadBalancer" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_load_balancer),
-        "CreateTargetGroup" => answer_elbv2(cp, r, f, &action, id, elbv2::create_target_group),
+        "DeleteLoadBalancer" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::delete_load_balancer).await
+        }
+        "CreateTargetGroup" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::create_target_group).await
+        }
         "DescribeTargetGroups" => {
-            answer_elbv2(cp, r, f, &action, id, elbv2::describe_target_groups)
+            answer_elbv2(cp, r, f, &action, id, elbv2::describe_target_groups).await
         }
-        "ModifyTargetGroup" => answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group),
-        "DeleteTargetGroup" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_target_group),
-        "DescribeTargetGroupAttributes" => answer_elbv2(
-            cp,
-            r,
-            f,
-            &action,
-            id,
-            elbv2::describe_target_group_attributes,
-        ),
+        "ModifyTargetGroup" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group).await
+        }
+        "DeleteTargetGroup" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::delete_target_group).await
+        }
+        "DescribeTargetGroupAttributes" => {
+            answer_elbv2(
+                cp,
+                r,
+                f,
+                &action,
+                id,
+                elbv2::describe_target_group_attributes,
+            )
+            .await
+        }
         "ModifyTargetGroupAttributes" => {
-            answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group_attributes)
+            answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group_attributes).await
         }
-        "CreateListener" => answer_elbv2(cp, r, f, &action, id, elbv2::create_listener),
-        "DescribeListeners" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_listeners),
-        "DeleteListener" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_listener),
-        "RegisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::register_targets),
-        "DeregisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::deregister_targets),
+        "CreateListener" => answer_elbv2(cp, r, f, &action, id, elbv2::create_listener).await,
+        "DescribeListeners" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_listeners).await,
+        "DeleteListener" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_listener).await,
+        "RegisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::register_targets).await,
+        "DeregisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::deregister_targets).await,
         "DescribeTargetHealth" => {
-            answer_elbv2(cp, r, f, &action, id, elbv2::describe_target_health)
+            answer_elbv2(cp, r, f, &action, id, elbv2::describe_target_health).await
         }
-        "AddTags" => answer_elbv2(cp, r, f, &action, id, elbv2::add_tags),
-        "RemoveTags" => answer_elbv2(cp, r, f, &action, id, elbv2::remove_tags),
-        "DescribeTags" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_tags),
+        "AddTags" => answer_elbv2(cp, r, f, &action, id, elbv2::add_tags).await,
+        "RemoveTags" => answer_elbv2(cp, r, f, &action, id, elbv2::remove_tags).await,
+        "DescribeTags" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_tags).await,
         "" => query_error(
             &Elbv2Error::new(Elbv2ErrorCode::InvalidAction, "the request names no Action"),
             request_id,

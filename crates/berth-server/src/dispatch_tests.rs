@@ -307,7 +307,7 @@ async fn seeded() -> ControlPlane {
         "Action=CreateLoadBalancer&Version=2015-12-01&Name=lb",
         "Action=CreateTargetGroup&Version=2015-12-01&Name=tg&Protocol=HTTP&Port=80&VpcId=vpc-1",
     ] {
-        let answer = dispatch_query(&control_plane, "us-east-1", body.as_bytes(), "seed");
+        let answer = dispatch_query(&control_plane, "us-east-1", body.as_bytes(), "seed").await;
         assert_eq!(answer.status, 200, "{}", answer.document);
     }
     control_plane
@@ -366,9 +366,14 @@ async fn generated_elbv2_requests_never_panic_and_refusals_store_nothing() {
             let body = generator.elbv2_body(action);
             let before = revision(&control_plane);
             let shown = String::from_utf8_lossy(&body).into_owned();
-            let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                dispatch_query(&control_plane, "us-east-1", &body, "generated")
-            }))
+            let answer = AssertUnwindSafe(dispatch_query(
+                &control_plane,
+                "us-east-1",
+                &body,
+                "generated",
+            ))
+            .catch_unwind()
+            .await
             .unwrap_or_else(|_| panic!("{action} panicked on round {round} with body {shown}"));
             if answer.status != 200 {
                 refused += 1;

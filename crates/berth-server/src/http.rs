@@ -216,9 +216,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !parts.headers.contains_key("x-amz-target") && (query || body.starts_with(b"Action=")) {
-        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            dispatch_query(&shared.control_plane, &verified.region, &body, &id)
-        }));
+        let answer = AssertUnwindSafe(dispatch_query(
+            &shared.control_plane,
+            &verified.region,
+            &body,
+            &id,
+        ))
+        .catch_unwind()
+        .await;
         let Ok(answer) = answer else {
             tracing::error!("an ELBv2 request hit a bug in berth; it changed nothing");
             return query_error_response(

@@ -21,4 +21,4 @@ pub use http::{serve, MAX_BODY_BYTES};
 pub use load_balancing::{lb_config, run_load_balancer};
 pub use local_link::{assignments_of, LocalLink};
 pub use random_ids::RandomIds;
-pub use scheduler_loop::run_scheduler;
+pub use scheduler_loop::{run_scheduler, LoopName};

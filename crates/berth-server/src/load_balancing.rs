@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ use berth_lb::{
     ListenerProtocol, LoadBalancer, TargetConfig, TargetGroupConfig, TargetState,
 };
 
+use futures_util::FutureExt;
+
+use crate::scheduler_loop::{panic_text, LoopName, PANIC_PAUSE};
 use crate::ControlPlane;
 
 fn protocol(protocol: Protocol) -> ListenerProtocol {
@@ -167,46 +171,89 @@ pub async fn run_load_balancer(
     bind_ip: IpAddr,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_load_balancer_with(control_plane, balancer, bind_ip, lb_config, shutdown).await
+}
+
+/// What the config loop keeps between rounds.
+#[derive(Default)]
+struct Applied {
+    config: Option<LbConfig>,
+    last_error: Option<String>,
+}
+
+/// The config loop around any config function: a panic in a round is logged, counted
+/// (`ControlPlane::loop_panics`) and the loop goes on with what it applied before.
+pub(crate) async fn run_load_balancer_with(
+    control_plane: Arc<ControlPlane>,
+    balancer: LoadBalancer,
+    bind_ip: IpAddr,
+    config_of: fn(&State, IpAddr) -> LbConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut changes = control_plane.store.watch();
     let mut health = balancer.health_changes();
-    let mut applied: Option<LbConfig> = None;
-    let mut last_error: Option<String> = None;
+    let mut applied = Applied::default();
     tokio::pin!(shutdown);
     loop {
         changes.borrow_and_update();
         health.borrow_and_update();
-        let config = control_plane.store.read(|state| lb_config(state, bind_ip));
-        if applied.as_ref() != Some(&config) {
-            match balancer.apply(config.clone()).await {
-                Ok(()) => {
-                    applied = Some(config);
-                    last_error = None;
-                }
-                // A listener that cannot bind (port in use) is left out and retried on
-                // the next change or tick; everything else was applied and serves.
-                Err(error) => {
-                    let text = error.to_string();
-                    if last_error.as_ref() != Some(&text) {
-                        tracing::error!(%error, "the load balancer could not apply all of its configuration");
-                        last_error = Some(text);
-                    }
-                }
-            }
-        }
-        let result = control_plane.store.transact(|state| {
-            Ok::<_, std::convert::Infallible>((health_commands(state, &balancer), ()))
-        });
-        if let Err(error) = result {
-            tracing::error!(%error, "recording target health failed");
+        let round = apply_round(&control_plane, &balancer, bind_ip, config_of, &mut applied);
+        let mut panicked = false;
+        if let Err(panic) = AssertUnwindSafe(round).catch_unwind().await {
+            let count = control_plane.loop_panicked(LoopName::LoadBalancerConfig);
+            tracing::error!(
+                panic = panic_text(&panic),
+                count,
+                "the load balancer's config loop hit a bug in berth; it keeps serving what it had and goes on"
+            );
+            panicked = true;
         }
         tokio::select! {
             _ = &mut shutdown => break,
-            changed = changes.changed() => if changed.is_err() { break },
-            changed = health.changed() => if changed.is_err() { break },
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            changed = changes.changed(), if !panicked => if changed.is_err() { break },
+            changed = health.changed(), if !panicked => if changed.is_err() { break },
+            _ = tokio::time::sleep(if panicked { PANIC_PAUSE } else { Duration::from_secs(5) }) => {}
         }
     }
     balancer.shutdown().await;
+}
+
+/// One round: apply the store's config if it changed, record target health.
+async fn apply_round(
+    control_plane: &Arc<ControlPlane>,
+    balancer: &LoadBalancer,
+    bind_ip: IpAddr,
+    config_of: fn(&State, IpAddr) -> LbConfig,
+    applied: &mut Applied,
+) {
+    let config = control_plane.store.read(|state| config_of(state, bind_ip));
+    if applied.config.as_ref() != Some(&config) {
+        match balancer.apply(config.clone()).await {
+            Ok(()) => {
+                applied.config = Some(config);
+                applied.last_error = None;
+            }
+            // A listener that cannot bind (port in use) is left out and retried on
+            // the next change or tick; everything else was applied and serves.
+            Err(error) => {
+                let text = error.to_string();
+                if applied.last_error.as_ref() != Some(&text) {
+                    tracing::error!(%error, "the load balancer could not apply all of its configuration");
+                    applied.last_error = Some(text);
+                }
+            }
+        }
+    }
+    let reporter = balancer.clone();
+    let result = control_plane
+        .store
+        .transact_async(move |state| {
+            Ok::<_, std::convert::Infallible>((health_commands(state, &reporter), ()))
+        })
+        .await;
+    if let Err(error) = result {
+        tracing::error!(%error, "recording target health failed");
+    }
 }
 
 #[cfg(test)]
@@ -218,8 +265,8 @@ mod tests {
     use crate::dispatch::dispatch_query;
 
     /// Runs an ELBv2 action that must succeed; returns the text between `<tag>` and `</tag>`.
-    fn elbv2(control_plane: &ControlPlane, body: &str, tag: &str) -> String {
-        let answer = dispatch_query(control_plane, "us-east-1", body.as_bytes(), "test");
+    async fn elbv2(control_plane: &ControlPlane, body: &str, tag: &str) -> String {
+        let answer = dispatch_query(control_plane, "us-east-1", body.as_bytes(), "test").await;
         assert_eq!(answer.status, 200, "{body}: {}", answer.document);
         let open = format!("<{tag}>");
         let start = answer.document.find(&open).map(|i| i + open.len());
@@ -242,23 +289,25 @@ mod tests {
         }))
     }
 
-    #[test]
-    fn the_store_becomes_the_data_planes_config() {
+    #[tokio::test]
+    async fn the_store_becomes_the_data_planes_config() {
         let cp = ControlPlane::in_memory();
-        let lb = elbv2(&cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn");
+        let lb = elbv2(&cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn").await;
         let web = elbv2(
             &cp,
             "Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&VpcId=v\
              &HealthCheckPath=%2Fhealth&HealthCheckIntervalSeconds=7&HealthCheckTimeoutSeconds=3\
              &HealthyThresholdCount=4&UnhealthyThresholdCount=5&Matcher.HttpCode=200-299%2C302",
             "TargetGroupArn",
-        );
+        )
+        .await;
         let api = elbv2(
             &cp,
             "Action=CreateTargetGroup&Name=api&Protocol=HTTP&Port=8080&VpcId=v&TargetType=ip\
              &HealthCheckPort=9000",
             "TargetGroupArn",
-        );
+        )
+        .await;
         elbv2(
             &cp,
             &format!(
@@ -269,7 +318,8 @@ mod tests {
                  &Attributes.member.2.Value=12"
             ),
             "TargetGroupArn",
-        );
+        )
+        .await;
         for (port, group) in [(8000, &web), (8001, &api)] {
             elbv2(
                 &cp,
@@ -279,7 +329,8 @@ mod tests {
                      &DefaultActions.member.1.TargetGroupArn={group}"
                 ),
                 "ListenerArn",
-            );
+            )
+            .await;
         }
         let web_id = web.rsplit('/').next().unwrap().to_string();
         let api_id = api.rsplit('/').next().unwrap().to_string();
@@ -346,5 +397,67 @@ mod tests {
         assert_eq!(api_group.algorithm, Algorithm::LeastOutstandingRequests);
         assert_eq!(api_group.deregistration_delay, Duration::from_secs(12));
         assert_eq!(api_group.health_check.port, Some(9000));
+    }
+
+    static CONFIG_ROUNDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn config_panics_once(state: &State, bind: IpAddr) -> LbConfig {
+        if CONFIG_ROUNDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            panic!("a bug in the first config round");
+        }
+        lb_config(state, bind)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_config_round_is_counted_and_the_listeners_still_come_up() {
+        let cp = Arc::new(ControlPlane::in_memory());
+        let lb = elbv2(&cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn").await;
+        let web = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&VpcId=v",
+            "TargetGroupArn",
+        )
+        .await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listener = elbv2(
+            &cp,
+            &format!(
+                "Action=CreateListener&LoadBalancerArn={lb}&Protocol=HTTP&Port={port}\
+                 &DefaultActions.member.1.Type=forward&DefaultActions.member.1.TargetGroupArn={web}"
+            ),
+            "ListenerArn",
+        )
+        .await;
+        let listener_id = listener.rsplit('/').next().unwrap().to_string();
+        let balancer = LoadBalancer::new(berth_lb::Limits::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_load_balancer_with(
+            cp.clone(),
+            balancer.clone(),
+            "127.0.0.1".parse().unwrap(),
+            config_panics_once,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let bound = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let Some(addr) = balancer.local_addr(&listener_id) {
+                    return addr;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the listener is bound after the panicking round");
+        assert_eq!(bound.port(), port);
+        tokio::net::TcpStream::connect(bound).await.unwrap();
+        assert_eq!(cp.loop_panics(LoopName::LoadBalancerConfig), 1);
+        stop.send(()).unwrap();
+        task.await.unwrap();
     }
 }

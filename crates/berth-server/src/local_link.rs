@@ -61,7 +61,7 @@ impl ControlPlaneLink for LocalLink {
         let scope = self.control_plane.scope(&self.control_plane.default_region);
         self.control_plane
             .store
-            .transact(|state| {
+            .transact_async(move |state| {
                 let mut ids = RandomIds;
                 let mut ctx = Context {
                     now: now(),
@@ -73,6 +73,7 @@ impl ControlPlaneLink for LocalLink {
                     (),
                 ))
             })
+            .await
             .map_err(unavailable)?
             .unwrap_or_else(|never| match never {});
         Ok(())
@@ -109,9 +110,10 @@ impl ControlPlaneLink for LocalLink {
     async fn report(&self, reports: Vec<TaskReport>) -> Result<(), LinkError> {
         self.control_plane
             .store
-            .transact(|state| {
+            .transact_async(move |state| {
                 Ok::<_, std::convert::Infallible>((apply_task_reports(state, &reports, now()), ()))
             })
+            .await
             .map_err(unavailable)?
             .unwrap_or_else(|never| match never {});
         Ok(())

@@ -9,6 +9,18 @@ pub enum StoreError {
     Backend { path: String, message: String },
     #[error("store record {key} cannot be read: {message}")]
     Corrupt { key: String, message: String },
+    #[error("store record {key} cannot be written: {message}")]
+    Unwritable { key: String, message: String },
+    #[error("the store stopped before the change was saved")]
+    Stopped,
+}
+
+/// A stored record that could not be read back, moved aside when the store opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub reason: String,
 }
 
 /// One durable write: a record's key and its new JSON, or `None` to delete it.
@@ -23,6 +35,9 @@ pub trait Backend: Send + Sync {
     fn write(&self, records: &[Record]) -> Result<(), StoreError>;
     /// Every stored record, in key order.
     fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Moves a record that cannot be read out of the records, keeping its bytes and
+    /// the reason where an operator can find them; atomic and durable like `write`.
+    fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError>;
 }
 
 fn key_text(key: &RecordKey) -> String {
@@ -40,77 +55,95 @@ fn key_text(key: &RecordKey) -> String {
     }
 }
 
-/// The record a command writes (serialized) after it was applied to `state`.
-pub(crate) fn record_of(state: &State, key: &RecordKey) -> Record {
-    let value = match key {
-        RecordKey::Cluster(k) => state.clusters.get(k).map(serde_json::to_vec),
-        RecordKey::TaskDefinition(k) => state.task_definitions.get(k).map(serde_json::to_vec),
-        RecordKey::Service(k) => state.services.get(k).map(serde_json::to_vec),
-        RecordKey::Task(k) => state.tasks.get(k).map(serde_json::to_vec),
-        RecordKey::ContainerInstance(k) => state.container_instances.get(k).map(serde_json::to_vec),
-        RecordKey::Node(k) => state.nodes.get(k).map(serde_json::to_vec),
-        RecordKey::LoadBalancer(k) => state.load_balancers.get(k).map(serde_json::to_vec),
-        RecordKey::TargetGroup(k) => state.target_groups.get(k).map(serde_json::to_vec),
-        RecordKey::Listener(k) => state.listeners.get(k).map(serde_json::to_vec),
-        RecordKey::Target(k) => state.targets.get(k).map(serde_json::to_vec),
-    };
-    // Serializing plain records to JSON cannot fail (no maps with non-string keys).
-    Record {
-        key: key_text(key),
-        value: value.and_then(Result::ok),
+/// The record a command writes (serialized) after it was applied to `state`. A
+/// record that cannot be serialized is an error that aborts the write, never a delete.
+pub(crate) fn record_of(state: &State, key: &RecordKey) -> Result<Record, StoreError> {
+    let text = key_text(key);
+    match key {
+        RecordKey::Cluster(k) => encode(text, state.clusters.get(k)),
+        RecordKey::TaskDefinition(k) => encode(text, state.task_definitions.get(k)),
+        RecordKey::Service(k) => encode(text, state.services.get(k)),
+        RecordKey::Task(k) => encode(text, state.tasks.get(k)),
+        RecordKey::ContainerInstance(k) => encode(text, state.container_instances.get(k)),
+        RecordKey::Node(k) => encode(text, state.nodes.get(k)),
+        RecordKey::LoadBalancer(k) => encode(text, state.load_balancers.get(k)),
+        RecordKey::TargetGroup(k) => encode(text, state.target_groups.get(k)),
+        RecordKey::Listener(k) => encode(text, state.listeners.get(k)),
+        RecordKey::Target(k) => encode(text, state.targets.get(k)),
     }
 }
 
-/// Rebuilds the state from stored records.
-pub(crate) fn state_from_records(records: Vec<(String, Vec<u8>)>) -> Result<State, StoreError> {
-    let mut state = State::default();
-    for (key, value) in records {
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
-            key: key.clone(),
-            message: e.to_string(),
-        };
-        let (kind, _) = key.split_once('/').unwrap_or((key.as_str(), ""));
-        let command = match kind {
-            "cluster" => Command::PutCluster(serde_json::from_slice(&value).map_err(corrupt)?),
-            "task-definition" => Command::PutTaskDefinition(Box::new(
-                serde_json::from_slice(&value).map_err(corrupt)?,
-            )),
-            "service" => {
-                Command::PutService(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
-            }
-            "task" => Command::PutTask(Box::new(serde_json::from_slice(&value).map_err(corrupt)?)),
-            "container-instance" => {
-                Command::PutContainerInstance(serde_json::from_slice(&value).map_err(corrupt)?)
-            }
-            "node" => Command::PutNode(serde_json::from_slice(&value).map_err(corrupt)?),
-            "load-balancer" => {
-                Command::PutLoadBalancer(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
-            }
-            "target-group" => {
-                Command::PutTargetGroup(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
-            }
-            "listener" => {
-                Command::PutListener(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
-            }
-            "target" => {
-                Command::PutTarget(Box::new(serde_json::from_slice(&value).map_err(corrupt)?))
-            }
-            _ => {
-                return Err(StoreError::Corrupt {
-                    key: key.clone(),
-                    message: "unknown record kind".to_string(),
-                })
-            }
-        };
-        state.apply(command);
+/// A record's new JSON, or a delete when the record is gone.
+fn encode<T: serde::Serialize>(key: String, record: Option<&T>) -> Result<Record, StoreError> {
+    match record.map(serde_json::to_vec).transpose() {
+        Ok(value) => Ok(Record { key, value }),
+        Err(error) => Err(StoreError::Unwritable {
+            key,
+            message: error.to_string(),
+        }),
     }
-    Ok(state)
+}
+
+/// The command that loads one stored record, or why it cannot be read.
+fn command_of(key: &str, value: &[u8]) -> Result<Command, String> {
+    fn decode<T: serde::de::DeserializeOwned>(value: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(value).map_err(|e| e.to_string())
+    }
+    let (kind, _) = key.split_once('/').unwrap_or((key, ""));
+    Ok(match kind {
+        "cluster" => Command::PutCluster(decode(value)?),
+        "task-definition" => Command::PutTaskDefinition(Box::new(decode(value)?)),
+        "service" => Command::PutService(Box::new(decode(value)?)),
+        "task" => Command::PutTask(Box::new(decode(value)?)),
+        "container-instance" => Command::PutContainerInstance(decode(value)?),
+        "node" => Command::PutNode(decode(value)?),
+        "load-balancer" => Command::PutLoadBalancer(Box::new(decode(value)?)),
+        "target-group" => Command::PutTargetGroup(Box::new(decode(value)?)),
+        "listener" => Command::PutListener(Box::new(decode(value)?)),
+        "target" => Command::PutTarget(Box::new(decode(value)?)),
+        _ => return Err("unknown record kind".to_string()),
+    })
+}
+
+/// Rebuilds the state from stored records; the records that cannot be read are
+/// returned apart, so the rest can be served.
+pub(crate) fn state_from_records(records: Vec<(String, Vec<u8>)>) -> (State, Vec<Quarantined>) {
+    let mut state = State::default();
+    let mut quarantined = Vec::new();
+    for (key, value) in records {
+        match command_of(&key, &value) {
+            Ok(command) => {
+                state.apply(command);
+            }
+            Err(reason) => quarantined.push(Quarantined { key, value, reason }),
+        }
+    }
+    (state, quarantined)
 }
 
 /// Keeps records in memory: for tests, and for anything that needs no durability.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     records: Mutex<BTreeMap<String, Vec<u8>>>,
+    quarantine: Mutex<BTreeMap<String, Quarantined>>,
+}
+
+impl MemoryBackend {
+    /// A backend holding these records already, as if written by an earlier run.
+    pub fn with_records(records: impl IntoIterator<Item = (String, Vec<u8>)>) -> Self {
+        MemoryBackend {
+            records: Mutex::new(records.into_iter().collect()),
+            quarantine: Mutex::default(),
+        }
+    }
+
+    /// The records moved aside so far, by key.
+    pub fn quarantined(&self) -> BTreeMap<String, Quarantined> {
+        self.quarantine
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl Backend for MemoryBackend {
@@ -128,6 +161,72 @@ impl Backend for MemoryBackend {
     fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let stored = self.records.lock().unwrap_or_else(|e| e.into_inner());
         Ok(stored.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {
+        let mut stored = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let mut quarantine = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
+        stored.remove(&record.key);
+        quarantine.insert(record.key.clone(), record.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    struct Unserializable;
+
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no JSON for this"))
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_serialized_is_an_error_not_a_delete() {
+        let outcome = encode("task/t1".to_string(), Some(&Unserializable));
+        match outcome {
+            Err(StoreError::Unwritable { key, message }) => {
+                assert_eq!(key, "task/t1");
+                assert!(message.contains("no JSON for this"), "{message}");
+            }
+            other => panic!("expected an Unwritable error, got {other:?}"),
+        }
+        let gone = encode::<Unserializable>("task/t1".to_string(), None).unwrap();
+        assert_eq!(gone.value, None, "a record that is gone is a delete");
+    }
+
+    #[test]
+    fn unreadable_records_are_set_apart_and_the_rest_loads() {
+        let cluster = serde_json::json!({
+            "name": "ok", "status": "ACTIVE", "tags": [], "settings": [],
+            "created_at": 1
+        });
+        let deep = format!(
+            r#"{{"name":"bad","status":"ACTIVE","tags":[],"settings":[],"created_at":1,"configuration":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let records = vec![
+            ("cluster/bad".to_string(), deep.into_bytes()),
+            (
+                "cluster/ok".to_string(),
+                serde_json::to_vec(&cluster).unwrap(),
+            ),
+            ("widget/x".to_string(), b"{}".to_vec()),
+        ];
+        let (state, quarantined) = state_from_records(records);
+        let keys: Vec<_> = quarantined.iter().map(|q| q.key.as_str()).collect();
+        assert_eq!(keys, ["cluster/bad", "widget/x"]);
+        assert!(
+            quarantined[0].reason.contains("recursion limit"),
+            "{:?}",
+            quarantined[0]
+        );
+        assert!(quarantined[1].reason.contains("unknown record kind"));
+        assert_eq!(state.clusters.keys().collect::<Vec<_>>(), ["ok"]);
     }
 }
 
@@ -202,9 +301,10 @@ mod elbv2_tests {
             },
         ];
         let keys: Vec<_> = commands.into_iter().map(|c| state.apply(c)).collect();
-        let records: Vec<_> = keys.iter().map(|k| record_of(&state, k)).collect();
+        let records: Vec<_> = keys.iter().map(|k| record_of(&state, k).unwrap()).collect();
         backend.write(&records).unwrap();
-        let loaded = state_from_records(backend.read_all().unwrap()).unwrap();
+        let (loaded, quarantined) = state_from_records(backend.read_all().unwrap());
+        assert!(quarantined.is_empty());
         assert_eq!(loaded, state);
         assert_eq!(
             loaded.targets[&target.key()].health.state,
@@ -212,8 +312,8 @@ mod elbv2_tests {
         );
 
         let key = state.apply(Command::RemoveTarget(target.key()));
-        backend.write(&[record_of(&state, &key)]).unwrap();
-        let loaded = state_from_records(backend.read_all().unwrap()).unwrap();
+        backend.write(&[record_of(&state, &key).unwrap()]).unwrap();
+        let (loaded, _) = state_from_records(backend.read_all().unwrap());
         assert!(loaded.targets.is_empty());
         assert_eq!(loaded.listeners.len(), 1);
     }

@@ -9,6 +9,6 @@ mod backend;
 mod redb_backend;
 mod store;
 
-pub use backend::{Backend, MemoryBackend, Record, StoreError};
+pub use backend::{Backend, MemoryBackend, Quarantined, Record, StoreError};
 pub use redb_backend::RedbBackend;
 pub use store::Store;

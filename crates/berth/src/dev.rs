@@ -20,8 +20,7 @@ use crate::DevArgs;
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     let data_dir = paths::data_dir(args.data_dir.as_deref());
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    paths::create_private_dir(&data_dir)?;
 
     let runtime: Arc<dyn ContainerRuntime> = match DockerRuntime::connect().await {
         Ok(runtime) => Arc::new(runtime),

@@ -36,6 +36,19 @@ pub fn read_connection(data_dir: &Path) -> anyhow::Result<Connection> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// Creates the data directory (and its parents) readable by its owner only, and
+/// tightens one an older berth made: the store in it holds environment values.
+pub fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("cannot create the data directory {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the data directory {} private", path.display()))
+}
+
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -44,6 +44,16 @@ fn berth_dev_generates_keeps_and_prints_its_keys() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "only the owner reads the secret");
+    // The store holds environment values: the same goes for it and its directory.
+    let mode_of =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let store_file = dev.data_dir.path().join("state.redb");
+    assert_eq!(
+        mode_of(&store_file),
+        0o600,
+        "only the owner reads the store"
+    );
+    assert_eq!(mode_of(dev.data_dir.path()), 0o700);
 
     let printed = dev.log_text();
     assert!(
@@ -77,9 +87,14 @@ fn berth_dev_generates_keeps_and_prints_its_keys() {
         String::from_utf8_lossy(&ps.stderr)
     );
 
-    // A restart keeps the pair: nothing a user pasted stops working.
+    // A restart keeps the pair: nothing a user pasted stops working. It also
+    // tightens a data dir that an older berth left open to others.
     dev.kill();
+    std::fs::set_permissions(dev.data_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&store_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     dev.spawn();
+    assert_eq!(mode_of(&store_file), 0o600);
+    assert_eq!(mode_of(dev.data_dir.path()), 0o700);
     let connection: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dev.connection_file()).unwrap()).unwrap();
     assert_eq!(connection["access_key_id"], first_pair.0.as_str());
