@@ -12,6 +12,7 @@ mod common;
 mod container_instance;
 pub mod elbv2;
 mod error;
+pub mod limits;
 mod service;
 mod task;
 mod task_definition;

@@ -123,8 +123,8 @@ impl<'s> Placer<'s> {
         }
         let chosen = self.choose(&fitting, demand, strategies, random);
         let c = &mut self.candidates[chosen];
-        c.free_cpu -= demand.cpu;
-        c.free_memory -= demand.memory;
+        c.free_cpu = c.free_cpu.saturating_sub(demand.cpu);
+        c.free_memory = c.free_memory.saturating_sub(demand.memory);
         c.used_ports.extend(demand.host_ports.iter().cloned());
         c.tasks += 1;
         *c.groups.entry(demand.group.clone()).or_default() += 1;

@@ -2,6 +2,12 @@
 
 use berth_api::RegisterTaskDefinitionRequest;
 
+/// The most CPU units berth takes for one container or task (1024 vCPU): far above any
+/// machine it runs on, and small enough that no sum of a task's figures can overflow.
+pub const MAX_CPU_UNITS: u64 = 1 << 20;
+/// The most MiB of memory berth takes for one container or task (16 TiB).
+pub const MAX_MEMORY_MIB: u64 = 1 << 24;
+
 /// Task-level `cpu`: "256" or "0.25 vCPU" -> CPU units (1 vCPU = 1024).
 pub fn parse_cpu_units(text: &str) -> Option<u64> {
     let text = text.trim();
@@ -88,7 +94,7 @@ pub fn reservation(
                     .unwrap_or(0)
                     .max(0) as u64
             })
-            .sum()
+            .fold(0, u64::saturating_add)
     });
     let memory = task_memory.unwrap_or_else(|| {
         definition
@@ -102,7 +108,36 @@ pub fn reservation(
                     .unwrap_or(0)
                     .max(0) as u64
             })
-            .sum()
+            .fold(0, u64::saturating_add)
     });
+    // Validation bounds every figure, so these sums stay small; should one not, a
+    // saturated demand fits nowhere rather than wrapping around to fit everywhere.
     (cpu, memory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reservation_saturates_instead_of_wrapping() {
+        // Validation refuses such figures; the sum must not wrap to 0 even so.
+        let container = |name: &str| berth_api::ContainerDefinition {
+            name: Some(name.to_string()),
+            cpu: Some(1 << 62),
+            memory: Some(i64::MAX),
+            ..Default::default()
+        };
+        let definition = RegisterTaskDefinitionRequest {
+            container_definitions: vec![
+                container("a"),
+                container("b"),
+                container("c"),
+                container("d"),
+            ],
+            ..Default::default()
+        };
+        let (cpu, memory) = reservation(&definition, &Default::default());
+        assert_eq!((cpu, memory), (u64::MAX, u64::MAX));
+    }
 }

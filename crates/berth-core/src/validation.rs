@@ -12,7 +12,7 @@ use berth_api::{
     ContainerDefinition, HealthCheck, PortMapping, RegisterTaskDefinitionRequest, Volume,
 };
 
-use crate::resources::{parse_cpu_units, parse_memory_mib};
+use crate::resources::{parse_cpu_units, parse_memory_mib, MAX_CPU_UNITS, MAX_MEMORY_MIB};
 
 /// A rule a request broke; `message` is ECS's wording where ECS has one and names the
 /// container and field at fault.
@@ -318,6 +318,22 @@ fn validate_container_resources(name: &str, container: &ContainerDefinition) -> 
             format!("cpu must not be negative, got {cpu}"),
         ));
     }
+    for (field, value, max) in [
+        ("cpu", container.cpu, MAX_CPU_UNITS),
+        ("memory", container.memory, MAX_MEMORY_MIB),
+        (
+            "memoryReservation",
+            container.memory_reservation,
+            MAX_MEMORY_MIB,
+        ),
+    ] {
+        if let Some(value) = value.filter(|v| *v as u64 > max && *v > 0) {
+            return Err(in_container(
+                name,
+                format!("{field} must be at most {max}, got {value}"),
+            ));
+        }
+    }
     if let Some(memory) = container.memory.filter(|m| *m < MIN_CONTAINER_MEMORY_MIB) {
         return Err(in_container(
             name,
@@ -357,12 +373,14 @@ fn validate_task_resources(request: &RegisterTaskDefinitionRequest) -> Result {
         request.cpu.as_deref(),
         "cpu",
         parse_cpu_units,
+        MAX_CPU_UNITS,
         "\"256\" or \"0.25 vCPU\"",
     )?;
     let task_memory = parse_task_figure(
         request.memory.as_deref(),
         "memory",
         parse_memory_mib,
+        MAX_MEMORY_MIB,
         "\"512\" or \"1 GB\"",
     )?;
     let containers = &request.container_definitions;
@@ -397,13 +415,19 @@ fn parse_task_figure(
     value: Option<&str>,
     field: &str,
     parse: fn(&str) -> Option<u64>,
+    max: u64,
     examples: &str,
 ) -> Result<Option<i64>> {
     let Some(value) = value.filter(|value| !value.trim().is_empty()) else {
         return Ok(None);
     };
-    match parse(value).and_then(|parsed| i64::try_from(parsed).ok()) {
-        Some(parsed) if parsed > 0 => Ok(Some(parsed)),
+    match parse(value) {
+        Some(parsed) if parsed > max => Err(ValidationError::new(format!(
+            "Invalid '{field}' setting for task: at most {max} is allowed, got '{}'.",
+            shown(value)
+        ))),
+        // Within `max`, so it fits an i64.
+        Some(parsed) if parsed > 0 => Ok(Some(parsed as i64)),
         _ => Err(ValidationError::new(format!(
             "Invalid '{field}' setting for task: expected a positive value such as {examples}, \
              got '{}'.",

@@ -704,6 +704,14 @@ fn run_task_overrides_are_checked_against_the_definition_and_refusals_run_nothin
             "memoryReservation must not be negative",
         ),
         (
+            json!({"name": "app", "cpu": 1_i64 << 62}),
+            "cpu must be at most 1048576",
+        ),
+        (
+            json!({"name": "app", "memory": 1_i64 << 40}),
+            "memory must be at most 16777216",
+        ),
+        (
             json!({"name": "app", "cpu": -5}),
             "cpu must not be negative",
         ),
@@ -734,4 +742,93 @@ fn run_task_overrides_are_checked_against_the_definition_and_refusals_run_nothin
         ),
     );
     assert_eq!(run.tasks.len(), 1);
+}
+
+#[test]
+fn absurd_cpu_and_memory_are_refused_and_nothing_wraps_around_to_fit() {
+    let mut world = World::with_node();
+    // Four containers of 2^62 CPU units summed to 0 in a u64 and were placed.
+    let huge = 1_i64 << 62;
+    let containers: Vec<_> = (0..4)
+        .map(|i| json!({"name": format!("c{i}"), "image": "web", "memory": 16, "cpu": huge}))
+        .collect();
+    let error = world.fails(
+        ecs::register_task_definition,
+        req(json!({"family": "huge", "containerDefinitions": containers})),
+    );
+    assert!(
+        error.message.contains("cpu must be at most 1048576"),
+        "{}",
+        error.message
+    );
+    for (field, value) in [("cpu", "1e300 vCPU"), ("memory", "99999999999 GB")] {
+        let error = world.fails(
+            ecs::register_task_definition,
+            req(json!({"family": "huge", field: value,
+                "containerDefinitions": [{"name": "a", "image": "web", "memory": 16}]})),
+        );
+        assert!(
+            error
+                .message
+                .contains(&format!("'{field}' setting for task: at most")),
+            "{field}: {}",
+            error.message
+        );
+    }
+    assert!(world.state.task_definitions.is_empty());
+
+    // The largest figures berth takes register, and a task of them fits no machine.
+    let max = json!({"name": "a", "image": "web", "cpu": 1_i64 << 20, "memory": 1_i64 << 24});
+    world.register(json!({"family": "max", "containerDefinitions": [max]}));
+    let run = world.ok(ecs::run_task, req(json!({"taskDefinition": "max"})));
+    assert!(run.tasks.is_empty());
+    assert_eq!(run.failures[0].reason.as_deref(), Some("RESOURCE:CPU"));
+}
+
+#[test]
+fn tags_are_bounded_wherever_they_are_given() {
+    let mut world = World::with_node();
+    let tags = |n: usize| -> Vec<_> {
+        (0..n)
+            .map(|i| json!({"key": format!("k{i}"), "value": "v"}))
+            .collect()
+    };
+    let error = world.fails(
+        ecs::create_cluster,
+        req(json!({"clusterName": "tagged", "tags": tags(51)})),
+    );
+    assert!(
+        error.message.contains("at most 50 tags"),
+        "{}",
+        error.message
+    );
+    world.ok(
+        ecs::create_cluster,
+        req(json!({"clusterName": "tagged", "tags": tags(50)})),
+    );
+    let definition = json!({"family": "web", "tags": tags(51),
+        "containerDefinitions": [{"name": "a", "image": "web", "memory": 16}]});
+    let error = world.fails(ecs::register_task_definition, req(definition));
+    assert!(
+        error.message.contains("at most 50 tags"),
+        "{}",
+        error.message
+    );
+    world.register(json!({"family": "web",
+        "containerDefinitions": [{"name": "a", "image": "web", "memory": 16}]}));
+    let error = world.fails(
+        ecs::create_service,
+        req(json!({"serviceName": "s", "taskDefinition": "web", "tags": tags(51)})),
+    );
+    assert!(
+        error.message.contains("at most 50 tags"),
+        "{}",
+        error.message
+    );
+    let error = world.fails(
+        ecs::run_task,
+        req(json!({"taskDefinition": "web", "tags": [{"key": "k".repeat(129)}]})),
+    );
+    assert!(error.message.contains("tags[0].key"), "{}", error.message);
+    assert!(world.state.services.is_empty() && world.state.tasks.is_empty());
 }

@@ -30,40 +30,33 @@ impl From<EcsError> for ApiError {
     }
 }
 
+/// Reads an awsJson body: valid JSON, within `berth_api::limits` (depth, string,
+/// list and object sizes, so nothing accepted can outgrow what the store reads back),
+/// then the request type, naming the field at fault.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-        Ok(value) => {
-            deserializer.end().map_err(|e| ApiError {
-                status: 400,
-                error_type: "SerializationException".to_string(),
-                message: format!("the request body is not one JSON object: {e}"),
-            })?;
-            Ok(value)
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError {
+        status: 400,
+        error_type: "SerializationException".to_string(),
+        message: format!("the request body is not valid JSON: {e}"),
+    })?;
+    berth_api::limits::check_shape(&value).map_err(|e| ApiError {
+        status: 400,
+        error_type: "InvalidParameterException".to_string(),
+        message: e.to_string(),
+    })?;
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
+        let path = error.path().to_string();
+        ApiError {
+            status: 400,
+            error_type: "InvalidParameterException".to_string(),
+            message: format!("field '{path}': {}", error.into_inner()),
         }
-        Err(error) => {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                Err(ApiError {
-                    status: 400,
-                    error_type: "SerializationException".to_string(),
-                    message: format!("the request body is not valid JSON: {inner}"),
-                })
-            } else {
-                Err(ApiError {
-                    status: 400,
-                    error_type: "InvalidParameterException".to_string(),
-                    message: format!("field '{path}': {inner}"),
-                })
-            }
-        }
-    }
+    })
 }
 
 async fn run<Req, Resp>(

@@ -181,3 +181,114 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         "the secret never appears in berth's log"
     );
 }
+
+/// A value nested `levels` lists deep.
+fn nested(levels: usize) -> Value {
+    let mut value = serde_json::json!("bottom");
+    for _ in 0..levels {
+        value = Value::Array(vec![value]);
+    }
+    value
+}
+
+/// The deepest and largest input berth accepts is stored, survives kill -9 and serves
+/// after the restart; one level deeper is refused by name. A record that cannot be read
+/// (written behind berth's back) is quarantined, and berth still starts and serves.
+#[test]
+fn the_largest_allowed_input_survives_kill_and_restart() {
+    use berth_api::limits::{MAX_COLLECTION_LEN, MAX_JSON_DEPTH, MAX_STRING_BYTES};
+
+    let mut dev = Dev::start();
+    let secret = support::SECRET_ACCESS_KEY;
+    let register = format!("{ECS}.RegisterTaskDefinition");
+    // The request object is the first level of nesting.
+    let definition = |levels: usize| {
+        let environment: Vec<Value> = (0..MAX_COLLECTION_LEN)
+            .map(|i| serde_json::json!({"name": format!("V{i}"), "value": "x"}))
+            .collect();
+        let labels: serde_json::Map<String, Value> = (0..MAX_COLLECTION_LEN)
+            .map(|i| (format!("label.{i}"), Value::from("y")))
+            .collect();
+        let tags: Vec<Value> = (0..50)
+            .map(|i| serde_json::json!({"key": format!("k{i}"), "value": "v".repeat(256)}))
+            .collect();
+        serde_json::json!({
+            "family": "limits",
+            "ephemeralStorage": nested(levels),
+            "tags": tags,
+            "containerDefinitions": [{
+                "name": "app", "image": "berth/busybox:latest", "memory": 16,
+                "command": ["sh", "-c", "x".repeat(MAX_STRING_BYTES)],
+                "environment": environment,
+                "dockerLabels": labels,
+            }]
+        })
+    };
+
+    let too_deep = serde_json::to_vec(&definition(MAX_JSON_DEPTH)).unwrap();
+    let refused = post(&dev, &register, &too_deep, true, secret);
+    assert_error(
+        &refused,
+        400,
+        "InvalidParameterException",
+        "field 'ephemeralStorage[0]",
+    );
+
+    let deepest = serde_json::to_vec(&definition(MAX_JSON_DEPTH - 1)).unwrap();
+    assert!(deepest.len() < 1024 * 1024, "{} bytes", deepest.len());
+    let accepted = post(&dev, &register, &deepest, true, secret);
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    let describe = |dev: &Dev| {
+        post(
+            dev,
+            &format!("{ECS}.DescribeTaskDefinition"),
+            br#"{"taskDefinition": "limits:1", "include": ["TAGS"]}"#,
+            true,
+            secret,
+        )
+    };
+
+    dev.kill();
+    dev.spawn();
+    let described = describe(&dev);
+    assert_eq!(described.status, 200, "{}", described.body);
+    assert_eq!(
+        described.body["taskDefinition"]["ephemeralStorage"],
+        nested(MAX_JSON_DEPTH - 1)
+    );
+    assert_eq!(described.body["tags"].as_array().map(Vec::len), Some(50));
+    let container = &described.body["taskDefinition"]["containerDefinitions"][0];
+    assert_eq!(
+        container["environment"].as_array().map(Vec::len),
+        Some(MAX_COLLECTION_LEN)
+    );
+    assert_eq!(
+        container["command"][2].as_str().map(str::len),
+        Some(MAX_STRING_BYTES)
+    );
+
+    // A record that cannot be read back must not keep berth down: it is set aside
+    // with a loud error and everything else serves.
+    dev.kill();
+    {
+        let backend = berth_store::RedbBackend::open(&dev.data_dir.path().join("state.redb"))
+            .expect("open the store while berth is down");
+        use berth_store::Backend;
+        backend
+            .write(&[berth_store::Record {
+                key: "task-definition/broken:1".to_string(),
+                value: Some(format!("{{\"family\": {}}}", nested(200)).into_bytes()),
+            }])
+            .unwrap();
+    }
+    dev.spawn();
+    assert_eq!(describe(&dev).status, 200);
+    let clusters = post(&dev, &format!("{ECS}.ListClusters"), b"{}", true, secret);
+    assert_eq!(clusters.status, 200);
+    let log = dev.log_text();
+    assert!(
+        log.contains("quarantine") && log.contains("task-definition/broken:1"),
+        "{}",
+        support::tail(&log, 30)
+    );
+}

@@ -23,23 +23,52 @@ pub struct Form {
     params: BTreeMap<String, String>,
 }
 
+/// The most parameters one form may carry (ELBv2's largest requests, a few hundred
+/// targets of two or three parameters each, stay far below it).
+pub const MAX_FORM_PARAMS: usize = 4 * crate::limits::MAX_COLLECTION_LEN;
+/// The longest parameter name, in bytes.
+pub const MAX_FORM_KEY_BYTES: usize = 256;
+
 impl Form {
-    /// Parses `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte, UTF-8).
+    /// Parses `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte, UTF-8),
+    /// within the bounds of `crate::limits` and the ones above.
     pub fn parse(body: &[u8]) -> Result<Form, FormError> {
         let mut params = BTreeMap::new();
         for pair in body.split(|b| *b == b'&') {
             if pair.is_empty() {
                 continue;
             }
+            if params.len() >= MAX_FORM_PARAMS {
+                return Err(FormError {
+                    field: "(the form)".to_string(),
+                    message: format!("has more than {MAX_FORM_PARAMS} parameters"),
+                });
+            }
             let (key, value) = match pair.iter().position(|b| *b == b'=') {
                 Some(at) => (&pair[..at], &pair[at + 1..]),
                 None => (pair, &b""[..]),
             };
             let key = percent_decode(key)?;
+            if key.len() > MAX_FORM_KEY_BYTES {
+                return Err(FormError {
+                    field: key.chars().take(64).collect::<String>() + "...",
+                    message: format!("is a parameter name longer than {MAX_FORM_KEY_BYTES} bytes"),
+                });
+            }
             let value = percent_decode(value).map_err(|e| FormError {
                 field: key.clone(),
                 message: e.message,
             })?;
+            if value.len() > crate::limits::MAX_STRING_BYTES {
+                return Err(FormError {
+                    field: key,
+                    message: format!(
+                        "is {} bytes long; berth takes values of at most {} bytes",
+                        value.len(),
+                        crate::limits::MAX_STRING_BYTES
+                    ),
+                });
+            }
             params.insert(key, value);
         }
         Ok(Form { params })
@@ -202,6 +231,25 @@ impl<'a> FormView<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn forms_are_bounded_in_parameters_names_and_values() {
+        let many: Vec<String> = (0..=MAX_FORM_PARAMS).map(|i| format!("P{i}=v")).collect();
+        let error = Form::parse(many.join("&").as_bytes()).unwrap_err();
+        assert!(
+            error.message.contains("more than 4000 parameters"),
+            "{error}"
+        );
+        let fits: Vec<String> = (0..MAX_FORM_PARAMS).map(|i| format!("P{i}=v")).collect();
+        assert!(Form::parse(fits.join("&").as_bytes()).is_ok());
+
+        let long_value = format!("Name={}", "x".repeat(crate::limits::MAX_STRING_BYTES + 1));
+        let error = Form::parse(long_value.as_bytes()).unwrap_err();
+        assert_eq!(error.field, "Name");
+        let long_key = format!("{}=1", "K".repeat(MAX_FORM_KEY_BYTES + 1));
+        let error = Form::parse(long_key.as_bytes()).unwrap_err();
+        assert!(error.message.contains("longer than 256"), "{error}");
+    }
+
     use super::*;
 
     #[test]

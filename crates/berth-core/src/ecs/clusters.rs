@@ -16,6 +16,7 @@ pub fn create_cluster(
         .cluster_name
         .unwrap_or_else(|| "default".to_string());
     check_name("clusterName", &name)?;
+    super::tags::check_tags(&request.tags)?;
     if let Some(existing) = state.clusters.get(&name).filter(|c| c.status == "ACTIVE") {
         // CreateCluster is idempotent in ECS: the existing cluster is returned.
         return Ok(Outcome::read_only(api::ClusterResponse {

@@ -163,6 +163,7 @@ pub fn create_service(
 ) -> EcsResult<api::ServiceResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
     check_name("serviceName", &request.service_name)?;
+    super::tags::check_tags(&request.tags)?;
     active_cluster(state, &cluster)?;
     let given = request
         .task_definition

@@ -90,7 +90,9 @@ fn with_tags(
     }
 }
 
-fn check_tags(tags: &[api::Tag]) -> Result<(), EcsError> {
+/// ECS's rules for a resource's tags: at most 50, keys of 1 to 128 characters outside
+/// `aws:`, values of at most 256. Checked wherever tags are given.
+pub(crate) fn check_tags(tags: &[api::Tag]) -> Result<(), EcsError> {
     if tags.len() > 50 {
         return Err(EcsError::invalid_parameter(
             "tags: a resource can have at most 50 tags",

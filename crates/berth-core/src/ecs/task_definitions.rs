@@ -14,6 +14,7 @@ pub fn register_task_definition(
     ctx: &mut Context,
 ) -> EcsResult<api::TaskDefinitionResponse> {
     validate_task_definition(&request)?;
+    super::tags::check_tags(&request.tags)?;
     let revision = state
         .family_revisions
         .get(&request.family)

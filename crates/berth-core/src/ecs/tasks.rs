@@ -10,6 +10,7 @@ use crate::model::{
 use crate::placement::{group_for, Demand, PlacementFailure, Placer};
 use crate::present;
 use crate::resources::{reservation, FixedHostPorts};
+use crate::resources::{MAX_CPU_UNITS, MAX_MEMORY_MIB};
 use crate::state::{Command, State};
 
 /// Who asked for a new task and how it is labelled.
@@ -154,6 +155,17 @@ fn check_overrides(
                 "overrides.containerOverrides[{i}].cpu must not be negative"
             )));
         }
+        for (field, value, max) in [
+            ("cpu", o.cpu, MAX_CPU_UNITS),
+            ("memory", o.memory, MAX_MEMORY_MIB),
+            ("memoryReservation", o.memory_reservation, MAX_MEMORY_MIB),
+        ] {
+            if let Some(value) = value.filter(|v| *v > 0 && *v as u64 > max) {
+                return Err(EcsError::invalid_parameter(format!(
+                    "overrides.containerOverrides[{i}].{field} must be at most {max}, got {value}"
+                )));
+            }
+        }
         // The limits the container ends up with: overridden or as defined.
         let memory = o.memory.or(container.memory);
         let reservation = o.memory_reservation.or(container.memory_reservation);
@@ -165,20 +177,33 @@ fn check_overrides(
             }
         }
     }
-    for (field, value) in [
-        ("overrides.cpu", &overrides.cpu),
-        ("overrides.memory", &overrides.memory),
+    for (field, value, parse, max) in [
+        (
+            "overrides.cpu",
+            &overrides.cpu,
+            crate::resources::parse_cpu_units as fn(&str) -> Option<u64>,
+            MAX_CPU_UNITS,
+        ),
+        (
+            "overrides.memory",
+            &overrides.memory,
+            crate::resources::parse_memory_mib,
+            MAX_MEMORY_MIB,
+        ),
     ] {
         if let Some(text) = value {
-            let parsed = if field == "overrides.cpu" {
-                crate::resources::parse_cpu_units(text)
-            } else {
-                crate::resources::parse_memory_mib(text)
-            };
-            if parsed.is_none() {
-                return Err(EcsError::invalid_parameter(format!(
-                    "{field} '{text}' is not a number"
-                )));
+            match parse(text) {
+                None => {
+                    return Err(EcsError::invalid_parameter(format!(
+                        "{field} '{text}' is not a number"
+                    )))
+                }
+                Some(parsed) if parsed > max => {
+                    return Err(EcsError::invalid_parameter(format!(
+                        "{field} must be at most {max}, got '{text}'"
+                    )))
+                }
+                Some(_) => {}
             }
         }
     }
@@ -272,6 +297,7 @@ pub fn run_task(
     ctx: &mut Context,
 ) -> EcsResult<api::RunTaskResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
+    super::tags::check_tags(&request.tags)?;
     active_cluster(state, &cluster)?;
     let definition = runnable_definition(state, &request.task_definition)?;
     let count = request.count.unwrap_or(1);
