@@ -8,6 +8,7 @@
 //! rules of particular fields (50 tags, 255-character names, CPU and memory ranges)
 //! live with their validation in berth-core.
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The deepest nesting of objects and lists a request may have. ECS's deepest shapes
@@ -36,6 +37,47 @@ impl std::fmt::Display for ShapeError {
             write!(f, "field '{}' {}", self.path, self.message)
         }
     }
+}
+
+/// Why an awsJson body could not be read as a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not JSON at all (ECS's `SerializationException`).
+    Syntax(String),
+    /// JSON beyond the bounds above.
+    Shape(ShapeError),
+    /// A field of the wrong type: its path and what is wrong.
+    Field { path: String, message: String },
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Syntax(message) => {
+                write!(f, "the request body is not valid JSON: {message}")
+            }
+            DecodeError::Shape(error) => error.fmt(f),
+            DecodeError::Field { path, message } => write!(f, "field '{path}': {message}"),
+        }
+    }
+}
+
+/// Reads an awsJson request body: valid JSON (an empty body is `{}`), within the
+/// bounds above, then the request type, naming the field at fault. The one decoder of
+/// every awsJson request berth serves.
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| DecodeError::Syntax(e.to_string()))?;
+    check_shape(&value).map_err(DecodeError::Shape)?;
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| DecodeError::Field {
+        path: error.path().to_string(),
+        message: error.into_inner().to_string(),
+    })
 }
 
 /// Checks a parsed request against the bounds above.

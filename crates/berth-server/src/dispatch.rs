@@ -30,32 +30,17 @@ impl From<EcsError> for ApiError {
     }
 }
 
-/// Reads an awsJson body: valid JSON, within `berth_api::limits` (depth, string,
-/// list and object sizes, so nothing accepted can outgrow what the store reads back),
-/// then the request type, naming the field at fault.
+/// Reads an awsJson body with berth-api's one decoder; the error names the field.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError {
+    use berth_api::limits::DecodeError;
+    berth_api::limits::decode_json(body).map_err(|error| ApiError {
         status: 400,
-        error_type: "SerializationException".to_string(),
-        message: format!("the request body is not valid JSON: {e}"),
-    })?;
-    berth_api::limits::check_shape(&value).map_err(|e| ApiError {
-        status: 400,
-        error_type: "InvalidParameterException".to_string(),
-        message: e.to_string(),
-    })?;
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
-        let path = error.path().to_string();
-        ApiError {
-            status: 400,
-            error_type: "InvalidParameterException".to_string(),
-            message: format!("field '{path}': {}", error.into_inner()),
+        error_type: match error {
+            DecodeError::Syntax(_) => "SerializationException",
+            DecodeError::Shape(_) | DecodeError::Field { .. } => "InvalidParameterException",
         }
+        .to_string(),
+        message: error.to_string(),
     })
 }
 

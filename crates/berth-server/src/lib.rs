@@ -17,6 +17,7 @@ mod scheduler_loop;
 
 pub use clock::now;
 pub use control_plane::{ControlPlane, LogSource};
+pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
 pub use http::{serve, MAX_BODY_BYTES};
 pub use load_balancing::{lb_config, run_load_balancer};
 pub use local_link::{assignments_of, LocalLink};

@@ -121,6 +121,20 @@ pub(crate) fn state_from_records(records: Vec<(String, Vec<u8>)>) -> (State, Vec
     (state, quarantined)
 }
 
+/// A backend shared with whoever else holds it (a test looking inside, a fuzz target
+/// reopening the same records).
+impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
+    fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+        (**self).write(records)
+    }
+    fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        (**self).read_all()
+    }
+    fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {
+        (**self).quarantine(record)
+    }
+}
+
 /// Keeps records in memory: for tests, and for anything that needs no durability.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {

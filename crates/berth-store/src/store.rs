@@ -270,14 +270,14 @@ mod tests {
             ("cluster/kept".to_string(), good),
             ("task-definition/deep:1".to_string(), deep.clone()),
         ]));
-        let store = Store::open(Box::new(SharedBackend(backend.clone()))).unwrap();
+        let store = Store::open(Box::new(backend.clone())).unwrap();
         assert_eq!(cluster_names(&store), ["kept"]);
         let keys: Vec<_> = store.quarantined().iter().map(|q| &q.key).collect();
         assert_eq!(keys, ["task-definition/deep:1"]);
         // Moved aside with its bytes, out of the records: the next start is clean.
         let kept = backend.quarantined();
         assert_eq!(kept["task-definition/deep:1"].value, deep);
-        let reopened = Store::open(Box::new(SharedBackend(backend))).unwrap();
+        let reopened = Store::open(Box::new(backend)).unwrap();
         assert!(reopened.quarantined().is_empty());
         assert_eq!(cluster_names(&reopened), ["kept"]);
     }
@@ -310,21 +310,6 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].0, "service/broken");
         assert!(!kept[0].1.is_empty(), "the reason is kept");
-    }
-
-    /// A backend shared with the test, so it can look inside after the store used it.
-    struct SharedBackend(Arc<MemoryBackend>);
-
-    impl Backend for SharedBackend {
-        fn write(&self, records: &[Record]) -> Result<(), StoreError> {
-            self.0.write(records)
-        }
-        fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-            self.0.read_all()
-        }
-        fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {
-            self.0.quarantine(record)
-        }
     }
 
     /// A backend whose writes wait until the test lets them finish, like a slow disk.
