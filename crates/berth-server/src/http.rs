@@ -29,6 +29,32 @@ const PANIC_MESSAGE: &str =
 /// The largest request body berth reads; ECS's own task definitions stay far below it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The APIs berth serves on its one endpoint, each with the SigV4 service name its
+/// requests must be signed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// awsJson1_1 with `X-Amz-Target`: ECS's actions and berth's own `BerthV1.*`.
+    Ecs,
+    /// awsQuery: ELBv2's actions.
+    Elbv2,
+}
+
+impl Api {
+    const ALL: [Api; 2] = [Api::Ecs, Api::Elbv2];
+
+    fn signing_service(self) -> &'static str {
+        match self {
+            Api::Ecs => "ecs",
+            Api::Elbv2 => "elasticloadbalancing",
+        }
+    }
+}
+
+/// Every SigV4 service name berth accepts in a credential scope.
+fn signing_services() -> Vec<&'static str> {
+    Api::ALL.iter().map(|api| api.signing_service()).collect()
+}
+
 struct Shared {
     control_plane: Arc<ControlPlane>,
     verifier: Verifier,
@@ -43,7 +69,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
         control_plane,
-        verifier,
+        verifier: verifier.serving(&signing_services()),
     });
     let app = Router::new().fallback(handle).with_state(shared);
     axum::serve(listener, app)
@@ -196,10 +222,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers: &headers,
         body: &body,
     };
-    let verified = match shared
-        .verifier
-        .verify(&signable, time::OffsetDateTime::now_utc())
-    {
+    let api =
+        if !parts.headers.contains_key("x-amz-target") && (query || body.starts_with(b"Action=")) {
+            Api::Elbv2
+        } else {
+            Api::Ecs
+        };
+    let verified = match shared.verifier.verify(
+        &signable,
+        time::OffsetDateTime::now_utc(),
+        api.signing_service(),
+    ) {
         Ok(verified) => verified,
         Err(error) => {
             let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
@@ -215,7 +248,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !parts.headers.contains_key("x-amz-target") && (query || body.starts_with(b"Action=")) {
+    if api == Api::Elbv2 {
         let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
             dispatch_query(&shared.control_plane, &verified.region, &body, &id)
         }));
