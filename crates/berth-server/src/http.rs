@@ -21,6 +21,7 @@ use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 
 use crate::dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
+use crate::listener::{self, ApiLimits, ApiTransport, RequestActivity};
 use crate::ControlPlane;
 
 const PANIC_MESSAGE: &str =
@@ -58,23 +59,48 @@ fn signing_services() -> Vec<&'static str> {
 struct Shared {
     control_plane: Arc<ControlPlane>,
     verifier: Verifier,
+    body_read_timeout: std::time::Duration,
 }
 
-/// Serves the ECS API on `listener` until `shutdown` completes.
+/// Serves the ECS API on `listener` until `shutdown` completes, with the default
+/// [`ApiLimits`] and plain HTTP.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     control_plane: Arc<ControlPlane>,
     verifier: Verifier,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(
+        listener,
+        control_plane,
+        verifier,
+        ApiLimits::default(),
+        ApiTransport::Plain,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves the ECS API on `listener` with these limits and transport until `shutdown`
+/// completes; then requests in flight get `limits.shutdown_grace` to finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    control_plane: Arc<ControlPlane>,
+    verifier: Verifier,
+    limits: ApiLimits,
+    transport: ApiTransport,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = Arc::new(limits);
     let shared = Arc::new(Shared {
         control_plane,
         verifier: verifier.serving(&signing_services()),
+        body_read_timeout: limits.body_read_timeout,
     });
     let app = Router::new().fallback(handle).with_state(shared);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    listener::accept_loop(listener, limits, transport, service, shutdown).await;
+    Ok(())
 }
 
 fn request_id() -> String {
@@ -175,6 +201,27 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             "berth's API takes POST / with an X-Amz-Target header",
         );
     }
+    // Everything that needs no body is checked before reading it, so an anonymous
+    // client (or one with an unknown key) cannot make berth read one.
+    let headers = header_pairs(&parts.headers);
+    let head_services: &[&str] = if parts.headers.contains_key("x-amz-target") {
+        &[Api::Ecs.signing_service()]
+    } else if query {
+        &[Api::Elbv2.signing_service()]
+    } else {
+        // awsQuery may also be told by its body (`Action=`): not known yet.
+        &[Api::Ecs.signing_service(), Api::Elbv2.signing_service()]
+    };
+    let head = SignableRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &[],
+    };
+    if let Err(error) = shared.verifier.verify_head(&head, head_services) {
+        return auth_refusal(&id, query, &error);
+    }
     let declared = parts
         .headers
         .get("content-length")
@@ -186,9 +233,25 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         return too_large(&id);
     }
-    let body: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
+    let read = Limited::new(body, MAX_BODY_BYTES).collect();
+    let body: Bytes = match tokio::time::timeout(shared.body_read_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Err(_) => {
+            let message = format!(
+                "the request body did not arrive within {} s",
+                shared.body_read_timeout.as_secs_f64()
+            );
+            let mut response = if query {
+                query_error_response(&id, StatusCode::REQUEST_TIMEOUT, "RequestTimeout", &message)
+            } else {
+                error_response(&id, StatusCode::REQUEST_TIMEOUT, "RequestTimeout", &message)
+            };
+            response
+                .headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(Err(error)) => {
             if error
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
@@ -214,7 +277,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             );
         }
     };
-    let headers = header_pairs(&parts.headers);
+    if let Some(activity) = parts.extensions.get::<RequestActivity>() {
+        activity.body_read();
+    }
     let signable = SignableRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -234,14 +299,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         api.signing_service(),
     ) {
         Ok(verified) => verified,
-        Err(error) => {
-            let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-            tracing::debug!(code = error.code(), "request refused: {error}");
-            if query {
-                return query_error_response(&id, status, error.code(), &error.to_string());
-            }
-            return error_response(&id, status, error.code(), &error.to_string());
-        }
+        Err(error) => return auth_refusal(&id, query, &error),
     };
     let target = parts
         .headers
@@ -309,6 +367,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             error_response(&id, status, &error_type, &message)
         }
     }
+}
+
+fn auth_refusal(id: &str, query: bool, error: &berth_auth::AuthError) -> Response {
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    tracing::debug!(code = error.code(), "request refused: {error}");
+    if query {
+        return query_error_response(id, status, error.code(), &error.to_string());
+    }
+    error_response(id, status, error.code(), &error.to_string())
 }
 
 fn too_large(id: &str) -> Response {
