@@ -55,6 +55,8 @@ pub struct Dev {
     pub access_key_id: String,
     pub secret_access_key: String,
     generated_keys: bool,
+    /// `berth dev --tls`: the API is https with the certificate it generates.
+    tls: bool,
 }
 
 impl Dev {
@@ -67,7 +69,16 @@ impl Dev {
         Dev::start_with(true)
     }
 
+    /// `berth dev --tls` on loopback; `aws` and `berth` trust its generated certificate.
+    pub fn start_tls() -> Dev {
+        Dev::start_with_options(false, true)
+    }
+
     fn start_with(generated_keys: bool) -> Dev {
+        Dev::start_with_options(generated_keys, false)
+    }
+
+    fn start_with_options(generated_keys: bool, tls: bool) -> Dev {
         require_docker();
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -80,6 +91,7 @@ impl Dev {
             access_key_id: ACCESS_KEY_ID.to_string(),
             secret_access_key: SECRET_ACCESS_KEY.to_string(),
             generated_keys,
+            tls,
         };
         dev.spawn();
         dev
@@ -103,6 +115,9 @@ impl Dev {
             .arg(self.data_dir.path())
             .env_remove("BERTH_ACCESS_KEY_ID")
             .env_remove("BERTH_SECRET_ACCESS_KEY");
+        if self.tls {
+            command.arg("--tls");
+        }
         if !self.generated_keys {
             command.args([
                 "--access-key-id",
@@ -184,7 +199,21 @@ impl Dev {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificate `berth dev --tls` generated, which clients are told to trust.
+    pub fn tls_certificate(&self) -> PathBuf {
+        self.data_dir.path().join("tls").join("cert.pem")
+    }
+
+    /// `--ca-bundle PATH` when the API is https, for the aws CLI and `berth` alike.
+    fn ca_bundle_args(&self) -> Vec<std::ffi::OsString> {
+        if !self.tls {
+            return Vec::new();
+        }
+        vec!["--ca-bundle".into(), self.tls_certificate().into()]
     }
 
     pub fn node_id(&self) -> Option<String> {
@@ -207,6 +236,7 @@ impl Dev {
         Command::new(aws)
             .arg("--endpoint-url")
             .arg(self.endpoint())
+            .args(self.ca_bundle_args())
             .args(["--output", "json"])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", key)
@@ -253,6 +283,7 @@ impl Dev {
                 &self.access_key_id,
             ])
             .args(["--secret-access-key", &self.secret_access_key])
+            .args(self.ca_bundle_args())
             .stdin(Stdio::null())
             .output()
             .expect("run berth")
