@@ -186,7 +186,12 @@ impl Connection {
             ApiTransport::Tls(acceptor) => {
                 let handshake =
                     tokio::time::timeout_at(state.deadline(&self.limits), acceptor.accept(io));
-                match handshake.await {
+                let handshake = tokio::select! {
+                    handshake = handshake => handshake,
+                    // Shutting down: no request has started here, nothing to finish.
+                    _ = self.cancel.cancelled() => return,
+                };
+                match handshake {
                     Ok(Ok(tls)) => self.serve_http(tls, state, service).await,
                     Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake not done within the header timeout"),

@@ -1,7 +1,8 @@
 //! `berth dev --tls`: the API is https with a self-signed certificate generated into the
 //! data dir (key mode 0600); the real aws CLI v2 works with `--ca-bundle` and
 //! `AWS_CA_BUNDLE` and refuses without them; `berth ps` trusts it through the
-//! connection file, `--ca-bundle` or `AWS_CA_BUNDLE`; plain HTTP gets no answer.
+//! connection file, `--ca-bundle` or `AWS_CA_BUNDLE`; plain HTTP gets no answer; and
+//! SIGTERM still stops it cleanly.
 //! (Beyond loopback TLS is the default; that decision is unit-tested in `tls.rs`, as this
 //! machine has no other address to listen on.)
 
@@ -47,7 +48,7 @@ fn text(output: &std::process::Output) -> String {
 
 #[test]
 fn berth_dev_serves_its_api_over_tls_that_aws_and_berth_trust() {
-    let dev = Dev::start_tls();
+    let mut dev = Dev::start_tls();
     let certificate = dev.tls_certificate();
     let key = dev.data_dir.path().join("tls").join("key.pem");
     let mode = std::fs::metadata(&key)
@@ -132,5 +133,14 @@ fn berth_dev_serves_its_api_over_tls_that_aws_and_berth_trust() {
     assert!(
         plain.is_err() || plain.as_ref().is_ok_and(|(status, _)| *status == 0),
         "{plain:?}"
+    );
+
+    // SIGTERM stops it cleanly even with a client stalled mid-handshake.
+    let _stalled = std::net::TcpStream::connect(("127.0.0.1", dev.port)).unwrap();
+    let status = dev.terminate();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "berth dev did not stop cleanly: {status:?}\n{}",
+        support::tail(&dev.log_text(), 20)
     );
 }
