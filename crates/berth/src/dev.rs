@@ -125,8 +125,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     ));
     let agent_task = tokio::spawn(agent.run(stopped(stop.clone())));
 
+    let listening = if tls::local_address(listen) == listen {
+        String::new()
+    } else {
+        format!(" (listening on {listen})")
+    };
     println!(
-        "berth dev is running: ECS API at {endpoint}, data in {}",
+        "berth dev is running: ECS API at {endpoint}{listening}, data in {}",
         data_dir.display()
     );
     if let Some(tls) = &server_tls {

@@ -2,9 +2,8 @@
 //! data dir (key mode 0600); the real aws CLI v2 works with `--ca-bundle` and
 //! `AWS_CA_BUNDLE` and refuses without them; `berth ps` trusts it through the
 //! connection file, `--ca-bundle` or `AWS_CA_BUNDLE`; plain HTTP gets no answer; and
-//! SIGTERM still stops it cleanly.
-//! (Beyond loopback TLS is the default; that decision is unit-tested in `tls.rs`, as this
-//! machine has no other address to listen on.)
+//! SIGTERM still stops it cleanly. On an address beyond loopback (one of this machine's
+//! own, such as its Docker bridge) TLS is the default.
 
 mod support;
 
@@ -143,4 +142,46 @@ fn berth_dev_serves_its_api_over_tls_that_aws_and_berth_trust() {
         "berth dev did not stop cleanly: {status:?}\n{}",
         support::tail(&dev.log_text(), 20)
     );
+}
+
+/// One of this machine's IPv4 addresses beyond loopback (`ip -4 -o addr`).
+fn non_loopback_address() -> std::net::IpAddr {
+    let output = Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output()
+        .expect("run `ip -4 -o addr show` (iproute2)");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|word| *word == "inet")?;
+            words
+                .next()?
+                .split('/')
+                .next()?
+                .parse::<std::net::IpAddr>()
+                .ok()
+        })
+        .find(|ip| !ip.is_loopback())
+        .expect("this test needs an IPv4 address beyond loopback on this machine (e.g. docker0's)")
+}
+
+#[test]
+fn beyond_loopback_berth_dev_serves_tls_by_default() {
+    let ip = non_loopback_address();
+    let dev = Dev::start_listening_on(ip);
+    let connection: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dev.connection_file()).unwrap()).unwrap();
+    assert_eq!(
+        connection["endpoint"],
+        format!("https://{}", dev.listen_address()).as_str()
+    );
+    // The generated certificate names the address (Dev::aws passes --ca-bundle).
+    let clusters = dev.aws_json(&["ecs", "list-clusters"]);
+    assert!(clusters["clusterArns"].is_array(), "{clusters}");
+    let data_dir = dev.data_dir.path().to_path_buf();
+    let from_file = berth_ps(&dev, |command| {
+        command.arg("--data-dir").arg(&data_dir);
+    });
+    assert!(from_file.status.success(), "{}", text(&from_file));
 }

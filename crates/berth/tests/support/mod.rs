@@ -57,6 +57,9 @@ pub struct Dev {
     generated_keys: bool,
     /// `berth dev --tls`: the API is https with the certificate it generates.
     tls: bool,
+    /// The address `berth dev --listen` binds (with `port`); loopback unless a test
+    /// asks for another.
+    listen_ip: std::net::IpAddr,
 }
 
 impl Dev {
@@ -71,14 +74,20 @@ impl Dev {
 
     /// `berth dev --tls` on loopback; `aws` and `berth` trust its generated certificate.
     pub fn start_tls() -> Dev {
-        Dev::start_with_options(false, true)
+        Dev::start_with_options(false, true, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// `berth dev --listen IP:PORT` with no TLS flag; beyond loopback it serves TLS by
+    /// default, which `aws` and `berth` then trust through the generated certificate.
+    pub fn start_listening_on(ip: std::net::IpAddr) -> Dev {
+        Dev::start_with_options(false, false, ip)
     }
 
     fn start_with(generated_keys: bool) -> Dev {
-        Dev::start_with_options(generated_keys, false)
+        Dev::start_with_options(generated_keys, false, std::net::Ipv4Addr::LOCALHOST.into())
     }
 
-    fn start_with_options(generated_keys: bool, tls: bool) -> Dev {
+    fn start_with_options(generated_keys: bool, tls: bool, listen_ip: std::net::IpAddr) -> Dev {
         require_docker();
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -91,7 +100,8 @@ impl Dev {
             access_key_id: ACCESS_KEY_ID.to_string(),
             secret_access_key: SECRET_ACCESS_KEY.to_string(),
             generated_keys,
-            tls,
+            tls: tls || !listen_ip.is_loopback(),
+            listen_ip,
         };
         dev.spawn();
         dev
@@ -110,12 +120,12 @@ impl Dev {
             .expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
-            .args(["dev", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["dev", "--listen", &self.listen_address().to_string()])
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .env_remove("BERTH_ACCESS_KEY_ID")
             .env_remove("BERTH_SECRET_ACCESS_KEY");
-        if self.tls {
+        if self.tls && self.listen_ip.is_loopback() {
             command.arg("--tls");
         }
         if !self.generated_keys {
@@ -137,7 +147,7 @@ impl Dev {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            if std::net::TcpStream::connect(self.listen_address()).is_ok()
                 && self.node_id().is_some()
                 && self.read_generated_keys()
             {
@@ -219,7 +229,11 @@ impl Dev {
 
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{scheme}://{}", self.listen_address())
+    }
+
+    pub fn listen_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.listen_ip, self.port)
     }
 
     /// The certificate `berth dev --tls` generated, which clients are told to trust.
