@@ -4,7 +4,13 @@
 //! Routing: a request with `X-Amz-Target` is awsJson1_1 (ECS, berth's own actions), as
 //! before. A request without it whose content type is `application/x-www-form-urlencoded`
 //! (or whose body starts with `Action=`) is awsQuery and goes to the ELBv2 actions by
-//! its `Action` parameter. Both are SigV4-verified the same way.
+//! its `Action` parameter. Both are SigV4-verified the same way, each for its own SigV4
+//! service (`Api`).
+//!
+//! Order: method, then every signature check that needs no body (an anonymous request
+//! is answered 403 with its body unread), then the body (at most `MAX_BODY_BYTES`,
+//! within `ApiLimits::body_read_timeout`), then the signature over it. The connection
+//! limits themselves live in `listener.rs`.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

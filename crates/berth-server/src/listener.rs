@@ -113,12 +113,14 @@ pub(crate) async fn accept_loop<S>(
         .header_read_timeout(None);
     let cancel = CancellationToken::new();
     let mut connections = JoinSet::new();
+    let mut accept_failing = false;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
+                    accept_failing = false;
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         // Full: closing now costs nothing, queueing would pile them up.
                         tracing::debug!(%client, "API connection refused: at max_connections");
@@ -140,8 +142,14 @@ pub(crate) async fn accept_loop<S>(
                 }
                 Err(error) => {
                     // Usually out of file descriptors: back off instead of spinning,
-                    // and keep serving the connections already open.
-                    tracing::warn!(%error, "API accept failed");
+                    // and keep serving the connections already open. One warning per
+                    // run of failures, not twenty a second.
+                    if accept_failing {
+                        tracing::debug!(%error, "API accept failed again");
+                    } else {
+                        tracing::warn!(%error, "API accept failed; retrying every 50 ms");
+                    }
+                    accept_failing = true;
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
