@@ -18,7 +18,7 @@ use berth_server::{
 use berth_store::{RedbBackend, Store};
 
 use crate::paths::{self, Connection};
-use crate::tls::{self, TlsChoice};
+use crate::tls::{self, CertificateSource, TlsChoice};
 use crate::DevArgs;
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
@@ -135,11 +135,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         data_dir.display()
     );
     if let Some(tls) = &server_tls {
-        let made = if tls.generated { ", generated" } else { "" };
-        println!(
-            "TLS certificate: {}{made}. Clients trust it with `aws --ca-bundle {0}` or AWS_CA_BUNDLE={0}",
-            tls.cert_path.display()
-        );
+        let path = tls.cert_path.display();
+        match tls.source {
+            CertificateSource::SelfSigned { new } => println!(
+                "TLS certificate (self-signed{}): {path}. Clients trust it with `aws --ca-bundle {path}` or AWS_CA_BUNDLE={path}",
+                if new { ", generated now" } else { "" }
+            ),
+            CertificateSource::Given => println!("TLS certificate: {path} (from --tls-cert)"),
+        }
     }
     if generated {
         println!(

@@ -59,7 +59,16 @@ pub struct ServerTls {
     /// The certificate (chain) file: what `--ca-bundle` / `AWS_CA_BUNDLE` point at when
     /// it is self-signed.
     pub cert_path: PathBuf,
-    pub generated: bool,
+    pub source: CertificateSource,
+}
+
+/// Where the certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateSource {
+    /// berth's own self-signed one in the data dir; `new` when made on this start.
+    SelfSigned { new: bool },
+    /// The user's `--tls-cert` / `--tls-key`.
+    Given,
 }
 
 /// The user's pair (both paths), else the pair in `<data dir>/tls/`, generated when
@@ -70,14 +79,19 @@ pub fn server_tls(
     cert: Option<&Path>,
     key: Option<&Path>,
 ) -> anyhow::Result<ServerTls> {
-    let (cert_path, key_path, generated) = match (cert, key) {
-        (Some(cert), Some(key)) => (cert.to_path_buf(), key.to_path_buf(), false),
+    let (cert_path, key_path, source) = match (cert, key) {
+        (Some(cert), Some(key)) => (
+            cert.to_path_buf(),
+            key.to_path_buf(),
+            CertificateSource::Given,
+        ),
         (Some(_), None) => bail!("--tls-cert needs --tls-key too"),
         (None, Some(_)) => bail!("--tls-key needs --tls-cert too"),
         (None, None) => {
-            let generated = ensure_generated(&data_dir.join("tls"), &names_for(listen))?;
+            let new = ensure_generated(&data_dir.join("tls"), &names_for(listen))?;
             let dir = data_dir.join("tls");
-            (dir.join("cert.pem"), dir.join("key.pem"), generated)
+            let source = CertificateSource::SelfSigned { new };
+            (dir.join("cert.pem"), dir.join("key.pem"), source)
         }
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
@@ -106,7 +120,7 @@ pub fn server_tls(
     Ok(ServerTls {
         config: Arc::new(config),
         cert_path,
-        generated,
+        source,
     })
 }
 
@@ -225,17 +239,17 @@ mod tests {
         let data_dir = tempfile::tempdir().unwrap();
         let listen = address("127.0.0.1:9650");
         let first = server_tls(data_dir.path(), listen, None, None).unwrap();
-        assert!(first.generated);
+        assert_eq!(first.source, CertificateSource::SelfSigned { new: true });
         let key = data_dir.path().join("tls/key.pem");
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let cert = std::fs::read(&first.cert_path).unwrap();
         let again = server_tls(data_dir.path(), listen, None, None).unwrap();
-        assert!(!again.generated);
+        assert_eq!(again.source, CertificateSource::SelfSigned { new: false });
         assert_eq!(std::fs::read(&again.cert_path).unwrap(), cert);
         // Listening on another address the certificate does not name: a new one.
         let other = server_tls(data_dir.path(), address("10.9.8.7:9650"), None, None).unwrap();
-        assert!(other.generated);
+        assert_eq!(other.source, CertificateSource::SelfSigned { new: true });
         let names = std::fs::read_to_string(data_dir.path().join("tls/names")).unwrap();
         assert!(names.lines().any(|n| n == "10.9.8.7"), "{names}");
         // The user's own pair is used as given; half a pair is refused.
@@ -247,7 +261,7 @@ mod tests {
             Some(&key_path),
         )
         .unwrap();
-        assert!(!own.generated);
+        assert_eq!(own.source, CertificateSource::Given);
         let error = server_tls(data_dir.path(), listen, Some(&other.cert_path), None)
             .err()
             .unwrap();
