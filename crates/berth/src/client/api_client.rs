@@ -91,11 +91,14 @@ fn resolve(
         .or_else(|| env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
         .or_else(|| file.map(|f| f.region.clone()))
         .unwrap_or_else(|| "us-east-1".to_string());
+    // Only https has certificates to trust; a bundle set for other uses is ignored
+    // for plain HTTP, as the aws CLI does.
     let ca_bundle = flags
         .ca_bundle
         .clone()
         .or_else(|| env(&["AWS_CA_BUNDLE"]).map(Into::into))
-        .or_else(|| file.and_then(|f| f.ca_bundle.clone()));
+        .or_else(|| file.and_then(|f| f.ca_bundle.clone()))
+        .filter(|_| endpoint.starts_with("https://"));
     Ok(Resolved {
         endpoint,
         access_key_id: pair.0,
@@ -445,7 +448,8 @@ mod tests {
 
     #[test]
     fn the_ca_bundle_comes_from_the_flag_then_aws_ca_bundle_then_the_file() {
-        let file = connection();
+        let mut file = connection();
+        file.endpoint = "https://127.0.0.1:9650".to_string();
         let resolved = resolve(&flags(), env_of(&[]), Some(&file), NO_FILE.as_ref()).unwrap();
         assert_eq!(resolved.ca_bundle, Some("/data/tls/cert.pem".into()));
         let env = env_of(&[("AWS_CA_BUNDLE", "/env/ca.pem")]);
@@ -461,6 +465,16 @@ mod tests {
         other.endpoint = Some("https://10.0.0.5:9650".to_string());
         let env = env_of(&[("AWS_ACCESS_KEY_ID", "K"), ("AWS_SECRET_ACCESS_KEY", "S")]);
         let resolved = resolve(&other, env, Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.ca_bundle, None);
+        // Plain HTTP trusts nothing, whatever AWS_CA_BUNDLE says.
+        let mut plain = flags();
+        plain.endpoint = Some("http://127.0.0.1:9651".to_string());
+        let env = env_of(&[
+            ("AWS_CA_BUNDLE", "/env/ca.pem"),
+            ("AWS_ACCESS_KEY_ID", "K"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+        ]);
+        let resolved = resolve(&plain, env, None, NO_FILE.as_ref()).unwrap();
         assert_eq!(resolved.ca_bundle, None);
     }
 
