@@ -43,7 +43,8 @@ fuzz_target!(|data: &[u8]| {
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.to_string(), value.trim().to_string()))
         .collect();
-    let verifier = Verifier::from_credentials(Credentials::new(KEY, SECRET));
+    let verifier = Verifier::from_credentials(Credentials::new(KEY, SECRET))
+        .serving(&["ecs", "elasticloadbalancing"]);
 
     // Whatever arrives, the verifier answers without panicking.
     let arbitrary = SignableRequest {
@@ -53,7 +54,8 @@ fuzz_target!(|data: &[u8]| {
         headers: &headers,
         body: body.as_bytes(),
     };
-    let _ = verifier.verify(&arbitrary, now());
+    let _ = verifier.verify_head(&arbitrary, &["ecs", "elasticloadbalancing"]);
+    let _ = verifier.verify(&arbitrary, now(), "ecs");
 
     // What berth's signer signs, berth's verifier accepts. (`?` and `#` would end
     // the path on the wire.)
@@ -85,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
         headers: &signed,
         body: body.as_bytes(),
     };
-    if let Err(error) = verifier.verify(&request, now()) {
+    if let Err(error) = verifier.verify(&request, now(), "ecs") {
         panic!("berth's own signature was refused: {error} (path {path:?}, headers {signed:?})");
     }
 });

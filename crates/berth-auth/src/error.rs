@@ -20,6 +20,10 @@ pub enum AuthError {
     /// The signature could not even be checked: the message names what is missing or wrong.
     #[error("{0}")]
     Malformed(String),
+    /// The credential scope names a service or region berth does not accept for this
+    /// request; the message says which and what is expected.
+    #[error("{0}")]
+    WrongScope(String),
     /// `X-Amz-Date` is more than [`crate::MAX_CLOCK_SKEW`] away from the server's clock.
     #[error("{0}")]
     SkewedClock(String),
@@ -31,7 +35,9 @@ impl AuthError {
         match self {
             AuthError::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             AuthError::UnrecognizedClient => "UnrecognizedClientException",
-            AuthError::InvalidSignature | AuthError::SkewedClock(_) => "InvalidSignatureException",
+            AuthError::InvalidSignature | AuthError::SkewedClock(_) | AuthError::WrongScope(_) => {
+                "InvalidSignatureException"
+            }
             AuthError::Malformed(_) => "IncompleteSignatureException",
         }
     }

@@ -5,6 +5,11 @@
 //! the `aws` CLI, boto3 and Terraform are the clients that matter. Only the
 //! `Authorization` header form is supported (no presigned query strings).
 //!
+//! The verifier also checks what the signature alone does not: the credential scope
+//! names a service the server serves (the list is the server's) and the one of the API
+//! the request addresses, its region looks like an AWS region (it goes into ARNs), and
+//! an `x-amz-target` header (which names the action) is signed.
+//!
 //! Invariant: no IO and no clock; the caller passes `now`. Secrets never appear in
 //! `Debug` output or error messages.
 

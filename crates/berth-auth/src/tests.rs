@@ -81,7 +81,7 @@ fn botocore_list_clusters() -> Vec<(String, String)> {
 }
 
 fn ecs_verifier() -> Verifier {
-    Verifier::from_credentials(ecs_credentials())
+    Verifier::from_credentials(ecs_credentials()).serving(&["ecs"])
 }
 
 fn signed_ecs_request(body: &[u8], now: OffsetDateTime) -> Vec<(String, String)> {
@@ -154,8 +154,12 @@ fn suite_post_x_www_form_urlencoded() {
          Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"
     ));
     request_headers.push(("Authorization".to_string(), authorization));
-    let verifier = Verifier::from_credentials(suite_credentials());
-    let verified = verifier.verify(&post(&request_headers, b"Param1=value1"), SUITE_NOW);
+    let verifier = Verifier::from_credentials(suite_credentials()).serving(&["service"]);
+    let verified = verifier.verify(
+        &post(&request_headers, b"Param1=value1"),
+        SUITE_NOW,
+        "service",
+    );
     assert_eq!(
         verified,
         Ok(VerifiedRequest {
@@ -186,14 +190,14 @@ fn botocore_signed_query_and_encoded_path_verify() {
         headers: &request_headers,
         body: b"",
     };
-    let verifier = Verifier::from_credentials(suite_credentials());
-    assert!(verifier.verify(&request, SUITE_NOW).is_ok());
+    let verifier = Verifier::from_credentials(suite_credentials()).serving(&["service"]);
+    assert!(verifier.verify(&request, SUITE_NOW, "service").is_ok());
 }
 
 #[test]
 fn botocore_signed_ecs_request_verifies() {
     let request_headers = botocore_list_clusters();
-    let verified = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let verified = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert_eq!(
         verified,
         Ok(VerifiedRequest {
@@ -221,7 +225,7 @@ fn sign_headers_round_trips_through_verify() {
             "authorization"
         ]
     );
-    let verified = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let verified = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert_eq!(verified.map(|v| v.region), Ok("eu-west-1".to_string()));
 }
 
@@ -257,8 +261,9 @@ fn sign_headers_matches_botocore() {
 #[test]
 fn wrong_secret_is_invalid_signature() {
     let request_headers = botocore_list_clusters();
-    let verifier = Verifier::from_credentials(Credentials::new("AKIDBERTHTEST", "another-secret"));
-    let error = verifier.verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let verifier = Verifier::from_credentials(Credentials::new("AKIDBERTHTEST", "another-secret"))
+        .serving(&["ecs"]);
+    let error = verifier.verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert_eq!(error, Err(AuthError::InvalidSignature));
     let error = AuthError::InvalidSignature;
     assert_eq!(
@@ -273,8 +278,9 @@ fn wrong_secret_is_invalid_signature() {
 #[test]
 fn unknown_access_key_is_unrecognized_client() {
     let request_headers = botocore_list_clusters();
-    let verifier = Verifier::new(HashMap::from([("AKIDOTHER".to_string(), "x".to_string())]));
-    let error = verifier.verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let verifier = Verifier::new(HashMap::from([("AKIDOTHER".to_string(), "x".to_string())]))
+        .serving(&["ecs"]);
+    let error = verifier.verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert_eq!(error, Err(AuthError::UnrecognizedClient));
     let error = AuthError::UnrecognizedClient;
     assert_eq!(
@@ -289,7 +295,7 @@ fn anonymous_request_is_missing_authentication_token() {
         ("Host", "127.0.0.1:9650"),
         ("Content-Type", "application/x-amz-json-1.1"),
     ]);
-    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert_eq!(error, Err(AuthError::MissingAuthenticationToken));
     let error = AuthError::MissingAuthenticationToken;
     assert_eq!(
@@ -301,7 +307,7 @@ fn anonymous_request_is_missing_authentication_token() {
 #[test]
 fn tampered_body_or_header_is_invalid_signature() {
     let request_headers = botocore_list_clusters();
-    let error = ecs_verifier().verify(&post(&request_headers, b"{ }"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&request_headers, b"{ }"), ECS_NOW, "ecs");
     assert_eq!(error, Err(AuthError::InvalidSignature));
 
     let mut retargeted = botocore_list_clusters();
@@ -310,7 +316,7 @@ fn tampered_body_or_header_is_invalid_signature() {
             *value = "AmazonEC2ContainerServiceV20141113.DeleteCluster".to_string();
         }
     }
-    let error = ecs_verifier().verify(&post(&retargeted, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&retargeted, b"{}"), ECS_NOW, "ecs");
     assert_eq!(error, Err(AuthError::InvalidSignature));
 }
 
@@ -318,7 +324,7 @@ fn tampered_body_or_header_is_invalid_signature() {
 fn content_sha256_header_must_match_the_body() {
     let mut request_headers = botocore_list_clusters();
     request_headers.push(("X-Amz-Content-SHA256".to_string(), "ab".repeat(32)));
-    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert_eq!(error, Err(AuthError::InvalidSignature));
 
     let mut unsigned = botocore_list_clusters();
@@ -326,7 +332,7 @@ fn content_sha256_header_must_match_the_body() {
         "x-amz-content-sha256".to_string(),
         "UNSIGNED-PAYLOAD".to_string(),
     ));
-    let error = ecs_verifier().verify(&post(&unsigned, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&unsigned, b"{}"), ECS_NOW, "ecs");
     assert!(matches!(error, Err(AuthError::Malformed(m)) if m.contains("UNSIGNED-PAYLOAD")));
 
     // The right hash, sent but not signed, changes nothing.
@@ -336,7 +342,7 @@ fn content_sha256_header_must_match_the_body() {
         "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".to_string(),
     ));
     assert!(ecs_verifier()
-        .verify(&post(&hashed, b"{}"), ECS_NOW)
+        .verify(&post(&hashed, b"{}"), ECS_NOW, "ecs")
         .is_ok());
 }
 
@@ -347,12 +353,12 @@ fn clock_skew_of_fourteen_minutes_passes_and_sixteen_fails() {
     for minutes in [-14, 14, -15, 15] {
         let now = ECS_NOW + Duration::minutes(minutes);
         assert!(
-            ecs_verifier().verify(&request, now).is_ok(),
+            ecs_verifier().verify(&request, now, "ecs").is_ok(),
             "{minutes} min"
         );
     }
 
-    let late = ecs_verifier().verify(&request, ECS_NOW + Duration::minutes(16));
+    let late = ecs_verifier().verify(&request, ECS_NOW + Duration::minutes(16), "ecs");
     assert_eq!(
         late,
         Err(AuthError::SkewedClock(
@@ -361,7 +367,7 @@ fn clock_skew_of_fourteen_minutes_passes_and_sixteen_fails() {
                 .to_string()
         ))
     );
-    let early = ecs_verifier().verify(&request, ECS_NOW - Duration::minutes(16));
+    let early = ecs_verifier().verify(&request, ECS_NOW - Duration::minutes(16), "ecs");
     assert!(
         matches!(&early, Err(AuthError::SkewedClock(m)) if m.starts_with("Signature not yet current"))
     );
@@ -383,7 +389,7 @@ fn header_names_match_in_any_case_and_values_fold_whitespace() {
         })
         .collect();
     assert!(ecs_verifier()
-        .verify(&post(&received, b"{}"), ECS_NOW)
+        .verify(&post(&received, b"{}"), ECS_NOW, "ecs")
         .is_ok());
 }
 
@@ -405,7 +411,7 @@ fn inner_whitespace_runs_sign_as_one_space_and_repeats_join_with_commas() {
     );
     request_headers.push(("Authorization".to_string(), authorization.clone()));
     assert!(ecs_verifier()
-        .verify(&post(&request_headers, b""), ECS_NOW)
+        .verify(&post(&request_headers, b""), ECS_NOW, "ecs")
         .is_ok());
 
     // Same values, folded by hand: the signature must not change.
@@ -433,7 +439,7 @@ fn the_port_in_host_is_signed() {
             *value = "127.0.0.1:9651".to_string();
         }
     }
-    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert_eq!(error, Err(AuthError::InvalidSignature));
 }
 
@@ -494,7 +500,7 @@ fn malformed_authorization_names_what_is_wrong() {
     ];
     for (authorization, needle) in cases {
         let request_headers = with_authorization(&authorization);
-        let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW);
+        let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
         match error {
             Err(error @ AuthError::Malformed(_)) => {
                 assert!(
@@ -515,7 +521,7 @@ fn malformed_authorization_names_what_is_wrong() {
 fn missing_or_bad_amz_date_is_malformed() {
     let mut no_date = botocore_list_clusters();
     no_date.retain(|(name, _)| name != "X-Amz-Date");
-    let error = ecs_verifier().verify(&post(&no_date, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&no_date, b"{}"), ECS_NOW, "ecs");
     assert!(matches!(error, Err(AuthError::Malformed(m)) if m.contains("X-Amz-Date")));
 
     let mut bad_date = botocore_list_clusters();
@@ -524,12 +530,12 @@ fn missing_or_bad_amz_date_is_malformed() {
             *value = "Mon, 01 Jan 2024 00:00:00 GMT".to_string();
         }
     }
-    let error = ecs_verifier().verify(&post(&bad_date, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&bad_date, b"{}"), ECS_NOW, "ecs");
     assert!(matches!(error, Err(AuthError::Malformed(m)) if m.contains("X-Amz-Date")));
 
     let mut date_only = botocore_list_clusters();
     date_only.retain(|(name, _)| name != "Authorization");
-    let error = ecs_verifier().verify(&post(&date_only, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&date_only, b"{}"), ECS_NOW, "ecs");
     assert!(matches!(error, Err(AuthError::Malformed(m)) if m.contains("no Authorization header")));
 
     let no_headers: Vec<(String, String)> = Vec::new();
@@ -537,7 +543,7 @@ fn missing_or_bad_amz_date_is_malformed() {
         query: "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00",
         ..post(&no_headers, b"")
     };
-    let error = ecs_verifier().verify(&presigned, ECS_NOW);
+    let error = ecs_verifier().verify(&presigned, ECS_NOW, "ecs");
     assert!(matches!(error, Err(AuthError::Malformed(m)) if m.contains("Presigned")));
 }
 
@@ -549,7 +555,7 @@ fn two_authorization_headers_are_malformed() {
         .find(|(name, _)| name == "Authorization")
         .cloned();
     request_headers.extend(duplicate);
-    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW);
+    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
     assert!(matches!(error, Err(AuthError::Malformed(m)) if m.contains("one Authorization")));
 }
 
@@ -560,8 +566,9 @@ fn secrets_never_reach_debug_output_or_errors() {
     assert!(format!("{:?}", ecs_credentials()).contains("AKIDBERTHTEST"));
     assert!(!format!("{:?}", ecs_verifier()).contains(&secret));
     let request_headers = botocore_list_clusters();
-    let wrong = Verifier::from_credentials(Credentials::new("AKIDBERTHTEST", "other"));
-    if let Err(error) = wrong.verify(&post(&request_headers, b"{ }"), ECS_NOW) {
+    let wrong =
+        Verifier::from_credentials(Credentials::new("AKIDBERTHTEST", "other")).serving(&["ecs"]);
+    if let Err(error) = wrong.verify(&post(&request_headers, b"{ }"), ECS_NOW, "ecs") {
         assert!(!error.to_string().contains("other"));
         assert!(!format!("{error:?}").contains("d70eab"));
     }
@@ -586,7 +593,184 @@ fn arbitrary_input_never_panics() {
                 query,
                 ..post(&request_headers, b"\xff")
             };
-            assert!(ecs_verifier().verify(&request, ECS_NOW).is_err());
+            assert!(ecs_verifier().verify(&request, ECS_NOW, "ecs").is_err());
         }
     }
+}
+
+fn signed_for(region: &str, service: &str, target: Option<&str>) -> Vec<(String, String)> {
+    let mut extra = vec![(
+        "Content-Type".to_string(),
+        "application/x-amz-json-1.1".to_string(),
+    )];
+    if let Some(target) = target {
+        extra.push(("X-Amz-Target".to_string(), target.to_string()));
+    }
+    sign_headers(
+        &ecs_credentials(),
+        region,
+        service,
+        ECS_NOW,
+        "POST",
+        "localhost:9650",
+        "/",
+        extra,
+        b"{}",
+    )
+}
+
+fn both_verifier() -> Verifier {
+    Verifier::from_credentials(ecs_credentials()).serving(&["ecs", "elasticloadbalancing"])
+}
+
+#[test]
+fn the_scope_must_name_the_service_of_the_api_addressed() {
+    let list_clusters = Some("AmazonEC2ContainerServiceV20141113.ListClusters");
+    let s3 = signed_for("us-east-1", "s3", list_clusters);
+    let error = both_verifier().verify(&post(&s3, b"{}"), ECS_NOW, "ecs");
+    let Err(AuthError::WrongScope(message)) = &error else {
+        panic!("{error:?}");
+    };
+    assert!(
+        message.contains("'ecs', 'elasticloadbalancing'"),
+        "{message}"
+    );
+    assert!(message.contains("not 's3'"), "{message}");
+    assert_eq!(
+        error
+            .as_ref()
+            .map_err(|e| (e.code(), e.http_status()))
+            .err(),
+        Some(("InvalidSignatureException", 403))
+    );
+
+    // Signed for ELBv2 but sent to the ECS API (or the other way round): refused.
+    let elb = signed_for("us-east-1", "elasticloadbalancing", list_clusters);
+    let error = both_verifier().verify(&post(&elb, b"{}"), ECS_NOW, "ecs");
+    assert!(
+        matches!(&error, Err(AuthError::WrongScope(m)) if m.contains("correct service: 'ecs'")),
+        "{error:?}"
+    );
+    let form = signed_for("us-east-1", "elasticloadbalancing", None);
+    assert!(both_verifier()
+        .verify(&post(&form, b"{}"), ECS_NOW, "elasticloadbalancing")
+        .is_ok());
+    let error = both_verifier().verify(&post(&form, b"{}"), ECS_NOW, "ecs");
+    assert!(matches!(error, Err(AuthError::WrongScope(_))), "{error:?}");
+
+    // A verifier serving nothing verifies nothing, even for the right service.
+    let ecs = signed_for("us-east-1", "ecs", list_clusters);
+    let nothing = Verifier::from_credentials(ecs_credentials());
+    let error = nothing.verify(&post(&ecs, b"{}"), ECS_NOW, "ecs");
+    assert!(matches!(error, Err(AuthError::WrongScope(_))), "{error:?}");
+    // And one serving only ecs refuses a service it does not list.
+    let error = ecs_verifier().verify(&post(&form, b"{}"), ECS_NOW, "elasticloadbalancing");
+    assert!(matches!(error, Err(AuthError::WrongScope(_))), "{error:?}");
+}
+
+#[test]
+fn the_scope_region_must_look_like_an_aws_region() {
+    let target = Some("AmazonEC2ContainerServiceV20141113.ListClusters");
+    for region in ["us-east-1", "us-gov-west-1", "eu-isoe-west-1", "local"] {
+        let request_headers = signed_for(region, "ecs", target);
+        let verified = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
+        assert_eq!(verified.map(|v| v.region), Ok(region.to_string()));
+    }
+    let too_long = format!("us-{}", "a".repeat(30));
+    for region in [
+        "x:y<z>",
+        "US-EAST-1",
+        "us_east_1",
+        "-us-east-1",
+        "us-east-1-",
+        "us--east-1",
+        "1us-east",
+        "us-east-1\u{e9}",
+        too_long.as_str(),
+    ] {
+        let request_headers = signed_for(region, "ecs", target);
+        let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
+        let Err(AuthError::WrongScope(message)) = &error else {
+            panic!("{region}: {error:?}");
+        };
+        assert!(message.contains("valid region"), "{message}");
+        // The client's text is not echoed back: it could be anything.
+        assert!(!message.contains(region), "{message}");
+    }
+}
+
+#[test]
+fn an_x_amz_target_header_must_be_signed() {
+    let mut request_headers = headers(&[
+        ("Host", "localhost:9650"),
+        ("X-Amz-Date", "20240101T000000Z"),
+        ("Content-Type", "application/x-amz-json-1.1"),
+        (
+            "X-Amz-Target",
+            "AmazonEC2ContainerServiceV20141113.DeleteCluster",
+        ),
+    ]);
+    let authorization = sign(
+        &ecs_credentials(),
+        "us-east-1",
+        "ecs",
+        "20240101T000000Z",
+        &post(&request_headers, b"{}"),
+        &["content-type", "host", "x-amz-date"],
+    );
+    request_headers.push(("Authorization".to_string(), authorization));
+    let error = ecs_verifier().verify(&post(&request_headers, b"{}"), ECS_NOW, "ecs");
+    let Err(AuthError::Malformed(message)) = &error else {
+        panic!("{error:?}");
+    };
+    assert!(message.contains("'x-amz-target'"), "{message}");
+    assert_eq!(
+        error.err().map(|e| e.code()),
+        Some("IncompleteSignatureException")
+    );
+    // Without the header there is nothing to sign.
+    request_headers.retain(|(name, _)| name != "X-Amz-Target");
+    let request = post(&request_headers, b"{}");
+    assert!(ecs_verifier().verify_head(&request, &["ecs"]).is_ok());
+}
+
+#[test]
+fn verify_head_refuses_what_it_can_without_the_body() {
+    let anonymous = headers(&[("Host", "127.0.0.1:9650")]);
+    assert_eq!(
+        ecs_verifier().verify_head(&post(&anonymous, b""), &["ecs"]),
+        Err(AuthError::MissingAuthenticationToken)
+    );
+    let s3 = signed_for("us-east-1", "s3", None);
+    assert!(matches!(
+        ecs_verifier().verify_head(&post(&s3, b""), &["ecs"]),
+        Err(AuthError::WrongScope(_))
+    ));
+    let unknown = Verifier::new(HashMap::from([("AKIDOTHER".to_string(), "x".to_string())]))
+        .serving(&["ecs"]);
+    let signed = signed_ecs_request(b"{}", ECS_NOW);
+    assert_eq!(
+        unknown.verify_head(&post(&signed, b""), &["ecs"]),
+        Err(AuthError::UnrecognizedClient)
+    );
+    // A head whose API is not known yet may be signed for any of them.
+    assert_eq!(
+        both_verifier().verify_head(&post(&signed, b""), &["elasticloadbalancing", "ecs"]),
+        Ok(())
+    );
+    assert!(matches!(
+        both_verifier().verify_head(&post(&signed, b""), &["elasticloadbalancing"]),
+        Err(AuthError::WrongScope(_))
+    ));
+    // A good head passes before the body is there; the body is checked by verify.
+    assert_eq!(
+        ecs_verifier().verify_head(&post(&signed, b""), &["ecs"]),
+        Ok(())
+    );
+    assert_eq!(
+        ecs_verifier()
+            .verify(&post(&signed, b"{ }"), ECS_NOW, "ecs")
+            .err(),
+        Some(AuthError::InvalidSignature)
+    );
 }

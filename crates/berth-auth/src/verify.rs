@@ -26,18 +26,39 @@ pub struct VerifiedRequest {
     pub service: String,
 }
 
-/// Verifies SigV4 signatures against a fixed set of access keys.
+/// Longest region name accepted in a credential scope; AWS's longest is 14 characters.
+const MAX_REGION_LEN: usize = 32;
+
+/// Verifies SigV4 signatures against a fixed set of access keys, for the services the
+/// server says it serves.
 #[derive(Clone)]
 pub struct Verifier {
     secrets_by_access_key_id: HashMap<String, String>,
+    /// The SigV4 service names a request may be scoped to (`ecs`, ...); empty until
+    /// [`Verifier::serving`] is called, and then nothing verifies.
+    services: Vec<String>,
 }
 
 impl Verifier {
-    /// A verifier for these access key ids and their secrets.
+    /// A verifier for these access key ids and their secrets. It accepts no service
+    /// until given the list with [`Verifier::serving`].
     pub fn new(secrets_by_access_key_id: HashMap<String, String>) -> Self {
         Self {
             secrets_by_access_key_id,
+            services: Vec::new(),
         }
+    }
+
+    /// The same verifier, accepting credential scopes for these services (the server
+    /// passes every API it serves, e.g. `ecs` and `elasticloadbalancing`).
+    pub fn serving<S: AsRef<str>>(mut self, services: &[S]) -> Self {
+        self.services = services.iter().map(|s| s.as_ref().to_string()).collect();
+        self
+    }
+
+    /// The services this verifier accepts.
+    pub fn services(&self) -> &[String] {
+        &self.services
     }
 
     /// A verifier that knows exactly one key pair.
@@ -48,14 +69,62 @@ impl Verifier {
         )]))
     }
 
-    /// Checks `req`'s signature and that it was made within [`MAX_CLOCK_SKEW`] of `now`.
+    /// Checks what needs no body: an `Authorization` header that parses, a credential
+    /// scope for one of `services` (the services of the APIs `req` may address, each one
+    /// of [`Verifier::services`]) in a valid region, a matching `X-Amz-Date`, a signed
+    /// `x-amz-target` when there is one, and a known access key id. A server runs this
+    /// before reading the body, so an anonymous client cannot make it read one.
+    /// `req.body` is not looked at.
+    pub fn verify_head(
+        &self,
+        req: &SignableRequest<'_>,
+        services: &[&str],
+    ) -> Result<(), AuthError> {
+        self.check_head(req, services).map(|_| ())
+    }
+
+    /// Checks `req`'s signature for `service` (see [`Verifier::verify_head`]) and that it
+    /// was made within [`MAX_CLOCK_SKEW`] of `now`.
     pub fn verify(
         &self,
         req: &SignableRequest<'_>,
         now: OffsetDateTime,
+        service: &str,
     ) -> Result<VerifiedRequest, AuthError> {
+        let head = self.check_head(req, &[service])?;
+        let parsed = &head.parsed;
+
+        let payload_hash = payload_hash(req)?;
+        let canonical = canonical_request(req, &parsed.signed_headers, &payload_hash);
+        let scope = credential_scope(parsed.scope_date, parsed.region, parsed.service);
+        let expected = signature(
+            head.secret,
+            parsed.scope_date,
+            parsed.region,
+            parsed.service,
+            &string_to_sign(head.amz_date, &scope, &canonical),
+        );
+        let provided = parsed.signature.to_ascii_lowercase();
+        if !bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
+            return Err(AuthError::InvalidSignature);
+        }
+
+        check_clock_skew(head.signed_at, now)?;
+        Ok(VerifiedRequest {
+            access_key_id: parsed.access_key_id.to_string(),
+            region: parsed.region.to_string(),
+            service: parsed.service.to_string(),
+        })
+    }
+
+    fn check_head<'r>(
+        &'r self,
+        req: &SignableRequest<'r>,
+        services: &[&str],
+    ) -> Result<CheckedHead<'r>, AuthError> {
         let authorization = authorization_header(req)?;
         let parsed = ParsedAuthorization::parse(authorization)?;
+        self.check_scope(&parsed, services)?;
 
         let amz_date = find_header(req.headers, "x-amz-date").ok_or_else(|| {
             malformed(
@@ -72,34 +141,87 @@ impl Verifier {
                 parsed.scope_date
             )));
         }
+        // The target names the action: unsigned, it could be swapped in transit.
+        if find_header(req.headers, "x-amz-target").is_some()
+            && !parsed
+                .signed_headers
+                .iter()
+                .any(|name| name == "x-amz-target")
+        {
+            return Err(malformed(
+                "SignedHeaders must include 'x-amz-target' when the request has one.",
+            ));
+        }
 
         let secret = self
             .secrets_by_access_key_id
             .get(parsed.access_key_id)
             .ok_or(AuthError::UnrecognizedClient)?;
-
-        let payload_hash = payload_hash(req)?;
-        let canonical = canonical_request(req, &parsed.signed_headers, &payload_hash);
-        let scope = credential_scope(parsed.scope_date, parsed.region, parsed.service);
-        let expected = signature(
+        Ok(CheckedHead {
+            parsed,
+            amz_date,
+            signed_at,
             secret,
-            parsed.scope_date,
-            parsed.region,
-            parsed.service,
-            &string_to_sign(amz_date, &scope, &canonical),
-        );
-        let provided = parsed.signature.to_ascii_lowercase();
-        if !bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
-            return Err(AuthError::InvalidSignature);
-        }
-
-        check_clock_skew(signed_at, now)?;
-        Ok(VerifiedRequest {
-            access_key_id: parsed.access_key_id.to_string(),
-            region: parsed.region.to_string(),
-            service: parsed.service.to_string(),
         })
     }
+
+    /// The scope's service must be one of `expected`, each one berth serves, and its
+    /// region must look like an AWS region (it ends up in every ARN the request creates).
+    fn check_scope(
+        &self,
+        parsed: &ParsedAuthorization<'_>,
+        expected: &[&str],
+    ) -> Result<(), AuthError> {
+        let served = |name: &str| self.services.iter().any(|s| s == name);
+        let quoted = |names: &mut dyn Iterator<Item = &str>| {
+            names
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !served(parsed.service) {
+            return Err(AuthError::WrongScope(format!(
+                "Credential should be scoped to a service berth serves ({}), not '{}'.",
+                quoted(&mut self.services.iter().map(String::as_str)),
+                parsed.service
+            )));
+        }
+        if !expected.contains(&parsed.service) {
+            return Err(AuthError::WrongScope(format!(
+                "Credential should be scoped to correct service: {}, not '{}'.",
+                quoted(&mut expected.iter().copied()),
+                parsed.service
+            )));
+        }
+        if !is_region_name(parsed.region) {
+            return Err(AuthError::WrongScope(format!(
+                "Credential should be scoped to a valid region: lower-case letters, digits and \
+                 single hyphens, at most {MAX_REGION_LEN} characters, like 'us-east-1'."
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What [`Verifier::check_head`] found, for the signature check that follows.
+struct CheckedHead<'r> {
+    parsed: ParsedAuthorization<'r>,
+    amz_date: &'r str,
+    signed_at: OffsetDateTime,
+    secret: &'r str,
+}
+
+/// `us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`: a lower-case letter, then lower-case
+/// letters and digits in groups joined by single hyphens.
+fn is_region_name(region: &str) -> bool {
+    region.len() <= MAX_REGION_LEN
+        && region.starts_with(|c: char| c.is_ascii_lowercase())
+        && region.split('-').all(|group| {
+            !group.is_empty()
+                && group
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 impl From<Credentials> for Verifier {

@@ -4,7 +4,13 @@
 //! Routing: a request with `X-Amz-Target` is awsJson1_1 (ECS, berth's own actions), as
 //! before. A request without it whose content type is `application/x-www-form-urlencoded`
 //! (or whose body starts with `Action=`) is awsQuery and goes to the ELBv2 actions by
-//! its `Action` parameter. Both are SigV4-verified the same way.
+//! its `Action` parameter. Both are SigV4-verified the same way, each for its own SigV4
+//! service (`Api`).
+//!
+//! Order: method, then every signature check that needs no body (an anonymous request
+//! is answered 403 with its body unread), then the body (at most `MAX_BODY_BYTES`,
+//! within `ApiLimits::body_read_timeout`), then the signature over it. The connection
+//! limits themselves live in `listener.rs`.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -21,6 +27,7 @@ use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 
 use crate::dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
+use crate::listener::{self, ApiLimits, ApiTransport, RequestActivity};
 use crate::ControlPlane;
 
 const PANIC_MESSAGE: &str =
@@ -29,26 +36,77 @@ const PANIC_MESSAGE: &str =
 /// The largest request body berth reads; ECS's own task definitions stay far below it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The APIs berth serves on its one endpoint, each with the SigV4 service name its
+/// requests must be signed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// awsJson1_1 with `X-Amz-Target`: ECS's actions and berth's own `BerthV1.*`.
+    Ecs,
+    /// awsQuery: ELBv2's actions.
+    Elbv2,
+}
+
+impl Api {
+    const ALL: [Api; 2] = [Api::Ecs, Api::Elbv2];
+
+    fn signing_service(self) -> &'static str {
+        match self {
+            Api::Ecs => "ecs",
+            Api::Elbv2 => "elasticloadbalancing",
+        }
+    }
+}
+
+/// Every SigV4 service name berth accepts in a credential scope.
+fn signing_services() -> Vec<&'static str> {
+    Api::ALL.iter().map(|api| api.signing_service()).collect()
+}
+
 struct Shared {
     control_plane: Arc<ControlPlane>,
     verifier: Verifier,
+    body_read_timeout: std::time::Duration,
 }
 
-/// Serves the ECS API on `listener` until `shutdown` completes.
+/// Serves the ECS API on `listener` until `shutdown` completes, with the default
+/// [`ApiLimits`] and plain HTTP.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     control_plane: Arc<ControlPlane>,
     verifier: Verifier,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared {
+    serve_with(
+        listener,
         control_plane,
         verifier,
+        ApiLimits::default(),
+        ApiTransport::Plain,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves the ECS API on `listener` with these limits and transport until `shutdown`
+/// completes; then requests in flight get `limits.shutdown_grace` to finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    control_plane: Arc<ControlPlane>,
+    verifier: Verifier,
+    limits: ApiLimits,
+    transport: ApiTransport,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = Arc::new(limits);
+    let shared = Arc::new(Shared {
+        control_plane,
+        verifier: verifier.serving(&signing_services()),
+        body_read_timeout: limits.body_read_timeout,
     });
     let app = Router::new().fallback(handle).with_state(shared);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    listener::accept_loop(listener, limits, transport, service, shutdown).await;
+    Ok(())
 }
 
 fn request_id() -> String {
@@ -149,6 +207,27 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             "berth's API takes POST / with an X-Amz-Target header",
         );
     }
+    // Everything that needs no body is checked before reading it, so an anonymous
+    // client (or one with an unknown key) cannot make berth read one.
+    let headers = header_pairs(&parts.headers);
+    let head_services: &[&str] = if parts.headers.contains_key("x-amz-target") {
+        &[Api::Ecs.signing_service()]
+    } else if query {
+        &[Api::Elbv2.signing_service()]
+    } else {
+        // awsQuery may also be told by its body (`Action=`): not known yet.
+        &[Api::Ecs.signing_service(), Api::Elbv2.signing_service()]
+    };
+    let head = SignableRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &[],
+    };
+    if let Err(error) = shared.verifier.verify_head(&head, head_services) {
+        return auth_refusal(&id, query, &error);
+    }
     let declared = parts
         .headers
         .get("content-length")
@@ -160,9 +239,25 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         return too_large(&id);
     }
-    let body: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
+    let read = Limited::new(body, MAX_BODY_BYTES).collect();
+    let body: Bytes = match tokio::time::timeout(shared.body_read_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Err(_) => {
+            let message = format!(
+                "the request body did not arrive within {} s",
+                shared.body_read_timeout.as_secs_f64()
+            );
+            let mut response = if query {
+                query_error_response(&id, StatusCode::REQUEST_TIMEOUT, "RequestTimeout", &message)
+            } else {
+                error_response(&id, StatusCode::REQUEST_TIMEOUT, "RequestTimeout", &message)
+            };
+            response
+                .headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(Err(error)) => {
             if error
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
@@ -188,7 +283,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             );
         }
     };
-    let headers = header_pairs(&parts.headers);
+    if let Some(activity) = parts.extensions.get::<RequestActivity>() {
+        activity.body_read();
+    }
     let signable = SignableRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -196,26 +293,26 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers: &headers,
         body: &body,
     };
-    let verified = match shared
-        .verifier
-        .verify(&signable, time::OffsetDateTime::now_utc())
-    {
+    let api =
+        if !parts.headers.contains_key("x-amz-target") && (query || body.starts_with(b"Action=")) {
+            Api::Elbv2
+        } else {
+            Api::Ecs
+        };
+    let verified = match shared.verifier.verify(
+        &signable,
+        time::OffsetDateTime::now_utc(),
+        api.signing_service(),
+    ) {
         Ok(verified) => verified,
-        Err(error) => {
-            let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-            tracing::debug!(code = error.code(), "request refused: {error}");
-            if query {
-                return query_error_response(&id, status, error.code(), &error.to_string());
-            }
-            return error_response(&id, status, error.code(), &error.to_string());
-        }
+        Err(error) => return auth_refusal(&id, query, &error),
     };
     let target = parts
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !parts.headers.contains_key("x-amz-target") && (query || body.starts_with(b"Action=")) {
+    if api == Api::Elbv2 {
         let answer = AssertUnwindSafe(dispatch_query(
             &shared.control_plane,
             &verified.region,
@@ -281,6 +378,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             error_response(&id, status, &error_type, &message)
         }
     }
+}
+
+fn auth_refusal(id: &str, query: bool, error: &berth_auth::AuthError) -> Response {
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    tracing::debug!(code = error.code(), "request refused: {error}");
+    if query {
+        return query_error_response(id, status, error.code(), &error.to_string());
+    }
+    error_response(id, status, error.code(), &error.to_string())
 }
 
 fn too_large(id: &str) -> Response {

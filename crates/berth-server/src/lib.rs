@@ -10,6 +10,9 @@ mod dispatch;
 #[cfg(test)]
 mod dispatch_tests;
 mod http;
+mod listener;
+#[cfg(test)]
+mod listener_tests;
 mod load_balancing;
 mod local_link;
 mod random_ids;
@@ -18,7 +21,8 @@ mod scheduler_loop;
 pub use clock::now;
 pub use control_plane::{ControlPlane, LogSource};
 pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
-pub use http::{serve, MAX_BODY_BYTES};
+pub use http::{serve, serve_with, MAX_BODY_BYTES};
+pub use listener::{ApiLimits, ApiTransport};
 pub use load_balancing::{lb_config, run_load_balancer};
 pub use local_link::{assignments_of, LocalLink};
 pub use random_ids::RandomIds;

@@ -11,10 +11,14 @@ use berth_agent::{Agent, AgentConfig, AgentHandle};
 use berth_api::LogLine;
 use berth_auth::{Credentials, Verifier};
 use berth_runtime::{ContainerRuntime, DockerRuntime};
-use berth_server::{run_load_balancer, run_scheduler, serve, ControlPlane, LocalLink, LogSource};
+use berth_server::{
+    run_load_balancer, run_scheduler, serve_with, ApiLimits, ApiTransport, ControlPlane, LocalLink,
+    LogSource,
+};
 use berth_store::{RedbBackend, Store};
 
 use crate::paths::{self, Connection};
+use crate::tls::{self, CertificateSource, TlsChoice};
 use crate::DevArgs;
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
@@ -39,13 +43,31 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {} (is another berth running? choose another address with --listen)", args.listen)
     })?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
+    let listen = listener.local_addr()?;
+    let choice = TlsChoice::from_flags(args.tls, args.no_tls, args.tls_cert.is_some())?;
+    let server_tls = if choice.uses_tls(listen) {
+        Some(tls::server_tls(
+            &data_dir,
+            listen,
+            args.tls_cert.as_deref(),
+            args.tls_key.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let scheme = if server_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let endpoint = format!("{scheme}://{}", tls::local_address(listen));
     let (credentials, generated) = credentials(&args, &data_dir)?;
     let connection = Connection {
         endpoint: endpoint.clone(),
         region: args.region.clone(),
         access_key_id: credentials.access_key_id.clone(),
         secret_access_key: credentials.secret_access_key.clone(),
+        ca_bundle: server_tls.as_ref().map(|tls| tls.cert_path.clone()),
     };
     paths::write_private(
         &paths::connection_file(&data_dir),
@@ -76,10 +98,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
     let verifier = Verifier::from_credentials(credentials.clone());
-    let server = tokio::spawn(serve(
+    let transport = match &server_tls {
+        Some(tls) => ApiTransport::Tls(tokio_rustls::TlsAcceptor::from(tls.config.clone())),
+        None => ApiTransport::Plain,
+    };
+    let server = tokio::spawn(serve_with(
         listener,
         control_plane.clone(),
         verifier,
+        ApiLimits::default(),
+        transport,
         stopped(stop.clone()),
     ));
     let scheduler = tokio::spawn(run_scheduler(control_plane.clone(), stopped(stop.clone())));
@@ -96,10 +124,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     ));
     let agent_task = tokio::spawn(agent.run(stopped(stop.clone())));
 
+    let listening = if tls::local_address(listen) == listen {
+        String::new()
+    } else {
+        format!(" (listening on {listen})")
+    };
     println!(
-        "berth dev is running: ECS API at {endpoint}, data in {}",
+        "berth dev is running: ECS API at {endpoint}{listening}, data in {}",
         data_dir.display()
     );
+    if let Some(tls) = &server_tls {
+        let path = tls.cert_path.display();
+        match tls.source {
+            CertificateSource::SelfSigned { new } => println!(
+                "TLS certificate (self-signed{}): {path}. Clients trust it with `aws --ca-bundle {path}` or AWS_CA_BUNDLE={path}",
+                if new { ", generated now" } else { "" }
+            ),
+            CertificateSource::Given => println!("TLS certificate: {path} (from --tls-cert)"),
+        }
+    }
     if generated {
         println!(
             "Generated credentials (kept in {}). To use the aws CLI:",

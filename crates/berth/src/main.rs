@@ -4,6 +4,7 @@
 mod client;
 mod dev;
 mod paths;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,19 @@ pub struct DevArgs {
     /// The address the load balancer's listeners bind (ELBv2 CreateListener's ports on it).
     #[arg(long, env = "BERTH_LB_ADDRESS", default_value = "0.0.0.0")]
     pub lb_address: std::net::IpAddr,
+    /// Serve the API over TLS (the default when --listen is not a loopback address),
+    /// with a self-signed certificate kept in the data dir unless --tls-cert/--tls-key.
+    #[arg(long, conflicts_with = "no_tls")]
+    pub tls: bool,
+    /// Serve the API over plain HTTP even beyond loopback.
+    #[arg(long)]
+    pub no_tls: bool,
+    /// The certificate (PEM, chain first-to-last) to serve instead of a generated one.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// How long a stopped task's containers are kept (for `berth logs`) before removal, in seconds.
     #[arg(long, default_value_t = 600)]
     pub task_cleanup_wait: u64,

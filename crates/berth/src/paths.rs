@@ -23,6 +23,10 @@ pub struct Connection {
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// The certificate to trust for an `https` endpoint (the one `berth dev` generated
+    /// or was given); absent for plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 pub fn connection_file(data_dir: &Path) -> PathBuf {

@@ -32,6 +32,7 @@ struct Resolved {
     access_key_id: String,
     secret_access_key: String,
     region: String,
+    ca_bundle: Option<std::path::PathBuf>,
 }
 
 /// Picks the endpoint, then a key pair from one source only, so a key id and a secret
@@ -90,11 +91,20 @@ fn resolve(
         .or_else(|| env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
         .or_else(|| file.map(|f| f.region.clone()))
         .unwrap_or_else(|| "us-east-1".to_string());
+    // Only https has certificates to trust; a bundle set for other uses is ignored
+    // for plain HTTP, as the aws CLI does.
+    let ca_bundle = flags
+        .ca_bundle
+        .clone()
+        .or_else(|| env(&["AWS_CA_BUNDLE"]).map(Into::into))
+        .or_else(|| file.and_then(|f| f.ca_bundle.clone()))
+        .filter(|_| endpoint.starts_with("https://"));
     Ok(Resolved {
         endpoint,
         access_key_id: pair.0,
         secret_access_key: pair.1,
         region,
+        ca_bundle,
     })
 }
 
@@ -107,6 +117,7 @@ impl ApiClient {
             access_key_id,
             secret_access_key,
             region,
+            ca_bundle,
         } = resolve(
             flags,
             env,
@@ -125,7 +136,7 @@ impl ApiClient {
             bail!("endpoint '{endpoint}' has no host");
         }
         Ok(ApiClient {
-            http: reqwest::Client::new(),
+            http: http_client(ca_bundle.as_deref())?,
             endpoint,
             host,
             region,
@@ -281,6 +292,25 @@ impl ApiClient {
     }
 }
 
+/// The HTTP client, trusting the certificates in `ca_bundle` as well as the usual
+/// roots (a `berth dev` beyond loopback serves a self-signed certificate).
+fn http_client(ca_bundle: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().use_rustls_tls();
+    if let Some(path) = ca_bundle {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading the CA bundle {}", path.display()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("parsing the CA bundle {}", path.display()))?;
+        if certificates.is_empty() {
+            bail!("the CA bundle {} holds no certificate", path.display());
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().context("setting up the HTTP client")
+}
+
 /// An ELBv2 error answer: `<Error><Code>TargetGroupNotFound</Code><Message>...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Elbv2Error {
@@ -328,6 +358,7 @@ mod tests {
             region: "us-east-1".to_string(),
             access_key_id: "FILEKEY".to_string(),
             secret_access_key: "file-secret".to_string(),
+            ca_bundle: Some("/data/tls/cert.pem".into()),
         }
     }
 
@@ -339,6 +370,7 @@ mod tests {
             region: None,
             data_dir: None,
             cluster: None,
+            ca_bundle: None,
         }
     }
 
@@ -412,6 +444,38 @@ mod tests {
                 .contains("no credentials for http://10.0.0.5:9650"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_ca_bundle_comes_from_the_flag_then_aws_ca_bundle_then_the_file() {
+        let mut file = connection();
+        file.endpoint = "https://127.0.0.1:9650".to_string();
+        let resolved = resolve(&flags(), env_of(&[]), Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.ca_bundle, Some("/data/tls/cert.pem".into()));
+        let env = env_of(&[("AWS_CA_BUNDLE", "/env/ca.pem")]);
+        let resolved = resolve(&flags(), env, Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.ca_bundle, Some("/env/ca.pem".into()));
+        let mut with_flag = flags();
+        with_flag.ca_bundle = Some("/flag/ca.pem".into());
+        let env = env_of(&[("AWS_CA_BUNDLE", "/env/ca.pem")]);
+        let resolved = resolve(&with_flag, env, Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.ca_bundle, Some("/flag/ca.pem".into()));
+        // Another endpoint's file does not lend its certificate.
+        let mut other = flags();
+        other.endpoint = Some("https://10.0.0.5:9650".to_string());
+        let env = env_of(&[("AWS_ACCESS_KEY_ID", "K"), ("AWS_SECRET_ACCESS_KEY", "S")]);
+        let resolved = resolve(&other, env, Some(&file), NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.ca_bundle, None);
+        // Plain HTTP trusts nothing, whatever AWS_CA_BUNDLE says.
+        let mut plain = flags();
+        plain.endpoint = Some("http://127.0.0.1:9651".to_string());
+        let env = env_of(&[
+            ("AWS_CA_BUNDLE", "/env/ca.pem"),
+            ("AWS_ACCESS_KEY_ID", "K"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+        ]);
+        let resolved = resolve(&plain, env, None, NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.ca_bundle, None);
     }
 
     #[test]

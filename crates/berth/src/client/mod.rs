@@ -29,6 +29,10 @@ pub struct Endpoint {
     /// The data directory of the `berth dev` to talk to (for its connection file).
     #[arg(long, global = true, env = "BERTH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A PEM file of certificates to trust for an https endpoint, as the aws CLI's
+    /// --ca-bundle (else AWS_CA_BUNDLE, else the one the dev connection file names).
+    #[arg(long, global = true)]
+    pub ca_bundle: Option<PathBuf>,
     /// The cluster (default: `default`).
     #[arg(long, short = 'c', global = true, env = "BERTH_CLUSTER")]
     pub cluster: Option<String>,

@@ -55,6 +55,11 @@ pub struct Dev {
     pub access_key_id: String,
     pub secret_access_key: String,
     generated_keys: bool,
+    /// `berth dev --tls`: the API is https with the certificate it generates.
+    tls: bool,
+    /// The address `berth dev --listen` binds (with `port`); loopback unless a test
+    /// asks for another.
+    listen_ip: std::net::IpAddr,
 }
 
 impl Dev {
@@ -67,7 +72,22 @@ impl Dev {
         Dev::start_with(true)
     }
 
+    /// `berth dev --tls` on loopback; `aws` and `berth` trust its generated certificate.
+    pub fn start_tls() -> Dev {
+        Dev::start_with_options(false, true, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// `berth dev --listen IP:PORT` with no TLS flag; beyond loopback it serves TLS by
+    /// default, which `aws` and `berth` then trust through the generated certificate.
+    pub fn start_listening_on(ip: std::net::IpAddr) -> Dev {
+        Dev::start_with_options(false, false, ip)
+    }
+
     fn start_with(generated_keys: bool) -> Dev {
+        Dev::start_with_options(generated_keys, false, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    fn start_with_options(generated_keys: bool, tls: bool, listen_ip: std::net::IpAddr) -> Dev {
         require_docker();
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -80,6 +100,8 @@ impl Dev {
             access_key_id: ACCESS_KEY_ID.to_string(),
             secret_access_key: SECRET_ACCESS_KEY.to_string(),
             generated_keys,
+            tls: tls || !listen_ip.is_loopback(),
+            listen_ip,
         };
         dev.spawn();
         dev
@@ -98,11 +120,14 @@ impl Dev {
             .expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
-            .args(["dev", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["dev", "--listen", &self.listen_address().to_string()])
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .env_remove("BERTH_ACCESS_KEY_ID")
             .env_remove("BERTH_SECRET_ACCESS_KEY");
+        if self.tls && self.listen_ip.is_loopback() {
+            command.arg("--tls");
+        }
         if !self.generated_keys {
             command.args([
                 "--access-key-id",
@@ -122,7 +147,7 @@ impl Dev {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            if std::net::TcpStream::connect(self.listen_address()).is_ok()
                 && self.node_id().is_some()
                 && self.read_generated_keys()
             {
@@ -175,6 +200,25 @@ impl Dev {
         }
     }
 
+    /// SIGTERM, as a service manager stops berth; the exit status, or `None` if it was
+    /// still running 30 s later (then it is killed).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// kill -9: no chance to clean up, as in a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -184,7 +228,25 @@ impl Dev {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.listen_address())
+    }
+
+    pub fn listen_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.listen_ip, self.port)
+    }
+
+    /// The certificate `berth dev --tls` generated, which clients are told to trust.
+    pub fn tls_certificate(&self) -> PathBuf {
+        self.data_dir.path().join("tls").join("cert.pem")
+    }
+
+    /// `--ca-bundle PATH` when the API is https, for the aws CLI and `berth` alike.
+    fn ca_bundle_args(&self) -> Vec<std::ffi::OsString> {
+        if !self.tls {
+            return Vec::new();
+        }
+        vec!["--ca-bundle".into(), self.tls_certificate().into()]
     }
 
     pub fn node_id(&self) -> Option<String> {
@@ -207,6 +269,7 @@ impl Dev {
         Command::new(aws)
             .arg("--endpoint-url")
             .arg(self.endpoint())
+            .args(self.ca_bundle_args())
             .args(["--output", "json"])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", key)
@@ -253,6 +316,7 @@ impl Dev {
                 &self.access_key_id,
             ])
             .args(["--secret-access-key", &self.secret_access_key])
+            .args(self.ca_bundle_args())
             .stdin(Stdio::null())
             .output()
             .expect("run berth")

@@ -1,0 +1,488 @@
+//! The API's listener: the accept loop with its connection cap, optional TLS, and per
+//! connection the HTTP/1.1 server with its slow-client and idle protection.
+//!
+//! hyper's own `header_read_timeout` also runs while a keep-alive connection waits for
+//! its next request, so, as berth-lb does, each connection keeps its own clocks,
+//! updated by the socket reads and writes (`ConnectionState`, `ActivityIo`): a request
+//! head must be complete `request_header_timeout` after its first byte (after the
+//! connection opened, for the first request; a TLS handshake counts as part of it), and
+//! a connection on which nothing moves for `idle_timeout` closes: between requests,
+//! while a body trickles in or stalls, and while a response waits for a client that
+//! does not read it. While berth works on a request (body read, answer not yet ready)
+//! the connection is not idle. The whole body must also arrive within
+//! `body_read_timeout`; `http.rs` enforces that one.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The API listener's limits. The defaults suit a cluster's control plane: real
+/// clients (the aws CLI, boto3, Terraform, berth's CLI) send small requests at once.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// A client must finish a request head (and, with TLS, the handshake before its
+    /// first one) this long after starting it; otherwise its connection is closed.
+    pub request_header_timeout: Duration,
+    /// A connection on which no byte moves for this long is closed.
+    pub idle_timeout: Duration,
+    /// A request's whole body must arrive within this long after its head; otherwise
+    /// the request gets 408 and the connection closes.
+    pub body_read_timeout: Duration,
+    /// Most connections open at once; a connection beyond it is closed at once.
+    pub max_connections: usize,
+    /// Largest request head; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more gets 431.
+    pub max_headers: usize,
+    /// After shutdown is asked for, how long requests in flight may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 512,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Whether the listener speaks TLS (with this acceptor) or plain HTTP.
+#[derive(Clone, Default)]
+pub enum ApiTransport {
+    #[default]
+    Plain,
+    Tls(tokio_rustls::TlsAcceptor),
+}
+
+impl std::fmt::Debug for ApiTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ApiTransport::Plain => "Plain",
+            ApiTransport::Tls(_) => "Tls",
+        })
+    }
+}
+
+/// How accept errors (usually: out of file descriptors) are paced.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts until `shutdown` completes, then lets open requests finish within
+/// `shutdown_grace` and closes every connection.
+pub(crate) async fn accept_loop<S>(
+    listener: TcpListener,
+    limits: Arc<ApiLimits>,
+    transport: ApiTransport,
+    service: S,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut server = http1::Builder::new();
+    server
+        .keep_alive(true)
+        .max_headers(limits.max_headers)
+        // hyper answers 431 when a head does not fit this buffer; 8 KiB is its minimum.
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .header_read_timeout(None);
+    let cancel = CancellationToken::new();
+    let mut connections = JoinSet::new();
+    let mut accept_failing = false;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, client)) => {
+                    accept_failing = false;
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        // Full: closing now costs nothing, queueing would pile them up.
+                        tracing::debug!(%client, "API connection refused: at max_connections");
+                        drop(stream);
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let connection = Connection {
+                        limits: limits.clone(),
+                        server: server.clone(),
+                        cancel: cancel.clone(),
+                    };
+                    let transport = transport.clone();
+                    let service = service.clone();
+                    connections.spawn(async move {
+                        connection.serve(stream, transport, service).await;
+                        drop(slot);
+                    });
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning,
+                    // and keep serving the connections already open. One warning per
+                    // run of failures, not twenty a second.
+                    if accept_failing {
+                        tracing::debug!(%error, "API accept failed again");
+                    } else {
+                        tracing::warn!(%error, "API accept failed; retrying every 50 ms");
+                    }
+                    accept_failing = true;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    cancel.cancel();
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!("closing API connections still open after the shutdown grace");
+    }
+}
+
+struct Connection {
+    limits: Arc<ApiLimits>,
+    server: http1::Builder,
+    cancel: CancellationToken,
+}
+
+impl Connection {
+    async fn serve<S>(self, stream: TcpStream, transport: ApiTransport, service: S)
+    where
+        S: hyper::service::Service<
+                hyper::Request<hyper::body::Incoming>,
+                Response = axum::response::Response,
+                Error = std::convert::Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let state = Arc::new(ConnectionState::new());
+        let io = ActivityIo {
+            inner: stream,
+            state: state.clone(),
+        };
+        match transport {
+            ApiTransport::Plain => self.serve_http(io, state, service).await,
+            ApiTransport::Tls(acceptor) => {
+                let handshake =
+                    tokio::time::timeout_at(state.deadline(&self.limits), acceptor.accept(io));
+                let handshake = tokio::select! {
+                    handshake = handshake => handshake,
+                    // Shutting down: no request has started here, nothing to finish.
+                    _ = self.cancel.cancelled() => return,
+                };
+                match handshake {
+                    Ok(Ok(tls)) => self.serve_http(tls, state, service).await,
+                    Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake not done within the header timeout"),
+                }
+            }
+        }
+    }
+
+    async fn serve_http<IO, S>(self, io: IO, state: Arc<ConnectionState>, service: S)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::Service<
+                hyper::Request<hyper::body::Incoming>,
+                Response = axum::response::Response,
+                Error = std::convert::Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let service = {
+            let state = state.clone();
+            hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+                let in_flight = InFlight::start(state.clone());
+                request
+                    .extensions_mut()
+                    .insert(RequestActivity(Some(state.clone())));
+                let answer = service.call(request);
+                async move {
+                    let response = answer.await;
+                    drop(in_flight);
+                    response
+                }
+            })
+        };
+        let connection = self.server.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let limits = &self.limits;
+        let watchdog = tokio::time::sleep_until(state.deadline(limits));
+        tokio::pin!(watchdog);
+        let mut shutting_down = false;
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "API connection ended with an error");
+                    }
+                    return;
+                }
+                _ = self.cancel.cancelled(), if !shutting_down => {
+                    // Finish the request in flight, if any, then close.
+                    shutting_down = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                _ = state.changed.notified() => {
+                    watchdog.as_mut().reset(state.deadline(limits));
+                }
+                _ = watchdog.as_mut() => {
+                    let deadline = state.deadline(limits);
+                    if deadline <= Instant::now() {
+                        tracing::debug!("closing slow or idle API connection");
+                        return;
+                    }
+                    watchdog.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+}
+
+const NO_HEAD: u64 = 0;
+
+/// The clocks of one connection, in milliseconds since it opened.
+struct ConnectionState {
+    opened: Instant,
+    last_activity: AtomicU64,
+    /// 1 + when the first byte of the current request head arrived; `NO_HEAD` if none.
+    head_started_at: AtomicU64,
+    /// Woken when the deadline may have moved earlier (a head or a request started),
+    /// so the watchdog looks again.
+    changed: Notify,
+    in_flight: AtomicBool,
+    /// The request's body is read and berth is working on it: not idle.
+    working: AtomicBool,
+}
+
+impl ConnectionState {
+    fn new() -> ConnectionState {
+        ConnectionState {
+            opened: Instant::now(),
+            last_activity: AtomicU64::new(0),
+            // The first request's clock starts at accept: a silent client is slow too.
+            head_started_at: AtomicU64::new(1),
+            changed: Notify::new(),
+            in_flight: AtomicBool::new(false),
+            working: AtomicBool::new(false),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, millis: u64) -> Instant {
+        self.opened + Duration::from_millis(millis)
+    }
+
+    fn on_read(&self) {
+        let now = self.now();
+        self.last_activity.store(now, Ordering::Relaxed);
+        if !self.in_flight.load(Ordering::Relaxed)
+            && self.head_started_at.load(Ordering::Relaxed) == NO_HEAD
+        {
+            self.head_started_at.store(now + 1, Ordering::Relaxed);
+            self.changed.notify_one();
+        }
+    }
+
+    fn on_write(&self) {
+        self.last_activity.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// When the connection is to be closed if nothing changes before then.
+    fn deadline(&self, limits: &ApiLimits) -> Instant {
+        let head_started_at = self.head_started_at.load(Ordering::Relaxed);
+        if head_started_at != NO_HEAD {
+            return self.at(head_started_at - 1) + limits.request_header_timeout;
+        }
+        let last_activity = self.at(self.last_activity.load(Ordering::Relaxed));
+        if self.working.load(Ordering::Relaxed) {
+            // Not idle; look again an idle timeout from now.
+            return last_activity.max(Instant::now()) + limits.idle_timeout;
+        }
+        last_activity + limits.idle_timeout
+    }
+}
+
+/// One request between its parsed head and its answer.
+struct InFlight(Arc<ConnectionState>);
+
+impl InFlight {
+    fn start(state: Arc<ConnectionState>) -> InFlight {
+        state.in_flight.store(true, Ordering::Relaxed);
+        state.head_started_at.store(NO_HEAD, Ordering::Relaxed);
+        state.changed.notify_one();
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let state = &self.0;
+        state.working.store(false, Ordering::Relaxed);
+        state.last_activity.store(state.now(), Ordering::Relaxed);
+        state.in_flight.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A request extension through which the handler tells its connection that the body
+/// is read and the answer is being worked out (so the connection is not idle).
+#[derive(Clone)]
+pub(crate) struct RequestActivity(Option<Arc<ConnectionState>>);
+
+impl RequestActivity {
+    pub(crate) fn body_read(&self) {
+        if let Some(state) = &self.0 {
+            state.working.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The client socket, noting each read and write in the connection's clocks.
+struct ActivityIo {
+    inner: TcpStream,
+    state: Arc<ConnectionState>,
+}
+
+impl AsyncRead for ActivityIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buffer.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(context, buffer);
+        if buffer.filled().len() > before {
+            self.state.on_read();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for ActivityIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(context, data);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.state.on_write();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(context, buffers);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.state.on_write();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(context)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ApiLimits {
+        ApiLimits {
+            request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ..ApiLimits::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_head_is_timed_from_accept_and_the_next_from_its_first_byte() {
+        let state = Arc::new(ConnectionState::new());
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(10)
+        );
+        let in_flight = InFlight::start(state.clone());
+        tokio::time::advance(Duration::from_secs(3)).await;
+        drop(in_flight);
+        // Between requests: the idle timeout.
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(63)
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        state.on_read();
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(18)
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        state.on_read();
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(18)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_idles_out_but_a_request_being_worked_on_does_not() {
+        let state = Arc::new(ConnectionState::new());
+        let _in_flight = InFlight::start(state.clone());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        state.on_read();
+        // Reading the body: nothing moving for the idle timeout closes it.
+        assert_eq!(
+            state.deadline(&limits()),
+            state.opened + Duration::from_secs(62)
+        );
+        RequestActivity(Some(state.clone())).body_read();
+        tokio::time::advance(Duration::from_secs(100)).await;
+        assert!(state.deadline(&limits()) > Instant::now());
+    }
+}
