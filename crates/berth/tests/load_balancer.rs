@@ -21,28 +21,6 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{pointer} in {value}"))
 }
 
-fn health_states(dev: &Dev, tg: &str) -> Vec<String> {
-    let health = dev.aws_json(&["elbv2", "describe-target-health", "--target-group-arn", tg]);
-    health["TargetHealthDescriptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| str_at(d, "/TargetHealth/State").to_string())
-        .collect()
-}
-
-fn wait_healthy(dev: &Dev, tg: &str, count: usize) {
-    dev.wait_for(
-        &format!("{count} healthy targets"),
-        Duration::from_secs(90),
-        || {
-            let states = health_states(dev, tg);
-            let healthy = states.iter().filter(|s| *s == "healthy").count();
-            (healthy == count && states.len() == count).then_some(())
-        },
-    );
-}
-
 fn wait_running(dev: &Dev, count: i64) {
     dev.wait_for(
         &format!("{count} running tasks"),
@@ -175,7 +153,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
         &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
     ]);
     wait_running(&dev, 3);
-    wait_healthy(&dev, &tg_arn, 3);
+    dev.wait_targets_healthy(&tg_arn, 3);
 
     // Round robin over 3 healthy tasks: 300 requests land 100 / 100 / 100.
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -211,7 +189,9 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             (!answers.contains(&sick_name)).then_some(())
         },
     );
-    assert!(health_states(&dev, &tg_arn).contains(&"unhealthy".to_string()));
+    assert!(dev
+        .target_states(&tg_arn)
+        .contains(&"unhealthy".to_string()));
     exec(&["mv", "/www/health.off", "/www/health.html"]);
     dev.wait_for("the target to return", Duration::from_secs(30), || {
         let answers: Vec<String> = (0..20)
@@ -220,7 +200,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             .collect();
         answers.contains(&sick_name).then_some(())
     });
-    wait_healthy(&dev, &tg_arn, 3);
+    dev.wait_targets_healthy(&tg_arn, 3);
 
     // Continuous load while tasks are killed, scaled and stopped: one client opening a
     // connection per request, and two keeping theirs open across requests.
@@ -284,7 +264,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
         .unwrap()
         .success());
     wait_running(&dev, 3);
-    wait_healthy(&dev, &tg_arn, 3);
+    dev.wait_targets_healthy(&tg_arn, 3);
     dev.aws_json(&[
         "ecs",
         "update-service",
@@ -294,7 +274,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
         "6",
     ]);
     wait_running(&dev, 6);
-    wait_healthy(&dev, &tg_arn, 6);
+    dev.wait_targets_healthy(&tg_arn, 6);
     dev.aws_json(&[
         "ecs",
         "update-service",
@@ -304,7 +284,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
         "2",
     ]);
     wait_running(&dev, 2);
-    wait_healthy(&dev, &tg_arn, 2);
+    dev.wait_targets_healthy(&tg_arn, 2);
     let stopped = str_at(&dev.service_tasks(None, "web")[0], "/taskArn").to_string();
     dev.aws_json(&["ecs", "stop-task", "--task", &stopped]);
     dev.wait_for(
@@ -316,7 +296,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             (replaced && tasks.len() == 2).then_some(())
         },
     );
-    wait_healthy(&dev, &tg_arn, 2);
+    dev.wait_targets_healthy(&tg_arn, 2);
     stop.store(true, Ordering::Relaxed);
     for client in load {
         client.join().unwrap();
@@ -341,5 +321,5 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             (str_at(&gone, "/tasks/0/lastStatus") == "STOPPED").then_some(())
         },
     );
-    assert_eq!(health_states(&dev, &tg_arn).len(), 2);
+    assert_eq!(dev.target_states(&tg_arn).len(), 2);
 }

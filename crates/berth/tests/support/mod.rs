@@ -331,6 +331,51 @@ impl Dev {
             .clone()
     }
 
+    /// The ARN of the target group called `name`.
+    pub fn target_group_arn(&self, name: &str) -> String {
+        let groups = self.aws_json(&["elbv2", "describe-target-groups", "--names", name]);
+        groups
+            .pointer("/TargetGroups/0/TargetGroupArn")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_else(|| panic!("no target group {name}: {groups}"))
+            .to_string()
+    }
+
+    /// DescribeTargetHealth's state of each target of a group (`healthy`, `draining`, ...).
+    pub fn target_states(&self, target_group_arn: &str) -> Vec<String> {
+        let health = self.aws_json(&[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            target_group_arn,
+        ]);
+        health["TargetHealthDescriptions"]
+            .as_array()
+            .expect("TargetHealthDescriptions")
+            .iter()
+            .map(|d| {
+                d.pointer("/TargetHealth/State")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_else(|| panic!("a target without a state: {d}"))
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Waits (90 s at most) until the group has exactly `count` targets, all healthy. A
+    /// service is stable for `services-stable` once its tasks run, which can be before
+    /// the balancer has seen them answer.
+    pub fn wait_targets_healthy(&self, target_group_arn: &str, count: usize) {
+        self.wait_for(
+            &format!("{count} healthy targets"),
+            Duration::from_secs(90),
+            || {
+                let states = self.target_states(target_group_arn);
+                (states.len() == count && states.iter().all(|s| s == "healthy")).then_some(())
+            },
+        );
+    }
+
     /// Containers berth made for this node (running or not).
     pub fn containers(&self) -> Vec<String> {
         let Some(node) = self.node_id() else {
