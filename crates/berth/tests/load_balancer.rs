@@ -186,7 +186,8 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
                 .filter_map(|_| http_get(port, "/").ok())
                 .map(|(_, b)| b.trim().to_string())
                 .collect();
-            (!answers.contains(&sick_name)).then_some(())
+            // Twenty answers, none from the sick target (no answer proves nothing).
+            (answers.len() == 20 && !answers.contains(&sick_name)).then_some(())
         },
     );
     assert!(dev
@@ -207,6 +208,9 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    // What the test was doing, for the failure messages.
+    let phase: Arc<Mutex<&'static str>> = Arc::new(Mutex::new("before the docker kill"));
+    let set_phase = |name: &'static str| *phase.lock().unwrap() = name;
     // Bounded: each client stops when told, after 5 minutes, or after 100,000 requests.
     let bounded = |started: std::time::Instant, sent: usize, stop: &AtomicBool| {
         !stop.load(Ordering::Relaxed)
@@ -215,7 +219,8 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     };
     let mut load = Vec::new();
     for client in 0..3 {
-        let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+        let (stop, ok, failures, phase) =
+            (stop.clone(), ok.clone(), failures.clone(), phase.clone());
         load.push(std::thread::spawn(move || {
             let started = std::time::Instant::now();
             let mut keep_alive = None;
@@ -233,38 +238,49 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
                         None => Err(std::io::Error::other("connect failed")),
                     }
                 };
-                match result {
+                let failure = match result {
                     Ok((200, _)) => {
                         ok.fetch_add(1, Ordering::Relaxed);
+                        None
                     }
-                    Ok((status, body)) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("client {client}: {status} {}", body.trim())),
+                    Ok((status, body)) => Some(format!("{status} {}", body.trim())),
                     Err(error) => {
                         keep_alive = None;
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("client {client}: {error}"));
+                        Some(error.to_string())
                     }
+                };
+                if let Some(failure) = failure {
+                    let phase = *phase.lock().unwrap();
+                    failures.lock().unwrap().push(format!(
+                        "client {client}, {phase}, {:.1} s into the load: {failure}",
+                        started.elapsed().as_secs_f64()
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
         }));
     }
-    let victim = str_at(
-        &dev.service_tasks(None, "web")[1],
-        "/containers/0/runtimeId",
-    )
-    .to_string();
+    let victim = dev.service_tasks(None, "web")[1].clone();
+    let victim_arn = str_at(&victim, "/taskArn").to_string();
+    set_phase("after the docker kill");
     assert!(Command::new("docker")
-        .args(["kill", &victim])
+        .args(["kill", str_at(&victim, "/containers/0/runtimeId")])
         .status()
         .unwrap()
         .success());
+    // Until berth sees the kill, the service still counts the victim: wait for it to go.
+    dev.wait_for(
+        "the killed task to be replaced",
+        Duration::from_secs(60),
+        || {
+            let tasks = dev.service_tasks(None, "web");
+            let replaced = !tasks.iter().any(|t| str_at(t, "/taskArn") == victim_arn);
+            (replaced && tasks.len() == 3).then_some(())
+        },
+    );
     wait_running(&dev, 3);
     dev.wait_targets_healthy(&tg_arn, 3);
+    set_phase("scaling to 6");
     dev.aws_json(&[
         "ecs",
         "update-service",
@@ -275,6 +291,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     ]);
     wait_running(&dev, 6);
     dev.wait_targets_healthy(&tg_arn, 6);
+    set_phase("scaling to 2");
     dev.aws_json(&[
         "ecs",
         "update-service",
@@ -286,6 +303,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     wait_running(&dev, 2);
     dev.wait_targets_healthy(&tg_arn, 2);
     let stopped = str_at(&dev.service_tasks(None, "web")[0], "/taskArn").to_string();
+    set_phase("after StopTask");
     dev.aws_json(&["ecs", "stop-task", "--task", &stopped]);
     dev.wait_for(
         "the stopped task to be replaced",
