@@ -419,10 +419,13 @@ impl Dev {
             .child
             .as_mut()
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)));
-        if running {
+        let answering = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+        if running && answering {
             let ps = self.berth_command(&["ps", "--all"]);
             eprintln!("--- berth ps --all ---\n{}", self.report_output(ps, "ps"));
             eprintln!("--- target health ---\n{}", self.target_health_report());
+        } else if running {
+            eprintln!("--- berth dev does not answer on its port: no task states to show ---");
         } else {
             eprintln!("--- berth dev is not running: no task states to show ---");
         }
