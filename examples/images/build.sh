@@ -113,8 +113,10 @@ fi
 # --- berth/nginx -----------------------------------------------------------------
 [ -x "$NGINX" ] || die "$NGINX is missing: install the Debian package nginx-light"
 [ -f /etc/nginx/mime.types ] || die "/etc/nginx/mime.types is missing: install the Debian package nginx-light (or nginx-common)"
-NSS_FILES="$(ldconfig -p | awk '/libnss_files.so.2 / && /x86-64|aarch64|AArch64/ {print $NF; exit}')"
-[ -n "$NSS_FILES" ] || NSS_FILES="$(find /lib /usr/lib -name libnss_files.so.2 2>/dev/null | head -n1)"
+# Both read all their input: a reader that leaves early (awk's `exit`, `head`) can kill
+# the writer with SIGPIPE, which pipefail turns into a silent exit of this script.
+NSS_FILES="$(ldconfig -p | awk '/libnss_files.so.2 / && /x86-64|aarch64|AArch64/ && !found {print $NF; found = 1}')"
+[ -n "$NSS_FILES" ] || NSS_FILES="$(find /lib /usr/lib -name libnss_files.so.2 -print -quit 2>/dev/null || true)"
 [ -n "$NSS_FILES" ] || die "libnss_files.so.2 not found: install the Debian package libc6"
 # Each library nginx links, by its full path, plus the dynamic loader (the absolute
 # path ldd prints without "=>").

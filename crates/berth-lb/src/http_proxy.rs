@@ -2,6 +2,8 @@
 //! upstream attempts, with forwarding headers, streamed bodies and `Upgrade` splicing.
 //!
 //! Status codes the balancer itself produces:
+//! - 400 (and the connection closes) for a request RFC 9112 section 3.2 says to refuse:
+//!   HTTP/1.1 without `Host`, more than one `Host`, or a `Host` that is no `host[:port]`;
 //! - 503 when the target group has no healthy target;
 //! - 502 when the target failed before a response head (refused, reset, bad HTTP);
 //! - 504 when the target sent no response head within `upstream_response_timeout`.
@@ -11,7 +13,7 @@
 //! truncated response rather than a silently short one.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -48,13 +50,38 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-/// Serves one client request.
+/// Serves one client request; `local_host` is the address the client connected to.
 pub(crate) async fn handle(
     context: Arc<ListenerContext>,
     in_flight: InFlight,
     client_ip: HeaderValue,
+    local_host: HeaderValue,
     mut request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    match upstream_host(
+        request.version(),
+        request.uri(),
+        request.headers(),
+        &local_host,
+    ) {
+        Ok(None) => {}
+        Ok(Some(host)) => {
+            request.headers_mut().insert(header::HOST, host);
+        }
+        Err(problem) => {
+            tracing::debug!(problem, "refusing request");
+            in_flight.close_gently();
+            let mut response = text_response(
+                StatusCode::BAD_REQUEST,
+                format!("400 bad request: {problem}\n"),
+                in_flight,
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(response);
+        }
+    }
     let group = context.route.load_full();
     let algorithm = group.algorithm();
     let upgrade = is_upgrade_request(request.headers());
@@ -373,7 +400,19 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
+/// End-to-end fields a `Connection` header may not remove (RFC 9110 section 7.6.1 lets
+/// no sender name them there): the target needs `Host` and `Content-Length` to route and
+/// frame the message, and a client naming `X-Forwarded-For` or `Forwarded` would erase
+/// what the proxies before berth recorded.
+fn connection_may_remove(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "host" | "content-length" | "x-forwarded-for" | "forwarded"
+    )
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names (except
+/// the few `connection_may_remove` keeps).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them: one look at the few names present is cheaper
     // than hashing and removing nine names every time. A `Connection` header (which
@@ -388,6 +427,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .filter_map(|value| value.to_str().ok())
             .flat_map(|text| text.split(','))
             .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(connection_may_remove)
             .collect();
         for name in named {
             headers.remove(name);
@@ -437,6 +477,83 @@ pub(crate) fn prepare_upstream_headers(
     if let Some(host) = headers.get(header::HOST).cloned() {
         headers.insert(X_FORWARDED_HOST, host);
     }
+}
+
+/// The `Host` to send the target instead of the client's (`Ok(None)`: keep the
+/// client's), or why the request must get a 400 (RFC 9112 section 3.2).
+fn upstream_host(
+    version: Version,
+    uri: &Uri,
+    headers: &HeaderMap,
+    local_host: &HeaderValue,
+) -> Result<Option<HeaderValue>, &'static str> {
+    let mut values = headers.get_all(header::HOST).iter();
+    let host = values.next();
+    if values.next().is_some() {
+        return Err("more than one host header");
+    }
+    match host {
+        Some(value) if !is_valid_host(value.as_bytes()) => return Err("invalid host header"),
+        None if version != Version::HTTP_10 && version != Version::HTTP_09 => {
+            return Err("an HTTP/1.1 request needs a host header")
+        }
+        _ => {}
+    }
+    // An absolute-form target's authority wins over `Host` (RFC 9112 section 3.2.2).
+    if let Some(authority) = uri.authority() {
+        let host = match authority.port() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_string(),
+        };
+        return HeaderValue::from_str(&host)
+            .map(Some)
+            .map_err(|_| "invalid host in the request target");
+    }
+    // An HTTP/1.0 client may send none, but the target is sent HTTP/1.1, which needs
+    // one: like ELB, name the balancer itself.
+    Ok(host.is_none().then(|| local_host.clone()))
+}
+
+/// RFC 9112's `Host = uri-host [ ":" port ]`, with RFC 3986's `host`: an IPv6 literal
+/// in brackets, or a reg-name (which covers IPv4 addresses).
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&byte| byte == b':') {
+        Some(colon) if !value[colon..].contains(&b']') => (&value[..colon], &value[colon + 1..]),
+        _ => (value, &[][..]),
+    };
+    let host_ok = match host {
+        [b'[', literal @ .., b']'] => {
+            std::str::from_utf8(literal).is_ok_and(|text| text.parse::<Ipv6Addr>().is_ok())
+        }
+        _ => is_reg_name(host),
+    };
+    host_ok && port.iter().all(u8::is_ascii_digit)
+}
+
+/// RFC 3986's `reg-name = *( unreserved / pct-encoded / sub-delims )`.
+fn is_reg_name(name: &[u8]) -> bool {
+    let mut index = 0;
+    while index < name.len() {
+        match name[index] {
+            b'%' => {
+                let escaped = name.get(index + 1..index + 3);
+                if !escaped.is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                index += 3;
+                continue;
+            }
+            byte if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&byte) => {}
+            _ => return false,
+        }
+        index += 1;
+    }
+    true
+}
+
+/// `Host`'s value naming `addr`: `192.0.2.1:80`, `[2001:db8::1]:80`.
+pub(crate) fn host_header(addr: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&addr.to_string()).expect("a socket address is a valid header value")
 }
 
 /// `X-Forwarded-For`'s value for one client connection, built once per connection.
@@ -591,6 +708,87 @@ mod tests {
         );
         assert_eq!(headers[header::CONNECTION], "upgrade");
         assert_eq!(headers[header::UPGRADE], "websocket");
+    }
+
+    #[test]
+    fn connection_cannot_remove_host_length_or_the_forwarding_chain() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("app.test"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
+        headers.insert("x-private", HeaderValue::from_static("secret"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Host, content-length, X-Forwarded-For, forwarded, x-private"),
+        );
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers[header::HOST], "app.test");
+        assert_eq!(headers[header::CONTENT_LENGTH], "5");
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(headers["forwarded"], "for=10.0.0.1");
+        assert!(headers.get("x-private").is_none());
+        assert!(headers.get(header::CONNECTION).is_none());
+    }
+
+    #[test]
+    fn host_values_follow_the_rfc_grammar() {
+        for valid in [
+            "example.test",
+            "example.test:8080",
+            "192.0.2.1:80",
+            "[2001:db8::1]",
+            "[::1]:8080",
+            "my_host-1.example",
+            "a%2Eb",
+            "host:",
+            "",
+        ] {
+            assert!(is_valid_host(valid.as_bytes()), "{valid:?} is valid");
+        }
+        for invalid in [
+            "a b",
+            "a:b:c",
+            "example.test:80x",
+            "user@example.test",
+            "[not-ipv6]",
+            "[::1",
+            "::1",
+            "a/b",
+            "a%2",
+            "a%zz",
+            "[::1]x",
+        ] {
+            assert!(!is_valid_host(invalid.as_bytes()), "{invalid:?} is invalid");
+        }
+    }
+
+    #[test]
+    fn host_is_required_once_in_http_11_and_supplied_for_http_10() {
+        let local = HeaderValue::from_static("127.0.0.1:8000");
+        let origin: Uri = "/".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        assert!(upstream_host(Version::HTTP_11, &origin, &headers, &local).is_err());
+        assert_eq!(
+            upstream_host(Version::HTTP_10, &origin, &headers, &local),
+            Ok(Some(local.clone()))
+        );
+        headers.insert(header::HOST, HeaderValue::from_static("app.test"));
+        assert_eq!(
+            upstream_host(Version::HTTP_11, &origin, &headers, &local),
+            Ok(None)
+        );
+        let absolute: Uri = "http://other.test:81/x".parse().unwrap();
+        assert_eq!(
+            upstream_host(Version::HTTP_11, &absolute, &headers, &local),
+            Ok(Some(HeaderValue::from_static("other.test:81")))
+        );
+        headers.append(header::HOST, HeaderValue::from_static("app.test"));
+        assert!(upstream_host(Version::HTTP_10, &origin, &headers, &local).is_err());
+        assert_eq!(
+            host_header("[::1]:80".parse().unwrap()),
+            HeaderValue::from_static("[::1]:80")
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub(crate) struct ListenerContext {
     pub route: ArcSwap<TargetGroup>,
     /// `X-Forwarded-Port`: the port the client connected to.
     pub port_header: HeaderValue,
+    /// The bound address, for a connection whose own local address cannot be read.
+    pub local_addr: SocketAddr,
     pub limits: Arc<Limits>,
     pub server: http1::Builder,
     /// Cancelled when the listener is removed or the balancer shuts down.
@@ -57,13 +59,17 @@ impl ListenerContext {
         server
             .keep_alive(true)
             .max_headers(limits.max_headers)
-            // hyper answers 431 when a head does not fit this buffer; 8 KiB is its minimum.
+            // hyper answers 431 when a head is longer than this. The read buffer alone
+            // is not an exact bound: one read may fill it past its maximum.
+            .max_header_size(limits.max_header_bytes)
+            // 8 KiB is hyper's minimum.
             .max_buf_size(limits.max_header_bytes.max(8192))
             .header_read_timeout(None);
         ListenerContext {
             protocol,
             route: ArcSwap::new(route),
             port_header: HeaderValue::from(local_addr.port()),
+            local_addr,
             limits,
             server,
             cancel,
@@ -100,6 +106,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, context: Arc<ListenerCont
 }
 
 async fn serve_http(stream: TcpStream, client: SocketAddr, context: Arc<ListenerContext>) {
+    let local_host = http_proxy::host_header(stream.local_addr().unwrap_or(context.local_addr));
     let state = Arc::new(ConnectionState::new());
     let io = TokioIo::new(ActivityIo {
         inner: Some(stream),
@@ -114,6 +121,7 @@ async fn serve_http(stream: TcpStream, client: SocketAddr, context: Arc<Listener
                 context.clone(),
                 InFlight::start(state.clone()),
                 client_ip.clone(),
+                local_host.clone(),
                 request,
             )
         })
@@ -223,6 +231,14 @@ impl InFlight {
         state.in_flight.fetch_add(1, Ordering::Relaxed);
         state.head_started.store(NO_HEAD, Ordering::Relaxed);
         InFlight(Some(state))
+    }
+
+    /// The connection closes after this response: drain what the client still sends
+    /// so that the response is not lost to a reset (see `ActivityIo`'s drop).
+    pub(crate) fn close_gently(&self) {
+        if let Some(state) = &self.0 {
+            state.linger.store(true, Ordering::Relaxed);
+        }
     }
 }
 

@@ -70,6 +70,125 @@ async fn oversized_headers_get_431_and_others_are_still_served() {
     lb.shutdown().await;
 }
 
+/// A request head of exactly `length` bytes, `Host` and `Connection: close` included.
+fn head_of_length(length: usize) -> String {
+    let start = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ";
+    let end = "\r\n\r\n";
+    let head = format!(
+        "{start}{}{end}",
+        "p".repeat(length - start.len() - end.len())
+    );
+    assert_eq!(head.len(), length);
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_head_limit_is_the_one_enforced() {
+    let limits = Limits::default();
+    assert_eq!(limits.max_header_bytes, 64 * 1024, "the documented default");
+    let (lb, _backend, addr) = balancer(limits.clone()).await;
+    let at_limit = raw_exchange(addr, head_of_length(limits.max_header_bytes).as_bytes()).await;
+    assert!(at_limit.starts_with("HTTP/1.1 200"), "{at_limit:?}");
+    for over in [1, 1024, 48 * 1024] {
+        let head = head_of_length(limits.max_header_bytes + over);
+        let response = raw_exchange(addr, head.as_bytes()).await;
+        assert!(
+            response.starts_with("HTTP/1.1 431"),
+            "{over} bytes over: {:?}",
+            &response[..response.len().min(80)]
+        );
+    }
+
+    // The same holds for a limit below hyper's smallest read buffer (8 KiB).
+    let limits = Limits {
+        max_header_bytes: 4096,
+        ..Limits::default()
+    };
+    let (small, _backend, addr) = balancer(limits).await;
+    let at_limit = raw_exchange(addr, head_of_length(4096).as_bytes()).await;
+    assert!(at_limit.starts_with("HTTP/1.1 200"), "{at_limit:?}");
+    let over = raw_exchange(addr, head_of_length(4097).as_bytes()).await;
+    assert!(over.starts_with("HTTP/1.1 431"), "{over:?}");
+    small.shutdown().await;
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_missing_repeated_or_invalid_gets_400_and_nothing_is_forwarded() {
+    let (lb, backend, addr) = balancer(Limits::default()).await;
+    for (request, problem) in [
+        ("GET / HTTP/1.1\r\n\r\n", "needs a host header"),
+        (
+            "GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n",
+            "more than one host header",
+        ),
+        ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "invalid host header"),
+        (
+            "GET / HTTP/1.1\r\nHost: a.test/x\r\n\r\n",
+            "invalid host header",
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: user@a.test\r\n\r\n",
+            "invalid host header",
+        ),
+        (
+            "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+            "more than one",
+        ),
+        (
+            // With a body: the 400 still reaches the client whole.
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            "needs a host header",
+        ),
+    ] {
+        // raw_exchange also shows that the balancer closes the connection.
+        let response = raw_exchange(addr, request.as_bytes()).await;
+        assert!(
+            // hyper answers an HTTP/1.0 request in HTTP/1.0.
+            response.starts_with("HTTP/1.")
+                && response.contains(" 400 ")
+                && response.contains(problem),
+            "{request:?} -> {response:?}"
+        );
+    }
+    assert_eq!(
+        backend.requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no bad request reached the target"
+    );
+    assert_eq!(get(addr, "/").await, (StatusCode::OK, "a".to_string()));
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_10_without_host_and_absolute_form_targets_get_a_host_the_target_can_use() {
+    let (lb, _backend, addr) = balancer(Limits::default()).await;
+    // HTTP/1.0 may omit Host, but the target is spoken to in HTTP/1.1: it is told the
+    // address the client connected to.
+    let response = raw_exchange(addr, b"GET /headers HTTP/1.0\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.0 200"), "{response:?}");
+    assert!(
+        response.contains(&format!("\r\n\r\nhost={addr}\n")),
+        "{response:?}"
+    );
+    // The authority of an absolute-form target replaces Host (RFC 9112 section 3.2.2).
+    let response = raw_exchange(
+        addr,
+        b"GET http://other.test:81/headers HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+    assert!(
+        response.contains("\r\n\r\nhost=other.test:81\n"),
+        "{response:?}"
+    );
+    assert!(
+        response.contains("\nx-forwarded-host=other.test:81\n"),
+        "{response:?}"
+    );
+    lb.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_dropped_after_the_header_timeout_while_others_are_served() {
     let limits = Limits {

@@ -128,6 +128,41 @@ async fn forwarding_headers_reach_the_backend_and_host_is_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cannot_strip_host_or_the_forwarding_chain() {
+    let backend = Backend::start("a").await;
+    let lb = LoadBalancer::new(Limits::default());
+    lb.apply(single(group("tg", vec![backend.target()])))
+        .await
+        .unwrap();
+    all_healthy(&lb, "tg").await;
+    let addr = lb.local_addr("web").unwrap();
+    // A client naming end-to-end fields as connection options (the hop-by-hop trick)
+    // loses only the ones that really are its own.
+    let response = raw_exchange(
+        addr,
+        b"GET /headers HTTP/1.1\r\nHost: shop.example.test\r\n\
+          Connection: close, Host, x-forwarded-for, x-private\r\n\
+          X-Forwarded-For: 203.0.113.9\r\nX-Private: hop\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+    assert!(
+        response.contains("\r\n\r\nhost=shop.example.test\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("\nx-forwarded-for=203.0.113.9, 127.0.0.1\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("\nx-forwarded-host=shop.example.test\n"),
+        "{response}"
+    );
+    assert!(response.contains("\nx-private=\n"), "{response}");
+    lb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_requests_reuse_few_upstream_connections() {
     let backend = Backend::start("a").await;
     let lb = LoadBalancer::new(Limits::default());

@@ -251,23 +251,35 @@ fn aws_cli_drives_a_whole_lifecycle() {
             .pointer("/containers/0/networkBindings/0/hostPort")
             .and_then(Value::as_i64)
             .unwrap();
-        let (status, body) =
-            support::http_get(port as u16, "/").expect("the task answers on its host port");
-        assert_eq!((status, body.trim()), (200, "v1"));
+        // RUNNING is the container's state: its httpd may take a moment to listen.
+        let answer = dev.wait_for(
+            "the task to answer on its host port",
+            Duration::from_secs(10),
+            // An empty answer (status 0) is the engine's port proxy finding no listener.
+            || {
+                support::http_get(port as u16, "/")
+                    .ok()
+                    .filter(|(status, _)| *status != 0)
+            },
+        );
+        assert_eq!((answer.0, answer.1.trim()), (200, "v1"));
     }
-    let described = dev.aws_json(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        CLUSTER,
-        "--services",
-        "web",
-    ]);
-    let events = described.pointer("/services/0/events").unwrap().to_string();
-    assert!(
-        events.contains("(service web) has reached a steady state."),
-        "{events}"
-    );
+    // services-stable looks at the counts; berth's own steady-state event follows the
+    // scheduler's next look at the service.
+    dev.wait_for("the steady-state event", Duration::from_secs(10), || {
+        let described = dev.aws_json(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            CLUSTER,
+            "--services",
+            "web",
+        ]);
+        let events = described.pointer("/services/0/events")?.to_string();
+        events
+            .contains("(service web) has reached a steady state.")
+            .then_some(())
+    });
 
     // docker kill of one container: the task is replaced.
     let victim = tasks[0].clone();

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::Value;
 use support::{http_get, Dev};
 
@@ -139,20 +137,7 @@ fn apply_declares_a_load_balancer_and_a_second_apply_changes_nothing() {
     );
 
     // The targets turn healthy and the listener answers.
-    dev.wait_for("2 healthy targets", Duration::from_secs(90), || {
-        let health = dev.aws_json(&[
-            "elbv2",
-            "describe-target-health",
-            "--target-group-arn",
-            &tg_arn,
-        ]);
-        let states: Vec<&str> = health["TargetHealthDescriptions"]
-            .as_array()?
-            .iter()
-            .filter_map(|d| d.pointer("/TargetHealth/State").and_then(Value::as_str))
-            .collect();
-        (states == ["healthy", "healthy"]).then_some(())
-    });
+    dev.wait_targets_healthy(&tg_arn, 2);
     let (status, body) = http_get(port, "/").expect("the listener answers");
     assert_eq!(status, 200, "{body}");
     assert!(!body.trim().is_empty());

@@ -21,28 +21,6 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{pointer} in {value}"))
 }
 
-fn health_states(dev: &Dev, tg: &str) -> Vec<String> {
-    let health = dev.aws_json(&["elbv2", "describe-target-health", "--target-group-arn", tg]);
-    health["TargetHealthDescriptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| str_at(d, "/TargetHealth/State").to_string())
-        .collect()
-}
-
-fn wait_healthy(dev: &Dev, tg: &str, count: usize) {
-    dev.wait_for(
-        &format!("{count} healthy targets"),
-        Duration::from_secs(90),
-        || {
-            let states = health_states(dev, tg);
-            let healthy = states.iter().filter(|s| *s == "healthy").count();
-            (healthy == count && states.len() == count).then_some(())
-        },
-    );
-}
-
 fn wait_running(dev: &Dev, count: i64) {
     dev.wait_for(
         &format!("{count} running tasks"),
@@ -175,7 +153,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
         &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
     ]);
     wait_running(&dev, 3);
-    wait_healthy(&dev, &tg_arn, 3);
+    dev.wait_targets_healthy(&tg_arn, 3);
 
     // Round robin over 3 healthy tasks: 300 requests land 100 / 100 / 100.
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -208,10 +186,13 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
                 .filter_map(|_| http_get(port, "/").ok())
                 .map(|(_, b)| b.trim().to_string())
                 .collect();
-            (!answers.contains(&sick_name)).then_some(())
+            // Twenty answers, none from the sick target (no answer proves nothing).
+            (answers.len() == 20 && !answers.contains(&sick_name)).then_some(())
         },
     );
-    assert!(health_states(&dev, &tg_arn).contains(&"unhealthy".to_string()));
+    assert!(dev
+        .target_states(&tg_arn)
+        .contains(&"unhealthy".to_string()));
     exec(&["mv", "/www/health.off", "/www/health.html"]);
     dev.wait_for("the target to return", Duration::from_secs(30), || {
         let answers: Vec<String> = (0..20)
@@ -220,13 +201,16 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             .collect();
         answers.contains(&sick_name).then_some(())
     });
-    wait_healthy(&dev, &tg_arn, 3);
+    dev.wait_targets_healthy(&tg_arn, 3);
 
     // Continuous load while tasks are killed, scaled and stopped: one client opening a
     // connection per request, and two keeping theirs open across requests.
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    // What the test was doing, for the failure messages.
+    let phase: Arc<Mutex<&'static str>> = Arc::new(Mutex::new("before the docker kill"));
+    let set_phase = |name: &'static str| *phase.lock().unwrap() = name;
     // Bounded: each client stops when told, after 5 minutes, or after 100,000 requests.
     let bounded = |started: std::time::Instant, sent: usize, stop: &AtomicBool| {
         !stop.load(Ordering::Relaxed)
@@ -235,7 +219,8 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
     };
     let mut load = Vec::new();
     for client in 0..3 {
-        let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+        let (stop, ok, failures, phase) =
+            (stop.clone(), ok.clone(), failures.clone(), phase.clone());
         load.push(std::thread::spawn(move || {
             let started = std::time::Instant::now();
             let mut keep_alive = None;
@@ -253,38 +238,49 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
                         None => Err(std::io::Error::other("connect failed")),
                     }
                 };
-                match result {
+                let failure = match result {
                     Ok((200, _)) => {
                         ok.fetch_add(1, Ordering::Relaxed);
+                        None
                     }
-                    Ok((status, body)) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("client {client}: {status} {}", body.trim())),
+                    Ok((status, body)) => Some(format!("{status} {}", body.trim())),
                     Err(error) => {
                         keep_alive = None;
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("client {client}: {error}"));
+                        Some(error.to_string())
                     }
+                };
+                if let Some(failure) = failure {
+                    let phase = *phase.lock().unwrap();
+                    failures.lock().unwrap().push(format!(
+                        "client {client}, {phase}, {:.1} s into the load: {failure}",
+                        started.elapsed().as_secs_f64()
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
         }));
     }
-    let victim = str_at(
-        &dev.service_tasks(None, "web")[1],
-        "/containers/0/runtimeId",
-    )
-    .to_string();
+    let victim = dev.service_tasks(None, "web")[1].clone();
+    let victim_arn = str_at(&victim, "/taskArn").to_string();
+    set_phase("after the docker kill");
     assert!(Command::new("docker")
-        .args(["kill", &victim])
+        .args(["kill", str_at(&victim, "/containers/0/runtimeId")])
         .status()
         .unwrap()
         .success());
+    // Until berth sees the kill, the service still counts the victim: wait for it to go.
+    dev.wait_for(
+        "the killed task to be replaced",
+        Duration::from_secs(60),
+        || {
+            let tasks = dev.service_tasks(None, "web");
+            let replaced = !tasks.iter().any(|t| str_at(t, "/taskArn") == victim_arn);
+            (replaced && tasks.len() == 3).then_some(())
+        },
+    );
     wait_running(&dev, 3);
-    wait_healthy(&dev, &tg_arn, 3);
+    dev.wait_targets_healthy(&tg_arn, 3);
+    set_phase("scaling to 6");
     dev.aws_json(&[
         "ecs",
         "update-service",
@@ -294,7 +290,8 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
         "6",
     ]);
     wait_running(&dev, 6);
-    wait_healthy(&dev, &tg_arn, 6);
+    dev.wait_targets_healthy(&tg_arn, 6);
+    set_phase("scaling to 2");
     dev.aws_json(&[
         "ecs",
         "update-service",
@@ -304,8 +301,9 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
         "2",
     ]);
     wait_running(&dev, 2);
-    wait_healthy(&dev, &tg_arn, 2);
+    dev.wait_targets_healthy(&tg_arn, 2);
     let stopped = str_at(&dev.service_tasks(None, "web")[0], "/taskArn").to_string();
+    set_phase("after StopTask");
     dev.aws_json(&["ecs", "stop-task", "--task", &stopped]);
     dev.wait_for(
         "the stopped task to be replaced",
@@ -316,7 +314,7 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             (replaced && tasks.len() == 2).then_some(())
         },
     );
-    wait_healthy(&dev, &tg_arn, 2);
+    dev.wait_targets_healthy(&tg_arn, 2);
     stop.store(true, Ordering::Relaxed);
     for client in load {
         client.join().unwrap();
@@ -341,5 +339,5 @@ fn the_load_balancer_serves_healthy_tasks_and_drops_nothing() {
             (str_at(&gone, "/tasks/0/lastStatus") == "STOPPED").then_some(())
         },
     );
-    assert_eq!(health_states(&dev, &tg_arn).len(), 2);
+    assert_eq!(dev.target_states(&tg_arn).len(), 2);
 }

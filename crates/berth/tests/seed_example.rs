@@ -77,11 +77,25 @@ fn the_seed_example_answers_through_one_address_and_by_name() {
         String::from_utf8_lossy(&applied.stderr)
     );
     dev.wait_services_stable(CLUSTER, &["member", "board"], "after create");
+    // services-stable holds once the tasks run: their nginx health checks and the
+    // balancer's first verdicts on them may still be a check interval away.
+    dev.wait_targets_healthy(&dev.target_group_arn("member"), 3);
+    dev.wait_targets_healthy(&dev.target_group_arn("board"), 1);
+    let members = dev.wait_for(
+        "member's three nginx containers to be HEALTHY",
+        Duration::from_secs(60),
+        || {
+            let members = dev.service_tasks(Some(CLUSTER), "member");
+            (members.len() == 3
+                && members
+                    .iter()
+                    .all(|task| container(task, "nginx")["healthStatus"] == "HEALTHY"))
+            .then_some(members)
+        },
+    );
 
     // Each member task: a sandbox and its three containers, nginx published on a
     // dynamic host port of its own, answering from the task's own web server.
-    let members = dev.service_tasks(Some(CLUSTER), "member");
-    assert_eq!(members.len(), 3, "{members:?}");
     let mut ports = BTreeSet::new();
     let mut direct_answers = BTreeSet::new();
     for task in &members {

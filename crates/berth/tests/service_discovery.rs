@@ -128,12 +128,20 @@ fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
     );
     assert!(!after_stop.is_empty(), "the other tasks still answer");
 
-    // A task that fails its health check is no longer reached.
+    // A task that fails its health check is no longer reached. It is one that was
+    // reached before: the stopped task's replacement may not have been, and could still
+    // join (a check that passed just before the file went) after the wait below.
     let sick = dev
         .service_tasks(None, "board")
         .into_iter()
-        .find(|t| t["lastStatus"] == "RUNNING" && t["taskArn"] != victim_arn.as_str())
-        .unwrap();
+        .find(|t| {
+            t["lastStatus"] == "RUNNING"
+                && t["taskArn"] != victim_arn.as_str()
+                && t.pointer("/containers/0/runtimeId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| seen.contains(&id[..12]))
+        })
+        .expect("a task that answered before, other than the stopped one");
     let sick_container = sick
         .pointer("/containers/0/runtimeId")
         .and_then(Value::as_str)

@@ -1,6 +1,6 @@
 //! A real `berth dev` for end-to-end tests: its own data dir and port, the real Docker
 //! engine, and the real `aws` CLI. Everything it starts is removed on drop, also when
-//! the test fails.
+//! the test fails; a failing test first prints what berth saw (see `report_failure`).
 #![allow(dead_code)] // each test file uses a different part
 
 use std::net::TcpListener;
@@ -138,6 +138,8 @@ impl Dev {
         }
         let child = command
             .env("BERTH_LOG", "info,berth=debug")
+            // The log is a file a person reads: no colour codes.
+            .env("NO_COLOR", "1")
             // Tests' load balancer listeners stay on loopback.
             .env("BERTH_LB_ADDRESS", "127.0.0.1")
             .stdout(log.try_clone().expect("log file"))
@@ -161,16 +163,12 @@ impl Dev {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "berth dev exited with {status} during start:\n{}",
-                        self.log_text()
-                    );
+                    panic!("berth dev exited with {status} during start");
                 }
             }
             assert!(
                 Instant::now() < deadline,
-                "berth dev did not come up in 30 s:\n{}",
-                self.log_text()
+                "berth dev did not come up in 30 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -265,8 +263,15 @@ impl Dev {
     }
 
     pub fn aws_as(&self, args: &[&str], key: &str, secret: &str) -> Output {
+        self.aws_command(args, key, secret)
+            .output()
+            .expect("run the aws CLI")
+    }
+
+    fn aws_command(&self, args: &[&str], key: &str, secret: &str) -> Command {
         let aws = aws_v2();
-        Command::new(aws)
+        let mut command = Command::new(aws);
+        command
             .arg("--endpoint-url")
             .arg(self.endpoint())
             .args(self.ca_bundle_args())
@@ -284,9 +289,8 @@ impl Dev {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_ENDPOINT_URL")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the aws CLI")
+            .stdin(Stdio::null());
+        command
     }
 
     /// Runs an aws command that must succeed; returns its JSON output.
@@ -294,10 +298,9 @@ impl Dev {
         let out = self.aws(args);
         assert!(
             out.status.success(),
-            "aws {} failed: {}\n--- berth log ---\n{}",
+            "aws {} failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr),
-            tail(&self.log_text(), 40)
         );
         if out.stdout.iter().all(u8::is_ascii_whitespace) {
             return serde_json::Value::Null;
@@ -307,7 +310,12 @@ impl Dev {
 
     /// Runs the `berth` CLI against this berth.
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
+        self.berth_command(args).output().expect("run berth")
+    }
+
+    fn berth_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
             .args(args)
             .args([
                 "--endpoint",
@@ -317,9 +325,8 @@ impl Dev {
             ])
             .args(["--secret-access-key", &self.secret_access_key])
             .args(self.ca_bundle_args())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run berth")
+            .stdin(Stdio::null());
+        command
     }
 
     /// Polls `check` every 200 ms until it returns Some, or panics after `timeout`.
@@ -334,11 +341,7 @@ impl Dev {
             if let Some(value) = check() {
                 return value;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}\n--- berth log ---\n{}",
-                tail(&self.log_text(), 60)
-            );
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -358,11 +361,8 @@ impl Dev {
         let out = self.aws(&args);
         assert!(
             out.status.success(),
-            "services-stable {when}: {}
---- berth log ---
-{}",
+            "services-stable {when}: {}",
             String::from_utf8_lossy(&out.stderr),
-            tail(&self.log_text(), 60)
         );
     }
 
@@ -393,6 +393,51 @@ impl Dev {
             .as_array()
             .expect("tasks")
             .clone()
+    }
+
+    /// The ARN of the target group called `name`.
+    pub fn target_group_arn(&self, name: &str) -> String {
+        let groups = self.aws_json(&["elbv2", "describe-target-groups", "--names", name]);
+        groups
+            .pointer("/TargetGroups/0/TargetGroupArn")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_else(|| panic!("no target group {name}: {groups}"))
+            .to_string()
+    }
+
+    /// DescribeTargetHealth's state of each target of a group (`healthy`, `draining`, ...).
+    pub fn target_states(&self, target_group_arn: &str) -> Vec<String> {
+        let health = self.aws_json(&[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            target_group_arn,
+        ]);
+        health["TargetHealthDescriptions"]
+            .as_array()
+            .expect("TargetHealthDescriptions")
+            .iter()
+            .map(|d| {
+                d.pointer("/TargetHealth/State")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_else(|| panic!("a target without a state: {d}"))
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Waits (90 s at most) until the group has exactly `count` targets, all healthy. A
+    /// service is stable for `services-stable` once its tasks run, which can be before
+    /// the balancer has seen them answer.
+    pub fn wait_targets_healthy(&self, target_group_arn: &str, count: usize) {
+        self.wait_for(
+            &format!("{count} healthy targets"),
+            Duration::from_secs(90),
+            || {
+                let states = self.target_states(target_group_arn);
+                (states.len() == count && states.iter().all(|s| s == "healthy")).then_some(())
+            },
+        );
     }
 
     /// Containers berth made for this node (running or not).
@@ -426,8 +471,131 @@ pub fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Longest wait for one command of a failure report: berth may be what hangs.
+const REPORT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Dev {
+    /// Prints, for a failing test, what berth saw: every cluster's services, tasks and
+    /// containers (`berth ps --all`), every target group's target health, and berth's
+    /// log (its end here, all of it in a file that outlives the test's data dir).
+    fn report_failure(&mut self) {
+        let running = self
+            .child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)));
+        let answering = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+        if running && answering {
+            let ps = self.berth_command(&["ps", "--all"]);
+            eprintln!("--- berth ps --all ---\n{}", self.report_output(ps, "ps"));
+            eprintln!("--- target health ---\n{}", self.target_health_report());
+        } else if running {
+            eprintln!("--- berth dev does not answer on its port: no task states to show ---");
+        } else {
+            eprintln!("--- berth dev is not running: no task states to show ---");
+        }
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "berth-e2e-{}-{}.log",
+            std::thread::current()
+                .name()
+                .unwrap_or("test")
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "-"),
+            std::process::id()
+        ));
+        let kept = match std::fs::copy(&self.log, &kept) {
+            Ok(_) => kept.display().to_string(),
+            Err(error) => format!("(not kept: {error})"),
+        };
+        eprintln!(
+            "--- berth dev log, last 200 lines (all of it: {kept}) ---\n{}",
+            tail(&self.log_text(), 200)
+        );
+    }
+
+    /// Each target group's targets with their state and reason, by the aws CLI.
+    fn target_health_report(&self) -> String {
+        let groups = self.aws_command(
+            &["elbv2", "describe-target-groups"],
+            &self.access_key_id,
+            &self.secret_access_key,
+        );
+        let groups = self.report_output(groups, "target-groups");
+        let Ok(groups) = serde_json::from_str::<serde_json::Value>(&groups) else {
+            return groups;
+        };
+        let mut report = Vec::new();
+        for group in groups["TargetGroups"].as_array().into_iter().flatten() {
+            let (Some(name), Some(arn)) = (
+                group["TargetGroupName"].as_str(),
+                group["TargetGroupArn"].as_str(),
+            ) else {
+                continue;
+            };
+            let health = self.aws_command(
+                &["elbv2", "describe-target-health", "--target-group-arn", arn],
+                &self.access_key_id,
+                &self.secret_access_key,
+            );
+            let health = self.report_output(health, "target-health");
+            let Ok(health) = serde_json::from_str::<serde_json::Value>(&health) else {
+                report.push(format!("{name}: {health}"));
+                continue;
+            };
+            let targets = health["TargetHealthDescriptions"].as_array();
+            report.push(format!("{name}: {} targets", targets.map_or(0, Vec::len)));
+            for target in targets.into_iter().flatten() {
+                report.push(format!(
+                    "  {}:{} {} {}",
+                    target["Target"]["Id"].as_str().unwrap_or("?"),
+                    target["Target"]["Port"],
+                    target["TargetHealth"]["State"].as_str().unwrap_or("?"),
+                    target["TargetHealth"]["Reason"].as_str().unwrap_or(""),
+                ));
+            }
+        }
+        if report.is_empty() {
+            report.push("(no target groups)".to_string());
+        }
+        report.join("\n")
+    }
+
+    /// Runs one report command for at most `REPORT_COMMAND_TIMEOUT`; its output, or
+    /// what went wrong. Output goes through a file: a full pipe cannot stall it.
+    fn report_output(&self, mut command: Command, name: &str) -> String {
+        let path = self.data_dir.path().join(format!("report-{name}.out"));
+        let Ok(file) = std::fs::File::create(&path) else {
+            return format!("(cannot create {})", path.display());
+        };
+        let (Ok(stdout), Ok(stderr)) = (file.try_clone(), file.try_clone()) else {
+            return "(cannot share the output file)".to_string();
+        };
+        let mut child = match command.stdout(stdout).stderr(stderr).spawn() {
+            Ok(child) => child,
+            Err(error) => return format!("(cannot run it: {error})"),
+        };
+        let deadline = Instant::now() + REPORT_COMMAND_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return format!("(no answer within {REPORT_COMMAND_TIMEOUT:?})");
+                }
+            }
+        }
+        std::fs::read_to_string(&path).unwrap_or_default()
+    }
+}
+
 impl Drop for Dev {
     fn drop(&mut self) {
+        // Before anything is stopped: the report asks the running berth.
+        if std::thread::panicking() {
+            self.report_failure();
+        }
         self.kill();
         if let Some(node) = self.node_id() {
             let filter = format!("label=berth.node={node}");
@@ -476,9 +644,6 @@ impl Drop for Dev {
                         .output();
                 }
             }
-        }
-        if std::thread::panicking() {
-            eprintln!("--- berth dev log ---\n{}", tail(&self.log_text(), 200));
         }
     }
 }
