@@ -27,4 +27,6 @@ pub use reconcile::{backoff_after, failure_threshold, reconcile, CRASH_WINDOW_MS
 pub use report::{apply_task_reports, ContainerReport, TaskReport};
 pub use state::{service_key, Command, RecordKey, State};
 pub use time::Timestamp;
-pub use validation::{validate_task_definition, ValidationError};
+pub use validation::{
+    capability_name, engine_security_option, validate_task_definition, ValidationError,
+};
