@@ -231,6 +231,7 @@ fn run_elbv2<Req: FromForm, Resp: QueryResult>(
             now: crate::now(),
             scope: &scope,
             ids: &mut ids,
+            policy: &control_plane.privilege_policy,
         };
         action(state, request, &mut ctx).map(|o| (o.commands, o.response))
     });

@@ -12,7 +12,7 @@ use berth_core::elbv2::model::{
     target_key, HealthCheck, LoadBalancingAlgorithm, Protocol, TargetHealth, TargetHealthState,
     TargetType,
 };
-use berth_core::{Command, State};
+use berth_core::{Command, PrivilegePolicy, State};
 use berth_lb::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, ListenerConfig,
     ListenerProtocol, LoadBalancer, TargetConfig, TargetGroupConfig, TargetState,
@@ -61,10 +61,25 @@ fn target_addr(target_type: TargetType, id: &str, port: u16) -> Option<SocketAdd
     }
 }
 
+/// Why the privilege policy keeps an `ip` target out of the data plane. RegisterTargets
+/// refuses such targets; one registered under a looser policy (before a restart with
+/// stricter flags) stays registered but is not served.
+fn refused_ip_target(
+    policy: &PrivilegePolicy,
+    target_type: TargetType,
+    id: &str,
+) -> Option<String> {
+    let address = id.parse::<IpAddr>().ok()?;
+    (target_type == TargetType::Ip)
+        .then(|| policy.check_ip_target(address).err())
+        .flatten()
+}
+
 /// The data plane's configuration for the store's load balancers. Draining targets are
 /// left out: the data plane drains a target it no longer has for the group's
-/// deregistration delay, which is what the store waits for too.
-pub fn lb_config(state: &State, bind_ip: IpAddr) -> LbConfig {
+/// deregistration delay, which is what the store waits for too. So are targets the
+/// privilege policy refuses.
+pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> LbConfig {
     let listeners = state
         .listeners
         .values()
@@ -97,6 +112,7 @@ pub fn lb_config(state: &State, bind_ip: IpAddr) -> LbConfig {
                 .take_while(|(key, _)| key.starts_with(&format!("{}/", group.id)))
                 .map(|(_, t)| t)
                 .filter(|t| t.draining_until.is_none())
+                .filter(|t| refused_ip_target(policy, group.target_type, &t.id).is_none())
                 .filter_map(|t| {
                     Some(TargetConfig {
                         id: t.key(),
@@ -113,7 +129,11 @@ pub fn lb_config(state: &State, bind_ip: IpAddr) -> LbConfig {
 }
 
 /// Commands recording the data plane's verdicts that differ from the store's.
-fn health_commands(state: &State, balancer: &LoadBalancer) -> Vec<Command> {
+fn health_commands(
+    state: &State,
+    balancer: &LoadBalancer,
+    policy: &PrivilegePolicy,
+) -> Vec<Command> {
     let mut commands = Vec::new();
     for group in state.target_groups.values() {
         let Some(reports) = balancer.target_health(&group.id) else {
@@ -128,21 +148,30 @@ fn health_commands(state: &State, balancer: &LoadBalancer) -> Vec<Command> {
             if target.draining_until.is_some() {
                 continue;
             }
-            let Some(report) = by_key.get(key.as_str()) else {
-                continue;
-            };
-            let state_now = match report.state {
-                TargetState::Initial => TargetHealthState::Initial,
-                TargetState::Healthy => TargetHealthState::Healthy,
-                TargetState::Unhealthy => TargetHealthState::Unhealthy,
-                // Draining and unused are derived from the records, not stored.
-                TargetState::Draining | TargetState::Unused => continue,
-            };
-            let health = TargetHealth {
-                state: state_now,
-                reason: report.reason.map(str::to_string),
-                description: report.description.clone(),
-            };
+            let health =
+                if let Some(refusal) = refused_ip_target(policy, group.target_type, &target.id) {
+                    TargetHealth {
+                        state: TargetHealthState::Unhealthy,
+                        reason: Some("Target.IpUnusable".to_string()),
+                        description: Some(refusal),
+                    }
+                } else {
+                    let Some(report) = by_key.get(key.as_str()) else {
+                        continue;
+                    };
+                    let state_now = match report.state {
+                        TargetState::Initial => TargetHealthState::Initial,
+                        TargetState::Healthy => TargetHealthState::Healthy,
+                        TargetState::Unhealthy => TargetHealthState::Unhealthy,
+                        // Draining and unused are derived from the records, not stored.
+                        TargetState::Draining | TargetState::Unused => continue,
+                    };
+                    TargetHealth {
+                        state: state_now,
+                        reason: report.reason.map(str::to_string),
+                        description: report.description.clone(),
+                    }
+                };
             if health != target.health {
                 debug_assert_eq!(
                     key,
@@ -175,7 +204,10 @@ pub async fn run_load_balancer(
     loop {
         changes.borrow_and_update();
         health.borrow_and_update();
-        let config = control_plane.store.read(|state| lb_config(state, bind_ip));
+        let policy = &control_plane.privilege_policy;
+        let config = control_plane
+            .store
+            .read(|state| lb_config(state, bind_ip, policy));
         if applied.as_ref() != Some(&config) {
             match balancer.apply(config.clone()).await {
                 Ok(()) => {
@@ -194,7 +226,7 @@ pub async fn run_load_balancer(
             }
         }
         let result = control_plane.store.transact(|state| {
-            Ok::<_, std::convert::Infallible>((health_commands(state, &balancer), ()))
+            Ok::<_, std::convert::Infallible>((health_commands(state, &balancer, policy), ()))
         });
         if let Err(error) = result {
             tracing::error!(%error, "recording target health failed");
@@ -292,7 +324,9 @@ mod tests {
             .unwrap();
 
         let bind: IpAddr = "127.0.0.1".parse().unwrap();
-        let config = cp.store.read(|state| lb_config(state, bind));
+        let config = cp
+            .store
+            .read(|state| lb_config(state, bind, &cp.privilege_policy));
 
         let mut binds: Vec<(u16, &str)> = config
             .listeners
@@ -346,5 +380,52 @@ mod tests {
         assert_eq!(api_group.algorithm, Algorithm::LeastOutstandingRequests);
         assert_eq!(api_group.deregistration_delay, Duration::from_secs(12));
         assert_eq!(api_group.health_check.port, Some(9000));
+    }
+
+    /// A loopback ip target registered under a looser policy is not served once the
+    /// policy refuses it; other targets are.
+    #[test]
+    fn targets_the_policy_refuses_stay_out_of_the_data_plane() {
+        let cp = ControlPlane::in_memory();
+        let api = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=api&Protocol=HTTP&Port=8080&VpcId=v&TargetType=ip",
+            "TargetGroupArn",
+        );
+        let api_id = api.rsplit('/').next().unwrap().to_string();
+        cp.store
+            .apply(vec![
+                target(&api_id, "10.1.2.3", 8080, false),
+                target(&api_id, "127.0.0.1", 9650, false),
+            ])
+            .unwrap();
+        let bind: IpAddr = "0.0.0.0".parse().unwrap();
+        let served = |policy: &PrivilegePolicy| -> Vec<String> {
+            let config = cp.store.read(|state| lb_config(state, bind, policy));
+            config.target_groups[0]
+                .targets
+                .iter()
+                .map(|t| t.addr.to_string())
+                .collect()
+        };
+        assert_eq!(
+            served(&PrivilegePolicy::allow_all()),
+            vec!["10.1.2.3:8080", "127.0.0.1:9650"]
+        );
+        assert_eq!(served(&PrivilegePolicy::deny_all()), vec!["10.1.2.3:8080"]);
+        assert_eq!(
+            refused_ip_target(&PrivilegePolicy::deny_all(), TargetType::Ip, "127.0.0.1"),
+            PrivilegePolicy::deny_all()
+                .check_ip_target("127.0.0.1".parse().unwrap())
+                .err()
+        );
+        assert_eq!(
+            refused_ip_target(
+                &PrivilegePolicy::deny_all(),
+                TargetType::Instance,
+                "127.0.0.1"
+            ),
+            None
+        );
     }
 }

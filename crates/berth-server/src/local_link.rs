@@ -67,6 +67,7 @@ impl ControlPlaneLink for LocalLink {
                     now: now(),
                     scope: &scope,
                     ids: &mut ids,
+                    policy: &self.control_plane.privilege_policy,
                 };
                 Ok::<_, std::convert::Infallible>((
                     register_node(state, &registration, &mut ctx),

@@ -22,6 +22,7 @@ pub async fn run_scheduler(control_plane: Arc<ControlPlane>, shutdown: impl Futu
                 now: now(),
                 scope: &scope,
                 ids: &mut ids,
+                policy: &control_plane.privilege_policy,
             };
             Ok::<_, std::convert::Infallible>((berth_core::reconcile(state, &mut ctx), ()))
         });

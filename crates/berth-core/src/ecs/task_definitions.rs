@@ -14,6 +14,9 @@ pub fn register_task_definition(
     ctx: &mut Context,
 ) -> EcsResult<api::TaskDefinitionResponse> {
     validate_task_definition(&request)?;
+    // Refused here so the user learns at once; placement checks again, since the
+    // operator may change the policy between restarts.
+    ctx.policy.check_task_definition(&request)?;
     let revision = state
         .family_revisions
         .get(&request.family)

@@ -274,6 +274,7 @@ pub fn run_task(
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
     let definition = runnable_definition(state, &request.task_definition)?;
+    ctx.policy.check_task_definition(&definition.spec)?;
     let count = request.count.unwrap_or(1);
     if !(1..=10).contains(&count) {
         return Err(EcsError::invalid_parameter(format!(

@@ -55,11 +55,18 @@ pub struct Dev {
     pub access_key_id: String,
     pub secret_access_key: String,
     generated_keys: bool,
+    /// More `berth dev` flags, given on every (re)start.
+    extra_flags: Vec<String>,
 }
 
 impl Dev {
     pub fn start() -> Dev {
         Dev::start_with(false)
+    }
+
+    /// `berth dev` with these flags besides the tests' own.
+    pub fn start_with_flags(flags: &[&str]) -> Dev {
+        Dev::start_with_keys_and_flags(false, flags)
     }
 
     /// `berth dev` with no keys given: it makes a pair and keeps it in its data dir.
@@ -68,6 +75,10 @@ impl Dev {
     }
 
     fn start_with(generated_keys: bool) -> Dev {
+        Dev::start_with_keys_and_flags(generated_keys, &[])
+    }
+
+    fn start_with_keys_and_flags(generated_keys: bool, flags: &[&str]) -> Dev {
         require_docker();
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -80,6 +91,7 @@ impl Dev {
             access_key_id: ACCESS_KEY_ID.to_string(),
             secret_access_key: SECRET_ACCESS_KEY.to_string(),
             generated_keys,
+            extra_flags: flags.iter().map(|flag| flag.to_string()).collect(),
         };
         dev.spawn();
         dev
@@ -101,6 +113,7 @@ impl Dev {
             .args(["dev", "--listen", &format!("127.0.0.1:{}", self.port)])
             .arg("--data-dir")
             .arg(self.data_dir.path())
+            .args(&self.extra_flags)
             .env_remove("BERTH_ACCESS_KEY_ID")
             .env_remove("BERTH_SECRET_ACCESS_KEY");
         if !self.generated_keys {
@@ -173,6 +186,13 @@ impl Dev {
             }
             _ => false,
         }
+    }
+
+    /// Stops `berth dev` and starts it again on the same data dir with other flags.
+    pub fn restart_with_flags(&mut self, flags: &[&str]) {
+        self.kill();
+        self.extra_flags = flags.iter().map(|flag| flag.to_string()).collect();
+        self.spawn();
     }
 
     /// kill -9: no chance to clean up, as in a crash.
