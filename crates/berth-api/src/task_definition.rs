@@ -125,7 +125,11 @@ pub struct ContainerDefinition {
     pub mount_points: Option<Vec<MountPoint>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes_from: Option<Vec<VolumeFrom>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_linux_parameters"
+    )]
     pub linux_parameters: Option<LinuxParameters>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<Secret>>,
@@ -329,7 +333,8 @@ pub struct Ulimit {
 
 /// ECS's LinuxParameters. Records stored before this type existed hold the same JSON,
 /// so they load unchanged; keys ECS does not define are kept in `unknown` (and refused
-/// by validation) rather than dropped.
+/// by validation) rather than dropped, and so is an object of the wrong shape (see
+/// `malformed`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct LinuxParameters {
@@ -356,6 +361,31 @@ pub struct LinuxParameters {
         skip_serializing_if = "std::collections::BTreeMap::is_empty"
     )]
     pub unknown: std::collections::BTreeMap<String, Value>,
+    /// Why the given JSON is not ECS's shape (a string where a number belongs, say);
+    /// then every key given is in `unknown`. Validation refuses it; it exists so that a
+    /// record stored when berth kept this field as raw JSON still loads.
+    #[serde(skip)]
+    pub malformed: Option<String>,
+}
+
+fn lenient_linux_parameters<'de, D>(deserializer: D) -> Result<Option<LinuxParameters>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(value) = Option::<Value>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    Ok(Some(match LinuxParameters::deserialize(&value) {
+        Ok(parameters) => parameters,
+        Err(error) => LinuxParameters {
+            unknown: match value {
+                Value::Object(map) => map.into_iter().collect(),
+                _ => Default::default(),
+            },
+            malformed: Some(error.to_string()),
+            ..Default::default()
+        },
+    }))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -441,6 +471,31 @@ mod linux_parameters_tests {
             Some(&serde_json::json!({"x": 1}))
         );
         assert_eq!(serde_json::to_value(&container).unwrap(), stored);
+    }
+
+    /// What berth accepted while it kept the field as raw JSON loads too, keeps its
+    /// keys, and says what is wrong with it.
+    #[test]
+    fn a_stored_definition_of_the_wrong_shape_still_loads() {
+        let stored = serde_json::json!({
+            "name": "web",
+            "image": "nginx",
+            "linuxParameters": {"sharedMemorySize": "big", "initProcessEnabled": true}
+        });
+        let container: ContainerDefinition = serde_json::from_value(stored.clone()).unwrap();
+        let parameters = container.linux_parameters.clone().unwrap();
+        assert_eq!(parameters.init_process_enabled, None);
+        assert_eq!(
+            parameters.malformed.as_deref(),
+            Some("invalid type: string \"big\", expected i64")
+        );
+        assert_eq!(serde_json::to_value(&container).unwrap(), stored);
+        let scalar: ContainerDefinition =
+            serde_json::from_value(serde_json::json!({"linuxParameters": 5})).unwrap();
+        assert!(scalar.linux_parameters.unwrap().malformed.is_some());
+        let null: ContainerDefinition =
+            serde_json::from_value(serde_json::json!({"linuxParameters": null})).unwrap();
+        assert_eq!(null.linux_parameters, None);
     }
 
     #[test]

@@ -148,6 +148,12 @@ fn validate_linux_parameters(
     parameters: &LinuxParameters,
     ipc_mode: Option<&str>,
 ) -> Result {
+    if let Some(error) = &parameters.malformed {
+        return Err(in_container(
+            name,
+            format!("linuxParameters is not in ECS's shape: {}", shown(error)),
+        ));
+    }
     if let Some(field) = parameters.unknown.keys().next() {
         return Err(in_container(
             name,

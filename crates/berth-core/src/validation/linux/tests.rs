@@ -100,6 +100,10 @@ fn each_rule_has_its_message() {
             "Container 'web': linuxParameters.swappiness must be between 0 and 100, got 101",
         ),
         (
+            linux(json!({"sharedMemorySize": "64"})),
+            "Container 'web': linuxParameters is not in ECS's shape: invalid type: string \"64\", expected i64",
+        ),
+        (
             linux(json!({"hugePages": 2})),
             "Container 'web': linuxParameters.hugePages is not supported by berth",
         ),
