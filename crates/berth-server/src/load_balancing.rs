@@ -75,6 +75,32 @@ fn refused_ip_target(
         .flatten()
 }
 
+/// The `ip` targets at this machine's own addresses that the policy lets the data plane
+/// serve, as (target key, what to log): each such use of privilege is said once.
+fn served_local_ip_targets(state: &State, policy: &PrivilegePolicy) -> Vec<(String, String)> {
+    state
+        .targets
+        .values()
+        .filter(|target| target.draining_until.is_none())
+        .filter_map(|target| {
+            let group = state.target_groups.get(&target.target_group)?;
+            let address = target.id.parse::<IpAddr>().ok()?;
+            let served = group.target_type == TargetType::Ip
+                && berth_core::is_local_address(address)
+                && policy.check_ip_target(address).is_ok();
+            served.then(|| {
+                (
+                    target.key(),
+                    format!(
+                        "target group '{}': ip target {}:{}",
+                        group.name, target.id, target.port
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The data plane's configuration for the store's load balancers. Draining targets are
 /// left out: the data plane drains a target it no longer has for the group's
 /// deregistration delay, which is what the store waits for too. So are targets the
@@ -200,14 +226,27 @@ pub async fn run_load_balancer(
     let mut health = balancer.health_changes();
     let mut applied: Option<LbConfig> = None;
     let mut last_error: Option<String> = None;
+    let mut said_local_targets = std::collections::BTreeSet::new();
     tokio::pin!(shutdown);
     loop {
         changes.borrow_and_update();
         health.borrow_and_update();
         let policy = &control_plane.privilege_policy;
-        let config = control_plane
-            .store
-            .read(|state| lb_config(state, bind_ip, policy));
+        let (config, local_targets) = control_plane.store.read(|state| {
+            (
+                lb_config(state, bind_ip, policy),
+                served_local_ip_targets(state, policy),
+            )
+        });
+        for (key, target) in local_targets {
+            if said_local_targets.insert(key) {
+                tracing::warn!(
+                    privilege = %berth_core::PrivilegeKind::LocalTargets,
+                    %target,
+                    "the load balancer serves a target at this machine's own address, as the privilege policy allows"
+                );
+            }
+        }
         if applied.as_ref() != Some(&config) {
             match balancer.apply(config.clone()).await {
                 Ok(()) => {

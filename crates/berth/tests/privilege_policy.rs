@@ -208,6 +208,22 @@ fn the_policy_refuses_by_name_and_a_confined_task_runs_confined() {
         &api_target,
     ]);
 
+    let said = format!("target group 'local': ip target 127.0.0.1:{}", dev.port);
+    dev.wait_for(
+        "the served local target to be logged",
+        Duration::from_secs(30),
+        || {
+            plain_log(&dev)
+                .lines()
+                .any(|line| {
+                    line.contains("WARN")
+                        && line.contains("privilege=local-targets")
+                        && line.contains(&said)
+                })
+                .then_some(())
+        },
+    );
+
     // Restarted without local-targets: a new one is refused by name, and the one
     // registered before is not served but reported as unusable.
     dev.restart_with_flags(&["--allow-privileged", "host-path"]);
