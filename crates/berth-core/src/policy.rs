@@ -119,7 +119,7 @@ impl PrivilegePolicy {
     }
 
     /// The default for a server whose API listens on `address`: on loopback only this
-    /// machine's users reach it, and they could run `docker` themselves, so everything
+    /// machine's users reach it (`berth dev`, a developer's own engine), so everything
     /// is allowed; beyond loopback nothing is, until the operator says so.
     pub fn default_for_listen_address(address: IpAddr) -> Self {
         if address.is_loopback() {
