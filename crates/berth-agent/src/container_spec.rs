@@ -504,7 +504,10 @@ fn apply_linux_settings(
                 permissions: device_permissions(device.permissions.as_deref()),
             })
             .collect();
-        spec.shm_size_bytes = parameters.shared_memory_size.map(|mib| mib * MIB);
+        // Saturating: a record older than validation's bounds must not overflow.
+        spec.shm_size_bytes = parameters
+            .shared_memory_size
+            .map(|mib| mib.saturating_mul(MIB));
         spec.tmpfs = parameters
             .tmpfs
             .iter()
@@ -519,7 +522,7 @@ fn apply_linux_settings(
         spec.memory_swap_bytes = parameters
             .max_swap
             .zip(spec.memory_bytes)
-            .map(|(swap, memory)| memory + swap * MIB);
+            .map(|(swap, memory)| memory.saturating_add(swap.saturating_mul(MIB)));
         spec.memory_swappiness = parameters.swappiness;
     }
     spec.security_options = container

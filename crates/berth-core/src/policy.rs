@@ -259,12 +259,16 @@ fn volume_privileges(volume: &Volume, uses: &mut Vec<PrivilegeUse>) {
     let mut host_path = |field: &str, path: &str| {
         uses.push(PrivilegeUse {
             kind: PrivilegeKind::HostPath,
-            field: format!("volume '{name}': {field} '{path}'"),
+            field: format!("volume '{}': {field} '{}'", shown(name), shown(path)),
         });
         if reaches_docker_socket(path) {
             uses.push(PrivilegeUse {
                 kind: PrivilegeKind::DockerSocket,
-                field: format!("volume '{name}': {field} '{path}' (the Docker socket)"),
+                field: format!(
+                    "volume '{}': {field} '{}' (the Docker socket)",
+                    shown(name),
+                    shown(path)
+                ),
             });
         }
     };
@@ -301,7 +305,7 @@ fn container_privileges(container: &ContainerDefinition, uses: &mut Vec<Privileg
     let mut push = |kind, field: String| {
         uses.push(PrivilegeUse {
             kind,
-            field: format!("container '{name}': {field}"),
+            field: format!("container '{}': {field}", shown(name)),
         })
     };
     if container.privileged == Some(true) {
@@ -311,7 +315,7 @@ fn container_privileges(container: &ContainerDefinition, uses: &mut Vec<Privileg
         for device in parameters.devices.iter().flatten() {
             push(
                 PrivilegeKind::Devices,
-                format!("linuxParameters.devices '{}'", device.host_path),
+                format!("linuxParameters.devices '{}'", shown(&device.host_path)),
             );
         }
         let added = parameters
@@ -322,7 +326,7 @@ fn container_privileges(container: &ContainerDefinition, uses: &mut Vec<Privileg
             if !DEFAULT_CAPABILITIES.contains(&capability_name(capability).as_str()) {
                 push(
                     PrivilegeKind::Capabilities,
-                    format!("linuxParameters.capabilities.add '{capability}'"),
+                    format!("linuxParameters.capabilities.add '{}'", shown(capability)),
                 );
             }
         }
@@ -331,7 +335,7 @@ fn container_privileges(container: &ContainerDefinition, uses: &mut Vec<Privileg
         if option != "no-new-privileges" {
             push(
                 PrivilegeKind::SecurityProfile,
-                format!("dockerSecurityOptions '{option}'"),
+                format!("dockerSecurityOptions '{}'", shown(option)),
             );
         }
     }
@@ -348,6 +352,17 @@ fn reaches_docker_socket(path: &str) -> bool {
                 .strip_prefix(normalized.as_str())
                 .is_some_and(|rest| rest.starts_with('/'))
     })
+}
+
+/// A user's value for a message or a log line, cut short so a hostile one cannot bloat
+/// either.
+fn shown(value: &str) -> String {
+    const LIMIT: usize = 64;
+    if value.chars().count() <= LIMIT {
+        value.to_string()
+    } else {
+        format!("{}...", value.chars().take(LIMIT).collect::<String>())
+    }
 }
 
 fn normalize(path: &str) -> String {

@@ -234,3 +234,18 @@ fn local_ip_targets_need_local_targets() {
         assert_eq!(PrivilegePolicy::deny_all().check_ip_target(address), Ok(()));
     }
 }
+
+#[test]
+fn a_long_value_is_cut_short_in_the_field() {
+    let long = format!("/srv/{}", "a".repeat(500));
+    let definition = definition(json!({"family": "f", "containerDefinitions": [],
+        "volumes": [{"name": "data", "host": {"sourcePath": long}}]}));
+    let uses = task_definition_privileges(&definition);
+    assert_eq!(
+        uses[0].field,
+        format!(
+            "volume 'data': host.sourcePath '/srv/{}...'",
+            "a".repeat(59)
+        )
+    );
+}

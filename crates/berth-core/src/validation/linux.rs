@@ -100,6 +100,9 @@ const TMPFS_OPTIONS: [&str; 39] = [
 
 const DEVICE_PERMISSIONS: [&str; 3] = ["read", "write", "mknod"];
 
+/// ECS's sizes here are 32-bit integers of MiB.
+const MAX_MIB: i64 = i32::MAX as i64;
+
 /// Checks the Linux-level fields of the task and of each container, and refuses the
 /// fields berth does not honour.
 pub(super) fn validate_linux(request: &RegisterTaskDefinitionRequest) -> Result {
@@ -213,11 +216,11 @@ fn validate_linux_parameters(
         }
     }
     if let Some(size) = parameters.shared_memory_size {
-        if size <= 0 {
+        if !(1..=MAX_MIB).contains(&size) {
             return Err(in_container(
                 name,
                 format!(
-                    "linuxParameters.sharedMemorySize must be a positive number of MiB, got {size}"
+                    "linuxParameters.sharedMemorySize must be between 1 and {MAX_MIB} MiB, got {size}"
                 ),
             ));
         }
@@ -239,11 +242,11 @@ fn validate_linux_parameters(
                 ),
             ));
         }
-        if tmpfs.size <= 0 {
+        if !(1..=MAX_MIB).contains(&tmpfs.size) {
             return Err(in_container(
                 name,
                 format!(
-                    "linuxParameters.tmpfs[{index}].size must be a positive number of MiB, got {}",
+                    "linuxParameters.tmpfs[{index}].size must be between 1 and {MAX_MIB} MiB, got {}",
                     tmpfs.size
                 ),
             ));
@@ -263,10 +266,13 @@ fn validate_linux_parameters(
             }
         }
     }
-    if let Some(swap) = parameters.max_swap.filter(|swap| *swap < 0) {
+    if let Some(swap) = parameters
+        .max_swap
+        .filter(|swap| !(0..=MAX_MIB).contains(swap))
+    {
         return Err(in_container(
             name,
-            format!("linuxParameters.maxSwap must be 0 or a positive number of MiB, got {swap}"),
+            format!("linuxParameters.maxSwap must be between 0 and {MAX_MIB} MiB, got {swap}"),
         ));
     }
     if let Some(swappiness) = parameters.swappiness.filter(|s| !(0..=100).contains(s)) {

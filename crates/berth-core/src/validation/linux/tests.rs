@@ -65,7 +65,7 @@ fn each_rule_has_its_message() {
         ),
         (
             linux(json!({"sharedMemorySize": 0})),
-            "Container 'web': linuxParameters.sharedMemorySize must be a positive number of MiB, got 0",
+            "Container 'web': linuxParameters.sharedMemorySize must be between 1 and 2147483647 MiB, got 0",
         ),
         (
             web_with(json!({"linuxParameters": {"sharedMemorySize": 64}}), json!({"ipcMode": "task"})),
@@ -77,7 +77,7 @@ fn each_rule_has_its_message() {
         ),
         (
             linux(json!({"tmpfs": [{"containerPath": "/tmp"}]})),
-            "Container 'web': linuxParameters.tmpfs[0].size must be a positive number of MiB, got 0",
+            "Container 'web': linuxParameters.tmpfs[0].size must be between 1 and 2147483647 MiB, got 0",
         ),
         (
             linux(json!({"tmpfs": [{"containerPath": "/tmp", "size": 16, "mountOptions": ["noexec,size=1g"]}]})),
@@ -89,7 +89,19 @@ fn each_rule_has_its_message() {
         ),
         (
             web(json!({"memory": 128, "linuxParameters": {"maxSwap": -1}})),
-            "Container 'web': linuxParameters.maxSwap must be 0 or a positive number of MiB, got -1",
+            "Container 'web': linuxParameters.maxSwap must be between 0 and 2147483647 MiB, got -1",
+        ),
+        (
+            linux(json!({"sharedMemorySize": 2147483648_i64})),
+            "Container 'web': linuxParameters.sharedMemorySize must be between 1 and 2147483647 MiB, got 2147483648",
+        ),
+        (
+            linux(json!({"tmpfs": [{"containerPath": "/tmp", "size": i64::MAX}]})),
+            "Container 'web': linuxParameters.tmpfs[0].size must be between 1 and 2147483647 MiB, got 9223372036854775807",
+        ),
+        (
+            web(json!({"memory": 128, "linuxParameters": {"maxSwap": i64::MAX}})),
+            "Container 'web': linuxParameters.maxSwap must be between 0 and 2147483647 MiB, got 9223372036854775807",
         ),
         (
             linux(json!({"maxSwap": 256})),
