@@ -29,6 +29,7 @@ fn control_plane_over(backend: Arc<MemoryBackend>) -> ControlPlane {
         Arc::new(store),
         "000000000000".to_string(),
         "us-east-1".to_string(),
+        berth_core::PrivilegePolicy::allow_all(),
     )
 }
 

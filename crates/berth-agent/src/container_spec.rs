@@ -9,8 +9,8 @@ use berth_api::{
 };
 use berth_core::model::Task;
 use berth_runtime::{
-    ContainerSpec, HealthCheckSpec, MountSpec, NetworkSpec, PortSpec, Protocol, PublishedPort,
-    VolumeSpec,
+    ContainerSpec, DeviceSpec, HealthCheckSpec, MountSpec, NamespaceMode, NetworkSpec, PortSpec,
+    Protocol, PublishedPort, VolumeSpec,
 };
 
 use crate::labels;
@@ -75,7 +75,8 @@ fn published_ports(definition: &RegisterTaskDefinitionRequest) -> Vec<PortSpec> 
 
 /// The container that holds the task's network namespace. /etc/hosts, DNS and the
 /// hostname belong to the namespace owner (Docker refuses them on joining containers),
-/// so the containers' extraHosts, dnsServers, dnsSearchDomains and hostname go here.
+/// so the containers' extraHosts, dnsServers, dnsSearchDomains, hostname and links
+/// go here.
 pub(crate) fn sandbox_spec(
     node_id: &str,
     task: &Task,
@@ -116,10 +117,26 @@ pub(crate) fn sandbox_spec(
         if spec.hostname.is_none() {
             spec.hostname = container.hostname.clone();
         }
+        // The linked container shares this namespace: its name (or the link's alias)
+        // is this namespace's loopback.
+        for link in container.links.iter().flatten() {
+            let (target, alias) = link.split_once(':').unwrap_or((link, link));
+            for name in [target, alias] {
+                let entry = (name.to_string(), "127.0.0.1".to_string());
+                if !spec.extra_hosts.contains(&entry) {
+                    spec.extra_hosts.push(entry);
+                }
+            }
+        }
     }
     // A service's tasks answer to the service's name on the cluster network.
     if matches!(spec.network, NetworkSpec::Bridge { .. }) {
         spec.network_aliases = task.service.iter().cloned().collect();
+    }
+    // ipcMode task: the sandbox's IPC namespace is the one its containers share (its
+    // PID namespace is joined the same way, which needs nothing set here).
+    if definition.ipc_mode.as_deref() == Some("task") {
+        spec.ipc_mode = Some(NamespaceMode::Shareable);
     }
     spec.stop_timeout_secs = Some(10);
     spec
@@ -148,6 +165,11 @@ pub(crate) fn standalone_container_spec(
     spec.dns_search = namespace.dns_search;
     spec.extra_hosts = namespace.extra_hosts;
     spec.network_aliases = namespace.network_aliases;
+    // A task of one container shares nothing: `task` is its own namespace.
+    spec.pid_mode = spec.pid_mode.filter(|mode| *mode == NamespaceMode::Host);
+    spec.ipc_mode = spec
+        .ipc_mode
+        .filter(|mode| !matches!(mode, NamespaceMode::Container(_)));
     Ok(spec)
 }
 
@@ -407,12 +429,7 @@ pub(crate) fn container_spec(
                 log.options.clone().unwrap_or_default(),
             )
         });
-    spec.init = container
-        .linux_parameters
-        .as_ref()
-        .and_then(|p| p.get("initProcessEnabled"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    apply_linux_settings(&mut spec, definition, container, sandbox_id);
 
     let mut mounts = own_mounts(task, definition, container)?;
     for from in container.volumes_from.iter().flatten() {
@@ -452,6 +469,95 @@ pub(crate) fn container_spec(
     }
     spec.mounts = mounts;
     Ok(spec)
+}
+
+/// linuxParameters, dockerSecurityOptions, pidMode and ipcMode, as validation admitted
+/// them; an entry the engine could not take (only in a record older than the rule)
+/// is left out rather than failing the task.
+fn apply_linux_settings(
+    spec: &mut ContainerSpec,
+    definition: &RegisterTaskDefinitionRequest,
+    container: &ContainerDefinition,
+    sandbox_id: &str,
+) {
+    if let Some(parameters) = &container.linux_parameters {
+        spec.init = parameters.init_process_enabled.unwrap_or(false);
+        let capabilities = parameters.capabilities.as_ref();
+        let names = |list: Option<&Vec<String>>| -> Vec<String> {
+            list.into_iter()
+                .flatten()
+                .map(|name| berth_core::capability_name(name))
+                .collect()
+        };
+        spec.cap_add = names(capabilities.and_then(|c| c.add.as_ref()));
+        spec.cap_drop = names(capabilities.and_then(|c| c.drop.as_ref()));
+        spec.devices = parameters
+            .devices
+            .iter()
+            .flatten()
+            .map(|device| DeviceSpec {
+                host_path: device.host_path.clone(),
+                container_path: device
+                    .container_path
+                    .clone()
+                    .unwrap_or_else(|| device.host_path.clone()),
+                permissions: device_permissions(device.permissions.as_deref()),
+            })
+            .collect();
+        // Saturating: a record older than validation's bounds must not overflow.
+        spec.shm_size_bytes = parameters
+            .shared_memory_size
+            .map(|mib| mib.saturating_mul(MIB));
+        spec.tmpfs = parameters
+            .tmpfs
+            .iter()
+            .flatten()
+            .map(|tmpfs| {
+                let mut options = vec![format!("size={}m", tmpfs.size)];
+                options.extend(tmpfs.mount_options.iter().flatten().cloned());
+                (tmpfs.container_path.clone(), options.join(","))
+            })
+            .collect();
+        // Docker's MemorySwap is memory plus swap.
+        spec.memory_swap_bytes = parameters
+            .max_swap
+            .zip(spec.memory_bytes)
+            .map(|(swap, memory)| memory.saturating_add(swap.saturating_mul(MIB)));
+        spec.memory_swappiness = parameters.swappiness;
+    }
+    spec.security_options = container
+        .docker_security_options
+        .iter()
+        .flatten()
+        .filter_map(|option| berth_core::engine_security_option(option).ok())
+        .collect();
+    let shared = NamespaceMode::Container(sandbox_id.to_string());
+    spec.pid_mode = match definition.pid_mode.as_deref() {
+        Some("host") => Some(NamespaceMode::Host),
+        Some("task") => Some(shared.clone()),
+        _ => None,
+    };
+    spec.ipc_mode = match definition.ipc_mode.as_deref() {
+        Some("host") => Some(NamespaceMode::Host),
+        Some("task") => Some(shared),
+        Some("none") => Some(NamespaceMode::None),
+        _ => None,
+    };
+    spec.open_stdin = container.interactive.unwrap_or(false);
+    spec.tty = container.pseudo_terminal.unwrap_or(false);
+}
+
+/// ECS's `read`/`write`/`mknod` as cgroup permissions; none given means all three.
+fn device_permissions(permissions: Option<&[String]>) -> String {
+    let given = permissions.unwrap_or_default();
+    if given.is_empty() {
+        return "rwm".to_string();
+    }
+    [("read", 'r'), ("write", 'w'), ("mknod", 'm')]
+        .iter()
+        .filter(|(name, _)| given.iter().any(|p| p == name))
+        .map(|(_, letter)| *letter)
+        .collect()
 }
 
 fn seconds(value: Option<i64>, default: u64) -> Duration {

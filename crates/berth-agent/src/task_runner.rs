@@ -424,6 +424,17 @@ impl Runner {
                 )));
             }
         }
+        // The control plane admitted these under the operator's policy; each is said
+        // here, where the host is reached, so the operator sees what runs with what.
+        for used in berth_core::task_definition_privileges(&self.definition) {
+            tracing::warn!(
+                task = %self.task.id,
+                family = %self.task.family,
+                privilege = %used.kind,
+                field = %used.field,
+                "a task uses privilege on this host, as the privilege policy allows"
+            );
+        }
         if container_spec::holds_own_namespace(&self.definition) {
             return self.start_standalone().await;
         }

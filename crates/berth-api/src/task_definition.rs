@@ -125,8 +125,12 @@ pub struct ContainerDefinition {
     pub mount_points: Option<Vec<MountPoint>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes_from: Option<Vec<VolumeFrom>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linux_parameters: Option<Value>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_linux_parameters"
+    )]
+    pub linux_parameters: Option<LinuxParameters>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<Secret>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,4 +329,179 @@ pub struct Ulimit {
     pub soft_limit: i64,
     #[serde(default)]
     pub hard_limit: i64,
+}
+
+/// ECS's LinuxParameters. Records stored before this type existed hold the same JSON,
+/// so they load unchanged; keys ECS does not define are kept in `unknown` (and refused
+/// by validation) rather than dropped, and so is an object of the wrong shape (see
+/// `malformed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LinuxParameters {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<KernelCapabilities>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<Device>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_process_enabled: Option<bool>,
+    /// MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<Vec<Tmpfs>>,
+    /// MiB of swap on top of the memory limit; `0`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_swap: Option<i64>,
+    /// 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<i64>,
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub unknown: std::collections::BTreeMap<String, Value>,
+    /// Why the given JSON is not ECS's shape (a string where a number belongs, say);
+    /// then every key given is in `unknown`. Validation refuses it; it exists so that a
+    /// record stored when berth kept this field as raw JSON still loads.
+    #[serde(skip)]
+    pub malformed: Option<String>,
+}
+
+fn lenient_linux_parameters<'de, D>(deserializer: D) -> Result<Option<LinuxParameters>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(value) = Option::<Value>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    Ok(Some(match LinuxParameters::deserialize(&value) {
+        Ok(parameters) => parameters,
+        Err(error) => LinuxParameters {
+            unknown: match value {
+                Value::Object(map) => map.into_iter().collect(),
+                _ => Default::default(),
+            },
+            malformed: Some(error.to_string()),
+            ..Default::default()
+        },
+    }))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KernelCapabilities {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    #[serde(default)]
+    pub host_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_path: Option<String>,
+    /// `read`, `write`, `mknod`; none given means all three, as in Docker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Tmpfs {
+    #[serde(default)]
+    pub container_path: String,
+    /// MiB.
+    #[serde(default)]
+    pub size: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_options: Option<Vec<String>>,
+}
+
+#[cfg(test)]
+mod linux_parameters_tests {
+    use super::*;
+
+    /// Every field ECS defines, as the aws CLI sends it.
+    const FULL: &str = r#"{
+        "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+        "devices": [{"hostPath": "/dev/fuse", "containerPath": "/dev/fuse", "permissions": ["read", "write"]}],
+        "initProcessEnabled": true,
+        "sharedMemorySize": 128,
+        "tmpfs": [{"containerPath": "/scratch", "size": 64, "mountOptions": ["noexec", "nosuid"]}],
+        "maxSwap": 0,
+        "swappiness": 10
+    }"#;
+
+    #[test]
+    fn every_ecs_field_deserializes_and_round_trips() {
+        let parsed: LinuxParameters = serde_json::from_str(FULL).unwrap();
+        assert_eq!(parsed.init_process_enabled, Some(true));
+        assert_eq!(parsed.shared_memory_size, Some(128));
+        assert_eq!(parsed.max_swap, Some(0));
+        assert_eq!(parsed.swappiness, Some(10));
+        let capabilities = parsed.capabilities.clone().unwrap();
+        assert_eq!(capabilities.add, Some(vec!["NET_ADMIN".to_string()]));
+        assert_eq!(capabilities.drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(parsed.devices.as_ref().unwrap()[0].host_path, "/dev/fuse");
+        assert_eq!(parsed.tmpfs.as_ref().unwrap()[0].size, 64);
+        assert!(parsed.unknown.is_empty());
+        let again: serde_json::Value = serde_json::to_value(&parsed).unwrap();
+        let original: serde_json::Value = serde_json::from_str(FULL).unwrap();
+        assert_eq!(again, original);
+    }
+
+    /// A container definition stored while linuxParameters was kept as raw JSON loads
+    /// into the typed shape, unknown keys included, and writes back the same JSON.
+    #[test]
+    fn a_stored_definition_with_raw_linux_parameters_still_loads() {
+        let stored = serde_json::json!({
+            "name": "web",
+            "image": "nginx",
+            "linuxParameters": {"initProcessEnabled": true, "someFutureField": {"x": 1}}
+        });
+        let container: ContainerDefinition = serde_json::from_value(stored.clone()).unwrap();
+        let parameters = container.linux_parameters.clone().unwrap();
+        assert_eq!(parameters.init_process_enabled, Some(true));
+        assert_eq!(
+            parameters.unknown.get("someFutureField"),
+            Some(&serde_json::json!({"x": 1}))
+        );
+        assert_eq!(serde_json::to_value(&container).unwrap(), stored);
+    }
+
+    /// What berth accepted while it kept the field as raw JSON loads too, keeps its
+    /// keys, and says what is wrong with it.
+    #[test]
+    fn a_stored_definition_of_the_wrong_shape_still_loads() {
+        let stored = serde_json::json!({
+            "name": "web",
+            "image": "nginx",
+            "linuxParameters": {"sharedMemorySize": "big", "initProcessEnabled": true}
+        });
+        let container: ContainerDefinition = serde_json::from_value(stored.clone()).unwrap();
+        let parameters = container.linux_parameters.clone().unwrap();
+        assert_eq!(parameters.init_process_enabled, None);
+        assert_eq!(
+            parameters.malformed.as_deref(),
+            Some("invalid type: string \"big\", expected i64")
+        );
+        assert_eq!(serde_json::to_value(&container).unwrap(), stored);
+        let scalar: ContainerDefinition =
+            serde_json::from_value(serde_json::json!({"linuxParameters": 5})).unwrap();
+        assert!(scalar.linux_parameters.unwrap().malformed.is_some());
+        let null: ContainerDefinition =
+            serde_json::from_value(serde_json::json!({"linuxParameters": null})).unwrap();
+        assert_eq!(null.linux_parameters, None);
+    }
+
+    #[test]
+    fn an_empty_object_stays_empty() {
+        let parsed: LinuxParameters = serde_json::from_str("{}").unwrap();
+        assert_eq!(parsed, LinuxParameters::default());
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), "{}");
+    }
 }

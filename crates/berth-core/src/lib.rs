@@ -11,6 +11,7 @@ pub mod ids;
 pub mod model;
 pub mod nodes;
 pub mod placement;
+mod policy;
 pub mod present;
 mod reconcile;
 mod report;
@@ -23,8 +24,13 @@ mod validation;
 pub use berth_api as api;
 pub use error::{EcsError, ErrorCode};
 pub use ids::{ArnScope, IdSource, SequentialIds};
+pub use policy::{
+    is_local_address, task_definition_privileges, PrivilegeKind, PrivilegePolicy, PrivilegeUse,
+};
 pub use reconcile::{backoff_after, failure_threshold, reconcile, CRASH_WINDOW_MS};
 pub use report::{apply_task_reports, ContainerReport, TaskReport};
 pub use state::{service_key, Command, RecordKey, State};
 pub use time::Timestamp;
-pub use validation::{validate_task_definition, ValidationError};
+pub use validation::{
+    capability_name, engine_security_option, validate_task_definition, ValidationError,
+};

@@ -425,6 +425,19 @@ fn roll(
     let Some(definition) = state.definition(&primary.family, primary.revision) else {
         return;
     };
+    // The definition was admitted under the policy of its day; a stricter one since
+    // (a restart with other flags) stops new tasks, said once per episode.
+    if let Err(refused) = ctx.policy.check_task_definition(&definition.spec) {
+        if !service.placement_blocked {
+            let message = format!(
+                "(service {}) was unable to place a task: {}",
+                service.name, refused.message
+            );
+            push_event(service, message, ctx);
+            service.placement_blocked = true;
+        }
+        return;
+    }
     let mut placer = Placer::new(state, &service.cluster);
     let overrides = berth_api::TaskOverride::default();
     let demand = demand_of(

@@ -14,6 +14,9 @@ use berth_api::{
 
 use crate::resources::{parse_cpu_units, parse_memory_mib, MAX_CPU_UNITS, MAX_MEMORY_MIB};
 
+mod linux;
+pub use linux::{capability_name, engine_security_option};
+
 /// A rule a request broke; `message` is ECS's wording where ECS has one and names the
 /// container and field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +103,7 @@ pub fn validate_task_definition(request: &RegisterTaskDefinitionRequest) -> Resu
     validate_task_resources(request)?;
     validate_dependencies(containers)?;
     validate_port_conflicts(containers)?;
+    linux::validate_linux(request)?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ fn act<Q, R>(
         now: world.now,
         scope: &world.scope,
         ids: &mut world.ids,
+        policy: &world.policy,
     };
     let outcome = action(&world.state, request, &mut ctx)?;
     world.apply(&outcome.commands);
@@ -800,6 +801,7 @@ fn targets_are_unused_then_initial_then_reported_then_draining_then_gone() {
         now: world.now,
         scope: &world.scope,
         ids: &mut world.ids,
+        policy: &world.policy,
     };
     assert!(
         reconcile(&world.state, &mut ctx).is_empty(),
@@ -815,6 +817,7 @@ fn targets_are_unused_then_initial_then_reported_then_draining_then_gone() {
         now: world.now,
         scope: &world.scope,
         ids: &mut world.ids,
+        policy: &world.policy,
     };
     let commands = reconcile(&world.state, &mut ctx);
     assert_eq!(
@@ -1083,4 +1086,50 @@ fn a_port_serves_one_listener_across_load_balancers() {
         error.message
     );
     create_listener(&mut world, &second, 8081, &tg_second).unwrap();
+}
+
+#[test]
+fn ip_targets_at_this_machines_own_addresses_follow_the_privilege_policy() {
+    let mut world = World::new();
+    world.policy = berth_core::PrivilegePolicy::deny_all();
+    let tg = create_tg(&mut world, "local");
+    for address in ["127.0.0.1", "127.0.0.53", "169.254.169.254", "0.0.0.0"] {
+        let message = fails(
+            &mut world,
+            elbv2::register_targets,
+            targets(
+                &tg,
+                vec![target("10.0.0.1", None), target(address, Some(9650))],
+            ),
+            Elbv2ErrorCode::InvalidTarget,
+        );
+        assert_eq!(
+            message,
+            format!(
+                "the ip target {address} (a loopback, link-local or unspecified address) is \
+                 refused by this server's privilege policy; the operator allows it by starting \
+                 berth with --allow-privileged local-targets"
+            )
+        );
+    }
+    ok(
+        &mut world,
+        elbv2::register_targets,
+        targets(&tg, vec![target("10.0.0.1", None)]),
+    );
+
+    // Allowed (as `berth dev` on loopback does by default), then forbidden again: a
+    // target registered meanwhile can still be deregistered.
+    world.policy = berth_core::PrivilegePolicy::allowing([berth_core::PrivilegeKind::LocalTargets]);
+    ok(
+        &mut world,
+        elbv2::register_targets,
+        targets(&tg, vec![target("127.0.0.1", Some(9650))]),
+    );
+    world.policy = berth_core::PrivilegePolicy::deny_all();
+    ok(
+        &mut world,
+        elbv2::deregister_targets,
+        targets(&tg, vec![target("127.0.0.1", Some(9650))]),
+    );
 }

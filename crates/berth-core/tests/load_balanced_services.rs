@@ -22,6 +22,7 @@ fn elb<Q, R>(
         now: world.now,
         scope: &world.scope,
         ids: &mut world.ids,
+        policy: &world.policy,
     };
     let outcome = action(&world.state, request, &mut ctx).unwrap_or_else(|e| panic!("{e:?}"));
     world.apply(&outcome.commands);

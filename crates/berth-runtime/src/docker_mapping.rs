@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryStateEnum, EndpointSettings, EventMessage, HealthConfig, HealthStatusEnum,
-    HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, PortMap, PortSummaryTypeEnum,
-    ResourcesUlimits,
+    ContainerSummaryStateEnum, DeviceMapping, EndpointSettings, EventMessage, HealthConfig,
+    HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, PortMap,
+    PortSummaryTypeEnum, ResourcesUlimits,
 };
 
 use crate::runtime::{
-    ContainerSpec, ContainerState, ContainerStatus, Health, LogEntry, MountSpec, NetworkSpec,
-    Protocol, PublishedPort, RuntimeEvent, RuntimeEventKind, Stream,
+    ContainerSpec, ContainerState, ContainerStatus, Health, LogEntry, MountSpec, NamespaceMode,
+    NetworkSpec, Protocol, PublishedPort, RuntimeEvent, RuntimeEventKind, Stream,
 };
 
 /// Docker's smallest accepted CPU shares value; ECS allows fewer cpu units.
@@ -133,6 +133,25 @@ pub fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         dns_search: (!joins_another_namespace && !spec.dns_search.is_empty())
             .then(|| spec.dns_search.clone()),
         init: spec.init.then_some(true),
+        cap_add: non_empty(&spec.cap_add),
+        cap_drop: non_empty(&spec.cap_drop),
+        devices: (!spec.devices.is_empty()).then(|| {
+            spec.devices
+                .iter()
+                .map(|device| DeviceMapping {
+                    path_on_host: Some(device.host_path.clone()),
+                    path_in_container: Some(device.container_path.clone()),
+                    cgroup_permissions: Some(device.permissions.clone()),
+                })
+                .collect()
+        }),
+        shm_size: spec.shm_size_bytes,
+        tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.iter().cloned().collect()),
+        memory_swap: spec.memory_swap_bytes,
+        memory_swappiness: spec.memory_swappiness,
+        security_opt: non_empty(&spec.security_options),
+        pid_mode: spec.pid_mode.as_ref().map(namespace_mode),
+        ipc_mode: spec.ipc_mode.as_ref().map(namespace_mode),
         ..Default::default()
     };
 
@@ -147,6 +166,8 @@ pub fn container_create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 .collect()
         }),
         cmd: spec.command.clone(),
+        open_stdin: spec.open_stdin.then_some(true),
+        tty: spec.tty.then_some(true),
         entrypoint: spec.entrypoint.clone(),
         working_dir: spec.working_dir.clone(),
         labels: Some(to_hash_map(&spec.labels)),
@@ -179,6 +200,20 @@ fn network_aliases(spec: &ContainerSpec) -> Option<bollard::models::NetworkingCo
     Some(bollard::models::NetworkingConfig {
         endpoints_config: Some(HashMap::from([(network.clone(), endpoint)])),
     })
+}
+
+fn non_empty(items: &[String]) -> Option<Vec<String>> {
+    (!items.is_empty()).then(|| items.to_vec())
+}
+
+/// The engine's PidMode / IpcMode text.
+fn namespace_mode(mode: &NamespaceMode) -> String {
+    match mode {
+        NamespaceMode::Host => "host".to_string(),
+        NamespaceMode::Container(id) => format!("container:{id}"),
+        NamespaceMode::Shareable => "shareable".to_string(),
+        NamespaceMode::None => "none".to_string(),
+    }
 }
 
 fn nanos(duration: std::time::Duration) -> i64 {
@@ -516,6 +551,75 @@ mod tests {
         assert_eq!(
             bindings["53/udp"].as_ref().unwrap()[0].host_port.as_deref(),
             Some("5353")
+        );
+    }
+
+    #[test]
+    fn linux_settings_reach_the_host_config() {
+        let mut spec = ContainerSpec::new("app", "berth/busybox:latest");
+        spec.cap_add = vec!["NET_ADMIN".into()];
+        spec.cap_drop = vec!["ALL".into()];
+        spec.devices = vec![crate::runtime::DeviceSpec {
+            host_path: "/dev/fuse".into(),
+            container_path: "/dev/fuse".into(),
+            permissions: "rw".into(),
+        }];
+        spec.shm_size_bytes = Some(128 * 1024 * 1024);
+        spec.tmpfs = vec![("/scratch".into(), "size=64m,noexec".into())];
+        spec.memory_bytes = Some(256 * 1024 * 1024);
+        spec.memory_swap_bytes = Some(256 * 1024 * 1024);
+        spec.memory_swappiness = Some(0);
+        spec.security_options = vec!["no-new-privileges".into()];
+        spec.pid_mode = Some(NamespaceMode::Container("sandbox1".into()));
+        spec.ipc_mode = Some(NamespaceMode::Host);
+        spec.open_stdin = true;
+        spec.tty = true;
+        let body = container_create_body(&spec);
+        assert_eq!(body.open_stdin, Some(true));
+        assert_eq!(body.tty, Some(true));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.cap_add, Some(vec!["NET_ADMIN".to_string()]));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(
+            host.devices,
+            Some(vec![DeviceMapping {
+                path_on_host: Some("/dev/fuse".into()),
+                path_in_container: Some("/dev/fuse".into()),
+                cgroup_permissions: Some("rw".into()),
+            }])
+        );
+        assert_eq!(host.shm_size, Some(128 * 1024 * 1024));
+        assert_eq!(
+            host.tmpfs,
+            Some(HashMap::from([(
+                "/scratch".to_string(),
+                "size=64m,noexec".to_string()
+            )]))
+        );
+        assert_eq!(host.memory_swap, Some(256 * 1024 * 1024));
+        assert_eq!(host.memory_swappiness, Some(0));
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges".to_string()])
+        );
+        assert_eq!(host.pid_mode.as_deref(), Some("container:sandbox1"));
+        assert_eq!(host.ipc_mode.as_deref(), Some("host"));
+
+        let plain = container_create_body(&ContainerSpec::new("app", "busybox"))
+            .host_config
+            .unwrap();
+        assert_eq!(
+            (plain.cap_add, plain.cap_drop, plain.devices),
+            (None, None, None)
+        );
+        assert_eq!(
+            (plain.shm_size, plain.tmpfs, plain.security_opt),
+            (None, None, None)
+        );
+        assert_eq!((plain.pid_mode, plain.ipc_mode), (None, None));
+        assert_eq!(
+            [NamespaceMode::Shareable, NamespaceMode::None].map(|m| namespace_mode(&m)),
+            ["shareable".to_string(), "none".to_string()]
         );
     }
 

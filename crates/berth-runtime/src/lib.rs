@@ -19,8 +19,8 @@ pub use fake::{
     FakeRuntime, RecordedCall, FAKE_SANDBOX_IMAGE, KILLED_EXIT_CODE, STOPPED_EXIT_CODE,
 };
 pub use runtime::{
-    ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheckSpec,
-    ImageInfo, LogEntry, MountSpec, NetworkSpec, PortSpec, Protocol, PublishedPort, RuntimeEvent,
-    RuntimeEventKind, RuntimeInfo, Stream, VolumeSpec,
+    ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, DeviceSpec, Health,
+    HealthCheckSpec, ImageInfo, LogEntry, MountSpec, NamespaceMode, NetworkSpec, PortSpec,
+    Protocol, PublishedPort, RuntimeEvent, RuntimeEventKind, RuntimeInfo, Stream, VolumeSpec,
 };
 pub use sandbox::{pause_executable, SANDBOX_REPOSITORY};

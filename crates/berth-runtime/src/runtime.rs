@@ -149,6 +149,49 @@ pub struct ContainerSpec {
     pub network_aliases: Vec<String>,
     /// Run a tiny init as PID 1 that reaps zombies and forwards signals.
     pub init: bool,
+    /// Capability names as the engine reads them (`NET_ADMIN`, `ALL`).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub devices: Vec<DeviceSpec>,
+    /// Size of /dev/shm; `None` = the engine's default (64 MiB).
+    pub shm_size_bytes: Option<i64>,
+    /// (container path, mount options such as `size=64m,noexec`).
+    pub tmpfs: Vec<(String, String)>,
+    /// Memory plus swap; equal to `memory_bytes` means no swap. `None` = engine default.
+    pub memory_swap_bytes: Option<i64>,
+    /// 0 to 100; `None` = the host's.
+    pub memory_swappiness: Option<i64>,
+    /// The engine's SecurityOpt entries (`no-new-privileges`, `apparmor=PROFILE`).
+    pub security_options: Vec<String>,
+    /// `None` = a PID namespace of its own.
+    pub pid_mode: Option<NamespaceMode>,
+    /// `None` = the engine's default IPC namespace setting.
+    pub ipc_mode: Option<NamespaceMode>,
+    /// Keep stdin open (`interactive`).
+    pub open_stdin: bool,
+    /// Allocate a terminal (`pseudoTerminal`).
+    pub tty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSpec {
+    pub host_path: String,
+    pub container_path: String,
+    /// cgroup permissions: some of `r`, `w`, `m`.
+    pub permissions: String,
+}
+
+/// Whose PID or IPC namespace a container uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceMode {
+    /// The host's.
+    Host,
+    /// That of the container with this id (the task's sandbox).
+    Container(String),
+    /// Its own, which other containers may join (IPC only).
+    Shareable,
+    /// Its own, and no /dev/shm (IPC only).
+    None,
 }
 
 impl ContainerSpec {
@@ -183,6 +226,18 @@ impl ContainerSpec {
             stop_timeout_secs: None,
             init: false,
             network_aliases: Vec::new(),
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            devices: Vec::new(),
+            shm_size_bytes: None,
+            tmpfs: Vec::new(),
+            memory_swap_bytes: None,
+            memory_swappiness: None,
+            security_options: Vec::new(),
+            pid_mode: None,
+            ipc_mode: None,
+            open_stdin: false,
+            tty: false,
         }
     }
 }

@@ -707,3 +707,97 @@ async fn starting_a_missing_container_is_not_found_and_names_it() {
         other => panic!("expected NotFound, got {other:?}"),
     }
 }
+
+/// What a container's linuxParameters, readonlyRootFilesystem, dockerSecurityOptions and
+/// ulimits become: seen from inside the running container, and in the engine's record.
+#[tokio::test]
+async fn privilege_reducing_settings_confine_the_running_container() {
+    ensure_test_images();
+    let runtime = runtime().await;
+    let cleanup = Cleanup::new("confined");
+    let mut spec = cleanup.spec(
+        "confined",
+        "grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; \
+         touch /written 2>/dev/null && echo rootfs-writable || echo rootfs-read-only; \
+         touch /scratch/file && echo scratch-writable; \
+         df -k /scratch | tail -1 | awk '{print \"scratch \" $2}'; \
+         df -k /dev/shm | tail -1 | awk '{print \"shm \" $2}'; \
+         echo \"nofile $(ulimit -Sn) $(ulimit -Hn)\"; \
+         cat /proc/1/comm",
+    );
+    spec.cap_drop = vec!["ALL".to_string()];
+    spec.readonly_rootfs = true;
+    spec.init = true;
+    spec.shm_size_bytes = Some(32 << 20);
+    spec.tmpfs = vec![("/scratch".to_string(), "size=16m,noexec".to_string())];
+    spec.security_options = vec!["no-new-privileges".to_string()];
+    spec.ulimits = vec![("nofile".to_string(), 1234, 2345)];
+    spec.memory_bytes = Some(64 << 20);
+    spec.memory_swap_bytes = Some(64 << 20);
+
+    let id = runtime.create_container(&spec).await.unwrap();
+    runtime.start_container(&id).await.unwrap();
+    let status = wait_until_exited(&runtime, &id).await;
+    let logs = runtime.logs(&id, None, None).await.unwrap();
+    assert_eq!(status.exit_code, Some(0), "{logs:?}");
+    let lines: Vec<String> = messages(&logs)
+        .iter()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "CapEff: 0000000000000000",
+            "NoNewPrivs: 1",
+            "rootfs-read-only",
+            "scratch-writable",
+            "scratch 16384",
+            "shm 32768",
+            "nofile 1234 2345",
+            "docker-init",
+        ]
+    );
+
+    let inspect = runtime.docker().inspect_container(&id, None).await.unwrap();
+    let host_config = inspect.host_config.unwrap();
+    assert_eq!(host_config.cap_drop, Some(vec!["ALL".to_string()]));
+    assert_eq!(host_config.readonly_rootfs, Some(true));
+    assert_eq!(
+        host_config.security_opt,
+        Some(vec!["no-new-privileges".to_string()])
+    );
+    assert_eq!(host_config.memory_swap, Some(64 << 20));
+}
+
+/// pidMode and ipcMode `task`: a container joins the namespaces its sandbox holds.
+#[tokio::test]
+async fn a_container_joins_the_pid_and_ipc_namespaces_of_another() {
+    ensure_test_images();
+    let runtime = runtime().await;
+    let cleanup = Cleanup::new("namespaces");
+    let mut owner = cleanup.spec("owner", "exec sleep 300");
+    owner.ipc_mode = Some(berth_runtime::NamespaceMode::Shareable);
+    let owner_id = runtime.create_container(&owner).await.unwrap();
+    runtime.start_container(&owner_id).await.unwrap();
+
+    let mut joiner = cleanup.spec(
+        "joiner",
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; readlink /proc/1/ns/ipc; readlink /proc/self/ns/ipc",
+    );
+    joiner.pid_mode = Some(berth_runtime::NamespaceMode::Container(owner_id.clone()));
+    joiner.ipc_mode = Some(berth_runtime::NamespaceMode::Container(owner_id.clone()));
+    let joiner_id = runtime.create_container(&joiner).await.unwrap();
+    runtime.start_container(&joiner_id).await.unwrap();
+    let status = wait_until_exited(&runtime, &joiner_id).await;
+    let logs = runtime.logs(&joiner_id, None, None).await.unwrap();
+    assert_eq!(status.exit_code, Some(0), "{logs:?}");
+    let lines = messages(&logs);
+    assert_eq!(
+        lines.first().map(|l| l.trim()),
+        Some("sleep 300"),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[1], lines[2], "one IPC namespace: {lines:?}");
+    runtime.remove_container(&owner_id).await.unwrap();
+}

@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use berth_api::LogLine;
 use berth_core::ecs::{Context, EcsResult};
-use berth_core::{ArnScope, EcsError, ErrorCode, State};
+use berth_core::{ArnScope, EcsError, ErrorCode, PrivilegePolicy, State};
 use berth_store::Store;
 
 use crate::scheduler_loop::LoopName;
@@ -22,22 +22,30 @@ pub trait LogSource: Send + Sync {
     ) -> Result<Vec<LogLine>, String>;
 }
 
-/// The control plane's shared parts: the store and who this deployment of berth is.
+/// The control plane's shared parts: the store, who this deployment of berth is, and
+/// what its operator lets API callers make the host do.
 pub struct ControlPlane {
     pub store: Arc<Store>,
     pub account_id: String,
     pub default_region: String,
+    pub privilege_policy: PrivilegePolicy,
     logs: RwLock<Option<Arc<dyn LogSource>>>,
     scheduler_panics: AtomicU64,
     load_balancer_panics: AtomicU64,
 }
 
 impl ControlPlane {
-    pub fn new(store: Arc<Store>, account_id: String, default_region: String) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        account_id: String,
+        default_region: String,
+        privilege_policy: PrivilegePolicy,
+    ) -> Self {
         ControlPlane {
             store,
             account_id,
             default_region,
+            privilege_policy,
             logs: RwLock::new(None),
             scheduler_panics: AtomicU64::new(0),
             load_balancer_panics: AtomicU64::new(0),
@@ -63,7 +71,7 @@ impl ControlPlane {
     }
 
     /// A control plane over an empty in-memory store, account 000000000000 in
-    /// us-east-1: for tests.
+    /// us-east-1, allowing every privilege (as `berth dev` on loopback): for tests.
     #[cfg(test)]
     pub(crate) fn in_memory() -> Self {
         let store = Store::open(Box::new(berth_store::MemoryBackend::default()))
@@ -72,6 +80,7 @@ impl ControlPlane {
             Arc::new(store),
             "000000000000".to_string(),
             "us-east-1".to_string(),
+            PrivilegePolicy::allow_all(),
         )
     }
 
@@ -103,6 +112,7 @@ impl ControlPlane {
         Resp: Send + 'static,
     {
         let scope = self.scope(region);
+        let policy = self.privilege_policy.clone();
         let outcome = self
             .store
             .transact_async(move |state| {
@@ -111,6 +121,7 @@ impl ControlPlane {
                     now: now(),
                     scope: &scope,
                     ids: &mut ids,
+                    policy: &policy,
                 };
                 action(state, request.clone(), &mut ctx).map(|o| (o.commands, o.response))
             })

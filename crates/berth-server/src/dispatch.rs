@@ -215,6 +215,7 @@ where
         ))
     })?;
     let scope = control_plane.scope(region);
+    let policy = control_plane.privilege_policy.clone();
     let outcome = control_plane
         .store
         .transact_async(move |state| {
@@ -223,6 +224,7 @@ where
                 now: crate::now(),
                 scope: &scope,
                 ids: &mut ids,
+                policy: &policy,
             };
             action(state, request.clone(), &mut ctx).map(|o| (o.commands, o.response))
         })

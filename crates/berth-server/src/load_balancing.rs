@@ -13,7 +13,7 @@ use berth_core::elbv2::model::{
     target_key, HealthCheck, LoadBalancingAlgorithm, Protocol, TargetHealth, TargetHealthState,
     TargetType,
 };
-use berth_core::{Command, State};
+use berth_core::{Command, PrivilegePolicy, State};
 use berth_lb::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, ListenerConfig,
     ListenerProtocol, LoadBalancer, TargetConfig, TargetGroupConfig, TargetState,
@@ -65,10 +65,51 @@ fn target_addr(target_type: TargetType, id: &str, port: u16) -> Option<SocketAdd
     }
 }
 
+/// Why the privilege policy keeps an `ip` target out of the data plane. RegisterTargets
+/// refuses such targets; one registered under a looser policy (before a restart with
+/// stricter flags) stays registered but is not served.
+fn refused_ip_target(
+    policy: &PrivilegePolicy,
+    target_type: TargetType,
+    id: &str,
+) -> Option<String> {
+    let address = id.parse::<IpAddr>().ok()?;
+    (target_type == TargetType::Ip)
+        .then(|| policy.check_ip_target(address).err())
+        .flatten()
+}
+
+/// The `ip` targets at this machine's own addresses that the policy lets the data plane
+/// serve, as (target key, what to log): each such use of privilege is said once.
+fn served_local_ip_targets(state: &State, policy: &PrivilegePolicy) -> Vec<(String, String)> {
+    state
+        .targets
+        .values()
+        .filter(|target| target.draining_until.is_none())
+        .filter_map(|target| {
+            let group = state.target_groups.get(&target.target_group)?;
+            let address = target.id.parse::<IpAddr>().ok()?;
+            let served = group.target_type == TargetType::Ip
+                && berth_core::is_local_address(address)
+                && policy.check_ip_target(address).is_ok();
+            served.then(|| {
+                (
+                    target.key(),
+                    format!(
+                        "target group '{}': ip target {}:{}",
+                        group.name, target.id, target.port
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The data plane's configuration for the store's load balancers. Draining targets are
 /// left out: the data plane drains a target it no longer has for the group's
-/// deregistration delay, which is what the store waits for too.
-pub fn lb_config(state: &State, bind_ip: IpAddr) -> LbConfig {
+/// deregistration delay, which is what the store waits for too. So are targets the
+/// privilege policy refuses.
+pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> LbConfig {
     let listeners = state
         .listeners
         .values()
@@ -101,6 +142,7 @@ pub fn lb_config(state: &State, bind_ip: IpAddr) -> LbConfig {
                 .take_while(|(key, _)| key.starts_with(&format!("{}/", group.id)))
                 .map(|(_, t)| t)
                 .filter(|t| t.draining_until.is_none())
+                .filter(|t| refused_ip_target(policy, group.target_type, &t.id).is_none())
                 .filter_map(|t| {
                     Some(TargetConfig {
                         id: t.key(),
@@ -117,7 +159,11 @@ pub fn lb_config(state: &State, bind_ip: IpAddr) -> LbConfig {
 }
 
 /// Commands recording the data plane's verdicts that differ from the store's.
-fn health_commands(state: &State, balancer: &LoadBalancer) -> Vec<Command> {
+fn health_commands(
+    state: &State,
+    balancer: &LoadBalancer,
+    policy: &PrivilegePolicy,
+) -> Vec<Command> {
     let mut commands = Vec::new();
     for group in state.target_groups.values() {
         let Some(reports) = balancer.target_health(&group.id) else {
@@ -132,21 +178,30 @@ fn health_commands(state: &State, balancer: &LoadBalancer) -> Vec<Command> {
             if target.draining_until.is_some() {
                 continue;
             }
-            let Some(report) = by_key.get(key.as_str()) else {
-                continue;
-            };
-            let state_now = match report.state {
-                TargetState::Initial => TargetHealthState::Initial,
-                TargetState::Healthy => TargetHealthState::Healthy,
-                TargetState::Unhealthy => TargetHealthState::Unhealthy,
-                // Draining and unused are derived from the records, not stored.
-                TargetState::Draining | TargetState::Unused => continue,
-            };
-            let health = TargetHealth {
-                state: state_now,
-                reason: report.reason.map(str::to_string),
-                description: report.description.clone(),
-            };
+            let health =
+                if let Some(refusal) = refused_ip_target(policy, group.target_type, &target.id) {
+                    TargetHealth {
+                        state: TargetHealthState::Unhealthy,
+                        reason: Some("Target.IpUnusable".to_string()),
+                        description: Some(refusal),
+                    }
+                } else {
+                    let Some(report) = by_key.get(key.as_str()) else {
+                        continue;
+                    };
+                    let state_now = match report.state {
+                        TargetState::Initial => TargetHealthState::Initial,
+                        TargetState::Healthy => TargetHealthState::Healthy,
+                        TargetState::Unhealthy => TargetHealthState::Unhealthy,
+                        // Draining and unused are derived from the records, not stored.
+                        TargetState::Draining | TargetState::Unused => continue,
+                    };
+                    TargetHealth {
+                        state: state_now,
+                        reason: report.reason.map(str::to_string),
+                        description: report.description.clone(),
+                    }
+                };
             if health != target.health {
                 debug_assert_eq!(
                     key,
@@ -174,11 +229,15 @@ pub async fn run_load_balancer(
     run_load_balancer_with(control_plane, balancer, bind_ip, lb_config, shutdown).await
 }
 
+/// The config of the data plane: the store's records seen through the policy.
+type ConfigOf = fn(&State, IpAddr, &PrivilegePolicy) -> LbConfig;
+
 /// What the config loop keeps between rounds.
 #[derive(Default)]
 struct Applied {
     config: Option<LbConfig>,
     last_error: Option<String>,
+    said_local_targets: std::collections::BTreeSet<String>,
 }
 
 /// The config loop around any config function: a panic in a round is logged, counted
@@ -187,7 +246,7 @@ pub(crate) async fn run_load_balancer_with(
     control_plane: Arc<ControlPlane>,
     balancer: LoadBalancer,
     bind_ip: IpAddr,
-    config_of: fn(&State, IpAddr) -> LbConfig,
+    config_of: ConfigOf,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut changes = control_plane.store.watch();
@@ -223,10 +282,25 @@ async fn apply_round(
     control_plane: &Arc<ControlPlane>,
     balancer: &LoadBalancer,
     bind_ip: IpAddr,
-    config_of: fn(&State, IpAddr) -> LbConfig,
+    config_of: ConfigOf,
     applied: &mut Applied,
 ) {
-    let config = control_plane.store.read(|state| config_of(state, bind_ip));
+    let policy = &control_plane.privilege_policy;
+    let (config, local_targets) = control_plane.store.read(|state| {
+        (
+            config_of(state, bind_ip, policy),
+            served_local_ip_targets(state, policy),
+        )
+    });
+    for (key, target) in local_targets {
+        if applied.said_local_targets.insert(key) {
+            tracing::warn!(
+                privilege = %berth_core::PrivilegeKind::LocalTargets,
+                %target,
+                "the load balancer serves a target at this machine's own address, as the privilege policy allows"
+            );
+        }
+    }
     if applied.config.as_ref() != Some(&config) {
         match balancer.apply(config.clone()).await {
             Ok(()) => {
@@ -245,10 +319,11 @@ async fn apply_round(
         }
     }
     let reporter = balancer.clone();
+    let policy = policy.clone();
     let result = control_plane
         .store
         .transact_async(move |state| {
-            Ok::<_, std::convert::Infallible>((health_commands(state, &reporter), ()))
+            Ok::<_, std::convert::Infallible>((health_commands(state, &reporter, &policy), ()))
         })
         .await;
     if let Err(error) = result {
@@ -343,7 +418,9 @@ mod tests {
             .unwrap();
 
         let bind: IpAddr = "127.0.0.1".parse().unwrap();
-        let config = cp.store.read(|state| lb_config(state, bind));
+        let config = cp
+            .store
+            .read(|state| lb_config(state, bind, &cp.privilege_policy));
 
         let mut binds: Vec<(u16, &str)> = config
             .listeners
@@ -401,11 +478,11 @@ mod tests {
 
     static CONFIG_ROUNDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-    fn config_panics_once(state: &State, bind: IpAddr) -> LbConfig {
+    fn config_panics_once(state: &State, bind: IpAddr, policy: &PrivilegePolicy) -> LbConfig {
         if CONFIG_ROUNDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             panic!("a bug in the first config round");
         }
-        lb_config(state, bind)
+        lb_config(state, bind, policy)
     }
 
     #[tokio::test]
@@ -459,5 +536,53 @@ mod tests {
         assert_eq!(cp.loop_panics(LoopName::LoadBalancerConfig), 1);
         stop.send(()).unwrap();
         task.await.unwrap();
+    }
+
+    /// A loopback ip target registered under a looser policy is not served once the
+    /// policy refuses it; other targets are.
+    #[tokio::test]
+    async fn targets_the_policy_refuses_stay_out_of_the_data_plane() {
+        let cp = ControlPlane::in_memory();
+        let api = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=api&Protocol=HTTP&Port=8080&VpcId=v&TargetType=ip",
+            "TargetGroupArn",
+        )
+        .await;
+        let api_id = api.rsplit('/').next().unwrap().to_string();
+        cp.store
+            .apply(vec![
+                target(&api_id, "10.1.2.3", 8080, false),
+                target(&api_id, "127.0.0.1", 9650, false),
+            ])
+            .unwrap();
+        let bind: IpAddr = "0.0.0.0".parse().unwrap();
+        let served = |policy: &PrivilegePolicy| -> Vec<String> {
+            let config = cp.store.read(|state| lb_config(state, bind, policy));
+            config.target_groups[0]
+                .targets
+                .iter()
+                .map(|t| t.addr.to_string())
+                .collect()
+        };
+        assert_eq!(
+            served(&PrivilegePolicy::allow_all()),
+            vec!["10.1.2.3:8080", "127.0.0.1:9650"]
+        );
+        assert_eq!(served(&PrivilegePolicy::deny_all()), vec!["10.1.2.3:8080"]);
+        assert_eq!(
+            refused_ip_target(&PrivilegePolicy::deny_all(), TargetType::Ip, "127.0.0.1"),
+            PrivilegePolicy::deny_all()
+                .check_ip_target("127.0.0.1".parse().unwrap())
+                .err()
+        );
+        assert_eq!(
+            refused_ip_target(
+                &PrivilegePolicy::deny_all(),
+                TargetType::Instance,
+                "127.0.0.1"
+            ),
+            None
+        );
     }
 }

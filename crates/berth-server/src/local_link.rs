@@ -59,6 +59,7 @@ pub fn assignments_of(state: &State, node_id: &str, now: berth_core::Timestamp) 
 impl ControlPlaneLink for LocalLink {
     async fn register(&self, registration: NodeRegistration) -> Result<(), LinkError> {
         let scope = self.control_plane.scope(&self.control_plane.default_region);
+        let policy = self.control_plane.privilege_policy.clone();
         self.control_plane
             .store
             .transact_async(move |state| {
@@ -67,6 +68,7 @@ impl ControlPlaneLink for LocalLink {
                     now: now(),
                     scope: &scope,
                     ids: &mut ids,
+                    policy: &policy,
                 };
                 Ok::<_, std::convert::Infallible>((
                     register_node(state, &registration, &mut ctx),

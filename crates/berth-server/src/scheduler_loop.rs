@@ -33,12 +33,14 @@ pub(crate) async fn run_scheduler_with(
         // wakes us again (our own write costs one idle round).
         changes.borrow_and_update();
         let scope = control_plane.scope(&control_plane.default_region);
+        let policy = control_plane.privilege_policy.clone();
         let round = control_plane.store.transact_async(move |state| {
             let mut ids = RandomIds;
             let mut ctx = Context {
                 now: now(),
                 scope: &scope,
                 ids: &mut ids,
+                policy: &policy,
             };
             Ok::<_, std::convert::Infallible>((decide(state, &mut ctx), ()))
         });

@@ -112,6 +112,7 @@ fn the_api_answers_again_once_descriptors_free_up() {
         store,
         "000000000000".to_string(),
         "us-east-1".to_string(),
+        berth_core::PrivilegePolicy::allow_all(),
     ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(serve_with(

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use berth_agent::{Agent, AgentConfig, AgentHandle};
 use berth_api::LogLine;
 use berth_auth::{Credentials, Verifier};
+use berth_core::{PrivilegeKind, PrivilegePolicy};
 use berth_runtime::{ContainerRuntime, DockerRuntime};
 use berth_server::{
     run_load_balancer, run_scheduler, serve_with, ApiLimits, ApiTransport, ControlPlane, LocalLink,
@@ -23,6 +24,9 @@ use crate::DevArgs;
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
+    // Checked before anything starts; said once the engine answers (an unreachable
+    // engine is one line of error and nothing else).
+    let privilege_policy = privilege_policy(&args)?;
     let data_dir = paths::data_dir(args.data_dir.as_deref());
     paths::create_private_dir(&data_dir)?;
 
@@ -78,7 +82,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         store,
         args.account_id.clone(),
         args.region.clone(),
+        privilege_policy,
     ));
+    log_privilege_policy(&control_plane.privilege_policy);
     let node_id = node_id(&data_dir)?;
     let agent = Agent::new(
         AgentConfig {
@@ -201,6 +207,46 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
+    }
+}
+
+/// The flags' policy, else the default for the API's address.
+fn privilege_policy(args: &DevArgs) -> anyhow::Result<PrivilegePolicy> {
+    let policy = if args.deny_privileged {
+        PrivilegePolicy::deny_all()
+    } else if let Some(kinds) = &args.allow_privileged {
+        let mut allowed = Vec::new();
+        for kind in kinds
+            .iter()
+            .map(|kind| kind.trim())
+            .filter(|k| !k.is_empty())
+        {
+            if kind == "all" {
+                allowed.extend(PrivilegeKind::ALL);
+            } else {
+                allowed.push(
+                    kind.parse::<PrivilegeKind>()
+                        .map_err(|error| anyhow::anyhow!("--allow-privileged: {error}"))?,
+                );
+            }
+        }
+        PrivilegePolicy::allowing(allowed)
+    } else {
+        PrivilegePolicy::default_for_listen_address(args.listen.ip())
+    };
+    Ok(policy)
+}
+
+/// Said at start: it decides what anyone who reaches the API can make this machine do.
+fn log_privilege_policy(policy: &PrivilegePolicy) {
+    let allowed: Vec<&str> = policy.allowed().map(PrivilegeKind::as_str).collect();
+    if allowed.is_empty() {
+        tracing::info!("privilege policy: tasks and targets may use no privilege on this host");
+    } else {
+        tracing::info!(
+            allowed = %allowed.join(","),
+            "privilege policy: tasks and targets may use these kinds of privilege on this host; each use is logged"
+        );
     }
 }
 

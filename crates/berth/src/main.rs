@@ -66,6 +66,18 @@ pub struct DevArgs {
     /// How long a stopped task's containers are kept (for `berth logs`) before removal, in seconds.
     #[arg(long, default_value_t = 600)]
     pub task_cleanup_wait: u64,
+    /// The kinds of privilege API callers may use on this host, comma-separated, or `all`
+    /// (see README). Default: all when --listen is a loopback address, none otherwise.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "BERTH_ALLOW_PRIVILEGED",
+        conflicts_with = "deny_privileged"
+    )]
+    pub allow_privileged: Option<Vec<String>>,
+    /// Refuse every kind of privilege, also when --listen is a loopback address.
+    #[arg(long)]
+    pub deny_privileged: bool,
 }
 
 fn main() -> std::process::ExitCode {

@@ -30,6 +30,7 @@ fn start_server() -> SocketAddr {
         store,
         "000000000000".to_string(),
         "us-east-1".to_string(),
+        berth_core::PrivilegePolicy::allow_all(),
     ));
     let verifier = Verifier::from_credentials(Credentials::new(ACCESS_KEY_ID, SECRET));
     std::thread::spawn(move || {

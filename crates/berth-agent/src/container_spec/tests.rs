@@ -321,3 +321,177 @@ fn unknown_source_volume_is_an_error_naming_it() {
         "{error}"
     );
 }
+
+#[test]
+fn linux_parameters_and_security_options_reach_the_spec() {
+    let definition = definition(json!({
+        "family": "locked",
+        "memory": "512",
+        "containerDefinitions": [{
+            "name": "app", "image": "app:1", "memory": 256,
+            "readonlyRootFilesystem": true,
+            "interactive": true, "pseudoTerminal": true,
+            "dockerSecurityOptions": ["no-new-privileges", "apparmor:docker-default"],
+            "linuxParameters": {
+                "capabilities": {"add": ["net_admin", "CAP_SYS_TIME"], "drop": ["ALL"]},
+                "devices": [
+                    {"hostPath": "/dev/fuse", "permissions": ["read", "write"]},
+                    {"hostPath": "/dev/null", "containerPath": "/dev/nothing"}
+                ],
+                "initProcessEnabled": true,
+                "sharedMemorySize": 128,
+                "tmpfs": [{"containerPath": "/scratch", "size": 64, "mountOptions": ["noexec", "mode=1777"]}],
+                "maxSwap": 32,
+                "swappiness": 5
+            }
+        }]
+    }));
+    let spec = container_spec("node", &task(&definition), &definition, 0, "sandbox1").unwrap();
+    assert!(spec.init);
+    assert!(spec.readonly_rootfs);
+    assert!(spec.open_stdin && spec.tty);
+    assert_eq!(
+        spec.cap_add,
+        vec!["NET_ADMIN".to_string(), "SYS_TIME".to_string()]
+    );
+    assert_eq!(spec.cap_drop, vec!["ALL".to_string()]);
+    assert_eq!(
+        spec.devices,
+        vec![
+            DeviceSpec {
+                host_path: "/dev/fuse".into(),
+                container_path: "/dev/fuse".into(),
+                permissions: "rw".into()
+            },
+            DeviceSpec {
+                host_path: "/dev/null".into(),
+                container_path: "/dev/nothing".into(),
+                permissions: "rwm".into()
+            },
+        ]
+    );
+    assert_eq!(spec.shm_size_bytes, Some(128 * MIB));
+    assert_eq!(
+        spec.tmpfs,
+        vec![(
+            "/scratch".to_string(),
+            "size=64m,noexec,mode=1777".to_string()
+        )]
+    );
+    assert_eq!(spec.memory_bytes, Some(256 * MIB));
+    assert_eq!(spec.memory_swap_bytes, Some((256 + 32) * MIB));
+    assert_eq!(spec.memory_swappiness, Some(5));
+    assert_eq!(
+        spec.security_options,
+        vec![
+            "no-new-privileges".to_string(),
+            "apparmor=docker-default".to_string()
+        ]
+    );
+    assert_eq!((spec.pid_mode, spec.ipc_mode), (None, None));
+
+    let plain = definition_with_modes(None, None);
+    let spec = container_spec("node", &task(&plain), &plain, 0, "sandbox1").unwrap();
+    assert!(!spec.init && !spec.open_stdin && !spec.tty);
+    assert!(spec.cap_add.is_empty() && spec.cap_drop.is_empty() && spec.devices.is_empty());
+    assert_eq!((spec.shm_size_bytes, spec.memory_swap_bytes), (None, None));
+    assert!(spec.tmpfs.is_empty() && spec.security_options.is_empty());
+}
+
+/// Two containers (so a sandbox holds the task's namespaces) with these task modes.
+fn definition_with_modes(
+    pid_mode: Option<&str>,
+    ipc_mode: Option<&str>,
+) -> RegisterTaskDefinitionRequest {
+    let mut value = json!({
+        "family": "modes",
+        "containerDefinitions": [
+            {"name": "a", "image": "app:1", "memory": 64},
+            {"name": "b", "image": "app:1", "memory": 64}
+        ]
+    });
+    if let Some(mode) = pid_mode {
+        value["pidMode"] = json!(mode);
+    }
+    if let Some(mode) = ipc_mode {
+        value["ipcMode"] = json!(mode);
+    }
+    definition(value)
+}
+
+#[test]
+fn pid_and_ipc_modes_map_to_the_host_or_the_sandbox() {
+    let cases = [
+        (
+            Some("host"),
+            Some("host"),
+            Some(NamespaceMode::Host),
+            Some(NamespaceMode::Host),
+            None,
+        ),
+        (
+            Some("task"),
+            Some("task"),
+            Some(NamespaceMode::Container("sandbox1".into())),
+            Some(NamespaceMode::Container("sandbox1".into())),
+            Some(NamespaceMode::Shareable),
+        ),
+        (None, Some("none"), None, Some(NamespaceMode::None), None),
+        (None, None, None, None, None),
+    ];
+    for (pid_mode, ipc_mode, container_pid, container_ipc, sandbox_ipc) in cases {
+        let definition = definition_with_modes(pid_mode, ipc_mode);
+        let task = task(&definition);
+        for index in 0..2 {
+            let spec = container_spec("node", &task, &definition, index, "sandbox1").unwrap();
+            assert_eq!(spec.pid_mode, container_pid, "{pid_mode:?}");
+            assert_eq!(spec.ipc_mode, container_ipc, "{ipc_mode:?}");
+        }
+        let sandbox = sandbox_spec("node", &task, &definition, "berth/sandbox:x");
+        assert_eq!(sandbox.ipc_mode, sandbox_ipc, "{ipc_mode:?}");
+        assert_eq!(sandbox.pid_mode, None);
+    }
+}
+
+#[test]
+fn a_single_container_task_shares_no_namespace_but_keeps_the_hosts() {
+    for (mode, pid, ipc) in [
+        ("task", None, None),
+        ("host", Some(NamespaceMode::Host), Some(NamespaceMode::Host)),
+    ] {
+        let definition = definition(json!({
+            "family": "one", "pidMode": mode, "ipcMode": mode,
+            "containerDefinitions": [{"name": "a", "image": "app:1", "memory": 64}]
+        }));
+        let spec =
+            standalone_container_spec("node", &task(&definition), &definition, "berth/sandbox:x")
+                .unwrap();
+        assert_eq!((spec.pid_mode, spec.ipc_mode), (pid, ipc), "{mode}");
+    }
+    let definition = definition(json!({
+        "family": "one", "ipcMode": "none",
+        "containerDefinitions": [{"name": "a", "image": "app:1", "memory": 64}]
+    }));
+    let spec =
+        standalone_container_spec("node", &task(&definition), &definition, "berth/sandbox:x")
+            .unwrap();
+    assert_eq!(spec.ipc_mode, Some(NamespaceMode::None));
+}
+
+#[test]
+fn links_resolve_to_the_shared_loopback() {
+    let definition = definition(json!({
+        "family": "linked",
+        "containerDefinitions": [
+            {"name": "web", "image": "app:1", "memory": 64, "links": ["db:database", "cache"]},
+            {"name": "db", "image": "db:1", "memory": 64},
+            {"name": "cache", "image": "cache:1", "memory": 64}
+        ]
+    }));
+    let sandbox = sandbox_spec("node", &task(&definition), &definition, "berth/sandbox:x");
+    let loopback = |name: &str| (name.to_string(), "127.0.0.1".to_string());
+    assert_eq!(
+        sandbox.extra_hosts,
+        vec![loopback("db"), loopback("database"), loopback("cache")]
+    );
+}

@@ -20,6 +20,7 @@ pub use tasks::*;
 use crate::error::EcsError;
 use crate::ids::{ArnScope, IdSource};
 use crate::model::Cluster;
+use crate::policy::PrivilegePolicy;
 use crate::state::{Command, State};
 use crate::Timestamp;
 
@@ -28,6 +29,8 @@ pub struct Context<'a> {
     pub now: Timestamp,
     pub scope: &'a ArnScope,
     pub ids: &'a mut dyn IdSource,
+    /// What the operator lets tasks and targets do to the host.
+    pub policy: &'a PrivilegePolicy,
 }
 
 /// An action's result: the commands to apply, then the response to send.

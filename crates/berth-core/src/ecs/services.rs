@@ -170,6 +170,7 @@ pub fn create_service(
         .as_deref()
         .ok_or_else(|| EcsError::invalid_parameter("taskDefinition is required"))?;
     let definition = runnable_definition(state, given)?;
+    ctx.policy.check_task_definition(&definition.spec)?;
     let scheduling_strategy = request
         .scheduling_strategy
         .clone()
@@ -345,6 +346,7 @@ pub fn update_service(
         })?;
     if let Some(given) = request.task_definition.as_deref() {
         let wanted = runnable_definition(state, given)?;
+        ctx.policy.check_task_definition(&wanted.spec)?;
         if (wanted.family.as_str(), wanted.revision) != (service.family.as_str(), service.revision)
         {
             redeploy = true;

@@ -15,6 +15,9 @@ pub fn register_task_definition(
 ) -> EcsResult<api::TaskDefinitionResponse> {
     validate_task_definition(&request)?;
     super::tags::check_tags(&request.tags)?;
+    // Refused here so the user learns at once; placement checks again, since the
+    // operator may change the policy between restarts.
+    ctx.policy.check_task_definition(&request)?;
     let revision = state
         .family_revisions
         .get(&request.family)

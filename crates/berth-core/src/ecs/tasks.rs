@@ -300,6 +300,7 @@ pub fn run_task(
     super::tags::check_tags(&request.tags)?;
     active_cluster(state, &cluster)?;
     let definition = runnable_definition(state, &request.task_definition)?;
+    ctx.policy.check_task_definition(&definition.spec)?;
     let count = request.count.unwrap_or(1);
     if !(1..=10).contains(&count) {
         return Err(EcsError::invalid_parameter(format!(

@@ -1,4 +1,4 @@
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use berth_api::elbv2 as wire;
 
@@ -10,13 +10,17 @@ use super::{
 };
 use crate::ecs::{Context, Outcome};
 use crate::ids::container_instance_ref;
+use crate::policy::PrivilegePolicy;
 use crate::state::{Command, State};
 
 /// A target as given on the wire, checked against its group: (id, port).
+/// `policy` is checked for new targets only: deregistering one must work whatever the
+/// policy says now.
 fn resolve_target(
     target_group: &TargetGroupRecord,
     index: usize,
     given: &wire::TargetDescription,
+    policy: Option<&PrivilegePolicy>,
 ) -> Result<(String, u16), Elbv2Error> {
     let port = match given.port {
         None => target_group.port,
@@ -24,11 +28,16 @@ fn resolve_target(
     };
     let id = match target_group.target_type {
         TargetType::Ip => {
-            if given.id.parse::<Ipv4Addr>().is_err() {
+            let Ok(address) = given.id.parse::<Ipv4Addr>() else {
                 return Err(Elbv2Error::new(
                     Elbv2ErrorCode::InvalidTarget,
                     format!("The IP address '{}' is not a valid IPv4 address", given.id),
                 ));
+            };
+            if let Some(policy) = policy {
+                policy
+                    .check_ip_target(IpAddr::V4(address))
+                    .map_err(|message| Elbv2Error::new(Elbv2ErrorCode::InvalidTarget, message))?;
             }
             given.id.clone()
         }
@@ -49,7 +58,7 @@ pub fn register_targets(
     let mut commands = Vec::new();
     let mut seen = Vec::new();
     for (index, given) in request.targets.iter().enumerate() {
-        let (id, port) = resolve_target(target_group, index, given)?;
+        let (id, port) = resolve_target(target_group, index, given, Some(ctx.policy))?;
         if target_group.target_type == TargetType::Instance
             && state
                 .container_instances
@@ -109,7 +118,7 @@ pub fn deregister_targets(
     let mut commands = Vec::new();
     let mut seen = Vec::new();
     for (index, given) in request.targets.iter().enumerate() {
-        let (id, port) = resolve_target(target_group, index, given)?;
+        let (id, port) = resolve_target(target_group, index, given, None)?;
         let key = target_key(&target_group.id, &id, port);
         let Some(target) = state.targets.get(&key) else {
             return Err(Elbv2Error::new(
@@ -154,7 +163,7 @@ pub fn describe_target_health(
     } else {
         let mut descriptions = Vec::new();
         for (index, given) in request.targets.iter().enumerate() {
-            let (id, port) = resolve_target(target_group, index, given)?;
+            let (id, port) = resolve_target(target_group, index, given, None)?;
             let key = target_key(&target_group.id, &id, port);
             match state.targets.get(&key).filter(present_now) {
                 Some(target) => {

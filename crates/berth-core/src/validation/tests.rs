@@ -323,11 +323,6 @@ fn network_mode_and_port_rules() {
         json!([{"containerPort": 80}, {"containerPort": 81, "hostPort": 81}])
     ))
     .is_ok());
-    assert!(validate(mapping(
-        "bridge",
-        json!([{"containerPortRange": "9000-9099"}])
-    ))
-    .is_ok());
     assert!(validate(task(
         vec![
             container("web", json!({"links": ["db:database"]})),

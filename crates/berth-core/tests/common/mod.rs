@@ -12,7 +12,7 @@ use berth_core::model::{ContainerStatus, DesiredStatus, HealthStatus, StopCode, 
 use berth_core::nodes::{register_node, NodeRegistration};
 use berth_core::{
     apply_task_reports, present, reconcile, ArnScope, Command, ContainerReport, EcsError,
-    SequentialIds, State, TaskReport, Timestamp,
+    PrivilegePolicy, SequentialIds, State, TaskReport, Timestamp,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -34,6 +34,9 @@ pub struct World {
     pub ids: SequentialIds,
     pub scope: ArnScope,
     pub now: Timestamp,
+    /// The operator's privilege policy; `berth dev`'s loopback default unless a test
+    /// changes it.
+    pub policy: PrivilegePolicy,
 }
 
 impl Default for World {
@@ -47,6 +50,7 @@ impl World {
         World {
             state: State::default(),
             ids: SequentialIds::default(),
+            policy: PrivilegePolicy::allow_all(),
             scope: ArnScope {
                 region: "us-east-1".to_string(),
                 account_id: "000000000000".to_string(),
@@ -88,6 +92,7 @@ impl World {
             now: self.now,
             scope: &self.scope,
             ids: &mut self.ids,
+            policy: &self.policy,
         };
         let outcome = action(&self.state, request, &mut ctx)?;
         self.apply(&outcome.commands);
@@ -140,6 +145,7 @@ impl World {
             now: self.now,
             scope: &self.scope,
             ids: &mut self.ids,
+            policy: &self.policy,
         };
         let commands = register_node(&self.state, &registration, &mut ctx);
         self.apply(&commands);
@@ -192,6 +198,7 @@ impl World {
             now: self.now,
             scope: &self.scope,
             ids: &mut self.ids,
+            policy: &self.policy,
         };
         let commands = reconcile(&self.state, &mut ctx);
         self.apply(&commands);

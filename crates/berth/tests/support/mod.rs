@@ -60,11 +60,18 @@ pub struct Dev {
     /// The address `berth dev --listen` binds (with `port`); loopback unless a test
     /// asks for another.
     listen_ip: std::net::IpAddr,
+    /// More `berth dev` flags, given on every (re)start.
+    extra_flags: Vec<String>,
 }
 
 impl Dev {
     pub fn start() -> Dev {
         Dev::start_with(false)
+    }
+
+    /// `berth dev` with these flags besides the tests' own.
+    pub fn start_with_flags(flags: &[&str]) -> Dev {
+        Dev::start_with_keys_and_flags(false, flags)
     }
 
     /// `berth dev` with no keys given: it makes a pair and keeps it in its data dir.
@@ -74,20 +81,39 @@ impl Dev {
 
     /// `berth dev --tls` on loopback; `aws` and `berth` trust its generated certificate.
     pub fn start_tls() -> Dev {
-        Dev::start_with_options(false, true, std::net::Ipv4Addr::LOCALHOST.into())
+        Dev::start_with_options(false, true, std::net::Ipv4Addr::LOCALHOST.into(), &[])
     }
 
     /// `berth dev --listen IP:PORT` with no TLS flag; beyond loopback it serves TLS by
     /// default, which `aws` and `berth` then trust through the generated certificate.
     pub fn start_listening_on(ip: std::net::IpAddr) -> Dev {
-        Dev::start_with_options(false, false, ip)
+        Dev::start_with_options(false, false, ip, &[])
     }
 
     fn start_with(generated_keys: bool) -> Dev {
-        Dev::start_with_options(generated_keys, false, std::net::Ipv4Addr::LOCALHOST.into())
+        Dev::start_with_options(
+            generated_keys,
+            false,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            &[],
+        )
     }
 
-    fn start_with_options(generated_keys: bool, tls: bool, listen_ip: std::net::IpAddr) -> Dev {
+    fn start_with_keys_and_flags(generated_keys: bool, flags: &[&str]) -> Dev {
+        Dev::start_with_options(
+            generated_keys,
+            false,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            flags,
+        )
+    }
+
+    fn start_with_options(
+        generated_keys: bool,
+        tls: bool,
+        listen_ip: std::net::IpAddr,
+        flags: &[&str],
+    ) -> Dev {
         require_docker();
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -102,6 +128,7 @@ impl Dev {
             generated_keys,
             tls: tls || !listen_ip.is_loopback(),
             listen_ip,
+            extra_flags: flags.iter().map(|flag| flag.to_string()).collect(),
         };
         dev.spawn();
         dev
@@ -123,6 +150,7 @@ impl Dev {
             .args(["dev", "--listen", &self.listen_address().to_string()])
             .arg("--data-dir")
             .arg(self.data_dir.path())
+            .args(&self.extra_flags)
             .env_remove("BERTH_ACCESS_KEY_ID")
             .env_remove("BERTH_SECRET_ACCESS_KEY");
         if self.tls && self.listen_ip.is_loopback() {
@@ -215,6 +243,13 @@ impl Dev {
         let _ = child.kill();
         let _ = child.wait();
         None
+    }
+
+    /// Stops `berth dev` and starts it again on the same data dir with other flags.
+    pub fn restart_with_flags(&mut self, flags: &[&str]) {
+        self.kill();
+        self.extra_flags = flags.iter().map(|flag| flag.to_string()).collect();
+        self.spawn();
     }
 
     /// kill -9: no chance to clean up, as in a crash.

@@ -1,0 +1,479 @@
+//! The rules for what a container asks of the Linux kernel and the engine:
+//! `linuxParameters`, `dockerSecurityOptions`, `pidMode` and `ipcMode`; and the fields
+//! berth does not honour, refused by name, since nothing an ECS definition asks for
+//! may be silently ignored. Whether a use of privilege is *allowed* is the operator's
+//! policy (`crate::policy`); this module only says whether berth can do it at all.
+
+use berth_api::{ContainerDefinition, LinuxParameters, RegisterTaskDefinitionRequest};
+
+use super::{container_name, in_container, shown, Result, ValidationError};
+
+/// Linux's capabilities as the engine names them (without `CAP_`), plus `ALL`.
+const CAPABILITIES: [&str; 42] = [
+    "ALL",
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYSLOG",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "WAKE_ALARM",
+];
+
+/// ECS's tmpfs mountOptions; `mode`, `uid`, `gid`, `nr_inodes`, `nr_blocks` and `mpol`
+/// take a value (`mode=1777`).
+const TMPFS_OPTIONS: [&str; 39] = [
+    "defaults",
+    "ro",
+    "rw",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "exec",
+    "noexec",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "bind",
+    "rbind",
+    "unbindable",
+    "runbindable",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "mode",
+    "uid",
+    "gid",
+    "nr_inodes",
+    "nr_blocks",
+    "mpol",
+];
+
+const DEVICE_PERMISSIONS: [&str; 3] = ["read", "write", "mknod"];
+
+/// ECS's sizes here are 32-bit integers of MiB.
+const MAX_MIB: i64 = i32::MAX as i64;
+
+/// Checks the Linux-level fields of the task and of each container, and refuses the
+/// fields berth does not honour.
+pub(super) fn validate_linux(request: &RegisterTaskDefinitionRequest) -> Result {
+    let pid_mode = request.pid_mode.as_deref().filter(|m| !m.is_empty());
+    if let Some(mode) = pid_mode.filter(|m| !matches!(*m, "host" | "task")) {
+        return Err(ValidationError::new(format!(
+            "Invalid pidMode '{}': expected host or task.",
+            shown(mode)
+        )));
+    }
+    let ipc_mode = request.ipc_mode.as_deref().filter(|m| !m.is_empty());
+    if let Some(mode) = ipc_mode.filter(|m| !matches!(*m, "host" | "task" | "none")) {
+        return Err(ValidationError::new(format!(
+            "Invalid ipcMode '{}': expected host, task or none.",
+            shown(mode)
+        )));
+    }
+    validate_unsupported_task_fields(request)?;
+    let task_has_memory = request
+        .memory
+        .as_deref()
+        .is_some_and(|memory| !memory.trim().is_empty());
+    for container in &request.container_definitions {
+        let name = container_name(container);
+        if let Some(parameters) = &container.linux_parameters {
+            validate_linux_parameters(name, parameters, ipc_mode)?;
+            let has_memory = task_has_memory || container.memory.is_some_and(|m| m > 0);
+            if parameters.max_swap.is_some() && !has_memory {
+                return Err(in_container(
+                    name,
+                    "linuxParameters.maxSwap needs a memory limit: set memory on the \
+                     container or the task",
+                ));
+            }
+        }
+        for option in container.docker_security_options.iter().flatten() {
+            engine_security_option(option).map_err(|message| in_container(name, message))?;
+        }
+        validate_unsupported_container_fields(name, container)?;
+    }
+    Ok(())
+}
+
+fn validate_linux_parameters(
+    name: &str,
+    parameters: &LinuxParameters,
+    ipc_mode: Option<&str>,
+) -> Result {
+    if let Some(error) = &parameters.malformed {
+        return Err(in_container(
+            name,
+            format!("linuxParameters is not in ECS's shape: {}", shown(error)),
+        ));
+    }
+    if let Some(field) = parameters.unknown.keys().next() {
+        return Err(in_container(
+            name,
+            format!("linuxParameters.{} is not supported by berth", shown(field)),
+        ));
+    }
+    let capabilities = parameters.capabilities.as_ref();
+    for (list, given) in [
+        ("add", capabilities.and_then(|c| c.add.as_ref())),
+        ("drop", capabilities.and_then(|c| c.drop.as_ref())),
+    ] {
+        for capability in given.into_iter().flatten() {
+            if !CAPABILITIES.contains(&capability_name(capability).as_str()) {
+                return Err(in_container(
+                    name,
+                    format!(
+                        "linuxParameters.capabilities.{list} '{}' is not a Linux capability",
+                        shown(capability)
+                    ),
+                ));
+            }
+        }
+    }
+    for (index, device) in parameters.devices.iter().flatten().enumerate() {
+        if !device.host_path.starts_with('/') {
+            return Err(in_container(
+                name,
+                format!(
+                    "linuxParameters.devices[{index}].hostPath must be an absolute path, got '{}'",
+                    shown(&device.host_path)
+                ),
+            ));
+        }
+        if let Some(path) = device.container_path.as_deref() {
+            if !path.starts_with('/') {
+                return Err(in_container(
+                    name,
+                    format!(
+                        "linuxParameters.devices[{index}].containerPath must be an absolute \
+                         path, got '{}'",
+                        shown(path)
+                    ),
+                ));
+            }
+        }
+        for permission in device.permissions.iter().flatten() {
+            if !DEVICE_PERMISSIONS.contains(&permission.as_str()) {
+                return Err(in_container(
+                    name,
+                    format!(
+                        "linuxParameters.devices[{index}].permissions '{}' is invalid; \
+                         expected read, write or mknod",
+                        shown(permission)
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(size) = parameters.shared_memory_size {
+        if !(1..=MAX_MIB).contains(&size) {
+            return Err(in_container(
+                name,
+                format!(
+                    "linuxParameters.sharedMemorySize must be between 1 and {MAX_MIB} MiB, got {size}"
+                ),
+            ));
+        }
+        if let Some(mode @ ("host" | "task" | "none")) = ipc_mode {
+            // The shared memory is then the host's, the task's sandbox's, or absent.
+            return Err(in_container(
+                name,
+                format!("linuxParameters.sharedMemorySize cannot be set when ipcMode is {mode}"),
+            ));
+        }
+    }
+    for (index, tmpfs) in parameters.tmpfs.iter().flatten().enumerate() {
+        if !tmpfs.container_path.starts_with('/') {
+            return Err(in_container(
+                name,
+                format!(
+                    "linuxParameters.tmpfs[{index}].containerPath must be an absolute path, got '{}'",
+                    shown(&tmpfs.container_path)
+                ),
+            ));
+        }
+        if !(1..=MAX_MIB).contains(&tmpfs.size) {
+            return Err(in_container(
+                name,
+                format!(
+                    "linuxParameters.tmpfs[{index}].size must be between 1 and {MAX_MIB} MiB, got {}",
+                    tmpfs.size
+                ),
+            ));
+        }
+        for option in tmpfs.mount_options.iter().flatten() {
+            let key = option
+                .split_once('=')
+                .map_or(option.as_str(), |(key, _)| key);
+            if !TMPFS_OPTIONS.contains(&key) || option.contains(',') {
+                return Err(in_container(
+                    name,
+                    format!(
+                        "linuxParameters.tmpfs[{index}].mountOptions '{}' is not a tmpfs mount option",
+                        shown(option)
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(swap) = parameters
+        .max_swap
+        .filter(|swap| !(0..=MAX_MIB).contains(swap))
+    {
+        return Err(in_container(
+            name,
+            format!("linuxParameters.maxSwap must be between 0 and {MAX_MIB} MiB, got {swap}"),
+        ));
+    }
+    if let Some(swappiness) = parameters.swappiness.filter(|s| !(0..=100).contains(s)) {
+        return Err(in_container(
+            name,
+            format!("linuxParameters.swappiness must be between 0 and 100, got {swappiness}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An ECS dockerSecurityOptions entry as the engine's SecurityOpt, or why berth
+/// cannot pass it on. ECS writes `apparmor:PROFILE`; the engine reads `apparmor=PROFILE`.
+pub fn engine_security_option(option: &str) -> std::result::Result<String, String> {
+    if option == "no-new-privileges" || option == "no-new-privileges:true" {
+        return Ok("no-new-privileges".to_string());
+    }
+    let (key, value) = option.split_once(':').unwrap_or((option, ""));
+    match key {
+        "apparmor" | "label" if !value.is_empty() => Ok(format!("{key}={value}")),
+        // The engine's API takes a seccomp profile's JSON itself, not a path.
+        "seccomp" if value == "unconfined" => Ok("seccomp=unconfined".to_string()),
+        "seccomp" => Err(format!(
+            "dockerSecurityOptions '{}' is not supported by berth: only seccomp:unconfined \
+             (the engine's default profile applies otherwise)",
+            shown(option)
+        )),
+        "credentialspec" => Err(format!(
+            "dockerSecurityOptions '{}' is not supported by berth: credential specs are for \
+             Windows containers",
+            shown(option)
+        )),
+        _ => Err(format!(
+            "dockerSecurityOptions '{}' is not supported by berth; expected no-new-privileges, \
+             apparmor:PROFILE, label:VALUE or seccomp:unconfined",
+            shown(option)
+        )),
+    }
+}
+
+/// `net_admin`, `CAP_NET_ADMIN` -> `NET_ADMIN`, as the engine reads them.
+pub fn capability_name(given: &str) -> String {
+    let upper = given.trim().to_ascii_uppercase();
+    upper
+        .strip_prefix("CAP_")
+        .map(str::to_string)
+        .unwrap_or(upper)
+}
+
+fn unsupported(field: &str, why: &str) -> String {
+    format!("{field} is not supported by berth: {why}")
+}
+
+/// Task-level fields berth cannot honour. Fields that matter only inside AWS
+/// (`taskRoleArn`, `executionRoleArn`, `requiresCompatibilities`, `ephemeralStorage`,
+/// `enableFaultInjection`, `runtimePlatform.cpuArchitecture`) are kept as metadata.
+fn validate_unsupported_task_fields(request: &RegisterTaskDefinitionRequest) -> Result {
+    if request.proxy_configuration.as_ref().is_some_and(is_given) {
+        return Err(ValidationError::new(unsupported(
+            "proxyConfiguration",
+            "berth has no App Mesh proxy",
+        )));
+    }
+    if request
+        .inference_accelerators
+        .as_ref()
+        .is_some_and(is_given)
+    {
+        return Err(ValidationError::new(unsupported(
+            "inferenceAccelerators",
+            "berth has no Elastic Inference accelerators",
+        )));
+    }
+    let family = request
+        .runtime_platform
+        .as_ref()
+        .and_then(|platform| platform.get("operatingSystemFamily"))
+        .and_then(|family| family.as_str());
+    if let Some(family) = family.filter(|family| *family != "LINUX") {
+        return Err(ValidationError::new(unsupported(
+            &format!("runtimePlatform.operatingSystemFamily '{}'", shown(family)),
+            "berth runs Linux containers only",
+        )));
+    }
+    for volume in &request.volumes {
+        let name = volume.name.as_deref().unwrap_or_default();
+        if volume
+            .efs_volume_configuration
+            .as_ref()
+            .is_some_and(is_given)
+        {
+            return Err(ValidationError::new(format!(
+                "Volume '{name}': {}",
+                unsupported(
+                    "efsVolumeConfiguration",
+                    "mount the file system on the host and use host.sourcePath"
+                )
+            )));
+        }
+        if volume.configured_at_launch == Some(true) {
+            return Err(ValidationError::new(format!(
+                "Volume '{name}': {}",
+                unsupported(
+                    "configuredAtLaunch",
+                    "berth configures no volumes at launch"
+                )
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Container fields berth cannot honour. `versionConsistency` and the port mappings'
+/// `name` and `appProtocol` (Service Connect) are kept as metadata.
+fn validate_unsupported_container_fields(name: &str, container: &ContainerDefinition) -> Result {
+    let refuse = |field: &str, why: &str| Err(in_container(name, unsupported(field, why)));
+    if container
+        .repository_credentials
+        .as_ref()
+        .is_some_and(is_given)
+    {
+        return refuse(
+            "repositoryCredentials",
+            "berth has no secrets store; log the engine in to the registry instead",
+        );
+    }
+    let restart_enabled = container
+        .restart_policy
+        .as_ref()
+        .and_then(|policy| policy.get("enabled"))
+        .and_then(|enabled| enabled.as_bool());
+    if restart_enabled == Some(true) {
+        return refuse(
+            "restartPolicy",
+            "berth replaces a service's stopped tasks instead of restarting containers",
+        );
+    }
+    if container.disable_networking == Some(true) {
+        return refuse("disableNetworking", "use networkMode none");
+    }
+    if container
+        .system_controls
+        .as_ref()
+        .is_some_and(|c| !c.is_empty())
+    {
+        return refuse("systemControls", "berth sets no sysctls");
+    }
+    if container
+        .resource_requirements
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        return refuse(
+            "resourceRequirements",
+            "berth schedules no GPUs or accelerators",
+        );
+    }
+    if container
+        .firelens_configuration
+        .as_ref()
+        .is_some_and(is_given)
+    {
+        return refuse(
+            "firelensConfiguration",
+            "berth has no FireLens log router; containers log to json-file",
+        );
+    }
+    if container
+        .credential_specs
+        .as_ref()
+        .is_some_and(|c| !c.is_empty())
+    {
+        return refuse(
+            "credentialSpecs",
+            "credential specs are for Windows containers",
+        );
+    }
+    let port_range = container
+        .port_mappings
+        .iter()
+        .flatten()
+        .filter_map(|mapping| mapping.container_port_range.as_deref())
+        .find(|range| !range.is_empty());
+    if let Some(range) = port_range {
+        return refuse(
+            &format!("portMappings containerPortRange '{}'", shown(range)),
+            "map each port with containerPort",
+        );
+    }
+    Ok(())
+}
+
+/// JSON `null`, `{}` and `[]` ask for nothing.
+fn is_given(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null => false,
+        serde_json::Value::Object(map) => !map.is_empty(),
+        serde_json::Value::Array(items) => !items.is_empty(),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;
