@@ -252,6 +252,11 @@ impl Dev {
         self.spawn();
     }
 
+    /// The running `berth dev`'s process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// kill -9: no chance to clean up, as in a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
