@@ -3,7 +3,7 @@ use std::sync::Mutex;
 
 use berth_core::{Command, RecordKey, State};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store at {path}: {message}")]
     Backend { path: String, message: String },

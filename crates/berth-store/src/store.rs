@@ -1,19 +1,38 @@
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use berth_core::{Command, State};
 use tokio::sync::watch;
 
-use crate::backend::{record_of, state_from_records, Backend, Quarantined, StoreError};
+use crate::backend::{record_of, state_from_records, Backend, Quarantined, Record, StoreError};
 
-/// The state in memory, written through to a durable backend.
+/// The state in memory, written through to a durable backend, with group commit.
 ///
 /// Readers take the latest durable state as an `Arc` snapshot and never wait for a
-/// write: a write decides on a snapshot, makes its records durable while readers keep
-/// seeing the state before it, and only then swaps in the new state. Writers are
-/// serialized by their own lock, so two writes never decide on the same state.
+/// write. Writers are serialized by the writer lock, under which each decides on the
+/// *pending* state (the durable state plus every change queued for the disk, so no two
+/// writes decide on the same state), applies its commands to it in place and queues
+/// its records. The store's committer thread takes every queued change at once,
+/// snapshots the pending state, syncs all of their records in one backend transaction
+/// and, once that is durable, makes the snapshot visible and answers every writer of
+/// the batch. Concurrent writes thus share one disk sync and one copy of the state, and
+/// none is answered before it is durable. A failed sync fails its batch and every
+/// change queued after it (they were decided on top of it), and the pending state goes
+/// back to the durable one. The copies are made on that one thread, so freed copies
+/// are reused by the next rather than left in one allocator arena per writer thread.
 pub struct Store {
+    shared: Arc<Shared>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
     backend: Box<dyn Backend>,
-    writer: Mutex<()>,
+    writer: Mutex<Pending>,
+    commits: Mutex<Commits>,
+    /// Wakes the committer: changes were queued, or the store is closing.
+    queued: Condvar,
+    /// Wakes writers: changes became durable or failed.
+    resolved: Condvar,
     visible: RwLock<Visible>,
     revision: watch::Sender<u64>,
     quarantined: Vec<Quarantined>,
@@ -25,8 +44,37 @@ struct Visible {
     revision: u64,
 }
 
+/// The state every decision sees: durable plus queued changes.
+struct Pending {
+    state: State,
+    revision: u64,
+}
+
+/// The changes on their way to the disk, and what became of earlier ones.
+#[derive(Default)]
+struct Commits {
+    queue: Vec<Queued>,
+    next_ticket: u64,
+    /// Every ticket up to this one is durable or failed.
+    resolved_through: u64,
+    /// The tickets that failed, with why.
+    failed: BTreeMap<u64, StoreError>,
+    /// The tickets the committer is writing now.
+    in_flight: Vec<u64>,
+    closing: bool,
+}
+
+struct Queued {
+    ticket: u64,
+    records: Vec<Record>,
+}
+
 /// What a decision returned: commands to make durable, and the caller's result.
 type Decision<R, E> = Result<(Vec<Command>, R), E>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl Store {
     /// Loads every record from the backend. A record that cannot be read is moved aside
@@ -43,85 +91,95 @@ impl Store {
             backend.quarantine(record)?;
         }
         let (revision, _) = watch::channel(0);
-        Ok(Store {
+        let shared = Arc::new(Shared {
             backend,
-            writer: Mutex::new(()),
+            writer: Mutex::new(Pending {
+                state: state.clone(),
+                revision: 0,
+            }),
+            commits: Mutex::new(Commits::default()),
+            queued: Condvar::new(),
+            resolved: Condvar::new(),
             visible: RwLock::new(Visible {
                 state: Arc::new(state),
                 revision: 0,
             }),
             revision,
             quarantined,
+        });
+        let committer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("berth-store-commit".to_string())
+                .spawn(move || shared.run_committer())
+                .map_err(|e| StoreError::Backend {
+                    path: "(the store)".to_string(),
+                    message: format!("cannot start the committer thread: {e}"),
+                })?
+        };
+        Ok(Store {
+            shared,
+            committer: Some(committer),
         })
     }
 
     /// The records that could not be read when the store opened.
     pub fn quarantined(&self) -> &[Quarantined] {
-        &self.quarantined
+        &self.shared.quarantined
     }
 
-    fn visible(&self) -> Visible {
-        self.visible
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// The current state: a snapshot that later writes do not change.
+    /// The current durable state: a snapshot that later writes do not change.
     pub fn snapshot(&self) -> Arc<State> {
-        self.visible().state
+        self.shared.visible().state
     }
 
-    /// Reads the current state. Never waits for a write in progress.
+    /// Reads the current durable state. Never waits for a write in progress.
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         f(&self.snapshot())
     }
 
     /// Decides and applies a change atomically: `decide` sees the current state and
     /// returns commands plus a result; the commands are made durable, then visible.
-    /// No other write happens in between.
+    /// No other write decides on the same state.
     ///
-    /// `decide` first runs on a snapshot without any lock, so a decision that changes
-    /// nothing (every read) never waits for a write. When it does change something and
-    /// another write landed meanwhile, it runs again on the newer state under the writer
-    /// lock. This call blocks on the backend's sync: from async code use
-    /// [`Store::transact_async`].
+    /// `decide` first runs on the durable snapshot without any lock, so a decision that
+    /// changes nothing (every read) never waits for a write. When it does change
+    /// something and other writes are pending, it runs again on the pending state under
+    /// the writer lock. This call blocks until the change is durable: from async code
+    /// use [`Store::transact_async`].
     pub fn transact<R, E>(
         &self,
         mut decide: impl FnMut(&State) -> Decision<R, E>,
     ) -> Result<Result<R, E>, StoreError> {
-        let seen = self.visible();
+        let seen = self.shared.visible();
         match decide(&seen.state) {
             Err(error) => Ok(Err(error)),
             Ok((commands, result)) if commands.is_empty() => Ok(Ok(result)),
-            Ok(decided) => self.commit(seen.revision, decided, decide),
+            Ok(decided) => self.shared.commit(seen.revision, decided, decide),
         }
     }
 
     /// [`Store::transact`] for async callers: a decision that changes nothing runs on
-    /// the caller's thread; one that writes is made durable on a blocking thread, so
-    /// disk syncs never hold up the async workers.
-    pub async fn transact_async<R, E, F>(
-        self: &Arc<Self>,
-        mut decide: F,
-    ) -> Result<Result<R, E>, StoreError>
+    /// the caller's thread; one that writes waits for its disk sync on a blocking
+    /// thread, so syncs never hold up the async workers.
+    pub async fn transact_async<R, E, F>(&self, mut decide: F) -> Result<Result<R, E>, StoreError>
     where
         F: FnMut(&State) -> Decision<R, E> + Send + 'static,
         R: Send + 'static,
         E: Send + 'static,
     {
-        let seen = self.visible();
+        let seen = self.shared.visible();
         let decided = match decide(&seen.state) {
             Err(error) => return Ok(Err(error)),
             Ok((commands, result)) if commands.is_empty() => return Ok(Ok(result)),
             Ok(decided) => decided,
         };
-        let store = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || store.commit(seen.revision, decided, decide))
+        let shared = Arc::clone(&self.shared);
+        match tokio::task::spawn_blocking(move || shared.commit(seen.revision, decided, decide))
             .await
         {
             Ok(outcome) => outcome,
-            // A panic while deciding again: nothing was written.
+            // A panic while deciding again: nothing was queued.
             Err(join_error) if join_error.is_panic() => {
                 std::panic::resume_unwind(join_error.into_panic())
             }
@@ -129,63 +187,215 @@ impl Store {
         }
     }
 
-    /// Writes `decided` if the state is still the one it was decided on (`seen`),
-    /// otherwise decides again on the current state; all under the writer lock.
+    /// Applies commands decided elsewhere, once they are durable.
+    pub fn apply(&self, commands: Vec<Command>) -> Result<(), StoreError> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let mut pending = lock(&self.shared.writer);
+        let ticket = self.shared.enqueue(&mut pending, commands)?;
+        drop(pending);
+        self.shared.wait(ticket)
+    }
+
+    /// A receiver whose value changes after every applied change.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.shared.revision.subscribe()
+    }
+}
+
+impl Drop for Store {
+    /// Lets the committer write what is queued, then stops it.
+    fn drop(&mut self) {
+        lock(&self.shared.commits).closing = true;
+        self.shared.queued.notify_all();
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
+        }
+    }
+}
+
+impl Shared {
+    fn visible(&self) -> Visible {
+        self.visible
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Queues `decided` if the pending state is still the one it was decided on
+    /// (`seen`), otherwise decides again on the pending state; then waits until the
+    /// change is durable.
     fn commit<R, E>(
         &self,
         seen: u64,
         decided: (Vec<Command>, R),
         mut decide: impl FnMut(&State) -> Decision<R, E>,
     ) -> Result<Result<R, E>, StoreError> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.visible();
-        let (commands, result) = if current.revision == seen {
+        let mut pending = lock(&self.writer);
+        let (commands, result) = if pending.revision == seen {
             decided
         } else {
-            match decide(&current.state) {
+            match decide(&pending.state) {
                 Err(error) => return Ok(Err(error)),
-                Ok((commands, result)) if commands.is_empty() => return Ok(Ok(result)),
+                Ok((commands, result)) if commands.is_empty() => {
+                    // Decided on changes not yet durable: answer once they are.
+                    let last = lock(&self.commits).queue.last().map(|q| q.ticket);
+                    drop(pending);
+                    if let Some(ticket) = last {
+                        self.wait(ticket)?;
+                    }
+                    return Ok(Ok(result));
+                }
                 Ok(decided) => decided,
             }
         };
-        self.write_locked(&current, commands)?;
+        let ticket = self.enqueue(&mut pending, commands)?;
+        drop(pending);
+        self.wait(ticket)?;
         Ok(Ok(result))
     }
 
-    /// Makes `commands` durable on top of `current`, then visible. The caller holds
-    /// the writer lock.
-    fn write_locked(&self, current: &Visible, commands: Vec<Command>) -> Result<(), StoreError> {
-        // Apply to a copy: readers keep the current state until the copy is durable,
-        // and a failed write leaves memory as it was.
-        let mut next = State::clone(&current.state);
-        let keys: Vec<_> = commands.into_iter().map(|c| next.apply(c)).collect();
+    /// Applies `commands` to the pending state and queues their records for the
+    /// committer; the caller holds the writer lock. Returns the change's ticket.
+    fn enqueue(&self, pending: &mut Pending, commands: Vec<Command>) -> Result<u64, StoreError> {
+        let keys: Vec<_> = commands
+            .into_iter()
+            .map(|c| pending.state.apply(c))
+            .collect();
         let records = keys
             .iter()
-            .map(|k| record_of(&next, k))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.backend.write(&records)?;
-        let revision = current.revision + 1;
-        *self.visible.write().unwrap_or_else(|e| e.into_inner()) = Visible {
-            state: Arc::new(next),
-            revision,
+            .map(|k| record_of(&pending.state, k))
+            .collect::<Result<Vec<_>, _>>();
+        let records = match records {
+            Ok(records) => records,
+            Err(error) => {
+                // The pending state holds a change that cannot be written: go back to
+                // the durable state, failing what was queued on top of it.
+                self.fail_pending(pending, &error);
+                return Err(error);
+            }
         };
-        self.revision.send_replace(revision);
-        Ok(())
+        pending.revision += 1;
+        let mut commits = lock(&self.commits);
+        commits.next_ticket += 1;
+        let ticket = commits.next_ticket;
+        commits.queue.push(Queued { ticket, records });
+        drop(commits);
+        self.queued.notify_one();
+        Ok(ticket)
     }
 
-    /// Applies commands decided elsewhere. Blocks on the backend's sync.
-    pub fn apply(&self, commands: Vec<Command>) -> Result<(), StoreError> {
-        if commands.is_empty() {
-            return Ok(());
+    /// Puts the pending state back to the durable one and fails every queued change;
+    /// the caller holds the writer lock.
+    fn fail_pending(&self, pending: &mut Pending, error: &StoreError) {
+        let visible = self.visible();
+        pending.state = State::clone(&visible.state);
+        pending.revision = visible.revision;
+        let mut commits = lock(&self.commits);
+        for queued in std::mem::take(&mut commits.queue) {
+            commits.failed.insert(queued.ticket, error.clone());
+            commits.resolved_through = commits.resolved_through.max(queued.ticket);
         }
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.visible();
-        self.write_locked(&current, commands)
+        drop(commits);
+        self.resolved.notify_all();
     }
 
-    /// A receiver whose value changes after every applied change.
-    pub fn watch(&self) -> watch::Receiver<u64> {
-        self.revision.subscribe()
+    /// Waits until `ticket` is durable or failed.
+    fn wait(&self, ticket: u64) -> Result<(), StoreError> {
+        let mut commits = lock(&self.commits);
+        while commits.resolved_through < ticket {
+            commits = self
+                .resolved
+                .wait(commits)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        match commits.failed.get(&ticket) {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The committer thread: writes queued changes in batches until the store closes.
+    /// A panic while writing a batch fails that batch and what was queued on top of
+    /// it, as a failed sync does, and the committer goes on.
+    fn run_committer(&self) {
+        loop {
+            {
+                let mut commits = lock(&self.commits);
+                while commits.queue.is_empty() && !commits.closing {
+                    commits = self.queued.wait(commits).unwrap_or_else(|e| e.into_inner());
+                }
+                if commits.queue.is_empty() && commits.closing {
+                    return;
+                }
+            }
+            let written =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_batch()));
+            if written.is_err() {
+                tracing::error!("the store's committer hit a bug while writing; that batch failed");
+                let error = StoreError::Backend {
+                    path: "(the store)".to_string(),
+                    message: "the write hit a bug in berth and was not saved".to_string(),
+                };
+                self.fail_batch(&error);
+            }
+        }
+    }
+
+    /// Writes every queued change in one backend transaction, then makes the state
+    /// they lead to visible and answers their writers.
+    fn write_batch(&self) {
+        let (batch, next) = {
+            let pending = lock(&self.writer);
+            let mut commits = lock(&self.commits);
+            let batch = std::mem::take(&mut commits.queue);
+            if batch.is_empty() {
+                return;
+            }
+            commits.in_flight = batch.iter().map(|q| q.ticket).collect();
+            let next = Visible {
+                state: Arc::new(pending.state.clone()),
+                revision: pending.revision,
+            };
+            (batch, next)
+        };
+        let records: Vec<Record> = batch.into_iter().flat_map(|q| q.records).collect();
+        match self.backend.write(&records) {
+            Ok(()) => {
+                let revision = next.revision;
+                // The previous snapshot is dropped here, on this thread, unless a
+                // reader still holds it.
+                let previous = std::mem::replace(
+                    &mut *self.visible.write().unwrap_or_else(|e| e.into_inner()),
+                    next,
+                );
+                drop(previous);
+                self.revision.send_replace(revision);
+                let mut commits = lock(&self.commits);
+                let in_flight = std::mem::take(&mut commits.in_flight);
+                if let Some(last) = in_flight.last() {
+                    commits.resolved_through = commits.resolved_through.max(*last);
+                }
+                drop(commits);
+                self.resolved.notify_all();
+            }
+            Err(error) => self.fail_batch(&error),
+        }
+    }
+
+    /// Fails the batch being written and everything queued after it; the pending state
+    /// goes back to the durable one.
+    fn fail_batch(&self, error: &StoreError) {
+        let mut pending = lock(&self.writer);
+        {
+            let mut commits = lock(&self.commits);
+            for ticket in std::mem::take(&mut commits.in_flight) {
+                commits.failed.insert(ticket, error.clone());
+                commits.resolved_through = commits.resolved_through.max(ticket);
+            }
+        }
+        self.fail_pending(&mut pending, error);
     }
 }
 
@@ -312,17 +522,47 @@ mod tests {
         assert!(!kept[0].1.is_empty(), "the reason is kept");
     }
 
-    /// A backend whose writes wait until the test lets them finish, like a slow disk.
-    struct GatedBackend {
-        started: Mutex<mpsc::Sender<()>>,
-        release: Mutex<mpsc::Receiver<()>>,
+    /// A backend whose writes wait until the test says how they end, like a slow disk:
+    /// each write reports how many records it carries, then waits for `Ok` (durable)
+    /// or `Err` (the disk failed). A write the test never releases fails after 10 s, so
+    /// a store that waits where it must not fails its test instead of hanging it.
+    struct ScriptedBackend {
+        started: Mutex<mpsc::Sender<usize>>,
+        release: Mutex<mpsc::Receiver<Result<(), ()>>>,
     }
 
-    impl Backend for GatedBackend {
-        fn write(&self, _: &[Record]) -> Result<(), StoreError> {
-            self.started.lock().unwrap().send(()).unwrap();
-            self.release.lock().unwrap().recv().unwrap();
-            Ok(())
+    type Script = (mpsc::Receiver<usize>, mpsc::Sender<Result<(), ()>>);
+
+    fn scripted_store() -> (Arc<Store>, Script) {
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let backend = ScriptedBackend {
+            started: Mutex::new(started_tx),
+            release: Mutex::new(release_rx),
+        };
+        (
+            Arc::new(Store::open(Box::new(backend)).unwrap()),
+            (started, release),
+        )
+    }
+
+    impl Backend for ScriptedBackend {
+        fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+            let failed = |message: &str| StoreError::Backend {
+                path: "scripted".to_string(),
+                message: message.to_string(),
+            };
+            self.started.lock().unwrap().send(records.len()).unwrap();
+            match self
+                .release
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(10))
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(())) => Err(failed("the disk failed")),
+                Err(_) => Err(failed("the test never released this write")),
+            }
         }
         fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
             Ok(Vec::new())
@@ -332,22 +572,31 @@ mod tests {
         }
     }
 
+    fn apply_on_a_thread(
+        store: &Arc<Store>,
+        name: &str,
+    ) -> std::thread::JoinHandle<Result<(), StoreError>> {
+        let store = store.clone();
+        let command = cluster(name);
+        std::thread::spawn(move || store.apply(vec![command]))
+    }
+
+    /// Waits until `count` changes are queued behind the write being synced.
+    fn wait_until_queued(store: &Store, count: usize) {
+        for _ in 0..10_000 {
+            if lock(&store.shared.commits).queue.len() == count {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("{count} changes were never queued");
+    }
+
     #[test]
     fn reads_do_not_wait_for_a_write_that_is_syncing() {
-        let (started_tx, started) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel();
-        let store = Arc::new(
-            Store::open(Box::new(GatedBackend {
-                started: Mutex::new(started_tx),
-                release: Mutex::new(release_rx),
-            }))
-            .unwrap(),
-        );
-        let writer = {
-            let store = store.clone();
-            std::thread::spawn(move || store.apply(vec![cluster("new")]))
-        };
-        started.recv().unwrap();
+        let (store, (started, release)) = scripted_store();
+        let writer = apply_on_a_thread(&store, "new");
+        assert_eq!(started.recv().unwrap(), 1);
         // The write is in its sync: a read and a read-only decision answer now, from
         // the state before it (the write is not acknowledged yet).
         assert!(cluster_names(&store).is_empty());
@@ -355,9 +604,94 @@ mod tests {
             .transact(|s| Ok::<_, ()>((vec![], s.clusters.len())))
             .unwrap();
         assert_eq!(read_only, Ok(0));
-        release.send(()).unwrap();
+        release.send(Ok(())).unwrap();
         writer.join().unwrap().unwrap();
         assert_eq!(cluster_names(&store), ["new"]);
+    }
+
+    #[test]
+    fn concurrent_writes_share_one_sync_and_are_answered_once_durable() {
+        let (store, (started, release)) = scripted_store();
+        let first = apply_on_a_thread(&store, "c0");
+        assert_eq!(started.recv().unwrap(), 1, "the first write syncs alone");
+        // Seven more arrive while it syncs: they queue, decided on the pending state.
+        let rest: Vec<_> = (1..8)
+            .map(|i| apply_on_a_thread(&store, &format!("c{i}")))
+            .collect();
+        wait_until_queued(&store, 7);
+        assert!(
+            cluster_names(&store).is_empty(),
+            "nothing is visible before it is durable"
+        );
+        release.send(Ok(())).unwrap();
+        first.join().unwrap().unwrap();
+        assert_eq!(started.recv().unwrap(), 7, "the seven share one sync");
+        assert_eq!(
+            cluster_names(&store),
+            ["c0"],
+            "the batch is not visible yet"
+        );
+        release.send(Ok(())).unwrap();
+        for writer in rest {
+            writer.join().unwrap().unwrap();
+        }
+        assert_eq!(cluster_names(&store).len(), 8);
+        assert_eq!(*store.watch().borrow(), 8);
+        assert!(started.try_recv().is_err(), "two syncs for eight writes");
+    }
+
+    #[test]
+    fn a_failed_sync_fails_its_batch_and_what_was_decided_on_top_of_it() {
+        let (store, (started, release)) = scripted_store();
+        let first = apply_on_a_thread(&store, "lost");
+        assert_eq!(started.recv().unwrap(), 1);
+        let on_top = apply_on_a_thread(&store, "on-top");
+        wait_until_queued(&store, 1);
+        release.send(Err(())).unwrap();
+        let error = first.join().unwrap().unwrap_err();
+        assert!(error.to_string().contains("the disk failed"), "{error}");
+        let error = on_top.join().unwrap().unwrap_err();
+        assert!(error.to_string().contains("the disk failed"), "{error}");
+        assert!(cluster_names(&store).is_empty());
+        assert_eq!(*store.watch().borrow(), 0);
+        // The store goes on from the durable state: a later write sees neither.
+        let later = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store.transact(|state| Ok::<_, ()>((vec![cluster("later")], state.clusters.len())))
+            })
+        };
+        assert_eq!(started.recv().unwrap(), 1);
+        release.send(Ok(())).unwrap();
+        assert_eq!(later.join().unwrap().unwrap(), Ok(0));
+        assert_eq!(cluster_names(&store), ["later"]);
+    }
+
+    #[tokio::test]
+    async fn a_write_syncs_off_the_async_worker() {
+        // One async worker thread: were the sync to run on it, nothing else could run
+        // until the scripted disk gave up, and the write would fail.
+        let (store, (started, release)) = scripted_store();
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .transact_async(|_| Ok::<_, ()>((vec![cluster("async")], ())))
+                    .await
+            })
+        };
+        let records = tokio::task::spawn_blocking(move || started.recv().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(records, 1);
+        let read = store
+            .transact_async(|s| Ok::<_, ()>((vec![], s.clusters.len())))
+            .await
+            .unwrap();
+        assert_eq!(read, Ok(0), "a read answers while the write syncs");
+        release.send(Ok(())).unwrap();
+        writer.await.unwrap().unwrap().unwrap();
+        assert_eq!(cluster_names(&store), ["async"]);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A soak under a hostile mix: 32 writers, clients trickling their headers, clients
+//! A soak under a hostile mix: 32 writers registering task definition revisions, clients trickling their headers, clients
 //! sending bodies of 1 MiB and more and stalling, clients with bad signatures, while a
 //! few readers measure how long ListClusters and DescribeClusters take. Every reader and
 //! writer request must be answered 200 and every acknowledged write must be there, also
@@ -153,33 +153,51 @@ async fn bad_signatures(port: u16, until: Instant, tally: Arc<Tally>) {
     }
 }
 
+/// Registers revisions of its own family, as a CI pipeline does: each acknowledged
+/// revision must be listed afterwards.
 async fn writer(port: u16, index: usize, until: Instant, tally: Arc<Tally>) {
     let client = reqwest::Client::new();
-    let mut n = 0;
+    let family = format!("soak-{index:02}");
     while Instant::now() < until {
-        let name = format!("soak-{index:02}-{n:05}");
-        n += 1;
-        let body = format!(r#"{{"clusterName": "{name}"}}"#);
+        let body = format!(
+            r#"{{"family": "{family}", "containerDefinitions": [{{"name": "app",
+                "image": "berth/busybox:latest", "memory": 16,
+                "environment": [{{"name": "WRITER", "value": "{index}"}}]}}]}}"#
+        );
         match ecs(
             &client,
             port,
             support::SECRET_ACCESS_KEY,
-            "CreateCluster",
+            "RegisterTaskDefinition",
             &body,
         )
         .await
         {
-            Ok((200, _)) => tally.acknowledged.lock().unwrap().push(name),
+            Ok((200, text)) => {
+                let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                match answer["taskDefinition"]["revision"].as_i64() {
+                    Some(revision) => tally
+                        .acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(format!("{family}:{revision}")),
+                    None => tally
+                        .write_failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{family}: no revision in {text}")),
+                }
+            }
             Ok((status, text)) => tally
                 .write_failures
                 .lock()
                 .unwrap()
-                .push(format!("{name}: {status} {text}")),
+                .push(format!("{family}: {status} {text}")),
             Err(error) => tally
                 .write_failures
                 .lock()
                 .unwrap()
-                .push(format!("{name}: {error}")),
+                .push(format!("{family}: {error}")),
         }
     }
 }
@@ -187,7 +205,7 @@ async fn writer(port: u16, index: usize, until: Instant, tally: Arc<Tally>) {
 async fn reader(port: u16, index: usize, until: Instant, tally: Arc<Tally>) {
     let client = reqwest::Client::new();
     while Instant::now() < until {
-        let (action, body) = if index % 2 == 0 {
+        let (action, body) = if index.is_multiple_of(2) {
             ("ListClusters", r#"{"maxResults": 10}"#)
         } else {
             ("DescribeClusters", r#"{"clusters": ["default"]}"#)
@@ -233,12 +251,12 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Every cluster the API lists, through the aws CLI's own pagination.
-fn listed_clusters(dev: &Dev) -> std::collections::BTreeSet<String> {
-    let listed = dev.aws_json(&["ecs", "list-clusters"]);
-    listed["clusterArns"]
+/// Every task definition revision the API lists, through the aws CLI's own pagination.
+fn listed_revisions(dev: &Dev) -> std::collections::BTreeSet<String> {
+    let listed = dev.aws_json(&["ecs", "list-task-definitions"]);
+    listed["taskDefinitionArns"]
         .as_array()
-        .expect("clusterArns")
+        .expect("taskDefinitionArns")
         .iter()
         .filter_map(|arn| arn.as_str()?.rsplit('/').next().map(str::to_string))
         .collect()
@@ -377,7 +395,7 @@ fn a_hostile_mix_loses_nothing_and_readers_keep_being_answered() {
     );
 
     // Nothing acknowledged is lost: not now, and not after kill -9.
-    let listed = listed_clusters(&dev);
+    let listed = listed_revisions(&dev);
     let missing: Vec<_> = acknowledged
         .iter()
         .filter(|n| !listed.contains(*n))
@@ -388,7 +406,7 @@ fn a_hostile_mix_loses_nothing_and_readers_keep_being_answered() {
     );
     dev.kill();
     dev.spawn();
-    let listed = listed_clusters(&dev);
+    let listed = listed_revisions(&dev);
     let missing: Vec<_> = acknowledged
         .iter()
         .filter(|n| !listed.contains(*n))
