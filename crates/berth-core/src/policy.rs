@@ -39,7 +39,10 @@ pub enum PrivilegeKind {
     /// `dockerSecurityOptions` other than `no-new-privileges`: another AppArmor, seccomp
     /// or SELinux profile than the engine's default, or none.
     SecurityProfile,
-    /// A load-balancer `ip` target at a loopback, link-local or unspecified address.
+    /// A load-balancer target the data plane would reach on this machine's own
+    /// addresses without a task having published it: an `ip` target at a loopback,
+    /// link-local or unspecified address, or an `instance` target at a host port no task
+    /// running on that container instance has published.
     LocalTargets,
 }
 
@@ -160,6 +163,29 @@ impl PrivilegePolicy {
         }
         Err(refusal(
             &format!("the ip target {address} (a loopback, link-local or unspecified address)"),
+            PrivilegeKind::LocalTargets,
+        ))
+    }
+
+    /// An `instance` target is served at `127.0.0.1:port` (its host ports are published
+    /// on this machine), so a port that no task running on the instance has published
+    /// (`published` false) would reach whatever listens there on loopback: that needs
+    /// [`PrivilegeKind::LocalTargets`]. The error is the message.
+    pub fn check_instance_target(
+        &self,
+        instance: &str,
+        port: u16,
+        published: bool,
+    ) -> Result<(), String> {
+        if published || self.allows(PrivilegeKind::LocalTargets) {
+            return Ok(());
+        }
+        Err(refusal(
+            &format!(
+                "the instance target '{}' port {port} (not a host port a task running on that \
+                 container instance has published)",
+                shown(instance)
+            ),
             PrivilegeKind::LocalTargets,
         ))
     }
