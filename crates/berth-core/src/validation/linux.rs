@@ -372,6 +372,19 @@ fn validate_unsupported_task_fields(request: &RegisterTaskDefinitionRequest) -> 
                 )
             )));
         }
+        if volume
+            .fsx_windows_file_server_volume_configuration
+            .as_ref()
+            .is_some_and(is_given)
+        {
+            return Err(ValidationError::new(format!(
+                "Volume '{name}': {}",
+                unsupported(
+                    "fsxWindowsFileServerVolumeConfiguration",
+                    "it is for Windows containers; berth runs Linux containers only"
+                )
+            )));
+        }
         if volume.configured_at_launch == Some(true) {
             return Err(ValidationError::new(format!(
                 "Volume '{name}': {}",
