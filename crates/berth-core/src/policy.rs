@@ -1,7 +1,8 @@
 //! What an API caller may make the host do. A task definition can ask for more than
 //! an ordinary container gets (`privileged`, host paths, the host's namespaces,
-//! devices, capabilities, another security profile), and a load-balancer `ip` target
-//! can point the network-facing balancer at this machine's own loopback services.
+//! devices, capabilities, another security profile), and a load-balancer target (an
+//! `ip` one at a loopback address, an `instance` one at a port no task published) can
+//! point the network-facing balancer at this machine's own loopback services.
 //! Each such use has a [`PrivilegeKind`]; the operator's [`PrivilegePolicy`] says which
 //! kinds are allowed. The control plane checks it when a definition is registered and
 //! again when tasks are placed (the policy may have changed since), and refuses a use
@@ -377,7 +378,8 @@ fn container_privileges(container: &ContainerDefinition, uses: &mut Vec<Privileg
         }
     }
     for option in container.docker_security_options.iter().flatten() {
-        // One validation refuses is counted too: the policy never admits less than it sees.
+        // An option validation refuses counts as a profile: the policy never exempts what
+        // it cannot read.
         if SecurityOption::parse(option).map_or(true, |parsed| parsed.changes_profile()) {
             push(
                 PrivilegeKind::SecurityProfile,
