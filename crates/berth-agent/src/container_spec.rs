@@ -301,7 +301,8 @@ fn container_override<'a>(task: &'a Task, name: &str) -> Option<&'a ContainerOve
         .find(|o| o.name.as_deref() == Some(name))
 }
 
-/// Task-level memory in MiB ("512", or "1 GB"/"1GB").
+/// Task-level memory in MiB, read by the parser validation admitted it with ("512",
+/// "1 GB", "0.5 GB").
 fn task_memory_mib(task: &Task, definition: &RegisterTaskDefinitionRequest) -> Option<i64> {
     let raw = task
         .overrides
@@ -309,12 +310,9 @@ fn task_memory_mib(task: &Task, definition: &RegisterTaskDefinitionRequest) -> O
         .as_deref()
         .or(task.memory.as_deref())
         .or(definition.memory.as_deref())?;
-    let raw = raw.trim();
-    let upper = raw.to_ascii_uppercase();
-    if let Some(gb) = upper.strip_suffix("GB") {
-        return gb.trim().parse::<i64>().ok().map(|g| g * 1024);
-    }
-    raw.parse::<i64>().ok()
+    berth_core::resources::parse_memory_mib(raw)
+        .and_then(|mib| i64::try_from(mib).ok())
+        .filter(|mib| *mib > 0)
 }
 
 /// Everything to create container `index` of the task definition, joined to the

@@ -424,15 +424,17 @@ impl Runner {
                 )));
             }
         }
-        // The control plane admitted these under the operator's policy; each is said
-        // here, where the host is reached, so the operator sees what runs with what.
+        // The control plane checked these against the operator's policy when it placed
+        // the task; the agent does not check again (it has no policy), so the log says
+        // only that. Each is said here, where the host is reached, so the operator sees
+        // what runs with what.
         for used in berth_core::task_definition_privileges(&self.definition) {
             tracing::warn!(
                 task = %self.task.id,
                 family = %self.task.family,
                 privilege = %used.kind,
                 field = %used.field,
-                "a task uses privilege on this host, as the privilege policy allows"
+                "a task uses privilege on this host, admitted by the control plane's privilege policy when it placed the task"
             );
         }
         if container_spec::holds_own_namespace(&self.definition) {

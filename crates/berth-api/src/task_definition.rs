@@ -255,6 +255,9 @@ pub struct Volume {
     pub docker_volume_configuration: Option<DockerVolumeConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efs_volume_configuration: Option<Value>,
+    /// Kept so validation can refuse it by name rather than serde dropping it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsx_windows_file_server_volume_configuration: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configured_at_launch: Option<bool>,
 }

@@ -32,5 +32,6 @@ pub use report::{apply_task_reports, ContainerReport, TaskReport};
 pub use state::{service_key, Command, RecordKey, State};
 pub use time::Timestamp;
 pub use validation::{
-    capability_name, engine_security_option, validate_task_definition, ValidationError,
+    capability_name, engine_security_option, validate_task_definition, SecurityOption,
+    ValidationError,
 };

@@ -1,7 +1,8 @@
 //! What an API caller may make the host do. A task definition can ask for more than
 //! an ordinary container gets (`privileged`, host paths, the host's namespaces,
-//! devices, capabilities, another security profile), and a load-balancer `ip` target
-//! can point the network-facing balancer at this machine's own loopback services.
+//! devices, capabilities, another security profile), and a load-balancer target (an
+//! `ip` one at a loopback address, an `instance` one at a port no task published) can
+//! point the network-facing balancer at this machine's own loopback services.
 //! Each such use has a [`PrivilegeKind`]; the operator's [`PrivilegePolicy`] says which
 //! kinds are allowed. The control plane checks it when a definition is registered and
 //! again when tasks are placed (the policy may have changed since), and refuses a use
@@ -15,16 +16,19 @@ use std::str::FromStr;
 use berth_api::{ContainerDefinition, RegisterTaskDefinitionRequest, Volume};
 
 use crate::error::EcsError;
-use crate::validation::capability_name;
+use crate::validation::{capability_name, SecurityOption};
 
 /// One way a task (or a target) reaches past its container into the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PrivilegeKind {
     /// `privileged: true`: every capability and device, no confinement.
     Privileged,
-    /// A bind of a host path: `host.sourcePath`, or a `local` volume driver told to bind.
+    /// A bind of a host path: `host.sourcePath`, or a `local` volume driver told to bind
+    /// one or to mount a host device (`device: /dev/sda1`).
     HostPath,
-    /// A bind of the Docker socket (or a directory holding it): control of the engine.
+    /// A bind that reaches a container engine's socket (Docker's, containerd's,
+    /// podman's; a directory above one; a process's root under `/proc`): control of the
+    /// engine.
     DockerSocket,
     /// `networkMode: host`.
     HostNetwork,
@@ -36,10 +40,13 @@ pub enum PrivilegeKind {
     Devices,
     /// `linuxParameters.capabilities.add` beyond the engine's default set.
     Capabilities,
-    /// `dockerSecurityOptions` other than `no-new-privileges`: another AppArmor, seccomp
-    /// or SELinux profile than the engine's default, or none.
+    /// `dockerSecurityOptions` other than `no-new-privileges` (or `no-new-privileges:true`):
+    /// another AppArmor, seccomp or SELinux profile than the engine's default, or none.
     SecurityProfile,
-    /// A load-balancer `ip` target at a loopback, link-local or unspecified address.
+    /// A load-balancer target the data plane would reach on this machine's own
+    /// addresses without a task having published it: an `ip` target at a loopback,
+    /// link-local or unspecified address, or an `instance` target at a host port no task
+    /// running on that container instance has published.
     LocalTargets,
 }
 
@@ -163,6 +170,29 @@ impl PrivilegePolicy {
             PrivilegeKind::LocalTargets,
         ))
     }
+
+    /// An `instance` target is served at `127.0.0.1:port` (its host ports are published
+    /// on this machine), so a port that no task running on the instance has published
+    /// (`published` false) would reach whatever listens there on loopback: that needs
+    /// [`PrivilegeKind::LocalTargets`]. The error is the message.
+    pub fn check_instance_target(
+        &self,
+        instance: &str,
+        port: u16,
+        published: bool,
+    ) -> Result<(), String> {
+        if published || self.allows(PrivilegeKind::LocalTargets) {
+            return Ok(());
+        }
+        Err(refusal(
+            &format!(
+                "the instance target '{}' port {port} (not a host port a task running on that \
+                 container instance has published)",
+                shown(instance)
+            ),
+            PrivilegeKind::LocalTargets,
+        ))
+    }
 }
 
 fn refusal(field: &str, kind: PrivilegeKind) -> String {
@@ -215,9 +245,21 @@ const DEFAULT_CAPABILITIES: [&str; 14] = [
     "SYS_CHROOT",
 ];
 
-/// Where the engine's socket lives; a bind of it, or of a directory above it, hands
-/// the container the engine.
-const DOCKER_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
+/// Where container engines keep their sockets, with `/var/run` read as `/run` (it links
+/// there); `*` is any one component (a user's id, for rootless engines). A bind of one,
+/// or of a directory above one, hands the container that engine.
+const ENGINE_SOCKETS: [&str; 7] = [
+    "/run/docker.sock",
+    "/run/docker/containerd/containerd.sock",
+    "/run/containerd/containerd.sock",
+    "/run/podman/podman.sock",
+    "/run/user/*/docker.sock",
+    "/run/user/*/podman/podman.sock",
+    "/run/user/*/containerd/containerd.sock",
+];
+
+/// An engine's socket wherever it was put.
+const ENGINE_SOCKET_NAMES: [&str; 3] = ["docker.sock", "containerd.sock", "podman.sock"];
 
 /// Every use of privilege a task definition asks for, in definition order.
 pub fn task_definition_privileges(definition: &RegisterTaskDefinitionRequest) -> Vec<PrivilegeUse> {
@@ -265,7 +307,7 @@ fn volume_privileges(volume: &Volume, uses: &mut Vec<PrivilegeUse>) {
             uses.push(PrivilegeUse {
                 kind: PrivilegeKind::DockerSocket,
                 field: format!(
-                    "volume '{}': {field} '{}' (the Docker socket)",
+                    "volume '{}': {field} '{}' (a container engine's socket)",
                     shown(name),
                     shown(path)
                 ),
@@ -288,14 +330,18 @@ fn volume_privileges(volume: &Volume, uses: &mut Vec<PrivilegeUse>) {
         .as_deref()
         .is_none_or(|driver| driver.is_empty() || driver == "local");
     let options = docker.driver_opts.clone().unwrap_or_default();
+    let device = options.get("device").map(String::as_str).unwrap_or("");
     // The local driver runs mount(8) with these: `type=none` or a `bind` option makes
-    // `device` a host path mounted into the container.
+    // `device` a host path mounted into the container; any other type with a `device`
+    // that is a host path (a block device such as /dev/sda1, an image file) mounts the
+    // host's storage, which is `host-path` too. `//server/share` (cifs) and
+    // `server:/export` (nfs) are remote file systems.
     let binds = options.get("type").is_some_and(|kind| kind == "none")
         || options
             .get("o")
             .is_some_and(|o| o.split(',').any(|option| option.trim().ends_with("bind")));
-    if is_local && binds {
-        let device = options.get("device").map(String::as_str).unwrap_or("");
+    let host_device = device.starts_with('/') && !device.starts_with("//");
+    if is_local && (binds || host_device) {
         host_path("dockerVolumeConfiguration.driverOpts device", device);
     }
 }
@@ -332,7 +378,9 @@ fn container_privileges(container: &ContainerDefinition, uses: &mut Vec<Privileg
         }
     }
     for option in container.docker_security_options.iter().flatten() {
-        if option != "no-new-privileges" {
+        // An option validation refuses counts as a profile: the policy never exempts what
+        // it cannot read.
+        if SecurityOption::parse(option).map_or(true, |parsed| parsed.changes_profile()) {
             push(
                 PrivilegeKind::SecurityProfile,
                 format!("dockerSecurityOptions '{}'", shown(option)),
@@ -342,16 +390,47 @@ fn container_privileges(container: &ContainerDefinition, uses: &mut Vec<Privileg
 }
 
 /// `path` (made absolute and normalized by its text: symlinks are the engine's
-/// business) is the Docker socket or a directory above it.
+/// business) reaches a container engine's socket: it is one (by its name or where
+/// engines keep them), a directory above one, or a way to one through `/proc` (a
+/// process's root, working directory or open files).
 fn reaches_docker_socket(path: &str) -> bool {
     let normalized = normalize(path);
-    DOCKER_SOCKETS.iter().any(|socket| {
-        normalized == *socket
-            || normalized == "/"
-            || socket
-                .strip_prefix(normalized.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    })
+    let components: Vec<&str> = normalized.split('/').filter(|c| !c.is_empty()).collect();
+    reaches_socket(&components)
+}
+
+fn reaches_socket(components: &[&str]) -> bool {
+    if components
+        .last()
+        .is_some_and(|name| ENGINE_SOCKET_NAMES.contains(name))
+    {
+        return true;
+    }
+    match components {
+        ["var"] => true,
+        ["var", "run", rest @ ..] => reaches_socket(&[&["run"], rest].concat()),
+        ["proc"] => true,
+        ["proc", process, rest @ ..] if is_process(process) => match rest {
+            [] => true,
+            ["task", _thread, rest @ ..] => reaches_socket(&[&["proc", "self"], rest].concat()),
+            ["root", rest @ ..] => reaches_socket(rest),
+            ["cwd" | "fd" | "map_files", ..] => true,
+            _ => false,
+        },
+        _ => ENGINE_SOCKETS.iter().any(|socket| {
+            let socket: Vec<&str> = socket.split('/').filter(|c| !c.is_empty()).collect();
+            components.len() <= socket.len()
+                && components
+                    .iter()
+                    .zip(&socket)
+                    .all(|(given, known)| *known == "*" || given == known)
+        }),
+    }
+}
+
+/// A `/proc` entry for a process (or thread): its id, `self` or `thread-self`.
+fn is_process(name: &str) -> bool {
+    name == "self" || name == "thread-self" || name.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A user's value for a message or a log line, cut short so a hostile one cannot bloat

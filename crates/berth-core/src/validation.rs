@@ -15,7 +15,7 @@ use berth_api::{
 use crate::resources::{parse_cpu_units, parse_memory_mib, MAX_CPU_UNITS, MAX_MEMORY_MIB};
 
 mod linux;
-pub use linux::{capability_name, engine_security_option};
+pub use linux::{capability_name, engine_security_option, SecurityOption};
 
 /// A rule a request broke; `message` is ECS's wording where ECS has one and names the
 /// container and field at fault.

@@ -1133,3 +1133,106 @@ fn ip_targets_at_this_machines_own_addresses_follow_the_privilege_policy() {
         targets(&tg, vec![target("127.0.0.1", Some(9650))]),
     );
 }
+
+/// Without `local-targets` an instance target must be a host port that a task running
+/// on that container instance has published: any other port on 127.0.0.1 would put a
+/// loopback-only service behind a listener open to the network.
+#[test]
+fn instance_targets_need_a_published_host_port_unless_the_policy_allows_local_targets() {
+    use berth_core::api::NetworkBinding;
+    use berth_core::elbv2::model::TargetType;
+    use berth_core::elbv2::{refused_target, PublishedPorts};
+    use berth_core::model::TaskStatus;
+    use berth_core::{ecs, PrivilegeKind, PrivilegePolicy, TaskReport};
+    use common::req;
+    use serde_json::json;
+
+    let mut world = World::with_node();
+    let instance = world
+        .state
+        .container_instances
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let tg = ok(
+        &mut world,
+        elbv2::create_target_group,
+        tg_request("web", "HTTP", "instance"),
+    )
+    .target_groups[0]
+        .target_group_arn
+        .clone();
+    world.register(json!({
+        "family": "web",
+        "containerDefinitions": [{
+            "name": "app", "image": "nginx:1.27", "memory": 128, "essential": true,
+            "portMappings": [{ "containerPort": 80, "hostPort": 0 }]
+        }]
+    }));
+    let task = world
+        .ok(ecs::run_task, req(json!({ "taskDefinition": "web" })))
+        .tasks[0]
+        .task_arn
+        .clone();
+    let task_id = task.rsplit('/').next().unwrap().to_string();
+    let mut report = world.running_report(&task_id, |_| Default::default());
+    let binding = |protocol: &str, host_port: i64| NetworkBinding {
+        bind_ip: Some("0.0.0.0".into()),
+        container_port: Some(80),
+        host_port: Some(host_port),
+        protocol: Some(protocol.into()),
+    };
+    report.containers[0].network_bindings = vec![binding("tcp", 32768), binding("udp", 32770)];
+    world.send_reports(&[report]);
+
+    world.policy = PrivilegePolicy::deny_all();
+    for port in [5432, 32770] {
+        let message = fails(
+            &mut world,
+            elbv2::register_targets,
+            targets(
+                &tg,
+                vec![
+                    target(&instance, Some(32768)),
+                    target(&instance, Some(port)),
+                ],
+            ),
+            Elbv2ErrorCode::InvalidTarget,
+        );
+        assert_eq!(
+            message,
+            format!(
+                "the instance target '{instance}' port {port} (not a host port a task running \
+                 on that container instance has published) is refused by this server's \
+                 privilege policy; the operator allows it by starting berth with \
+                 --allow-privileged local-targets"
+            )
+        );
+    }
+    ok(
+        &mut world,
+        elbv2::register_targets,
+        targets(&tg, vec![target(&instance, Some(32768))]),
+    );
+    let refused = |world: &World, policy: &PrivilegePolicy, port: u16| {
+        let published = PublishedPorts::of(&world.state);
+        refused_target(policy, &published, TargetType::Instance, &instance, port)
+    };
+    assert_eq!(refused(&world, &world.policy, 32768), None);
+
+    // Allowed, a loopback port registers; the task going takes its port's permission
+    // with it.
+    world.policy = PrivilegePolicy::allowing([PrivilegeKind::LocalTargets]);
+    ok(
+        &mut world,
+        elbv2::register_targets,
+        targets(&tg, vec![target(&instance, Some(5432))]),
+    );
+    assert_eq!(refused(&world, &world.policy, 5432), None);
+    world.send_reports(&[TaskReport::status(&task_id, TaskStatus::Stopped)]);
+    let strict = PrivilegePolicy::deny_all();
+    assert!(refused(&world, &strict, 32768).is_some());
+    assert!(refused(&world, &strict, 5432).is_some());
+    assert_eq!(refused(&world, &world.policy, 32768), None);
+}

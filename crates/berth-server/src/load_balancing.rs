@@ -13,6 +13,7 @@ use berth_core::elbv2::model::{
     target_key, HealthCheck, LoadBalancingAlgorithm, Protocol, TargetHealth, TargetHealthState,
     TargetType,
 };
+use berth_core::elbv2::{refused_target, PublishedPorts};
 use berth_core::{Command, PrivilegePolicy, State};
 use berth_lb::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, ListenerConfig,
@@ -65,39 +66,37 @@ fn target_addr(target_type: TargetType, id: &str, port: u16) -> Option<SocketAdd
     }
 }
 
-/// Why the privilege policy keeps an `ip` target out of the data plane. RegisterTargets
-/// refuses such targets; one registered under a looser policy (before a restart with
-/// stricter flags) stays registered but is not served.
-fn refused_ip_target(
-    policy: &PrivilegePolicy,
-    target_type: TargetType,
-    id: &str,
-) -> Option<String> {
-    let address = id.parse::<IpAddr>().ok()?;
-    (target_type == TargetType::Ip)
-        .then(|| policy.check_ip_target(address).err())
-        .flatten()
-}
-
-/// The `ip` targets at this machine's own addresses that the policy lets the data plane
-/// serve, as (target key, what to log): each such use of privilege is said once.
-fn served_local_ip_targets(state: &State, policy: &PrivilegePolicy) -> Vec<(String, String)> {
+/// The targets the data plane reaches on this machine's own addresses that only the
+/// policy lets it serve (refused under a policy allowing nothing, served under this
+/// one), as (target key, what to log): each such use of privilege is said once.
+fn served_local_targets(state: &State, policy: &PrivilegePolicy) -> Vec<(String, String)> {
+    let published = PublishedPorts::of(state);
+    let strict = PrivilegePolicy::deny_all();
     state
         .targets
         .values()
         .filter(|target| target.draining_until.is_none())
         .filter_map(|target| {
             let group = state.target_groups.get(&target.target_group)?;
-            let address = target.id.parse::<IpAddr>().ok()?;
-            let served = group.target_type == TargetType::Ip
-                && berth_core::is_local_address(address)
-                && policy.check_ip_target(address).is_ok();
+            let refused = |policy| {
+                refused_target(
+                    policy,
+                    &published,
+                    group.target_type,
+                    &target.id,
+                    target.port,
+                )
+            };
+            let served = refused(&strict).is_some() && refused(policy).is_none();
             served.then(|| {
                 (
                     target.key(),
                     format!(
-                        "target group '{}': ip target {}:{}",
-                        group.name, target.id, target.port
+                        "target group '{}': {} target {}:{}",
+                        group.name,
+                        group.target_type.as_elbv2(),
+                        target.id,
+                        target.port
                     ),
                 )
             })
@@ -110,6 +109,7 @@ fn served_local_ip_targets(state: &State, policy: &PrivilegePolicy) -> Vec<(Stri
 /// deregistration delay, which is what the store waits for too. So are targets the
 /// privilege policy refuses.
 pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> LbConfig {
+    let published = PublishedPorts::of(state);
     let listeners = state
         .listeners
         .values()
@@ -142,7 +142,9 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
                 .take_while(|(key, _)| key.starts_with(&format!("{}/", group.id)))
                 .map(|(_, t)| t)
                 .filter(|t| t.draining_until.is_none())
-                .filter(|t| refused_ip_target(policy, group.target_type, &t.id).is_none())
+                .filter(|t| {
+                    refused_target(policy, &published, group.target_type, &t.id, t.port).is_none()
+                })
                 .filter_map(|t| {
                     Some(TargetConfig {
                         id: t.key(),
@@ -165,6 +167,7 @@ fn health_commands(
     policy: &PrivilegePolicy,
 ) -> Vec<Command> {
     let mut commands = Vec::new();
+    let published = PublishedPorts::of(state);
     for group in state.target_groups.values() {
         let Some(reports) = balancer.target_health(&group.id) else {
             continue;
@@ -178,30 +181,42 @@ fn health_commands(
             if target.draining_until.is_some() {
                 continue;
             }
-            let health =
-                if let Some(refusal) = refused_ip_target(policy, group.target_type, &target.id) {
-                    TargetHealth {
-                        state: TargetHealthState::Unhealthy,
-                        reason: Some("Target.IpUnusable".to_string()),
-                        description: Some(refusal),
-                    }
-                } else {
-                    let Some(report) = by_key.get(key.as_str()) else {
-                        continue;
-                    };
-                    let state_now = match report.state {
-                        TargetState::Initial => TargetHealthState::Initial,
-                        TargetState::Healthy => TargetHealthState::Healthy,
-                        TargetState::Unhealthy => TargetHealthState::Unhealthy,
-                        // Draining and unused are derived from the records, not stored.
-                        TargetState::Draining | TargetState::Unused => continue,
-                    };
-                    TargetHealth {
-                        state: state_now,
-                        reason: report.reason.map(str::to_string),
-                        description: report.description.clone(),
-                    }
+            let refusal = refused_target(
+                policy,
+                &published,
+                group.target_type,
+                &target.id,
+                target.port,
+            );
+            let health = if let Some(refusal) = refusal {
+                TargetHealth {
+                    state: TargetHealthState::Unhealthy,
+                    reason: Some(
+                        match group.target_type {
+                            TargetType::Ip => "Target.IpUnusable",
+                            TargetType::Instance => "Target.InvalidState",
+                        }
+                        .to_string(),
+                    ),
+                    description: Some(refusal),
+                }
+            } else {
+                let Some(report) = by_key.get(key.as_str()) else {
+                    continue;
                 };
+                let state_now = match report.state {
+                    TargetState::Initial => TargetHealthState::Initial,
+                    TargetState::Healthy => TargetHealthState::Healthy,
+                    TargetState::Unhealthy => TargetHealthState::Unhealthy,
+                    // Draining and unused are derived from the records, not stored.
+                    TargetState::Draining | TargetState::Unused => continue,
+                };
+                TargetHealth {
+                    state: state_now,
+                    reason: report.reason.map(str::to_string),
+                    description: report.description.clone(),
+                }
+            };
             if health != target.health {
                 debug_assert_eq!(
                     key,
@@ -289,7 +304,7 @@ async fn apply_round(
     let (config, local_targets) = control_plane.store.read(|state| {
         (
             config_of(state, bind_ip, policy),
-            served_local_ip_targets(state, policy),
+            served_local_targets(state, policy),
         )
     });
     for (key, target) in local_targets {
@@ -297,7 +312,7 @@ async fn apply_round(
             tracing::warn!(
                 privilege = %berth_core::PrivilegeKind::LocalTargets,
                 %target,
-                "the load balancer serves a target at this machine's own address, as the privilege policy allows"
+                "the load balancer serves a target on this machine's own addresses that no task published, as the privilege policy allows"
             );
         }
     }
@@ -538,8 +553,112 @@ mod tests {
         task.await.unwrap();
     }
 
-    /// A loopback ip target registered under a looser policy is not served once the
-    /// policy refuses it; other targets are.
+    /// Runs a pure ECS action against the store under a policy allowing everything.
+    fn ecs<Q, R>(
+        cp: &ControlPlane,
+        action: impl FnOnce(
+            &State,
+            Q,
+            &mut berth_core::ecs::Context<'_>,
+        ) -> Result<berth_core::ecs::Outcome<R>, berth_core::EcsError>,
+        request: Q,
+    ) -> R {
+        let scope = cp.scope("us-east-1");
+        let mut ids = crate::RandomIds;
+        let policy = PrivilegePolicy::allow_all();
+        let mut ctx = berth_core::ecs::Context {
+            now: crate::now(),
+            scope: &scope,
+            ids: &mut ids,
+            policy: &policy,
+        };
+        let outcome = cp
+            .store
+            .read(|state| action(state, request, &mut ctx))
+            .unwrap_or_else(|error| panic!("{error}"));
+        cp.store.apply(outcome.commands).unwrap();
+        outcome.response
+    }
+
+    /// A container instance running one task that has published host port 32768 (and
+    /// 32770 for udp only); returns the instance id and the task id.
+    fn instance_with_published_port(cp: &ControlPlane) -> (String, String) {
+        let registration = berth_core::nodes::NodeRegistration {
+            node_id: "node-1".to_string(),
+            hostname: "host-1".to_string(),
+            cpu: 2048,
+            memory: 4096,
+            agent_version: "1.0.0".to_string(),
+            docker_version: "27.0.0".to_string(),
+            cluster: "default".to_string(),
+            joins_every_cluster: true,
+        };
+        ecs(
+            cp,
+            |state, registration, ctx| {
+                Ok(berth_core::ecs::Outcome {
+                    commands: berth_core::nodes::register_node(state, &registration, ctx),
+                    response: (),
+                })
+            },
+            registration,
+        );
+        let instance = cp
+            .store
+            .read(|state| state.container_instances.keys().next().cloned())
+            .unwrap();
+        ecs(
+            cp,
+            berth_core::ecs::register_task_definition,
+            serde_json::from_value(serde_json::json!({
+                "family": "web",
+                "containerDefinitions": [{
+                    "name": "app", "image": "nginx:1.27", "memory": 128, "essential": true,
+                    "portMappings": [{ "containerPort": 80, "hostPort": 0 }]
+                }]
+            }))
+            .unwrap(),
+        );
+        let run = ecs(
+            cp,
+            berth_core::ecs::run_task,
+            serde_json::from_value(serde_json::json!({ "taskDefinition": "web" })).unwrap(),
+        );
+        let task_id = run.tasks[0]
+            .task_arn
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let binding = |protocol: &str, host_port| berth_core::api::NetworkBinding {
+            bind_ip: Some("0.0.0.0".into()),
+            container_port: Some(80),
+            host_port: Some(host_port),
+            protocol: Some(protocol.into()),
+        };
+        let mut report =
+            berth_core::TaskReport::status(&task_id, berth_core::model::TaskStatus::Running);
+        report.containers = vec![berth_core::ContainerReport {
+            name: "app".to_string(),
+            runtime_id: Some("docker-app".to_string()),
+            image_digest: None,
+            last_status: berth_core::model::ContainerStatus::Running,
+            exit_code: None,
+            reason: None,
+            network_bindings: vec![binding("tcp", 32768), binding("udp", 32770)],
+            health_status: berth_core::model::HealthStatus::Unknown,
+        }];
+        let commands = cp
+            .store
+            .read(|state| berth_core::apply_task_reports(state, &[report], crate::now()));
+        cp.store.apply(commands).unwrap();
+        (instance, task_id)
+    }
+
+    /// Targets registered under a looser policy are not served once the policy refuses
+    /// them: a loopback ip target, and an instance target at a host port no running task
+    /// published (or whose task has gone). Other targets are, and the refusal is the
+    /// target's health.
     #[tokio::test]
     async fn targets_the_policy_refuses_stay_out_of_the_data_plane() {
         let cp = ControlPlane::in_memory();
@@ -549,40 +668,100 @@ mod tests {
             "TargetGroupArn",
         )
         .await;
+        let web = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&VpcId=v",
+            "TargetGroupArn",
+        )
+        .await;
         let api_id = api.rsplit('/').next().unwrap().to_string();
+        let web_id = web.rsplit('/').next().unwrap().to_string();
+        let (instance, task_id) = instance_with_published_port(&cp);
         cp.store
             .apply(vec![
                 target(&api_id, "10.1.2.3", 8080, false),
                 target(&api_id, "127.0.0.1", 9650, false),
+                target(&web_id, &instance, 32768, false),
+                target(&web_id, &instance, 32770, false),
+                target(&web_id, &instance, 5432, false),
             ])
             .unwrap();
         let bind: IpAddr = "0.0.0.0".parse().unwrap();
-        let served = |policy: &PrivilegePolicy| -> Vec<String> {
+        let served = |policy: &PrivilegePolicy, group: &str| -> Vec<String> {
             let config = cp.store.read(|state| lb_config(state, bind, policy));
-            config.target_groups[0]
-                .targets
-                .iter()
-                .map(|t| t.addr.to_string())
-                .collect()
+            let group = config.target_groups.iter().find(|g| g.id == group).unwrap();
+            group.targets.iter().map(|t| t.addr.to_string()).collect()
         };
+        let allow_all = PrivilegePolicy::allow_all();
+        let deny_all = PrivilegePolicy::deny_all();
         assert_eq!(
-            served(&PrivilegePolicy::allow_all()),
+            served(&allow_all, &api_id),
             vec!["10.1.2.3:8080", "127.0.0.1:9650"]
         );
-        assert_eq!(served(&PrivilegePolicy::deny_all()), vec!["10.1.2.3:8080"]);
+        assert_eq!(served(&deny_all, &api_id), vec!["10.1.2.3:8080"]);
         assert_eq!(
-            refused_ip_target(&PrivilegePolicy::deny_all(), TargetType::Ip, "127.0.0.1"),
-            PrivilegePolicy::deny_all()
-                .check_ip_target("127.0.0.1".parse().unwrap())
-                .err()
+            served(&allow_all, &web_id),
+            vec!["127.0.0.1:32768", "127.0.0.1:32770", "127.0.0.1:5432"]
         );
+        assert_eq!(served(&deny_all, &web_id), vec!["127.0.0.1:32768"]);
+
+        let balancer = LoadBalancer::new(berth_lb::Limits::default());
+        let health_of = |policy: &PrivilegePolicy| -> Vec<(u16, String)> {
+            cp.store.read(|state| {
+                health_commands(state, &balancer, policy)
+                    .into_iter()
+                    .filter_map(|command| match command {
+                        Command::PutTargetHealth { port, health, .. } => {
+                            Some((port, health.reason.unwrap_or_default()))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+        };
+        balancer
+            .apply(lb_config(&cp.store.read(Clone::clone), bind, &deny_all))
+            .await
+            .unwrap();
+        let mut refused = health_of(&deny_all);
+        refused.sort();
         assert_eq!(
-            refused_ip_target(
-                &PrivilegePolicy::deny_all(),
-                TargetType::Instance,
-                "127.0.0.1"
-            ),
-            None
+            refused,
+            vec![
+                (5432, "Target.InvalidState".to_string()),
+                (9650, "Target.IpUnusable".to_string()),
+                (32770, "Target.InvalidState".to_string()),
+            ]
         );
+        let mut said: Vec<String> = cp
+            .store
+            .read(|state| served_local_targets(state, &allow_all))
+            .into_iter()
+            .map(|(_, target)| target)
+            .collect();
+        said.sort();
+        assert_eq!(
+            said,
+            vec![
+                "target group 'api': ip target 127.0.0.1:9650".to_string(),
+                format!("target group 'web': instance target {instance}:32770"),
+                format!("target group 'web': instance target {instance}:5432"),
+            ]
+        );
+
+        // The task goes: its port is nothing a task published any more.
+        let commands = cp.store.read(|state| {
+            berth_core::apply_task_reports(
+                state,
+                &[berth_core::TaskReport::status(
+                    &task_id,
+                    berth_core::model::TaskStatus::Stopped,
+                )],
+                crate::now(),
+            )
+        });
+        cp.store.apply(commands).unwrap();
+        assert_eq!(served(&deny_all, &web_id), Vec::<String>::new());
+        assert_eq!(served(&allow_all, &web_id).len(), 3);
     }
 }

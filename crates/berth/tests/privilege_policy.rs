@@ -2,8 +2,8 @@
 //! privilege-reducing settings on a real container: `berth dev --allow-privileged
 //! host-path,local-targets` refuses `privileged` by name and runs a task with a host
 //! path (logging the use), confined as its definition asks; restarted without
-//! local-targets it refuses a loopback ip target and stops serving the one registered
-//! before.
+//! local-targets it refuses a loopback ip target and an instance target at a port no task
+//! published, and stops serving the ip target registered before.
 
 mod support;
 
@@ -99,7 +99,9 @@ fn the_policy_refuses_by_name_and_a_confined_task_runs_confined() {
             "command": [script],
             "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": true}],
             "readonlyRootFilesystem": true,
-            "dockerSecurityOptions": ["no-new-privileges"],
+            // The ECS spelling of the engine's option: it only takes privilege away, so
+            // no policy kind is needed for it.
+            "dockerSecurityOptions": ["no-new-privileges:true"],
             "ulimits": [{"name": "nofile", "softLimit": 1234, "hardLimit": 2345}],
             "linuxParameters": {
                 "capabilities": {"drop": ["ALL"]},
@@ -241,6 +243,52 @@ fn the_policy_refuses_by_name_and_a_confined_task_runs_confined() {
          by this server's privilege policy; the operator allows it by starting berth with \
          --allow-privileged local-targets",
     );
+    // An instance target must be a host port a task running there has published: the
+    // balancer reaches instance targets on 127.0.0.1, where berth's API listens too.
+    let instances = dev.aws_json(&["ecs", "list-container-instances"]);
+    let instance_arn = instances["containerInstanceArns"][0]
+        .as_str()
+        .expect("a container instance")
+        .to_string();
+    let instance_group = dev.aws_json(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        "instances",
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--vpc-id",
+        "vpc-berth",
+    ]);
+    let instance_group_arn = instance_group["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_refused(
+        &dev.aws(&[
+            "elbv2",
+            "register-targets",
+            "--target-group-arn",
+            &instance_group_arn,
+            "--targets",
+            &format!("Id={instance_arn},Port={}", dev.port),
+        ]),
+        "InvalidTarget",
+        &format!(
+            "port {} (not a host port a task running on that container instance has \
+             published) is refused by this server's privilege policy; the operator allows it \
+             by starting berth with --allow-privileged local-targets",
+            dev.port
+        ),
+    );
+    dev.aws_json(&[
+        "elbv2",
+        "delete-target-group",
+        "--target-group-arn",
+        &instance_group_arn,
+    ]);
     let health = dev.wait_for(
         "the old target to be reported unusable",
         Duration::from_secs(30),

@@ -495,3 +495,29 @@ fn links_resolve_to_the_shared_loopback() {
         vec![loopback("db"), loopback("database"), loopback("cache")]
     );
 }
+
+/// Task-level memory is read by berth-core's one parser: a fractional size validation
+/// admits becomes the container's limit, not no limit at all.
+#[test]
+fn task_level_memory_in_any_admitted_form_limits_the_container() {
+    for (memory, mib) in [
+        ("512", 512),
+        ("1 GB", 1024),
+        ("0.5 GB", 512),
+        ("1.5GB", 1536),
+    ] {
+        let definition = definition(json!({
+            "family": "web",
+            "memory": memory,
+            "containerDefinitions": [{"name": "app", "image": "nginx:1.27"}]
+        }));
+        assert_eq!(
+            berth_core::validate_task_definition(&definition),
+            Ok(()),
+            "{memory}"
+        );
+        let task = task(&definition);
+        let spec = container_spec("node-1", &task, &definition, 0, "sandbox-id").unwrap();
+        assert_eq!(spec.memory_bytes, Some(mib * MIB), "{memory}");
+    }
+}

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use berth_api::elbv2 as wire;
@@ -10,8 +11,67 @@ use super::{
 };
 use crate::ecs::{Context, Outcome};
 use crate::ids::container_instance_ref;
+use crate::model::{ContainerStatus, TaskStatus};
 use crate::policy::PrivilegePolicy;
 use crate::state::{Command, State};
+
+/// The TCP host ports that tasks running on each container instance have published
+/// (their containers' network bindings): what an `instance` target may point at
+/// without [`crate::PrivilegeKind::LocalTargets`]. Berth's service scheduler registers
+/// exactly these, once the task's ports are bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedPorts(BTreeSet<(String, u16)>);
+
+impl PublishedPorts {
+    pub fn of(state: &State) -> Self {
+        let mut ports = BTreeSet::new();
+        let running = state.tasks.values().filter(|task| {
+            matches!(
+                task.last_status,
+                TaskStatus::Activating | TaskStatus::Running | TaskStatus::Deactivating
+            )
+        });
+        for task in running {
+            let Some(instance) = &task.container_instance_id else {
+                continue;
+            };
+            let bindings = task
+                .containers
+                .iter()
+                .filter(|container| container.last_status != ContainerStatus::Stopped)
+                .flat_map(|container| container.network_bindings.iter())
+                .filter(|binding| binding.protocol.as_deref().is_none_or(|p| p == "tcp"));
+            for binding in bindings {
+                if let Some(port) = binding.host_port.and_then(|p| u16::try_from(p).ok()) {
+                    ports.insert((instance.clone(), port));
+                }
+            }
+        }
+        PublishedPorts(ports)
+    }
+
+    pub fn contains(&self, instance: &str, port: u16) -> bool {
+        self.0.contains(&(instance.to_string(), port))
+    }
+}
+
+/// Why the privilege policy keeps a target (of a group of `target_type`) away from the
+/// data plane, if it does: RegisterTargets refuses it, and one registered under a
+/// looser policy, or whose task has gone since, is not served. The one rule for both.
+pub fn refused_target(
+    policy: &PrivilegePolicy,
+    published: &PublishedPorts,
+    target_type: TargetType,
+    id: &str,
+    port: u16,
+) -> Option<String> {
+    match target_type {
+        TargetType::Ip => policy.check_ip_target(id.parse().ok()?).err(),
+        TargetType::Instance => policy
+            .check_instance_target(id, port, published.contains(id, port))
+            .err(),
+    }
+}
 
 /// A target as given on the wire, checked against its group: (id, port).
 /// `policy` is checked for new targets only: deregistering one must work whatever the
@@ -57,21 +117,26 @@ pub fn register_targets(
     }
     let mut commands = Vec::new();
     let mut seen = Vec::new();
+    let published = PublishedPorts::of(state);
     for (index, given) in request.targets.iter().enumerate() {
         let (id, port) = resolve_target(target_group, index, given, Some(ctx.policy))?;
-        if target_group.target_type == TargetType::Instance
-            && state
+        if target_group.target_type == TargetType::Instance {
+            if state
                 .container_instances
                 .get(&id)
                 .is_none_or(|i| i.status == "INACTIVE")
-        {
-            return Err(Elbv2Error::new(
-                Elbv2ErrorCode::InvalidTarget,
-                format!(
-                    "The following targets are not container instances berth knows: '{}'",
-                    given.id
-                ),
-            ));
+            {
+                return Err(Elbv2Error::new(
+                    Elbv2ErrorCode::InvalidTarget,
+                    format!(
+                        "The following targets are not container instances berth knows: '{}'",
+                        given.id
+                    ),
+                ));
+            }
+            ctx.policy
+                .check_instance_target(&id, port, published.contains(&id, port))
+                .map_err(|message| Elbv2Error::new(Elbv2ErrorCode::InvalidTarget, message))?;
         }
         let key = target_key(&target_group.id, &id, port);
         if seen.contains(&key) {

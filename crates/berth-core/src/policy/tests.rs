@@ -132,6 +132,23 @@ fn a_bind_of_the_docker_socket_or_a_directory_above_it_needs_its_own_kind() {
         "/var/",
         "/",
         "/srv/../run",
+        "/proc",
+        "/proc/1",
+        "/proc/1/root",
+        "/proc/self/root/var/run/docker.sock",
+        "/proc/1/task/1/root/run",
+        "/proc/4242/cwd",
+        "/proc/4242/fd/3",
+        "/run/user/1000/docker.sock",
+        "/run/user/1000",
+        "/run/user",
+        "/run/containerd/containerd.sock",
+        "/var/run/containerd",
+        "/run/docker/containerd/containerd.sock",
+        "/run/podman/podman.sock",
+        "/run/user/1000/podman",
+        "/srv/engine/podman.sock",
+        "/home/ci/.docker/run/docker.sock",
     ] {
         let definition = definition(json!({"family": "f", "containerDefinitions": [],
             "volumes": [{"name": "sock", "host": {"sourcePath": path}}]}));
@@ -148,7 +165,17 @@ fn a_bind_of_the_docker_socket_or_a_directory_above_it_needs_its_own_kind() {
             "{refused:?}"
         );
     }
-    for path in ["/var/lib/data", "/runner", "/var/run-data"] {
+    for path in [
+        "/var/lib/data",
+        "/runner",
+        "/var/run-data",
+        "/run/secrets",
+        "/run/lock",
+        "/proc/sys/net",
+        "/proc/1/environ",
+        "/proc/1/root/srv/data",
+        "/srv/docker.sock.d",
+    ] {
         let definition = definition(json!({"family": "f", "containerDefinitions": [],
             "volumes": [{"name": "data", "host": {"sourcePath": path}}]}));
         assert_eq!(kinds(&definition), vec![PrivilegeKind::HostPath], "{path}");
@@ -166,6 +193,71 @@ fn docker_managed_volumes_and_other_drivers_are_no_host_path() {
         ]}),
     );
     assert_eq!(kinds(&definition), vec![]);
+}
+
+/// The local driver mounts a `device` that is a host path (a block device, an image
+/// file) with any `type`: the host's storage, counted as `host-path`.
+#[test]
+fn a_local_volume_mounting_a_host_device_is_a_host_path() {
+    for options in [
+        json!({"type": "ext4", "device": "/dev/sda1"}),
+        json!({"type": "xfs", "device": "/dev/mapper/vg-data", "o": "ro"}),
+        json!({"device": "/dev/nvme0n1p2"}),
+        json!({"type": "nfs", "o": "addr=10.0.0.1,bind", "device": ":/export"}),
+    ] {
+        let definition = definition(json!({"family": "f", "containerDefinitions": [],
+            "volumes": [{"name": "disk", "dockerVolumeConfiguration": {
+                "scope": "task", "driver": "local", "driverOpts": options}}]}));
+        assert_eq!(
+            kinds(&definition),
+            vec![PrivilegeKind::HostPath],
+            "{options}"
+        );
+        let refused = PrivilegePolicy::deny_all()
+            .check_task_definition(&definition)
+            .expect_err("a host device is refused");
+        assert!(
+            refused
+                .message
+                .starts_with("volume 'disk': dockerVolumeConfiguration.driverOpts device"),
+            "{refused:?}"
+        );
+    }
+    for options in [
+        json!({"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}),
+        json!({"type": "cifs", "device": "//files.internal/share", "o": "username=u"}),
+    ] {
+        let definition = definition(json!({"family": "f", "containerDefinitions": [],
+            "volumes": [{"name": "remote", "dockerVolumeConfiguration": {
+                "scope": "task", "driver": "local", "driverOpts": options}}]}));
+        assert_eq!(kinds(&definition), vec![], "{options}");
+    }
+}
+
+/// `no-new-privileges` only takes privilege away, in either of the forms validation
+/// admits and the agent applies.
+#[test]
+fn no_new_privileges_in_either_form_needs_no_privilege() {
+    for option in ["no-new-privileges", "no-new-privileges:true"] {
+        let definition = web(json!({"dockerSecurityOptions": [option]}));
+        assert_eq!(kinds(&definition), vec![], "{option}");
+        assert_eq!(
+            PrivilegePolicy::deny_all().check_task_definition(&definition),
+            Ok(())
+        );
+    }
+    for option in [
+        "no-new-privileges:false",
+        "apparmor:unconfined",
+        "seccomp:unconfined",
+    ] {
+        let definition = web(json!({"dockerSecurityOptions": [option]}));
+        assert_eq!(
+            kinds(&definition),
+            vec![PrivilegeKind::SecurityProfile],
+            "{option}"
+        );
+    }
 }
 
 #[test]

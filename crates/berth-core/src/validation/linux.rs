@@ -284,33 +284,72 @@ fn validate_linux_parameters(
     Ok(())
 }
 
+/// An ECS dockerSecurityOptions entry berth honours, parsed once for validation, the
+/// privilege policy and the agent alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityOption {
+    /// `no-new-privileges` or `no-new-privileges:true`: lowers what the container may do.
+    NoNewPrivileges,
+    /// `apparmor:PROFILE`.
+    AppArmor(String),
+    /// `label:VALUE` (SELinux).
+    Label(String),
+    /// `seccomp:unconfined`.
+    SeccompUnconfined,
+}
+
+impl SecurityOption {
+    /// The option, or why berth cannot pass it on.
+    pub fn parse(option: &str) -> std::result::Result<Self, String> {
+        if option == "no-new-privileges" || option == "no-new-privileges:true" {
+            return Ok(SecurityOption::NoNewPrivileges);
+        }
+        let (key, value) = option.split_once(':').unwrap_or((option, ""));
+        match key {
+            "apparmor" if !value.is_empty() => Ok(SecurityOption::AppArmor(value.to_string())),
+            "label" if !value.is_empty() => Ok(SecurityOption::Label(value.to_string())),
+            // The engine's API takes a seccomp profile's JSON itself, not a path.
+            "seccomp" if value == "unconfined" => Ok(SecurityOption::SeccompUnconfined),
+            "seccomp" => Err(format!(
+                "dockerSecurityOptions '{}' is not supported by berth: only seccomp:unconfined \
+                 (the engine's default profile applies otherwise)",
+                shown(option)
+            )),
+            "credentialspec" => Err(format!(
+                "dockerSecurityOptions '{}' is not supported by berth: credential specs are for \
+                 Windows containers",
+                shown(option)
+            )),
+            _ => Err(format!(
+                "dockerSecurityOptions '{}' is not supported by berth; expected \
+                 no-new-privileges, apparmor:PROFILE, label:VALUE or seccomp:unconfined",
+                shown(option)
+            )),
+        }
+    }
+
+    /// The engine's SecurityOpt entry. ECS writes `apparmor:PROFILE`; the engine reads
+    /// `apparmor=PROFILE`.
+    pub fn engine(&self) -> String {
+        match self {
+            SecurityOption::NoNewPrivileges => "no-new-privileges".to_string(),
+            SecurityOption::AppArmor(profile) => format!("apparmor={profile}"),
+            SecurityOption::Label(value) => format!("label={value}"),
+            SecurityOption::SeccompUnconfined => "seccomp=unconfined".to_string(),
+        }
+    }
+
+    /// Whether it replaces a profile the engine confines containers with (a use of
+    /// `security-profile`); `no-new-privileges` only takes privilege away.
+    pub fn changes_profile(&self) -> bool {
+        !matches!(self, SecurityOption::NoNewPrivileges)
+    }
+}
+
 /// An ECS dockerSecurityOptions entry as the engine's SecurityOpt, or why berth
-/// cannot pass it on. ECS writes `apparmor:PROFILE`; the engine reads `apparmor=PROFILE`.
+/// cannot pass it on.
 pub fn engine_security_option(option: &str) -> std::result::Result<String, String> {
-    if option == "no-new-privileges" || option == "no-new-privileges:true" {
-        return Ok("no-new-privileges".to_string());
-    }
-    let (key, value) = option.split_once(':').unwrap_or((option, ""));
-    match key {
-        "apparmor" | "label" if !value.is_empty() => Ok(format!("{key}={value}")),
-        // The engine's API takes a seccomp profile's JSON itself, not a path.
-        "seccomp" if value == "unconfined" => Ok("seccomp=unconfined".to_string()),
-        "seccomp" => Err(format!(
-            "dockerSecurityOptions '{}' is not supported by berth: only seccomp:unconfined \
-             (the engine's default profile applies otherwise)",
-            shown(option)
-        )),
-        "credentialspec" => Err(format!(
-            "dockerSecurityOptions '{}' is not supported by berth: credential specs are for \
-             Windows containers",
-            shown(option)
-        )),
-        _ => Err(format!(
-            "dockerSecurityOptions '{}' is not supported by berth; expected no-new-privileges, \
-             apparmor:PROFILE, label:VALUE or seccomp:unconfined",
-            shown(option)
-        )),
-    }
+    SecurityOption::parse(option).map(|option| option.engine())
 }
 
 /// `net_admin`, `CAP_NET_ADMIN` -> `NET_ADMIN`, as the engine reads them.
@@ -369,6 +408,19 @@ fn validate_unsupported_task_fields(request: &RegisterTaskDefinitionRequest) -> 
                 unsupported(
                     "efsVolumeConfiguration",
                     "mount the file system on the host and use host.sourcePath"
+                )
+            )));
+        }
+        if volume
+            .fsx_windows_file_server_volume_configuration
+            .as_ref()
+            .is_some_and(is_given)
+        {
+            return Err(ValidationError::new(format!(
+                "Volume '{name}': {}",
+                unsupported(
+                    "fsxWindowsFileServerVolumeConfiguration",
+                    "it is for Windows containers; berth runs Linux containers only"
                 )
             )));
         }

@@ -170,6 +170,8 @@ fn fields_berth_does_not_honour_are_refused_by_name() {
             "runtimePlatform.operatingSystemFamily 'WINDOWS_SERVER_2022_CORE' is not supported by berth: berth runs Linux containers only"),
         (web_with(json!({}), json!({"volumes": [{"name": "efs", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}]})),
             "Volume 'efs': efsVolumeConfiguration is not supported by berth: mount the file system on the host and use host.sourcePath"),
+        (web_with(json!({}), json!({"volumes": [{"name": "fsx", "fsxWindowsFileServerVolumeConfiguration": {"fileSystemId": "fs-1", "rootDirectory": "share"}}]})),
+            "Volume 'fsx': fsxWindowsFileServerVolumeConfiguration is not supported by berth: it is for Windows containers; berth runs Linux containers only"),
         (web_with(json!({}), json!({"volumes": [{"name": "ebs", "configuredAtLaunch": true}]})),
             "Volume 'ebs': configuredAtLaunch is not supported by berth: berth configures no volumes at launch"),
     ];
