@@ -225,7 +225,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers: &headers,
         body: &[],
     };
-    if let Err(error) = shared.verifier.verify_head(&head, head_services) {
+    if let Err(error) =
+        shared
+            .verifier
+            .verify_head(&head, time::OffsetDateTime::now_utc(), head_services)
+    {
         return auth_refusal(&id, query, &error);
     }
     let declared = parts
