@@ -108,7 +108,10 @@ pub(crate) async fn accept_loop<S>(
     server
         .keep_alive(true)
         .max_headers(limits.max_headers)
-        // hyper answers 431 when a head does not fit this buffer; 8 KiB is its minimum.
+        // hyper answers 431 when a head is longer than this. The read buffer alone is
+        // not an exact bound: one read may fill it past its maximum.
+        .max_header_size(limits.max_header_bytes)
+        // 8 KiB is hyper's minimum.
         .max_buf_size(limits.max_header_bytes.max(8192))
         .header_read_timeout(None);
     let cancel = CancellationToken::new();

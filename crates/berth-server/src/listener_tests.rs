@@ -406,3 +406,50 @@ async fn shutdown_returns_with_idle_and_stalled_connections_open() {
     assert!(read_until_closed(&mut idle).await.is_some());
     assert!(read_until_closed(&mut stalled).await.is_some());
 }
+
+/// A signed ListClusters whose head (request line, headers, blank line) is exactly
+/// `length` bytes long, padded with an unsigned header.
+fn head_of_length(server: &Server, length: usize) -> String {
+    let head = server.signed_head("ecs", Some(LIST_CLUSTERS), b"{}");
+    let (request_line, rest) = head.split_once("\r\n").unwrap();
+    let pad_line = "x-pad: \r\n".len();
+    let padding = length - head.len() - pad_line;
+    let padded = format!("{request_line}\r\nx-pad: {}\r\n{rest}", "p".repeat(padding));
+    assert_eq!(padded.len(), length);
+    padded
+}
+
+#[tokio::test]
+async fn the_documented_head_limit_is_the_one_enforced() {
+    let limits = ApiLimits::default();
+    assert_eq!(limits.max_header_bytes, 64 * 1024, "the documented default");
+    for max_header_bytes in [limits.max_header_bytes, 4096] {
+        let server = Server::start(ApiLimits {
+            max_header_bytes,
+            ..ApiLimits::default()
+        })
+        .await;
+        let mut stream = server.connect().await;
+        let at_limit = head_of_length(&server, max_header_bytes) + "{}";
+        stream.write_all(at_limit.as_bytes()).await.unwrap();
+        let answer = read_response(&mut stream).await.unwrap_or_default();
+        assert_eq!(
+            status_of(&answer),
+            Some(200),
+            "{max_header_bytes}: {answer}"
+        );
+        for over in [1, 1024] {
+            let mut stream = server.connect().await;
+            let head = head_of_length(&server, max_header_bytes + over) + "{}";
+            let _ = stream.write_all(head.as_bytes()).await;
+            let answer = read_until_closed(&mut stream).await.unwrap_or_default();
+            assert_eq!(
+                status_of(&answer),
+                Some(431),
+                "{max_header_bytes} + {over}: {:?}",
+                &answer[..answer.len().min(80)]
+            );
+        }
+        assert!(server.stop().await);
+    }
+}
