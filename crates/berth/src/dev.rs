@@ -112,7 +112,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         listener,
         control_plane.clone(),
         verifier,
-        ApiLimits::default(),
+        api_limits(listen),
         transport,
         stopped(stop.clone()),
     ));
@@ -184,6 +184,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
+}
+
+/// The API's limits. Listening on loopback, every client is this machine and so one
+/// client: the per-client cap would be the whole cap's stand-in, so it is the global one.
+fn api_limits(listen: std::net::SocketAddr) -> ApiLimits {
+    let mut limits = ApiLimits::default();
+    if listen.ip().is_loopback() {
+        limits.max_connections_per_client = limits.max_connections;
+    }
+    limits
 }
 
 fn init_tracing() {
