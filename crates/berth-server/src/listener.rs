@@ -71,6 +71,28 @@ impl Default for ApiLimits {
     }
 }
 
+/// Raises this process's soft limit on open file descriptors to its hard limit, so the
+/// API and the balancer beside it can hold as many connections as the system allows
+/// rather than the 1024 many shells start with. Returns the soft limit now in force
+/// (`None`: unlimited). An unlimited hard limit is left alone: Linux refuses it as a
+/// soft one.
+pub fn raise_descriptor_limit() -> io::Result<Option<u64>> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = match (limit.current, limit.maximum) {
+        (Some(current), Some(maximum)) if current < maximum => maximum,
+        _ => return Ok(limit.current),
+    };
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(raised),
+            maximum: limit.maximum,
+        },
+    )?;
+    Ok(Some(raised))
+}
+
 /// Whether the listener speaks TLS (with this acceptor) or plain HTTP.
 #[derive(Clone, Default)]
 pub enum ApiTransport {

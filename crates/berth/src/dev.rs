@@ -24,6 +24,12 @@ use crate::DevArgs;
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
+    // Many shells start a process at 1024 descriptors; the API and the balancer hold one
+    // or two per connection.
+    match berth_server::raise_descriptor_limit() {
+        Ok(limit) => tracing::debug!(?limit, "open file descriptor limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file descriptor limit"),
+    }
     // Checked before anything starts; said once the engine answers (an unreachable
     // engine is one line of error and nothing else).
     let privilege_policy = privilege_policy(&args)?;
