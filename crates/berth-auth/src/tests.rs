@@ -731,40 +731,46 @@ fn an_x_amz_target_header_must_be_signed() {
     // Without the header there is nothing to sign.
     request_headers.retain(|(name, _)| name != "X-Amz-Target");
     let request = post(&request_headers, b"{}");
-    assert!(ecs_verifier().verify_head(&request, &["ecs"]).is_ok());
+    assert!(ecs_verifier()
+        .verify_head(&request, ECS_NOW, &["ecs"])
+        .is_ok());
 }
 
 #[test]
 fn verify_head_refuses_what_it_can_without_the_body() {
     let anonymous = headers(&[("Host", "127.0.0.1:9650")]);
     assert_eq!(
-        ecs_verifier().verify_head(&post(&anonymous, b""), &["ecs"]),
+        ecs_verifier().verify_head(&post(&anonymous, b""), ECS_NOW, &["ecs"]),
         Err(AuthError::MissingAuthenticationToken)
     );
     let s3 = signed_for("us-east-1", "s3", None);
     assert!(matches!(
-        ecs_verifier().verify_head(&post(&s3, b""), &["ecs"]),
+        ecs_verifier().verify_head(&post(&s3, b""), ECS_NOW, &["ecs"]),
         Err(AuthError::WrongScope(_))
     ));
     let unknown = Verifier::new(HashMap::from([("AKIDOTHER".to_string(), "x".to_string())]))
         .serving(&["ecs"]);
     let signed = signed_ecs_request(b"{}", ECS_NOW);
     assert_eq!(
-        unknown.verify_head(&post(&signed, b""), &["ecs"]),
+        unknown.verify_head(&post(&signed, b""), ECS_NOW, &["ecs"]),
         Err(AuthError::UnrecognizedClient)
     );
     // A head whose API is not known yet may be signed for any of them.
     assert_eq!(
-        both_verifier().verify_head(&post(&signed, b""), &["elasticloadbalancing", "ecs"]),
+        both_verifier().verify_head(
+            &post(&signed, b""),
+            ECS_NOW,
+            &["elasticloadbalancing", "ecs"]
+        ),
         Ok(())
     );
     assert!(matches!(
-        both_verifier().verify_head(&post(&signed, b""), &["elasticloadbalancing"]),
+        both_verifier().verify_head(&post(&signed, b""), ECS_NOW, &["elasticloadbalancing"]),
         Err(AuthError::WrongScope(_))
     ));
     // A good head passes before the body is there; the body is checked by verify.
     assert_eq!(
-        ecs_verifier().verify_head(&post(&signed, b""), &["ecs"]),
+        ecs_verifier().verify_head(&post(&signed, b""), ECS_NOW, &["ecs"]),
         Ok(())
     );
     assert_eq!(
@@ -772,5 +778,29 @@ fn verify_head_refuses_what_it_can_without_the_body() {
             .verify(&post(&signed, b"{ }"), ECS_NOW, "ecs")
             .err(),
         Some(AuthError::InvalidSignature)
+    );
+}
+
+#[test]
+fn verify_head_refuses_a_head_signed_too_long_ago_or_ahead() {
+    // A replayed head (or one from a skewed clock) is refused before any body is read.
+    let signed = signed_ecs_request(b"{}", ECS_NOW);
+    let head = post(&signed, b"");
+    for minutes in [-15, 15] {
+        assert_eq!(
+            ecs_verifier().verify_head(&head, ECS_NOW + Duration::minutes(minutes), &["ecs"]),
+            Ok(()),
+            "{minutes} min"
+        );
+    }
+    let late = ecs_verifier().verify_head(&head, ECS_NOW + Duration::minutes(16), &["ecs"]);
+    assert!(
+        matches!(&late, Err(AuthError::SkewedClock(m)) if m.starts_with("Signature expired")),
+        "{late:?}"
+    );
+    let early = ecs_verifier().verify_head(&head, ECS_NOW - Duration::minutes(16), &["ecs"]);
+    assert!(
+        matches!(&early, Err(AuthError::SkewedClock(m)) if m.starts_with("Signature not yet current")),
+        "{early:?}"
     );
 }

@@ -71,27 +71,29 @@ impl Verifier {
 
     /// Checks what needs no body: an `Authorization` header that parses, a credential
     /// scope for one of `services` (the services of the APIs `req` may address, each one
-    /// of [`Verifier::services`]) in a valid region, a matching `X-Amz-Date`, a signed
-    /// `x-amz-target` when there is one, and a known access key id. A server runs this
-    /// before reading the body, so an anonymous client cannot make it read one.
+    /// of [`Verifier::services`]) in a valid region, a matching `X-Amz-Date` within
+    /// [`MAX_CLOCK_SKEW`] of `now`, a signed `x-amz-target` when there is one, and a known
+    /// access key id. A server runs this before reading the body, so neither an
+    /// anonymous client nor one replaying an old head can make it read one.
     /// `req.body` is not looked at.
     pub fn verify_head(
         &self,
         req: &SignableRequest<'_>,
+        now: OffsetDateTime,
         services: &[&str],
     ) -> Result<(), AuthError> {
-        self.check_head(req, services).map(|_| ())
+        self.check_head(req, now, services).map(|_| ())
     }
 
-    /// Checks `req`'s signature for `service` (see [`Verifier::verify_head`]) and that it
-    /// was made within [`MAX_CLOCK_SKEW`] of `now`.
+    /// Checks everything [`Verifier::verify_head`] does, then `req`'s signature over its
+    /// body for `service`.
     pub fn verify(
         &self,
         req: &SignableRequest<'_>,
         now: OffsetDateTime,
         service: &str,
     ) -> Result<VerifiedRequest, AuthError> {
-        let head = self.check_head(req, &[service])?;
+        let head = self.check_head(req, now, &[service])?;
         let parsed = &head.parsed;
 
         let payload_hash = payload_hash(req)?;
@@ -108,8 +110,6 @@ impl Verifier {
         if !bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
             return Err(AuthError::InvalidSignature);
         }
-
-        check_clock_skew(head.signed_at, now)?;
         Ok(VerifiedRequest {
             access_key_id: parsed.access_key_id.to_string(),
             region: parsed.region.to_string(),
@@ -120,6 +120,7 @@ impl Verifier {
     fn check_head<'r>(
         &'r self,
         req: &SignableRequest<'r>,
+        now: OffsetDateTime,
         services: &[&str],
     ) -> Result<CheckedHead<'r>, AuthError> {
         let authorization = authorization_header(req)?;
@@ -157,10 +158,10 @@ impl Verifier {
             .secrets_by_access_key_id
             .get(parsed.access_key_id)
             .ok_or(AuthError::UnrecognizedClient)?;
+        check_clock_skew(signed_at, now)?;
         Ok(CheckedHead {
             parsed,
             amz_date,
-            signed_at,
             secret,
         })
     }
@@ -207,7 +208,6 @@ impl Verifier {
 struct CheckedHead<'r> {
     parsed: ParsedAuthorization<'r>,
     amz_date: &'r str,
-    signed_at: OffsetDateTime,
     secret: &'r str,
 }
 

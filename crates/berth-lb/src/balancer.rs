@@ -26,6 +26,8 @@ pub struct LoadBalancer {
 
 struct Inner {
     limits: Arc<Limits>,
+    /// One permit per open client connection, shared by every listener.
+    connection_slots: Arc<tokio::sync::Semaphore>,
     root: CancellationToken,
     events: watch::Sender<u64>,
     running: Mutex<Running>,
@@ -91,6 +93,7 @@ impl LoadBalancer {
         let (events, _) = watch::channel(0);
         LoadBalancer {
             inner: Arc::new(Inner {
+                connection_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
                 limits: Arc::new(limits),
                 root: CancellationToken::new(),
                 events,
@@ -275,6 +278,7 @@ impl LoadBalancer {
             group,
             local_addr,
             self.inner.limits.clone(),
+            self.inner.connection_slots.clone(),
             self.inner.root.child_token(),
         ));
         let serve = {

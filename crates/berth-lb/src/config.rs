@@ -103,6 +103,11 @@ pub struct TargetConfig {
 /// Per-connection protections, fixed for the life of the balancer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
+    /// Most client connections open at once, over all listeners; one beyond it is
+    /// closed at once. Each proxied connection also holds an upstream one, so this keeps
+    /// the balancer well inside the process's descriptor limit (which `berth dev` raises
+    /// to its hard maximum at start).
+    pub max_connections: usize,
     /// Largest request head (request line plus headers) a client may send; larger gets 431.
     pub max_header_bytes: usize,
     /// Most header fields in one request; more gets 431.
@@ -120,6 +125,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            max_connections: 10_000,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             request_header_timeout: Duration::from_secs(10),

@@ -24,6 +24,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,8 @@ pub(crate) struct ListenerContext {
     /// The bound address, for a connection whose own local address cannot be read.
     pub local_addr: SocketAddr,
     pub limits: Arc<Limits>,
+    /// `Limits::max_connections`, shared by every listener of the balancer.
+    pub connection_slots: Arc<Semaphore>,
     pub server: http1::Builder,
     /// Cancelled when the listener is removed or the balancer shuts down.
     pub cancel: CancellationToken,
@@ -53,6 +56,7 @@ impl ListenerContext {
         route: Arc<TargetGroup>,
         local_addr: SocketAddr,
         limits: Arc<Limits>,
+        connection_slots: Arc<Semaphore>,
         cancel: CancellationToken,
     ) -> ListenerContext {
         let mut server = http1::Builder::new();
@@ -71,6 +75,7 @@ impl ListenerContext {
             port_header: HeaderValue::from(local_addr.port()),
             local_addr,
             limits,
+            connection_slots,
             server,
             cancel,
         }
@@ -80,11 +85,19 @@ impl ListenerContext {
 /// Accepts until cancelled; dropping the `JoinSet` then closes every connection.
 pub(crate) async fn accept_loop(listener: TcpListener, context: Arc<ListenerContext>) {
     let mut connections = JoinSet::new();
+    let mut accept_failures = AcceptFailures::default();
     loop {
         tokio::select! {
             _ = context.cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
+                    accept_failures.accepted();
+                    let Ok(slot) = context.connection_slots.clone().try_acquire_owned() else {
+                        // Full: closing now costs nothing, queueing would pile them up.
+                        tracing::debug!(%client, "connection refused: at max_connections");
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let context = context.clone();
                     connections.spawn(async move {
@@ -92,16 +105,39 @@ pub(crate) async fn accept_loop(listener: TcpListener, context: Arc<ListenerCont
                             ListenerProtocol::Http => serve_http(stream, client, context).await,
                             ListenerProtocol::Tcp => tcp_proxy::serve(stream, context).await,
                         }
+                        drop(slot);
                     });
                 }
                 Err(error) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
+                    // Usually out of file descriptors: back off instead of spinning. One
+                    // warning per run of failures, not twenty a second.
+                    if accept_failures.failed() {
+                        tracing::warn!(%error, "accept failed; retrying every 50 ms");
+                    } else {
+                        tracing::debug!(%error, "accept failed again");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    }
+}
+
+/// Whether the accept loop is in a run of failures, so it warns once per run.
+#[derive(Default)]
+struct AcceptFailures {
+    failing: bool,
+}
+
+impl AcceptFailures {
+    fn accepted(&mut self) {
+        self.failing = false;
+    }
+
+    /// Notes a failure; true if it starts a run (and so deserves a warning).
+    fn failed(&mut self) -> bool {
+        !std::mem::replace(&mut self.failing, true)
     }
 }
 
@@ -368,6 +404,16 @@ mod tests {
             idle_timeout: Duration::from_secs(60),
             ..Limits::default()
         }
+    }
+
+    #[test]
+    fn accept_failures_warn_once_per_run() {
+        let mut failures = AcceptFailures::default();
+        assert!(failures.failed(), "the first failure of a run warns");
+        assert!(!failures.failed(), "the next ones of the same run do not");
+        assert!(!failures.failed());
+        failures.accepted();
+        assert!(failures.failed(), "a new run warns again");
     }
 
     #[tokio::test(start_paused = true)]

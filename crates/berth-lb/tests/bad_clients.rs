@@ -311,3 +311,44 @@ async fn a_client_that_stops_reading_its_response_is_dropped_after_the_idle_time
     );
     lb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_closed_until_one_frees() {
+    assert_eq!(
+        Limits::default().max_connections,
+        10_000,
+        "the documented default"
+    );
+    let (lb, _backend, addr) = balancer(Limits {
+        max_connections: 2,
+        ..Limits::default()
+    })
+    .await;
+    // Two keep-alive connections are served (so both hold a slot).
+    let mut first = connect(addr).await;
+    let mut second = connect(addr).await;
+    assert_eq!(send(&mut first, get_request("/")).await.1, "a");
+    assert_eq!(send(&mut second, get_request("/")).await.1, "a");
+    // A third is closed without an answer.
+    let refused = raw_exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(refused, "", "a connection beyond the cap was served");
+    assert_eq!(send(&mut first, get_request("/")).await.1, "a");
+    // Once one closes, a new connection is served (its slot frees when the balancer
+    // sees the close, so allow a few tries).
+    drop(second);
+    let mut served = false;
+    for _ in 0..100 {
+        let response = raw_exchange(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        if response.starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "no connection was served after one freed");
+    lb.shutdown().await;
+}

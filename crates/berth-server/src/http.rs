@@ -9,7 +9,10 @@
 //!
 //! Order: method, then every signature check that needs no body (an anonymous request
 //! is answered 403 with its body unread), then the body (at most `MAX_BODY_BYTES`,
-//! within `ApiLimits::body_read_timeout`), then the signature over it. The connection
+//! within `ApiLimits::body_read_timeout`), then the signature over it. Every answer
+//! sent before the body was read whole, and every authentication failure, closes the
+//! connection (`Connection: close`): a client that is refused keeps no slot, so
+//! anonymous keep-alive connections cannot fill `max_connections`. The connection
 //! limits themselves live in `listener.rs`.
 
 use std::future::Future;
@@ -192,20 +195,20 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let (parts, body) = request.into_parts();
     let query = is_query_by_headers(&parts.headers);
     if query && parts.method != axum::http::Method::POST {
-        return query_error_response(
+        return closing(query_error_response(
             &id,
             StatusCode::METHOD_NOT_ALLOWED,
             "InvalidAction",
             "berth's ELBv2 API takes POST / with a form-encoded body",
-        );
+        ));
     }
     if parts.method != axum::http::Method::POST {
-        return error_response(
+        return closing(error_response(
             &id,
             StatusCode::METHOD_NOT_ALLOWED,
             "UnknownOperationException",
             "berth's API takes POST / with an X-Amz-Target header",
-        );
+        ));
     }
     // Everything that needs no body is checked before reading it, so an anonymous
     // client (or one with an unknown key) cannot make berth read one.
@@ -225,7 +228,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers: &headers,
         body: &[],
     };
-    if let Err(error) = shared.verifier.verify_head(&head, head_services) {
+    if let Err(error) =
+        shared
+            .verifier
+            .verify_head(&head, time::OffsetDateTime::now_utc(), head_services)
+    {
         return auth_refusal(&id, query, &error);
     }
     let declared = parts
@@ -235,9 +242,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         if query {
-            return query_too_large(&id);
+            return closing(query_too_large(&id));
         }
-        return too_large(&id);
+        return closing(too_large(&id));
     }
     let read = Limited::new(body, MAX_BODY_BYTES).collect();
     let body: Bytes = match tokio::time::timeout(shared.body_read_timeout, read).await {
@@ -247,15 +254,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 "the request body did not arrive within {} s",
                 shared.body_read_timeout.as_secs_f64()
             );
-            let mut response = if query {
+            let response = if query {
                 query_error_response(&id, StatusCode::REQUEST_TIMEOUT, "RequestTimeout", &message)
             } else {
                 error_response(&id, StatusCode::REQUEST_TIMEOUT, "RequestTimeout", &message)
             };
-            response
-                .headers_mut()
-                .insert("connection", HeaderValue::from_static("close"));
-            return response;
+            return closing(response);
         }
         Ok(Err(error)) => {
             if error
@@ -263,24 +267,24 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 .is_some()
             {
                 if query {
-                    return query_too_large(&id);
+                    return closing(query_too_large(&id));
                 }
-                return too_large(&id);
+                return closing(too_large(&id));
             }
             if query {
-                return query_error_response(
+                return closing(query_error_response(
                     &id,
                     StatusCode::BAD_REQUEST,
                     "MalformedQueryString",
                     "the request body could not be read",
-                );
+                ));
             }
-            return error_response(
+            return closing(error_response(
                 &id,
                 StatusCode::BAD_REQUEST,
                 "SerializationException",
                 "the request body could not be read",
-            );
+            ));
         }
     };
     if let Some(activity) = parts.extensions.get::<RequestActivity>() {
@@ -380,13 +384,28 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
 }
 
+/// The answer to a request that failed authentication; it closes the connection.
 fn auth_refusal(id: &str, query: bool, error: &berth_auth::AuthError) -> Response {
     let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::FORBIDDEN);
     tracing::debug!(code = error.code(), "request refused: {error}");
     if query {
-        return query_error_response(id, status, error.code(), &error.to_string());
+        return closing(query_error_response(
+            id,
+            status,
+            error.code(),
+            &error.to_string(),
+        ));
     }
-    error_response(id, status, error.code(), &error.to_string())
+    closing(error_response(id, status, error.code(), &error.to_string()))
+}
+
+/// `response`, after which the connection closes (hyper sends `Connection: close` and
+/// reads no more of it).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("connection", HeaderValue::from_static("close"));
+    response
 }
 
 fn too_large(id: &str) -> Response {

@@ -22,7 +22,7 @@ pub use clock::now;
 pub use control_plane::{ControlPlane, LogSource};
 pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
 pub use http::{serve, serve_with, MAX_BODY_BYTES};
-pub use listener::{ApiLimits, ApiTransport};
+pub use listener::{raise_descriptor_limit, ApiLimits, ApiTransport};
 pub use load_balancing::{lb_config, run_load_balancer};
 pub use local_link::{assignments_of, LocalLink};
 pub use random_ids::RandomIds;

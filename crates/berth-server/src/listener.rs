@@ -12,10 +12,12 @@
 //! the connection is not idle. The whole body must also arrive within
 //! `body_read_timeout`; `http.rs` enforces that one.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -42,6 +44,10 @@ pub struct ApiLimits {
     pub body_read_timeout: Duration,
     /// Most connections open at once; a connection beyond it is closed at once.
     pub max_connections: usize,
+    /// Most connections open at once from one client (one IPv4 address, or one IPv6
+    /// /64), so a few clients cannot take every slot; one beyond it is closed at once.
+    /// Loopback clients are one client too.
+    pub max_connections_per_client: usize,
     /// Largest request head; larger gets 431.
     pub max_header_bytes: usize,
     /// Most header fields in one request; more gets 431.
@@ -57,11 +63,34 @@ impl Default for ApiLimits {
             idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 512,
+            max_connections_per_client: 64,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             shutdown_grace: Duration::from_secs(3),
         }
     }
+}
+
+/// Raises this process's soft limit on open file descriptors to its hard limit, so the
+/// API and the balancer beside it can hold as many connections as the system allows
+/// rather than the 1024 many shells start with. Returns the soft limit now in force
+/// (`None`: unlimited). An unlimited hard limit is left alone: Linux refuses it as a
+/// soft one.
+pub fn raise_descriptor_limit() -> io::Result<Option<u64>> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = match (limit.current, limit.maximum) {
+        (Some(current), Some(maximum)) if current < maximum => maximum,
+        _ => return Ok(limit.current),
+    };
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(raised),
+            maximum: limit.maximum,
+        },
+    )?;
+    Ok(Some(raised))
 }
 
 /// Whether the listener speaks TLS (with this acceptor) or plain HTTP.
@@ -104,11 +133,15 @@ pub(crate) async fn accept_loop<S>(
     S::Future: Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let clients = Arc::new(OpenPerClient::new(limits.max_connections_per_client));
     let mut server = http1::Builder::new();
     server
         .keep_alive(true)
         .max_headers(limits.max_headers)
-        // hyper answers 431 when a head does not fit this buffer; 8 KiB is its minimum.
+        // hyper answers 431 when a head is longer than this. The read buffer alone is
+        // not an exact bound: one read may fill it past its maximum.
+        .max_header_size(limits.max_header_bytes)
+        // 8 KiB is hyper's minimum.
         .max_buf_size(limits.max_header_bytes.max(8192))
         .header_read_timeout(None);
     let cancel = CancellationToken::new();
@@ -121,6 +154,14 @@ pub(crate) async fn accept_loop<S>(
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
                     accept_failing = false;
+                    let Some(client_slot) = clients.try_open(client.ip()) else {
+                        tracing::debug!(
+                            %client,
+                            "API connection refused: at max_connections_per_client"
+                        );
+                        drop(stream);
+                        continue;
+                    };
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         // Full: closing now costs nothing, queueing would pile them up.
                         tracing::debug!(%client, "API connection refused: at max_connections");
@@ -138,6 +179,7 @@ pub(crate) async fn accept_loop<S>(
                     connections.spawn(async move {
                         connection.serve(stream, transport, service).await;
                         drop(slot);
+                        drop(client_slot);
                     });
                 }
                 Err(error) => {
@@ -164,6 +206,73 @@ pub(crate) async fn accept_loop<S>(
     .await;
     if drained.is_err() {
         tracing::debug!("closing API connections still open after the shutdown grace");
+    }
+}
+
+/// How many connections each client has open, for `max_connections_per_client`.
+struct OpenPerClient {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl OpenPerClient {
+    fn new(max: usize) -> OpenPerClient {
+        OpenPerClient {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One more connection from `ip`, unless its client is at the cap.
+    fn try_open(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let client = client_of(ip);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(client).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            client,
+        })
+    }
+}
+
+/// The client an address belongs to: an IPv4 address (also when mapped into IPv6), or
+/// an IPv6 /64, the smallest network a site is usually given.
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
+/// One open connection of a client; closing it frees the place.
+struct ClientSlot {
+    clients: Arc<OpenPerClient>,
+    client: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .clients
+            .open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
     }
 }
 
@@ -439,6 +548,28 @@ mod tests {
             idle_timeout: Duration::from_secs(60),
             ..ApiLimits::default()
         }
+    }
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(client_of(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_of(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_of(ip("2001:db8:1:2:bbbb::9")), ip("2001:db8:1:2::"));
+        assert_ne!(client_of(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+    }
+
+    #[test]
+    fn a_client_at_its_cap_gets_no_slot_until_one_closes() {
+        let clients = Arc::new(OpenPerClient::new(2));
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let first = clients.try_open(ip).unwrap();
+        let _second = clients.try_open(ip).unwrap();
+        assert!(clients.try_open(ip).is_none());
+        assert!(clients.try_open("192.0.2.8".parse().unwrap()).is_some());
+        drop(first);
+        assert!(clients.try_open(ip).is_some());
     }
 
     #[tokio::test(start_paused = true)]

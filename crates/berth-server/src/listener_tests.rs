@@ -57,6 +57,17 @@ impl Server {
 
     /// The head of a request signed over `body` (ECS ListClusters by default).
     fn signed_head(&self, service: &str, target: Option<&str>, body: &[u8]) -> String {
+        self.signed_head_at(service, target, body, time::OffsetDateTime::now_utc())
+    }
+
+    /// The same, signed at `signed_at`.
+    fn signed_head_at(
+        &self,
+        service: &str,
+        target: Option<&str>,
+        body: &[u8],
+        signed_at: time::OffsetDateTime,
+    ) -> String {
         let mut headers = Vec::new();
         match target {
             Some(target) => {
@@ -75,7 +86,7 @@ impl Server {
             &credentials(),
             "us-east-1",
             service,
-            time::OffsetDateTime::now_utc(),
+            signed_at,
             "POST",
             &self.address.to_string(),
             "/",
@@ -405,4 +416,220 @@ async fn shutdown_returns_with_idle_and_stalled_connections_open() {
     // Both connections are closed once serve has returned.
     assert!(read_until_closed(&mut idle).await.is_some());
     assert!(read_until_closed(&mut stalled).await.is_some());
+}
+
+/// A signed ListClusters whose head (request line, headers, blank line) is exactly
+/// `length` bytes long, padded with an unsigned header.
+fn head_of_length(server: &Server, length: usize) -> String {
+    let head = server.signed_head("ecs", Some(LIST_CLUSTERS), b"{}");
+    let (request_line, rest) = head.split_once("\r\n").unwrap();
+    let pad_line = "x-pad: \r\n".len();
+    let padding = length - head.len() - pad_line;
+    let padded = format!("{request_line}\r\nx-pad: {}\r\n{rest}", "p".repeat(padding));
+    assert_eq!(padded.len(), length);
+    padded
+}
+
+#[tokio::test]
+async fn the_documented_head_limit_is_the_one_enforced() {
+    let limits = ApiLimits::default();
+    assert_eq!(limits.max_header_bytes, 64 * 1024, "the documented default");
+    for max_header_bytes in [limits.max_header_bytes, 4096] {
+        let server = Server::start(ApiLimits {
+            max_header_bytes,
+            ..ApiLimits::default()
+        })
+        .await;
+        let mut stream = server.connect().await;
+        let at_limit = head_of_length(&server, max_header_bytes) + "{}";
+        stream.write_all(at_limit.as_bytes()).await.unwrap();
+        let answer = read_response(&mut stream).await.unwrap_or_default();
+        assert_eq!(
+            status_of(&answer),
+            Some(200),
+            "{max_header_bytes}: {answer}"
+        );
+        for over in [1, 1024] {
+            let mut stream = server.connect().await;
+            let head = head_of_length(&server, max_header_bytes + over) + "{}";
+            let _ = stream.write_all(head.as_bytes()).await;
+            let answer = read_until_closed(&mut stream).await.unwrap_or_default();
+            assert_eq!(
+                status_of(&answer),
+                Some(431),
+                "{max_header_bytes} + {over}: {:?}",
+                &answer[..answer.len().min(80)]
+            );
+        }
+        assert!(server.stop().await);
+    }
+}
+
+/// Whether `response` (a whole answer) tells the client the connection closes.
+fn says_close(response: &str) -> bool {
+    let head = response.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .any(|line| line.eq_ignore_ascii_case("connection: close"))
+}
+
+#[tokio::test]
+async fn refused_requests_close_their_connection() {
+    let server = Server::start(ApiLimits::default()).await;
+    let address = server.address;
+    let signed = server.signed_head("ecs", Some(LIST_CLUSTERS), b"{}");
+    let replayed = server.signed_head_at(
+        "ecs",
+        Some(LIST_CLUSTERS),
+        b"{}",
+        time::OffsetDateTime::now_utc() - time::Duration::minutes(20),
+    );
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "anonymous",
+            format!(
+                "POST / HTTP/1.1\r\nhost: {address}\r\ncontent-type: \
+                 application/x-amz-json-1.1\r\ncontent-length: 2\r\n\r\n"
+            ),
+            403,
+        ),
+        (
+            "anonymous awsQuery",
+            format!(
+                "POST / HTTP/1.1\r\nhost: {address}\r\ncontent-type: \
+                 application/x-www-form-urlencoded\r\ncontent-length: 9\r\n\r\n"
+            ),
+            403,
+        ),
+        ("replayed head", replayed.clone(), 403),
+        (
+            "not POST",
+            format!("GET / HTTP/1.1\r\nhost: {address}\r\n\r\n"),
+            405,
+        ),
+        (
+            "declared too large",
+            signed.replace("content-length: 2", "content-length: 2000000"),
+            413,
+        ),
+        // The body is read here, and its signature does not cover it.
+        ("bad signature", signed.clone() + "[]", 403),
+    ];
+    for (case, request, status) in cases {
+        let mut stream = server.connect().await;
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // No body is sent where the answer comes before one: a close proves berth did
+        // not wait for it and keeps no connection for the refused client.
+        let answer = read_until_closed(&mut stream).await;
+        let answer = answer.unwrap_or_else(|| panic!("{case}: the connection stayed open"));
+        assert_eq!(status_of(&answer), Some(status), "{case}: {answer}");
+        assert!(says_close(&answer), "{case}: {answer}");
+    }
+    // A served request keeps its connection.
+    let mut stream = server.connect().await;
+    stream
+        .write_all((signed.clone() + "{}").as_bytes())
+        .await
+        .unwrap();
+    let answer = read_response(&mut stream).await.unwrap_or_default();
+    assert_eq!(status_of(&answer), Some(200), "{answer}");
+    assert!(!says_close(&answer), "{answer}");
+    stream.write_all((signed + "{}").as_bytes()).await.unwrap();
+    let answer = read_response(&mut stream).await.unwrap_or_default();
+    assert_eq!(status_of(&answer), Some(200), "{answer}");
+    assert!(server.stop().await);
+}
+
+#[tokio::test]
+async fn anonymous_keep_alive_clients_cannot_take_every_slot() {
+    let server = Server::start(ApiLimits {
+        max_connections: 4,
+        max_connections_per_client: 4,
+        ..ApiLimits::default()
+    })
+    .await;
+    let anonymous = format!(
+        "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-amz-json-1.1\r\n\
+         content-length: 2\r\n\r\n{{}}",
+        server.address
+    );
+    // The refused clients keep their end open, as keep-alive clients do.
+    let mut refused = Vec::new();
+    for _ in 0..4 {
+        let mut stream = server.connect().await;
+        stream.write_all(anonymous.as_bytes()).await.unwrap();
+        let answer = read_response(&mut stream).await.unwrap_or_default();
+        assert_eq!(status_of(&answer), Some(403), "{answer}");
+        refused.push(stream);
+    }
+    let request = server.signed_head("ecs", Some(LIST_CLUSTERS), b"{}") + "{}";
+    let mut served = false;
+    for _ in 0..100 {
+        let mut stream = server.connect().await;
+        let _ = stream.write_all(request.as_bytes()).await;
+        if read_response(&mut stream)
+            .await
+            .is_some_and(|answer| status_of(&answer) == Some(200))
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the refused clients kept every slot");
+    drop(refused);
+    assert!(server.stop().await);
+}
+
+/// A connection to `server` from `source`, another loopback address of this machine.
+async fn connect_from(server: &Server, source: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(server.address).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_more_than_its_share_of_connections() {
+    let server = Server::start(ApiLimits {
+        max_connections: 10,
+        max_connections_per_client: 2,
+        ..ApiLimits::default()
+    })
+    .await;
+    assert_eq!(ApiLimits::default().max_connections_per_client, 64);
+    let request = server.signed_head("ecs", Some(LIST_CLUSTERS), b"{}") + "{}";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_from(&server, "127.0.0.1").await;
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_response(&mut stream).await.unwrap_or_default();
+        assert_eq!(status_of(&answer), Some(200), "{answer}");
+        held.push(stream);
+    }
+    // A third from the same address is closed without an answer.
+    let mut third = connect_from(&server, "127.0.0.1").await;
+    let _ = third.write_all(request.as_bytes()).await;
+    let answer = read_until_closed(&mut third).await;
+    assert_eq!(answer.as_deref(), Some(""), "a third connection was served");
+    // Another client is served meanwhile.
+    let mut other = connect_from(&server, "127.0.0.2").await;
+    other.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_response(&mut other).await.unwrap_or_default();
+    assert_eq!(status_of(&answer), Some(200), "{answer}");
+    // Once one of the first client's connections closes, it may open another.
+    drop(held.pop());
+    let mut served = false;
+    for _ in 0..100 {
+        let mut stream = connect_from(&server, "127.0.0.1").await;
+        let _ = stream.write_all(request.as_bytes()).await;
+        if read_response(&mut stream)
+            .await
+            .is_some_and(|answer| status_of(&answer) == Some(200))
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "no connection was served after one freed");
+    assert!(server.stop().await);
 }

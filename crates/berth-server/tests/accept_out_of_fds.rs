@@ -1,7 +1,8 @@
-//! The API's accept loop when the process runs out of file descriptors: accept fails
-//! (EMFILE) while clients keep connecting; once descriptors free up, requests are
-//! answered again. Its own test binary, because it lowers this process's descriptor
-//! limit (with util-linux's `prlimit`).
+//! File descriptors: at a low soft limit the API runs out of them (accept fails with
+//! EMFILE and new clients go unanswered); `raise_descriptor_limit`, which `berth dev`
+//! runs at start, lifts the soft limit to the hard one, and then the API serves far
+//! more connections than the low limit allowed. Its own test binary, because it changes
+//! this process's descriptor limit (lowering it with util-linux's `prlimit`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_auth::{sign_headers, Credentials, Verifier};
-use berth_server::{serve_with, ApiLimits, ApiTransport, ControlPlane};
+use berth_server::{raise_descriptor_limit, serve_with, ApiLimits, ApiTransport, ControlPlane};
 use berth_store::{MemoryBackend, Store};
 
 fn open_descriptors() -> u64 {
@@ -30,8 +31,8 @@ fn soft_limit() -> u64 {
         .expect("a numeric soft limit")
 }
 
-fn set_soft_limit(soft: u64) {
-    let hard = std::fs::read_to_string("/proc/self/limits")
+fn hard_limit() -> String {
+    std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|limits| {
             limits
@@ -39,7 +40,11 @@ fn set_soft_limit(soft: u64) {
                 .find(|line| line.starts_with("Max open files"))
                 .and_then(|line| line.split_whitespace().nth(4).map(str::to_string))
         })
-        .expect("a hard limit");
+        .expect("a hard limit")
+}
+
+fn set_soft_limit(soft: u64) {
+    let hard = hard_limit();
     let status = std::process::Command::new("prlimit")
         .arg("--pid")
         .arg(std::process::id().to_string())
@@ -96,8 +101,12 @@ fn list_clusters(address: std::net::SocketAddr) -> Option<u16> {
     response.split(' ').nth(1)?.parse().ok()
 }
 
+/// How many client connections the test holds once the limit is raised: each costs
+/// this process two descriptors (both ends), far beyond the low limit.
+const HELD: usize = 150;
+
 #[test]
-fn the_api_answers_again_once_descriptors_free_up() {
+fn berth_raises_its_descriptor_limit_and_then_serves_beyond_the_old_one() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -115,11 +124,16 @@ fn the_api_answers_again_once_descriptors_free_up() {
         berth_core::PrivilegePolicy::allow_all(),
     ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = ApiLimits::default();
     let server = runtime.spawn(serve_with(
         listener,
         control_plane,
         Verifier::from_credentials(Credentials::new("AKIDFDTEST", "fd-test-secret")),
-        ApiLimits::default(),
+        // Every client here is 127.0.0.1: only the global cap applies, as in berth dev.
+        ApiLimits {
+            max_connections_per_client: limits.max_connections,
+            ..limits
+        },
         ApiTransport::Plain,
         async move {
             let _ = stopped.await;
@@ -128,7 +142,15 @@ fn the_api_answers_again_once_descriptors_free_up() {
     assert_eq!(list_clusters(address), Some(200));
 
     let restore = RestoreLimit(soft_limit());
-    set_soft_limit(open_descriptors() + 40);
+    let hard: u64 = hard_limit()
+        .parse()
+        .expect("a finite hard descriptor limit");
+    let low = open_descriptors() + 40;
+    assert!(
+        hard > low + 2 * HELD as u64 + 100,
+        "the hard descriptor limit ({hard}) is too low for this test"
+    );
+    set_soft_limit(low);
     // Connect until this process has no descriptor left: the server's accepts fail
     // with EMFILE while the kernel keeps queueing connections for it.
     let mut clients = Vec::new();
@@ -140,11 +162,20 @@ fn the_api_answers_again_once_descriptors_free_up() {
         list_clusters(address).is_none(),
         "a request was answered with no descriptor free"
     );
-    std::thread::sleep(Duration::from_millis(300));
     drop(clients);
 
-    // The loop is still there: with descriptors free again, requests are answered
-    // (after the queued, now closed, connections are accepted and dropped).
+    // berth lifts the soft limit to the hard one.
+    assert_eq!(raise_descriptor_limit().unwrap(), Some(hard));
+    assert_eq!(soft_limit(), hard);
+
+    // Now far more connections than the low limit allowed are open at once, each one
+    // accepted and held by the server, and requests are still answered.
+    let mut held = Vec::new();
+    for index in 0..HELD {
+        let client = TcpStream::connect(address)
+            .unwrap_or_else(|error| panic!("connection {index} failed: {error}"));
+        held.push(client);
+    }
     let mut answered = None;
     for _ in 0..200 {
         answered = list_clusters(address);
@@ -154,6 +185,11 @@ fn the_api_answers_again_once_descriptors_free_up() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(answered, Some(200));
+    assert!(
+        open_descriptors() > low + HELD as u64,
+        "the held connections do not all have their descriptors"
+    );
+    drop(held);
     drop(restore);
     let _ = stop.send(());
     let served =

@@ -24,6 +24,12 @@ use crate::DevArgs;
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
+    // Many shells start a process at 1024 descriptors; the API and the balancer hold one
+    // or two per connection.
+    match berth_server::raise_descriptor_limit() {
+        Ok(limit) => tracing::debug!(?limit, "open file descriptor limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file descriptor limit"),
+    }
     // Checked before anything starts; said once the engine answers (an unreachable
     // engine is one line of error and nothing else).
     let privilege_policy = privilege_policy(&args)?;
@@ -112,7 +118,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         listener,
         control_plane.clone(),
         verifier,
-        ApiLimits::default(),
+        api_limits(listen),
         transport,
         stopped(stop.clone()),
     ));
@@ -184,6 +190,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
+}
+
+/// The API's limits. Listening on loopback, every client is this machine and so one
+/// client: the per-client cap would be the whole cap's stand-in, so it is the global one.
+fn api_limits(listen: std::net::SocketAddr) -> ApiLimits {
+    let mut limits = ApiLimits::default();
+    if listen.ip().is_loopback() {
+        limits.max_connections_per_client = limits.max_connections;
+    }
+    limits
 }
 
 fn init_tracing() {

@@ -88,7 +88,8 @@ pub fn server_tls(
         (Some(_), None) => bail!("--tls-cert needs --tls-key too"),
         (None, Some(_)) => bail!("--tls-key needs --tls-cert too"),
         (None, None) => {
-            let new = ensure_generated(&data_dir.join("tls"), &names_for(listen))?;
+            let names = names_for(listen, &machine_addresses());
+            let new = ensure_generated(&data_dir.join("tls"), &names)?;
             let dir = data_dir.join("tls");
             let source = CertificateSource::SelfSigned { new };
             (dir.join("cert.pem"), dir.join("key.pem"), source)
@@ -124,9 +125,25 @@ pub fn server_tls(
     })
 }
 
+/// Every address of this machine's network interfaces (loopback included), as the
+/// system lists them; none if it cannot (the certificate then names loopback, the host
+/// name and a specific listen address only).
+fn machine_addresses() -> Vec<IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.iter().map(|interface| interface.ip()).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list this machine's addresses for the TLS certificate");
+            Vec::new()
+        }
+    }
+}
+
 /// The names a generated certificate carries: loopback, this machine's host name, and
-/// the listen address when it is a specific one.
-fn names_for(listen: SocketAddr) -> Vec<String> {
+/// the listen address when it is a specific one; for a wildcard listen address, every
+/// address of `machine` that it accepts connections on (`0.0.0.0`: the IPv4 ones; `::`:
+/// all), so `https://IP:PORT` verifies whichever of them a client uses. IPv6 link-local
+/// addresses are left out: a URL cannot name one without its zone.
+fn names_for(listen: SocketAddr, machine: &[IpAddr]) -> Vec<String> {
     let mut names = vec![
         "localhost".to_string(),
         Ipv4Addr::LOCALHOST.to_string(),
@@ -139,8 +156,23 @@ fn names_for(listen: SocketAddr) -> Vec<String> {
         }
     }
     let ip = listen.ip();
-    if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
-        names.push(ip.to_string());
+    let mut add = |ip: IpAddr| {
+        if !names.contains(&ip.to_string()) {
+            names.push(ip.to_string());
+        }
+    };
+    if !ip.is_unspecified() {
+        add(ip);
+    } else {
+        for &address in machine {
+            let reachable = match address {
+                IpAddr::V4(_) => true,
+                IpAddr::V6(v6) => ip.is_ipv6() && !v6.is_unicast_link_local(),
+            };
+            if reachable {
+                add(address);
+            }
+        }
     }
     names
 }
@@ -231,6 +263,52 @@ mod tests {
             local_address(address("10.1.2.3:9650")),
             address("10.1.2.3:9650")
         );
+    }
+
+    #[test]
+    fn a_wildcard_listen_address_names_every_address_of_the_machine() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let machine = [
+            ip("127.0.0.1"),
+            ip("192.0.2.7"),
+            ip("172.17.0.1"),
+            ip("::1"),
+            ip("2001:db8::5"),
+            ip("fe80::1"),
+        ];
+        let every_v4 = names_for(address("0.0.0.0:9650"), &machine);
+        for name in ["localhost", "127.0.0.1", "::1", "192.0.2.7", "172.17.0.1"] {
+            assert!(every_v4.iter().any(|n| n == name), "{name}: {every_v4:?}");
+        }
+        assert!(!every_v4.iter().any(|n| n == "2001:db8::5"), "{every_v4:?}");
+        let every = names_for(address("[::]:9650"), &machine);
+        for name in ["192.0.2.7", "2001:db8::5"] {
+            assert!(every.iter().any(|n| n == name), "{name}: {every:?}");
+        }
+        assert!(!every.iter().any(|n| n == "fe80::1"), "{every:?}");
+        // Each name once.
+        let mut unique = every.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), every.len(), "{every:?}");
+        // A specific address: that one, not the machine's others.
+        let one = names_for(address("192.0.2.7:9650"), &machine);
+        assert!(one.iter().any(|n| n == "192.0.2.7"), "{one:?}");
+        assert!(!one.iter().any(|n| n == "172.17.0.1"), "{one:?}");
+    }
+
+    #[test]
+    fn a_new_machine_address_makes_a_new_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let listen = address("0.0.0.0:9650");
+        let before = names_for(listen, &[ip("192.0.2.7")]);
+        assert!(ensure_generated(dir.path(), &before).unwrap());
+        assert!(!ensure_generated(dir.path(), &before).unwrap());
+        let after = names_for(listen, &[ip("192.0.2.7"), ip("198.51.100.3")]);
+        assert!(ensure_generated(dir.path(), &after).unwrap());
+        let names = std::fs::read_to_string(dir.path().join("names")).unwrap();
+        assert!(names.lines().any(|n| n == "198.51.100.3"), "{names}");
     }
 
     #[test]

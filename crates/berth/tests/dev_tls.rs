@@ -3,7 +3,9 @@
 //! `AWS_CA_BUNDLE` and refuses without them; `berth ps` trusts it through the
 //! connection file, `--ca-bundle` or `AWS_CA_BUNDLE`; plain HTTP gets no answer; and
 //! SIGTERM still stops it cleanly. On an address beyond loopback (one of this machine's
-//! own, such as its Docker bridge) TLS is the default.
+//! own, such as its Docker bridge) TLS is the default, and listening on 0.0.0.0 the
+//! certificate names every address of the machine, so the aws CLI verifies it at one
+//! beyond loopback.
 
 mod support;
 
@@ -179,6 +181,31 @@ fn beyond_loopback_berth_dev_serves_tls_by_default() {
     // The generated certificate names the address (Dev::aws passes --ca-bundle).
     let clusters = dev.aws_json(&["ecs", "list-clusters"]);
     assert!(clusters["clusterArns"].is_array(), "{clusters}");
+    let data_dir = dev.data_dir.path().to_path_buf();
+    let from_file = berth_ps(&dev, |command| {
+        command.arg("--data-dir").arg(&data_dir);
+    });
+    assert!(from_file.status.success(), "{}", text(&from_file));
+}
+
+#[test]
+fn on_every_address_the_certificate_verifies_at_the_machines_own_address() {
+    let ip = non_loopback_address();
+    let dev = Dev::start_listening_on_every_address(ip);
+    assert_eq!(dev.listen_address().ip().to_string(), "0.0.0.0");
+    // The aws CLI at https://IP:PORT with --ca-bundle (Dev::aws): the name verifies.
+    assert_eq!(dev.endpoint(), format!("https://{ip}:{}", dev.port));
+    let clusters = dev.aws_json(&["ecs", "list-clusters"]);
+    assert!(clusters["clusterArns"].is_array(), "{clusters}");
+    let names = std::fs::read_to_string(dev.data_dir.path().join("tls/names")).unwrap();
+    assert!(names.lines().any(|name| name == ip.to_string()), "{names}");
+    // And on this machine through loopback, as the connection file says.
+    let connection: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dev.connection_file()).unwrap()).unwrap();
+    assert_eq!(
+        connection["endpoint"],
+        format!("https://127.0.0.1:{}", dev.port).as_str()
+    );
     let data_dir = dev.data_dir.path().to_path_buf();
     let from_file = berth_ps(&dev, |command| {
         command.arg("--data-dir").arg(&data_dir);

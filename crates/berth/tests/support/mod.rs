@@ -60,6 +60,9 @@ pub struct Dev {
     /// The address `berth dev --listen` binds (with `port`); loopback unless a test
     /// asks for another.
     listen_ip: std::net::IpAddr,
+    /// The address clients (`aws`, `berth`, the readiness check) connect to: the listen
+    /// address, or one of this machine's when berth listens on every address.
+    client_ip: std::net::IpAddr,
     /// More `berth dev` flags, given on every (re)start.
     extra_flags: Vec<String>,
 }
@@ -90,6 +93,15 @@ impl Dev {
         Dev::start_with_options(false, false, ip, &[])
     }
 
+    /// `berth dev --listen 0.0.0.0:PORT` (TLS by default), with `aws` and `berth`
+    /// connecting to `client_ip`, one of this machine's addresses.
+    pub fn start_listening_on_every_address(client_ip: std::net::IpAddr) -> Dev {
+        let mut dev = Dev::new(false, false, std::net::Ipv4Addr::UNSPECIFIED.into(), &[]);
+        dev.client_ip = client_ip;
+        dev.spawn();
+        dev
+    }
+
     fn start_with(generated_keys: bool) -> Dev {
         Dev::start_with_options(
             generated_keys,
@@ -114,11 +126,17 @@ impl Dev {
         listen_ip: std::net::IpAddr,
         flags: &[&str],
     ) -> Dev {
+        let mut dev = Dev::new(generated_keys, tls, listen_ip, flags);
+        dev.spawn();
+        dev
+    }
+
+    fn new(generated_keys: bool, tls: bool, listen_ip: std::net::IpAddr, flags: &[&str]) -> Dev {
         require_docker();
         require_images();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let mut dev = Dev {
+        Dev {
             log: data_dir.path().join("berth.log"),
             data_dir,
             port,
@@ -128,10 +146,9 @@ impl Dev {
             generated_keys,
             tls: tls || !listen_ip.is_loopback(),
             listen_ip,
+            client_ip: listen_ip,
             extra_flags: flags.iter().map(|flag| flag.to_string()).collect(),
-        };
-        dev.spawn();
-        dev
+        }
     }
 
     pub fn connection_file(&self) -> PathBuf {
@@ -177,7 +194,7 @@ impl Dev {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(self.listen_address()).is_ok()
+            if std::net::TcpStream::connect(self.client_address()).is_ok()
                 && self.node_id().is_some()
                 && self.read_generated_keys()
             {
@@ -267,7 +284,12 @@ impl Dev {
 
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}", self.listen_address())
+        format!("{scheme}://{}", self.client_address())
+    }
+
+    /// Where clients connect: the listen address unless berth listens on every address.
+    pub fn client_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.client_ip, self.port)
     }
 
     pub fn listen_address(&self) -> std::net::SocketAddr {
