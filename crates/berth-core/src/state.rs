@@ -4,6 +4,7 @@
 //! one is deterministic: the same commands in the same order give the same state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +17,10 @@ use crate::model::{Cluster, ContainerInstance, Node, Service, Task, TaskDefiniti
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
     pub clusters: BTreeMap<String, Cluster>,
-    /// Keyed by `family:revision`.
-    pub task_definitions: BTreeMap<String, TaskDefinitionRecord>,
+    /// Keyed by `family:revision`. Shared (`Arc`): a registered revision never changes,
+    /// and the store copies the state once per group of writes, so the copy shares
+    /// every definition instead of copying it.
+    pub task_definitions: BTreeMap<String, Arc<TaskDefinitionRecord>>,
     /// The highest revision each family ever had: revisions are never reused.
     pub family_revisions: BTreeMap<String, u32>,
     /// Keyed by `cluster/name`.
@@ -107,7 +110,8 @@ impl State {
                     .entry(definition.family.clone())
                     .or_insert(0);
                 *highest = (*highest).max(definition.revision);
-                self.task_definitions.insert(key.clone(), definition);
+                self.task_definitions
+                    .insert(key.clone(), Arc::new(definition));
                 RecordKey::TaskDefinition(key)
             }
             Command::PutService(service) => {
@@ -205,7 +209,7 @@ impl State {
         self.task_definitions
             .range(prefix.clone()..)
             .take_while(|(key, _)| key.starts_with(&prefix))
-            .map(|(_, d)| d)
+            .map(|(_, d)| &**d)
             .filter(|d| d.family == family && d.status == "ACTIVE")
             .max_by_key(|d| d.revision)
     }
@@ -213,5 +217,6 @@ impl State {
     pub fn definition(&self, family: &str, revision: u32) -> Option<&TaskDefinitionRecord> {
         self.task_definitions
             .get(&crate::model::definition_key(family, revision))
+            .map(|d| &**d)
     }
 }

@@ -61,7 +61,7 @@ pub(crate) fn record_of(state: &State, key: &RecordKey) -> Result<Record, StoreE
     let text = key_text(key);
     match key {
         RecordKey::Cluster(k) => encode(text, state.clusters.get(k)),
-        RecordKey::TaskDefinition(k) => encode(text, state.task_definitions.get(k)),
+        RecordKey::TaskDefinition(k) => encode(text, state.task_definitions.get(k).map(|d| &**d)),
         RecordKey::Service(k) => encode(text, state.services.get(k)),
         RecordKey::Task(k) => encode(text, state.tasks.get(k)),
         RecordKey::ContainerInstance(k) => encode(text, state.container_instances.get(k)),

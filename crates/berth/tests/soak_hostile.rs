@@ -112,10 +112,25 @@ async fn big_bodies(port: u16, until: Instant, oversized: bool, tally: Arc<Tally
             continue;
         };
         tally.big_bodies.fetch_add(1, Ordering::Relaxed);
+        // Signed now (a stale date is refused before the body), with a wrong signature:
+        // berth reads the body before it can tell.
+        let now = time::OffsetDateTime::now_utc();
+        let day = format!(
+            "{:04}{:02}{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        );
+        let amz_date = format!(
+            "{day}T{:02}{:02}{:02}Z",
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
         let head = format!(
             "POST / HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/x-amz-json-1.1\r\n\
-             x-amz-target: {ECS}.ListClusters\r\nx-amz-date: 20270101T000000Z\r\n\
-             authorization: AWS4-HMAC-SHA256 Credential={}/20270101/us-east-1/ecs/aws4_request, \
+             x-amz-target: {ECS}.ListClusters\r\nx-amz-date: {amz_date}\r\n\
+             authorization: AWS4-HMAC-SHA256 Credential={}/{day}/us-east-1/ecs/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={}\r\n\
              content-length: {size}\r\n\r\n",
             support::ACCESS_KEY_ID,

@@ -121,6 +121,7 @@ pub fn list_task_definitions(
     let mut records: Vec<&TaskDefinitionRecord> = state
         .task_definitions
         .values()
+        .map(|d| &**d)
         .filter(|d| status.is_none_or(|s| d.status == s))
         .filter(|d| {
             request
