@@ -388,6 +388,30 @@ fn a_hostile_mix_loses_nothing_and_readers_keep_being_answered() {
     println!("soak: berth dev RSS: idle {idle_rss:.1} MB, peak {peak_rss:.1} MB, after {after_rss:.1} MB",
         peak_rss = *peak_rss.lock().unwrap());
 
+    // One line for bench/soak.sh.
+    println!(
+        "soak-json: {}",
+        serde_json::json!({
+            "seconds": seconds,
+            "quiet_reads": quiet_reads.len(),
+            "quiet_p50_ms": percentile(&quiet_reads, 50.0),
+            "quiet_p99_ms": percentile(&quiet_reads, 99.0),
+            "reads": reads.len(),
+            "p50_ms": percentile(&reads, 50.0),
+            "p99_ms": percentile(&reads, 99.0),
+            "max_ms": reads.last().copied().unwrap_or(f64::NAN),
+            "writes": acknowledged.len(),
+            "writes_per_s": acknowledged.len() as f64 / elapsed,
+            "read_failures": tally.read_failures.lock().unwrap().len(),
+            "write_failures": tally.write_failures.lock().unwrap().len(),
+            "slow_connections": tally.slow_connections.load(Ordering::Relaxed),
+            "big_bodies": tally.big_bodies.load(Ordering::Relaxed),
+            "bad_signatures_refused": tally.bad_signatures_refused.load(Ordering::Relaxed),
+            "rss_idle_mb": idle_rss,
+            "rss_peak_mb": *peak_rss.lock().unwrap(),
+            "rss_after_mb": after_rss,
+        })
+    );
     let read_failures = tally.read_failures.lock().unwrap();
     assert!(
         read_failures.is_empty(),

@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 pub const ACCESS_KEY_ID: &str = "BERTHTESTKEY0000001";
 pub const SECRET_ACCESS_KEY: &str = "berth-test-secret-0123456789abcdefghijkl";
 
+/// The binary `Dev` starts: the one built with the tests, unless `BERTH_E2E_BINARY`
+/// names another (bench/soak.sh runs the soak against an older build beside this one).
+fn berth_dev_binary() -> PathBuf {
+    std::env::var_os("BERTH_E2E_BINARY")
+        .filter(|binary| !binary.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+}
+
 /// Fails loudly when Docker is not there: e2e tests never skip in silence.
 pub fn require_docker() {
     let ok = Command::new("docker")
@@ -162,7 +171,7 @@ impl Dev {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut command = Command::new(berth_dev_binary());
         command
             .args(["dev", "--listen", &self.listen_address().to_string()])
             .arg("--data-dir")
