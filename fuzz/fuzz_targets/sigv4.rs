@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         headers: &headers,
         body: body.as_bytes(),
     };
-    let _ = verifier.verify_head(&arbitrary, &["ecs", "elasticloadbalancing"]);
+    let _ = verifier.verify_head(&arbitrary, now(), &["ecs", "elasticloadbalancing"]);
     let _ = verifier.verify(&arbitrary, now(), "ecs");
 
     // What berth's signer signs, berth's verifier accepts. (`?` and `#` would end
