@@ -1,8 +1,8 @@
 //! berth's control plane: the ECS API over HTTP, the service scheduler loop, the store.
 //!
 //! Invariant: only this crate knows HTTP on the server side. Requests are verified
-//! (SigV4), parsed into `berth-api` types, decided by `berth-core`'s pure actions under
-//! the store's lock, made durable, then answered.
+//! (SigV4), parsed into `berth-api` types, decided by `berth-core`'s pure actions in a
+//! store transaction, made durable, then answered.
 
 mod clock;
 mod control_plane;

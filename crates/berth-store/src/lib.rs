@@ -1,8 +1,10 @@
 //! The store: berth's state, kept durable.
 //!
-//! `Store` holds the state in memory behind one lock and writes every change to its
-//! `Backend` before the change becomes visible, so an accepted write survives kill -9.
-//! Watchers see a revision number that counts up on every change.
+//! `Store` holds the state in memory and writes every change to its `Backend` before
+//! the change becomes visible or is answered, so an accepted write survives kill -9.
+//! Readers see durable snapshots and never wait; concurrent writes share one sync
+//! (group commit on the store's committer thread). Watchers see a revision number that
+//! counts up with every change.
 //! Backends: `RedbBackend` (the embedded default) and `MemoryBackend` (tests).
 
 mod backend;
