@@ -4,8 +4,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use berth_api::LogLine;
 use berth_core::ecs::{Context, EcsResult};
-use berth_core::{ArnScope, EcsError, ErrorCode, PrivilegePolicy, State};
-use berth_store::Store;
+use berth_core::{ArnScope, Command, EcsError, ErrorCode, PrivilegePolicy, State};
+use berth_store::{Store, StoreError};
 
 use crate::scheduler_loop::LoopName;
 use crate::{now, RandomIds};
@@ -99,8 +99,36 @@ impl ControlPlane {
         }
     }
 
-    /// Runs one ECS action atomically against the store. A read answers from the
-    /// current state on this thread; a write is made durable on a blocking thread.
+    /// Runs `decide` in a store transaction (`Store::transact_async`: a read answers on
+    /// this thread, a write is made durable on a blocking thread) with a `Context` of
+    /// its own: this control plane's scope in `region`, its privilege policy, the
+    /// clock and random ids. Every decision the control plane makes goes through here.
+    pub async fn transact<R, E>(
+        &self,
+        region: &str,
+        mut decide: impl FnMut(&State, &mut Context) -> Result<(Vec<Command>, R), E> + Send + 'static,
+    ) -> Result<Result<R, E>, StoreError>
+    where
+        R: Send + 'static,
+        E: Send + 'static,
+    {
+        let scope = self.scope(region);
+        let policy = self.privilege_policy.clone();
+        self.store
+            .transact_async(move |state| {
+                let mut ids = RandomIds;
+                let mut ctx = Context {
+                    now: now(),
+                    scope: &scope,
+                    ids: &mut ids,
+                    policy: &policy,
+                };
+                decide(state, &mut ctx)
+            })
+            .await
+    }
+
+    /// Runs one ECS action atomically against the store.
     pub async fn run<Req, Resp>(
         &self,
         region: &str,
@@ -111,19 +139,9 @@ impl ControlPlane {
         Req: Clone + Send + 'static,
         Resp: Send + 'static,
     {
-        let scope = self.scope(region);
-        let policy = self.privilege_policy.clone();
         let outcome = self
-            .store
-            .transact_async(move |state| {
-                let mut ids = RandomIds;
-                let mut ctx = Context {
-                    now: now(),
-                    scope: &scope,
-                    ids: &mut ids,
-                    policy: &policy,
-                };
-                action(state, request.clone(), &mut ctx).map(|o| (o.commands, o.response))
+            .transact(region, move |state, ctx| {
+                action(state, request.clone(), ctx).map(|o| (o.commands, o.response))
             })
             .await;
         match outcome {

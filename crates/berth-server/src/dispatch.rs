@@ -214,19 +214,9 @@ where
             error.field, error.message
         ))
     })?;
-    let scope = control_plane.scope(region);
-    let policy = control_plane.privilege_policy.clone();
     let outcome = control_plane
-        .store
-        .transact_async(move |state| {
-            let mut ids = crate::RandomIds;
-            let mut ctx = Context {
-                now: crate::now(),
-                scope: &scope,
-                ids: &mut ids,
-                policy: &policy,
-            };
-            action(state, request.clone(), &mut ctx).map(|o| (o.commands, o.response))
+        .transact(region, move |state, ctx| {
+            action(state, request.clone(), ctx).map(|o| (o.commands, o.response))
         })
         .await;
     match outcome {

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_agent::{Assignment, ControlPlaneLink, LinkError};
-use berth_core::ecs::Context;
 use berth_core::nodes::{instances_of_node, register_node, NodeRegistration};
 use berth_core::{apply_task_reports, State, TaskReport};
 
-use crate::{now, ControlPlane, RandomIds};
+use crate::{now, ControlPlane};
 
 /// Stopped tasks stay in a node's assignments this long, so its agent keeps their
 /// containers (for `berth logs`) instead of taking them for orphans.
@@ -58,22 +57,9 @@ pub fn assignments_of(state: &State, node_id: &str, now: berth_core::Timestamp) 
 #[async_trait]
 impl ControlPlaneLink for LocalLink {
     async fn register(&self, registration: NodeRegistration) -> Result<(), LinkError> {
-        let scope = self.control_plane.scope(&self.control_plane.default_region);
-        let policy = self.control_plane.privilege_policy.clone();
         self.control_plane
-            .store
-            .transact_async(move |state| {
-                let mut ids = RandomIds;
-                let mut ctx = Context {
-                    now: now(),
-                    scope: &scope,
-                    ids: &mut ids,
-                    policy: &policy,
-                };
-                Ok::<_, std::convert::Infallible>((
-                    register_node(state, &registration, &mut ctx),
-                    (),
-                ))
+            .transact(&self.control_plane.default_region, move |state, ctx| {
+                Ok::<_, std::convert::Infallible>((register_node(state, &registration, ctx), ()))
             })
             .await
             .map_err(unavailable)?

@@ -7,7 +7,7 @@ use berth_core::ecs::Context;
 use berth_core::{Command, State};
 use futures_util::FutureExt;
 
-use crate::{now, ControlPlane, RandomIds};
+use crate::ControlPlane;
 
 /// How long a loop waits after a panic before it runs again, so a bug that panics on
 /// every round does not spin.
@@ -32,17 +32,8 @@ pub(crate) async fn run_scheduler_with(
         // Mark changes seen before deciding, so a write that lands while we decide
         // wakes us again (our own write costs one idle round).
         changes.borrow_and_update();
-        let scope = control_plane.scope(&control_plane.default_region);
-        let policy = control_plane.privilege_policy.clone();
-        let round = control_plane.store.transact_async(move |state| {
-            let mut ids = RandomIds;
-            let mut ctx = Context {
-                now: now(),
-                scope: &scope,
-                ids: &mut ids,
-                policy: &policy,
-            };
-            Ok::<_, std::convert::Infallible>((decide(state, &mut ctx), ()))
+        let round = control_plane.transact(&control_plane.default_region, move |state, ctx| {
+            Ok::<_, std::convert::Infallible>((decide(state, ctx), ()))
         });
         let mut panicked = false;
         match AssertUnwindSafe(round).catch_unwind().await {
