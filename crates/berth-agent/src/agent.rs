@@ -17,9 +17,9 @@ use tokio::time::Instant;
 
 use crate::error::AgentError;
 use crate::labels;
-use crate::link::{Assignment, ControlPlaneLink};
 use crate::reporter::Reporter;
 use crate::task_runner::{self, RunnerHandle, RunnerMessage, Shared, Start};
+use berth_proto::{Assignment, ControlPlaneLink};
 
 /// How long a stopped task's containers are kept (for `berth logs`) before removal.
 pub const DEFAULT_TASK_CLEANUP_WAIT: Duration = Duration::from_secs(600);
@@ -225,7 +225,10 @@ impl Agent {
         let sandbox_image = self.runtime.ensure_sandbox_image().await?;
         // Subscribe before looking at anything, so no event is missed.
         let events = self.runtime.events(labels::NODE, &self.config.node_id);
-        let (revision, assignments) = self
+        let berth_proto::Assignments {
+            revision,
+            assignments,
+        } = self
             .link
             .assignments(&self.config.node_id, 0, Duration::ZERO)
             .await?;
@@ -247,7 +250,10 @@ async fn poll_assignments(
     let mut retry = Duration::from_millis(100);
     loop {
         match link.assignments(&node_id, since, LONG_POLL).await {
-            Ok((revision, assignments)) => {
+            Ok(berth_proto::Assignments {
+                revision,
+                assignments,
+            }) => {
                 retry = Duration::from_millis(100);
                 if revision != since {
                     since = revision;
@@ -304,11 +310,7 @@ impl NodeLoop {
             let id = assignment.task.id.clone();
             if let Some(runner) = self.runners.get(&id) {
                 if assignment.task.desired_status == DesiredStatus::Stopped {
-                    let wait = assignment
-                        .task
-                        .stop_after
-                        .map(|at| at.0.saturating_sub(task_runner::now().0))
-                        .unwrap_or(0);
+                    let wait = assignment.task.drain_ms.unwrap_or(0);
                     if wait == 0 {
                         let _ = runner.sender.send(RunnerMessage::Stop);
                     } else if self.draining.insert(id.clone()) {

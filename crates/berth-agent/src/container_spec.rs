@@ -7,7 +7,7 @@ use std::time::Duration;
 use berth_api::{
     ContainerDefinition, ContainerOverride, NetworkBinding, RegisterTaskDefinitionRequest,
 };
-use berth_core::model::Task;
+use berth_proto::AssignedTask as Task;
 use berth_runtime::{
     ContainerSpec, DeviceSpec, HealthCheckSpec, MountSpec, NamespaceMode, NetworkSpec, PortSpec,
     Protocol, PublishedPort, VolumeSpec,

@@ -9,5 +9,5 @@ pub enum AgentError {
     #[error("container runtime: {0}")]
     Runtime(#[from] RuntimeError),
     #[error("control plane: {0}")]
-    Link(#[from] crate::LinkError),
+    Link(#[from] berth_proto::LinkError),
 }

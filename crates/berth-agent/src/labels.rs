@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_core::model::Task;
+use berth_proto::AssignedTask as Task;
 
 pub const MANAGED: &str = "berth.managed";
 pub const NODE: &str = "berth.node";

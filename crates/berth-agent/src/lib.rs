@@ -12,11 +12,10 @@ mod agent;
 mod container_spec;
 mod error;
 pub mod labels;
-mod link;
 mod reconcile;
 mod reporter;
 mod task_runner;
 
 pub use agent::{Agent, AgentConfig, AgentHandle};
+pub use berth_proto::{Assignment, ControlPlaneLink, LinkError};
 pub use error::AgentError;
-pub use link::{Assignment, ControlPlaneLink, LinkError};

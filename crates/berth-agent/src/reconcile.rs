@@ -10,8 +10,8 @@ use berth_core::model::{DesiredStatus, TaskStatus};
 use crate::agent::NodeLoop;
 use crate::container_spec::task_scoped_volume_names;
 use crate::labels;
-use crate::link::Assignment;
-use crate::task_runner::{self, group_by_task, remove_task_resources, RunnerMessage, Start};
+use crate::task_runner::{group_by_task, remove_task_resources, RunnerMessage, Start};
+use berth_proto::Assignment;
 
 impl NodeLoop {
     pub(crate) async fn reconcile(&mut self, assignments: &[Assignment]) {
@@ -68,8 +68,7 @@ impl NodeLoop {
     /// A STOPPED task's containers are kept until its cleanup wait has passed.
     fn clean_up_later(&self, assignment: &Assignment) {
         let task = &assignment.task;
-        let stopped_at = task.stopped_at.unwrap_or_default();
-        let elapsed = Duration::from_millis(task_runner::now().millis_since(stopped_at));
+        let elapsed = Duration::from_millis(task.stopped_ms_ago.unwrap_or(0));
         let wait = self.shared.cleanup_wait.saturating_sub(elapsed);
         let runtime = self.shared.runtime.clone();
         let node_id = self.shared.node_id.clone();

@@ -8,7 +8,7 @@ use berth_core::TaskReport;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::link::ControlPlaneLink;
+use berth_proto::ControlPlaneLink;
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LAST_RETRY: Duration = Duration::from_secs(5);

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_api::{NetworkBinding, RegisterTaskDefinitionRequest};
 use berth_core::model::{
-    ContainerStatus as EcsContainerStatus, HealthStatus, StopCode, Task, TaskStatus,
+    ContainerStatus as EcsContainerStatus, HealthStatus, StopCode, TaskStatus,
 };
 use berth_core::{ContainerReport, TaskReport, Timestamp};
 use berth_runtime::{
@@ -21,8 +21,8 @@ use tokio::time::Instant;
 
 use crate::container_spec::{self, NetworkMode};
 use crate::labels;
-use crate::link::Assignment;
 use crate::reporter::Reporter;
+use berth_proto::{AssignedTask as Task, Assignment};
 
 pub(crate) const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
 pub(crate) const ESSENTIAL_EXITED: &str = "Essential container in task exited";

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use berth_agent::{Agent, AgentConfig, AgentHandle, Assignment, ControlPlaneLink, LinkError};
 use berth_api::RegisterTaskDefinitionRequest;
 use berth_core::model::{
-    ContainerStatus as EcsContainerStatus, DesiredStatus, HealthStatus, StopCode, Task, TaskStatus,
+    ContainerStatus as EcsContainerStatus, DesiredStatus, HealthStatus, StopCode, TaskStatus,
 };
 use berth_core::nodes::NodeRegistration;
-use berth_core::{TaskReport, Timestamp};
+use berth_core::TaskReport;
+use berth_proto::{AssignedTask as Task, Assignments};
 use berth_runtime::{
     ContainerRuntime, ContainerSpec, ContainerState, FakeRuntime, Health, NetworkSpec,
     RecordedCall, RuntimeError, Stream,
@@ -95,7 +96,7 @@ impl ControlPlaneLink for FakeLink {
         _node: &str,
         since: u64,
         timeout: Duration,
-    ) -> Result<(u64, Vec<Assignment>), LinkError> {
+    ) -> Result<Assignments, LinkError> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -103,14 +104,20 @@ impl ControlPlaneLink for FakeLink {
             {
                 let state = self.state.lock().unwrap();
                 if state.revision + 1 != since || timeout.is_zero() {
-                    return Ok((state.revision + 1, state.assignments.clone()));
+                    return Ok(Assignments {
+                        revision: state.revision + 1,
+                        assignments: state.assignments.clone(),
+                    });
                 }
             }
             tokio::select! {
                 () = &mut notified => continue,
                 () = tokio::time::sleep(timeout) => {
                     let state = self.state.lock().unwrap();
-                    return Ok((state.revision + 1, state.assignments.clone()));
+                    return Ok(Assignments {
+                        revision: state.revision + 1,
+                        assignments: state.assignments.clone(),
+                    });
                 }
             }
         }
@@ -149,40 +156,17 @@ fn assignment(task_id: &str, definition: RegisterTaskDefinitionRequest) -> Assig
         cluster: "default".into(),
         family: definition.family.clone(),
         revision: 1,
-        container_instance_id: Some("ci-1".into()),
-        last_status: TaskStatus::Provisioning,
-        desired_status: DesiredStatus::Running,
-        health_status: HealthStatus::Unknown,
-        cpu: None,
-        memory: None,
-        reserved_cpu: 0,
-        reserved_memory: 0,
-        overrides: Default::default(),
-        started_by: None,
-        group: None,
         service: None,
-        deployment_id: None,
-        launch_type: None,
+        desired_status: DesiredStatus::Running,
+        last_status: TaskStatus::Provisioning,
         network_mode: definition
             .network_mode
             .clone()
             .unwrap_or_else(|| "bridge".into()),
-        private_ipv4_address: None,
-        tags: vec![],
-        containers: vec![],
-        created_at: Timestamp(0),
-        pull_started_at: None,
-        pull_stopped_at: None,
-        started_at: None,
-        stopping_at: None,
-        execution_stopped_at: None,
-        stopped_at: None,
-        stop_code: None,
-        stopped_reason: None,
-        version: 1,
-        stop_accounted: false,
-        load_balancer_targets: vec![],
-        stop_after: None,
+        memory: None,
+        overrides: Default::default(),
+        drain_ms: None,
+        stopped_ms_ago: None,
     };
     Assignment { task, definition }
 }
@@ -925,14 +909,10 @@ async fn a_draining_task_keeps_running_until_its_targets_have_drained() {
     h.link.assign(assignment(TASK, web_definition()));
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
     h.runtime.clear_calls();
-    let wall_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
     h.link.change(|list| {
         for a in list.iter_mut().filter(|a| a.task.id == TASK) {
             a.task.desired_status = DesiredStatus::Stopped;
-            a.task.stop_after = Some(Timestamp(wall_now + 5_000));
+            a.task.drain_ms = Some(5_000);
         }
     });
     let asked = tokio::time::Instant::now();

@@ -189,6 +189,41 @@ impl State {
         }
     }
 
+    /// The nodes whose agents must hear of `command`, decided on the state before it
+    /// is applied: a task's node (where it was and where it goes), a container
+    /// instance's node, a node itself. Everything else (definitions, services, the
+    /// load balancer's records) changes no node's assignments.
+    pub fn nodes_touched_by(&self, command: &Command) -> Vec<String> {
+        let node_of_instance = |instance: Option<&String>| {
+            instance
+                .and_then(|id| self.container_instances.get(id))
+                .map(|i| i.node_id.clone())
+        };
+        let mut nodes = Vec::new();
+        match command {
+            Command::PutTask(task) => {
+                nodes.extend(node_of_instance(task.container_instance_id.as_ref()));
+                let before = self.tasks.get(&task.id);
+                if let Some(node) =
+                    node_of_instance(before.and_then(|t| t.container_instance_id.as_ref()))
+                {
+                    if !nodes.contains(&node) {
+                        nodes.push(node);
+                    }
+                }
+            }
+            Command::RemoveTask(id) => nodes.extend(node_of_instance(
+                self.tasks
+                    .get(id)
+                    .and_then(|t| t.container_instance_id.as_ref()),
+            )),
+            Command::PutContainerInstance(instance) => nodes.push(instance.node_id.clone()),
+            Command::PutNode(node) => nodes.push(node.id.clone()),
+            _ => {}
+        }
+        nodes
+    }
+
     pub fn service(&self, cluster: &str, name: &str) -> Option<&Service> {
         self.services.get(&service_key(cluster, name))
     }
@@ -218,5 +253,65 @@ impl State {
         self.task_definitions
             .get(&crate::model::definition_key(family, revision))
             .map(|d| &**d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ContainerInstance, DesiredStatus, Task};
+
+    fn instance(id: &str, node: &str) -> ContainerInstance {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "cluster": "default", "node_id": node, "hostname": node,
+            "status": "ACTIVE", "agent_connected": true, "registered_cpu": 1024,
+            "registered_memory": 1024, "agent_version": "1", "docker_version": "1",
+            "attributes": {}, "registered_at": 1, "version": 1, "tags": [],
+            "auto_joined": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_task_touches_the_nodes_it_leaves_and_joins() {
+        let mut state = State::default();
+        state.apply(Command::PutContainerInstance(instance("ci-1", "n1")));
+        state.apply(Command::PutContainerInstance(instance("ci-2", "n2")));
+        let mut task: Task = serde_json::from_value(serde_json::json!({
+            "id": "t1", "cluster": "default", "family": "web", "revision": 1,
+            "container_instance_id": "ci-1", "last_status": "Running",
+            "desired_status": "Running", "health_status": "Unknown", "cpu": null,
+            "memory": null, "reserved_cpu": 0, "reserved_memory": 0,
+            "overrides": {}, "started_by": null, "group": null, "service": null,
+            "deployment_id": null, "launch_type": null, "network_mode": "bridge",
+            "private_ipv4_address": null, "tags": [], "containers": [], "created_at": 1,
+            "pull_started_at": null, "pull_stopped_at": null, "started_at": null,
+            "stopping_at": null, "execution_stopped_at": null, "stopped_at": null,
+            "stop_code": null, "stopped_reason": null, "version": 1,
+            "stop_accounted": false
+        }))
+        .unwrap();
+        assert_eq!(
+            state.nodes_touched_by(&Command::PutTask(Box::new(task.clone()))),
+            ["n1"]
+        );
+        state.apply(Command::PutTask(Box::new(task.clone())));
+        task.desired_status = DesiredStatus::Stopped;
+        task.container_instance_id = Some("ci-2".into());
+        assert_eq!(
+            state.nodes_touched_by(&Command::PutTask(Box::new(task))),
+            ["n2", "n1"]
+        );
+        assert_eq!(
+            state.nodes_touched_by(&Command::RemoveTask("t1".into())),
+            ["n1"]
+        );
+        assert!(state
+            .nodes_touched_by(&Command::RemoveTask("unknown".into()))
+            .is_empty());
+        assert_eq!(
+            state.nodes_touched_by(&Command::PutContainerInstance(instance("ci-3", "n3"))),
+            ["n3"]
+        );
     }
 }

@@ -5,9 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_agent::{Assignment, ControlPlaneLink, LinkError};
-use berth_core::nodes::{instances_of_node, register_node, NodeRegistration};
-use berth_core::{apply_task_reports, State, TaskReport};
+use berth_core::model::Task;
+use berth_core::nodes::{instances_of_node, register_node};
+use berth_core::{apply_task_reports, State, Timestamp};
+use berth_proto::{
+    AssignedTask, Assignment, Assignments, ControlPlaneLink, LinkError, NodeRegistration,
+    TaskReport,
+};
 
 use crate::{now, ControlPlane};
 
@@ -29,8 +33,29 @@ fn unavailable(error: impl std::fmt::Display) -> LinkError {
     LinkError::Unavailable(error.to_string())
 }
 
+/// What an agent is told of one of its tasks, at `now`.
+pub fn assigned_task(task: &Task, now: Timestamp) -> AssignedTask {
+    AssignedTask {
+        id: task.id.clone(),
+        cluster: task.cluster.clone(),
+        family: task.family.clone(),
+        revision: task.revision,
+        service: task.service.clone(),
+        desired_status: task.desired_status,
+        last_status: task.last_status,
+        network_mode: task.network_mode.clone(),
+        memory: task.memory.clone(),
+        overrides: task.overrides.clone(),
+        drain_ms: task
+            .stop_after
+            .map(|at| at.0.saturating_sub(now.0))
+            .filter(|ms| *ms > 0),
+        stopped_ms_ago: task.stopped_at.map(|at| now.millis_since(at)),
+    }
+}
+
 /// The tasks a node runs, with their definitions.
-pub fn assignments_of(state: &State, node_id: &str, now: berth_core::Timestamp) -> Vec<Assignment> {
+pub fn assignments_of(state: &State, node_id: &str, now: Timestamp) -> Vec<Assignment> {
     let instances = instances_of_node(state, node_id);
     state
         .tasks
@@ -47,7 +72,7 @@ pub fn assignments_of(state: &State, node_id: &str, now: berth_core::Timestamp) 
         .filter_map(|t| {
             let definition = state.definition(&t.family, t.revision)?;
             Some(Assignment {
-                task: t.clone(),
+                task: assigned_task(t, now),
                 definition: definition.spec.clone(),
             })
         })
@@ -72,17 +97,19 @@ impl ControlPlaneLink for LocalLink {
         node_id: &str,
         since: u64,
         timeout: Duration,
-    ) -> Result<(u64, Vec<Assignment>), LinkError> {
+    ) -> Result<Assignments, LinkError> {
         let mut changes = self.control_plane.store.watch();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let revision = *changes.borrow_and_update();
-            if revision != since || tokio::time::Instant::now() >= deadline {
-                let assignments = self
-                    .control_plane
-                    .store
-                    .read(|state| assignments_of(state, node_id, now()));
-                return Ok((revision, assignments));
+            changes.borrow_and_update();
+            // Every write wakes this loop, but only one that changed this node's feed
+            // answers: the agent hears of its own work only.
+            let view = self.control_plane.store.node_view(node_id);
+            if view.revision != since || tokio::time::Instant::now() >= deadline {
+                return Ok(Assignments {
+                    revision: view.revision,
+                    assignments: assignments_of(&view.state, node_id, now()),
+                });
             }
             tokio::select! {
                 changed = changes.changed() => {
@@ -105,5 +132,58 @@ impl ControlPlaneLink for LocalLink {
             .map_err(unavailable)?
             .unwrap_or_else(|never| match never {});
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(node: &str) -> NodeRegistration {
+        NodeRegistration {
+            node_id: node.to_string(),
+            hostname: node.to_string(),
+            cpu: 2048,
+            memory: 4096,
+            agent_version: "1.0.0".to_string(),
+            docker_version: "27.0.0".to_string(),
+            cluster: "default".to_string(),
+            joins_every_cluster: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_agent_wakes_only_for_changes_to_its_own_node() {
+        let link = LocalLink::new(Arc::new(ControlPlane::in_memory()));
+        link.register(registration("n1")).await.unwrap();
+        link.register(registration("n2")).await.unwrap();
+        let first = link.assignments("n1", 0, Duration::ZERO).await.unwrap();
+        assert!(first.revision > 0);
+
+        // n2 re-registers (its resources change): a write, but none of n1's business.
+        let poll = link.assignments("n1", first.revision, Duration::from_millis(300));
+        let mut other = registration("n2");
+        other.memory = 8192;
+        let (polled, ()) = tokio::join!(poll, async {
+            link.register(other).await.unwrap();
+        });
+        let polled = polled.unwrap();
+        assert!(*link.control_plane.store.watch().borrow() > first.revision);
+        assert_eq!(
+            polled.revision, first.revision,
+            "n1's long-poll ran to its timeout through n2's write"
+        );
+
+        // A change to n1 itself answers at once, with a new revision.
+        let started = tokio::time::Instant::now();
+        let poll = link.assignments("n1", first.revision, Duration::from_secs(20));
+        let mut mine = registration("n1");
+        mine.memory = 8192;
+        let (polled, ()) = tokio::join!(poll, async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            link.register(mine).await.unwrap();
+        });
+        assert!(polled.unwrap().revision > first.revision);
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -32,9 +32,12 @@ pub struct Record {
 
 /// Where records live. `write` must be atomic and durable when it returns.
 pub trait Backend: Send + Sync {
-    fn write(&self, records: &[Record]) -> Result<(), StoreError>;
+    /// Writes the records and the store's revision after them, in one transaction.
+    fn write(&self, records: &[Record], revision: u64) -> Result<(), StoreError>;
     /// Every stored record, in key order.
     fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// The revision of the last write (0 for a new store).
+    fn revision(&self) -> Result<u64, StoreError>;
     /// Moves a record that cannot be read out of the records, keeping its bytes and
     /// the reason where an operator can find them; atomic and durable like `write`.
     fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError>;
@@ -124,11 +127,14 @@ pub(crate) fn state_from_records(records: Vec<(String, Vec<u8>)>) -> (State, Vec
 /// A backend shared with whoever else holds it (a test looking inside, a fuzz target
 /// reopening the same records).
 impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
-    fn write(&self, records: &[Record]) -> Result<(), StoreError> {
-        (**self).write(records)
+    fn write(&self, records: &[Record], revision: u64) -> Result<(), StoreError> {
+        (**self).write(records, revision)
     }
     fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         (**self).read_all()
+    }
+    fn revision(&self) -> Result<u64, StoreError> {
+        (**self).revision()
     }
     fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {
         (**self).quarantine(record)
@@ -139,6 +145,7 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     records: Mutex<BTreeMap<String, Vec<u8>>>,
+    revision: Mutex<u64>,
     quarantine: Mutex<BTreeMap<String, Quarantined>>,
 }
 
@@ -147,6 +154,7 @@ impl MemoryBackend {
     pub fn with_records(records: impl IntoIterator<Item = (String, Vec<u8>)>) -> Self {
         MemoryBackend {
             records: Mutex::new(records.into_iter().collect()),
+            revision: Mutex::default(),
             quarantine: Mutex::default(),
         }
     }
@@ -161,7 +169,7 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+    fn write(&self, records: &[Record], revision: u64) -> Result<(), StoreError> {
         let mut stored = self.records.lock().unwrap_or_else(|e| e.into_inner());
         for record in records {
             match &record.value {
@@ -169,7 +177,12 @@ impl Backend for MemoryBackend {
                 None => stored.remove(&record.key),
             };
         }
+        *self.revision.lock().unwrap_or_else(|e| e.into_inner()) = revision;
         Ok(())
+    }
+
+    fn revision(&self) -> Result<u64, StoreError> {
+        Ok(*self.revision.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
@@ -316,7 +329,7 @@ mod elbv2_tests {
         ];
         let keys: Vec<_> = commands.into_iter().map(|c| state.apply(c)).collect();
         let records: Vec<_> = keys.iter().map(|k| record_of(&state, k).unwrap()).collect();
-        backend.write(&records).unwrap();
+        backend.write(&records, 1).unwrap();
         let (loaded, quarantined) = state_from_records(backend.read_all().unwrap());
         assert!(quarantined.is_empty());
         assert_eq!(loaded, state);
@@ -326,7 +339,9 @@ mod elbv2_tests {
         );
 
         let key = state.apply(Command::RemoveTarget(target.key()));
-        backend.write(&[record_of(&state, &key).unwrap()]).unwrap();
+        backend
+            .write(&[record_of(&state, &key).unwrap()], 2)
+            .unwrap();
         let (loaded, _) = state_from_records(backend.read_all().unwrap());
         assert!(loaded.targets.is_empty());
         assert_eq!(loaded.listeners.len(), 1);

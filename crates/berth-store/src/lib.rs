@@ -13,4 +13,4 @@ mod store;
 
 pub use backend::{Backend, MemoryBackend, Quarantined, Record, StoreError};
 pub use redb_backend::RedbBackend;
-pub use store::Store;
+pub use store::{NodeView, Store};

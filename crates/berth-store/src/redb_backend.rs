@@ -7,6 +7,10 @@ use crate::backend::{Backend, Quarantined, Record, StoreError};
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// Records that could not be read back: key -> `{"reason": ..., "value": ...}`.
 const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
+/// The store's own figures: `revision`, the revision of the last write, so that a
+/// revision is never reused across restarts (agents compare them).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const REVISION: &str = "revision";
 
 /// The embedded store: one redb file. Every write is one fsynced transaction.
 pub struct RedbBackend {
@@ -32,9 +36,22 @@ impl RedbBackend {
             database,
             path: path.to_path_buf(),
         };
-        // Make sure the table exists so the first read finds it.
-        backend.write(&[])?;
+        // Make sure the tables exist so the first read finds them.
+        let revision = backend.revision_if_stored()?.unwrap_or(0);
+        backend.write(&[], revision)?;
         Ok(backend)
+    }
+
+    /// The stored revision, or `None` before the first write made the table.
+    fn revision_if_stored(&self) -> Result<Option<u64>, StoreError> {
+        let transaction = self.database.begin_read().map_err(|e| self.error(e))?;
+        let table = match transaction.open_table(META) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(self.error(error)),
+        };
+        let revision = table.get(REVISION).map_err(|e| self.error(e))?;
+        Ok(revision.map(|r| r.value()))
     }
 
     fn error(&self, message: impl ToString) -> StoreError {
@@ -63,9 +80,11 @@ fn restrict_to_owner(_path: &Path) -> std::io::Result<()> {
 }
 
 impl Backend for RedbBackend {
-    fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+    fn write(&self, records: &[Record], revision: u64) -> Result<(), StoreError> {
         let transaction = self.database.begin_write().map_err(|e| self.error(e))?;
         {
+            let mut meta = transaction.open_table(META).map_err(|e| self.error(e))?;
+            meta.insert(REVISION, revision).map_err(|e| self.error(e))?;
             let mut table = transaction.open_table(RECORDS).map_err(|e| self.error(e))?;
             for record in records {
                 match &record.value {
@@ -94,6 +113,10 @@ impl Backend for RedbBackend {
             records.push((key.value().to_string(), value.value().to_vec()));
         }
         Ok(records)
+    }
+
+    fn revision(&self) -> Result<u64, StoreError> {
+        Ok(self.revision_if_stored()?.unwrap_or(0))
     }
 
     fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {

@@ -42,12 +42,36 @@ struct Shared {
 struct Visible {
     state: Arc<State>,
     revision: u64,
+    feed: Arc<NodeFeed>,
 }
 
 /// The state every decision sees: durable plus queued changes.
 struct Pending {
     state: State,
     revision: u64,
+    feed: NodeFeed,
+}
+
+/// Each node's change feed: the revision at which something its agent must hear of
+/// last changed (`State::nodes_touched_by`). Not stored: a node not changed since the
+/// store opened reads as the revision the store opened at, which is at or after any
+/// revision its agent saw before, since revisions are durable.
+#[derive(Clone, Default)]
+struct NodeFeed {
+    opened_at: u64,
+    changed: BTreeMap<String, u64>,
+}
+
+impl NodeFeed {
+    fn revision(&self, node_id: &str) -> u64 {
+        self.changed.get(node_id).copied().unwrap_or(self.opened_at)
+    }
+}
+
+/// One node's view: its feed revision and the durable state it was read from.
+pub struct NodeView {
+    pub revision: u64,
+    pub state: Arc<State>,
 }
 
 /// The changes on their way to the disk, and what became of earlier ones.
@@ -90,19 +114,26 @@ impl Store {
             );
             backend.quarantine(record)?;
         }
-        let (revision, _) = watch::channel(0);
+        let opened_at = backend.revision()?;
+        let feed = NodeFeed {
+            opened_at,
+            changed: BTreeMap::new(),
+        };
+        let (revision, _) = watch::channel(opened_at);
         let shared = Arc::new(Shared {
             backend,
             writer: Mutex::new(Pending {
                 state: state.clone(),
-                revision: 0,
+                revision: opened_at,
+                feed: feed.clone(),
             }),
             commits: Mutex::new(Commits::default()),
             queued: Condvar::new(),
             resolved: Condvar::new(),
             visible: RwLock::new(Visible {
                 state: Arc::new(state),
-                revision: 0,
+                revision: opened_at,
+                feed: Arc::new(feed),
             }),
             revision,
             quarantined,
@@ -198,9 +229,21 @@ impl Store {
         self.shared.wait(ticket)
     }
 
-    /// A receiver whose value changes after every applied change.
+    /// A receiver of the store's revision, which changes after every applied change.
+    /// Revisions are durable: they go on from where the last run left off.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.shared.revision.subscribe()
+    }
+
+    /// The durable state with `node_id`'s feed revision: the revision at which a
+    /// change its agent must hear of last became durable. It moves only when such a
+    /// change does, so an agent waits through every other write.
+    pub fn node_view(&self, node_id: &str) -> NodeView {
+        let visible = self.shared.visible();
+        NodeView {
+            revision: visible.feed.revision(node_id),
+            state: visible.state,
+        }
     }
 }
 
@@ -259,9 +302,13 @@ impl Shared {
     /// Applies `commands` to the pending state and queues their records for the
     /// committer; the caller holds the writer lock. Returns the change's ticket.
     fn enqueue(&self, pending: &mut Pending, commands: Vec<Command>) -> Result<u64, StoreError> {
+        let mut touched = Vec::new();
         let keys: Vec<_> = commands
             .into_iter()
-            .map(|c| pending.state.apply(c))
+            .map(|c| {
+                touched.extend(pending.state.nodes_touched_by(&c));
+                pending.state.apply(c)
+            })
             .collect();
         let records = keys
             .iter()
@@ -277,6 +324,9 @@ impl Shared {
             }
         };
         pending.revision += 1;
+        for node in touched {
+            pending.feed.changed.insert(node, pending.revision);
+        }
         let mut commits = lock(&self.commits);
         commits.next_ticket += 1;
         let ticket = commits.next_ticket;
@@ -292,6 +342,7 @@ impl Shared {
         let visible = self.visible();
         pending.state = State::clone(&visible.state);
         pending.revision = visible.revision;
+        pending.feed = NodeFeed::clone(&visible.feed);
         let mut commits = lock(&self.commits);
         for queued in std::mem::take(&mut commits.queue) {
             commits.failed.insert(queued.ticket, error.clone());
@@ -357,11 +408,12 @@ impl Shared {
             let next = Visible {
                 state: Arc::new(pending.state.clone()),
                 revision: pending.revision,
+                feed: Arc::new(pending.feed.clone()),
             };
             (batch, next)
         };
         let records: Vec<Record> = batch.into_iter().flat_map(|q| q.records).collect();
-        match self.backend.write(&records) {
+        match self.backend.write(&records, next.revision) {
             Ok(()) => {
                 let revision = next.revision;
                 // The previous snapshot is dropped here, on this thread, unless a
@@ -438,6 +490,69 @@ mod tests {
         assert_eq!(cluster_names(&store), ["a", "b"]);
     }
 
+    #[test]
+    fn the_revision_goes_on_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        {
+            let store = Store::open(Box::new(RedbBackend::open(&path).unwrap())).unwrap();
+            assert_eq!(*store.watch().borrow(), 0);
+            store.apply(vec![cluster("a")]).unwrap();
+            store.apply(vec![cluster("b")]).unwrap();
+            assert_eq!(*store.watch().borrow(), 2);
+        }
+        let store = Store::open(Box::new(RedbBackend::open(&path).unwrap())).unwrap();
+        assert_eq!(*store.watch().borrow(), 2, "the revision is durable");
+        store.apply(vec![cluster("c")]).unwrap();
+        assert_eq!(*store.watch().borrow(), 3, "and is never reused");
+        drop(store);
+        let store = Store::open(Box::new(RedbBackend::open(&path).unwrap())).unwrap();
+        assert_eq!(*store.watch().borrow(), 3);
+        assert_eq!(store.node_view("n1").revision, 3);
+    }
+
+    fn instance(id: &str, node: &str) -> Command {
+        Command::PutContainerInstance(berth_core::model::ContainerInstance {
+            id: id.into(),
+            cluster: "default".into(),
+            node_id: node.into(),
+            hostname: node.into(),
+            status: "ACTIVE".into(),
+            agent_connected: true,
+            registered_cpu: 1024,
+            registered_memory: 1024,
+            agent_version: "test".into(),
+            docker_version: "test".into(),
+            attributes: Default::default(),
+            registered_at: Timestamp(1),
+            version: 1,
+            tags: vec![],
+            auto_joined: false,
+        })
+    }
+
+    #[test]
+    fn a_node_feed_moves_only_for_changes_its_agent_must_hear_of() {
+        let store = Store::open(Box::new(MemoryBackend::default())).unwrap();
+        store.apply(vec![instance("ci-1", "n1")]).unwrap();
+        store.apply(vec![instance("ci-2", "n2")]).unwrap();
+        assert_eq!(store.node_view("n1").revision, 1);
+        assert_eq!(store.node_view("n2").revision, 2);
+        // Writes that concern no node's assignments leave every feed where it was.
+        store.apply(vec![cluster("x")]).unwrap();
+        store.apply(vec![cluster("y")]).unwrap();
+        assert_eq!(*store.watch().borrow(), 4);
+        assert_eq!(store.node_view("n1").revision, 1);
+        assert_eq!(store.node_view("n2").revision, 2);
+        store.apply(vec![instance("ci-1", "n1")]).unwrap();
+        let view = store.node_view("n1");
+        assert_eq!(view.revision, 5);
+        assert!(view.state.container_instances.contains_key("ci-1"));
+        assert_eq!(store.node_view("n2").revision, 2);
+        // A node the store has never heard of reads as the revision it opened at.
+        assert_eq!(store.node_view("unknown").revision, 0);
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_store_file_is_readable_by_its_owner_only() {
@@ -504,10 +619,13 @@ mod tests {
         {
             let backend = RedbBackend::open(&path).unwrap();
             backend
-                .write(&[Record {
-                    key: "service/broken".to_string(),
-                    value: Some(b"{not json".to_vec()),
-                }])
+                .write(
+                    &[Record {
+                        key: "service/broken".to_string(),
+                        value: Some(b"{not json".to_vec()),
+                    }],
+                    2,
+                )
                 .unwrap();
         }
         let backend = RedbBackend::open(&path).unwrap();
@@ -547,7 +665,7 @@ mod tests {
     }
 
     impl Backend for ScriptedBackend {
-        fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+        fn write(&self, records: &[Record], _revision: u64) -> Result<(), StoreError> {
             let failed = |message: &str| StoreError::Backend {
                 path: "scripted".to_string(),
                 message: message.to_string(),
@@ -566,6 +684,9 @@ mod tests {
         }
         fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
             Ok(Vec::new())
+        }
+        fn revision(&self) -> Result<u64, StoreError> {
+            Ok(0)
         }
         fn quarantine(&self, _: &Quarantined) -> Result<(), StoreError> {
             Ok(())

@@ -274,11 +274,15 @@ fn the_largest_allowed_input_survives_kill_and_restart() {
         let backend = berth_store::RedbBackend::open(&dev.data_dir.path().join("state.redb"))
             .expect("open the store while berth is down");
         use berth_store::Backend;
+        let revision = backend.revision().unwrap();
         backend
-            .write(&[berth_store::Record {
-                key: "task-definition/broken:1".to_string(),
-                value: Some(format!("{{\"family\": {}}}", nested(200)).into_bytes()),
-            }])
+            .write(
+                &[berth_store::Record {
+                    key: "task-definition/broken:1".to_string(),
+                    value: Some(format!("{{\"family\": {}}}", nested(200)).into_bytes()),
+                }],
+                revision,
+            )
             .unwrap();
     }
     dev.spawn();

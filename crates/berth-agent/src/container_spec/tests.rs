@@ -1,6 +1,6 @@
 use berth_api::RegisterTaskDefinitionRequest;
-use berth_core::model::{DesiredStatus, HealthStatus, Task, TaskStatus};
-use berth_core::Timestamp;
+use berth_core::model::{DesiredStatus, TaskStatus};
+use berth_proto::AssignedTask as Task;
 use berth_runtime::{MountSpec, NetworkSpec, PortSpec, Protocol, PublishedPort};
 use serde_json::json;
 
@@ -16,37 +16,14 @@ fn task(definition: &RegisterTaskDefinitionRequest) -> Task {
         cluster: "default".into(),
         family: definition.family.clone(),
         revision: 3,
-        container_instance_id: None,
-        last_status: TaskStatus::Provisioning,
-        desired_status: DesiredStatus::Running,
-        health_status: HealthStatus::Unknown,
-        cpu: None,
-        memory: definition.memory.clone(),
-        reserved_cpu: 0,
-        reserved_memory: 0,
-        overrides: Default::default(),
-        started_by: None,
-        group: None,
         service: Some("web".into()),
-        deployment_id: None,
-        launch_type: None,
+        desired_status: DesiredStatus::Running,
+        last_status: TaskStatus::Provisioning,
         network_mode: String::new(),
-        private_ipv4_address: None,
-        tags: vec![],
-        containers: vec![],
-        created_at: Timestamp(0),
-        pull_started_at: None,
-        pull_stopped_at: None,
-        started_at: None,
-        stopping_at: None,
-        execution_stopped_at: None,
-        stopped_at: None,
-        stop_code: None,
-        stopped_reason: None,
-        version: 1,
-        stop_accounted: false,
-        load_balancer_targets: vec![],
-        stop_after: None,
+        memory: definition.memory.clone(),
+        overrides: Default::default(),
+        drain_ms: None,
+        stopped_ms_ago: None,
     }
 }
 

@@ -1,19 +1,11 @@
-//! How the agent reaches the control plane. In `berth dev` the server implements
-//! [`ControlPlaneLink`] in-process over its store; later it is a network client.
+//! How an agent reaches the control plane.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_core::model::Task;
-use berth_core::nodes::NodeRegistration;
-use berth_core::TaskReport;
 
-/// A task assigned to this node, with the task definition it runs (as registered).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Assignment {
-    pub task: Task,
-    pub definition: berth_api::RegisterTaskDefinitionRequest,
-}
+use crate::messages::Assignments;
+use crate::{NodeRegistration, TaskReport};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
@@ -32,15 +24,15 @@ pub trait ControlPlaneLink: Send + Sync {
 
     /// The tasks currently assigned to this node: any desired status and not yet
     /// STOPPED, plus STOPPED ones whose containers may still exist, each with its task
-    /// definition. Returns as soon as the assignment set changed after revision `since`
-    /// (at once when `since` is 0 or stale), else after `timeout`; returns the new
-    /// revision with the full set.
+    /// definition. Returns as soon as this node's assignments changed after revision
+    /// `since` (at once when `since` is 0 or from before a restart of the control
+    /// plane's store), else after `timeout`, with the node's revision and its full set.
     async fn assignments(
         &self,
         node_id: &str,
         since: u64,
         timeout: Duration,
-    ) -> Result<(u64, Vec<Assignment>), LinkError>;
+    ) -> Result<Assignments, LinkError>;
 
     /// State changes of tasks, in the order they happened.
     async fn report(&self, reports: Vec<TaskReport>) -> Result<(), LinkError>;

@@ -1,0 +1,120 @@
+//! Pins the JSON shape of every message. A change here is a change of the protocol:
+//! bump `PROTOCOL_VERSION`, and keep an older agent's messages readable.
+
+use berth_proto::*;
+use serde_json::{json, Value};
+
+fn assignment() -> Assignments {
+    let definition = serde_json::from_value(json!({
+        "family": "web",
+        "containerDefinitions": [{"name": "app", "image": "app:1"}]
+    }))
+    .unwrap();
+    Assignments {
+        revision: 42,
+        assignments: vec![Assignment {
+            task: AssignedTask {
+                id: "t1".into(),
+                cluster: "default".into(),
+                family: "web".into(),
+                revision: 3,
+                service: Some("web".into()),
+                desired_status: DesiredStatus::Stopped,
+                last_status: TaskStatus::Running,
+                network_mode: "bridge".into(),
+                memory: Some("512".into()),
+                overrides: Default::default(),
+                drain_ms: Some(5000),
+                stopped_ms_ago: None,
+            },
+            definition,
+        }],
+    }
+}
+
+fn assignments_json() -> Value {
+    json!({
+        "revision": 42,
+        "assignments": [{
+            "task": {
+                "id": "t1", "cluster": "default", "family": "web", "revision": 3,
+                "service": "web", "desiredStatus": "Stopped", "lastStatus": "Running",
+                "networkMode": "bridge", "memory": "512",
+                "overrides": {"containerOverrides": []},
+                "drainMs": 5000
+            },
+            "definition": {
+                "family": "web",
+                "containerDefinitions": [{"name": "app", "image": "app:1"}]
+            }
+        }]
+    })
+}
+
+#[test]
+fn assignments_keep_their_shape() {
+    assert_eq!(
+        serde_json::to_value(assignment()).unwrap(),
+        assignments_json()
+    );
+    let read: Assignments = serde_json::from_value(assignments_json()).unwrap();
+    assert_eq!(read, assignment());
+}
+
+#[test]
+fn a_registration_keeps_its_shape() {
+    let registration = NodeRegistration {
+        node_id: "n1".into(),
+        hostname: "host-1".into(),
+        cpu: 2048,
+        memory: 4096,
+        agent_version: "0.1.0".into(),
+        docker_version: "26.1.5".into(),
+        cluster: "default".into(),
+        joins_every_cluster: false,
+    };
+    let pinned = json!({
+        "node_id": "n1", "hostname": "host-1", "cpu": 2048, "memory": 4096,
+        "agent_version": "0.1.0", "docker_version": "26.1.5", "cluster": "default",
+        "joins_every_cluster": false
+    });
+    assert_eq!(serde_json::to_value(&registration).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<NodeRegistration>(pinned).unwrap(),
+        registration
+    );
+}
+
+#[test]
+fn a_task_report_keeps_its_shape() {
+    let mut report = TaskReport::status("t1", TaskStatus::Stopped);
+    report.stop_code = Some(StopCode::EssentialContainerExited);
+    report.stopped_reason = Some("Essential container in task exited".into());
+    report.containers.push(ContainerReport {
+        name: "app".into(),
+        runtime_id: Some("abc".into()),
+        image_digest: None,
+        last_status: ContainerStatus::Stopped,
+        exit_code: Some(1),
+        reason: None,
+        network_bindings: vec![],
+        health_status: HealthStatus::Unknown,
+    });
+    let pinned = json!({
+        "task_id": "t1", "last_status": "Stopped",
+        "containers": [{
+            "name": "app", "runtime_id": "abc", "image_digest": null,
+            "last_status": "Stopped", "exit_code": 1, "reason": null,
+            "network_bindings": [], "health_status": "Unknown"
+        }],
+        "pull_started_at": null, "pull_stopped_at": null, "started_at": null,
+        "execution_stopped_at": null, "stop_code": "EssentialContainerExited",
+        "stopped_reason": "Essential container in task exited",
+        "private_ipv4_address": null
+    });
+    assert_eq!(serde_json::to_value(&report).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<TaskReport>(pinned).unwrap(),
+        report
+    );
+}
