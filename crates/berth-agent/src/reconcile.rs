@@ -8,7 +8,10 @@ use std::time::Duration;
 use berth_core::model::{DesiredStatus, TaskStatus};
 
 use crate::agent::NodeLoop;
-use crate::container_spec::task_scoped_volume_names;
+use berth_runtime::{ContainerState, ContainerStatus};
+use futures_util::future::join_all;
+
+use crate::container_spec::{task_scoped_volume_names, DEFAULT_STOP_TIMEOUT};
 use crate::labels;
 use crate::task_runner::{group_by_task, remove_task_resources, RunnerMessage, Start};
 use berth_proto::Assignment;
@@ -31,7 +34,7 @@ impl NodeLoop {
             if task.is_stopped() {
                 self.done.insert(task.id.clone());
                 if !containers.is_empty() {
-                    self.clean_up_later(assignment);
+                    self.clean_up_later(assignment, containers);
                 }
                 continue;
             }
@@ -65,8 +68,10 @@ impl NodeLoop {
         }
     }
 
-    /// A STOPPED task's containers are kept until its cleanup wait has passed.
-    fn clean_up_later(&self, assignment: &Assignment) {
+    /// A STOPPED task's containers are kept until its cleanup wait has passed. Any that
+    /// still run are stopped first: the control plane gave the task up while this agent
+    /// was away (its machine lost contact), and has replaced it elsewhere.
+    fn clean_up_later(&self, assignment: &Assignment, containers: Vec<ContainerStatus>) {
         let task = &assignment.task;
         let elapsed = Duration::from_millis(task.stopped_ms_ago.unwrap_or(0));
         let wait = self.shared.cleanup_wait.saturating_sub(elapsed);
@@ -74,7 +79,23 @@ impl NodeLoop {
         let node_id = self.shared.node_id.clone();
         let task_id = task.id.clone();
         let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
+        let running: Vec<ContainerStatus> = containers
+            .into_iter()
+            .filter(|c| c.state == ContainerState::Running)
+            .collect();
+        if !running.is_empty() {
+            tracing::info!(task = %task_id, containers = running.len(), "stopping the containers of a task the control plane gave up");
+        }
         tokio::spawn(async move {
+            join_all(running.iter().map(|c| {
+                let runtime = runtime.clone();
+                async move {
+                    if let Err(error) = runtime.stop_container(&c.id, DEFAULT_STOP_TIMEOUT).await {
+                        tracing::warn!(container = %c.name, %error, "stopping a container failed");
+                    }
+                }
+            }))
+            .await;
             tokio::time::sleep(wait).await;
             remove_task_resources(runtime.as_ref(), &node_id, &task_id, &volumes).await;
         });

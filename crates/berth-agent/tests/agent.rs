@@ -759,6 +759,40 @@ async fn after_a_restart_running_tasks_are_adopted_and_orphans_removed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_task_given_up_while_the_agent_was_away_is_stopped_when_it_returns() {
+    let h = Harness::new(&["nginx:1", "app:1"]);
+    h.link.assign(assignment(TASK, web_definition()));
+    eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
+    let (runtime, link) = h.shutdown().await;
+    // While this agent was away the control plane gave the task up (its machine lost
+    // contact) and replaced it elsewhere: it is STOPPED, its containers still run.
+    link.change(|list| {
+        for a in list.iter_mut().filter(|a| a.task.id == TASK) {
+            a.task.desired_status = DesiredStatus::Stopped;
+            a.task.last_status = TaskStatus::Stopped;
+            a.task.stopped_ms_ago = Some(1_000);
+        }
+    });
+    runtime.clear_calls();
+    let h = Harness::start(runtime, link);
+    eventually("its containers stopped", || {
+        h.runtime
+            .containers()
+            .iter()
+            .all(|c| c.state != ContainerState::Running)
+    })
+    .await;
+    assert!(h.created().is_empty(), "nothing of it starts again");
+    // And removed once the cleanup wait (60 s here) has passed.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    eventually("its containers removed", || {
+        h.runtime.containers().is_empty()
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_container_that_vanished_while_down_stops_the_task() {
     let h = Harness::new(&["nginx:1", "app:1"]);
     h.link.assign(assignment(TASK, web_definition()));

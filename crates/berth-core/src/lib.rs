@@ -9,6 +9,7 @@ pub mod elbv2;
 mod error;
 pub mod ids;
 pub mod model;
+pub mod node_loss;
 pub mod nodes;
 pub mod placement;
 mod policy;

@@ -127,6 +127,8 @@ pub enum StopCode {
     EssentialContainerExited,
     UserInitiated,
     ServiceSchedulerInitiated,
+    /// The task's host went away (its agent lost contact, or it was deregistered).
+    TerminationNotice,
 }
 
 impl StopCode {
@@ -136,6 +138,7 @@ impl StopCode {
             StopCode::EssentialContainerExited => "EssentialContainerExited",
             StopCode::UserInitiated => "UserInitiated",
             StopCode::ServiceSchedulerInitiated => "ServiceSchedulerInitiated",
+            StopCode::TerminationNotice => "TerminationNotice",
         }
     }
 }

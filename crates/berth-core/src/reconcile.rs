@@ -42,6 +42,11 @@ pub fn failure_threshold(desired: i64) -> i64 {
 pub fn reconcile(state: &State, ctx: &mut Context) -> Vec<Command> {
     let mut commands = Vec::new();
     let mut working = state.clone();
+    // Tasks on a lost machine go first, so their replacements are placed this round.
+    for command in crate::node_loss::give_up_lost_tasks(state, ctx) {
+        working.apply(command.clone());
+        commands.push(command);
+    }
     let keys: Vec<String> = state
         .services
         .iter()

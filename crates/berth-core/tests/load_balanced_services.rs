@@ -382,3 +382,97 @@ fn a_task_that_exits_leaves_its_target_group_at_once() {
         "the dead task's target was removed without draining"
     );
 }
+
+/// The container instance of `node`, with its agent's connection as given.
+fn set_connected(world: &mut World, node: &str, connected: bool) -> String {
+    let mut instance = world
+        .state
+        .container_instances
+        .values()
+        .find(|i| i.node_id == node)
+        .cloned()
+        .expect("the node's container instance");
+    instance.agent_connected = connected;
+    instance.version += 1;
+    let id = instance.id.clone();
+    world.apply(&[Command::PutContainerInstance(instance)]);
+    id
+}
+
+#[test]
+fn the_tasks_of_a_lost_machine_leave_their_targets_at_once_and_are_replaced_elsewhere() {
+    let mut world = World::with_node();
+    world.add_node("node-2");
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 4, 0);
+    world.settle();
+    let mut port = 32000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    assert_eq!(world.healthy_tasks("web").len(), 4);
+    let lost_instance = set_connected(&mut world, "node-1", false);
+    let on_lost: Vec<String> = world
+        .live_tasks("web")
+        .iter()
+        .filter(|t| t.container_instance_id.as_deref() == Some(lost_instance.as_str()))
+        .map(|t| t.id.clone())
+        .collect();
+    assert!(!on_lost.is_empty(), "spread put some tasks on node-1");
+
+    // One scheduler round gives them up and places their replacements.
+    world.reconcile_once();
+    for id in &on_lost {
+        let task = world.task(id);
+        assert_eq!(task.last_status, TaskStatus::Stopped, "{id}");
+        assert_eq!(task.desired_status, DesiredStatus::Stopped);
+        assert_eq!(
+            task.stop_code,
+            Some(berth_core::model::StopCode::TerminationNotice)
+        );
+        assert!(
+            task.stopped_reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("lost contact"),
+            "{:?}",
+            task.stopped_reason
+        );
+        // No draining: nothing on that machine can be reached to finish a request.
+        assert!(
+            !world.state.targets.values().any(|t| t.id == lost_instance),
+            "a lost instance's targets are removed at once"
+        );
+    }
+    let live = world.live_tasks("web");
+    assert_eq!(live.len(), 4, "the service is back at its desired count");
+    assert!(live
+        .iter()
+        .all(|t| t.container_instance_id.as_deref() != Some(lost_instance.as_str())));
+    assert!(world
+        .events("web")
+        .iter()
+        .any(|e| e.contains("lost contact") && e.contains("replacing them")));
+    world.settle();
+    assert_eq!(
+        world.model_service("web").consecutive_failures,
+        0,
+        "no crash backoff"
+    );
+
+    // The machine comes back: its old tasks stay stopped and the service keeps four.
+    set_connected(&mut world, "node-1", true);
+    world.settle();
+    for id in &on_lost {
+        assert_eq!(world.task(id).last_status, TaskStatus::Stopped);
+    }
+    assert_eq!(world.live_tasks("web").len(), 4);
+    // A report from the returning agent does not bring a given-up task back.
+    let mut late = TaskReport::status(&on_lost[0], TaskStatus::Running);
+    late.started_at = Some(world.now);
+    world.send_reports(&[late]);
+    assert_eq!(world.task(&on_lost[0]).last_status, TaskStatus::Stopped);
+    assert_eq!(world.live_tasks("web").len(), 4);
+}
