@@ -1327,7 +1327,7 @@ fn bad_placement_is_refused_where_it_is_given() {
     );
     assert_eq!(
         error.message,
-        "placementStrategy[1].field '' is invalid for type binpack: use cpu or memory"
+        "placementStrategy[1].field is required for type binpack: use cpu or memory"
     );
     world.create_service(json!({ "serviceName": "svc", "taskDefinition": "web" }));
     let error = world.fails(

@@ -5,7 +5,8 @@
 //! order: the instances with the CPU, memory and host ports the task needs, then those
 //! that satisfy every constraint, then the strategies in order, each deciding among the
 //! instances the ones before it left tied; what is still tied goes by the caller's
-//! random draw.
+//! random draw. An instance without the attribute a `spread` names counts as one more
+//! value of it (so instances without `ecs.availability-zone` are one zone).
 //!
 //! A `Placer` is built once per decision (one RunTask, one service's launches in a
 //! reconcile pass) in O(tasks + instances x constraints), and each placement costs

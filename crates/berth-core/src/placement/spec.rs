@@ -243,9 +243,9 @@ fn parse_strategy(given: &api::PlacementStrategy) -> Result<PlacementStrategy, S
             Some(f) if f.eq_ignore_ascii_case("memory") => {
                 Ok(PlacementStrategy::Binpack(Resource::Memory))
             }
-            other => Err(format!(
-                "field '{}' is invalid for type binpack: use cpu or memory",
-                other.unwrap_or_default()
+            None => Err("field is required for type binpack: use cpu or memory".to_string()),
+            Some(f) => Err(format!(
+                "field '{f}' is invalid for type binpack: use cpu or memory"
             )),
         },
         other => Err(format!(
