@@ -23,7 +23,7 @@ fn cluster() -> State {
     for i in 0..INSTANCES {
         let id = format!("{i:032x}");
         // One in ten is a dev instance that the constraint keeps out.
-        let stack = if i % 10 == 0 { "dev" } else { "prod" };
+        let stack = if i.is_multiple_of(10) { "dev" } else { "prod" };
         let attributes = [
             ("ecs.availability-zone", ZONES[i % ZONES.len()]),
             ("ecs.os-type", "linux"),

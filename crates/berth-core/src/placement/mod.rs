@@ -171,8 +171,7 @@ impl<'s> Placer<'s> {
         }
         let distinct = spec
             .constraints
-            .iter()
-            .any(|c| *c == PlacementConstraint::DistinctInstance);
+            .contains(&PlacementConstraint::DistinctInstance);
         // Each distinct expression once.
         let mut expressions: Vec<&Expression> = Vec::new();
         for constraint in &spec.constraints {

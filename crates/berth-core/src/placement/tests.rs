@@ -642,13 +642,13 @@ fn the_tree_chooses_what_a_full_scan_would() {
                 let zone = format!("z{}", rng.next() % 3);
                 let rack = format!("r{}", rng.next() % 4);
                 let mut pairs = vec![("zone", zone.as_str())];
-                if rng.next() % 5 != 0 {
+                if !rng.next().is_multiple_of(5) {
                     pairs.push(("rack", rack.as_str()));
                 }
                 let mut instance = instance(&format!("i{i:02}"), &pairs);
                 instance.registered_cpu = 256 * (1 + rng.next() % 8);
                 instance.registered_memory = 512 * (1 + rng.next() % 8);
-                instance.agent_connected = rng.next() % 10 != 0;
+                instance.agent_connected = !rng.next().is_multiple_of(10);
                 instance
             })
             .collect();
