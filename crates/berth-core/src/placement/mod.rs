@@ -23,7 +23,7 @@ pub mod spec;
 mod tests;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 pub use query::{Expression, ParseError};
 pub use spec::{
@@ -110,6 +110,17 @@ enum Key {
     Partition(usize),
     FreeCpu,
     FreeMemory,
+}
+
+/// One container instance as `Placer::new` reads the tasks on it.
+struct Seen {
+    /// Index of its node (resources are the node's).
+    node: usize,
+    in_cluster: bool,
+    /// Its position among the candidates, if it is one.
+    position: Option<usize>,
+    /// The partitions its attribute values fall in, per attribute strategy.
+    partitions: Vec<u32>,
 }
 
 /// No candidate (an empty subtree, or an instance that cannot take the task).
@@ -224,63 +235,76 @@ impl<'s> Placer<'s> {
         }
         let mut counts = vec![0u64; ranges.len()];
 
-        // What the live tasks use, per node; the group's tasks per instance and value.
-        let position_of: HashMap<&str, usize> = candidates
+        // Every instance of the state once: its node, and in this cluster its position
+        // and partitions (a DRAINING instance's tasks still count for its values).
+        let positions: HashMap<&str, usize> = candidates
             .iter()
             .enumerate()
             .map(|(p, c)| (c.instance.id.as_str(), p))
             .collect();
-        let instances: HashMap<&str, &ContainerInstance> = state
-            .container_instances
-            .values()
-            .map(|i| (i.id.as_str(), i))
-            .collect();
-        let mut used: HashMap<&str, (u64, u64)> = HashMap::new();
-        let mut ports_taken: HashSet<&str> = HashSet::new();
+        let mut nodes: HashMap<&str, usize> = HashMap::new();
+        let mut seen: HashMap<&str, Seen> = HashMap::with_capacity(state.container_instances.len());
+        for instance in state.container_instances.values() {
+            let next = nodes.len();
+            let node = *nodes.entry(instance.node_id.as_str()).or_insert(next);
+            let mut partitions = Vec::new();
+            if instance.cluster == cluster {
+                let values = path(instance);
+                for level in 0..values.len() {
+                    match prefixes.get(&values[..=level]) {
+                        Some(&id) => partitions.push(id),
+                        None => break,
+                    }
+                }
+            }
+            seen.insert(
+                instance.id.as_str(),
+                Seen {
+                    node,
+                    in_cluster: instance.cluster == cluster,
+                    position: positions.get(instance.id.as_str()).copied(),
+                    partitions,
+                },
+            );
+        }
+        // What the live tasks use, per node; the group's tasks per instance and value.
+        let mut used = vec![(0u64, 0u64); nodes.len()];
+        let mut ports_taken = vec![false; nodes.len()];
         for task in state.tasks.values().filter(|t| !t.is_stopped()) {
-            let Some(instance) = task
+            let Some(at) = task
                 .container_instance_id
                 .as_deref()
-                .and_then(|id| instances.get(id))
+                .and_then(|id| seen.get(id))
             else {
                 continue;
             };
-            let node = instance.node_id.as_str();
-            let entry = used.entry(node).or_default();
+            let entry = &mut used[at.node];
             entry.0 = entry.0.saturating_add(task.reserved_cpu);
             entry.1 = entry.1.saturating_add(task.reserved_memory);
-            if !demand.host_ports.is_empty() && !ports_taken.contains(node) {
-                let clash = state
+            if !demand.host_ports.is_empty() && !ports_taken[at.node] {
+                ports_taken[at.node] = state
                     .definition(&task.family, task.revision)
                     .map(|d| d.spec.fixed_host_ports())
                     .unwrap_or_default()
                     .iter()
                     .any(|p| demand.host_ports.contains(p));
-                if clash {
-                    ports_taken.insert(node);
-                }
             }
-            if instance.cluster != cluster || !in_group(task, &demand.group) {
+            if !at.in_cluster || !in_group(task, &demand.group) {
                 continue;
             }
-            if let Some(&p) = position_of.get(instance.id.as_str()) {
+            if let Some(p) = at.position {
                 candidates[p].group_tasks += 1;
             }
-            // The group's tasks on a DRAINING instance still count for its value.
-            let values = path(instance);
-            for level in 0..values.len() {
-                if let Some(&id) = prefixes.get(&values[..=level]) {
-                    counts[id as usize] += 1;
-                }
+            for &id in &at.partitions {
+                counts[id as usize] += 1;
             }
         }
         for candidate in &mut candidates {
-            let node = candidate.instance.node_id.as_str();
-            if let Some(&(cpu, memory)) = used.get(node) {
-                candidate.free_cpu = candidate.free_cpu.saturating_sub(cpu);
-                candidate.free_memory = candidate.free_memory.saturating_sub(memory);
-            }
-            candidate.ports_taken = ports_taken.contains(node);
+            let node = nodes[candidate.instance.node_id.as_str()];
+            let (cpu, memory) = used[node];
+            candidate.free_cpu = candidate.free_cpu.saturating_sub(cpu);
+            candidate.free_memory = candidate.free_memory.saturating_sub(memory);
+            candidate.ports_taken = ports_taken[node];
         }
 
         let size = candidates.len().next_power_of_two().max(1);
