@@ -11,7 +11,7 @@ use crate::elbv2::model::TargetHealthState;
 use crate::model::{
     HealthStatus, Service, ServiceEvent, StopCode, Task, TaskStatus, MAX_SERVICE_EVENTS,
 };
-use crate::placement::{group_for, PlacementFailure, Placer};
+use crate::placement::{group_for, PlacementFailure, PlacementSpec, Placer, Scheduler};
 use crate::service_targets;
 use crate::state::{Command, State};
 use crate::Timestamp;
@@ -443,18 +443,36 @@ fn roll(
         }
         return;
     }
-    let mut placer = Placer::new(state, &service.cluster);
+    let spec = match PlacementSpec::parse(
+        &definition.spec.placement_constraints,
+        &service.placement_constraints,
+        &service.placement_strategy,
+        Scheduler::Service,
+    ) {
+        Ok(spec) => spec,
+        Err(refused) => {
+            // Stored before berth checked it as it does now: said once per episode.
+            if !service.placement_blocked {
+                let message = format!(
+                    "(service {}) was unable to place a task: {refused}",
+                    service.name
+                );
+                push_event(service, message, ctx);
+                service.placement_blocked = true;
+            }
+            return;
+        }
+    };
     let overrides = berth_api::TaskOverride::default();
     let demand = demand_of(
         definition,
         &overrides,
         group_for(Some(&service.name), None, &definition.family),
     );
-    let mut constraints = definition.spec.placement_constraints.clone();
-    constraints.extend(service.placement_constraints.iter().cloned());
+    let mut placer = Placer::new(state, &service.cluster, &spec, &demand);
     while to_start > 0 {
         let random = ctx.ids.deployment_digits();
-        match placer.place(&demand, &service.placement_strategy, &constraints, random) {
+        match placer.place(random) {
             Ok(instance_id) => {
                 let origin = TaskOrigin {
                     started_by: Some(primary.id.clone()),
@@ -471,7 +489,7 @@ fn roll(
                 let task = new_task(
                     definition,
                     &service.cluster,
-                    &instance_id,
+                    instance_id,
                     overrides.clone(),
                     origin,
                     ctx,

@@ -1188,3 +1188,169 @@ fn tasks_are_not_placed_on_a_disconnected_agent() {
         );
     }
 }
+
+/// Gives node-1's instance and node-2's instance attributes, as their agents would.
+fn label_instances(world: &mut World, attributes: &[(&str, &[(&str, &str)])]) {
+    for instance in world.state.container_instances.values_mut() {
+        if let Some((_, pairs)) = attributes
+            .iter()
+            .find(|(node, _)| *node == instance.node_id)
+        {
+            for (name, value) in pairs.iter() {
+                instance
+                    .attributes
+                    .insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+}
+
+#[test]
+fn member_of_places_on_matching_instances_and_reports_the_rest() {
+    let mut world = World::with_node();
+    world.add_node("node-2");
+    label_instances(
+        &mut world,
+        &[
+            (
+                "node-1",
+                &[("stack", "prod"), ("ecs.availability-zone", "zone-a")],
+            ),
+            (
+                "node-2",
+                &[("stack", "dev"), ("ecs.availability-zone", "zone-b")],
+            ),
+        ],
+    );
+    world.register(json!({
+        "family": "web",
+        "containerDefinitions": [{ "name": "app", "image": "app:1", "memory": 1024 }],
+        "placementConstraints": [{ "type": "memberOf", "expression": "attribute:stack in [prod, staging]" }]
+    }));
+    let run = world.ok(
+        ecs::run_task,
+        req(json!({ "taskDefinition": "web", "count": 5 })),
+    );
+    assert_eq!(run.tasks.len(), 4, "node-1's 4096 MiB take four tasks");
+    let node_1 = world
+        .state
+        .container_instances
+        .values()
+        .find(|i| i.node_id == "node-1")
+        .map(|i| i.id.clone())
+        .unwrap();
+    assert!(run.tasks.iter().all(|t| t
+        .container_instance_arn
+        .as_deref()
+        .unwrap()
+        .ends_with(&node_1)));
+    let mut reasons: Vec<&str> = run
+        .failures
+        .iter()
+        .filter_map(|f| f.reason.as_deref())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "MemberOf placement constraint unsatisfied.",
+            "RESOURCE:MEMORY"
+        ]
+    );
+}
+
+#[test]
+fn a_service_spreads_over_zones_by_default() {
+    let mut world = World::with_node();
+    world.add_node("node-2");
+    world.add_node("node-3");
+    label_instances(
+        &mut world,
+        &[
+            ("node-1", &[("ecs.availability-zone", "zone-a")]),
+            ("node-2", &[("ecs.availability-zone", "zone-a")]),
+            ("node-3", &[("ecs.availability-zone", "zone-b")]),
+        ],
+    );
+    world.register_simple("web");
+    world.create_service(
+        json!({ "serviceName": "svc", "taskDefinition": "web", "desiredCount": 4 }),
+    );
+    world.settle();
+    let node_of: std::collections::BTreeMap<String, String> = world
+        .state
+        .container_instances
+        .values()
+        .map(|i| (i.id.clone(), i.node_id.clone()))
+        .collect();
+    let mut per_node = std::collections::BTreeMap::new();
+    for task in world.live_tasks("svc") {
+        let node = node_of[task.container_instance_id.as_ref().unwrap()].clone();
+        *per_node.entry(node).or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_node.into_iter().collect::<Vec<_>>(),
+        [
+            ("node-1".to_string(), 1),
+            ("node-2".to_string(), 1),
+            ("node-3".to_string(), 2)
+        ],
+        "two per zone, then one per instance within zone a"
+    );
+}
+
+#[test]
+fn bad_placement_is_refused_where_it_is_given() {
+    let mut world = World::with_node();
+    world.register_simple("web");
+    let error = world.fails(
+        ecs::run_task,
+        req(json!({
+            "taskDefinition": "web",
+            "placementConstraints": [{ "type": "memberOf", "expression": "attribute:stack ~= prod" }]
+        })),
+    );
+    assert_eq!(error.code, ErrorCode::InvalidParameterException);
+    assert!(
+        error
+            .message
+            .starts_with("placementConstraints[0].expression 'attribute:stack ~= prod' is invalid"),
+        "{}",
+        error.message
+    );
+    let error = world.fails(
+        ecs::create_service,
+        req(json!({
+            "serviceName": "svc", "taskDefinition": "web",
+            "placementStrategy": [{ "type": "spread", "field": "attribute:zone" }, { "type": "binpack" }]
+        })),
+    );
+    assert_eq!(
+        error.message,
+        "placementStrategy[1].field is required for type binpack: use cpu or memory"
+    );
+    world.create_service(json!({ "serviceName": "svc", "taskDefinition": "web" }));
+    let error = world.fails(
+        ecs::update_service,
+        req(json!({
+            "service": "svc",
+            "placementConstraints": [{ "type": "distinctInstance", "expression": "attribute:a exists" }]
+        })),
+    );
+    assert_eq!(
+        error.message,
+        "placementConstraints[0].expression 'attribute:a exists' cannot be given for type distinctInstance"
+    );
+    let error = world.fails(
+        ecs::register_task_definition,
+        req(json!({
+            "family": "web",
+            "containerDefinitions": [{ "name": "app", "image": "app:1", "memory": 128 }],
+            "placementConstraints": [{ "type": "memberOf", "expression": "attribute:a in [x" }]
+        })),
+    );
+    assert_eq!(
+        error.message,
+        "placementConstraints[0].expression 'attribute:a in [x' is invalid: expected ',' or ']', found the end of the expression at character 18"
+    );
+}

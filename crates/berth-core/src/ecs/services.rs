@@ -5,6 +5,7 @@ use super::{active_cluster, check_name, paginate, Context, EcsResult, Outcome};
 use crate::error::{EcsError, ErrorCode};
 use crate::ids::{cluster_name, service_ref};
 use crate::model::{Deployment, Service, TaskDefinitionRecord};
+use crate::placement::Scheduler;
 use crate::present;
 use crate::state::{Command, State};
 
@@ -198,7 +199,12 @@ pub fn create_service(
     check_desired_count(desired_count)?;
     let deployment_configuration = request.deployment_configuration.clone().unwrap_or_default();
     check_deployment_configuration(&deployment_configuration)?;
-    check_placement(&request.placement_constraints, &request.placement_strategy)?;
+    check_placement(
+        definition,
+        &request.placement_constraints,
+        &request.placement_strategy,
+        Scheduler::Service,
+    )?;
     check_load_balancers(state, &request.load_balancers, definition)?;
     if let Some(grace) = request.health_check_grace_period_seconds {
         if !(0..=2_147_483_647).contains(&grace) {
@@ -326,15 +332,6 @@ pub fn update_service(
         check_deployment_configuration(&merged)?;
         service.deployment_configuration = merged;
     }
-    let constraints = request
-        .placement_constraints
-        .as_deref()
-        .unwrap_or(&service.placement_constraints);
-    let strategies = request
-        .placement_strategy
-        .as_deref()
-        .unwrap_or(&service.placement_strategy);
-    check_placement(constraints, strategies)?;
     let mut redeploy = request.force_new_deployment.unwrap_or(false);
     let mut definition = state
         .definition(&service.family, service.revision)
@@ -352,6 +349,25 @@ pub fn update_service(
             redeploy = true;
         }
         definition = wanted;
+    }
+    // The placement the service will have, with the definition it will run (what is
+    // stored was checked when it was given).
+    if request.placement_constraints.is_some()
+        || request.placement_strategy.is_some()
+        || request.task_definition.is_some()
+    {
+        check_placement(
+            definition,
+            request
+                .placement_constraints
+                .as_deref()
+                .unwrap_or(&service.placement_constraints),
+            request
+                .placement_strategy
+                .as_deref()
+                .unwrap_or(&service.placement_strategy),
+            Scheduler::Service,
+        )?;
     }
     if let Some(load_balancers) = &request.load_balancers {
         check_load_balancers(state, load_balancers, definition)?;

@@ -14,6 +14,7 @@ pub fn register_task_definition(
     ctx: &mut Context,
 ) -> EcsResult<api::TaskDefinitionResponse> {
     validate_task_definition(&request)?;
+    super::tasks::check_definition_placement(&request.placement_constraints)?;
     super::tags::check_tags(&request.tags)?;
     // Refused here so the user learns at once; placement checks again, since the
     // operator may change the policy between restarts.

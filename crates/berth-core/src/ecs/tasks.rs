@@ -7,7 +7,7 @@ use crate::model::{
     ContainerRecord, ContainerStatus, DesiredStatus, HealthStatus, StopCode, Task,
     TaskDefinitionRecord, TaskStatus,
 };
-use crate::placement::{group_for, Demand, PlacementFailure, Placer};
+use crate::placement::{group_for, Demand, PlacementFailure, PlacementSpec, Placer, Scheduler};
 use crate::present;
 use crate::resources::{reservation, FixedHostPorts};
 use crate::resources::{MAX_CPU_UNITS, MAX_MEMORY_MIB};
@@ -235,60 +235,30 @@ pub(crate) fn runnable_definition<'s>(
     Ok(record)
 }
 
+/// The one check of a task's placement: the definition's constraints with the request's
+/// (or the service's) constraints and strategies, parsed into the spec placement uses.
 pub(crate) fn check_placement(
+    definition: &TaskDefinitionRecord,
     constraints: &[api::PlacementConstraint],
     strategies: &[api::PlacementStrategy],
+    scheduler: Scheduler,
+) -> Result<PlacementSpec, EcsError> {
+    PlacementSpec::parse(
+        &definition.spec.placement_constraints,
+        constraints,
+        strategies,
+        scheduler,
+    )
+    .map_err(|e| EcsError::invalid_parameter(e.to_string()))
+}
+
+/// A task definition's own `placementConstraints` (memberOf only).
+pub(crate) fn check_definition_placement(
+    constraints: &[api::PlacementConstraint],
 ) -> Result<(), EcsError> {
-    for (i, c) in constraints.iter().enumerate() {
-        match c.constraint_type.as_deref() {
-            Some("distinctInstance") => {}
-            Some("memberOf") => {
-                let expression = c.expression.as_deref().unwrap_or_default();
-                crate::placement::parse_member_of(expression).map_err(|e| {
-                    EcsError::invalid_parameter(format!(
-                        "placementConstraints[{i}].expression: {e}"
-                    ))
-                })?;
-            }
-            other => {
-                return Err(EcsError::invalid_parameter(format!(
-                "placementConstraints[{i}].type '{}' is invalid: use distinctInstance or memberOf",
-                other.unwrap_or_default()
-            )))
-            }
-        }
-    }
-    for (i, s) in strategies.iter().enumerate() {
-        match (s.strategy_type.as_deref(), s.field.as_deref()) {
-            (Some("random"), _) => {}
-            (Some("spread"), Some(_)) => {}
-            (Some("binpack"), Some(f))
-                if f.eq_ignore_ascii_case("cpu") || f.eq_ignore_ascii_case("memory") => {}
-            (Some("binpack"), f) => {
-                return Err(EcsError::invalid_parameter(format!(
-                    "placementStrategy[{i}].field '{}' is invalid for binpack: use cpu or memory",
-                    f.unwrap_or_default()
-                )))
-            }
-            (Some("spread"), None) => {
-                return Err(EcsError::invalid_parameter(format!(
-                    "placementStrategy[{i}].field is required for spread"
-                )))
-            }
-            (other, _) => {
-                return Err(EcsError::invalid_parameter(format!(
-                    "placementStrategy[{i}].type '{}' is invalid: use random, spread or binpack",
-                    other.unwrap_or_default()
-                )))
-            }
-        }
-    }
-    if strategies.len() > 5 {
-        return Err(EcsError::invalid_parameter(
-            "placementStrategy has more than 5 entries",
-        ));
-    }
-    Ok(())
+    crate::placement::parse_definition_constraints(constraints, "placementConstraints")
+        .map(|_| ())
+        .map_err(|e| EcsError::invalid_parameter(e.to_string()))
 }
 
 pub fn run_task(
@@ -309,7 +279,12 @@ pub fn run_task(
     }
     let overrides = request.overrides.clone().unwrap_or_default();
     check_overrides(definition, &overrides)?;
-    check_placement(&request.placement_constraints, &request.placement_strategy)?;
+    let spec = check_placement(
+        definition,
+        &request.placement_constraints,
+        &request.placement_strategy,
+        Scheduler::RunTask,
+    )?;
     if request.started_by.as_deref().is_some_and(|s| s.len() > 128) {
         return Err(EcsError::invalid_parameter(
             "startedBy is longer than 128 characters",
@@ -319,19 +294,17 @@ pub fn run_task(
         .group
         .clone()
         .unwrap_or_else(|| format!("family:{}", definition.family));
-    let mut placer = Placer::new(state, &cluster);
     let demand = demand_of(
         definition,
         &overrides,
         group_for(None, Some(&group), &definition.family),
     );
-    let mut constraints = definition.spec.placement_constraints.clone();
-    constraints.extend(request.placement_constraints.iter().cloned());
+    let mut placer = Placer::new(state, &cluster, &spec, &demand);
     let mut response = api::RunTaskResponse::default();
     let mut commands = Vec::new();
     for _ in 0..count {
         let random = ctx.ids.deployment_digits();
-        match placer.place(&demand, &request.placement_strategy, &constraints, random) {
+        match placer.place(random) {
             Ok(instance_id) => {
                 let origin = TaskOrigin {
                     started_by: request.started_by.clone(),
@@ -343,7 +316,7 @@ pub fn run_task(
                 let task = new_task(
                     definition,
                     &cluster,
-                    &instance_id,
+                    instance_id,
                     overrides.clone(),
                     origin,
                     ctx,
@@ -363,7 +336,7 @@ pub fn run_task(
                 for (instance_id, reason) in reasons {
                     response.failures.push(api::Failure {
                         arn: Some(ctx.scope.container_instance(&cluster, &instance_id)),
-                        reason: Some(reason),
+                        reason: Some(reason.as_ecs().to_string()),
                         detail: None,
                     });
                 }
