@@ -16,6 +16,13 @@ const SECRET: &str = "cli-test-secret";
 
 /// A control plane serving on a free port for as long as the test runs.
 fn start_server() -> SocketAddr {
+    start_server_over(Arc::new(
+        Store::open(Box::new(MemoryBackend::default())).unwrap(),
+    ))
+}
+
+/// The same, over a store the test can change behind the API (as agents do).
+fn start_server_over(store: Arc<Store>) -> SocketAddr {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -25,7 +32,6 @@ fn start_server() -> SocketAddr {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let address = listener.local_addr().unwrap();
-    let store = Arc::new(Store::open(Box::new(MemoryBackend::default())).unwrap());
     let control_plane = Arc::new(ControlPlane::new(
         store,
         "000000000000".to_string(),
@@ -235,4 +241,92 @@ fn commands_name_what_they_cannot_find() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn nodes_lists_each_container_instance_with_its_agent_and_resources() {
+    let store = Arc::new(Store::open(Box::new(MemoryBackend::default())).unwrap());
+    let address = start_server_over(store.clone());
+    let (ok, _, stderr) = apply(address, "clusters: [our-project]");
+    assert!(ok, "{stderr}");
+    let none = berth(address, &["nodes"], None);
+    assert!(none.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&none.stdout),
+        "no container instances\n"
+    );
+
+    // Two agents join the cluster; the second then loses contact.
+    let scope = berth_core::ArnScope {
+        region: "us-east-1".into(),
+        account_id: "000000000000".into(),
+    };
+    let policy = berth_core::PrivilegePolicy::allow_all();
+    let mut ids = berth_core::SequentialIds::default();
+    for (node, cpu) in [("node-a", 2048), ("node-b", 4096)] {
+        let registration = berth_core::nodes::NodeRegistration {
+            node_id: node.into(),
+            hostname: format!("host-{node}"),
+            cpu,
+            memory: 4096,
+            agent_version: "1.0.0".into(),
+            docker_version: "27.0.0".into(),
+            cluster: "our-project".into(),
+            joins_every_cluster: false,
+        };
+        let mut ctx = berth_core::ecs::Context {
+            now: berth_core::Timestamp(1_709_251_200_000),
+            scope: &scope,
+            ids: &mut ids,
+            policy: &policy,
+        };
+        let commands =
+            store.read(|state| berth_core::nodes::register_node(state, &registration, &mut ctx));
+        store.apply(commands).unwrap();
+    }
+    let mut lost = store.read(|state| {
+        state
+            .container_instances
+            .values()
+            .find(|i| i.node_id == "node-b")
+            .cloned()
+            .unwrap()
+    });
+    lost.agent_connected = false;
+    store
+        .apply(vec![berth_core::Command::PutContainerInstance(lost)])
+        .unwrap();
+
+    let nodes = berth(address, &["nodes"], None);
+    let text = String::from_utf8_lossy(&nodes.stdout);
+    assert!(
+        nodes.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("CLUSTER") && lines[0].contains("AGENT"),
+        "{text}"
+    );
+    let row = |host: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(host))
+            .unwrap_or_else(|| panic!("no row for {host}: {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    let a = row("host-node-a");
+    assert_eq!(a[0], "our-project");
+    assert!(
+        a.contains(&"connected") && a.contains(&"0/2048") && a.contains(&"0/4096"),
+        "{a:?}"
+    );
+    let b = row("host-node-b");
+    assert!(
+        b.contains(&"disconnected") && b.contains(&"0/4096"),
+        "{b:?}"
+    );
 }

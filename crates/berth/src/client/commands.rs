@@ -4,6 +4,7 @@
 mod apply;
 mod events;
 mod logs;
+mod nodes;
 mod ps;
 mod scale;
 mod stop;
@@ -48,6 +49,9 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         } => stop::run(&ApiClient::from_flags(&endpoint)?, &task, reason).await,
         ClientCommand::Events { service, endpoint } => {
             events::run(&ApiClient::from_flags(&endpoint)?, &service).await
+        }
+        ClientCommand::Nodes { all, endpoint } => {
+            nodes::run(&ApiClient::from_flags(&endpoint)?, all).await
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `ps`, `logs`, `scale`, `stop`, `events`. Each talks to
+//! The client commands: `apply`, `ps`, `logs`, `scale`, `stop`, `events`, `nodes`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -91,6 +91,15 @@ pub enum ClientCommand {
     /// Show a service's events, newest last.
     Events {
         service: String,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// List the container instances (machines) with their status, agent connection,
+    /// reserved and free resources, and running tasks.
+    Nodes {
+        /// Every cluster, not only the selected one.
+        #[arg(long, short = 'a')]
+        all: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },

@@ -46,7 +46,7 @@ pub async fn run(client: &ApiClient, all: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list_clusters(client: &ApiClient) -> anyhow::Result<Vec<String>> {
+pub(super) async fn list_clusters(client: &ApiClient) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     let mut next_token = None;
     loop {
