@@ -43,7 +43,9 @@ pub fn assigned_task(task: &Task, now: Timestamp) -> AssignedTask {
         service: task.service.clone(),
         desired_status: task.desired_status,
         last_status: task.last_status,
-        network_mode: task.network_mode.clone(),
+        network_mode: task
+            .network_mode
+            .map_or_else(String::new, |mode| mode.as_ecs().to_string()),
         memory: task.memory.clone(),
         overrides: task.overrides.clone(),
         drain_ms: task
