@@ -49,7 +49,7 @@ impl NodeLoop {
                 }
                 DesiredStatus::Running => {
                     // Its containers never all ran: start over from a clean slate.
-                    let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
+                    let volumes = task_scoped_volume_names(&task.id, &assignment.spec);
                     remove_task_resources(runtime.as_ref(), &node_id, &task.id, &volumes).await;
                     self.spawn_runner(assignment.clone(), Start::Fresh);
                 }
@@ -73,7 +73,7 @@ impl NodeLoop {
         let runtime = self.shared.runtime.clone();
         let node_id = self.shared.node_id.clone();
         let task_id = task.id.clone();
-        let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
+        let volumes = task_scoped_volume_names(&task.id, &assignment.spec);
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             remove_task_resources(runtime.as_ref(), &node_id, &task_id, &volumes).await;
