@@ -11,7 +11,7 @@ use crate::agent::NodeLoop;
 use berth_runtime::{ContainerState, ContainerStatus};
 use futures_util::future::join_all;
 
-use crate::container_spec::{task_scoped_volume_names, DEFAULT_STOP_TIMEOUT};
+use crate::container_spec::task_scoped_volume_names;
 use crate::labels;
 use crate::task_runner::{group_by_task, remove_task_resources, RunnerMessage, Start};
 use berth_proto::Assignment;
@@ -52,7 +52,7 @@ impl NodeLoop {
                 }
                 DesiredStatus::Running => {
                     // Its containers never all ran: start over from a clean slate.
-                    let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
+                    let volumes = task_scoped_volume_names(&task.id, &assignment.spec);
                     remove_task_resources(runtime.as_ref(), &node_id, &task.id, &volumes).await;
                     self.spawn_runner(assignment.clone(), Start::Fresh);
                 }
@@ -78,19 +78,32 @@ impl NodeLoop {
         let runtime = self.shared.runtime.clone();
         let node_id = self.shared.node_id.clone();
         let task_id = task.id.clone();
-        let volumes = task_scoped_volume_names(&task.id, &assignment.definition);
-        let running: Vec<ContainerStatus> = containers
+        let volumes = task_scoped_volume_names(&task.id, &assignment.spec);
+        // Each with its container's stopTimeout (the sandbox, not in the spec, gets the
+        // default).
+        let running: Vec<(ContainerStatus, Duration)> = containers
             .into_iter()
             .filter(|c| c.state == ContainerState::Running)
+            .map(|c| {
+                let timeout = assignment
+                    .spec
+                    .container_definitions
+                    .iter()
+                    .find(|d| c.labels.get(labels::CONTAINER) == Some(&d.name))
+                    .map_or(berth_core::spec::DEFAULT_STOP_TIMEOUT_SECS, |d| {
+                        d.stop_timeout
+                    });
+                (c, Duration::from_secs(timeout))
+            })
             .collect();
         if !running.is_empty() {
             tracing::info!(task = %task_id, containers = running.len(), "stopping the containers of a task the control plane gave up");
         }
         tokio::spawn(async move {
-            join_all(running.iter().map(|c| {
+            join_all(running.iter().map(|(c, timeout)| {
                 let runtime = runtime.clone();
                 async move {
-                    if let Err(error) = runtime.stop_container(&c.id, DEFAULT_STOP_TIMEOUT).await {
+                    if let Err(error) = runtime.stop_container(&c.id, *timeout).await {
                         tracing::warn!(container = %c.name, %error, "stopping a container failed");
                     }
                 }

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_api::{NetworkBinding, RegisterTaskDefinitionRequest};
+use berth_api::NetworkBinding;
 use berth_core::model::{
     ContainerStatus as EcsContainerStatus, HealthStatus, StopCode, TaskStatus,
 };
+use berth_core::spec::{DependsOnCondition as Condition, NetworkMode, TaskSpec};
 use berth_core::{ContainerReport, TaskReport, Timestamp};
 use berth_runtime::{
     ContainerRuntime, ContainerState, ContainerStatus, Health, RuntimeEvent, RuntimeEventKind,
@@ -19,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::container_spec::{self, NetworkMode};
+use crate::container_spec;
 use crate::labels;
 use crate::reporter::Reporter;
 use berth_proto::{AssignedTask as Task, Assignment};
@@ -109,33 +110,6 @@ pub(crate) fn now() -> Timestamp {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Condition {
-    Start,
-    Complete,
-    Success,
-    Healthy,
-}
-
-impl Condition {
-    fn parse(condition: &str) -> Condition {
-        match condition.to_ascii_uppercase().as_str() {
-            "COMPLETE" => Condition::Complete,
-            "SUCCESS" => Condition::Success,
-            "HEALTHY" => Condition::Healthy,
-            _ => Condition::Start,
-        }
-    }
-    fn as_ecs(self) -> &'static str {
-        match self {
-            Condition::Start => "START",
-            Condition::Complete => "COMPLETE",
-            Condition::Success => "SUCCESS",
-            Condition::Healthy => "HEALTHY",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotState {
     /// Not created yet (waiting for its dependencies).
     Waiting,
@@ -207,7 +181,7 @@ enum Dependency {
 struct Runner {
     shared: Arc<Shared>,
     task: Task,
-    definition: RegisterTaskDefinitionRequest,
+    spec: TaskSpec,
     mode: NetworkMode,
     inbox: mpsc::UnboundedReceiver<RunnerMessage>,
     sandbox_id: Option<String>,
@@ -224,24 +198,23 @@ impl Runner {
         assignment: Assignment,
         inbox: mpsc::UnboundedReceiver<RunnerMessage>,
     ) -> Runner {
-        let Assignment { task, definition } = assignment;
-        let slots = definition
+        let Assignment { task, spec } = assignment;
+        let slots = spec
             .container_definitions
             .iter()
             .enumerate()
             .map(|(index, container)| Slot {
                 index,
-                name: container.name.clone().unwrap_or_default(),
-                image: container.image.clone().unwrap_or_default(),
-                essential: container.essential.unwrap_or(true),
+                name: container.name.clone(),
+                image: container.image.clone(),
+                essential: container.essential,
                 depends_on: container
                     .depends_on
                     .iter()
-                    .flatten()
-                    .map(|d| (d.container_name.clone(), Condition::parse(&d.condition)))
+                    .map(|d| (d.container_name.clone(), d.condition))
                     .collect(),
-                start_timeout: container_spec::start_timeout(container),
-                stop_timeout: container_spec::stop_timeout(container),
+                start_timeout: Duration::from_secs(container.start_timeout),
+                stop_timeout: Duration::from_secs(container.stop_timeout),
                 state: SlotState::Waiting,
                 started: false,
                 runtime_id: None,
@@ -252,11 +225,11 @@ impl Runner {
                 bindings: Vec::new(),
             })
             .collect();
-        let mode = container_spec::network_mode(&task, &definition);
+        let mode = spec.network_mode;
         Runner {
             shared,
             task,
-            definition,
+            spec,
             mode,
             inbox,
             sandbox_id: None,
@@ -359,7 +332,7 @@ impl Runner {
             .collect();
         self.shared.reporter.send(pending);
 
-        if let Some(reason) = container_spec::unresolvable_secret(&self.task, &self.definition) {
+        if let Some(reason) = container_spec::unresolvable_secret(&self.spec) {
             return Err(Ending::failed_to_start(reason));
         }
         self.stop_requested()?;
@@ -399,7 +372,7 @@ impl Runner {
         self.stop_requested()?;
 
         for (volume, _) in
-            container_spec::task_volumes(&self.shared.node_id, &self.task, &self.definition)
+            container_spec::task_volumes(&self.shared.node_id, &self.task, &self.spec)
         {
             if let Err(error) = runtime.create_volume(&volume).await {
                 return Err(Ending::failed_to_start(format!(
@@ -428,7 +401,7 @@ impl Runner {
         // the task; the agent does not check again (it has no policy), so the log says
         // only that. Each is said here, where the host is reached, so the operator sees
         // what runs with what.
-        for used in berth_core::task_definition_privileges(&self.definition) {
+        for used in &self.spec.privileges {
             tracing::warn!(
                 task = %self.task.id,
                 family = %self.task.family,
@@ -437,13 +410,13 @@ impl Runner {
                 "a task uses privilege on this host, admitted by the control plane's privilege policy when it placed the task"
             );
         }
-        if container_spec::holds_own_namespace(&self.definition) {
+        if container_spec::holds_own_namespace(&self.spec) {
             return self.start_standalone().await;
         }
         let sandbox = container_spec::sandbox_spec(
             &self.shared.node_id,
             &self.task,
-            &self.definition,
+            &self.spec,
             &self.shared.sandbox_image,
         );
         let sandbox_failed = |error: berth_runtime::RuntimeError| {
@@ -462,7 +435,7 @@ impl Runner {
             let spec = container_spec::container_spec(
                 &self.shared.node_id,
                 &self.task,
-                &self.definition,
+                &self.spec,
                 index,
                 &sandbox_id,
             )
@@ -478,10 +451,10 @@ impl Runner {
         let needs_inspect = self.mode == NetworkMode::Awsvpc
             || self.mode == NetworkMode::Host
             || self
-                .definition
+                .spec
                 .container_definitions
                 .iter()
-                .any(|c| c.port_mappings.as_ref().is_some_and(|m| !m.is_empty()));
+                .any(|c| !c.port_mappings.is_empty());
         let start_sandbox = async {
             runtime
                 .start_container(&sandbox_id)
@@ -527,7 +500,7 @@ impl Runner {
         let spec = container_spec::standalone_container_spec(
             &self.shared.node_id,
             &self.task,
-            &self.definition,
+            &self.spec,
             &self.shared.sandbox_image,
         )
         .map_err(|reason| {
@@ -552,10 +525,10 @@ impl Runner {
         let needs_inspect = self.mode == NetworkMode::Awsvpc
             || self.mode == NetworkMode::Host
             || self
-                .definition
+                .spec
                 .container_definitions
                 .iter()
-                .any(|c| c.port_mappings.as_ref().is_some_and(|m| !m.is_empty()));
+                .any(|c| !c.port_mappings.is_empty());
         if needs_inspect {
             // A container that already exited has no ports; its exit event stops the task.
             if let Ok(inspected) = runtime.inspect_container(&id).await {
@@ -570,7 +543,7 @@ impl Runner {
     /// its namespace holder leaves the cluster network (the scheduler replaces it).
     fn leave_discovery(&self) {
         let holder = self.sandbox_id.clone().or_else(|| {
-            container_spec::holds_own_namespace(&self.definition)
+            container_spec::holds_own_namespace(&self.spec)
                 .then(|| self.slots[0].runtime_id.clone())
                 .flatten()
         });
@@ -589,7 +562,7 @@ impl Runner {
     fn apply_sandbox(&mut self, sandbox: Option<&ContainerStatus>) {
         let ports = sandbox.map(|s| s.ports.clone()).unwrap_or_default();
         for slot in &mut self.slots {
-            let container = &self.definition.container_definitions[slot.index];
+            let container = &self.spec.container_definitions[slot.index];
             slot.bindings = container_spec::network_bindings(self.mode, container, &ports);
         }
         if self.mode == NetworkMode::Awsvpc {
@@ -639,7 +612,7 @@ impl Runner {
             }
         }
         self.launched_at = Instant::now();
-        if container_spec::holds_own_namespace(&self.definition) {
+        if container_spec::holds_own_namespace(&self.spec) {
             // The container holds the namespace: its ports and address are its own.
             let holder = match &self.slots[0].runtime_id {
                 Some(id) => self
@@ -656,7 +629,7 @@ impl Runner {
             self.apply_sandbox(sandbox.as_ref());
         }
         match &sandbox {
-            None if container_spec::holds_own_namespace(&self.definition) => {}
+            None if container_spec::holds_own_namespace(&self.spec) => {}
             None => {
                 return Err(Ending::essential_exited(
                     "Task sandbox vanished while berth was down",
@@ -784,7 +757,7 @@ impl Runner {
                         container_spec::container_spec(
                             &self.shared.node_id,
                             &self.task,
-                            &self.definition,
+                            &self.spec,
                             *index,
                             &sandbox_id,
                         )
@@ -1127,7 +1100,7 @@ impl Runner {
             self.shared.runtime.as_ref(),
             &self.shared.node_id,
             &self.task.id,
-            &container_spec::task_scoped_volume_names(&self.task.id, &self.definition),
+            &container_spec::task_scoped_volume_names(&self.task.id, &self.spec),
         )
         .await;
     }

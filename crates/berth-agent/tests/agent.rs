@@ -150,7 +150,9 @@ fn definition(value: serde_json::Value) -> RegisterTaskDefinitionRequest {
     serde_json::from_value(value).unwrap()
 }
 
+/// What the control plane sends: the definition through validation's one parse.
 fn assignment(task_id: &str, definition: RegisterTaskDefinitionRequest) -> Assignment {
+    let spec = berth_core::task_spec(&definition).expect("test definition must validate");
     let task = Task {
         id: task_id.into(),
         cluster: "default".into(),
@@ -159,16 +161,10 @@ fn assignment(task_id: &str, definition: RegisterTaskDefinitionRequest) -> Assig
         service: None,
         desired_status: DesiredStatus::Running,
         last_status: TaskStatus::Provisioning,
-        network_mode: definition
-            .network_mode
-            .clone()
-            .unwrap_or_else(|| "bridge".into()),
-        memory: None,
-        overrides: Default::default(),
         drain_ms: None,
         stopped_ms_ago: None,
     };
-    Assignment { task, definition }
+    Assignment { task, spec }
 }
 
 fn web_definition() -> RegisterTaskDefinitionRequest {

@@ -173,6 +173,7 @@ fn add_tasks(state: &mut State, spec: &PlacementSpec, demand: &Demand, count: u6
         .expect("a task definition"),
         registered_at: Timestamp(0),
         deregistered_at: None,
+        parsed: Default::default(),
     };
     let chosen: Vec<String> = {
         let mut placer = Placer::new(state, "default", spec, demand);

@@ -18,6 +18,7 @@ mod reconcile;
 mod report;
 pub mod resources;
 pub mod service_targets;
+pub mod spec;
 mod state;
 mod time;
 mod validation;
@@ -33,6 +34,6 @@ pub use report::{apply_task_reports, ContainerReport, TaskReport};
 pub use state::{service_key, Command, RecordKey, State};
 pub use time::Timestamp;
 pub use validation::{
-    capability_name, engine_security_option, validate_task_definition, SecurityOption,
-    ValidationError,
+    apply_overrides, capability_name, engine_security_option, task_spec, validate_task_definition,
+    SecurityOption, ValidationError,
 };

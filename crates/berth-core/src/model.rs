@@ -9,6 +9,8 @@ use berth_api::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::spec::{NetworkMode, ParsedSpec, TaskSpec};
+use crate::validation::ValidationError;
 use crate::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,11 +34,21 @@ pub struct TaskDefinitionRecord {
     pub spec: RegisterTaskDefinitionRequest,
     pub registered_at: Timestamp,
     pub deregistered_at: Option<Timestamp>,
+    /// `spec` through validation's one parse, kept beside it and never stored.
+    #[serde(skip)]
+    pub parsed: ParsedSpec,
 }
 
 impl TaskDefinitionRecord {
     pub fn key(&self) -> String {
         definition_key(&self.family, self.revision)
+    }
+
+    /// The typed spec of what was registered, without any task's overrides: parsed once
+    /// per record (at registration, or on first use after a load). An error only for a
+    /// record stored before a rule it breaks existed.
+    pub fn task_spec(&self) -> Result<&TaskSpec, &ValidationError> {
+        self.parsed.get(&self.spec)
     }
 }
 
@@ -187,7 +199,10 @@ pub struct Task {
     pub service: Option<String>,
     pub deployment_id: Option<String>,
     pub launch_type: Option<String>,
-    pub network_mode: String,
+    /// The network mode it was placed with (its definition's). `None` only in a record
+    /// stored when an empty string meant "the definition's".
+    #[serde(with = "network_mode_as_placed")]
+    pub network_mode: Option<NetworkMode>,
     pub private_ipv4_address: Option<String>,
     pub tags: Vec<Tag>,
     pub containers: Vec<ContainerRecord>,
@@ -212,6 +227,35 @@ pub struct Task {
     /// drain first (in-flight requests finish before SIGTERM).
     #[serde(default)]
     pub stop_after: Option<Timestamp>,
+}
+
+/// A task's network mode as stored: ECS's word (`"awsvpc"`), or `""` for "the
+/// definition's", as records written before the mode was typed may hold.
+mod network_mode_as_placed {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::spec::NetworkMode;
+
+    pub fn serialize<S: Serializer>(
+        mode: &Option<NetworkMode>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(mode.map_or("", NetworkMode::as_ecs))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<NetworkMode>, D::Error> {
+        let stored = String::deserialize(deserializer)?;
+        if stored.is_empty() {
+            return Ok(None);
+        }
+        NetworkMode::parse(&stored).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown network mode {stored:?}: expected bridge, host, awsvpc, none or \"\""
+            ))
+        })
+    }
 }
 
 /// One registration of a task in a target group.

@@ -13,13 +13,17 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use berth_api::{ContainerDefinition, RegisterTaskDefinitionRequest, Volume};
 
 use crate::error::EcsError;
 use crate::validation::{capability_name, SecurityOption};
 
-/// One way a task (or a target) reaches past its container into the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// One way a task (or a target) reaches past its container into the host. On the wire
+/// it is the name operators write (`host-path`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PrivilegeKind {
     /// `privileged: true`: every capability and device, no confinement.
     Privileged,
@@ -220,7 +224,7 @@ pub fn is_local_address(address: IpAddr) -> bool {
 
 /// One use of privilege: its kind and the field that asks for it, worded for messages
 /// and logs (`container 'web': privileged`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrivilegeUse {
     pub kind: PrivilegeKind,
     pub field: String,

@@ -4,6 +4,7 @@ use berth_api as api;
 
 use crate::ids::ArnScope;
 use crate::model::{Cluster, ContainerInstance, Service, Task, TaskDefinitionRecord, TaskStatus};
+use crate::spec::NetworkMode;
 use crate::state::State;
 
 pub fn cluster(state: &State, scope: &ArnScope, cluster: &Cluster) -> api::Cluster {
@@ -122,8 +123,8 @@ pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
             exit_code: c.exit_code,
             reason: c.reason.clone(),
             network_bindings: c.network_bindings.clone(),
-            network_interfaces: match (&task.private_ipv4_address, task.network_mode.as_str()) {
-                (Some(ip), "awsvpc") => vec![api::NetworkInterface {
+            network_interfaces: match (&task.private_ipv4_address, task.network_mode) {
+                (Some(ip), Some(NetworkMode::Awsvpc)) => vec![api::NetworkInterface {
                     attachment_id: Some(eni_attachment_id(&task.id)),
                     private_ipv4_address: Some(ip.clone()),
                 }],
@@ -135,8 +136,8 @@ pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
             memory_reservation: c.memory_reservation.map(|v| v.to_string()),
         })
         .collect();
-    let attachments = match (&task.private_ipv4_address, task.network_mode.as_str()) {
-        (ip, "awsvpc") => vec![api::Attachment {
+    let attachments = match (&task.private_ipv4_address, task.network_mode) {
+        (ip, Some(NetworkMode::Awsvpc)) => vec![api::Attachment {
             id: Some(eni_attachment_id(&task.id)),
             attachment_type: Some("ElasticNetworkInterface".to_string()),
             status: Some(

@@ -430,9 +430,12 @@ fn roll(
     let Some(definition) = state.definition(&primary.family, primary.revision) else {
         return;
     };
-    // The definition was admitted under the policy of its day; a stricter one since
-    // (a restart with other flags) stops new tasks, said once per episode.
-    if let Err(refused) = ctx.policy.check_task_definition(&definition.spec) {
+    // The definition was admitted under the policy (and the rules) of its day; a
+    // stricter one since (a restart with other flags, a newer berth) stops new tasks,
+    // said once per episode.
+    let admitted = crate::ecs::definition_spec(definition)
+        .and_then(|_| ctx.policy.check_task_definition(&definition.spec));
+    if let Err(refused) = admitted {
         if !service.placement_blocked {
             let message = format!(
                 "(service {}) was unable to place a task: {}",

@@ -2,6 +2,10 @@
 //! anything is stored. ECS's own wording where ECS has one; otherwise a message naming
 //! the container and field at fault. The first broken rule wins.
 //!
+//! It is also the one parse of a task definition: [`task_spec`] checks every rule and
+//! returns the typed [`TaskSpec`] the agent runs, so a definition that validates always
+//! yields a spec, and no rule is read again anywhere else.
+//!
 //! berth adds one rule ECS does not have in bridge mode: all containers of a task share
 //! one network namespace, so two of them cannot listen on the same container port.
 
@@ -13,9 +17,15 @@ use berth_api::{
 };
 
 use crate::resources::{parse_cpu_units, parse_memory_mib, MAX_CPU_UNITS, MAX_MEMORY_MIB};
+use crate::spec::{
+    self, Dependency, DependsOnCondition, EnvironmentVariable, Link, NetworkMode, Protocol,
+    TaskSpec, VolumeScope, VolumeSource,
+};
 
 mod linux;
+mod overrides;
 pub use linux::{capability_name, engine_security_option, SecurityOption};
+pub use overrides::apply_overrides;
 
 /// A rule a request broke; `message` is ECS's wording where ECS has one and names the
 /// container and field at fault.
@@ -39,7 +49,6 @@ type Result<T = ()> = std::result::Result<T, ValidationError>;
 pub const MAX_CONTAINERS_PER_TASK_DEFINITION: usize = 10;
 /// Docker (20.10+) refuses a container memory limit below this.
 const MIN_CONTAINER_MEMORY_MIB: i64 = 6;
-const DEPENDENCY_CONDITIONS: [&str; 4] = ["START", "COMPLETE", "SUCCESS", "HEALTHY"];
 const ULIMIT_NAMES: [&str; 15] = [
     "core",
     "cpu",
@@ -58,53 +67,107 @@ const ULIMIT_NAMES: [&str; 15] = [
     "stack",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NetworkMode {
-    Bridge,
-    Host,
-    Awsvpc,
-    None,
-}
-
-impl NetworkMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            NetworkMode::Bridge => "bridge",
-            NetworkMode::Host => "host",
-            NetworkMode::Awsvpc => "awsvpc",
-            NetworkMode::None => "none",
-        }
-    }
-}
-
 /// Checks a RegisterTaskDefinition request; the error is the first rule it breaks,
 /// worded for a `ClientException`.
 pub fn validate_task_definition(request: &RegisterTaskDefinitionRequest) -> Result {
+    task_spec(request).map(drop)
+}
+
+/// The one parse of a task definition: every rule [`validate_task_definition`] applies,
+/// and what it admitted as a typed [`TaskSpec`] (without any task's overrides).
+pub fn task_spec(request: &RegisterTaskDefinitionRequest) -> Result<TaskSpec> {
     validate_family(&request.family)?;
     let network_mode = validate_network_mode(request.network_mode.as_deref())?;
     let containers = &request.container_definitions;
     validate_container_list(containers)?;
     let container_names = validate_container_names(containers)?;
     validate_essential(containers)?;
-    let volume_names = validate_volumes(&request.volumes)?;
+    let volumes = validate_volumes(&request.volumes)?;
+    let mut parsed = Vec::with_capacity(containers.len());
+    let mut volumes_from = Vec::with_capacity(containers.len());
     for container in containers {
         let name = container_name(container);
-        validate_container_resources(name, container)?;
-        validate_health_check(name, container.health_check.as_ref())?;
-        validate_timeouts(name, container)?;
-        validate_ulimits(name, container)?;
-        validate_log_configuration(name, container)?;
-        validate_environment_and_secrets(name, container)?;
-        validate_mount_points(name, container, &volume_names)?;
-        validate_volumes_from(name, container, &container_names)?;
-        validate_links(name, container, &container_names, network_mode)?;
-        validate_port_mappings(name, container, network_mode)?;
+        let resources = validate_container_resources(name, container)?;
+        let health_check = validate_health_check(name, container.health_check.as_ref())?;
+        let (start_timeout, stop_timeout) = validate_timeouts(name, container)?;
+        let ulimits = validate_ulimits(name, container)?;
+        let log_configuration = validate_log_configuration(name, container)?;
+        let environment = validate_environment_and_secrets(name, container)?;
+        let mount_points = validate_mount_points(name, container, &volumes)?;
+        volumes_from.push(validate_volumes_from(name, container, &container_names)?);
+        let links = validate_links(name, container, &container_names, network_mode)?;
+        let port_mappings = validate_port_mappings(name, container, network_mode)?;
+        parsed.push(spec::ContainerDefinition {
+            name: name.to_string(),
+            image: container.image.clone().unwrap_or_default(),
+            essential: is_essential(container),
+            cpu: resources.cpu,
+            memory: resources.memory,
+            memory_reservation: resources.memory_reservation,
+            entry_point: container.entry_point.clone(),
+            command: container.command.clone(),
+            working_directory: container.working_directory.clone(),
+            user: container.user.clone(),
+            hostname: container.hostname.clone(),
+            environment,
+            environment_files: container.environment_files.clone().unwrap_or_default(),
+            secrets: container.secrets.clone().unwrap_or_default(),
+            port_mappings,
+            links,
+            depends_on: Vec::new(),
+            start_timeout,
+            stop_timeout,
+            health_check,
+            mount_points,
+            extra_hosts: container.extra_hosts.clone().unwrap_or_default(),
+            dns_servers: container.dns_servers.clone().unwrap_or_default(),
+            dns_search_domains: container.dns_search_domains.clone().unwrap_or_default(),
+            docker_labels: container.docker_labels.clone().unwrap_or_default(),
+            ulimits,
+            log_configuration,
+            linux_parameters: None,
+            docker_security_options: Vec::new(),
+            readonly_root_filesystem: container.readonly_root_filesystem.unwrap_or(false),
+            privileged: container.privileged.unwrap_or(false),
+            interactive: container.interactive.unwrap_or(false),
+            pseudo_terminal: container.pseudo_terminal.unwrap_or(false),
+        });
     }
-    validate_task_resources(request)?;
-    validate_dependencies(containers)?;
+    let (cpu, memory) = validate_task_resources(request)?;
+    let dependencies = validate_dependencies(containers)?;
     validate_port_conflicts(containers)?;
-    linux::validate_linux(request)?;
-    Ok(())
+    let linux = linux::validate_linux(request)?;
+
+    // A volumesFrom entry mounts what its source container mounts itself.
+    let own_mounts: Vec<Vec<spec::MountPoint>> =
+        parsed.iter().map(|c| c.mount_points.clone()).collect();
+    for (index, container) in parsed.iter_mut().enumerate() {
+        for (source, forced_read_only) in volumes_from.get(index).into_iter().flatten() {
+            for mount in own_mounts.get(*source).into_iter().flatten() {
+                let mut mount = mount.clone();
+                mount.read_only |= *forced_read_only;
+                container.mount_points.push(mount);
+            }
+        }
+    }
+    for ((container, depends_on), settings) in
+        parsed.iter_mut().zip(dependencies).zip(linux.containers)
+    {
+        container.depends_on = depends_on;
+        container.linux_parameters = settings.linux_parameters;
+        container.docker_security_options = settings.docker_security_options;
+    }
+    Ok(TaskSpec {
+        family: request.family.clone(),
+        network_mode,
+        pid_mode: linux.pid_mode,
+        ipc_mode: linux.ipc_mode,
+        cpu,
+        memory,
+        volumes,
+        container_definitions: parsed,
+        privileges: crate::policy::task_definition_privileges(request),
+    })
 }
 
 /// ECS's rule for family, container and volume names.
@@ -137,16 +200,21 @@ fn in_container(container: &str, message: impl std::fmt::Display) -> ValidationE
     ValidationError::new(format!("Container '{container}': {message}"))
 }
 
-/// `value` within `range` when given; `unit` (" seconds" or "") is for the message.
-fn check_range(
+/// `value` within `range` when given, as a `T` (which holds all of `range`); `unit`
+/// (" seconds" or "") is for the message.
+fn check_range<T: TryFrom<i64>>(
     container: &str,
     field: &str,
     value: Option<i64>,
     range: RangeInclusive<i64>,
     unit: &str,
-) -> Result {
-    match value {
-        Some(value) if !range.contains(&value) => Err(in_container(
+) -> Result<Option<T>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match T::try_from(value) {
+        Ok(typed) if range.contains(&value) => Ok(Some(typed)),
+        _ => Err(in_container(
             container,
             format!(
                 "{field} must be between {} and {}{unit}, got {value}",
@@ -154,7 +222,6 @@ fn check_range(
                 range.end()
             ),
         )),
-        _ => Ok(()),
     }
 }
 
@@ -173,16 +240,15 @@ fn validate_family(family: &str) -> Result {
 }
 
 fn validate_network_mode(network_mode: Option<&str>) -> Result<NetworkMode> {
-    match network_mode {
-        None | Some("bridge") => Ok(NetworkMode::Bridge),
-        Some("host") => Ok(NetworkMode::Host),
-        Some("awsvpc") => Ok(NetworkMode::Awsvpc),
-        Some("none") => Ok(NetworkMode::None),
-        Some(other) => Err(ValidationError::new(format!(
+    let Some(given) = network_mode else {
+        return Ok(NetworkMode::Bridge);
+    };
+    NetworkMode::parse(given).ok_or_else(|| {
+        ValidationError::new(format!(
             "Invalid networkMode '{}': expected bridge, host, awsvpc or none.",
-            shown(other)
-        ))),
-    }
+            shown(given)
+        ))
+    })
 }
 
 fn validate_container_list(containers: &[ContainerDefinition]) -> Result {
@@ -199,10 +265,10 @@ fn validate_container_list(containers: &[ContainerDefinition]) -> Result {
     Ok(())
 }
 
-/// Every container has a valid, unique name and an image; returns the names.
-fn validate_container_names(containers: &[ContainerDefinition]) -> Result<HashSet<&str>> {
-    let mut names = HashSet::new();
-    for container in containers {
+/// Every container has a valid, unique name and an image; returns each name's index.
+fn validate_container_names(containers: &[ContainerDefinition]) -> Result<HashMap<&str, usize>> {
+    let mut names = HashMap::new();
+    for (index, container) in containers.iter().enumerate() {
         let name = container_name(container);
         if name.is_empty() {
             return Err(ValidationError::new(
@@ -225,7 +291,7 @@ fn validate_container_names(containers: &[ContainerDefinition]) -> Result<HashSe
                 "Container.image should not be null or empty.",
             ));
         }
-        if !names.insert(name) {
+        if names.insert(name, index).is_some() {
             return Err(ValidationError::new(
                 "Container names must be unique within a Task Definition.",
             ));
@@ -244,10 +310,10 @@ fn validate_essential(containers: &[ContainerDefinition]) -> Result {
     }
 }
 
-/// Volume names are valid and unique, and each volume's source makes sense; returns
-/// the names for the containers' mount points.
-fn validate_volumes(volumes: &[Volume]) -> Result<HashSet<&str>> {
+/// Volume names are valid and unique, and each volume's source makes sense.
+fn validate_volumes(volumes: &[Volume]) -> Result<Vec<spec::Volume>> {
     let mut names = HashSet::new();
+    let mut parsed = Vec::with_capacity(volumes.len());
     for volume in volumes {
         let name = volume.name.as_deref().unwrap_or_default();
         if name.is_empty() {
@@ -267,12 +333,15 @@ fn validate_volumes(volumes: &[Volume]) -> Result<HashSet<&str>> {
                 "Volume names must be unique within a Task Definition: '{name}' is used twice."
             )));
         }
-        validate_volume_source(name, volume)?;
+        parsed.push(spec::Volume {
+            name: name.to_string(),
+            source: validate_volume_source(name, volume)?,
+        });
     }
-    Ok(names)
+    Ok(parsed)
 }
 
-fn validate_volume_source(name: &str, volume: &Volume) -> Result {
+fn validate_volume_source(name: &str, volume: &Volume) -> Result<VolumeSource> {
     let volume_error =
         |message: String| ValidationError::new(format!("Volume '{name}': {message}"));
     // An empty `host: {}` (or an empty sourcePath) means "a Docker-managed volume", as in
@@ -291,31 +360,61 @@ fn validate_volume_source(name: &str, volume: &Volume) -> Result {
         }
     }
     let Some(docker) = &volume.docker_volume_configuration else {
-        return Ok(());
+        return Ok(match source_path {
+            Some(path) => VolumeSource::Host {
+                source_path: path.to_string(),
+            },
+            None => VolumeSource::Docker(spec::DockerVolumeConfiguration::default()),
+        });
     };
     if source_path.is_some() {
         return Err(volume_error(
             "host and dockerVolumeConfiguration cannot both be set".to_string(),
         ));
     }
-    let scope = docker.scope.as_deref().unwrap_or("task");
-    if scope != "task" && scope != "shared" {
-        return Err(volume_error(format!(
-            "dockerVolumeConfiguration.scope must be task or shared, got '{}'",
-            shown(scope)
-        )));
-    }
-    if docker.autoprovision == Some(true) && scope != "shared" {
+    let scope = match docker.scope.as_deref().unwrap_or("task") {
+        "task" => VolumeScope::Task,
+        "shared" => VolumeScope::Shared,
+        other => {
+            return Err(volume_error(format!(
+                "dockerVolumeConfiguration.scope must be task or shared, got '{}'",
+                shown(other)
+            )))
+        }
+    };
+    let autoprovision = docker.autoprovision == Some(true);
+    if autoprovision && scope != VolumeScope::Shared {
         return Err(volume_error(
             "dockerVolumeConfiguration.autoprovision can only be true when scope is shared"
                 .to_string(),
         ));
     }
-    Ok(())
+    Ok(VolumeSource::Docker(spec::DockerVolumeConfiguration {
+        scope,
+        autoprovision,
+        driver: docker.driver.clone(),
+        driver_opts: docker.driver_opts.clone().unwrap_or_default(),
+        labels: docker.labels.clone().unwrap_or_default(),
+    }))
+}
+
+/// A container's cpu and memory figures, as validation admitted them.
+struct ContainerResources {
+    cpu: Option<u64>,
+    memory: Option<u64>,
+    memory_reservation: Option<u64>,
+}
+
+/// A figure validation bounded to be non-negative; 0 reads as "not set".
+fn positive(value: Option<i64>) -> Option<u64> {
+    value.filter(|v| *v > 0).map(i64::unsigned_abs)
 }
 
 /// A container's own cpu and memory figures.
-fn validate_container_resources(name: &str, container: &ContainerDefinition) -> Result {
+fn validate_container_resources(
+    name: &str,
+    container: &ContainerDefinition,
+) -> Result<ContainerResources> {
     if let Some(cpu) = container.cpu.filter(|cpu| *cpu < 0) {
         return Err(in_container(
             name,
@@ -367,12 +466,18 @@ fn validate_container_resources(name: &str, container: &ContainerDefinition) -> 
             ));
         }
     }
-    Ok(())
+    Ok(ContainerResources {
+        cpu: positive(container.cpu),
+        memory: positive(container.memory),
+        memory_reservation: positive(container.memory_reservation),
+    })
 }
 
 /// Task-level cpu/memory parse (with the same parser placement uses, so what validates
-/// also schedules) and hold the containers' own figures.
-fn validate_task_resources(request: &RegisterTaskDefinitionRequest) -> Result {
+/// also schedules) and hold the containers' own figures; returns (CPU units, MiB).
+fn validate_task_resources(
+    request: &RegisterTaskDefinitionRequest,
+) -> Result<(Option<u64>, Option<u64>)> {
     let task_cpu = parse_task_figure(
         request.cpu.as_deref(),
         "cpu",
@@ -410,7 +515,7 @@ fn validate_task_resources(request: &RegisterTaskDefinitionRequest) -> Result {
             )));
         }
     }
-    Ok(())
+    Ok((positive(task_cpu), positive(task_memory)))
 }
 
 /// A task-level figure as a positive integer; absent or blank means "not set", as
@@ -440,9 +545,12 @@ fn parse_task_figure(
     }
 }
 
-fn validate_health_check(name: &str, health_check: Option<&HealthCheck>) -> Result {
+fn validate_health_check(
+    name: &str,
+    health_check: Option<&HealthCheck>,
+) -> Result<Option<spec::HealthCheck>> {
     let Some(health_check) = health_check else {
-        return Ok(());
+        return Ok(None);
     };
     match health_check.command.first().map(String::as_str) {
         None => return Err(in_container(name, "healthCheck.command must not be empty")),
@@ -465,55 +573,70 @@ fn validate_health_check(name: &str, health_check: Option<&HealthCheck>) -> Resu
             ))
         }
     }
-    check_range(
+    let interval = check_range(
         name,
         "healthCheck.interval",
         health_check.interval,
         5..=300,
         " seconds",
     )?;
-    check_range(
+    let timeout = check_range(
         name,
         "healthCheck.timeout",
         health_check.timeout,
         2..=60,
         " seconds",
     )?;
-    check_range(
+    let retries = check_range(
         name,
         "healthCheck.retries",
         health_check.retries,
         1..=10,
         "",
     )?;
-    check_range(
+    let start_period = check_range(
         name,
         "healthCheck.startPeriod",
         health_check.start_period,
         0..=300,
         " seconds",
-    )
+    )?;
+    Ok(Some(spec::HealthCheck {
+        command: health_check.command.clone(),
+        interval: interval.unwrap_or(spec::DEFAULT_HEALTH_CHECK_INTERVAL_SECS),
+        timeout: timeout.unwrap_or(spec::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS),
+        retries: retries.unwrap_or(spec::DEFAULT_HEALTH_CHECK_RETRIES),
+        start_period: start_period.unwrap_or(0),
+    }))
 }
 
-/// ECS caps both at 120 s (Fargate's limit; berth applies it everywhere).
-fn validate_timeouts(name: &str, container: &ContainerDefinition) -> Result {
-    check_range(
+/// ECS caps both at 120 s (Fargate's limit; berth applies it everywhere). Returns
+/// (startTimeout, stopTimeout) in seconds, defaults filled in; a startTimeout of 0 is
+/// the default too.
+fn validate_timeouts(name: &str, container: &ContainerDefinition) -> Result<(u64, u64)> {
+    let stop = check_range(
         name,
         "stopTimeout",
         container.stop_timeout,
         0..=120,
         " seconds",
     )?;
-    check_range(
+    let start: Option<u64> = check_range(
         name,
         "startTimeout",
         container.start_timeout,
         0..=120,
         " seconds",
-    )
+    )?;
+    Ok((
+        start
+            .filter(|secs| *secs > 0)
+            .unwrap_or(spec::DEFAULT_START_TIMEOUT_SECS),
+        stop.unwrap_or(spec::DEFAULT_STOP_TIMEOUT_SECS),
+    ))
 }
 
-fn validate_ulimits(name: &str, container: &ContainerDefinition) -> Result {
+fn validate_ulimits(name: &str, container: &ContainerDefinition) -> Result<Vec<spec::Ulimit>> {
     for ulimit in container.ulimits.iter().flatten() {
         if !ULIMIT_NAMES.contains(&ulimit.name.as_str()) {
             return Err(in_container(
@@ -535,12 +658,15 @@ fn validate_ulimits(name: &str, container: &ContainerDefinition) -> Result {
             ));
         }
     }
-    Ok(())
+    Ok(container.ulimits.clone().unwrap_or_default())
 }
 
-fn validate_log_configuration(name: &str, container: &ContainerDefinition) -> Result {
+fn validate_log_configuration(
+    name: &str,
+    container: &ContainerDefinition,
+) -> Result<Option<spec::LogConfiguration>> {
     let Some(log_configuration) = &container.log_configuration else {
-        return Ok(());
+        return Ok(None);
     };
     if log_configuration.log_driver.trim().is_empty() {
         return Err(in_container(name, "logConfiguration.logDriver is required"));
@@ -558,18 +684,31 @@ fn validate_log_configuration(name: &str, container: &ContainerDefinition) -> Re
             ));
         }
     }
-    Ok(())
+    Ok(Some(spec::LogConfiguration {
+        log_driver: log_configuration.log_driver.clone(),
+        options: log_configuration.options.clone().unwrap_or_default(),
+        secret_options: log_configuration.secret_options.clone().unwrap_or_default(),
+    }))
 }
 
-/// Values are never echoed: they may be credentials.
-fn validate_environment_and_secrets(name: &str, container: &ContainerDefinition) -> Result {
+/// Values are never echoed: they may be credentials. Returns the environment.
+fn validate_environment_and_secrets(
+    name: &str,
+    container: &ContainerDefinition,
+) -> Result<Vec<EnvironmentVariable>> {
+    let mut environment = Vec::new();
     for (index, variable) in container.environment.iter().flatten().enumerate() {
-        if variable.name.as_deref().is_none_or(str::is_empty) {
+        let Some(key) = variable.name.as_deref().filter(|key| !key.is_empty()) else {
             return Err(in_container(
                 name,
                 format!("environment[{index}] has no name"),
             ));
-        }
+        };
+        set_variable(
+            &mut environment,
+            key,
+            variable.value.clone().unwrap_or_default(),
+        );
     }
     for (index, secret) in container.secrets.iter().flatten().enumerate() {
         if secret.name.is_empty() {
@@ -582,20 +721,36 @@ fn validate_environment_and_secrets(name: &str, container: &ContainerDefinition)
             ));
         }
     }
-    Ok(())
+    Ok(environment)
 }
 
+/// Sets `name` (a name given again keeps its first place and takes the new value).
+fn set_variable(environment: &mut Vec<EnvironmentVariable>, name: &str, value: String) {
+    match environment
+        .iter_mut()
+        .find(|variable| variable.name == name)
+    {
+        Some(existing) => existing.value = value,
+        None => environment.push(EnvironmentVariable {
+            name: name.to_string(),
+            value,
+        }),
+    }
+}
+
+/// The container's own mount points, each with its volume's source.
 fn validate_mount_points(
     name: &str,
     container: &ContainerDefinition,
-    volume_names: &HashSet<&str>,
-) -> Result {
+    volumes: &[spec::Volume],
+) -> Result<Vec<spec::MountPoint>> {
+    let mut mounts = Vec::new();
     for mount_point in container.mount_points.iter().flatten() {
         let source_volume = mount_point.source_volume.as_deref().unwrap_or_default();
         if source_volume.is_empty() {
             return Err(in_container(name, "mountPoints sourceVolume is required"));
         }
-        if !volume_names.contains(source_volume) {
+        let Some(volume) = volumes.iter().find(|volume| volume.name == source_volume) else {
             return Err(in_container(
                 name,
                 format!(
@@ -603,7 +758,7 @@ fn validate_mount_points(
                     shown(source_volume)
                 ),
             ));
-        }
+        };
         let container_path = mount_point.container_path.as_deref().unwrap_or_default();
         if !container_path.starts_with('/') {
             return Err(in_container(
@@ -614,24 +769,31 @@ fn validate_mount_points(
                 ),
             ));
         }
+        mounts.push(spec::MountPoint {
+            source_volume: source_volume.to_string(),
+            container_path: container_path.to_string(),
+            read_only: mount_point.read_only.unwrap_or(false),
+            source: volume.source.clone(),
+        });
     }
-    Ok(())
+    Ok(mounts)
 }
 
-/// `field` of container `name` refers to `target`, which must be another container.
+/// `field` of container `name` refers to `target`, which must be another container;
+/// returns its index.
 fn check_other_container(
     name: &str,
     field: &str,
     target: &str,
-    container_names: &HashSet<&str>,
-) -> Result {
+    container_names: &HashMap<&str, usize>,
+) -> Result<usize> {
     if target == name {
         return Err(in_container(
             name,
             format!("{field} cannot name the container itself"),
         ));
     }
-    if !container_names.contains(target) {
+    let Some(index) = container_names.get(target) else {
         return Err(in_container(
             name,
             format!(
@@ -639,15 +801,17 @@ fn check_other_container(
                 shown(target)
             ),
         ));
-    }
-    Ok(())
+    };
+    Ok(*index)
 }
 
+/// Each entry's source container (its index) and whether it forces read-only.
 fn validate_volumes_from(
     name: &str,
     container: &ContainerDefinition,
-    container_names: &HashSet<&str>,
-) -> Result {
+    container_names: &HashMap<&str, usize>,
+) -> Result<Vec<(usize, bool)>> {
+    let mut sources = Vec::new();
     for volume_from in container.volumes_from.iter().flatten() {
         let source = volume_from.source_container.as_deref().unwrap_or_default();
         if source.is_empty() {
@@ -656,38 +820,43 @@ fn validate_volumes_from(
                 "volumesFrom sourceContainer is required",
             ));
         }
-        check_other_container(name, "volumesFrom sourceContainer", source, container_names)?;
+        let index =
+            check_other_container(name, "volumesFrom sourceContainer", source, container_names)?;
+        sources.push((index, volume_from.read_only.unwrap_or(false)));
     }
-    Ok(())
+    Ok(sources)
 }
 
 fn validate_links(
     name: &str,
     container: &ContainerDefinition,
-    container_names: &HashSet<&str>,
+    container_names: &HashMap<&str, usize>,
     network_mode: NetworkMode,
-) -> Result {
+) -> Result<Vec<Link>> {
     let links = container.links.as_deref().unwrap_or_default();
     if links.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     if network_mode != NetworkMode::Bridge {
         return Err(in_container(
             name,
-            format!(
-                "links are only supported when networkMode=bridge, not {}",
-                network_mode.as_str()
-            ),
+            format!("links are only supported when networkMode=bridge, not {network_mode}"),
         ));
     }
+    let mut parsed = Vec::with_capacity(links.len());
     for link in links {
         // `name:alias`, as in Docker.
-        let target = link
-            .split_once(':')
-            .map_or(link.as_str(), |(target, _)| target);
+        let (target, alias) = match link.split_once(':') {
+            Some((target, alias)) => (target, Some(alias.to_string())),
+            None => (link.as_str(), None),
+        };
         check_other_container(name, "link", target, container_names)?;
+        parsed.push(Link {
+            container_name: target.to_string(),
+            alias,
+        });
     }
-    Ok(())
+    Ok(parsed)
 }
 
 fn protocol(mapping: &PortMapping) -> &str {
@@ -703,52 +872,64 @@ fn is_port_range_only(mapping: &PortMapping) -> bool {
             .is_some_and(|range| !range.is_empty())
 }
 
+/// The mappings with a container port (one given only as a `containerPortRange` is
+/// refused by the Linux rules, which run later).
 fn validate_port_mappings(
     name: &str,
     container: &ContainerDefinition,
     network_mode: NetworkMode,
-) -> Result {
+) -> Result<Vec<spec::PortMapping>> {
+    let mut parsed = Vec::new();
     for mapping in container.port_mappings.iter().flatten() {
         if is_port_range_only(mapping) {
             continue;
         }
-        let Some(container_port) = mapping.container_port else {
+        let Some(given_port) = mapping.container_port else {
             return Err(in_container(name, "portMappings containerPort is required"));
         };
-        check_range(
+        let container_port: Option<u16> = check_range(
             name,
             "portMappings containerPort",
-            Some(container_port),
+            Some(given_port),
             1..=65535,
             "",
         )?;
-        check_range(
+        let host_port: Option<u16> = check_range(
             name,
             "portMappings hostPort",
             mapping.host_port,
             0..=65535,
             "",
         )?;
-        let protocol = protocol(mapping);
-        if protocol != "tcp" && protocol != "udp" {
-            return Err(in_container(
-                name,
-                format!(
-                    "portMappings protocol must be tcp or udp, got '{}'",
-                    shown(protocol)
-                ),
-            ));
-        }
-        let host_port = mapping.host_port.unwrap_or(0);
+        let protocol = match protocol(mapping) {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            other => {
+                return Err(in_container(
+                    name,
+                    format!(
+                        "portMappings protocol must be tcp or udp, got '{}'",
+                        shown(other)
+                    ),
+                ))
+            }
+        };
+        let host_port = host_port.filter(|port| *port != 0);
         let must_match = matches!(network_mode, NetworkMode::Host | NetworkMode::Awsvpc);
-        if must_match && host_port != 0 && host_port != container_port {
+        if must_match && host_port.is_some_and(|port| i64::from(port) != given_port) {
             return Err(ValidationError::new(format!(
-                "When networkMode={}, the host ports and container ports in port mappings must match.",
-                network_mode.as_str()
+                "When networkMode={network_mode}, the host ports and container ports in port mappings must match."
             )));
         }
+        if let Some(container_port) = container_port {
+            parsed.push(spec::PortMapping {
+                container_port,
+                host_port,
+                protocol,
+            });
+        }
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// The containers of a task share one network namespace, so a container port (and a
@@ -802,27 +983,28 @@ fn port_conflict(
 }
 
 /// Each dependency names a known condition and another container that can satisfy it,
-/// and the dependencies form no cycle.
-fn validate_dependencies(containers: &[ContainerDefinition]) -> Result {
+/// and the dependencies form no cycle. Returns each container's dependencies.
+fn validate_dependencies(containers: &[ContainerDefinition]) -> Result<Vec<Vec<Dependency>>> {
     let by_name: HashMap<&str, &ContainerDefinition> = containers
         .iter()
         .map(|container| (container_name(container), container))
         .collect();
+    let mut parsed = Vec::with_capacity(containers.len());
     for container in containers {
         let name = container_name(container);
+        let mut depends_on = Vec::new();
         for dependency in container.depends_on.iter().flatten() {
             let target_name = dependency.container_name.as_str();
-            let condition = dependency.condition.as_str();
-            if !DEPENDENCY_CONDITIONS.contains(&condition) {
+            let Some(condition) = DependsOnCondition::parse(&dependency.condition) else {
                 return Err(in_container(
                     name,
                     format!(
                         "dependsOn condition '{}' is invalid; expected START, COMPLETE, SUCCESS \
                          or HEALTHY",
-                        shown(condition)
+                        shown(&dependency.condition)
                     ),
                 ));
-            }
+            };
             if target_name.is_empty() {
                 return Err(in_container(name, "dependsOn containerName is required"));
             }
@@ -842,14 +1024,19 @@ fn validate_dependencies(containers: &[ContainerDefinition]) -> Result {
                 ));
             };
             check_dependency_target(name, target_name, condition, target)?;
+            depends_on.push(Dependency {
+                container_name: target_name.to_string(),
+                condition,
+            });
         }
+        parsed.push(depends_on);
     }
     match find_dependency_cycle(containers) {
         Some(cycle) => Err(ValidationError::new(format!(
             "Container dependencies form a cycle: {}.",
             cycle.join(" -> ")
         ))),
-        None => Ok(()),
+        None => Ok(parsed),
     }
 }
 
@@ -857,10 +1044,14 @@ fn validate_dependencies(containers: &[ContainerDefinition]) -> Result {
 fn check_dependency_target(
     name: &str,
     target_name: &str,
-    condition: &str,
+    condition: DependsOnCondition,
     target: &ContainerDefinition,
 ) -> Result {
-    if (condition == "SUCCESS" || condition == "COMPLETE") && is_essential(target) {
+    let exits = matches!(
+        condition,
+        DependsOnCondition::Success | DependsOnCondition::Complete
+    );
+    if exits && is_essential(target) {
         return Err(in_container(
             name,
             format!(
@@ -874,7 +1065,7 @@ fn check_dependency_target(
         .health_check
         .as_ref()
         .is_some_and(|check| check.command.first().is_some_and(|kind| kind != "NONE"));
-    if condition == "HEALTHY" && !has_health_check {
+    if condition == DependsOnCondition::Healthy && !has_health_check {
         return Err(in_container(
             name,
             format!(

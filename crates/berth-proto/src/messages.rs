@@ -1,12 +1,12 @@
 //! The messages. Durations are relative (milliseconds from when the control plane
 //! answered), never instants: the agent's clock need not agree with the server's.
 
-use berth_api::{RegisterTaskDefinitionRequest, TaskOverride};
+use berth_core::spec::TaskSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::{DesiredStatus, TaskStatus};
 
-/// What an agent needs to know about one task it runs.
+/// What an agent needs to know about one task it runs, besides its spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignedTask {
@@ -19,14 +19,6 @@ pub struct AssignedTask {
     pub service: Option<String>,
     pub desired_status: DesiredStatus,
     pub last_status: TaskStatus,
-    /// The task's network mode as placed (empty: the definition's).
-    #[serde(default)]
-    pub network_mode: String,
-    /// The task-level memory (MiB, as ECS writes it), after overrides.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
-    #[serde(default)]
-    pub overrides: TaskOverride,
     /// For a task being stopped: how long its load-balancer targets still drain before
     /// its containers get SIGTERM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,12 +35,14 @@ impl AssignedTask {
     }
 }
 
-/// A task assigned to a node, with the task definition it runs.
+/// A task assigned to a node, with what it runs: its definition's typed spec with the
+/// task's overrides applied (`berth_core::ecs::effective_spec`). The agent maps only
+/// from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Assignment {
     pub task: AssignedTask,
-    pub definition: RegisterTaskDefinitionRequest,
+    pub spec: TaskSpec,
 }
 
 /// A node's whole assignment set at one revision of its change feed.

@@ -4,12 +4,40 @@
 use berth_proto::*;
 use serde_json::{json, Value};
 
-fn assignment() -> Assignments {
+/// A definition that uses every kind of field the spec types, through the one parse.
+fn spec() -> berth_core::spec::TaskSpec {
     let definition = serde_json::from_value(json!({
         "family": "web",
-        "containerDefinitions": [{"name": "app", "image": "app:1"}]
+        "networkMode": "bridge",
+        "memory": "512",
+        "pidMode": "task",
+        "volumes": [
+            {"name": "data"},
+            {"name": "conf", "host": {"sourcePath": "/etc/web"}}
+        ],
+        "containerDefinitions": [
+            {"name": "app", "image": "app:1", "cpu": 256, "memoryReservation": 128,
+             "command": ["serve"], "environment": [{"name": "MODE", "value": "prod"}],
+             "portMappings": [{"containerPort": 8080, "hostPort": 8080}, {"containerPort": 53, "protocol": "udp"}],
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}],
+             "healthCheck": {"command": ["CMD", "true"], "interval": 10},
+             "mountPoints": [{"sourceVolume": "data", "containerPath": "/data"},
+                             {"sourceVolume": "conf", "containerPath": "/conf", "readOnly": true}],
+             "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
+             "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "10m"}},
+             "linuxParameters": {"initProcessEnabled": true,
+                                 "capabilities": {"drop": ["ALL"]},
+                                 "devices": [{"hostPath": "/dev/fuse", "permissions": ["read"]}]},
+             "dockerSecurityOptions": ["no-new-privileges"]},
+            {"name": "init", "image": "init:1", "essential": false, "stopTimeout": 5,
+             "links": ["app:backend"]}
+        ]
     }))
     .unwrap();
+    berth_core::task_spec(&definition).unwrap()
+}
+
+fn assignment() -> Assignments {
     Assignments {
         revision: 42,
         assignments: vec![Assignment {
@@ -21,13 +49,10 @@ fn assignment() -> Assignments {
                 service: Some("web".into()),
                 desired_status: DesiredStatus::Stopped,
                 last_status: TaskStatus::Running,
-                network_mode: "bridge".into(),
-                memory: Some("512".into()),
-                overrides: Default::default(),
                 drain_ms: Some(5000),
                 stopped_ms_ago: None,
             },
-            definition,
+            spec: spec(),
         }],
     }
 }
@@ -39,13 +64,55 @@ fn assignments_json() -> Value {
             "task": {
                 "id": "t1", "cluster": "default", "family": "web", "revision": 3,
                 "service": "web", "desiredStatus": "Stopped", "lastStatus": "Running",
-                "networkMode": "bridge", "memory": "512",
-                "overrides": {"containerOverrides": []},
                 "drainMs": 5000
             },
-            "definition": {
-                "family": "web",
-                "containerDefinitions": [{"name": "app", "image": "app:1"}]
+            "spec": {
+                "family": "web", "networkMode": "bridge", "pidMode": "task", "memory": 512,
+                "volumes": [
+                    {"name": "data", "source": {"docker": {"scope": "task", "autoprovision": false}}},
+                    {"name": "conf", "source": {"host": {"sourcePath": "/etc/web"}}}
+                ],
+                "containerDefinitions": [{
+                    "name": "app", "image": "app:1", "essential": true,
+                    "cpu": 256, "memoryReservation": 128, "command": ["serve"],
+                    "environment": [{"name": "MODE", "value": "prod"}],
+                    "portMappings": [
+                        {"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"},
+                        {"containerPort": 53, "protocol": "udp"}
+                    ],
+                    "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}],
+                    "startTimeout": 180, "stopTimeout": 30,
+                    "healthCheck": {
+                        "command": ["CMD", "true"], "interval": 10, "timeout": 5,
+                        "retries": 3, "startPeriod": 0
+                    },
+                    "mountPoints": [
+                        {"sourceVolume": "data", "containerPath": "/data", "readOnly": false,
+                         "source": {"docker": {"scope": "task", "autoprovision": false}}},
+                        {"sourceVolume": "conf", "containerPath": "/conf", "readOnly": true,
+                         "source": {"host": {"sourcePath": "/etc/web"}}}
+                    ],
+                    "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
+                    "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "10m"}},
+                    "linuxParameters": {
+                        "initProcessEnabled": true,
+                        "capabilities": {"drop": ["ALL"]},
+                        "devices": [{"hostPath": "/dev/fuse", "containerPath": "/dev/fuse", "permissions": ["read"]}]
+                    },
+                    "dockerSecurityOptions": ["no-new-privileges"],
+                    "readonlyRootFilesystem": false, "privileged": false,
+                    "interactive": false, "pseudoTerminal": false
+                }, {
+                    "name": "init", "image": "init:1", "essential": false,
+                    "links": [{"containerName": "app", "alias": "backend"}],
+                    "startTimeout": 180, "stopTimeout": 5,
+                    "readonlyRootFilesystem": false, "privileged": false,
+                    "interactive": false, "pseudoTerminal": false
+                }],
+                "privileges": [
+                    {"kind": "host-path", "field": "volume 'conf': host.sourcePath '/etc/web'"},
+                    {"kind": "devices", "field": "container 'app': linuxParameters.devices '/dev/fuse'"}
+                ]
             }
         }]
     })

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_core::ecs::effective_spec;
 use berth_core::model::Task;
 use berth_core::nodes::{instances_of_node, register_node};
 use berth_core::{apply_task_reports, State, Timestamp};
@@ -43,9 +44,6 @@ pub fn assigned_task(task: &Task, now: Timestamp) -> AssignedTask {
         service: task.service.clone(),
         desired_status: task.desired_status,
         last_status: task.last_status,
-        network_mode: task.network_mode.clone(),
-        memory: task.memory.clone(),
-        overrides: task.overrides.clone(),
         drain_ms: task
             .stop_after
             .map(|at| at.0.saturating_sub(now.0))
@@ -54,7 +52,10 @@ pub fn assigned_task(task: &Task, now: Timestamp) -> AssignedTask {
     }
 }
 
-/// The tasks a node runs, with their definitions.
+/// The tasks a node runs, each with its effective spec. A definition is parsed once per
+/// record (the record keeps its spec), so a poll only applies each task's overrides.
+/// A task whose definition (stored before one of today's rules) yields no spec is left
+/// out: the control plane places no new task of it, and nothing is started half-read.
 pub fn assignments_of(state: &State, node_id: &str, now: Timestamp) -> Vec<Assignment> {
     let instances = instances_of_node(state, node_id);
     state
@@ -71,10 +72,16 @@ pub fn assignments_of(state: &State, node_id: &str, now: Timestamp) -> Vec<Assig
         })
         .filter_map(|t| {
             let definition = state.definition(&t.family, t.revision)?;
-            Some(Assignment {
-                task: assigned_task(t, now),
-                definition: definition.spec.clone(),
-            })
+            match effective_spec(definition, t) {
+                Ok(spec) => Some(Assignment {
+                    task: assigned_task(t, now),
+                    spec,
+                }),
+                Err(error) => {
+                    tracing::error!(task = %t.id, %error, "a task's definition yields no spec; it is not assigned");
+                    None
+                }
+            }
         })
         .collect()
 }
@@ -150,6 +157,77 @@ mod tests {
             cluster: "default".to_string(),
             joins_every_cluster: false,
         }
+    }
+
+    async fn call(link: &LocalLink, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let answer = crate::dispatch(
+            &link.control_plane,
+            &format!("AmazonEC2ContainerServiceV20141113.{action}"),
+            "us-east-1",
+            body.to_string().as_bytes(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{action}: {}", error.message));
+        serde_json::from_slice(&answer).unwrap()
+    }
+
+    /// The agent is sent what the task runs: its definition's typed spec with the
+    /// task's RunTask overrides applied, and no request string to read again.
+    #[tokio::test]
+    async fn an_assignment_carries_the_tasks_effective_spec() {
+        use berth_core::spec::{NetworkMode, Protocol};
+
+        let link = LocalLink::new(Arc::new(ControlPlane::in_memory()));
+        call(
+            &link,
+            "CreateCluster",
+            serde_json::json!({"clusterName": "default"}),
+        )
+        .await;
+        link.register(registration("n1")).await.unwrap();
+        call(
+            &link,
+            "RegisterTaskDefinition",
+            serde_json::json!({
+                "family": "web", "networkMode": "host", "memory": "256",
+                "containerDefinitions": [{
+                    "name": "app", "image": "app:1", "command": ["serve"],
+                    "portMappings": [{"containerPort": 8080, "protocol": "udp"}],
+                    "environment": [{"name": "MODE", "value": "prod"}]
+                }]
+            }),
+        )
+        .await;
+        call(
+            &link,
+            "RunTask",
+            serde_json::json!({
+                "taskDefinition": "web:1",
+                "overrides": {"memory": "512", "containerOverrides": [{
+                    "name": "app", "command": ["migrate"],
+                    "environment": [{"name": "MODE", "value": "test"}]
+                }]}
+            }),
+        )
+        .await;
+        let assignments = link.assignments("n1", 0, Duration::ZERO).await.unwrap();
+        let [assignment] = assignments.assignments.as_slice() else {
+            panic!("one task: {:?}", assignments.assignments)
+        };
+        let spec = &assignment.spec;
+        assert_eq!(spec.network_mode, NetworkMode::Host);
+        assert_eq!(spec.memory, Some(512), "the task's memory override");
+        let app = &spec.container_definitions[0];
+        assert_eq!(app.command, Some(vec!["migrate".to_string()]));
+        assert_eq!(
+            (
+                app.environment[0].name.as_str(),
+                app.environment[0].value.as_str()
+            ),
+            ("MODE", "test")
+        );
+        assert_eq!(app.port_mappings[0].container_port, 8080);
+        assert_eq!(app.port_mappings[0].protocol, Protocol::Udp);
     }
 
     #[tokio::test]

@@ -1,4 +1,3 @@
-use berth_api::RegisterTaskDefinitionRequest;
 use berth_core::model::{DesiredStatus, TaskStatus};
 use berth_proto::AssignedTask as Task;
 use berth_runtime::{MountSpec, NetworkSpec, PortSpec, Protocol, PublishedPort};
@@ -6,22 +5,21 @@ use serde_json::json;
 
 use super::*;
 
-fn definition(value: serde_json::Value) -> RegisterTaskDefinitionRequest {
-    serde_json::from_value(value).unwrap()
+/// A task definition through validation's one parse, as the control plane sends it.
+fn definition(value: serde_json::Value) -> TaskSpec {
+    let request: berth_api::RegisterTaskDefinitionRequest = serde_json::from_value(value).unwrap();
+    berth_core::task_spec(&request).expect("test definition must validate")
 }
 
-fn task(definition: &RegisterTaskDefinitionRequest) -> Task {
+fn task(spec: &TaskSpec) -> Task {
     Task {
         id: "0123456789abcdef0123456789abcdef".into(),
         cluster: "default".into(),
-        family: definition.family.clone(),
+        family: spec.family.clone(),
         revision: 3,
         service: Some("web".into()),
         desired_status: DesiredStatus::Running,
         last_status: TaskStatus::Provisioning,
-        network_mode: String::new(),
-        memory: definition.memory.clone(),
-        overrides: Default::default(),
         drain_ms: None,
         stopped_ms_ago: None,
     }
@@ -58,10 +56,9 @@ fn maps_a_container_definition_with_overrides() {
             "logConfiguration": {"logDriver": "syslog", "options": {"tag": "x"}}
         }]
     }));
-    let mut task = task(&definition);
-    task.overrides
-        .container_overrides
-        .push(berth_api::ContainerOverride {
+    let task = task(&definition);
+    let overrides = berth_api::TaskOverride {
+        container_overrides: vec![berth_api::ContainerOverride {
             name: Some("app".into()),
             command: Some(vec!["migrate".into()]),
             environment: Some(vec![berth_api::KeyValuePair {
@@ -69,7 +66,11 @@ fn maps_a_container_definition_with_overrides() {
                 value: Some("3".into()),
             }]),
             ..Default::default()
-        });
+        }],
+        ..Default::default()
+    };
+    // berth-core applies the overrides; the agent maps what it is sent.
+    let definition = berth_core::apply_overrides(&definition, "web", 3, &overrides).unwrap();
     let app = container_spec("node-1", &task, &definition, 0, "sandbox-id").unwrap();
     assert_eq!(app.name, "berth-web-0123456789ab-app");
     assert_eq!(
@@ -268,7 +269,7 @@ fn secrets_and_environment_files_cannot_be_resolved() {
         {"name": "a", "image": "a"},
         {"name": "b", "image": "b", "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}]}
     ]}));
-    let reason = unresolvable_secret(&task(&with_secret), &with_secret).unwrap();
+    let reason = unresolvable_secret(&with_secret).unwrap();
     assert!(
         reason.contains("DB_PASSWORD") && reason.contains("arn:aws:ssm:us-east-1:1:parameter/db"),
         "{reason}"
@@ -278,24 +279,37 @@ fn secrets_and_environment_files_cannot_be_resolved() {
     let with_file = definition(json!({"family": "f", "containerDefinitions": [
         {"name": "a", "image": "a", "environmentFiles": [{"value": "arn:aws:s3:::bucket/env", "type": "s3"}]}
     ]}));
-    let reason = unresolvable_secret(&task(&with_file), &with_file).unwrap();
+    let reason = unresolvable_secret(&with_file).unwrap();
     assert!(reason.contains("arn:aws:s3:::bucket/env"), "{reason}");
 
     let plain = definition(json!({"family": "f", "containerDefinitions": [
         {"name": "a", "image": "a", "secrets": [], "environmentFiles": []}
     ]}));
-    assert_eq!(unresolvable_secret(&task(&plain), &plain), None);
+    assert_eq!(unresolvable_secret(&plain), None);
+
+    // An environment file given in RunTask's overrides is in the spec the agent is sent.
+    let overrides: berth_api::TaskOverride = serde_json::from_value(json!({
+        "containerOverrides": [{"name": "a", "environmentFiles": [{"value": "arn:aws:s3:::bucket/run.env", "type": "s3"}]}]
+    }))
+    .unwrap();
+    let overridden = berth_core::apply_overrides(&plain, "f", 1, &overrides).unwrap();
+    let reason = unresolvable_secret(&overridden).unwrap();
+    assert!(reason.contains("arn:aws:s3:::bucket/run.env"), "{reason}");
 }
 
+/// A mount point of a volume the definition does not declare never reaches the agent:
+/// the one parse refuses it, naming it, and every mount the agent sees has its source.
 #[test]
-fn unknown_source_volume_is_an_error_naming_it() {
-    let definition = definition(json!({"family": "f", "containerDefinitions": [
-        {"name": "a", "image": "a", "mountPoints": [{"sourceVolume": "nope", "containerPath": "/x"}]}
-    ]}));
-    let error = container_spec("n", &task(&definition), &definition, 0, "s").unwrap_err();
-    assert!(
-        error.contains("nope") && error.contains("container a"),
-        "{error}"
+fn unknown_source_volume_is_refused_before_any_spec_exists() {
+    let request: berth_api::RegisterTaskDefinitionRequest =
+        serde_json::from_value(json!({"family": "f", "containerDefinitions": [
+            {"name": "a", "image": "a", "mountPoints": [{"sourceVolume": "nope", "containerPath": "/x"}]}
+        ]}))
+        .unwrap();
+    let error = berth_core::task_spec(&request).unwrap_err().message;
+    assert_eq!(
+        error,
+        "Container 'a': mountPoints sourceVolume 'nope' is not a volume of the task definition"
     );
 }
 
@@ -376,10 +390,7 @@ fn linux_parameters_and_security_options_reach_the_spec() {
 }
 
 /// Two containers (so a sandbox holds the task's namespaces) with these task modes.
-fn definition_with_modes(
-    pid_mode: Option<&str>,
-    ipc_mode: Option<&str>,
-) -> RegisterTaskDefinitionRequest {
+fn definition_with_modes(pid_mode: Option<&str>, ipc_mode: Option<&str>) -> TaskSpec {
     let mut value = json!({
         "family": "modes",
         "containerDefinitions": [
@@ -488,11 +499,6 @@ fn task_level_memory_in_any_admitted_form_limits_the_container() {
             "memory": memory,
             "containerDefinitions": [{"name": "app", "image": "nginx:1.27"}]
         }));
-        assert_eq!(
-            berth_core::validate_task_definition(&definition),
-            Ok(()),
-            "{memory}"
-        );
         let task = task(&definition);
         let spec = container_spec("node-1", &task, &definition, 0, "sandbox-id").unwrap();
         assert_eq!(spec.memory_bytes, Some(mib * MIB), "{memory}");

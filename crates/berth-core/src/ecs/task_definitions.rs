@@ -5,15 +5,15 @@ use crate::error::EcsError;
 use crate::ids::task_definition_ref;
 use crate::model::TaskDefinitionRecord;
 use crate::present;
+use crate::spec::ParsedSpec;
 use crate::state::{Command, State};
-use crate::validate_task_definition;
 
 pub fn register_task_definition(
     state: &State,
     mut request: api::RegisterTaskDefinitionRequest,
     ctx: &mut Context,
 ) -> EcsResult<api::TaskDefinitionResponse> {
-    validate_task_definition(&request)?;
+    let parsed = crate::validation::task_spec(&request)?;
     super::tasks::check_definition_placement(&request.placement_constraints)?;
     super::tags::check_tags(&request.tags)?;
     // Refused here so the user learns at once; placement checks again, since the
@@ -36,6 +36,7 @@ pub fn register_task_definition(
         },
         registered_at: ctx.now,
         deregistered_at: None,
+        parsed: ParsedSpec::new(parsed),
     };
     let response = api::TaskDefinitionResponse {
         task_definition: present::task_definition(ctx.scope, &record),

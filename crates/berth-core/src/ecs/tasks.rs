@@ -10,8 +10,9 @@ use crate::model::{
 use crate::placement::{group_for, Demand, PlacementFailure, PlacementSpec, Placer, Scheduler};
 use crate::present;
 use crate::resources::{reservation, FixedHostPorts};
-use crate::resources::{MAX_CPU_UNITS, MAX_MEMORY_MIB};
+use crate::spec::TaskSpec;
 use crate::state::{Command, State};
+use crate::validation::apply_overrides;
 
 /// Who asked for a new task and how it is labelled.
 #[derive(Debug, Clone, Default)]
@@ -81,11 +82,7 @@ pub fn new_task(
         service: origin.service,
         deployment_id: origin.deployment_id,
         launch_type: origin.launch_type,
-        network_mode: definition
-            .spec
-            .network_mode
-            .clone()
-            .unwrap_or_else(|| "bridge".to_string()),
+        network_mode: definition.task_spec().ok().map(|spec| spec.network_mode),
         private_ipv4_address: None,
         tags: origin.tags,
         containers,
@@ -119,95 +116,40 @@ pub fn demand_of(
     }
 }
 
-fn check_overrides(
+/// The definition's spec, or why a record stored before one of today's rules cannot run.
+pub(crate) fn definition_spec(definition: &TaskDefinitionRecord) -> Result<&TaskSpec, EcsError> {
+    definition.task_spec().map_err(|refused| {
+        EcsError::client(format!(
+            "TaskDefinition {}:{} cannot run: {refused}",
+            definition.family, definition.revision
+        ))
+    })
+}
+
+/// The spec a task of `definition` with `overrides` runs.
+pub fn spec_with_overrides(
     definition: &TaskDefinitionRecord,
     overrides: &api::TaskOverride,
-) -> Result<(), EcsError> {
-    for (i, o) in overrides.container_overrides.iter().enumerate() {
-        let Some(name) = o.name.as_deref() else {
-            return Err(EcsError::invalid_parameter(format!(
-                "overrides.containerOverrides[{i}].name is required"
-            )));
-        };
-        let Some(container) = definition
-            .spec
-            .container_definitions
-            .iter()
-            .find(|c| c.name.as_deref() == Some(name))
-        else {
-            return Err(EcsError::invalid_parameter(format!(
-                "overrides.containerOverrides[{i}].name '{name}' names no container of task definition {}:{}",
-                definition.family, definition.revision
-            )));
-        };
-        if o.memory.is_some_and(|m| m < 6) {
-            return Err(EcsError::invalid_parameter(format!(
-                "overrides.containerOverrides[{i}].memory must be at least 6 MiB"
-            )));
-        }
-        if o.memory_reservation.is_some_and(|m| m < 0) {
-            return Err(EcsError::invalid_parameter(format!(
-                "overrides.containerOverrides[{i}].memoryReservation must not be negative"
-            )));
-        }
-        if o.cpu.is_some_and(|c| c < 0) {
-            return Err(EcsError::invalid_parameter(format!(
-                "overrides.containerOverrides[{i}].cpu must not be negative"
-            )));
-        }
-        for (field, value, max) in [
-            ("cpu", o.cpu, MAX_CPU_UNITS),
-            ("memory", o.memory, MAX_MEMORY_MIB),
-            ("memoryReservation", o.memory_reservation, MAX_MEMORY_MIB),
-        ] {
-            if let Some(value) = value.filter(|v| *v > 0 && *v as u64 > max) {
-                return Err(EcsError::invalid_parameter(format!(
-                    "overrides.containerOverrides[{i}].{field} must be at most {max}, got {value}"
-                )));
-            }
-        }
-        // The limits the container ends up with: overridden or as defined.
-        let memory = o.memory.or(container.memory);
-        let reservation = o.memory_reservation.or(container.memory_reservation);
-        if let (Some(memory), Some(reservation)) = (memory, reservation) {
-            if memory < reservation {
-                return Err(EcsError::invalid_parameter(format!(
-                    "overrides.containerOverrides[{i}] ({name}): memory {memory} MiB is less than memoryReservation {reservation} MiB"
-                )));
-            }
-        }
+) -> Result<TaskSpec, EcsError> {
+    apply_overrides(
+        definition_spec(definition)?,
+        &definition.family,
+        definition.revision,
+        overrides,
+    )
+}
+
+/// The effective spec of `task` (of `definition`): what its agent runs. The task's
+/// overrides are applied, and its network mode is the one it was placed with.
+pub fn effective_spec(
+    definition: &TaskDefinitionRecord,
+    task: &Task,
+) -> Result<TaskSpec, EcsError> {
+    let mut spec = spec_with_overrides(definition, &task.overrides)?;
+    if let Some(mode) = task.network_mode {
+        spec.network_mode = mode;
     }
-    for (field, value, parse, max) in [
-        (
-            "overrides.cpu",
-            &overrides.cpu,
-            crate::resources::parse_cpu_units as fn(&str) -> Option<u64>,
-            MAX_CPU_UNITS,
-        ),
-        (
-            "overrides.memory",
-            &overrides.memory,
-            crate::resources::parse_memory_mib,
-            MAX_MEMORY_MIB,
-        ),
-    ] {
-        if let Some(text) = value {
-            match parse(text) {
-                None => {
-                    return Err(EcsError::invalid_parameter(format!(
-                        "{field} '{text}' is not a number"
-                    )))
-                }
-                Some(parsed) if parsed > max => {
-                    return Err(EcsError::invalid_parameter(format!(
-                        "{field} must be at most {max}, got '{text}'"
-                    )))
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    Ok(())
+    Ok(spec)
 }
 
 /// The definition to run: ACTIVE, by family, family:revision or ARN.
@@ -232,6 +174,7 @@ pub(crate) fn runnable_definition<'s>(
             record.family, record.revision
         )));
     }
+    definition_spec(record)?;
     Ok(record)
 }
 
@@ -278,7 +221,7 @@ pub fn run_task(
         )));
     }
     let overrides = request.overrides.clone().unwrap_or_default();
-    check_overrides(definition, &overrides)?;
+    spec_with_overrides(definition, &overrides)?;
     let spec = check_placement(
         definition,
         &request.placement_constraints,

@@ -393,6 +393,7 @@ fn definition(body: serde_json::Value) -> TaskDefinitionRecord {
         spec,
         registered_at: Timestamp(0),
         deregistered_at: None,
+        parsed: Default::default(),
     }
 }
 

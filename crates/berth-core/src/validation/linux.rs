@@ -5,8 +5,10 @@
 //! policy (`crate::policy`); this module only says whether berth can do it at all.
 
 use berth_api::{ContainerDefinition, LinuxParameters, RegisterTaskDefinitionRequest};
+use serde::{Deserialize, Serialize};
 
-use super::{container_name, in_container, shown, Result, ValidationError};
+use super::{container_name, in_container, positive, shown, Result, ValidationError};
+use crate::spec::{self, DevicePermission, IpcMode, PidMode};
 
 /// Linux's capabilities as the engine names them (without `CAP_`), plus `ALL`.
 const CAPABILITIES: [&str; 42] = [
@@ -98,37 +100,59 @@ const TMPFS_OPTIONS: [&str; 39] = [
     "mpol",
 ];
 
-const DEVICE_PERMISSIONS: [&str; 3] = ["read", "write", "mknod"];
-
 /// ECS's sizes here are 32-bit integers of MiB.
 const MAX_MIB: i64 = i32::MAX as i64;
 
+/// What the Linux rules admitted: the task's namespaces and each container's settings,
+/// in definition order.
+pub(super) struct Linux {
+    pub pid_mode: Option<PidMode>,
+    pub ipc_mode: Option<IpcMode>,
+    pub containers: Vec<ContainerLinux>,
+}
+
+pub(super) struct ContainerLinux {
+    pub linux_parameters: Option<spec::LinuxParameters>,
+    pub docker_security_options: Vec<SecurityOption>,
+}
+
 /// Checks the Linux-level fields of the task and of each container, and refuses the
 /// fields berth does not honour.
-pub(super) fn validate_linux(request: &RegisterTaskDefinitionRequest) -> Result {
-    let pid_mode = request.pid_mode.as_deref().filter(|m| !m.is_empty());
-    if let Some(mode) = pid_mode.filter(|m| !matches!(*m, "host" | "task")) {
-        return Err(ValidationError::new(format!(
-            "Invalid pidMode '{}': expected host or task.",
-            shown(mode)
-        )));
-    }
-    let ipc_mode = request.ipc_mode.as_deref().filter(|m| !m.is_empty());
-    if let Some(mode) = ipc_mode.filter(|m| !matches!(*m, "host" | "task" | "none")) {
-        return Err(ValidationError::new(format!(
-            "Invalid ipcMode '{}': expected host, task or none.",
-            shown(mode)
-        )));
-    }
+pub(super) fn validate_linux(request: &RegisterTaskDefinitionRequest) -> Result<Linux> {
+    let pid_mode = match request.pid_mode.as_deref().filter(|m| !m.is_empty()) {
+        None => None,
+        Some("host") => Some(PidMode::Host),
+        Some("task") => Some(PidMode::Task),
+        Some(other) => {
+            return Err(ValidationError::new(format!(
+                "Invalid pidMode '{}': expected host or task.",
+                shown(other)
+            )))
+        }
+    };
+    let ipc_mode = match request.ipc_mode.as_deref().filter(|m| !m.is_empty()) {
+        None => None,
+        Some("host") => Some(IpcMode::Host),
+        Some("task") => Some(IpcMode::Task),
+        Some("none") => Some(IpcMode::None),
+        Some(other) => {
+            return Err(ValidationError::new(format!(
+                "Invalid ipcMode '{}': expected host, task or none.",
+                shown(other)
+            )))
+        }
+    };
     validate_unsupported_task_fields(request)?;
     let task_has_memory = request
         .memory
         .as_deref()
         .is_some_and(|memory| !memory.trim().is_empty());
+    let mut containers = Vec::with_capacity(request.container_definitions.len());
     for container in &request.container_definitions {
         let name = container_name(container);
+        let mut linux_parameters = None;
         if let Some(parameters) = &container.linux_parameters {
-            validate_linux_parameters(name, parameters, ipc_mode)?;
+            linux_parameters = Some(validate_linux_parameters(name, parameters, ipc_mode)?);
             let has_memory = task_has_memory || container.memory.is_some_and(|m| m > 0);
             if parameters.max_swap.is_some() && !has_memory {
                 return Err(in_container(
@@ -138,19 +162,30 @@ pub(super) fn validate_linux(request: &RegisterTaskDefinitionRequest) -> Result 
                 ));
             }
         }
+        let mut docker_security_options = Vec::new();
         for option in container.docker_security_options.iter().flatten() {
-            engine_security_option(option).map_err(|message| in_container(name, message))?;
+            docker_security_options.push(
+                SecurityOption::parse(option).map_err(|message| in_container(name, message))?,
+            );
         }
         validate_unsupported_container_fields(name, container)?;
+        containers.push(ContainerLinux {
+            linux_parameters,
+            docker_security_options,
+        });
     }
-    Ok(())
+    Ok(Linux {
+        pid_mode,
+        ipc_mode,
+        containers,
+    })
 }
 
 fn validate_linux_parameters(
     name: &str,
     parameters: &LinuxParameters,
-    ipc_mode: Option<&str>,
-) -> Result {
+    ipc_mode: Option<IpcMode>,
+) -> Result<spec::LinuxParameters> {
     if let Some(error) = &parameters.malformed {
         return Err(in_container(
             name,
@@ -164,12 +199,22 @@ fn validate_linux_parameters(
         ));
     }
     let capabilities = parameters.capabilities.as_ref();
-    for (list, given) in [
-        ("add", capabilities.and_then(|c| c.add.as_ref())),
-        ("drop", capabilities.and_then(|c| c.drop.as_ref())),
+    let mut kernel_capabilities = spec::KernelCapabilities::default();
+    for (list, given, parsed) in [
+        (
+            "add",
+            capabilities.and_then(|c| c.add.as_ref()),
+            &mut kernel_capabilities.add,
+        ),
+        (
+            "drop",
+            capabilities.and_then(|c| c.drop.as_ref()),
+            &mut kernel_capabilities.drop,
+        ),
     ] {
         for capability in given.into_iter().flatten() {
-            if !CAPABILITIES.contains(&capability_name(capability).as_str()) {
+            let engine_name = capability_name(capability);
+            if !CAPABILITIES.contains(&engine_name.as_str()) {
                 return Err(in_container(
                     name,
                     format!(
@@ -178,8 +223,10 @@ fn validate_linux_parameters(
                     ),
                 ));
             }
+            parsed.push(engine_name);
         }
     }
+    let mut devices = Vec::new();
     for (index, device) in parameters.devices.iter().flatten().enumerate() {
         if !device.host_path.starts_with('/') {
             return Err(in_container(
@@ -202,8 +249,9 @@ fn validate_linux_parameters(
                 ));
             }
         }
+        let mut permissions = Vec::new();
         for permission in device.permissions.iter().flatten() {
-            if !DEVICE_PERMISSIONS.contains(&permission.as_str()) {
+            let Some(parsed) = DevicePermission::parse(permission) else {
                 return Err(in_container(
                     name,
                     format!(
@@ -212,8 +260,22 @@ fn validate_linux_parameters(
                         shown(permission)
                     ),
                 ));
+            };
+            if !permissions.contains(&parsed) {
+                permissions.push(parsed);
             }
         }
+        if permissions.is_empty() {
+            permissions = DevicePermission::ALL.to_vec();
+        }
+        devices.push(spec::Device {
+            host_path: device.host_path.clone(),
+            container_path: device
+                .container_path
+                .clone()
+                .unwrap_or_else(|| device.host_path.clone()),
+            permissions,
+        });
     }
     if let Some(size) = parameters.shared_memory_size {
         if !(1..=MAX_MIB).contains(&size) {
@@ -224,14 +286,18 @@ fn validate_linux_parameters(
                 ),
             ));
         }
-        if let Some(mode @ ("host" | "task" | "none")) = ipc_mode {
+        if let Some(mode) = ipc_mode {
             // The shared memory is then the host's, the task's sandbox's, or absent.
             return Err(in_container(
                 name,
-                format!("linuxParameters.sharedMemorySize cannot be set when ipcMode is {mode}"),
+                format!(
+                    "linuxParameters.sharedMemorySize cannot be set when ipcMode is {}",
+                    mode.as_ecs()
+                ),
             ));
         }
     }
+    let mut tmpfs_mounts = Vec::new();
     for (index, tmpfs) in parameters.tmpfs.iter().flatten().enumerate() {
         if !tmpfs.container_path.starts_with('/') {
             return Err(in_container(
@@ -265,6 +331,11 @@ fn validate_linux_parameters(
                 ));
             }
         }
+        tmpfs_mounts.push(spec::Tmpfs {
+            container_path: tmpfs.container_path.clone(),
+            size: tmpfs.size.unsigned_abs(),
+            mount_options: tmpfs.mount_options.clone().unwrap_or_default(),
+        });
     }
     if let Some(swap) = parameters
         .max_swap
@@ -275,18 +346,34 @@ fn validate_linux_parameters(
             format!("linuxParameters.maxSwap must be between 0 and {MAX_MIB} MiB, got {swap}"),
         ));
     }
-    if let Some(swappiness) = parameters.swappiness.filter(|s| !(0..=100).contains(s)) {
-        return Err(in_container(
-            name,
-            format!("linuxParameters.swappiness must be between 0 and 100, got {swappiness}"),
-        ));
-    }
-    Ok(())
+    let swappiness = match parameters.swappiness {
+        None => None,
+        Some(given) => match u8::try_from(given) {
+            Ok(swappiness) if swappiness <= 100 => Some(swappiness),
+            _ => {
+                return Err(in_container(
+                    name,
+                    format!("linuxParameters.swappiness must be between 0 and 100, got {given}"),
+                ))
+            }
+        },
+    };
+    Ok(spec::LinuxParameters {
+        init_process_enabled: parameters.init_process_enabled.unwrap_or(false),
+        capabilities: kernel_capabilities,
+        devices,
+        // Bounded above: between 1 and MAX_MIB.
+        shared_memory_size: positive(parameters.shared_memory_size),
+        tmpfs: tmpfs_mounts,
+        max_swap: parameters.max_swap.map(i64::unsigned_abs),
+        swappiness,
+    })
 }
 
 /// An ECS dockerSecurityOptions entry berth honours, parsed once for validation, the
-/// privilege policy and the agent alike.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// privilege policy and the agent alike. On the wire it is ECS's string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum SecurityOption {
     /// `no-new-privileges` or `no-new-privileges:true`: lowers what the container may do.
     NoNewPrivileges,
@@ -328,6 +415,16 @@ impl SecurityOption {
         }
     }
 
+    /// The option as ECS writes it.
+    pub fn as_ecs(&self) -> String {
+        match self {
+            SecurityOption::NoNewPrivileges => "no-new-privileges".to_string(),
+            SecurityOption::AppArmor(profile) => format!("apparmor:{profile}"),
+            SecurityOption::Label(value) => format!("label:{value}"),
+            SecurityOption::SeccompUnconfined => "seccomp:unconfined".to_string(),
+        }
+    }
+
     /// The engine's SecurityOpt entry. ECS writes `apparmor:PROFILE`; the engine reads
     /// `apparmor=PROFILE`.
     pub fn engine(&self) -> String {
@@ -343,6 +440,20 @@ impl SecurityOption {
     /// `security-profile`); `no-new-privileges` only takes privilege away.
     pub fn changes_profile(&self) -> bool {
         !matches!(self, SecurityOption::NoNewPrivileges)
+    }
+}
+
+impl TryFrom<String> for SecurityOption {
+    type Error = String;
+
+    fn try_from(option: String) -> std::result::Result<Self, Self::Error> {
+        SecurityOption::parse(&option)
+    }
+}
+
+impl From<SecurityOption> for String {
+    fn from(option: SecurityOption) -> String {
+        option.as_ecs()
     }
 }
 
