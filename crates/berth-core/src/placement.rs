@@ -53,7 +53,11 @@ impl<'s> Placer<'s> {
         let mut candidates: Vec<Candidate<'s>> = state
             .container_instances
             .values()
-            .filter(|i| i.cluster == cluster && i.status == "ACTIVE" && i.agent_connected)
+            .filter(|i| {
+                i.cluster == cluster
+                    && i.status == crate::model::ContainerInstanceStatus::Active
+                    && i.agent_connected
+            })
             .map(|instance| Candidate {
                 instance,
                 free_cpu: instance.registered_cpu,
