@@ -53,6 +53,9 @@ macro_rules! ecs_words {
             pub fn as_ecs(self) -> &'static str {
                 EcsWord::as_ecs(self)
             }
+            pub fn from_ecs(word: &str) -> Option<Self> {
+                <Self as EcsWord>::from_ecs(word)
+            }
         }
     };
 }

@@ -38,15 +38,14 @@ pub fn create_load_balancer(
         }
     };
     let scheme = match request.scheme.as_deref() {
-        None | Some("internet-facing") => Scheme::InternetFacing,
-        Some("internal") => Scheme::Internal,
-        Some(other) => {
-            return Err(Elbv2Error::constraint(
+        None => Scheme::default(),
+        Some(given) => Scheme::from_elbv2(given).ok_or_else(|| {
+            Elbv2Error::constraint(
                 "scheme",
-                other,
+                given,
                 "Member must satisfy enum value set: [internet-facing, internal]",
-            ))
-        }
+            )
+        })?,
     };
     let ip_address_type = match request.ip_address_type.as_deref() {
         None | Some("ipv4") => IpAddressType::Ipv4,

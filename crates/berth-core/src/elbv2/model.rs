@@ -36,10 +36,11 @@ impl LoadBalancerType {
 }
 
 /// Kept and echoed: berth binds what the data plane binds either way. Stored as
-/// ELBv2's word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// ELBv2's word; internet-facing unless asked otherwise, as in ELBv2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
+    #[default]
     InternetFacing,
     Internal,
 }
@@ -50,6 +51,11 @@ impl Scheme {
             Scheme::InternetFacing => "internet-facing",
             Scheme::Internal => "internal",
         }
+    }
+    pub fn from_elbv2(word: &str) -> Option<Self> {
+        [Scheme::InternetFacing, Scheme::Internal]
+            .into_iter()
+            .find(|scheme| scheme.as_elbv2() == word)
     }
 }
 
