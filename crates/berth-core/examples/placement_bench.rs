@@ -42,7 +42,7 @@ fn cluster() -> State {
                 cluster: "default".to_string(),
                 node_id: format!("node-{i}"),
                 hostname: format!("host-{i}"),
-                status: "ACTIVE".to_string(),
+                status: berth_core::model::ContainerInstanceStatus::Active,
                 agent_connected: true,
                 registered_cpu: 8192,
                 registered_memory: 16384,
@@ -165,7 +165,7 @@ fn add_tasks(state: &mut State, spec: &PlacementSpec, demand: &Demand, count: u6
     let definition = TaskDefinitionRecord {
         family: "bench".to_string(),
         revision: 1,
-        status: "ACTIVE".to_string(),
+        status: berth_core::model::TaskDefinitionStatus::Active,
         spec: serde_json::from_value(serde_json::json!({
             "family": "bench",
             "containerDefinitions": [{ "name": "app", "image": "app:1", "cpu": 8, "memory": 128 }]

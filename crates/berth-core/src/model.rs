@@ -13,11 +13,169 @@ use crate::spec::{NetworkMode, ParsedSpec, TaskSpec};
 use crate::validation::ValidationError;
 use crate::Timestamp;
 
+/// An enum whose values are ECS's words: `as_ecs` gives a value's word, `from_ecs`
+/// reads one back. Requests are parsed with it once (`ecs::parse_word`).
+pub trait EcsWord: Copy + 'static {
+    /// Every value, in ECS's order (error messages list them so).
+    const ALL: &'static [Self];
+    fn as_ecs(self) -> &'static str;
+    fn from_ecs(word: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|value| value.as_ecs() == word)
+    }
+}
+
+/// Declares an enum of ECS words. Each variant is stored as its word (serde), so a
+/// record reads and writes the strings berth has always stored.
+macro_rules! ecs_words {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident => $word:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$variant_meta])* #[serde(rename = $word)] $variant,)+
+        }
+
+        impl EcsWord for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn as_ecs(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                }
+            }
+        }
+
+        impl $name {
+            pub fn as_ecs(self) -> &'static str {
+                EcsWord::as_ecs(self)
+            }
+            pub fn from_ecs(word: &str) -> Option<Self> {
+                <Self as EcsWord>::from_ecs(word)
+            }
+        }
+    };
+}
+
+ecs_words! {
+    /// A cluster's status. A deleted cluster stays describable as INACTIVE.
+    pub enum ClusterStatus {
+        Active => "ACTIVE",
+        Inactive => "INACTIVE",
+    }
+}
+
+ecs_words! {
+    /// A task definition revision's status: INACTIVE once deregistered.
+    pub enum TaskDefinitionStatus {
+        Active => "ACTIVE",
+        Inactive => "INACTIVE",
+    }
+}
+
+ecs_words! {
+    /// A service's status: DRAINING from DeleteService until its tasks stopped.
+    pub enum ServiceStatus {
+        Active => "ACTIVE",
+        Draining => "DRAINING",
+        Inactive => "INACTIVE",
+    }
+}
+
+ecs_words! {
+    /// A deployment's status: the PRIMARY one is what the service runs; ACTIVE ones
+    /// are being replaced; INACTIVE ones belong to a deleted service.
+    pub enum DeploymentStatus {
+        Primary => "PRIMARY",
+        Active => "ACTIVE",
+        Inactive => "INACTIVE",
+    }
+}
+
+ecs_words! {
+    /// How far a deployment's rollout is.
+    pub enum RolloutState {
+        Completed => "COMPLETED",
+        Failed => "FAILED",
+        InProgress => "IN_PROGRESS",
+    }
+}
+
+ecs_words! {
+    /// REPLICA keeps desiredCount tasks; DAEMON one task on every ACTIVE container instance.
+    pub enum SchedulingStrategy {
+        Replica => "REPLICA",
+        Daemon => "DAEMON",
+    }
+}
+
+ecs_words! {
+    /// The launch type a task or service asked for. berth runs every task on its own
+    /// nodes and keeps the word as given; without one, ECS's default EC2 is shown.
+    pub enum LaunchType {
+        Ec2 => "EC2",
+        Fargate => "FARGATE",
+        External => "EXTERNAL",
+    }
+}
+
+/// ECS's default launch type, shown (and filtered on) when none was asked for.
+impl Default for LaunchType {
+    fn default() -> Self {
+        LaunchType::Ec2
+    }
+}
+
+ecs_words! {
+    /// Whose tags a service's tasks get.
+    pub enum PropagateTags {
+        TaskDefinition => "TASK_DEFINITION",
+        Service => "SERVICE",
+        None => "NONE",
+    }
+}
+
+ecs_words! {
+    /// A container instance's status. berth sets ACTIVE, and INACTIVE when the instance
+    /// leaves its cluster; the others are ECS's, accepted as ListContainerInstances
+    /// filters.
+    pub enum ContainerInstanceStatus {
+        Active => "ACTIVE",
+        Draining => "DRAINING",
+        Registering => "REGISTERING",
+        Deregistering => "DEREGISTERING",
+        RegistrationFailed => "REGISTRATION_FAILED",
+        Inactive => "INACTIVE",
+    }
+}
+
+/// Reads a launch type stored before berth checked the word (it kept any string it
+/// was given): an unknown word reads as none, as berth treated it.
+fn stored_launch_type<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<LaunchType>, D::Error> {
+    let word: Option<String> = Option::deserialize(deserializer)?;
+    Ok(word.as_deref().and_then(LaunchType::from_ecs))
+}
+
+/// Reads a propagateTags stored before berth checked the word: an unknown word reads
+/// as NONE, which is what berth did with it (only SERVICE propagated).
+fn stored_propagate_tags<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<PropagateTags, D::Error> {
+    let word = String::deserialize(deserializer)?;
+    Ok(PropagateTags::from_ecs(&word).unwrap_or(PropagateTags::None))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     pub name: String,
-    /// ACTIVE or INACTIVE (deleted clusters stay describable as INACTIVE).
-    pub status: String,
+    pub status: ClusterStatus,
     pub tags: Vec<Tag>,
     pub settings: Vec<berth_api::ClusterSetting>,
     pub configuration: Option<serde_json::Value>,
@@ -28,8 +186,7 @@ pub struct Cluster {
 pub struct TaskDefinitionRecord {
     pub family: String,
     pub revision: u32,
-    /// ACTIVE or INACTIVE.
-    pub status: String,
+    pub status: TaskDefinitionStatus,
     /// What the user registered, as registered (defaults are added on presentation).
     pub spec: RegisterTaskDefinitionRequest,
     pub registered_at: Timestamp,
@@ -198,7 +355,8 @@ pub struct Task {
     /// The service and deployment that started the task, if any.
     pub service: Option<String>,
     pub deployment_id: Option<String>,
-    pub launch_type: Option<String>,
+    #[serde(default, deserialize_with = "stored_launch_type")]
+    pub launch_type: Option<LaunchType>,
     /// The network mode it was placed with (its definition's). `None` only in a record
     /// stored when an empty string meant "the definition's".
     #[serde(with = "network_mode_as_placed")]
@@ -315,16 +473,14 @@ impl Task {
 pub struct Deployment {
     /// `ecs-svc/<digits>`.
     pub id: String,
-    /// PRIMARY, ACTIVE (being replaced) or INACTIVE.
-    pub status: String,
+    pub status: DeploymentStatus,
     pub family: String,
     pub revision: u32,
     pub desired_count: i64,
     pub failed_tasks: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    /// IN_PROGRESS, COMPLETED or FAILED.
-    pub rollout_state: String,
+    pub rollout_state: RolloutState,
     pub rollout_state_reason: String,
     pub network_configuration: Option<serde_json::Value>,
 }
@@ -340,8 +496,7 @@ pub struct ServiceEvent {
 pub struct Service {
     pub cluster: String,
     pub name: String,
-    /// ACTIVE, DRAINING or INACTIVE.
-    pub status: String,
+    pub status: ServiceStatus,
     pub desired_count: i64,
     pub family: String,
     pub revision: u32,
@@ -353,11 +508,13 @@ pub struct Service {
     pub placement_strategy: Vec<PlacementStrategy>,
     pub network_configuration: Option<serde_json::Value>,
     pub health_check_grace_period_seconds: Option<i64>,
-    pub scheduling_strategy: String,
-    pub launch_type: Option<String>,
+    pub scheduling_strategy: SchedulingStrategy,
+    #[serde(default, deserialize_with = "stored_launch_type")]
+    pub launch_type: Option<LaunchType>,
     pub role_arn: Option<String>,
     pub enable_ecs_managed_tags: bool,
-    pub propagate_tags: String,
+    #[serde(deserialize_with = "stored_propagate_tags")]
+    pub propagate_tags: PropagateTags,
     pub enable_execute_command: bool,
     pub tags: Vec<Tag>,
     /// Newest first, at most `MAX_SERVICE_EVENTS`.
@@ -380,7 +537,9 @@ pub const MAX_SERVICE_EVENTS: usize = 100;
 
 impl Service {
     pub fn primary(&self) -> Option<&Deployment> {
-        self.deployments.iter().find(|d| d.status == "PRIMARY")
+        self.deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary)
     }
     pub fn maximum_percent(&self) -> i64 {
         self.deployment_configuration.maximum_percent.unwrap_or(200)
@@ -415,8 +574,7 @@ pub struct ContainerInstance {
     pub cluster: String,
     pub node_id: String,
     pub hostname: String,
-    /// ACTIVE, DRAINING, INACTIVE (deregistered).
-    pub status: String,
+    pub status: ContainerInstanceStatus,
     pub agent_connected: bool,
     pub registered_cpu: u64,
     pub registered_memory: u64,
@@ -428,4 +586,43 @@ pub struct ContainerInstance {
     pub tags: Vec<Tag>,
     /// Joined because its node serves every cluster; leaves with the cluster.
     pub auto_joined: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every value is stored as its ECS word and read back from it, and only from it.
+    fn stored_as_its_word<T>()
+    where
+        T: EcsWord + PartialEq + std::fmt::Debug + Serialize + serde::de::DeserializeOwned,
+    {
+        for &value in T::ALL {
+            let word = value.as_ecs();
+            assert_eq!(serde_json::to_value(value).unwrap(), word);
+            assert_eq!(serde_json::from_value::<T>(word.into()).unwrap(), value);
+            assert_eq!(T::from_ecs(word), Some(value));
+            assert_eq!(T::from_ecs(&word.to_lowercase()), None, "{word}");
+        }
+        assert!(serde_json::from_value::<T>("NOT_A_WORD".into()).is_err());
+    }
+
+    #[test]
+    fn ecs_words_are_stored_as_ecs_spells_them() {
+        stored_as_its_word::<ClusterStatus>();
+        stored_as_its_word::<TaskDefinitionStatus>();
+        stored_as_its_word::<ServiceStatus>();
+        stored_as_its_word::<DeploymentStatus>();
+        stored_as_its_word::<RolloutState>();
+        stored_as_its_word::<SchedulingStrategy>();
+        stored_as_its_word::<LaunchType>();
+        stored_as_its_word::<PropagateTags>();
+        stored_as_its_word::<ContainerInstanceStatus>();
+        assert_eq!(RolloutState::InProgress.as_ecs(), "IN_PROGRESS");
+        assert_eq!(PropagateTags::TaskDefinition.as_ecs(), "TASK_DEFINITION");
+        assert_eq!(
+            ContainerInstanceStatus::RegistrationFailed.as_ecs(),
+            "REGISTRATION_FAILED"
+        );
+    }
 }

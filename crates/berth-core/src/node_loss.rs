@@ -13,8 +13,8 @@
 use crate::ecs::Context;
 use crate::elbv2::model::target_key;
 use crate::model::{
-    ContainerInstance, ContainerStatus, DesiredStatus, ServiceEvent, StopCode, Task, TaskStatus,
-    MAX_SERVICE_EVENTS,
+    ContainerInstance, ContainerInstanceStatus, ContainerStatus, DesiredStatus, ServiceEvent,
+    StopCode, Task, TaskStatus, MAX_SERVICE_EVENTS,
 };
 use crate::state::{service_key, Command, State};
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ fn lost_because(state: &State, task: &Task) -> Option<String> {
 }
 
 fn is_deregistered(instance: &ContainerInstance) -> bool {
-    instance.status == "INACTIVE"
+    instance.status == ContainerInstanceStatus::Inactive
 }
 
 /// The commands that give up every task on a lost instance: targets removed at once,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ecs::{join_every_cluster_nodes, Context};
-use crate::model::{Cluster, ContainerInstance, Node};
+use crate::model::{Cluster, ClusterStatus, ContainerInstance, ContainerInstanceStatus, Node};
 use crate::state::{Command, State};
 
 /// What an agent says about its machine when it (re)connects.
@@ -34,11 +34,11 @@ pub fn register_node(
     if working
         .clusters
         .get(&registration.cluster)
-        .is_none_or(|c| c.status != "ACTIVE")
+        .is_none_or(|c| c.status != ClusterStatus::Active)
     {
         let cluster = Cluster {
             name: registration.cluster.clone(),
-            status: "ACTIVE".to_string(),
+            status: ClusterStatus::Active,
             tags: vec![],
             settings: vec![],
             configuration: None,
@@ -66,7 +66,7 @@ pub fn register_node(
     let memberships: Vec<ContainerInstance> = working
         .container_instances
         .values()
-        .filter(|i| i.node_id == node.id && i.status != "INACTIVE")
+        .filter(|i| i.node_id == node.id && i.status != ContainerInstanceStatus::Inactive)
         .cloned()
         .collect();
     for mut instance in memberships {
@@ -90,17 +90,18 @@ pub fn register_node(
         working
             .clusters
             .values()
-            .filter(|c| c.status == "ACTIVE")
+            .filter(|c| c.status == ClusterStatus::Active)
             .map(|c| c.name.clone())
             .collect()
     } else {
         vec![registration.cluster.clone()]
     };
     for cluster in clusters {
-        let member = working
-            .container_instances
-            .values()
-            .any(|i| i.node_id == node.id && i.cluster == cluster && i.status != "INACTIVE");
+        let member = working.container_instances.values().any(|i| {
+            i.node_id == node.id
+                && i.cluster == cluster
+                && i.status != ContainerInstanceStatus::Inactive
+        });
         if member {
             continue;
         }
@@ -112,7 +113,7 @@ pub fn register_node(
                 cluster: cluster.clone(),
                 node_id: node.id.clone(),
                 hostname: node.hostname.clone(),
-                status: "ACTIVE".to_string(),
+                status: ContainerInstanceStatus::Active,
                 agent_connected: true,
                 registered_cpu: node.cpu,
                 registered_memory: node.memory,

@@ -3,7 +3,10 @@
 use berth_api as api;
 
 use crate::ids::ArnScope;
-use crate::model::{Cluster, ContainerInstance, Service, Task, TaskDefinitionRecord, TaskStatus};
+use crate::model::{
+    Cluster, ContainerInstance, ContainerInstanceStatus, Service, ServiceStatus, Task,
+    TaskDefinitionRecord, TaskStatus,
+};
 use crate::spec::NetworkMode;
 use crate::state::State;
 
@@ -20,18 +23,18 @@ pub fn cluster(state: &State, scope: &ArnScope, cluster: &Cluster) -> api::Clust
     api::Cluster {
         cluster_arn: scope.cluster(&cluster.name),
         cluster_name: cluster.name.clone(),
-        status: cluster.status.clone(),
+        status: cluster.status.as_ecs().to_string(),
         registered_container_instances_count: state
             .container_instances
             .values()
-            .filter(|i| i.cluster == cluster.name && i.status != "INACTIVE")
+            .filter(|i| i.cluster == cluster.name && i.status != ContainerInstanceStatus::Inactive)
             .count() as i64,
         running_tasks_count: running,
         pending_tasks_count: pending,
         active_services_count: state
             .services
             .values()
-            .filter(|s| s.cluster == cluster.name && s.status == "ACTIVE")
+            .filter(|s| s.cluster == cluster.name && s.status == ServiceStatus::Active)
             .count() as i64,
         statistics: vec![],
         tags: cluster.tags.clone(),
@@ -66,7 +69,7 @@ pub fn task_definition(scope: &ArnScope, record: &TaskDefinitionRecord) -> api::
         network_mode,
         revision: i64::from(record.revision),
         volumes: spec.volumes.clone(),
-        status: record.status.clone(),
+        status: record.status.as_ecs().to_string(),
         requires_attributes: vec![],
         placement_constraints: spec.placement_constraints.clone(),
         compatibilities,
@@ -173,11 +176,7 @@ pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
         cpu: task.cpu.clone(),
         memory: task.memory.clone(),
         containers,
-        launch_type: Some(
-            task.launch_type
-                .clone()
-                .unwrap_or_else(|| "EC2".to_string()),
-        ),
+        launch_type: Some(task.launch_type.unwrap_or_default().as_ecs().to_string()),
         overrides: task.overrides.clone(),
         started_by: task.started_by.clone(),
         group: task.group.clone(),
@@ -237,12 +236,13 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
             })
             .count() as i64
     };
+    let launch_type = service.launch_type.unwrap_or_default().as_ecs();
     let deployments = service
         .deployments
         .iter()
         .map(|d| api::Deployment {
             id: d.id.clone(),
-            status: d.status.clone(),
+            status: d.status.as_ecs().to_string(),
             task_definition: scope.task_definition(&d.family, d.revision),
             desired_count: d.desired_count,
             pending_count: count(Some(&d.id), false),
@@ -250,14 +250,9 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
             failed_tasks: d.failed_tasks,
             created_at: d.created_at.as_epoch_seconds(),
             updated_at: d.updated_at.as_epoch_seconds(),
-            launch_type: Some(
-                service
-                    .launch_type
-                    .clone()
-                    .unwrap_or_else(|| "EC2".to_string()),
-            ),
+            launch_type: Some(launch_type.to_string()),
             network_configuration: d.network_configuration.clone(),
-            rollout_state: d.rollout_state.clone(),
+            rollout_state: d.rollout_state.as_ecs().to_string(),
             rollout_state_reason: d.rollout_state_reason.clone(),
         })
         .collect();
@@ -273,16 +268,11 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         cluster_arn: scope.cluster(&service.cluster),
         load_balancers: service.load_balancers.clone(),
         service_registries: vec![],
-        status: service.status.clone(),
+        status: service.status.as_ecs().to_string(),
         desired_count: service.desired_count,
         running_count: count(None, true),
         pending_count: count(None, false),
-        launch_type: Some(
-            service
-                .launch_type
-                .clone()
-                .unwrap_or_else(|| "EC2".to_string()),
-        ),
+        launch_type: Some(launch_type.to_string()),
         task_definition: scope.task_definition(&service.family, service.revision),
         deployment_configuration,
         deployments,
@@ -301,14 +291,14 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         placement_strategy: service.placement_strategy.clone(),
         network_configuration: service.network_configuration.clone(),
         health_check_grace_period_seconds: service.health_check_grace_period_seconds,
-        scheduling_strategy: service.scheduling_strategy.clone(),
+        scheduling_strategy: service.scheduling_strategy.as_ecs().to_string(),
         deployment_controller: api::DeploymentController {
             controller_type: "ECS".to_string(),
         },
         tags: service.tags.clone(),
         created_by: None,
         enable_ecs_managed_tags: service.enable_ecs_managed_tags,
-        propagate_tags: service.propagate_tags.clone(),
+        propagate_tags: service.propagate_tags.as_ecs().to_string(),
         enable_execute_command: service.enable_execute_command,
     }
 }
@@ -353,7 +343,7 @@ pub fn container_instance(
             resource("CPU", instance.registered_cpu),
             resource("MEMORY", instance.registered_memory),
         ],
-        status: instance.status.clone(),
+        status: instance.status.as_ecs().to_string(),
         status_reason: None,
         agent_connected: instance.agent_connected,
         running_tasks_count: live

@@ -9,7 +9,9 @@ use crate::ecs::demand_of;
 use crate::ecs::{new_task, start_deployment, stopping, Context, TaskOrigin};
 use crate::elbv2::model::TargetHealthState;
 use crate::model::{
-    HealthStatus, Service, ServiceEvent, StopCode, Task, TaskStatus, MAX_SERVICE_EVENTS,
+    ContainerInstanceStatus, DeploymentStatus, HealthStatus, PropagateTags, RolloutState,
+    SchedulingStrategy, Service, ServiceEvent, ServiceStatus, StopCode, Task, TaskStatus,
+    MAX_SERVICE_EVENTS,
 };
 use crate::placement::{group_for, PlacementFailure, PlacementSpec, Placer, Scheduler};
 use crate::service_targets;
@@ -50,7 +52,7 @@ pub fn reconcile(state: &State, ctx: &mut Context) -> Vec<Command> {
     let keys: Vec<String> = state
         .services
         .iter()
-        .filter(|(_, s)| s.status != "INACTIVE")
+        .filter(|(_, s)| s.status != ServiceStatus::Inactive)
         .map(|(k, _)| k.clone())
         .collect();
     for key in keys {
@@ -154,7 +156,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
     for task in tasks.iter().filter(|t| t.is_stopped()) {
         extra.extend(service_targets::forget_stopped(state, task));
     }
-    if service.status == "ACTIVE" {
+    if service.status == ServiceStatus::Active {
         for task in tasks.iter_mut().filter(|t| {
             t.is_live() && matches!(t.last_status, TaskStatus::Activating | TaskStatus::Running)
         }) {
@@ -178,17 +180,19 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         ctx,
     );
 
-    if service.scheduling_strategy == "DAEMON" && service.status == "ACTIVE" {
+    if service.scheduling_strategy == SchedulingStrategy::Daemon
+        && service.status == ServiceStatus::Active
+    {
         let instances = state
             .container_instances
             .values()
-            .filter(|i| i.cluster == service.cluster && i.status == "ACTIVE")
+            .filter(|i| i.cluster == service.cluster && i.status == ContainerInstanceStatus::Active)
             .count() as i64;
         service.desired_count = instances;
         if let Some(primary) = service
             .deployments
             .iter_mut()
-            .find(|d| d.status == "PRIMARY")
+            .find(|d| d.status == DeploymentStatus::Primary)
         {
             primary.desired_count = instances;
         }
@@ -196,16 +200,16 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
 
     let mut stopped_ids = Vec::new();
     let mut started_ids = Vec::new();
-    if service.status == "DRAINING" {
+    if service.status == ServiceStatus::Draining {
         for task in tasks.iter_mut().filter(|t| t.is_live()) {
             *task = stop(state, task, "Service is being deleted", &mut extra, ctx.now);
             stopped_ids.push(task.id.clone());
             task_commands.push(task.clone());
         }
         if tasks.iter().all(|t| t.is_stopped()) {
-            service.status = "INACTIVE".to_string();
+            service.status = ServiceStatus::Inactive;
             for deployment in &mut service.deployments {
-                deployment.status = "INACTIVE".to_string();
+                deployment.status = DeploymentStatus::Inactive;
                 deployment.updated_at = ctx.now;
             }
         }
@@ -424,7 +428,7 @@ fn roll(
     if service.next_launch_at.is_some_and(|at| ctx.now < at) {
         return;
     }
-    if primary.rollout_state == "FAILED" {
+    if primary.rollout_state == RolloutState::Failed {
         return;
     }
     let Some(definition) = state.definition(&primary.family, primary.revision) else {
@@ -482,8 +486,8 @@ fn roll(
                     group: Some(format!("service:{}", service.name)),
                     service: Some(service.name.clone()),
                     deployment_id: Some(primary.id.clone()),
-                    launch_type: service.launch_type.clone(),
-                    tags: if service.propagate_tags == "SERVICE" {
+                    launch_type: service.launch_type,
+                    tags: if service.propagate_tags == PropagateTags::Service {
                         service.tags.clone()
                     } else {
                         vec![]
@@ -540,15 +544,15 @@ fn update_deployments(health: &Health, service: &mut Service, tasks: &[Task], ct
             .count()
     };
 
-    if service.status == "ACTIVE" {
+    if service.status == ServiceStatus::Active {
         // Old deployments go once their last task has stopped.
         service
             .deployments
-            .retain(|d| d.status == "PRIMARY" || unstopped_of(&d.id) > 0);
+            .retain(|d| d.status == DeploymentStatus::Primary || unstopped_of(&d.id) > 0);
         for deployment in service
             .deployments
             .iter_mut()
-            .filter(|d| d.status != "PRIMARY")
+            .filter(|d| d.status != DeploymentStatus::Primary)
         {
             let live = live_of(&deployment.id) as i64;
             if deployment.desired_count != live {
@@ -568,23 +572,23 @@ fn update_deployments(health: &Health, service: &mut Service, tasks: &[Task], ct
     if let Some(primary) = service
         .deployments
         .iter_mut()
-        .find(|d| d.status == "PRIMARY")
+        .find(|d| d.status == DeploymentStatus::Primary)
     {
-        if primary.desired_count != desired && service.status == "ACTIVE" {
+        if primary.desired_count != desired && service.status == ServiceStatus::Active {
             primary.desired_count = desired;
             primary.updated_at = ctx.now;
         }
-        if primary.rollout_state == "IN_PROGRESS" {
+        if primary.rollout_state == RolloutState::InProgress {
             if only_primary
                 && healthy_of(&primary.id) as i64 == desired
                 && live_of(&primary.id) as i64 == desired
             {
-                primary.rollout_state = "COMPLETED".to_string();
+                primary.rollout_state = RolloutState::Completed;
                 primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
                 primary.updated_at = ctx.now;
                 service.last_completed = Some((primary.family.clone(), primary.revision));
             } else if breaker.enable && primary.failed_tasks >= failure_threshold(desired) {
-                primary.rollout_state = "FAILED".to_string();
+                primary.rollout_state = RolloutState::Failed;
                 primary.rollout_state_reason = format!(
                     "ECS deployment circuit breaker: tasks failed to start ({} failed tasks).",
                     primary.failed_tasks
@@ -616,7 +620,7 @@ fn update_deployments(health: &Health, service: &mut Service, tasks: &[Task], ct
         .iter()
         .filter(|t| t.is_live())
         .all(|t| health.healthy(t));
-    let steady = service.status == "ACTIVE"
+    let steady = service.status == ServiceStatus::Active
         && service.deployments.len() == 1
         && running == desired
         && all_healthy

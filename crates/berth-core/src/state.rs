@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::elbv2::model::{
     target_key, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetHealth, TargetRecord,
 };
-use crate::model::{Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord};
+use crate::model::{
+    Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord, TaskDefinitionStatus,
+};
 
 /// Everything berth knows, keyed for lookup.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -245,7 +247,7 @@ impl State {
             .range(prefix.clone()..)
             .take_while(|(key, _)| key.starts_with(&prefix))
             .map(|(_, d)| &**d)
-            .filter(|d| d.family == family && d.status == "ACTIVE")
+            .filter(|d| d.family == family && d.status == TaskDefinitionStatus::Active)
             .max_by_key(|d| d.revision)
     }
 

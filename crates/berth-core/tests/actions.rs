@@ -832,3 +832,196 @@ fn tags_are_bounded_wherever_they_are_given() {
     assert!(error.message.contains("tags[0].key"), "{}", error.message);
     assert!(world.state.services.is_empty() && world.state.tasks.is_empty());
 }
+
+/// Runs an action that must be refused as InvalidParameterException (storing nothing);
+/// returns its message.
+fn refused<Q: serde::de::DeserializeOwned, R: std::fmt::Debug>(
+    world: &mut World,
+    action: impl FnOnce(&berth_core::State, Q, &mut ecs::Context<'_>) -> ecs::EcsResult<R>,
+    body: serde_json::Value,
+) -> String {
+    let error = world.fails(action, req(body.clone()));
+    assert_eq!(
+        error.code,
+        ErrorCode::InvalidParameterException,
+        "{body}: {error}"
+    );
+    error.message
+}
+
+#[test]
+fn unknown_words_for_ecs_enums_are_refused_naming_the_field() {
+    let mut world = World::with_node();
+    world.register_simple("web");
+    world.create_service(
+        json!({ "serviceName": "svc", "taskDefinition": "web", "desiredCount": 1 }),
+    );
+    let service = |extra: serde_json::Value| {
+        let mut body = json!({ "serviceName": "new", "taskDefinition": "web" });
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    const LAUNCH_TYPES: &str = "use EC2, FARGATE or EXTERNAL";
+    const PROPAGATE: &str = "use TASK_DEFINITION, SERVICE or NONE";
+    let cases: Vec<(String, String)> = vec![
+        (
+            refused(&mut world, ecs::create_service, service(json!({ "schedulingStrategy": "SOMETIMES" }))),
+            "schedulingStrategy 'SOMETIMES' is invalid: use REPLICA or DAEMON".into(),
+        ),
+        (
+            refused(&mut world, ecs::create_service, service(json!({ "launchType": "LAMBDA" }))),
+            format!("launchType 'LAMBDA' is invalid: {LAUNCH_TYPES}"),
+        ),
+        (
+            refused(&mut world, ecs::create_service, service(json!({ "launchType": "ec2" }))),
+            format!("launchType 'ec2' is invalid: {LAUNCH_TYPES}"),
+        ),
+        (
+            refused(&mut world, ecs::create_service, service(json!({ "propagateTags": "ALL" }))),
+            format!("propagateTags 'ALL' is invalid: {PROPAGATE}"),
+        ),
+        (
+            refused(&mut world, ecs::update_service, json!({ "service": "svc", "propagateTags": "service" })),
+            format!("propagateTags 'service' is invalid: {PROPAGATE}"),
+        ),
+        (
+            refused(&mut world, ecs::list_services, json!({ "schedulingStrategy": "BOTH" })),
+            "schedulingStrategy 'BOTH' is invalid: use REPLICA or DAEMON".into(),
+        ),
+        (
+            refused(&mut world, ecs::list_services, json!({ "launchType": "LAMBDA" })),
+            format!("launchType 'LAMBDA' is invalid: {LAUNCH_TYPES}"),
+        ),
+        (
+            refused(&mut world, ecs::list_tasks, json!({ "launchType": "LAMBDA" })),
+            format!("launchType 'LAMBDA' is invalid: {LAUNCH_TYPES}"),
+        ),
+        (
+            refused(&mut world, ecs::run_task, json!({ "taskDefinition": "web", "launchType": "LAMBDA" })),
+            format!("launchType 'LAMBDA' is invalid: {LAUNCH_TYPES}"),
+        ),
+        (
+            refused(&mut world, ecs::run_task, json!({ "taskDefinition": "web", "propagateTags": "ALL" })),
+            format!("propagateTags 'ALL' is invalid: {PROPAGATE}"),
+        ),
+        (
+            refused(&mut world, ecs::list_container_instances, json!({ "status": "BUSY" })),
+            "status 'BUSY' is invalid: use ACTIVE, DRAINING, REGISTERING, DEREGISTERING or REGISTRATION_FAILED".into(),
+        ),
+        (
+            // ECS lists no deregistered instances: INACTIVE is no filter.
+            refused(&mut world, ecs::list_container_instances, json!({ "status": "INACTIVE" })),
+            "status 'INACTIVE' is invalid: use ACTIVE, DRAINING, REGISTERING, DEREGISTERING or REGISTRATION_FAILED".into(),
+        ),
+        (
+            refused(&mut world, ecs::list_task_definitions, json!({ "status": "DELETED" })),
+            "status 'DELETED' is invalid: use ACTIVE, INACTIVE or ALL".into(),
+        ),
+        (
+            refused(&mut world, ecs::list_task_definition_families, json!({ "status": "active" })),
+            "status 'active' is invalid: use ACTIVE, INACTIVE or ALL".into(),
+        ),
+    ];
+    for (message, wanted) in cases {
+        assert_eq!(message, wanted);
+    }
+    assert!(world.state.service("default", "new").is_none());
+}
+
+#[test]
+fn services_and_tasks_show_and_filter_by_their_launch_type_and_strategy() {
+    let mut world = World::with_node();
+    world.register_simple("web");
+    for body in [
+        json!({ "serviceName": "ec2", "taskDefinition": "web", "desiredCount": 1, "launchType": "EC2",
+                "propagateTags": "SERVICE", "tags": [{ "key": "team", "value": "web" }] }),
+        json!({ "serviceName": "plain", "taskDefinition": "web", "desiredCount": 1 }),
+        json!({ "serviceName": "fargate", "taskDefinition": "web", "desiredCount": 1, "launchType": "FARGATE" }),
+        json!({ "serviceName": "daemon", "taskDefinition": "web", "schedulingStrategy": "DAEMON" }),
+    ] {
+        world.create_service(body);
+    }
+    world.settle();
+    let names = |world: &mut World, filter: serde_json::Value| {
+        let mut names: Vec<String> = world
+            .ok(ecs::list_services, req(filter))
+            .service_arns
+            .iter()
+            .map(|a| a.rsplit('/').next().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    // Without a launch type a service is EC2, ECS's default, as it is shown.
+    assert_eq!(
+        names(&mut world, json!({ "launchType": "EC2" })),
+        ["daemon", "ec2", "plain"]
+    );
+    assert_eq!(
+        names(&mut world, json!({ "launchType": "FARGATE" })),
+        ["fargate"]
+    );
+    assert!(names(&mut world, json!({ "launchType": "EXTERNAL" })).is_empty());
+    assert_eq!(
+        names(&mut world, json!({ "schedulingStrategy": "DAEMON" })),
+        ["daemon"]
+    );
+    assert_eq!(
+        names(
+            &mut world,
+            json!({ "schedulingStrategy": "REPLICA", "launchType": "EC2" })
+        ),
+        ["ec2", "plain"]
+    );
+
+    let plain = world.service("plain");
+    assert_eq!(plain.launch_type.as_deref(), Some("EC2"));
+    assert_eq!(plain.propagate_tags, "NONE");
+    assert_eq!(plain.scheduling_strategy, "REPLICA");
+    assert_eq!(plain.deployments[0].status, "PRIMARY");
+    assert_eq!(plain.deployments[0].launch_type.as_deref(), Some("EC2"));
+    let daemon = world.service("daemon");
+    assert_eq!(daemon.scheduling_strategy, "DAEMON");
+    assert_eq!(
+        daemon.desired_count, 1,
+        "one task per ACTIVE container instance"
+    );
+    let fargate = world.service("fargate");
+    assert_eq!(fargate.launch_type.as_deref(), Some("FARGATE"));
+
+    let fargate_tasks = world
+        .ok(ecs::list_tasks, req(json!({ "launchType": "FARGATE" })))
+        .task_arns;
+    assert_eq!(fargate_tasks.len(), 1);
+    let described = world.ok(ecs::describe_tasks, req(json!({ "tasks": fargate_tasks })));
+    assert_eq!(described.tasks[0].launch_type.as_deref(), Some("FARGATE"));
+    assert_eq!(described.tasks[0].group.as_deref(), Some("service:fargate"));
+    let ec2_tasks = world
+        .ok(ecs::list_tasks, req(json!({ "launchType": "EC2" })))
+        .task_arns;
+    assert_eq!(ec2_tasks.len(), 3, "ec2, plain and daemon");
+
+    // propagateTags SERVICE gives the service's tags to its tasks; NONE gives none.
+    let ec2_task = world.tasks_of("ec2")[0].clone();
+    assert_eq!(ec2_task.tags.len(), 1);
+    assert!(world.tasks_of("plain")[0].tags.is_empty());
+    world.update_service(json!({ "service": "plain", "propagateTags": "SERVICE" }));
+    assert_eq!(world.service("plain").propagate_tags, "SERVICE");
+}
+
+#[test]
+fn container_instances_are_listed_by_status() {
+    let mut world = World::with_node();
+    let listed = |world: &mut World, filter: serde_json::Value| {
+        world
+            .ok(ecs::list_container_instances, req(filter))
+            .container_instance_arns
+            .len()
+    };
+    assert_eq!(listed(&mut world, json!({})), 1);
+    assert_eq!(listed(&mut world, json!({ "status": "ACTIVE" })), 1);
+    assert_eq!(listed(&mut world, json!({ "status": "DRAINING" })), 0);
+    assert_eq!(listed(&mut world, json!({ "status": "REGISTERING" })), 0);
+}

@@ -85,7 +85,7 @@ pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use berth_core::model::Cluster;
+    use berth_core::model::{Cluster, ClusterStatus};
     use berth_core::Timestamp;
 
     use super::*;
@@ -103,7 +103,7 @@ mod tests {
         }
         vec![Command::PutCluster(Cluster {
             name: format!("round-{round}"),
-            status: "ACTIVE".to_string(),
+            status: ClusterStatus::Active,
             tags: vec![],
             settings: vec![],
             configuration: None,

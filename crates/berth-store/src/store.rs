@@ -457,13 +457,13 @@ mod tests {
 
     use super::*;
     use crate::{MemoryBackend, Record, RedbBackend};
-    use berth_core::model::Cluster;
+    use berth_core::model::{Cluster, ClusterStatus, ContainerInstanceStatus};
     use berth_core::Timestamp;
 
     fn cluster(name: &str) -> Command {
         Command::PutCluster(Cluster {
             name: name.to_string(),
-            status: "ACTIVE".to_string(),
+            status: ClusterStatus::Active,
             tags: vec![],
             settings: vec![],
             configuration: None,
@@ -517,7 +517,7 @@ mod tests {
             cluster: "default".into(),
             node_id: node.into(),
             hostname: node.into(),
-            status: "ACTIVE".into(),
+            status: ContainerInstanceStatus::Active,
             agent_connected: true,
             registered_cpu: 1024,
             registered_memory: 1024,

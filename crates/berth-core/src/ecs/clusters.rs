@@ -3,7 +3,9 @@ use berth_api as api;
 use super::{check_name, paginate, Context, EcsResult, Outcome};
 use crate::error::{EcsError, ErrorCode};
 use crate::ids::cluster_name;
-use crate::model::{Cluster, ContainerInstance};
+use crate::model::{
+    Cluster, ClusterStatus, ContainerInstance, ContainerInstanceStatus, ServiceStatus,
+};
 use crate::present;
 use crate::state::{Command, State};
 
@@ -17,7 +19,11 @@ pub fn create_cluster(
         .unwrap_or_else(|| "default".to_string());
     check_name("clusterName", &name)?;
     super::tags::check_tags(&request.tags)?;
-    if let Some(existing) = state.clusters.get(&name).filter(|c| c.status == "ACTIVE") {
+    if let Some(existing) = state
+        .clusters
+        .get(&name)
+        .filter(|c| c.status == ClusterStatus::Active)
+    {
         // CreateCluster is idempotent in ECS: the existing cluster is returned.
         return Ok(Outcome::read_only(api::ClusterResponse {
             cluster: present::cluster(state, ctx.scope, existing),
@@ -25,7 +31,7 @@ pub fn create_cluster(
     }
     let cluster = Cluster {
         name: name.clone(),
-        status: "ACTIVE".to_string(),
+        status: ClusterStatus::Active,
         tags: request.tags,
         settings: request.settings,
         configuration: request.configuration,
@@ -52,10 +58,11 @@ pub fn join_every_cluster_nodes(state: &State, cluster: &str, ctx: &mut Context)
         .values()
         .filter(|node| node.joins_every_cluster)
         .filter(|node| {
-            !state
-                .container_instances
-                .values()
-                .any(|i| i.node_id == node.id && i.cluster == cluster && i.status != "INACTIVE")
+            !state.container_instances.values().any(|i| {
+                i.node_id == node.id
+                    && i.cluster == cluster
+                    && i.status != ContainerInstanceStatus::Inactive
+            })
         })
         .map(|node| {
             Command::PutContainerInstance(ContainerInstance {
@@ -63,7 +70,7 @@ pub fn join_every_cluster_nodes(state: &State, cluster: &str, ctx: &mut Context)
                 cluster: cluster.to_string(),
                 node_id: node.id.clone(),
                 hostname: node.hostname.clone(),
-                status: "ACTIVE".to_string(),
+                status: ContainerInstanceStatus::Active,
                 agent_connected: node.connected,
                 registered_cpu: node.cpu,
                 registered_memory: node.memory,
@@ -117,7 +124,7 @@ pub fn list_clusters(
     let arns: Vec<String> = state
         .clusters
         .values()
-        .filter(|c| c.status == "ACTIVE")
+        .filter(|c| c.status == ClusterStatus::Active)
         .map(|c| ctx.scope.cluster(&c.name))
         .collect();
     let (cluster_arns, next_token) = paginate(
@@ -142,7 +149,7 @@ pub fn delete_cluster(
     if state
         .services
         .values()
-        .any(|s| s.cluster == name && s.status != "INACTIVE")
+        .any(|s| s.cluster == name && s.status != ServiceStatus::Inactive)
     {
         return Err(EcsError::new(
             ErrorCode::ClusterContainsServicesException,
@@ -162,7 +169,7 @@ pub fn delete_cluster(
     let instances: Vec<&ContainerInstance> = state
         .container_instances
         .values()
-        .filter(|i| i.cluster == name && i.status != "INACTIVE")
+        .filter(|i| i.cluster == name && i.status != ContainerInstanceStatus::Inactive)
         .collect();
     if instances.iter().any(|i| !i.auto_joined) {
         return Err(EcsError::new(
@@ -174,13 +181,13 @@ pub fn delete_cluster(
         .into_iter()
         .map(|i| {
             let mut gone = i.clone();
-            gone.status = "INACTIVE".to_string();
+            gone.status = ContainerInstanceStatus::Inactive;
             gone.version += 1;
             Command::PutContainerInstance(gone)
         })
         .collect();
     let mut deleted = cluster.clone();
-    deleted.status = "INACTIVE".to_string();
+    deleted.status = ClusterStatus::Inactive;
     commands.push(Command::PutCluster(deleted.clone()));
     let mut preview = state.clone();
     for command in commands.iter().cloned() {

@@ -1,8 +1,9 @@
 use berth_api as api;
 
-use super::{active_cluster, paginate, Context, EcsResult, Outcome};
+use super::{active_cluster, invalid_word, paginate, Context, EcsResult, Outcome};
 use crate::error::EcsError;
 use crate::ids::{cluster_name, container_instance_ref};
+use crate::model::{ContainerInstanceStatus, EcsWord};
 use crate::present;
 use crate::state::State;
 
@@ -13,21 +14,24 @@ pub fn list_container_instances(
 ) -> EcsResult<api::ListContainerInstancesResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
-    if let Some(status) = request.status.as_deref() {
-        if !matches!(
-            status,
-            "ACTIVE" | "DRAINING" | "REGISTERING" | "DEREGISTERING" | "REGISTRATION_FAILED"
-        ) {
-            return Err(EcsError::invalid_parameter(format!(
-                "status '{status}' is invalid"
-            )));
-        }
-    }
+    // Any status but INACTIVE: a deregistered instance is never listed.
+    let status = match request.status.as_deref() {
+        None => None,
+        Some(given) => match ContainerInstanceStatus::from_ecs(given) {
+            Some(status) if status != ContainerInstanceStatus::Inactive => Some(status),
+            _ => {
+                let listable = ContainerInstanceStatus::ALL
+                    .iter()
+                    .filter(|s| **s != ContainerInstanceStatus::Inactive);
+                return Err(invalid_word("status", given, listable.map(|s| s.as_ecs())));
+            }
+        },
+    };
     let arns: Vec<String> = state
         .container_instances
         .values()
-        .filter(|i| i.cluster == cluster && i.status != "INACTIVE")
-        .filter(|i| request.status.as_ref().is_none_or(|s| &i.status == s))
+        .filter(|i| i.cluster == cluster && i.status != ContainerInstanceStatus::Inactive)
+        .filter(|i| status.is_none_or(|s| i.status == s))
         .map(|i| ctx.scope.container_instance(&i.cluster, &i.id))
         .collect();
     let (container_instance_arns, next_token) = paginate(

@@ -19,7 +19,7 @@ pub use tasks::*;
 
 use crate::error::EcsError;
 use crate::ids::{ArnScope, IdSource};
-use crate::model::Cluster;
+use crate::model::{Cluster, ClusterStatus, EcsWord};
 use crate::policy::PrivilegePolicy;
 use crate::state::{Command, State};
 use crate::Timestamp;
@@ -54,9 +54,38 @@ pub type EcsResult<R> = Result<Outcome<R>, EcsError>;
 /// The named cluster, which must exist and be ACTIVE.
 pub(crate) fn active_cluster<'s>(state: &'s State, name: &str) -> Result<&'s Cluster, EcsError> {
     match state.clusters.get(name) {
-        Some(cluster) if cluster.status == "ACTIVE" => Ok(cluster),
+        Some(cluster) if cluster.status == ClusterStatus::Active => Ok(cluster),
         _ => Err(EcsError::cluster_not_found()),
     }
+}
+
+/// A request's word for one of ECS's enums (`schedulingStrategy`, `launchType`, a status
+/// filter, ...): the one place such a word is read, refused by name when unknown.
+pub(crate) fn parse_word<T: EcsWord>(field: &str, given: &str) -> Result<T, EcsError> {
+    T::from_ecs(given).ok_or_else(|| invalid_word(field, given, T::ALL.iter().map(|v| v.as_ecs())))
+}
+
+/// `parse_word` for an optional field.
+pub(crate) fn parse_optional_word<T: EcsWord>(
+    field: &str,
+    given: Option<&str>,
+) -> Result<Option<T>, EcsError> {
+    given.map(|word| parse_word(field, word)).transpose()
+}
+
+/// The answer to a word a field does not take: `field 'given' is invalid: use A, B or C`.
+pub(crate) fn invalid_word<'w>(
+    field: &str,
+    given: &str,
+    allowed: impl IntoIterator<Item = &'w str>,
+) -> EcsError {
+    let allowed: Vec<&str> = allowed.into_iter().collect();
+    let listed = match allowed.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    EcsError::invalid_parameter(format!("{field} '{given}' is invalid: use {listed}"))
 }
 
 /// ECS's name rule for families, clusters, services and containers.

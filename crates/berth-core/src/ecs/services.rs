@@ -1,10 +1,15 @@
 use berth_api as api;
 
 use super::tasks::{check_placement, runnable_definition};
-use super::{active_cluster, check_name, paginate, Context, EcsResult, Outcome};
+use super::{
+    active_cluster, check_name, paginate, parse_optional_word, Context, EcsResult, Outcome,
+};
 use crate::error::{EcsError, ErrorCode};
 use crate::ids::{cluster_name, service_ref};
-use crate::model::{Deployment, Service, TaskDefinitionRecord};
+use crate::model::{
+    ContainerInstanceStatus, Deployment, DeploymentStatus, LaunchType, PropagateTags, RolloutState,
+    SchedulingStrategy, Service, ServiceStatus, TaskDefinitionRecord,
+};
 use crate::placement::Scheduler;
 use crate::present;
 use crate::state::{Command, State};
@@ -118,14 +123,14 @@ fn new_deployment(
 ) -> Deployment {
     Deployment {
         id: format!("ecs-svc/{}", ctx.ids.deployment_digits()),
-        status: "PRIMARY".to_string(),
+        status: DeploymentStatus::Primary,
         family: family.to_string(),
         revision,
         desired_count: service.desired_count,
         failed_tasks: 0,
         created_at: ctx.now,
         updated_at: ctx.now,
-        rollout_state: "IN_PROGRESS".to_string(),
+        rollout_state: RolloutState::InProgress,
         rollout_state_reason: "ECS deployment ecs-svc in progress.".to_string(),
         network_configuration,
     }
@@ -136,9 +141,9 @@ pub fn start_deployment(service: &mut Service, family: &str, revision: u32, ctx:
     for deployment in service
         .deployments
         .iter_mut()
-        .filter(|d| d.status == "PRIMARY")
+        .filter(|d| d.status == DeploymentStatus::Primary)
     {
-        deployment.status = "ACTIVE".to_string();
+        deployment.status = DeploymentStatus::Active;
         deployment.updated_at = ctx.now;
     }
     let mut deployment = new_deployment(
@@ -172,13 +177,16 @@ pub fn create_service(
         .ok_or_else(|| EcsError::invalid_parameter("taskDefinition is required"))?;
     let definition = runnable_definition(state, given)?;
     ctx.policy.check_task_definition(&definition.spec)?;
-    let scheduling_strategy = request
-        .scheduling_strategy
-        .clone()
-        .unwrap_or_else(|| "REPLICA".to_string());
-    let desired_count = match scheduling_strategy.as_str() {
-        "REPLICA" => request.desired_count.unwrap_or(0),
-        "DAEMON" => {
+    let scheduling_strategy =
+        parse_optional_word("schedulingStrategy", request.scheduling_strategy.as_deref())?
+            .unwrap_or(SchedulingStrategy::Replica);
+    let launch_type =
+        parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
+    let propagate_tags = parse_optional_word("propagateTags", request.propagate_tags.as_deref())?
+        .unwrap_or(PropagateTags::None);
+    let desired_count = match scheduling_strategy {
+        SchedulingStrategy::Replica => request.desired_count.unwrap_or(0),
+        SchedulingStrategy::Daemon => {
             if request.desired_count.is_some_and(|c| c != 0) {
                 return Err(EcsError::invalid_parameter(
                     "desiredCount cannot be set for a service with schedulingStrategy DAEMON",
@@ -187,13 +195,8 @@ pub fn create_service(
             state
                 .container_instances
                 .values()
-                .filter(|i| i.cluster == cluster && i.status == "ACTIVE")
+                .filter(|i| i.cluster == cluster && i.status == ContainerInstanceStatus::Active)
                 .count() as i64
-        }
-        other => {
-            return Err(EcsError::invalid_parameter(format!(
-                "schedulingStrategy '{other}' is invalid: use REPLICA or DAEMON"
-            )))
         }
     };
     check_desired_count(desired_count)?;
@@ -214,14 +217,14 @@ pub fn create_service(
         }
     }
     if let Some(existing) = state.service(&cluster, &request.service_name) {
-        if existing.status != "INACTIVE" {
+        if existing.status != ServiceStatus::Inactive {
             return Err(EcsError::invalid_parameter(
                 "Creation of service was not idempotent.",
             ));
         }
     }
     let mut placement_constraints = request.placement_constraints.clone();
-    if scheduling_strategy == "DAEMON" {
+    if scheduling_strategy == SchedulingStrategy::Daemon {
         placement_constraints.push(api::PlacementConstraint {
             constraint_type: Some("distinctInstance".to_string()),
             expression: None,
@@ -230,7 +233,7 @@ pub fn create_service(
     let mut service = Service {
         cluster: cluster.clone(),
         name: request.service_name.clone(),
-        status: "ACTIVE".to_string(),
+        status: ServiceStatus::Active,
         desired_count,
         family: definition.family.clone(),
         revision: definition.revision,
@@ -242,13 +245,10 @@ pub fn create_service(
         network_configuration: request.network_configuration.clone(),
         health_check_grace_period_seconds: request.health_check_grace_period_seconds,
         scheduling_strategy,
-        launch_type: request.launch_type.clone(),
+        launch_type,
         role_arn: request.role.clone(),
         enable_ecs_managed_tags: request.enable_ecs_managed_tags.unwrap_or(false),
-        propagate_tags: request
-            .propagate_tags
-            .clone()
-            .unwrap_or_else(|| "NONE".to_string()),
+        propagate_tags,
         enable_execute_command: request.enable_execute_command.unwrap_or(false),
         tags: request.tags.clone(),
         events: vec![],
@@ -291,7 +291,7 @@ pub fn update_service(
         return Err(EcsError::invalid_parameter("service must not be empty"));
     }
     let current = find_service(state, &cluster, &request.service)?;
-    if current.status != "ACTIVE" {
+    if current.status != ServiceStatus::Active {
         return Err(EcsError::new(
             ErrorCode::ServiceNotActiveException,
             "Service was not ACTIVE.",
@@ -300,7 +300,7 @@ pub fn update_service(
     let mut service = current.clone();
     if let Some(count) = request.desired_count {
         check_desired_count(count)?;
-        if service.scheduling_strategy == "DAEMON" {
+        if service.scheduling_strategy == SchedulingStrategy::Daemon {
             return Err(EcsError::invalid_parameter(
                 "desiredCount cannot be set for a DAEMON service",
             ));
@@ -309,7 +309,7 @@ pub fn update_service(
         if let Some(primary) = service
             .deployments
             .iter_mut()
-            .find(|d| d.status == "PRIMARY")
+            .find(|d| d.status == DeploymentStatus::Primary)
         {
             primary.desired_count = count;
             primary.updated_at = ctx.now;
@@ -400,7 +400,7 @@ pub fn update_service(
     if let Some(value) = request.enable_ecs_managed_tags {
         service.enable_ecs_managed_tags = value;
     }
-    if let Some(value) = request.propagate_tags {
+    if let Some(value) = parse_optional_word("propagateTags", request.propagate_tags.as_deref())? {
         service.propagate_tags = value;
     }
     if redeploy {
@@ -460,16 +460,18 @@ pub fn list_services(
 ) -> EcsResult<api::ListServicesResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
+    let scheduling_strategy = parse_optional_word::<SchedulingStrategy>(
+        "schedulingStrategy",
+        request.scheduling_strategy.as_deref(),
+    )?;
+    let launch_type =
+        parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
     let arns: Vec<String> = state
         .services
         .values()
-        .filter(|s| s.cluster == cluster && s.status == "ACTIVE")
-        .filter(|s| {
-            request
-                .scheduling_strategy
-                .as_ref()
-                .is_none_or(|k| &s.scheduling_strategy == k)
-        })
+        .filter(|s| s.cluster == cluster && s.status == ServiceStatus::Active)
+        .filter(|s| scheduling_strategy.is_none_or(|k| s.scheduling_strategy == k))
+        .filter(|s| launch_type.is_none_or(|l| s.launch_type.unwrap_or_default() == l))
         .map(|s| ctx.scope.service(&s.cluster, &s.name))
         .collect();
     let (service_arns, next_token) = paginate(
@@ -492,7 +494,7 @@ pub fn delete_service(
     let cluster = cluster_name(request.cluster.as_deref());
     active_cluster(state, &cluster)?;
     let current = find_service(state, &cluster, &request.service)?;
-    if current.status == "INACTIVE" {
+    if current.status == ServiceStatus::Inactive {
         return Err(EcsError::new(
             ErrorCode::ServiceNotActiveException,
             "Service was not ACTIVE.",
@@ -500,14 +502,14 @@ pub fn delete_service(
     }
     if current.desired_count > 0
         && !request.force.unwrap_or(false)
-        && current.scheduling_strategy == "REPLICA"
+        && current.scheduling_strategy == SchedulingStrategy::Replica
     {
         return Err(EcsError::invalid_parameter(
             "The service cannot be stopped while it is scaled above 0.",
         ));
     }
     let mut service = current.clone();
-    service.status = "DRAINING".to_string();
+    service.status = ServiceStatus::Draining;
     service.desired_count = 0;
     for deployment in &mut service.deployments {
         deployment.desired_count = 0;

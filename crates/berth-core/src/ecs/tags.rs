@@ -3,6 +3,7 @@ use berth_api as api;
 use super::{Context, EcsResult, Outcome};
 use crate::error::{EcsError, ErrorCode};
 use crate::ids::{parse_arn, ResourceRef};
+use crate::model::ClusterStatus;
 use crate::state::{Command, State};
 
 fn not_found(arn: &str) -> EcsError {
@@ -29,7 +30,7 @@ fn with_tags(
             let mut cluster = state
                 .clusters
                 .get(&name)
-                .filter(|c| c.status == "ACTIVE")
+                .filter(|c| c.status == ClusterStatus::Active)
                 .cloned()
                 .ok_or_else(|| not_found(arn))?;
             change(&mut cluster.tags);

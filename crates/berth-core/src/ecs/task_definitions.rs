@@ -1,9 +1,9 @@
 use berth_api as api;
 
-use super::{paginate, Context, EcsResult, Outcome};
+use super::{invalid_word, paginate, Context, EcsResult, Outcome};
 use crate::error::EcsError;
 use crate::ids::task_definition_ref;
-use crate::model::TaskDefinitionRecord;
+use crate::model::{EcsWord, TaskDefinitionRecord, TaskDefinitionStatus};
 use crate::present;
 use crate::spec::ParsedSpec;
 use crate::state::{Command, State};
@@ -29,7 +29,7 @@ pub fn register_task_definition(
     let record = TaskDefinitionRecord {
         family: request.family.clone(),
         revision,
-        status: "ACTIVE".to_string(),
+        status: TaskDefinitionStatus::Active,
         spec: api::RegisterTaskDefinitionRequest {
             tags: tags.clone(),
             ..request
@@ -89,8 +89,8 @@ pub fn deregister_task_definition(
         .definition(&family, revision)
         .ok_or_else(|| EcsError::client("The specified task definition does not exist."))?;
     let mut record = record.clone();
-    if record.status == "ACTIVE" {
-        record.status = "INACTIVE".to_string();
+    if record.status == TaskDefinitionStatus::Active {
+        record.status = TaskDefinitionStatus::Inactive;
         record.deregistered_at = Some(ctx.now);
     }
     let response = api::TaskDefinitionResponse {
@@ -103,14 +103,18 @@ pub fn deregister_task_definition(
     })
 }
 
-fn status_filter(status: Option<&str>) -> Result<Option<&'static str>, EcsError> {
+/// The status filter of ListTaskDefinitions and ListTaskDefinitionFamilies: ACTIVE
+/// (the default), INACTIVE, or ALL (no filter).
+fn status_filter(status: Option<&str>) -> Result<Option<TaskDefinitionStatus>, EcsError> {
     match status {
-        None | Some("ACTIVE") => Ok(Some("ACTIVE")),
-        Some("INACTIVE") => Ok(Some("INACTIVE")),
+        None => Ok(Some(TaskDefinitionStatus::Active)),
         Some("ALL") => Ok(None),
-        Some(other) => Err(EcsError::invalid_parameter(format!(
-            "status '{other}' is invalid: use ACTIVE, INACTIVE or ALL"
-        ))),
+        Some(given) => TaskDefinitionStatus::from_ecs(given)
+            .map(Some)
+            .ok_or_else(|| {
+                let words = TaskDefinitionStatus::ALL.iter().map(|s| s.as_ecs());
+                invalid_word("status", given, words.chain(["ALL"]))
+            }),
     }
 }
 
@@ -181,8 +185,12 @@ pub fn list_task_definition_families(
             match status {
                 None => true,
                 // A family is ACTIVE while any revision is; INACTIVE when none is.
-                Some("ACTIVE") => revisions.clone().any(|d| d.status == "ACTIVE"),
-                Some(_) => !revisions.clone().any(|d| d.status == "ACTIVE"),
+                Some(TaskDefinitionStatus::Active) => revisions
+                    .clone()
+                    .any(|d| d.status == TaskDefinitionStatus::Active),
+                Some(TaskDefinitionStatus::Inactive) => !revisions
+                    .clone()
+                    .any(|d| d.status == TaskDefinitionStatus::Active),
             }
         })
         .cloned()

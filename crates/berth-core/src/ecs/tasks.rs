@@ -1,11 +1,11 @@
 use berth_api as api;
 
-use super::{active_cluster, paginate, Context, EcsResult, Outcome};
+use super::{active_cluster, paginate, parse_optional_word, Context, EcsResult, Outcome};
 use crate::error::EcsError;
 use crate::ids::{cluster_name, container_instance_ref, task_definition_ref, task_ref};
 use crate::model::{
-    ContainerRecord, ContainerStatus, DesiredStatus, HealthStatus, StopCode, Task,
-    TaskDefinitionRecord, TaskStatus,
+    ContainerRecord, ContainerStatus, DesiredStatus, HealthStatus, LaunchType, PropagateTags,
+    StopCode, Task, TaskDefinitionRecord, TaskDefinitionStatus, TaskStatus,
 };
 use crate::placement::{group_for, Demand, PlacementFailure, PlacementSpec, Placer, Scheduler};
 use crate::present;
@@ -21,7 +21,7 @@ pub struct TaskOrigin {
     pub group: Option<String>,
     pub service: Option<String>,
     pub deployment_id: Option<String>,
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     pub tags: Vec<api::Tag>,
 }
 
@@ -168,7 +168,7 @@ pub(crate) fn runnable_definition<'s>(
             "TaskDefinition not found: '{given}' (family '{family}')"
         ))
     })?;
-    if record.status != "ACTIVE" {
+    if record.status != TaskDefinitionStatus::Active {
         return Err(EcsError::client(format!(
             "TaskDefinition is inactive: {}:{} was deregistered",
             record.family, record.revision
@@ -211,6 +211,10 @@ pub fn run_task(
 ) -> EcsResult<api::RunTaskResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
     super::tags::check_tags(&request.tags)?;
+    let launch_type =
+        parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
+    // Checked, not acted on: berth copies no tags onto a task RunTask starts.
+    parse_optional_word::<PropagateTags>("propagateTags", request.propagate_tags.as_deref())?;
     active_cluster(state, &cluster)?;
     let definition = runnable_definition(state, &request.task_definition)?;
     ctx.policy.check_task_definition(&definition.spec)?;
@@ -252,7 +256,7 @@ pub fn run_task(
                 let origin = TaskOrigin {
                     started_by: request.started_by.clone(),
                     group: Some(group.clone()),
-                    launch_type: request.launch_type.clone(),
+                    launch_type,
                     tags: request.tags.clone(),
                     ..Default::default()
                 };
@@ -408,6 +412,8 @@ pub fn list_tasks(
             )))
         }
     };
+    let launch_type =
+        parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
     let instance = request
         .container_instance
         .as_deref()
@@ -433,6 +439,7 @@ pub fn list_tasks(
         .filter(|t| request.family.as_ref().is_none_or(|f| &t.family == f))
         .filter(|t| request.started_by.is_none() || t.started_by == request.started_by)
         .filter(|t| service.is_none() || t.service == service)
+        .filter(|t| launch_type.is_none_or(|l| t.launch_type.unwrap_or_default() == l))
         .collect();
     tasks.sort_by_key(|t| (t.created_at, t.id.clone()));
     let arns: Vec<String> = tasks

@@ -1,6 +1,6 @@
 use berth_api::elbv2 as wire;
 
-use super::model::{LoadBalancerRecord, LoadBalancerType};
+use super::model::{IpAddressType, LoadBalancerRecord, LoadBalancerType, Scheme};
 use super::{
     arns, check_name, load_balancer_by_arn, page, present, resource_tags, Elbv2Error,
     Elbv2ErrorCode, Elbv2Result,
@@ -38,18 +38,17 @@ pub fn create_load_balancer(
         }
     };
     let scheme = match request.scheme.as_deref() {
-        None => "internet-facing".to_string(),
-        Some(s @ ("internet-facing" | "internal")) => s.to_string(),
-        Some(other) => {
-            return Err(Elbv2Error::constraint(
+        None => Scheme::default(),
+        Some(given) => Scheme::from_elbv2(given).ok_or_else(|| {
+            Elbv2Error::constraint(
                 "scheme",
-                other,
+                given,
                 "Member must satisfy enum value set: [internet-facing, internal]",
-            ))
-        }
+            )
+        })?,
     };
     let ip_address_type = match request.ip_address_type.as_deref() {
-        None | Some("ipv4") => "ipv4".to_string(),
+        None | Some("ipv4") => IpAddressType::Ipv4,
         Some("dualstack" | "dualstack-without-public-ipv4") => {
             return Err(Elbv2Error::invalid_configuration(
                 "berth's load balancers are IPv4 only: use IpAddressType 'ipv4'",

@@ -35,15 +35,53 @@ impl LoadBalancerType {
     }
 }
 
+/// Kept and echoed: berth binds what the data plane binds either way. Stored as
+/// ELBv2's word; internet-facing unless asked otherwise, as in ELBv2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    #[default]
+    InternetFacing,
+    Internal,
+}
+
+impl Scheme {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            Scheme::InternetFacing => "internet-facing",
+            Scheme::Internal => "internal",
+        }
+    }
+    pub fn from_elbv2(word: &str) -> Option<Self> {
+        [Scheme::InternetFacing, Scheme::Internal]
+            .into_iter()
+            .find(|scheme| scheme.as_elbv2() == word)
+    }
+}
+
+/// berth's load balancers and target groups are IPv4 only. Stored as ELBv2's word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpAddressType {
+    Ipv4,
+}
+
+impl IpAddressType {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            IpAddressType::Ipv4 => "ipv4",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerRecord {
     /// 16 hex digits, the last segment of the ARN.
     pub id: String,
     pub name: String,
     pub load_balancer_type: LoadBalancerType,
-    /// internet-facing or internal (kept and echoed; berth binds what the data plane binds).
-    pub scheme: String,
-    pub ip_address_type: String,
+    pub scheme: Scheme,
+    pub ip_address_type: IpAddressType,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub tags: Vec<ResourceTag>,
@@ -143,7 +181,7 @@ pub struct TargetGroupRecord {
     pub port: u16,
     pub vpc_id: Option<String>,
     pub target_type: TargetType,
-    pub ip_address_type: String,
+    pub ip_address_type: IpAddressType,
     pub health_check: HealthCheck,
     pub attributes: TargetGroupAttributes,
     pub tags: Vec<ResourceTag>,

@@ -23,12 +23,12 @@ pub(crate) fn load_balancer(
         dns_name: dns_name(load_balancer),
         created_time_millis: load_balancer.created_at.0,
         load_balancer_name: load_balancer.name.clone(),
-        scheme: load_balancer.scheme.clone(),
+        scheme: load_balancer.scheme.as_elbv2().to_string(),
         state_code: "active".to_string(),
         load_balancer_type: load_balancer.load_balancer_type.as_elbv2().to_string(),
         subnets: load_balancer.subnets.clone(),
         security_groups: load_balancer.security_groups.clone(),
-        ip_address_type: load_balancer.ip_address_type.clone(),
+        ip_address_type: load_balancer.ip_address_type.as_elbv2().to_string(),
     }
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn target_group(
         }),
         load_balancer_arns,
         target_type: target_group.target_type.as_elbv2().to_string(),
-        ip_address_type: target_group.ip_address_type.clone(),
+        ip_address_type: target_group.ip_address_type.as_elbv2().to_string(),
     }
 }
 

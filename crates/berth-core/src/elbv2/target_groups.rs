@@ -1,8 +1,8 @@
 use berth_api::elbv2 as wire;
 
 use super::model::{
-    attribute_pairs, HealthCheck, LoadBalancingAlgorithm, Protocol, TargetGroupAttributes,
-    TargetGroupRecord, TargetType,
+    attribute_pairs, HealthCheck, IpAddressType, LoadBalancingAlgorithm, Protocol,
+    TargetGroupAttributes, TargetGroupRecord, TargetType,
 };
 use super::{
     arns, check_name, check_port, load_balancer_by_arn, page, present, resource_tags,
@@ -245,7 +245,7 @@ pub fn create_target_group(
         }
     }
     let ip_address_type = match request.ip_address_type.as_deref() {
-        None | Some("ipv4") => "ipv4".to_string(),
+        None | Some("ipv4") => IpAddressType::Ipv4,
         Some(other) => {
             return Err(Elbv2Error::invalid_configuration(format!(
                 "IP address type '{other}' is not supported: berth's target groups are IPv4 only"

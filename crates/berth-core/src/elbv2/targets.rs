@@ -11,7 +11,7 @@ use super::{
 };
 use crate::ecs::{Context, Outcome};
 use crate::ids::container_instance_ref;
-use crate::model::{ContainerStatus, TaskStatus};
+use crate::model::{ContainerInstanceStatus, ContainerStatus, TaskStatus};
 use crate::policy::PrivilegePolicy;
 use crate::state::{Command, State};
 
@@ -124,7 +124,7 @@ pub fn register_targets(
             if state
                 .container_instances
                 .get(&id)
-                .is_none_or(|i| i.status == "INACTIVE")
+                .is_none_or(|i| i.status == ContainerInstanceStatus::Inactive)
             {
                 return Err(Elbv2Error::new(
                     Elbv2ErrorCode::InvalidTarget,

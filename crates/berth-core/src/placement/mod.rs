@@ -32,7 +32,7 @@ pub use spec::{
     MAX_STRATEGIES,
 };
 
-use crate::model::{ContainerInstance, Task};
+use crate::model::{ContainerInstance, ContainerInstanceStatus, Task};
 use crate::resources::FixedHostPorts;
 use crate::state::State;
 
@@ -202,7 +202,7 @@ impl<'s> Placer<'s> {
         let mut active: Vec<(Vec<Option<&'s str>>, &'s ContainerInstance)> = state
             .container_instances
             .values()
-            .filter(|i| i.cluster == cluster && i.status == "ACTIVE")
+            .filter(|i| i.cluster == cluster && i.status == ContainerInstanceStatus::Active)
             .map(|i| (path(i), i))
             .collect();
         active.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));

@@ -5,7 +5,7 @@ use berth_api as api;
 use super::*;
 use crate::ecs::{new_task, Context, TaskOrigin};
 use crate::ids::{ArnScope, SequentialIds};
-use crate::model::TaskDefinitionRecord;
+use crate::model::{ContainerInstanceStatus, TaskDefinitionRecord, TaskDefinitionStatus};
 use crate::policy::PrivilegePolicy;
 use crate::Timestamp;
 
@@ -17,7 +17,7 @@ fn instance(id: &str, attributes: &[(&str, &str)]) -> ContainerInstance {
         cluster: CLUSTER.to_string(),
         node_id: format!("node-{id}"),
         hostname: format!("host-{id}"),
-        status: "ACTIVE".to_string(),
+        status: ContainerInstanceStatus::Active,
         agent_connected: true,
         registered_cpu: 4096,
         registered_memory: 4096,
@@ -389,7 +389,7 @@ fn definition(body: serde_json::Value) -> TaskDefinitionRecord {
     TaskDefinitionRecord {
         family: spec.family.clone(),
         revision: 1,
-        status: "ACTIVE".to_string(),
+        status: TaskDefinitionStatus::Active,
         spec,
         registered_at: Timestamp(0),
         deregistered_at: None,
@@ -406,7 +406,7 @@ fn an_unplaceable_task_reports_each_instances_reason() {
     let mut low_memory = instance("3-memory", &[]);
     low_memory.registered_memory = 100;
     let mut draining = instance("6-draining", &[]);
-    draining.status = "DRAINING".to_string();
+    draining.status = ContainerInstanceStatus::Draining;
     let mut state = state_of(vec![
         disconnected,
         low_cpu,
@@ -480,7 +480,7 @@ fn tasks_already_running_count_for_spread_and_resources() {
         instance("b2", &zone("zone-b")),
     ]);
     let mut drained = instance("b3", &zone("zone-b"));
-    drained.status = "DRAINING".to_string();
+    drained.status = ContainerInstanceStatus::Draining;
     state
         .container_instances
         .insert(drained.id.clone(), drained);

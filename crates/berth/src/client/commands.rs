@@ -14,6 +14,7 @@ use berth_api::{
     DescribeServicesRequest, DescribeServicesResponse, DescribeTasksRequest, DescribeTasksResponse,
     ListTasksRequest, ListTasksResponse, Service, Task,
 };
+use berth_core::model::ServiceStatus;
 
 use super::{ApiClient, ClientCommand};
 
@@ -95,7 +96,7 @@ pub(crate) async fn find_service(
     Ok(response
         .services
         .into_iter()
-        .find(|s| s.status != "INACTIVE"))
+        .find(|s| ServiceStatus::from_ecs(&s.status) != Some(ServiceStatus::Inactive)))
 }
 
 /// Like [`find_service`], but not finding it is the error users see.

@@ -17,6 +17,7 @@ use berth_api::{
     RegisterTaskDefinitionRequest, Service, ServiceResponse, TaskDefinition,
     TaskDefinitionResponse, UpdateServiceRequest,
 };
+use berth_core::model::{ClusterStatus, ServiceStatus, TaskDefinitionStatus};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -568,7 +569,10 @@ impl Applier<'_> {
         };
         let response: DescribeClustersResponse =
             self.client.ecs("DescribeClusters", &request).await?;
-        Ok(response.clusters.iter().any(|c| c.status == "ACTIVE"))
+        Ok(response
+            .clusters
+            .iter()
+            .any(|c| ClusterStatus::from_ecs(&c.status) == Some(ClusterStatus::Active)))
     }
 
     async fn apply_cluster(&self, cluster: &Entry<CreateClusterRequest>) -> anyhow::Result<()> {
@@ -599,7 +603,7 @@ impl Applier<'_> {
         loop {
             let request = ListTaskDefinitionsRequest {
                 family_prefix: Some(family.to_string()),
-                status: Some("ACTIVE".to_string()),
+                status: Some(TaskDefinitionStatus::Active.as_ecs().to_string()),
                 next_token: next_token.take(),
                 ..Default::default()
             };
@@ -677,7 +681,9 @@ impl Applier<'_> {
                 let _: ServiceResponse = self.client.ecs("CreateService", &request).await?;
                 println!("service {name} created");
             }
-            Some(current) if current.status == "DRAINING" => {
+            Some(current)
+                if ServiceStatus::from_ecs(&current.status) == Some(ServiceStatus::Draining) =>
+            {
                 bail!("service '{name}' is being deleted (DRAINING); apply again once it is gone")
             }
             Some(current) => match service_update(wanted, &task_definition_arn, &current) {

@@ -4,9 +4,10 @@
 use std::io::IsTerminal;
 
 use berth_api::{
-    DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse, ListRequest,
-    ListServicesRequest, ListServicesResponse, Service, Task,
+    Deployment, DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse,
+    ListRequest, ListServicesRequest, ListServicesResponse, Service, Task,
 };
+use berth_core::model::DeploymentStatus;
 
 use super::{
     describe_tasks, list_tasks, name_from_arn, now_epoch_seconds, service_of_task, short_task_id,
@@ -227,7 +228,9 @@ fn service_label(service: &Service, paint: Paint) -> String {
     if service.pending_count > 0 {
         label.push_str(&format!(", {} pending", service.pending_count));
     }
-    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let is_primary =
+        |d: &&Deployment| DeploymentStatus::from_ecs(&d.status) == Some(DeploymentStatus::Primary);
+    let primary = service.deployments.iter().find(is_primary);
     let task_definition =
         task_definition_name(primary.map_or(&service.task_definition, |d| &d.task_definition));
     let mut detail = task_definition.to_string();
@@ -240,7 +243,7 @@ fn service_label(service: &Service, paint: Paint) -> String {
     let older = service
         .deployments
         .iter()
-        .filter(|d| d.status != "PRIMARY")
+        .filter(|d| !is_primary(d))
         .count();
     if older > 0 {
         detail.push_str(&format!(

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{anyhow, bail};
+use berth_core::elbv2::model::Scheme;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -271,7 +272,7 @@ pub(super) fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         if let Some(scheme) = spec
             .scheme
             .as_deref()
-            .filter(|s| !["internet-facing", "internal"].contains(s))
+            .filter(|s| Scheme::from_elbv2(s).is_none())
         {
             bail!("{label}: scheme '{scheme}' must be internet-facing or internal");
         }
@@ -945,14 +946,22 @@ impl Applier<'_> {
         spec: &LoadBalancerSpec,
     ) -> anyhow::Result<String> {
         let wanted_type = spec.load_balancer_type.as_deref().unwrap_or("application");
-        let wanted_scheme = spec.scheme.as_deref().unwrap_or("internet-facing");
+        // `validate` refused any other word.
+        let wanted_scheme = spec
+            .scheme
+            .as_deref()
+            .and_then(Scheme::from_elbv2)
+            .unwrap_or_default();
         if let Some(current) = self.describe_load_balancer(&spec.name).await? {
-            if current.load_balancer_type != wanted_type || current.scheme != wanted_scheme {
+            if current.load_balancer_type != wanted_type
+                || Scheme::from_elbv2(&current.scheme) != Some(wanted_scheme)
+            {
                 bail!(
-                    "load balancer '{}' exists as {} {}, the file asks for {wanted_type} {wanted_scheme}; delete it first (aws elbv2 delete-load-balancer) or use another name",
+                    "load balancer '{}' exists as {} {}, the file asks for {wanted_type} {}; delete it first (aws elbv2 delete-load-balancer) or use another name",
                     spec.name,
                     current.scheme,
-                    current.load_balancer_type
+                    current.load_balancer_type,
+                    wanted_scheme.as_elbv2()
                 );
             }
             println!("load balancer {} unchanged", spec.name);
@@ -961,7 +970,7 @@ impl Applier<'_> {
         let mut params = vec![
             ("Name".to_string(), spec.name.clone()),
             ("Type".to_string(), wanted_type.to_string()),
-            ("Scheme".to_string(), wanted_scheme.to_string()),
+            ("Scheme".to_string(), wanted_scheme.as_elbv2().to_string()),
         ];
         for (index, subnet) in spec.subnets.iter().enumerate() {
             params.push((format!("Subnets.member.{}", index + 1), subnet.clone()));
