@@ -13,7 +13,10 @@ use crate::model::{
     SchedulingStrategy, Service, ServiceEvent, ServiceStatus, StopCode, Task, TaskStatus,
     MAX_SERVICE_EVENTS,
 };
-use crate::placement::{group_for, PlacementFailure, PlacementSpec, Placer, Scheduler};
+use crate::placement::{
+    group_for, PlacementConstraint, PlacementFailure, PlacementSpec, PlacementStrategy, Placer,
+    Scheduler, SpreadField,
+};
 use crate::service_targets;
 use crate::state::{Command, State};
 use crate::Timestamp;
@@ -183,11 +186,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
     if service.scheduling_strategy == SchedulingStrategy::Daemon
         && service.status == ServiceStatus::Active
     {
-        let instances = state
-            .container_instances
-            .values()
-            .filter(|i| i.cluster == service.cluster && i.status == ContainerInstanceStatus::Active)
-            .count() as i64;
+        let instances = daemon_instances(state, &service).len() as i64;
         service.desired_count = instances;
         if let Some(primary) = service
             .deployments
@@ -357,6 +356,50 @@ fn replace_unhealthy_tasks(
     }
 }
 
+/// Whether a task runs on a container instance that is being drained: the service
+/// replaces it (within its deployment configuration) as a rollout replaces old tasks.
+fn on_draining_instance(state: &State, task: &Task) -> bool {
+    task.container_instance_id
+        .as_deref()
+        .and_then(|id| state.container_instances.get(id))
+        .is_some_and(|i| i.status == ContainerInstanceStatus::Draining)
+}
+
+/// The instances a DAEMON service runs one task on: every ACTIVE, connected container
+/// instance of its cluster that meets the placement constraints of the service and of
+/// its current task definition, including instances that join later.
+fn daemon_instances<'s>(state: &'s State, service: &Service) -> Vec<&'s str> {
+    let definition_constraints = service
+        .primary()
+        .and_then(|p| state.definition(&p.family, p.revision))
+        .map(|d| d.spec.placement_constraints.clone())
+        .unwrap_or_default();
+    let constraints = PlacementSpec::parse(
+        &definition_constraints,
+        &service.placement_constraints,
+        &[],
+        Scheduler::Service,
+    )
+    .map(|spec| spec.constraints)
+    .unwrap_or_default();
+    state
+        .container_instances
+        .values()
+        .filter(|i| {
+            i.cluster == service.cluster
+                && i.status == ContainerInstanceStatus::Active
+                && i.agent_connected
+        })
+        .filter(|i| {
+            constraints.iter().all(|c| match c {
+                PlacementConstraint::MemberOf(expression) => expression.matches(&i.attributes),
+                PlacementConstraint::DistinctInstance => true,
+            })
+        })
+        .map(|i| i.id.as_str())
+        .collect()
+}
+
 #[allow(clippy::too_many_arguments)] // one pass over one service's tasks, with its outputs
 fn roll(
     state: &State,
@@ -375,7 +418,25 @@ fn roll(
     let desired = service.desired_count.max(0);
     let max_total = desired * service.maximum_percent() / 100;
     let min_healthy = (desired * service.minimum_healthy_percent() + 99) / 100;
-    let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary.id.as_str());
+    let daemon = (service.scheduling_strategy == SchedulingStrategy::Daemon)
+        .then(|| daemon_instances(state, service))
+        .map(|ids| {
+            ids.into_iter()
+                .map(str::to_string)
+                .collect::<BTreeSet<String>>()
+        });
+    // A task of the current deployment stays current unless its instance is draining
+    // (or, for a DAEMON service, no longer one it runs on): such a task is replaced as
+    // an old deployment's is, within minimumHealthyPercent and maximumPercent.
+    let is_primary = |t: &Task| {
+        t.deployment_id.as_deref() == Some(primary.id.as_str())
+            && !on_draining_instance(state, t)
+            && daemon.as_ref().is_none_or(|ids| {
+                t.container_instance_id
+                    .as_ref()
+                    .is_some_and(|id| ids.contains(id))
+            })
+    };
 
     // 1. Too many tasks of the current deployment: scale in.
     let mut primary_live: Vec<usize> = (0..tasks.len())
@@ -407,7 +468,13 @@ fn roll(
         if healthy {
             healthy_total -= 1;
         }
-        let reason = format!("Deployment replaced by (deployment {})", primary.id);
+        let reason = if tasks[i].deployment_id.as_deref() != Some(primary.id.as_str()) {
+            format!("Deployment replaced by (deployment {})", primary.id)
+        } else if on_draining_instance(state, &tasks[i]) {
+            "Container instance is being drained".to_string()
+        } else {
+            "Container instance no longer meets the daemon's placement constraints".to_string()
+        };
         tasks[i] = stop(state, &tasks[i], &reason, extra, ctx.now);
         stopped.push(tasks[i].id.clone());
         out.push(tasks[i].clone());
@@ -456,6 +523,12 @@ fn roll(
         &service.placement_strategy,
         Scheduler::Service,
     ) {
+        // A DAEMON service has one task on each instance: no strategy, never two.
+        Ok(mut spec) if daemon.is_some() => {
+            spec.constraints.push(PlacementConstraint::DistinctInstance);
+            spec.strategies = vec![PlacementStrategy::Spread(SpreadField::InstanceId)];
+            spec
+        }
         Ok(spec) => spec,
         Err(refused) => {
             // Stored before berth checked it as it does now: said once per episode.

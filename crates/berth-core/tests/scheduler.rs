@@ -3,8 +3,8 @@
 mod common;
 
 use berth_core::ecs;
-use berth_core::model::{DesiredStatus, HealthStatus, StopCode, TaskStatus};
-use berth_core::{backoff_after, failure_threshold, ErrorCode};
+use berth_core::model::{DesiredStatus, HealthStatus, StopCode, Task, TaskStatus};
+use berth_core::{backoff_after, failure_threshold, Command, ErrorCode};
 use common::{req, services_stable, World, CLUSTER};
 use serde_json::json;
 
@@ -1353,4 +1353,247 @@ fn bad_placement_is_refused_where_it_is_given() {
         error.message,
         "placementConstraints[0].expression 'attribute:a in [x' is invalid: expected ',' or ']', found the end of the expression at character 18"
     );
+}
+
+/// Sets the status of `node`'s container instance, as UpdateContainerInstancesState does.
+fn set_instance_status(
+    world: &mut World,
+    node: &str,
+    status: berth_core::model::ContainerInstanceStatus,
+) -> String {
+    let mut instance = world
+        .state
+        .container_instances
+        .values()
+        .find(|i| i.node_id == node)
+        .cloned()
+        .expect("the node's container instance");
+    instance.status = status;
+    instance.version += 1;
+    let id = instance.id.clone();
+    world.apply(&[Command::PutContainerInstance(instance)]);
+    id
+}
+
+#[test]
+fn draining_an_instance_replaces_its_tasks_first_within_the_deployment_configuration() {
+    use berth_core::model::ContainerInstanceStatus;
+    let mut world = World::with_node();
+    world.add_node("node-2");
+    world.register_simple("web");
+    world.create_service(json!({
+        "serviceName": "svc", "taskDefinition": "web", "desiredCount": 4,
+        "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 150}
+    }));
+    world.settle();
+    world.agent_start_all(HealthStatus::Unknown);
+    world.settle();
+    let drained = set_instance_status(&mut world, "node-1", ContainerInstanceStatus::Draining);
+    let on_drained = |world: &World| -> Vec<String> {
+        world
+            .live_tasks("svc")
+            .iter()
+            .filter(|t| t.container_instance_id.as_deref() == Some(drained.as_str()))
+            .map(|t| t.id.clone())
+            .collect()
+    };
+    assert_eq!(on_drained(&world).len(), 2);
+
+    // maximumPercent 150 leaves room for 2 more: they start on the other instance
+    // while the drained instance's tasks keep serving.
+    world.settle();
+    assert_eq!(world.live_tasks("svc").len(), 6);
+    assert_eq!(
+        on_drained(&world).len(),
+        2,
+        "none stops before its replacement is healthy"
+    );
+    world.agent_start_all(HealthStatus::Unknown);
+    world.settle();
+    assert!(
+        on_drained(&world).is_empty(),
+        "drained once replacements run"
+    );
+    let live = world.live_tasks("svc");
+    assert_eq!(live.len(), 4);
+    assert!(live
+        .iter()
+        .all(|t| t.container_instance_id.as_deref() != Some(drained.as_str())));
+    let stopped: Vec<Task> = world
+        .tasks_of("svc")
+        .into_iter()
+        .filter(|t| t.desired_status == DesiredStatus::Stopped)
+        .collect();
+    assert_eq!(stopped.len(), 2);
+    assert!(stopped
+        .iter()
+        .all(|t| t.stopped_reason.as_deref() == Some("Container instance is being drained")));
+
+    // A draining instance takes no new task; ACTIVE again, it does.
+    world.update_service(json!({ "service": "svc", "desiredCount": 6 }));
+    world.settle();
+    assert!(on_drained(&world).is_empty());
+    set_instance_status(&mut world, "node-1", ContainerInstanceStatus::Active);
+    world.update_service(json!({ "service": "svc", "desiredCount": 8 }));
+    world.settle();
+    assert!(!on_drained(&world).is_empty());
+}
+
+#[test]
+fn a_daemon_runs_on_each_instance_that_meets_its_constraints_and_leaves_a_drained_one() {
+    use berth_core::model::ContainerInstanceStatus;
+    let mut world = World::with_node();
+    world.add_node("node-2");
+    world.add_node("node-3");
+    for (node, zone) in [("node-1", "a"), ("node-2", "b"), ("node-3", "a")] {
+        let mut instance = world
+            .state
+            .container_instances
+            .values()
+            .find(|i| i.node_id == node)
+            .cloned()
+            .unwrap();
+        instance
+            .attributes
+            .insert("ecs.availability-zone".into(), zone.into());
+        world.apply(&[Command::PutContainerInstance(instance)]);
+    }
+    world.register_simple("agent");
+    world.create_service(json!({
+        "serviceName": "svc", "taskDefinition": "agent", "schedulingStrategy": "DAEMON",
+        "placementConstraints": [
+            {"type": "memberOf", "expression": "attribute:ecs.availability-zone == a"}
+        ]
+    }));
+    world.settle();
+    let nodes_of = |world: &World| -> std::collections::BTreeSet<String> {
+        world
+            .live_tasks("svc")
+            .iter()
+            .map(|t| {
+                let instance = t.container_instance_id.clone().unwrap();
+                world.state.container_instances[&instance].node_id.clone()
+            })
+            .collect()
+    };
+    assert_eq!(world.live_tasks("svc").len(), 2);
+    assert_eq!(
+        nodes_of(&world),
+        ["node-1", "node-3"].map(String::from).into()
+    );
+    assert_eq!(world.service("svc").desired_count, 2);
+
+    // An instance that joins later in the zone gets its task.
+    world.add_node("node-4");
+    let mut joined = world
+        .state
+        .container_instances
+        .values()
+        .find(|i| i.node_id == "node-4")
+        .cloned()
+        .unwrap();
+    joined
+        .attributes
+        .insert("ecs.availability-zone".into(), "a".into());
+    world.apply(&[Command::PutContainerInstance(joined)]);
+    world.settle();
+    assert_eq!(
+        nodes_of(&world),
+        ["node-1", "node-3", "node-4"].map(String::from).into()
+    );
+
+    // Drained: the daemon's task there stops and is not placed again elsewhere.
+    set_instance_status(&mut world, "node-3", ContainerInstanceStatus::Draining);
+    world.agent_start_all(HealthStatus::Unknown);
+    world.settle();
+    assert_eq!(
+        nodes_of(&world),
+        ["node-1", "node-4"].map(String::from).into()
+    );
+    assert_eq!(world.service("svc").desired_count, 2);
+}
+
+#[test]
+fn container_instances_are_drained_and_deregistered_through_the_api() {
+    use berth_core::model::ContainerInstanceStatus;
+    let mut world = World::with_node();
+    world.add_node("node-2");
+    world.register_simple("web");
+    world.create_service(
+        json!({ "serviceName": "svc", "taskDefinition": "web", "desiredCount": 2 }),
+    );
+    world.settle();
+    world.agent_start_all(HealthStatus::Unknown);
+    world.settle();
+    let instance = |world: &World, node: &str| {
+        world
+            .state
+            .container_instances
+            .values()
+            .find(|i| i.node_id == node && i.status != ContainerInstanceStatus::Inactive)
+            .unwrap()
+            .id
+            .clone()
+    };
+    let first = instance(&world, "node-1");
+
+    for (status, message) in [
+        (
+            "STOPPED",
+            "status 'STOPPED' is invalid: use ACTIVE or DRAINING",
+        ),
+        (
+            "INACTIVE",
+            "status 'INACTIVE' is invalid: use ACTIVE or DRAINING",
+        ),
+        ("", "status '' is invalid: use ACTIVE or DRAINING"),
+    ] {
+        let error = world.fails(
+            ecs::update_container_instances_state,
+            req(json!({ "containerInstances": [first], "status": status })),
+        );
+        assert_eq!(error.message, message);
+    }
+    let error = world.fails(
+        ecs::update_container_instances_state,
+        req(json!({ "containerInstances": vec![first.clone(); 11], "status": "DRAINING" })),
+    );
+    assert!(error.message.contains("at most 10"), "{}", error.message);
+
+    let drained = world.ok(
+        ecs::update_container_instances_state,
+        req(json!({ "containerInstances": [first, "nope"], "status": "DRAINING" })),
+    );
+    assert_eq!(drained.container_instances.len(), 1);
+    assert_eq!(drained.container_instances[0].status, "DRAINING");
+    assert_eq!(drained.failures[0].reason.as_deref(), Some("MISSING"));
+
+    // Without force, an instance with tasks stays.
+    let second = instance(&world, "node-2");
+    let error = world.fails(
+        ecs::deregister_container_instance,
+        req(json!({ "containerInstance": second })),
+    );
+    assert_eq!(error.message, "Found running tasks on the instance.");
+    // Forced, it goes, and its service's tasks come back elsewhere.
+    world.ok(
+        ecs::update_container_instances_state,
+        req(json!({ "containerInstances": [first], "status": "ACTIVE" })),
+    );
+    let gone = world.ok(
+        ecs::deregister_container_instance,
+        req(json!({ "containerInstance": second, "force": true })),
+    );
+    assert_eq!(gone.container_instance.status, "INACTIVE");
+    world.settle();
+    let live = world.live_tasks("svc");
+    assert_eq!(live.len(), 2);
+    assert!(live
+        .iter()
+        .all(|t| t.container_instance_id.as_deref() == Some(first.as_str())));
+    let error = world.fails(
+        ecs::deregister_container_instance,
+        req(json!({ "containerInstance": second })),
+    );
+    assert!(error.message.contains("not found"), "{}", error.message);
 }

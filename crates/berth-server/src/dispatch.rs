@@ -120,6 +120,12 @@ pub async fn dispatch(
         "DescribeContainerInstances" => {
             run(cp, region, body, ecs::describe_container_instances).await
         }
+        "UpdateContainerInstancesState" => {
+            run(cp, region, body, ecs::update_container_instances_state).await
+        }
+        "DeregisterContainerInstance" => {
+            run(cp, region, body, ecs::deregister_container_instance).await
+        }
         _ => Err(unknown()),
     }
 }

@@ -37,6 +37,8 @@ const ECS_ACTIONS: &[&str] = &[
     "ListTagsForResource",
     "ListContainerInstances",
     "DescribeContainerInstances",
+    "UpdateContainerInstancesState",
+    "DeregisterContainerInstance",
 ];
 
 const ELBV2_ACTIONS: &[&str] = &[
@@ -103,6 +105,8 @@ const ECS_FIELDS: &[&str] = &[
     "maxResults",
     "nextToken",
     "containerInstances",
+    "containerInstance",
+    "status",
     "name",
     "image",
     "essential",

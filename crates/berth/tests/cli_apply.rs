@@ -329,4 +329,23 @@ fn nodes_lists_each_container_instance_with_its_agent_and_resources() {
         b.contains(&"disconnected") && b.contains(&"0/4096"),
         "{b:?}"
     );
+
+    // Drained by host name, then made ACTIVE again.
+    let drain = berth(address, &["drain", "host-node-a"], None);
+    assert!(
+        drain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drain.stderr)
+    );
+    assert!(String::from_utf8_lossy(&drain.stdout).contains("(host-node-a) is DRAINING"));
+    let nodes = berth(address, &["nodes"], None);
+    assert!(String::from_utf8_lossy(&nodes.stdout)
+        .lines()
+        .any(|l| l.contains("host-node-a") && l.contains("DRAINING")));
+    let undo = berth(address, &["drain", "--undo", "host-node-a"], None);
+    assert!(String::from_utf8_lossy(&undo.stdout).contains("is ACTIVE"));
+    let unknown = berth(address, &["drain", "host-nope"], None);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr)
+        .contains("no container instance 'host-nope' in cluster 'our-project'"));
 }

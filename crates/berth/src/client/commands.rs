@@ -54,6 +54,11 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Nodes { all, endpoint } => {
             nodes::run(&ApiClient::from_flags(&endpoint)?, all).await
         }
+        ClientCommand::Drain {
+            node,
+            undo,
+            endpoint,
+        } => nodes::drain(&ApiClient::from_flags(&endpoint)?, &node, undo).await,
     }
 }
 

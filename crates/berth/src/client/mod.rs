@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `ps`, `logs`, `scale`, `stop`, `events`, `nodes`. Each talks to
+//! The client commands: `apply`, `ps`, `logs`, `scale`, `stop`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -100,6 +100,17 @@ pub enum ClientCommand {
         /// Every cluster, not only the selected one.
         #[arg(long, short = 'a')]
         all: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Drain a container instance: its service tasks move to other instances (within
+    /// each service's minimumHealthyPercent and maximumPercent) and it takes no new ones.
+    Drain {
+        /// The instance's id (or a unique prefix of it) or host name, as `berth nodes` shows.
+        node: String,
+        /// Make it ACTIVE again.
+        #[arg(long)]
+        undo: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },

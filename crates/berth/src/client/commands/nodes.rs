@@ -135,6 +135,56 @@ pub(super) fn render(rows: &[(String, ContainerInstance)]) -> String {
     out
 }
 
+/// `berth drain NODE`: sets a container instance DRAINING (or ACTIVE again with
+/// `--undo`). NODE is its id, a unique prefix of it, or its host name.
+pub async fn drain(client: &ApiClient, node: &str, undo: bool) -> anyhow::Result<()> {
+    let found = instances(client, &client.cluster).await?;
+    let matching: Vec<&ContainerInstance> = found
+        .iter()
+        .filter(|i| {
+            let id = name_from_arn(&i.container_instance_arn);
+            id == node || i.ec2_instance_id == node || (node.len() >= 4 && id.starts_with(node))
+        })
+        .collect();
+    let instance = match matching.as_slice() {
+        [one] => *one,
+        [] => anyhow::bail!(
+            "no container instance '{node}' in cluster '{}' (see berth nodes)",
+            client.cluster
+        ),
+        _ => anyhow::bail!(
+            "'{node}' names {} container instances in cluster '{}': give more of the id",
+            matching.len(),
+            client.cluster
+        ),
+    };
+    let status = if undo { "ACTIVE" } else { "DRAINING" };
+    let request = berth_api::UpdateContainerInstancesStateRequest {
+        cluster: Some(client.cluster.clone()),
+        container_instances: vec![instance.container_instance_arn.clone()],
+        status: status.to_string(),
+    };
+    let response: berth_api::UpdateContainerInstancesStateResponse = client
+        .ecs("UpdateContainerInstancesState", &request)
+        .await?;
+    let Some(updated) = response.container_instances.first() else {
+        anyhow::bail!("container instance '{node}' is gone");
+    };
+    let id = name_from_arn(&updated.container_instance_arn);
+    if undo {
+        println!(
+            "{id} ({}) is ACTIVE: it takes new tasks",
+            updated.ec2_instance_id
+        );
+    } else {
+        println!(
+            "{id} ({}) is DRAINING: its service tasks move to other instances, {} running now",
+            updated.ec2_instance_id, updated.running_tasks_count
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
