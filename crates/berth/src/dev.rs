@@ -99,6 +99,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             joins_every_cluster: true,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             task_cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
+            address: None,
+            attributes: berth_agent::machine_attributes(),
         },
         runtime,
         Arc::new(LocalLink::new(control_plane.clone())),
