@@ -5,16 +5,19 @@
 //! store transaction, made durable, then answered.
 
 mod clock;
+pub mod cluster_ca;
 mod control_plane;
 mod dispatch;
 #[cfg(test)]
 mod dispatch_tests;
 mod http;
+pub mod join_token;
 mod listener;
 #[cfg(test)]
 mod listener_tests;
 mod load_balancing;
 mod local_link;
+pub mod private_files;
 mod random_ids;
 mod scheduler_loop;
 
