@@ -64,6 +64,8 @@ pub struct RegisterRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignmentsRequest {
+    /// The node asking: the one its certificate names, or the call is refused.
+    pub node_id: String,
     /// The revision of the node's feed the agent has; 0 for "answer at once".
     pub since: u64,
     /// How long the server may hold the answer (it caps this).

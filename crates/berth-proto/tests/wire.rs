@@ -134,10 +134,11 @@ fn the_network_transport_keeps_its_shapes() {
     );
 
     let poll = AssignmentsRequest {
+        node_id: "n1".into(),
         since: 7,
         timeout_ms: 30_000,
     };
-    let pinned = json!({"since": 7, "timeoutMs": 30000});
+    let pinned = json!({"nodeId": "n1", "since": 7, "timeoutMs": 30000});
     assert_eq!(serde_json::to_value(&poll).unwrap(), pinned);
     assert_eq!(
         serde_json::from_value::<AssignmentsRequest>(pinned).unwrap(),
