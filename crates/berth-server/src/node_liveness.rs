@@ -45,11 +45,15 @@ impl NodeLiveness {
         let written = control_plane
             .store
             .transact_async(move |state| {
-                Ok::<_, std::convert::Infallible>((reconnect_node(state, &node), ()))
+                let commands = reconnect_node(state, &node);
+                let changed = !commands.is_empty();
+                Ok::<_, std::convert::Infallible>((commands, changed))
             })
             .await;
         match written {
-            Ok(_) => tracing::info!(node = node_id, "agent connected again"),
+            // Two calls at once both saw it disconnected: one of them writes and says so.
+            Ok(Ok(true)) => tracing::info!(node = node_id, "agent connected again"),
+            Ok(_) => {}
             Err(error) => tracing::warn!(node = node_id, %error, "cannot mark the node connected"),
         }
     }
@@ -111,14 +115,27 @@ pub async fn run_node_liveness(
             .store
             .transact_async(move |state| {
                 let commands = disconnect_silent_nodes(state, &last_seen, at, timeout_ms);
-                Ok::<_, std::convert::Infallible>((commands, ()))
+                let nodes: Vec<String> = commands
+                    .iter()
+                    .filter_map(|command| match command {
+                        berth_core::Command::PutNode(node) => Some(node.id.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                Ok::<_, std::convert::Infallible>((commands, nodes))
             })
             .await;
         match written {
-            Ok(_) => tracing::warn!(
-                timeout_ms,
-                "an agent missed its heartbeats; its node is disconnected"
-            ),
+            Ok(Ok(nodes)) => {
+                for node in nodes {
+                    tracing::warn!(
+                        %node,
+                        timeout_ms,
+                        "the agent missed its heartbeats; its node is disconnected"
+                    );
+                }
+            }
+            Ok(Err(never)) => match never {},
             Err(error) => tracing::warn!(%error, "cannot mark a silent node disconnected"),
         }
     }
