@@ -2,7 +2,7 @@
 //! the assignments, route runtime events to task runners; and the [`AgentHandle`]
 //! through which the server reads task logs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,11 @@ pub struct AgentConfig {
     pub agent_version: String,
     /// How long a STOPPED task's containers are kept before removal.
     pub task_cleanup_wait: Duration,
+    /// The address other machines reach this one at, as the node reports it.
+    pub address: Option<String>,
+    /// The container instance attributes the node reports (see
+    /// `berth_core::attributes::node_attributes`).
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl AgentConfig {
@@ -50,8 +55,16 @@ impl AgentConfig {
             joins_every_cluster: false,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             task_cleanup_wait: DEFAULT_TASK_CLEANUP_WAIT,
+            address: None,
+            attributes: machine_attributes(),
         }
     }
+}
+
+/// What every node says about itself: `ecs.os-type` and `ecs.cpu-architecture`.
+pub fn machine_attributes() -> BTreeMap<String, String> {
+    berth_core::attributes::node_attributes(std::env::consts::ARCH, None, &BTreeMap::new())
+        .unwrap_or_default()
 }
 
 pub struct Agent {
@@ -220,6 +233,8 @@ impl Agent {
                 docker_version: info.engine_version,
                 cluster: self.config.cluster.clone(),
                 joins_every_cluster: self.config.joins_every_cluster,
+                address: self.config.address.clone(),
+                attributes: self.config.attributes.clone(),
             })
             .await?;
         let sandbox_image = self.runtime.ensure_sandbox_image().await?;

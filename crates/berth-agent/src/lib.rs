@@ -16,6 +16,6 @@ mod reconcile;
 mod reporter;
 mod task_runner;
 
-pub use agent::{Agent, AgentConfig, AgentHandle};
+pub use agent::{machine_attributes, Agent, AgentConfig, AgentHandle};
 pub use berth_proto::{Assignment, ControlPlaneLink, LinkError};
 pub use error::AgentError;

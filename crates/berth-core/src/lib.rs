@@ -4,11 +4,13 @@
 //! Time comes in as a `now` argument, ids from an `IdSource`, state as a snapshot;
 //! decisions go out as typed commands (`state::Command`) that the store applies.
 
+pub mod attributes;
 pub mod ecs;
 pub mod elbv2;
 mod error;
 pub mod ids;
 pub mod model;
+pub mod node_health;
 pub mod node_loss;
 pub mod nodes;
 pub mod placement;

@@ -565,6 +565,12 @@ pub struct Node {
     pub joins_every_cluster: bool,
     pub connected: bool,
     pub registered_at: Timestamp,
+    /// Where other machines reach it, as its agent said.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The attributes its agent reports (`ecs.*` and the operator's).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A node's membership of one cluster, in ECS's shape.

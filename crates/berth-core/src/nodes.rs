@@ -1,7 +1,10 @@
 //! Agents joining the cluster: a node registers once and becomes a container instance.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::attributes::{self, AttributeError};
 use crate::ecs::{join_every_cluster_nodes, Context};
 use crate::model::{Cluster, ClusterStatus, ContainerInstance, ContainerInstanceStatus, Node};
 use crate::state::{Command, State};
@@ -18,6 +21,60 @@ pub struct NodeRegistration {
     /// The cluster it serves; a `berth dev` node serves every cluster.
     pub cluster: String,
     pub joins_every_cluster: bool,
+    /// The address other machines reach this one at (`berth agent --address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The container instance's attributes: the agent's `ecs.*` ones and the operator's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Why a remote agent's registration is refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("node id '{0}': must be 1 to 63 lower-case letters, digits or '-', not starting or ending with '-'")]
+    BadNodeId(String),
+    #[error("address '{0}': must be an IPv4 or IPv6 address")]
+    BadAddress(String),
+    #[error(transparent)]
+    Attribute(#[from] AttributeError),
+}
+
+/// The rule for a node id: it names the node's Docker networks and labels, and its
+/// certificate, so it is a DNS label.
+pub fn check_node_id(node_id: &str) -> Result<(), RegistrationError> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if node_id.is_empty()
+        || node_id.len() > 63
+        || !node_id.chars().all(allowed)
+        || node_id.starts_with('-')
+        || node_id.ends_with('-')
+    {
+        return Err(RegistrationError::BadNodeId(node_id.to_string()));
+    }
+    Ok(())
+}
+
+/// What a registration that comes over the network must hold to be stored.
+pub fn check_registration(registration: &NodeRegistration) -> Result<(), RegistrationError> {
+    check_node_id(&registration.node_id)?;
+    if let Some(address) = &registration.address {
+        if address.parse::<std::net::IpAddr>().is_err() {
+            return Err(RegistrationError::BadAddress(address.clone()));
+        }
+    }
+    attributes::check_all(&registration.attributes)?;
+    Ok(())
+}
+
+/// Whether a task runs on one of the node's container instances.
+pub fn task_runs_on(state: &State, task_id: &str, node_id: &str) -> bool {
+    state
+        .tasks
+        .get(task_id)
+        .and_then(|task| task.container_instance_id.as_ref())
+        .and_then(|instance| state.container_instances.get(instance))
+        .is_some_and(|instance| instance.node_id == node_id)
 }
 
 pub fn register_node(
@@ -55,12 +112,27 @@ pub fn register_node(
         docker_version: registration.docker_version.clone(),
         joins_every_cluster: registration.joins_every_cluster,
         connected: true,
+        address: registration.address.clone(),
+        attributes: registration.attributes.clone(),
         registered_at: state
             .nodes
             .get(&registration.node_id)
             .map(|n| n.registered_at)
             .unwrap_or(ctx.now),
     };
+    // Attributes the node reported before and no longer does leave its instances; ones
+    // set by PutAttributes stay.
+    let dropped: Vec<String> = state
+        .nodes
+        .get(&registration.node_id)
+        .map(|old| {
+            old.attributes
+                .keys()
+                .filter(|name| !node.attributes.contains_key(*name))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     emit(&mut working, Command::PutNode(node.clone()), &mut commands);
     // Existing memberships follow the node's resources and connection.
     let memberships: Vec<ContainerInstance> = working
@@ -77,6 +149,10 @@ pub fn register_node(
         instance.agent_version = node.agent_version.clone();
         instance.docker_version = node.docker_version.clone();
         instance.hostname = node.hostname.clone();
+        for name in &dropped {
+            instance.attributes.remove(name);
+        }
+        instance.attributes.extend(node.attributes.clone());
         if instance != before {
             instance.version += 1;
             emit(
@@ -119,7 +195,7 @@ pub fn register_node(
                 registered_memory: node.memory,
                 agent_version: node.agent_version.clone(),
                 docker_version: node.docker_version.clone(),
-                attributes: Default::default(),
+                attributes: node.attributes.clone(),
                 registered_at: ctx.now,
                 version: 1,
                 tags: vec![],

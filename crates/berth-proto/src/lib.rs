@@ -11,6 +11,7 @@
 
 mod link;
 mod messages;
+pub mod remote;
 
 pub use link::{ControlPlaneLink, LinkError};
 pub use messages::{AssignedTask, Assignment, Assignments};

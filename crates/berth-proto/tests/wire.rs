@@ -139,7 +139,10 @@ fn a_registration_keeps_its_shape() {
         docker_version: "26.1.5".into(),
         cluster: "default".into(),
         joins_every_cluster: false,
+        address: None,
+        attributes: Default::default(),
     };
+    // Without an address or attributes (as `berth dev` and agents before them sent it).
     let pinned = json!({
         "node_id": "n1", "hostname": "host-1", "cpu": 2048, "memory": 4096,
         "agent_version": "0.1.0", "docker_version": "26.1.5", "cluster": "default",
@@ -147,9 +150,93 @@ fn a_registration_keeps_its_shape() {
     });
     assert_eq!(serde_json::to_value(&registration).unwrap(), pinned);
     assert_eq!(
-        serde_json::from_value::<NodeRegistration>(pinned).unwrap(),
+        serde_json::from_value::<NodeRegistration>(pinned.clone()).unwrap(),
         registration
     );
+
+    let mut with_both = registration;
+    with_both.address = Some("192.0.2.7".into());
+    with_both
+        .attributes
+        .insert("ecs.os-type".into(), "linux".into());
+    let mut pinned = pinned;
+    pinned["address"] = json!("192.0.2.7");
+    pinned["attributes"] = json!({"ecs.os-type": "linux"});
+    assert_eq!(serde_json::to_value(&with_both).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<NodeRegistration>(pinned).unwrap(),
+        with_both
+    );
+}
+
+#[test]
+fn the_network_transport_keeps_its_shapes() {
+    use berth_proto::remote::*;
+    let join = JoinRequest {
+        protocol_version: PROTOCOL_VERSION,
+        token: "berth1.abc.def.0123".into(),
+        node_id: "n1".into(),
+        certificate_request: "-----BEGIN CERTIFICATE REQUEST-----".into(),
+    };
+    let pinned = json!({
+        "protocolVersion": 1, "token": "berth1.abc.def.0123", "nodeId": "n1",
+        "certificateRequest": "-----BEGIN CERTIFICATE REQUEST-----"
+    });
+    assert_eq!(serde_json::to_value(&join).unwrap(), pinned);
+    assert_eq!(serde_json::from_value::<JoinRequest>(pinned).unwrap(), join);
+    assert!(
+        !format!("{join:?}").contains("def"),
+        "a join request's Debug shows its token"
+    );
+
+    let answer = JoinResponse {
+        certificate: "C".into(),
+        ca_certificate: "CA".into(),
+    };
+    let pinned = json!({"certificate": "C", "caCertificate": "CA"});
+    assert_eq!(serde_json::to_value(&answer).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<JoinResponse>(pinned).unwrap(),
+        answer
+    );
+
+    let poll = AssignmentsRequest {
+        node_id: "n1".into(),
+        since: 7,
+        timeout_ms: 30_000,
+    };
+    let pinned = json!({"nodeId": "n1", "since": 7, "timeoutMs": 30000});
+    assert_eq!(serde_json::to_value(&poll).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<AssignmentsRequest>(pinned).unwrap(),
+        poll
+    );
+
+    let register = serde_json::to_value(RegisterRequest {
+        protocol_version: 1,
+        registration: serde_json::from_value(json!({
+            "node_id": "n1", "hostname": "h", "cpu": 1024, "memory": 512,
+            "agent_version": "0.1.0", "docker_version": "27", "cluster": "default",
+            "joins_every_cluster": false
+        }))
+        .unwrap(),
+    })
+    .unwrap();
+    assert_eq!(register["protocolVersion"], 1);
+    assert_eq!(register["registration"]["node_id"], "n1");
+
+    let report = serde_json::to_value(ReportRequest { reports: vec![] }).unwrap();
+    assert_eq!(report, json!({"reports": []}));
+
+    let refusal = Refusal {
+        code: RefusalCode::InvalidToken,
+        message: "m".into(),
+    };
+    let pinned = json!({"code": "InvalidToken", "message": "m"});
+    assert_eq!(serde_json::to_value(&refusal).unwrap(), pinned);
+    assert_eq!(serde_json::from_value::<Refusal>(pinned).unwrap(), refusal);
+    assert_eq!(paths::JOIN, "/v1/join");
+    assert_eq!(paths::ASSIGNMENTS, "/v1/assignments");
 }
 
 #[test]

@@ -4,20 +4,28 @@
 //! (SigV4), parsed into `berth-api` types, decided by `berth-core`'s pure actions in a
 //! store transaction, made durable, then answered.
 
+mod agent_api;
+#[cfg(test)]
+mod agent_api_tests;
 mod clock;
+pub mod cluster_ca;
 mod control_plane;
 mod dispatch;
 #[cfg(test)]
 mod dispatch_tests;
 mod http;
+pub mod join_token;
 mod listener;
 #[cfg(test)]
 mod listener_tests;
 mod load_balancing;
 mod local_link;
+mod node_liveness;
+pub mod private_files;
 mod random_ids;
 mod scheduler_loop;
 
+pub use agent_api::{serve_agents, AgentApi, MAX_LONG_POLL};
 pub use clock::now;
 pub use control_plane::{ControlPlane, LogSource};
 pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
@@ -25,5 +33,6 @@ pub use http::{serve, serve_with, MAX_BODY_BYTES};
 pub use listener::{raise_descriptor_limit, ApiLimits, ApiTransport};
 pub use load_balancing::{lb_config, run_load_balancer};
 pub use local_link::{assignments_of, LocalLink};
+pub use node_liveness::{run_node_liveness, NodeLiveness, DEFAULT_HEARTBEAT_TIMEOUT};
 pub use random_ids::RandomIds;
 pub use scheduler_loop::{run_scheduler, LoopName};

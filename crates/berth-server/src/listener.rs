@@ -299,7 +299,7 @@ impl Connection {
             state: state.clone(),
         };
         match transport {
-            ApiTransport::Plain => self.serve_http(io, state, service).await,
+            ApiTransport::Plain => self.serve_http(io, state, None, service).await,
             ApiTransport::Tls(acceptor) => {
                 let handshake =
                     tokio::time::timeout_at(state.deadline(&self.limits), acceptor.accept(io));
@@ -309,7 +309,16 @@ impl Connection {
                     _ = self.cancel.cancelled() => return,
                 };
                 match handshake {
-                    Ok(Ok(tls)) => self.serve_http(tls, state, service).await,
+                    Ok(Ok(tls)) => {
+                        // The client's certificate, when it sent one (rustls verified it).
+                        let peer = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|certificate| PeerCertificate(certificate.clone().into_owned()));
+                        self.serve_http(tls, state, peer, service).await
+                    }
                     Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake not done within the header timeout"),
                 }
@@ -317,8 +326,13 @@ impl Connection {
         }
     }
 
-    async fn serve_http<IO, S>(self, io: IO, state: Arc<ConnectionState>, service: S)
-    where
+    async fn serve_http<IO, S>(
+        self,
+        io: IO,
+        state: Arc<ConnectionState>,
+        peer: Option<PeerCertificate>,
+        service: S,
+    ) where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: hyper::service::Service<
                 hyper::Request<hyper::body::Incoming>,
@@ -335,6 +349,9 @@ impl Connection {
                 request
                     .extensions_mut()
                     .insert(RequestActivity(Some(state.clone())));
+                if let Some(peer) = &peer {
+                    request.extensions_mut().insert(peer.clone());
+                }
                 let answer = service.call(request);
                 async move {
                     let response = answer.await;
@@ -478,6 +495,13 @@ impl RequestActivity {
         }
     }
 }
+
+/// A request extension: the certificate the client presented in its TLS handshake,
+/// verified by the listener's rustls configuration. Absent without TLS or without one.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerCertificate(
+    pub(crate) tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+);
 
 /// The client socket, noting each read and write in the connection's clocks.
 struct ActivityIo {

@@ -592,6 +592,8 @@ mod tests {
             docker_version: "27.0.0".to_string(),
             cluster: "default".to_string(),
             joins_every_cluster: true,
+            address: None,
+            attributes: Default::default(),
         };
         ecs(
             cp,

@@ -156,6 +156,8 @@ mod tests {
             docker_version: "27.0.0".to_string(),
             cluster: "default".to_string(),
             joins_every_cluster: false,
+            address: None,
+            attributes: Default::default(),
         }
     }
 

@@ -1,13 +1,16 @@
-//! The `berth` binary: `berth dev` runs a whole cluster in one process; the other
-//! commands are clients of a running berth over the same signed ECS API.
+//! The `berth` binary: `berth dev` runs a whole cluster in one process, `berth server`
+//! the control plane for agents on other machines, `berth agent` one machine's agent;
+//! the other commands are clients of a running berth over the same signed ECS API.
 
+mod agent;
 mod client;
+mod control_plane;
 mod dev;
 mod paths;
+mod process;
+mod remote_link;
+mod server;
 mod tls;
-
-use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -23,61 +26,22 @@ struct Cli {
 enum Command {
     /// Run a whole cluster on this machine: API server, scheduler and agent in one process.
     Dev(DevArgs),
+    /// Run the control plane (API, scheduler, store, load balancer) for agents that join
+    /// from other machines; `berth server token` prints the join command.
+    Server(server::ServerArgs),
+    /// Join a `berth server`'s cluster and run this machine's tasks on its Docker engine.
+    Agent(agent::AgentArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DevArgs {
-    /// Address of the ECS API.
-    #[arg(long, default_value = "127.0.0.1:9650", env = "BERTH_LISTEN")]
-    pub listen: SocketAddr,
-    /// Where berth keeps its state (default: the user's data directory, e.g. ~/.local/share/berth).
-    #[arg(long, env = "BERTH_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Access key id clients sign with (generated and kept in the data dir when not given).
-    #[arg(long, env = "BERTH_ACCESS_KEY_ID")]
-    pub access_key_id: Option<String>,
-    /// Secret access key clients sign with.
-    #[arg(long, env = "BERTH_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub secret_access_key: Option<String>,
-    /// The account id in every ARN.
-    #[arg(long, env = "BERTH_ACCOUNT_ID", default_value = "000000000000")]
-    pub account_id: String,
-    /// The region ARNs carry when a request names none (requests use their SigV4 region).
-    #[arg(long, env = "BERTH_REGION", default_value = "us-east-1")]
-    pub region: String,
-    /// The address the load balancer's listeners bind (ELBv2 CreateListener's ports on it).
-    #[arg(long, env = "BERTH_LB_ADDRESS", default_value = "0.0.0.0")]
-    pub lb_address: std::net::IpAddr,
-    /// Serve the API over TLS (the default when --listen is not a loopback address),
-    /// with a self-signed certificate kept in the data dir unless --tls-cert/--tls-key.
-    #[arg(long, conflicts_with = "no_tls")]
-    pub tls: bool,
-    /// Serve the API over plain HTTP even beyond loopback.
-    #[arg(long)]
-    pub no_tls: bool,
-    /// The certificate (PEM, chain first-to-last) to serve instead of a generated one.
-    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --tls-cert.
-    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub control_plane: control_plane::ControlPlaneArgs,
     /// How long a stopped task's containers are kept (for `berth logs`) before removal, in seconds.
     #[arg(long, default_value_t = 600)]
     pub task_cleanup_wait: u64,
-    /// The kinds of privilege API callers may use on this host, comma-separated, or `all`
-    /// (see README). Default: all when --listen is a loopback address, none otherwise.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        env = "BERTH_ALLOW_PRIVILEGED",
-        conflicts_with = "deny_privileged"
-    )]
-    pub allow_privileged: Option<Vec<String>>,
-    /// Refuse every kind of privilege, also when --listen is a loopback address.
-    #[arg(long)]
-    pub deny_privileged: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -96,6 +60,11 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Dev(args) => dev::run(args).await,
+            Command::Server(args) => match args.command {
+                Some(server::ServerCommand::Token(token)) => server::token(token),
+                None => server::run(args).await,
+            },
+            Command::Agent(args) => agent::run(args).await,
             Command::Client(command) => client::run(command).await,
         }
     });

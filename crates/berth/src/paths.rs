@@ -43,29 +43,16 @@ pub fn read_connection(data_dir: &Path) -> anyhow::Result<Connection> {
 /// Creates the data directory (and its parents) readable by its owner only, and
 /// tightens one an older berth made: the store in it holds environment values.
 pub fn create_private_dir(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .with_context(|| format!("cannot create the data directory {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot make the data directory {} private", path.display()))
+    berth_server::private_files::create_private_dir(path).with_context(|| {
+        format!(
+            "cannot create the data directory {} readable by its owner only",
+            path.display()
+        )
+    })
 }
 
+/// Writes a file only its owner may read (mode 0600), whole or not at all.
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(contents)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.sync_all().ok();
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    berth_server::private_files::write_private(path, contents)
+        .with_context(|| format!("writing {}", path.display()))
 }

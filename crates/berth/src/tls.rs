@@ -128,7 +128,7 @@ pub fn server_tls(
 /// Every address of this machine's network interfaces (loopback included), as the
 /// system lists them; none if it cannot (the certificate then names loopback, the host
 /// name and a specific listen address only).
-fn machine_addresses() -> Vec<IpAddr> {
+pub fn machine_addresses() -> Vec<IpAddr> {
     match if_addrs::get_if_addrs() {
         Ok(interfaces) => interfaces.iter().map(|interface| interface.ip()).collect(),
         Err(error) => {
@@ -143,7 +143,7 @@ fn machine_addresses() -> Vec<IpAddr> {
 /// address of `machine` that it accepts connections on (`0.0.0.0`: the IPv4 ones; `::`:
 /// all), so `https://IP:PORT` verifies whichever of them a client uses. IPv6 link-local
 /// addresses are left out: a URL cannot name one without its zone.
-fn names_for(listen: SocketAddr, machine: &[IpAddr]) -> Vec<String> {
+pub fn names_for(listen: SocketAddr, machine: &[IpAddr]) -> Vec<String> {
     let mut names = vec![
         "localhost".to_string(),
         Ipv4Addr::LOCALHOST.to_string(),

@@ -273,6 +273,8 @@ fn nodes_lists_each_container_instance_with_its_agent_and_resources() {
             docker_version: "27.0.0".into(),
             cluster: "our-project".into(),
             joins_every_cluster: false,
+            address: None,
+            attributes: Default::default(),
         };
         let mut ctx = berth_core::ecs::Context {
             now: berth_core::Timestamp(1_709_251_200_000),

@@ -76,7 +76,7 @@ pub fn join_every_cluster_nodes(state: &State, cluster: &str, ctx: &mut Context)
                 registered_memory: node.memory,
                 agent_version: node.agent_version.clone(),
                 docker_version: node.docker_version.clone(),
-                attributes: Default::default(),
+                attributes: node.attributes.clone(),
                 registered_at: ctx.now,
                 version: 1,
                 tags: vec![],

@@ -140,6 +140,8 @@ impl World {
             docker_version: "27.0.0".to_string(),
             cluster: CLUSTER.to_string(),
             joins_every_cluster: true,
+            address: None,
+            attributes: Default::default(),
         };
         let mut ctx = Context {
             now: self.now,

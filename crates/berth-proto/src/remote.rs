@@ -1,0 +1,110 @@
+//! The messages of the network transport between an agent and `berth server`: JSON
+//! over HTTP/1.1 on the agent listener, mutually authenticated TLS. An agent first
+//! joins with a token (the only call without a client certificate) and from then on
+//! proves itself with the certificate it got; every other call acts for the node its
+//! certificate names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{NodeRegistration, TaskReport};
+
+/// The agent listener's paths, all `POST` with a JSON body.
+pub mod paths {
+    /// A join token and a certificate request in, the node's certificate out.
+    pub const JOIN: &str = "/v1/join";
+    /// [`super::RegisterRequest`] in, nothing out.
+    pub const REGISTER: &str = "/v1/register";
+    /// [`super::AssignmentsRequest`] in, `Assignments` out (a long-poll).
+    pub const ASSIGNMENTS: &str = "/v1/assignments";
+    /// [`super::ReportRequest`] in, nothing out.
+    pub const REPORT: &str = "/v1/report";
+    /// An empty object in, nothing out: the agent is alive.
+    pub const HEARTBEAT: &str = "/v1/heartbeat";
+}
+
+/// An agent asking to join the cluster. The token is a secret: this type's `Debug`
+/// leaves it out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    pub protocol_version: u32,
+    pub token: String,
+    /// The id the node asks for, kept in its data dir; it goes into its certificate.
+    pub node_id: String,
+    /// A PKCS#10 certificate request (PEM) for the key the agent made and keeps: the
+    /// private key never leaves the agent's machine.
+    pub certificate_request: String,
+}
+
+impl std::fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("protocol_version", &self.protocol_version)
+            .field("token", &"<secret>")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The certificate the cluster's CA issued for the node, and the CA's certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinResponse {
+    pub certificate: String,
+    pub ca_certificate: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    pub protocol_version: u32,
+    pub registration: NodeRegistration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentsRequest {
+    /// The node asking: the one its certificate names, or the call is refused.
+    pub node_id: String,
+    /// The revision of the node's feed the agent has; 0 for "answer at once".
+    pub since: u64,
+    /// How long the server may hold the answer (it caps this).
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRequest {
+    pub reports: Vec<TaskReport>,
+}
+
+/// The body of every refusal: a code a program can match, and a message for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refusal {
+    pub code: RefusalCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalCode {
+    /// The join token is unknown, wrong or expired (403).
+    InvalidToken,
+    /// No client certificate of this cluster (401), or one of another node (403).
+    NotAuthorized,
+    /// The agent speaks another protocol version (400).
+    IncompatibleVersion,
+    /// A field is malformed; the message names it (400).
+    BadRequest,
+    /// The node id has joined already; its agent keeps its certificate (409).
+    NodeExists,
+    /// The control plane could not do it now; retry (503).
+    Unavailable,
+}
+
+impl RefusalCode {
+    /// Whether trying again as it is may work.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, RefusalCode::Unavailable)
+    }
+}

@@ -1,0 +1,467 @@
+//! The agent listener over real sockets and real TLS on 127.0.0.1: joining takes a
+//! valid token, every other call a node certificate of this cluster, and a node acts
+//! only as itself. Each refusal is checked to have changed nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_proto::remote::{
+    paths, AssignmentsRequest, JoinRequest, JoinResponse, Refusal, RefusalCode, RegisterRequest,
+    ReportRequest,
+};
+use berth_proto::{Assignments, NodeRegistration, TaskReport, TaskStatus, PROTOCOL_VERSION};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::cluster_ca::ClusterCa;
+use crate::join_token::{JoinToken, JoinTokens};
+use crate::{serve_agents, AgentApi, ApiLimits, ControlPlane, NodeLiveness};
+
+struct Cluster {
+    address: std::net::SocketAddr,
+    control_plane: Arc<ControlPlane>,
+    ca: Arc<ClusterCa>,
+    tokens: JoinTokens,
+    token: JoinToken,
+    dir: std::path::PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// A node's credentials: its key and, once joined, its certificate.
+struct Node {
+    id: String,
+    key: rcgen::KeyPair,
+    certificate: Option<CertificateDer<'static>>,
+}
+
+impl Node {
+    fn new(id: &str) -> Node {
+        Node {
+            id: id.to_string(),
+            key: rcgen::KeyPair::generate().unwrap(),
+            certificate: None,
+        }
+    }
+
+    fn request(&self) -> String {
+        rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .serialize_request(&self.key)
+            .unwrap()
+            .pem()
+            .unwrap()
+    }
+
+    fn private_key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.serialize_der()))
+    }
+}
+
+fn registration(node_id: &str) -> NodeRegistration {
+    NodeRegistration {
+        node_id: node_id.to_string(),
+        hostname: format!("host-{node_id}"),
+        cpu: 2048,
+        memory: 4096,
+        agent_version: "1".to_string(),
+        docker_version: "27".to_string(),
+        cluster: "default".to_string(),
+        joins_every_cluster: false,
+        address: Some("127.0.0.1".to_string()),
+        attributes: [("ecs.os-type".to_string(), "linux".to_string())].into(),
+    }
+}
+
+impl Cluster {
+    async fn start(name: &str) -> Cluster {
+        let dir =
+            std::env::temp_dir().join(format!("berth-agent-api-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = time::OffsetDateTime::now_utc();
+        let (ca, _) = ClusterCa::open_or_create(&dir, now).unwrap();
+        let ca = Arc::new(ca);
+        let tokens = JoinTokens::in_dir(&dir);
+        let (token, _) = tokens
+            .rotate(&ca.fingerprint(), now.unix_timestamp() as u64, 3600)
+            .unwrap();
+        let tls = ca
+            .agent_listener_config(&["127.0.0.1".to_string()], now)
+            .unwrap();
+        let control_plane = Arc::new(ControlPlane::in_memory());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve_agents(
+            listener,
+            AgentApi {
+                control_plane: control_plane.clone(),
+                ca: ca.clone(),
+                tokens: tokens.clone(),
+                liveness: Arc::new(NodeLiveness::new()),
+            },
+            tls,
+            ApiLimits::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Cluster {
+            address,
+            control_plane,
+            ca,
+            tokens,
+            token,
+            dir,
+            stop: Some(stop),
+        }
+    }
+
+    fn client_config(&self, node: Option<&Node>) -> rustls::ClientConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.certificate().clone()).unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        match node.and_then(|n| n.certificate.clone().map(|c| (n, c))) {
+            Some((node, certificate)) => builder
+                .with_client_auth_cert(vec![certificate], node.private_key())
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        }
+    }
+
+    /// One POST over a new TLS connection; the status and body, or the error.
+    async fn post_with(
+        &self,
+        config: rustls::ClientConfig,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> std::io::Result<(u16, String)> {
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let stream = tokio::net::TcpStream::connect(self.address).await?;
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector.connect(name, stream).await?;
+        let body = serde_json::to_vec(body).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await?;
+        tls.write_all(&body).await?;
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), tls.read_to_end(&mut response))
+            .await
+            .map_err(|_| std::io::Error::other("no answer"))??;
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("no status in {response:?}")))?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
+    async fn post(
+        &self,
+        node: Option<&Node>,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, String) {
+        self.post_with(self.client_config(node), path, &body)
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    async fn join_as(&self, node: &mut Node, token: &str) -> (u16, String) {
+        let request = JoinRequest {
+            protocol_version: PROTOCOL_VERSION,
+            token: token.to_string(),
+            node_id: node.id.clone(),
+            certificate_request: node.request(),
+        };
+        let (status, body) = self
+            .post(None, paths::JOIN, serde_json::to_value(request).unwrap())
+            .await;
+        if status == 200 {
+            let answer: JoinResponse = serde_json::from_str(&body).unwrap();
+            assert_eq!(answer.ca_certificate, self.ca.certificate_pem());
+            node.certificate =
+                Some(CertificateDer::from_pem_slice(answer.certificate.as_bytes()).unwrap());
+        }
+        (status, body)
+    }
+
+    async fn joined(&self, id: &str) -> Node {
+        let mut node = Node::new(id);
+        let (status, body) = self.join_as(&mut node, &self.token.reveal()).await;
+        assert_eq!(status, 200, "{body}");
+        node
+    }
+
+    async fn register(&self, node: &Node, registration: NodeRegistration) -> (u16, String) {
+        let request = RegisterRequest {
+            protocol_version: PROTOCOL_VERSION,
+            registration,
+        };
+        self.post(
+            Some(node),
+            paths::REGISTER,
+            serde_json::to_value(request).unwrap(),
+        )
+        .await
+    }
+
+    fn revision(&self) -> u64 {
+        *self.control_plane.store.watch().borrow()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn refusal(body: &str) -> RefusalCode {
+    serde_json::from_str::<Refusal>(body)
+        .unwrap_or_else(|e| panic!("not a refusal ({e}): {body}"))
+        .code
+}
+
+#[tokio::test]
+async fn a_node_joins_with_the_token_then_registers_and_polls_as_itself() {
+    let cluster = Cluster::start("join").await;
+    let node = cluster.joined("n1").await;
+    let (status, body) = cluster.register(&node, registration("n1")).await;
+    assert_eq!(status, 200, "{body}");
+    let attributes = cluster.control_plane.store.read(|state| {
+        let instance = state
+            .container_instances
+            .values()
+            .find(|i| i.node_id == "n1")
+            .expect("a container instance of n1");
+        assert!(instance.agent_connected);
+        instance.attributes.clone()
+    });
+    assert_eq!(attributes["ecs.os-type"], "linux");
+
+    let poll = AssignmentsRequest {
+        node_id: "n1".into(),
+        since: 0,
+        timeout_ms: 0,
+    };
+    let (status, body) = cluster
+        .post(
+            Some(&node),
+            paths::ASSIGNMENTS,
+            serde_json::to_value(poll).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let assignments: Assignments = serde_json::from_str(&body).unwrap();
+    assert!(assignments.revision > 0);
+    let (status, _) = cluster.post(Some(&node), paths::HEARTBEAT, json!({})).await;
+    assert_eq!(status, 200);
+
+    // Joined once, the node id is taken: a second join (even with the token) is refused.
+    let mut again = Node::new("n1");
+    let (status, body) = cluster.join_as(&mut again, &cluster.token.reveal()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(refusal(&body), RefusalCode::NodeExists);
+}
+
+#[tokio::test]
+async fn a_bad_expired_or_replaced_token_gets_nothing() {
+    let cluster = Cluster::start("tokens").await;
+    let text = cluster.token.reveal();
+    let secret = text.split('.').nth(2).unwrap().to_string();
+    let wrong_secret: String = secret.chars().rev().collect();
+    let wrong = text.replace(&secret, &wrong_secret);
+    let other_ca = format!(
+        "berth1.{}.{}.{}",
+        cluster.token.id(),
+        secret,
+        "ab".repeat(32)
+    );
+    for (token, what) in [
+        (wrong.as_str(), "a wrong secret"),
+        (other_ca.as_str(), "another cluster's CA"),
+        ("berth1.nope", "a malformed token"),
+    ] {
+        let mut node = Node::new("n1");
+        let (status, body) = cluster.join_as(&mut node, token).await;
+        assert_eq!(status, 403, "{what}: {body}");
+        assert_eq!(refusal(&body), RefusalCode::InvalidToken, "{what}");
+        assert!(node.certificate.is_none());
+        assert!(!body.contains(&secret), "the refusal echoes the secret");
+    }
+
+    // Rotated: the old token stops working, the new one joins.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let (rotated, _) = cluster
+        .tokens
+        .rotate(&cluster.ca.fingerprint(), now, 3600)
+        .unwrap();
+    let mut node = Node::new("n1");
+    let (status, _) = cluster.join_as(&mut node, &text).await;
+    assert_eq!(status, 403);
+    let (status, body) = cluster.join_as(&mut node, &rotated.reveal()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Expired (made long ago, for a minute).
+    let (expired, _) = cluster
+        .tokens
+        .rotate(&cluster.ca.fingerprint(), now - 7200, 60)
+        .unwrap();
+    let mut late = Node::new("n2");
+    let (status, body) = cluster.join_as(&mut late, &expired.reveal()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("expired"), "{body}");
+
+    // A join in another protocol version is told so.
+    let request = json!({
+        "protocolVersion": PROTOCOL_VERSION + 1, "token": rotated.reveal(),
+        "nodeId": "n3", "certificateRequest": Node::new("n3").request()
+    });
+    let (status, body) = cluster.post(None, paths::JOIN, request).await;
+    assert_eq!(status, 400);
+    assert_eq!(refusal(&body), RefusalCode::IncompatibleVersion);
+    assert!(body.contains("version"), "{body}");
+    let nodes = cluster.control_plane.store.read(|state| state.nodes.len());
+    assert_eq!(nodes, 0, "a join registered something");
+}
+
+#[tokio::test]
+async fn without_a_node_certificate_only_join_answers() {
+    let cluster = Cluster::start("anonymous").await;
+    let owner = cluster.joined("n1").await;
+    cluster.register(&owner, registration("n1")).await;
+    let before = cluster.revision();
+    for (path, body) in [
+        (
+            paths::REGISTER,
+            json!({"protocolVersion": 1, "registration": registration("n1")}),
+        ),
+        (
+            paths::ASSIGNMENTS,
+            json!({"nodeId": "n1", "since": 0, "timeoutMs": 0}),
+        ),
+        (paths::REPORT, json!({"reports": []})),
+        (paths::HEARTBEAT, json!({})),
+    ] {
+        let (status, answer) = cluster.post(None, path, body).await;
+        assert_eq!(status, 401, "{path}: {answer}");
+        assert_eq!(refusal(&answer), RefusalCode::NotAuthorized);
+        assert!(!answer.contains("definition"), "{answer}");
+    }
+    assert_eq!(cluster.revision(), before);
+
+    // A certificate from another CA does not get through the handshake.
+    let forger = Cluster::start("forger").await;
+    let forged = forger.joined("n1").await;
+    let result = cluster
+        .post_with(
+            cluster.client_config(Some(&forged)),
+            paths::ASSIGNMENTS,
+            &json!({"nodeId": "n1", "since": 0, "timeoutMs": 0}),
+        )
+        .await;
+    assert!(result.is_err(), "a forged certificate got {result:?}");
+}
+
+#[tokio::test]
+async fn a_node_acts_only_as_itself() {
+    let cluster = Cluster::start("itself").await;
+    let other = cluster.joined("n2").await;
+    cluster.register(&other, registration("n2")).await;
+    // A task on n2 (the only node).
+    let definition = json!({
+        "family": "web",
+        "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 16,
+            "environment": [{"name": "SECRET", "value": "s3cr3t"}]}]
+    });
+    crate::dispatch(
+        &cluster.control_plane,
+        "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+        "us-east-1",
+        definition.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    let run = crate::dispatch(
+        &cluster.control_plane,
+        "AmazonEC2ContainerServiceV20141113.RunTask",
+        "us-east-1",
+        json!({"taskDefinition": "web"}).to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    let run: serde_json::Value = serde_json::from_slice(&run).unwrap();
+    let task_id = run["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let node = cluster.joined("n1").await;
+    cluster.register(&node, registration("n1")).await;
+    let before = cluster.revision();
+
+    let (status, body) = cluster.register(&node, registration("n2")).await;
+    assert_eq!(status, 403, "{body}");
+    let poll = json!({"nodeId": "n2", "since": 0, "timeoutMs": 0});
+    let (status, body) = cluster.post(Some(&node), paths::ASSIGNMENTS, poll).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("s3cr3t"), "{body}");
+    let report = ReportRequest {
+        reports: vec![TaskReport::status(&task_id, TaskStatus::Stopped)],
+    };
+    let (status, body) = cluster
+        .post(
+            Some(&node),
+            paths::REPORT,
+            serde_json::to_value(report).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains(&task_id), "{body}");
+    assert_eq!(
+        cluster.revision(),
+        before,
+        "a refused call changed the state"
+    );
+    let stopped = cluster
+        .control_plane
+        .store
+        .read(|state| state.tasks[&task_id].last_status == TaskStatus::Stopped);
+    assert!(!stopped);
+
+    // n2 reads its own assignments, definition included.
+    let poll = json!({"nodeId": "n2", "since": 0, "timeoutMs": 0});
+    let (status, body) = cluster.post(Some(&other), paths::ASSIGNMENTS, poll).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("s3cr3t"), "{body}");
+
+    // A malformed registration is refused by name.
+    let mut bad = registration("n1");
+    bad.attributes.insert("bad name".into(), "x".into());
+    let (status, body) = cluster.register(&node, bad).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("bad name"), "{body}");
+}

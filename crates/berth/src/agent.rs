@@ -1,0 +1,188 @@
+//! `berth agent`: joins a `berth server`'s cluster and runs this machine's share of its
+//! tasks on the local Docker engine, over `RemoteLink`.
+//!
+//! The agent's data dir (default `~/.local/share/berth-agent`) keeps its node id
+//! (`node-id`), the server's URL (`server-url`) and its identity (`pki/`: key,
+//! certificate, cluster CA, all 0600): after the first join a restart needs neither
+//! the token nor `--server`. Several agents may share one engine, each with its own
+//! data dir: each manages only what carries its own node id (`berth.node`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use berth_agent::{Agent, AgentConfig};
+use berth_core::attributes::{node_attributes, parse_operator_attributes};
+use berth_runtime::{ContainerRuntime, DockerRuntime};
+
+use crate::paths;
+use crate::process::{init_tracing, node_id, parse_duration, wait_for_signal};
+use crate::remote_link::{self, Identity, RemoteLink};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// The agent listener of `berth server`, e.g. https://10.0.0.5:9651 (kept in the data
+    /// dir after the first join).
+    #[arg(long, env = "BERTH_SERVER")]
+    pub server: Option<String>,
+    /// The join token `berth server` printed (`berth server token`); needed only to join.
+    #[arg(long, env = "BERTH_JOIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The cluster this machine serves as a container instance (made when missing).
+    #[arg(long, default_value = "default")]
+    pub cluster: String,
+    /// Where the agent keeps its identity (default: the user's data directory, e.g. ~/.local/share/berth-agent).
+    #[arg(long, env = "BERTH_AGENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The address other machines reach this one at, as the node reports it.
+    #[arg(long)]
+    pub address: Option<IpAddr>,
+    /// A container instance attribute, NAME=VALUE (ECS's rules; repeat for more).
+    #[arg(long = "attribute", value_name = "NAME=VALUE")]
+    pub attributes: Vec<String>,
+    /// The availability zone, reported as the attribute ecs.availability-zone.
+    #[arg(long)]
+    pub availability_zone: Option<String>,
+    /// How often the agent tells the server it is alive.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub heartbeat_interval: Duration,
+    /// How long a stopped task's containers are kept (for `berth logs`) before removal, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub task_cleanup_wait: u64,
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("berth-agent")
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let operator = parse_operator_attributes(&args.attributes).context("--attribute")?;
+    let attributes = node_attributes(
+        std::env::consts::ARCH,
+        args.availability_zone.as_deref(),
+        &operator,
+    )
+    .context("--availability-zone")?;
+    if args.heartbeat_interval.is_zero() {
+        bail!("--heartbeat-interval must be more than 0");
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    paths::create_private_dir(&data_dir)?;
+    let node_id = node_id(&data_dir)?;
+    let server_file = data_dir.join("server-url");
+    let server = match &args.server {
+        Some(server) => server.clone(),
+        None => std::fs::read_to_string(&server_file)
+            .map(|text| text.trim().to_string())
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "give --server (the URL in the join command `berth server token` prints)"
+                )
+            })?,
+    };
+    let server = reqwest::Url::parse(&server)
+        .ok()
+        .filter(|url| url.scheme() == "https" && url.host().is_some())
+        .with_context(|| format!("--server '{server}': expected https://HOST:PORT"))?;
+
+    let pki_dir = data_dir.join("pki");
+    let identity = match Identity::load(&pki_dir)? {
+        Some(identity) => {
+            if args.token.is_some() {
+                tracing::info!("this agent joined before; its certificate is used, not the token");
+            }
+            identity
+        }
+        None => {
+            let Some(token) = &args.token else {
+                bail!("this agent has not joined a cluster yet: give --token (the join command `berth server token` prints)");
+            };
+            let identity = remote_link::join(&server, token, &node_id, &pki_dir).await?;
+            println!("Joined the cluster at {server} as node {node_id}");
+            identity
+        }
+    };
+    paths::write_private(&server_file, server.as_str().as_bytes())?;
+
+    let runtime: Arc<dyn ContainerRuntime> = match DockerRuntime::connect().await {
+        Ok(runtime) => Arc::new(runtime),
+        Err(error) => bail!("{error}"),
+    };
+    let link = Arc::new(RemoteLink::new(&server, &identity)?);
+    let agent = Agent::new(
+        AgentConfig {
+            node_id: node_id.clone(),
+            cluster: args.cluster.clone(),
+            joins_every_cluster: false,
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            task_cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
+            address: args.address.map(|ip| ip.to_string()),
+            attributes,
+        },
+        runtime,
+        link.clone(),
+    );
+    println!(
+        "berth agent is running: node {node_id} of cluster {} at {server}, data in {}",
+        args.cluster,
+        data_dir.display()
+    );
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let heartbeats = tokio::spawn(heartbeat(
+        link,
+        args.heartbeat_interval,
+        stopped(stop.clone()),
+    ));
+    let agent_task = tokio::spawn(agent.run(stopped(stop)));
+    wait_for_signal().await;
+    tracing::info!(
+        "stopping berth agent; running tasks keep running and are adopted at the next start"
+    );
+    let _ = stop_sender.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = heartbeats.await;
+        let _ = agent_task.await;
+    })
+    .await;
+    Ok(())
+}
+
+/// One heartbeat every `interval` until `shutdown`; a run of failures is said once.
+async fn heartbeat(
+    link: Arc<RemoteLink>,
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        match link.heartbeat().await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("heartbeats reach the server again");
+                }
+                failing = false;
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "heartbeat failed; retrying");
+                }
+                failing = true;
+            }
+        }
+    }
+}
