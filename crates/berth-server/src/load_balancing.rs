@@ -54,11 +54,22 @@ fn health_check(check: &HealthCheck) -> HealthCheckConfig {
     }
 }
 
-/// Where the data plane reaches a target. Instance targets run on this machine's engine
-/// (their host ports are published on it); ip targets are addressed directly.
-fn target_addr(target_type: TargetType, id: &str, port: u16) -> Option<SocketAddr> {
+/// Where the data plane reaches a target. An instance target is its host port at the
+/// address its container instance's agent gave (`berth agent --address`); an instance
+/// whose agent gave none is this machine (`berth dev`), reached on loopback. ip targets
+/// are addressed directly.
+fn target_addr(state: &State, target_type: TargetType, id: &str, port: u16) -> Option<SocketAddr> {
     match target_type {
-        TargetType::Instance => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+        TargetType::Instance => {
+            let address = state
+                .container_instances
+                .get(id)
+                .and_then(|instance| state.nodes.get(&instance.node_id))
+                .and_then(|node| node.address.as_deref())
+                .and_then(|address| address.parse::<IpAddr>().ok())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            Some(SocketAddr::new(address, port))
+        }
         TargetType::Ip => id
             .parse::<IpAddr>()
             .ok()
@@ -148,7 +159,7 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
                 .filter_map(|t| {
                     Some(TargetConfig {
                         id: t.key(),
-                        addr: target_addr(group.target_type, &t.id, t.port)?,
+                        addr: target_addr(state, group.target_type, &t.id, t.port)?,
                     })
                 })
                 .collect(),
@@ -377,6 +388,46 @@ mod tests {
             health: Default::default(),
             draining_until: draining.then(|| Timestamp::from_secs_f64(100.0)),
         }))
+    }
+
+    #[test]
+    fn an_instance_target_is_reached_at_its_agents_address() {
+        let mut state = State::default();
+        for (node, address) in [("far", Some("10.0.0.7")), ("here", None)] {
+            state.apply(berth_core::Command::PutNode(
+                serde_json::from_value(serde_json::json!({
+                    "id": node, "hostname": node, "cpu": 1024, "memory": 1024,
+                    "agent_version": "1", "docker_version": "1",
+                    "joins_every_cluster": false, "connected": true, "registered_at": 1,
+                    "address": address
+                }))
+                .unwrap(),
+            ));
+            state.apply(berth_core::Command::PutContainerInstance(
+                serde_json::from_value(serde_json::json!({
+                    "id": format!("ci-{node}"), "cluster": "default", "node_id": node,
+                    "hostname": node, "status": "ACTIVE", "agent_connected": true,
+                    "registered_cpu": 1024, "registered_memory": 1024,
+                    "agent_version": "1", "docker_version": "1", "attributes": {},
+                    "registered_at": 1, "version": 1, "tags": [], "auto_joined": false
+                }))
+                .unwrap(),
+            ));
+        }
+        let addr =
+            |id: &str| target_addr(&state, TargetType::Instance, id, 32768).map(|a| a.to_string());
+        assert_eq!(addr("ci-far").as_deref(), Some("10.0.0.7:32768"));
+        assert_eq!(
+            addr("ci-here").as_deref(),
+            Some("127.0.0.1:32768"),
+            "berth dev's own engine"
+        );
+        assert_eq!(
+            target_addr(&state, TargetType::Ip, "10.1.2.3", 80)
+                .map(|a| a.to_string())
+                .as_deref(),
+            Some("10.1.2.3:80")
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 //! the token nor `--server`. Several agents may share one engine, each with its own
 //! data dir: each manages only what carries its own node id (`berth.node`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,8 @@ pub struct AgentArgs {
     /// Where the agent keeps its identity (default: the user's data directory, e.g. ~/.local/share/berth-agent).
     #[arg(long, env = "BERTH_AGENT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The address other machines reach this one at, as the node reports it.
+    /// The address other machines reach this one at, as the node reports it (default:
+    /// this machine's address on the route to the server).
     #[arg(long)]
     pub address: Option<IpAddr>,
     /// A container instance attribute, NAME=VALUE (ECS's rules; repeat for more).
@@ -121,7 +122,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             joins_every_cluster: false,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             task_cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
-            address: args.address.map(|ip| ip.to_string()),
+            address: args
+                .address
+                .or_else(|| address_towards(&server))
+                .map(|ip| ip.to_string()),
             attributes,
         },
         runtime,
@@ -184,5 +188,36 @@ async fn heartbeat(
                 failing = true;
             }
         }
+    }
+}
+
+/// This machine's address on the route to the server: what the server (and the load
+/// balancer beside it) reaches this machine's published ports at. Found by connecting a
+/// UDP socket, which sends nothing.
+fn address_towards(server: &reqwest::Url) -> Option<IpAddr> {
+    let port = server.port_or_known_default()?;
+    let target = (server.host_str()?, port).to_socket_addrs().ok()?.next()?;
+    let unspecified: IpAddr = match target {
+        std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = std::net::UdpSocket::bind((unspecified, 0)).ok()?;
+    socket.connect(target).ok()?;
+    Some(socket.local_addr().ok()?.ip())
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_address_is_the_one_on_the_route_to_the_server() {
+        let loopback = reqwest::Url::parse("https://127.0.0.1:9651").unwrap();
+        assert_eq!(
+            address_towards(&loopback),
+            Some("127.0.0.1".parse().unwrap())
+        );
+        let unresolvable = reqwest::Url::parse("https://no-such-host.invalid:9651").unwrap();
+        assert_eq!(address_towards(&unresolvable), None);
     }
 }
