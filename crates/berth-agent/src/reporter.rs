@@ -8,7 +8,7 @@ use berth_core::TaskReport;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use berth_proto::ControlPlaneLink;
+use berth_proto::{ControlPlaneLink, LinkError};
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -56,6 +56,28 @@ async fn send_reports(
             Ok(()) => {
                 batch.clear();
                 retry = FIRST_RETRY;
+            }
+            // Refused is final: sending it again cannot help, and it must not hold up
+            // every report after it. One by one, the refused ones are dropped (said
+            // loudly) and the others go through.
+            Err(LinkError::Refused(reason)) => {
+                for report in std::mem::take(&mut batch) {
+                    match link.report(vec![report.clone()]).await {
+                        Ok(()) => {}
+                        Err(LinkError::Refused(why)) => tracing::error!(
+                            task = %report.task_id,
+                            reason = %why,
+                            "the control plane refused this task's report; it is dropped"
+                        ),
+                        // Unreachable again: keep it for the next attempt.
+                        Err(LinkError::Unavailable(_)) => batch.push(report),
+                    }
+                }
+                if !batch.is_empty() {
+                    tracing::warn!(%reason, reports = batch.len(), "reporting task state failed; retrying");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(LAST_RETRY);
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, reports = batch.len(), "reporting task state failed; retrying");

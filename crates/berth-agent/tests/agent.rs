@@ -30,6 +30,9 @@ struct LinkState {
     reports: Vec<TaskReport>,
     registrations: Vec<NodeRegistration>,
     failing_reports: usize,
+    /// Reports about this task are refused (as a control plane refuses a report about
+    /// a task not on the node), and so is any batch that holds one.
+    refused_task: Option<String>,
 }
 
 /// The control plane, reduced to what the agent sees of it.
@@ -128,6 +131,13 @@ impl ControlPlaneLink for FakeLink {
         if state.failing_reports > 0 {
             state.failing_reports -= 1;
             return Err(LinkError::Unavailable("fake outage".into()));
+        }
+        if let Some(refused) = &state.refused_task {
+            if reports.iter().any(|r| &r.task_id == refused) {
+                return Err(LinkError::Refused(format!(
+                    "task {refused} is not on this node"
+                )));
+            }
         }
         // Like the control plane: the task's status follows the reports.
         for report in &reports {
@@ -860,6 +870,23 @@ async fn reports_are_retried_until_the_control_plane_takes_them() {
     h.link.assign(assignment(TASK, web_definition()));
     eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
     assert_eq!(h.link.statuses(TASK)[0], TaskStatus::Pending, "order kept");
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_report_is_dropped_and_holds_up_no_other() {
+    let h = Harness::new(&["nginx:1", "app:1"]);
+    h.link.state.lock().unwrap().refused_task = Some(OTHER.to_string());
+    h.link.assign(assignment(OTHER, web_definition()));
+    h.link.assign(assignment(TASK, web_definition()));
+    eventually("the other task's reports get through", || {
+        h.link.has(TASK, TaskStatus::Running)
+    })
+    .await;
+    assert!(
+        h.link.reports(OTHER).is_empty(),
+        "refused ones are not taken"
+    );
     h.shutdown().await;
 }
 

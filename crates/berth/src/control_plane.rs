@@ -58,8 +58,10 @@ pub struct ControlPlaneArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// The kinds of privilege API callers may use on this host, comma-separated, or `all`
-    /// (see README). Default: all when --listen is a loopback address, none otherwise.
+    /// The kinds of privilege API callers may use on the hosts that run tasks,
+    /// comma-separated, or `all` (see README). Default for `berth dev`: all when --listen
+    /// is a loopback address, none otherwise; for `berth server`: none (its tasks run on
+    /// other machines).
     #[arg(
         long,
         value_delimiter = ',',
@@ -80,7 +82,9 @@ pub struct Prepared {
 
 impl ControlPlaneArgs {
     /// Logging, the descriptor limit, the privilege policy and the private data dir.
-    pub fn prepare(&self) -> anyhow::Result<Prepared> {
+    /// `tasks_run_here`: the tasks run on this machine (`berth dev`), so a loopback API
+    /// reaches no one else's host and may allow privilege by default.
+    pub fn prepare(&self, tasks_run_here: bool) -> anyhow::Result<Prepared> {
         crate::process::init_tracing();
         // Many shells start a process at 1024 descriptors; the API and the balancer hold
         // one or two per connection.
@@ -88,7 +92,7 @@ impl ControlPlaneArgs {
             Ok(limit) => tracing::debug!(?limit, "open file descriptor limit"),
             Err(error) => tracing::warn!(%error, "cannot raise the open file descriptor limit"),
         }
-        let privilege_policy = privilege_policy(self)?;
+        let privilege_policy = privilege_policy(self, tasks_run_here)?;
         let data_dir = paths::data_dir(self.data_dir.as_deref());
         paths::create_private_dir(&data_dir)?;
         Ok(Prepared {
@@ -308,7 +312,10 @@ pub fn api_limits(listen: SocketAddr) -> ApiLimits {
 }
 
 /// The flags' policy, else the default for the API's address.
-fn privilege_policy(args: &ControlPlaneArgs) -> anyhow::Result<PrivilegePolicy> {
+fn privilege_policy(
+    args: &ControlPlaneArgs,
+    tasks_run_here: bool,
+) -> anyhow::Result<PrivilegePolicy> {
     let policy = if args.deny_privileged {
         PrivilegePolicy::deny_all()
     } else if let Some(kinds) = &args.allow_privileged {
@@ -328,8 +335,10 @@ fn privilege_policy(args: &ControlPlaneArgs) -> anyhow::Result<PrivilegePolicy> 
             }
         }
         PrivilegePolicy::allowing(allowed)
-    } else {
+    } else if tasks_run_here {
         PrivilegePolicy::default_for_listen_address(args.listen.ip())
+    } else {
+        PrivilegePolicy::deny_all()
     };
     Ok(policy)
 }

@@ -18,7 +18,7 @@ use crate::DevArgs;
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Checked before anything starts; said once the engine answers (an unreachable
     // engine is one line of error and nothing else).
-    let prepared = args.control_plane.prepare()?;
+    let prepared = args.control_plane.prepare(true)?;
     let runtime: Arc<dyn ContainerRuntime> = match DockerRuntime::connect().await {
         Ok(runtime) => Arc::new(runtime),
         Err(error) => bail!("{error}"),

@@ -198,7 +198,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if args.heartbeat_timeout.is_zero() {
         bail!("--heartbeat-timeout must be more than 0");
     }
-    let prepared = args.control_plane.prepare()?;
+    let prepared = args.control_plane.prepare(false)?;
     let data_dir = prepared.data_dir.clone();
     let now = time::OffsetDateTime::now_utc();
     let (ca, created) = ClusterCa::open_or_create(&pki_dir(&data_dir), now)?;
