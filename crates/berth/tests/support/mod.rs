@@ -3,6 +3,8 @@
 //! the test fails; a failing test first prints what berth saw (see `report_failure`).
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,380 @@
+//! A real `berth server` with real `berth agent`s on this machine's Docker engine, as
+//! several machines would run them, each process with its own data dir and log. The
+//! server speaks to the tests through the aws CLI; everything the agents made carries
+//! their node ids and is removed on drop, also when the test fails (which first prints
+//! the end of each process's log).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{aws_v2, free_port, require_docker, require_images, tail};
+
+pub const KEY: &str = "BERTHTESTKEY0000002";
+pub const SECRET: &str = "berth-test-secret-server-agents-0123456";
+
+pub fn berth() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .env("BERTH_LOG", "info,berth=debug,berth_server=debug")
+        .env("NO_COLOR", "1")
+        .env_remove("BERTH_ACCESS_KEY_ID")
+        .env_remove("BERTH_SECRET_ACCESS_KEY")
+        .env_remove("BERTH_JOIN_TOKEN")
+        .env_remove("BERTH_SERVER")
+        .stdin(Stdio::null());
+    command
+}
+
+/// One berth process with its log file.
+pub struct Process {
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(name: &str, log_dir: &Path, mut command: Command) -> Process {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = command
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Process {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// kill -9, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Its exit status once it exited, within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Some(status);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+pub struct Agent {
+    pub data_dir: PathBuf,
+    pub process: Process,
+}
+
+impl Agent {
+    pub fn node_id(&self) -> Option<String> {
+        std::fs::read_to_string(self.data_dir.join("node-id"))
+            .ok()
+            .map(|id| id.trim().to_string())
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub api_port: u16,
+    pub agent_port: u16,
+    pub server: Process,
+    pub agents: Vec<Agent>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        require_docker();
+        require_images();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (api_port, agent_port) = (free_port(), free_port());
+        let mut command = berth();
+        command
+            .args(["server", "--listen", &format!("127.0.0.1:{api_port}")])
+            .args(["--agent-listen", &format!("127.0.0.1:{agent_port}")])
+            .arg("--data-dir")
+            .arg(dir.path().join("server"))
+            .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
+            .args(["--heartbeat-timeout", "3s"])
+            .env("BERTH_LB_ADDRESS", "127.0.0.1");
+        let server = Process::spawn("server", dir.path(), command);
+        let cluster = Cluster {
+            dir,
+            api_port,
+            agent_port,
+            server,
+            agents: Vec::new(),
+        };
+        cluster.wait_for("berth server to answer", Duration::from_secs(30), || {
+            let up = std::net::TcpStream::connect(("127.0.0.1", api_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", agent_port)).is_ok();
+            (up && cluster_join_file(&cluster).exists()).then_some(())
+        });
+        cluster
+    }
+
+    pub fn server_dir(&self) -> PathBuf {
+        self.dir.path().join("server")
+    }
+
+    /// `berth server token` on the server's data dir.
+    pub fn token_command(&self, extra: &[&str]) -> Output {
+        berth()
+            .args(["server", "token", "--data-dir"])
+            .arg(self.server_dir())
+            .args(extra)
+            .output()
+            .expect("run berth server token")
+    }
+
+    /// The printed join command's --server and --token.
+    pub fn join_command(&self) -> (String, String) {
+        let out = self.token_command(&[]);
+        assert!(
+            out.status.success(),
+            "berth server token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|line| line.trim_start().starts_with("berth agent "))
+            .unwrap_or_else(|| panic!("no join command in {text}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |flag: &str| {
+            let at = words.iter().position(|w| *w == flag).expect(flag);
+            words[at + 1].to_string()
+        };
+        (after("--server"), after("--token"))
+    }
+
+    /// Starts `berth agent` on its own data dir `name` with these flags.
+    pub fn spawn_agent(&mut self, name: &str, flags: &[&str]) -> usize {
+        let data_dir = self.dir.path().join(name);
+        let mut command = berth();
+        command
+            .arg("agent")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(flags);
+        let process = Process::spawn(name, self.dir.path(), command);
+        self.agents.push(Agent { data_dir, process });
+        self.agents.len() - 1
+    }
+
+    /// Starts agent `index` again on its data dir with these flags.
+    pub fn respawn_agent(&mut self, index: usize, flags: &[&str]) {
+        let agent = &self.agents[index];
+        let mut command = berth();
+        command
+            .arg("agent")
+            .arg("--data-dir")
+            .arg(&agent.data_dir)
+            .args(flags);
+        let name = agent.process.name.clone();
+        self.agents[index].process = Process::spawn(&name, self.dir.path(), command);
+    }
+
+    pub fn aws(&self, args: &[&str]) -> Output {
+        Command::new(aws_v2())
+            .args([
+                "--endpoint-url",
+                &format!("http://127.0.0.1:{}", self.api_port),
+            ])
+            .args(["--output", "json"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+            .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/berth-test-credentials",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the aws CLI")
+    }
+
+    pub fn aws_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.aws(args);
+        assert!(
+            out.status.success(),
+            "aws {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("aws printed JSON")
+    }
+
+    /// DescribeContainerInstances of every instance of the default cluster.
+    pub fn instances(&self) -> Vec<serde_json::Value> {
+        let list = self.aws_json(&["ecs", "list-container-instances"]);
+        let arns: Vec<&str> = list["containerInstanceArns"]
+            .as_array()
+            .expect("containerInstanceArns")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        let mut args = vec![
+            "ecs",
+            "describe-container-instances",
+            "--container-instances",
+        ];
+        args.extend(arns);
+        self.aws_json(&args)["containerInstances"]
+            .as_array()
+            .expect("containerInstances")
+            .clone()
+    }
+
+    /// The instance of the node `node_id` (its ec2InstanceId is the host name, so it is
+    /// found by the `rack` attribute each agent was given).
+    pub fn instance_with_rack(&self, rack: &str) -> Option<serde_json::Value> {
+        self.instances()
+            .into_iter()
+            .find(|instance| attribute(instance, "rack").as_deref() == Some(rack))
+    }
+
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// A machine lost at once, agent and tasks together: SIGKILL agent `index`, then
+    /// `docker kill` every container labelled with its node id.
+    pub fn kill_host(&mut self, index: usize) {
+        let node = self.agents[index]
+            .node_id()
+            .expect("the agent's node id (it registered)");
+        self.agents[index].process.kill();
+        let containers = self.containers_of(&node);
+        if !containers.is_empty() {
+            let out = Command::new("docker")
+                .arg("kill")
+                .args(&containers)
+                .output()
+                .expect("docker kill");
+            // A container that had already exited cannot be killed; that one is gone too.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() || stderr.contains("is not running"),
+                "docker kill: {stderr}"
+            );
+        }
+    }
+
+    /// Containers labelled with this node id (running or not).
+    pub fn containers_of(&self, node_id: &str) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--no-trunc", "--filter"])
+            .arg(format!("label=berth.node={node_id}"))
+            .output()
+            .expect("docker ps");
+        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+pub fn cluster_join_file(cluster: &Cluster) -> PathBuf {
+    cluster.server_dir().join("join.json")
+}
+
+pub fn attribute(instance: &serde_json::Value, name: &str) -> Option<String> {
+    instance["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["name"] == name)
+        .and_then(|a| a["value"].as_str())
+        .map(str::to_string)
+}
+
+pub fn remove_labelled(kind: &[&str], remove: &[&str], filter: &str) {
+    let out = Command::new("docker")
+        .args(kind)
+        .args(["-q", "--filter", filter])
+        .output();
+    if let Ok(out) = out {
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker").args(remove).args(&ids).output();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for process in
+                std::iter::once(&self.server).chain(self.agents.iter().map(|a| &a.process))
+            {
+                eprintln!(
+                    "--- {} log, last 60 lines ---\n{}",
+                    process.name,
+                    tail(&process.log_text(), 60)
+                );
+            }
+        }
+        for agent in &mut self.agents {
+            agent.process.kill();
+        }
+        self.server.kill();
+        for agent in &self.agents {
+            let Some(node) = agent.node_id() else {
+                continue;
+            };
+            let filter = format!("label=berth.node={node}");
+            remove_labelled(&["ps", "-a"], &["rm", "-f", "-v"], &filter);
+            remove_labelled(&["network", "ls"], &["network", "rm"], &filter);
+            remove_labelled(&["volume", "ls"], &["volume", "rm", "-f"], &filter);
+        }
+    }
+}
