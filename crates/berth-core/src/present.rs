@@ -7,6 +7,7 @@ use crate::model::{
     Cluster, ContainerInstance, ContainerInstanceStatus, Service, ServiceStatus, Task,
     TaskDefinitionRecord, TaskStatus,
 };
+use crate::resources::FixedHostPorts;
 use crate::spec::NetworkMode;
 use crate::state::State;
 
@@ -315,6 +316,27 @@ pub fn container_instance(
         .collect();
     let used_cpu: u64 = live.iter().map(|t| t.reserved_cpu).sum();
     let used_memory: u64 = live.iter().map(|t| t.reserved_memory).sum();
+    // As ECS reports them: the host ports the instance's tasks hold, a set of strings.
+    let mut used_ports: Vec<(String, u16)> = live
+        .iter()
+        .filter_map(|t| state.definition(&t.family, t.revision))
+        .flat_map(|d| d.spec.fixed_host_ports())
+        .collect();
+    used_ports.sort();
+    used_ports.dedup();
+    let ports = |name: &str, used: &[(String, u16)], protocol: &str| api::Resource {
+        name: Some(name.to_string()),
+        resource_type: Some("STRINGSET".to_string()),
+        integer_value: Some(0),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        string_set_value: Some(
+            used.iter()
+                .filter(|(p, _)| p.eq_ignore_ascii_case(protocol))
+                .map(|(_, port)| port.to_string())
+                .collect(),
+        ),
+    };
     let resource = |name: &str, value: u64| api::Resource {
         name: Some(name.to_string()),
         resource_type: Some("INTEGER".to_string()),
@@ -338,10 +360,16 @@ pub fn container_instance(
                 "MEMORY",
                 instance.registered_memory.saturating_sub(used_memory),
             ),
+            ports("PORTS", &used_ports, "tcp"),
+            ports("PORTS_UDP", &used_ports, "udp"),
         ],
+        // The agent reserves no host port of its own (ECS's lists its SSH and Docker
+        // ports here).
         registered_resources: vec![
             resource("CPU", instance.registered_cpu),
             resource("MEMORY", instance.registered_memory),
+            ports("PORTS", &[], "tcp"),
+            ports("PORTS_UDP", &[], "udp"),
         ],
         status: instance.status.as_ecs().to_string(),
         status_reason: None,

@@ -1597,3 +1597,50 @@ fn container_instances_are_drained_and_deregistered_through_the_api() {
     );
     assert!(error.message.contains("not found"), "{}", error.message);
 }
+
+#[test]
+fn an_instance_reports_the_host_ports_its_tasks_hold_and_a_daemon_has_ecs_defaults() {
+    let mut world = World::with_node();
+    world.register(json!({
+        "family": "dns",
+        "containerDefinitions": [{
+            "name": "app", "image": "dns:1", "memory": 64,
+            "portMappings": [
+                {"containerPort": 8080, "hostPort": 8080},
+                {"containerPort": 53, "hostPort": 5353, "protocol": "udp"},
+                {"containerPort": 9000, "hostPort": 0}
+            ]
+        }]
+    }));
+    let daemon = world.create_service(json!({
+        "serviceName": "dns", "taskDefinition": "dns", "schedulingStrategy": "DAEMON"
+    }));
+    assert_eq!(daemon.deployment_configuration.maximum_percent, Some(100));
+    assert_eq!(
+        daemon.deployment_configuration.minimum_healthy_percent,
+        Some(0)
+    );
+    world.settle();
+    let instance = world
+        .state
+        .container_instances
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let described = world.ok(
+        ecs::describe_container_instances,
+        req(json!({ "containerInstances": [instance] })),
+    );
+    let set = |resources: &[berth_core::api::Resource], name: &str| -> Vec<String> {
+        resources
+            .iter()
+            .find(|r| r.name.as_deref() == Some(name))
+            .and_then(|r| r.string_set_value.clone())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let ci = &described.container_instances[0];
+    assert_eq!(set(&ci.remaining_resources, "PORTS"), ["8080"]);
+    assert_eq!(set(&ci.remaining_resources, "PORTS_UDP"), ["5353"]);
+    assert!(set(&ci.registered_resources, "PORTS").is_empty());
+}

@@ -200,7 +200,15 @@ pub fn create_service(
         }
     };
     check_desired_count(desired_count)?;
-    let deployment_configuration = request.deployment_configuration.clone().unwrap_or_default();
+    let mut deployment_configuration = request.deployment_configuration.clone().unwrap_or_default();
+    if scheduling_strategy == SchedulingStrategy::Daemon {
+        // ECS's defaults for a daemon: an instance's old task stops before its new one
+        // starts (one task per instance at most).
+        deployment_configuration.maximum_percent.get_or_insert(100);
+        deployment_configuration
+            .minimum_healthy_percent
+            .get_or_insert(0);
+    }
     check_deployment_configuration(&deployment_configuration)?;
     check_placement(
         definition,
