@@ -383,22 +383,6 @@ fn a_task_that_exits_leaves_its_target_group_at_once() {
     );
 }
 
-/// The container instance of `node`, with its agent's connection as given.
-fn set_connected(world: &mut World, node: &str, connected: bool) -> String {
-    let mut instance = world
-        .state
-        .container_instances
-        .values()
-        .find(|i| i.node_id == node)
-        .cloned()
-        .expect("the node's container instance");
-    instance.agent_connected = connected;
-    instance.version += 1;
-    let id = instance.id.clone();
-    world.apply(&[Command::PutContainerInstance(instance)]);
-    id
-}
-
 #[test]
 fn the_tasks_of_a_lost_machine_leave_their_targets_at_once_and_are_replaced_elsewhere() {
     let mut world = World::with_node();
@@ -413,7 +397,7 @@ fn the_tasks_of_a_lost_machine_leave_their_targets_at_once_and_are_replaced_else
     targets_say(&mut world, &tg, TargetHealthState::Healthy);
     world.settle();
     assert_eq!(world.healthy_tasks("web").len(), 4);
-    let lost_instance = set_connected(&mut world, "node-1", false);
+    let lost_instance = world.change_instance("node-1", |i| i.agent_connected = false);
     let on_lost: Vec<String> = world
         .live_tasks("web")
         .iter()
@@ -463,7 +447,7 @@ fn the_tasks_of_a_lost_machine_leave_their_targets_at_once_and_are_replaced_else
     );
 
     // The machine comes back: its old tasks stay stopped and the service keeps four.
-    set_connected(&mut world, "node-1", true);
+    world.change_instance("node-1", |i| i.agent_connected = true);
     world.settle();
     for id in &on_lost {
         assert_eq!(world.task(id).last_status, TaskStatus::Stopped);

@@ -4,7 +4,7 @@ mod common;
 
 use berth_core::ecs;
 use berth_core::model::{DesiredStatus, HealthStatus, StopCode, Task, TaskStatus};
-use berth_core::{backoff_after, failure_threshold, Command, ErrorCode};
+use berth_core::{backoff_after, failure_threshold, ErrorCode};
 use common::{req, services_stable, World, CLUSTER};
 use serde_json::json;
 
@@ -1355,26 +1355,6 @@ fn bad_placement_is_refused_where_it_is_given() {
     );
 }
 
-/// Sets the status of `node`'s container instance, as UpdateContainerInstancesState does.
-fn set_instance_status(
-    world: &mut World,
-    node: &str,
-    status: berth_core::model::ContainerInstanceStatus,
-) -> String {
-    let mut instance = world
-        .state
-        .container_instances
-        .values()
-        .find(|i| i.node_id == node)
-        .cloned()
-        .expect("the node's container instance");
-    instance.status = status;
-    instance.version += 1;
-    let id = instance.id.clone();
-    world.apply(&[Command::PutContainerInstance(instance)]);
-    id
-}
-
 #[test]
 fn draining_an_instance_replaces_its_tasks_first_within_the_deployment_configuration() {
     use berth_core::model::ContainerInstanceStatus;
@@ -1388,7 +1368,7 @@ fn draining_an_instance_replaces_its_tasks_first_within_the_deployment_configura
     world.settle();
     world.agent_start_all(HealthStatus::Unknown);
     world.settle();
-    let drained = set_instance_status(&mut world, "node-1", ContainerInstanceStatus::Draining);
+    let drained = world.change_instance("node-1", |i| i.status = ContainerInstanceStatus::Draining);
     let on_drained = |world: &World| -> Vec<String> {
         world
             .live_tasks("svc")
@@ -1433,7 +1413,7 @@ fn draining_an_instance_replaces_its_tasks_first_within_the_deployment_configura
     world.update_service(json!({ "service": "svc", "desiredCount": 6 }));
     world.settle();
     assert!(on_drained(&world).is_empty());
-    set_instance_status(&mut world, "node-1", ContainerInstanceStatus::Active);
+    world.change_instance("node-1", |i| i.status = ContainerInstanceStatus::Active);
     world.update_service(json!({ "service": "svc", "desiredCount": 8 }));
     world.settle();
     assert!(!on_drained(&world).is_empty());
@@ -1446,17 +1426,10 @@ fn a_daemon_runs_on_each_instance_that_meets_its_constraints_and_leaves_a_draine
     world.add_node("node-2");
     world.add_node("node-3");
     for (node, zone) in [("node-1", "a"), ("node-2", "b"), ("node-3", "a")] {
-        let mut instance = world
-            .state
-            .container_instances
-            .values()
-            .find(|i| i.node_id == node)
-            .cloned()
-            .unwrap();
-        instance
-            .attributes
-            .insert("ecs.availability-zone".into(), zone.into());
-        world.apply(&[Command::PutContainerInstance(instance)]);
+        world.change_instance(node, |i| {
+            i.attributes
+                .insert("ecs.availability-zone".into(), zone.into());
+        });
     }
     world.register_simple("agent");
     world.create_service(json!({
@@ -1485,17 +1458,10 @@ fn a_daemon_runs_on_each_instance_that_meets_its_constraints_and_leaves_a_draine
 
     // An instance that joins later in the zone gets its task.
     world.add_node("node-4");
-    let mut joined = world
-        .state
-        .container_instances
-        .values()
-        .find(|i| i.node_id == "node-4")
-        .cloned()
-        .unwrap();
-    joined
-        .attributes
-        .insert("ecs.availability-zone".into(), "a".into());
-    world.apply(&[Command::PutContainerInstance(joined)]);
+    world.change_instance("node-4", |i| {
+        i.attributes
+            .insert("ecs.availability-zone".into(), "a".into());
+    });
     world.settle();
     assert_eq!(
         nodes_of(&world),
@@ -1503,7 +1469,7 @@ fn a_daemon_runs_on_each_instance_that_meets_its_constraints_and_leaves_a_draine
     );
 
     // Drained: the daemon's task there stops and is not placed again elsewhere.
-    set_instance_status(&mut world, "node-3", ContainerInstanceStatus::Draining);
+    world.change_instance("node-3", |i| i.status = ContainerInstanceStatus::Draining);
     world.agent_start_all(HealthStatus::Unknown);
     world.settle();
     assert_eq!(

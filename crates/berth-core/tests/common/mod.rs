@@ -154,6 +154,27 @@ impl World {
         commands
     }
 
+    /// Changes `node`'s container instance as its agent or an operator would (its
+    /// connection, its status, its attributes); returns the instance id.
+    pub fn change_instance(
+        &mut self,
+        node: &str,
+        change: impl FnOnce(&mut berth_core::model::ContainerInstance),
+    ) -> String {
+        let mut instance = self
+            .state
+            .container_instances
+            .values()
+            .find(|i| i.node_id == node)
+            .cloned()
+            .unwrap_or_else(|| panic!("no container instance of {node}"));
+        change(&mut instance);
+        instance.version += 1;
+        let id = instance.id.clone();
+        self.apply(&[Command::PutContainerInstance(instance)]);
+        id
+    }
+
     /// Registers a task definition given as the JSON body of RegisterTaskDefinition;
     /// returns its ARN.
     pub fn register(&mut self, body: Value) -> String {
