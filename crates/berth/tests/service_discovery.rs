@@ -11,10 +11,13 @@ use std::time::Duration;
 use serde_json::Value;
 use support::Dev;
 
-/// What `http://board:8080/` answers from inside `client`, over `count` requests.
+/// What `http://board:8080/` answers from inside `client`, over `count` requests. Each
+/// request gets 5 s: a connection to a task that was stopped while the request was in
+/// flight (its address already given to a replacement) is never answered nor reset,
+/// and busybox's wget has no timeout of its own.
 fn answers(client: &str, count: usize) -> BTreeSet<String> {
     let script = format!(
-        "for i in $(seq {count}); do wget -q -O - http://board:8080/ 2>/dev/null; echo; done"
+        "for i in $(seq {count}); do timeout 5 wget -q -O - http://board:8080/ 2>/dev/null; echo; done"
     );
     let out = Command::new("docker")
         .args(["exec", client, "sh", "-c", &script])
