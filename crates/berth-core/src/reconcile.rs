@@ -183,10 +183,11 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         ctx,
     );
 
-    if service.scheduling_strategy == SchedulingStrategy::Daemon
-        && service.status == ServiceStatus::Active
-    {
-        let instances = daemon_instances(state, &service).len() as i64;
+    // The instances a DAEMON service runs on, found once per pass.
+    let daemon = (service.scheduling_strategy == SchedulingStrategy::Daemon)
+        .then(|| daemon_instances(state, &service));
+    if let (Some(instances), ServiceStatus::Active) = (&daemon, service.status) {
+        let instances = instances.len() as i64;
         service.desired_count = instances;
         if let Some(primary) = service
             .deployments
@@ -216,6 +217,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         roll(
             state,
             &health,
+            daemon.as_ref(),
             &mut service,
             &mut tasks,
             &mut task_commands,
@@ -368,7 +370,7 @@ fn on_draining_instance(state: &State, task: &Task) -> bool {
 /// The instances a DAEMON service runs one task on: every ACTIVE, connected container
 /// instance of its cluster that meets the placement constraints of the service and of
 /// its current task definition, including instances that join later.
-fn daemon_instances<'s>(state: &'s State, service: &Service) -> Vec<&'s str> {
+fn daemon_instances<'s>(state: &'s State, service: &Service) -> BTreeSet<&'s str> {
     let definition_constraints = service
         .primary()
         .and_then(|p| state.definition(&p.family, p.revision))
@@ -404,6 +406,7 @@ fn daemon_instances<'s>(state: &'s State, service: &Service) -> Vec<&'s str> {
 fn roll(
     state: &State,
     health: &Health,
+    daemon: Option<&BTreeSet<&str>>,
     service: &mut Service,
     tasks: &mut [Task],
     out: &mut Vec<Task>,
@@ -418,22 +421,15 @@ fn roll(
     let desired = service.desired_count.max(0);
     let max_total = desired * service.maximum_percent() / 100;
     let min_healthy = (desired * service.minimum_healthy_percent() + 99) / 100;
-    let daemon = (service.scheduling_strategy == SchedulingStrategy::Daemon)
-        .then(|| daemon_instances(state, service))
-        .map(|ids| {
-            ids.into_iter()
-                .map(str::to_string)
-                .collect::<BTreeSet<String>>()
-        });
     // A task of the current deployment stays current unless its instance is draining
     // (or, for a DAEMON service, no longer one it runs on): such a task is replaced as
     // an old deployment's is, within minimumHealthyPercent and maximumPercent.
     let is_primary = |t: &Task| {
         t.deployment_id.as_deref() == Some(primary.id.as_str())
             && !on_draining_instance(state, t)
-            && daemon.as_ref().is_none_or(|ids| {
+            && daemon.is_none_or(|ids| {
                 t.container_instance_id
-                    .as_ref()
+                    .as_deref()
                     .is_some_and(|id| ids.contains(id))
             })
     };
