@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{aws_v2, free_port, require_docker, require_images, tail};
+use super::{aws_v2, free_port, poll_until, require_docker, require_images, tail};
 
 pub const KEY: &str = "BERTHTESTKEY0000002";
 pub const SECRET: &str = "berth-test-secret-server-agents-0123456";
@@ -266,20 +266,14 @@ impl Cluster {
             .find(|instance| attribute(instance, "rack").as_deref() == Some(rack))
     }
 
+    /// Polls `check` every 250 ms until it returns Some, or panics after `timeout`.
     pub fn wait_for<T>(
         &self,
         what: &str,
         timeout: Duration,
-        mut check: impl FnMut() -> Option<T>,
+        check: impl FnMut() -> Option<T>,
     ) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(value) = check() {
-                return value;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        poll_until(what, timeout, Duration::from_millis(250), check)
     }
 
     /// A machine lost at once, agent and tasks together: SIGKILL agent `index`, then

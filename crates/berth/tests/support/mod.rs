@@ -49,6 +49,24 @@ pub fn require_images() {
     assert!(status.success(), "examples/images/build.sh failed");
 }
 
+/// Polls `check` every `interval` until it returns Some, or panics after `timeout`,
+/// naming `what` it waited for.
+pub fn poll_until<T>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(interval);
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -407,16 +425,9 @@ impl Dev {
         &self,
         what: &str,
         timeout: Duration,
-        mut check: impl FnMut() -> Option<T>,
+        check: impl FnMut() -> Option<T>,
     ) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(value) = check() {
-                return value;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        poll_until(what, timeout, Duration::from_millis(200), check)
     }
 
     /// `aws ecs wait services-stable` for `services` of `cluster`; panics, naming
