@@ -9,10 +9,12 @@
 //! Invariant: a change to a message's JSON shape is a change of [`PROTOCOL_VERSION`];
 //! `tests/wire.rs` pins every shape, so an unnoticed change fails the build.
 
+mod balancer;
 mod link;
 mod messages;
 pub mod remote;
 
+pub use balancer::{BalancerConfig, BalancerListener, BalancerTarget, BalancerTargetGroup};
 pub use link::{ControlPlaneLink, LinkError};
 pub use messages::{AssignedTask, Assignment, Assignments};
 

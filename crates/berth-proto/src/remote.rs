@@ -20,6 +20,8 @@ pub mod paths {
     pub const REPORT: &str = "/v1/report";
     /// An empty object in, nothing out: the agent is alive.
     pub const HEARTBEAT: &str = "/v1/heartbeat";
+    /// [`super::BalancerConfigRequest`] in, `BalancerConfig` out (a long-poll).
+    pub const LOAD_BALANCER: &str = "/v1/load-balancer";
 }
 
 /// An agent asking to join the cluster. The token is a secret: this type's `Debug`
@@ -68,6 +70,18 @@ pub struct AssignmentsRequest {
     pub node_id: String,
     /// The revision of the node's feed the agent has; 0 for "answer at once".
     pub since: u64,
+    /// How long the server may hold the answer (it caps this).
+    pub timeout_ms: u64,
+}
+
+/// A node serving the load balancer's listeners asks for their config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancerConfigRequest {
+    /// The `version` of the config the node serves, if any: the answer waits until the
+    /// config differs from it (or `timeout_ms` passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub have: Option<String>,
     /// How long the server may hold the answer (it caps this).
     pub timeout_ms: u64,
 }

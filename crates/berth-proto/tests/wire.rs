@@ -272,3 +272,62 @@ fn a_task_report_keeps_its_shape() {
         report
     );
 }
+
+#[test]
+fn a_load_balancer_config_keeps_its_shape() {
+    use berth_core::elbv2::model::{LoadBalancingAlgorithm, Protocol};
+    use berth_proto::remote::{paths, BalancerConfigRequest};
+    let config = BalancerConfig {
+        version: "v1".into(),
+        listeners: vec![BalancerListener {
+            id: "l1".into(),
+            port: 8080,
+            protocol: Protocol::Http,
+            target_group_id: "tg1".into(),
+        }],
+        target_groups: vec![BalancerTargetGroup {
+            id: "tg1".into(),
+            protocol: Protocol::Tcp,
+            algorithm: LoadBalancingAlgorithm::LeastOutstandingRequests,
+            deregistration_delay_ms: 2000,
+            targets: vec![BalancerTarget {
+                id: "ci-1:32768".into(),
+                addr: "10.0.0.7:32768".parse().unwrap(),
+            }],
+        }],
+    };
+    let pinned = json!({
+        "version": "v1",
+        "listeners": [{"id": "l1", "port": 8080, "protocol": "Http", "targetGroupId": "tg1"}],
+        "targetGroups": [{
+            "id": "tg1", "protocol": "Tcp", "algorithm": "LeastOutstandingRequests",
+            "deregistrationDelayMs": 2000,
+            "targets": [{"id": "ci-1:32768", "addr": "10.0.0.7:32768"}]
+        }]
+    });
+    assert_eq!(serde_json::to_value(&config).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<BalancerConfig>(pinned).unwrap(),
+        config
+    );
+
+    let poll = BalancerConfigRequest {
+        have: Some("v1".into()),
+        timeout_ms: 30_000,
+    };
+    let pinned = json!({"have": "v1", "timeoutMs": 30000});
+    assert_eq!(serde_json::to_value(&poll).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<BalancerConfigRequest>(pinned).unwrap(),
+        poll
+    );
+    let first = json!({"timeoutMs": 0});
+    assert_eq!(
+        serde_json::from_value::<BalancerConfigRequest>(first).unwrap(),
+        BalancerConfigRequest {
+            have: None,
+            timeout_ms: 0
+        }
+    );
+    assert_eq!(paths::LOAD_BALANCER, "/v1/load-balancer");
+}

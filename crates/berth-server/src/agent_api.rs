@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use berth_core::nodes::{check_node_id, check_registration, task_runs_on};
 use berth_proto::remote::{
-    paths, AssignmentsRequest, JoinRequest, JoinResponse, Refusal, RefusalCode, RegisterRequest,
-    ReportRequest,
+    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, Refusal,
+    RefusalCode, RegisterRequest, ReportRequest,
 };
 use berth_proto::{ControlPlaneLink, PROTOCOL_VERSION};
 use http_body_util::{BodyExt, Limited};
@@ -34,6 +34,7 @@ use serde::de::DeserializeOwned;
 use crate::cluster_ca::{node_id_of, ClusterCa};
 use crate::join_token::{JoinToken, JoinTokens};
 use crate::listener::{self, ApiLimits, ApiTransport, PeerCertificate, RequestActivity};
+use crate::load_balancing::balancer_config;
 use crate::node_liveness::NodeLiveness;
 use crate::{ControlPlane, LocalLink};
 
@@ -157,6 +158,7 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::ASSIGNMENTS,
         paths::REPORT,
         paths::HEARTBEAT,
+        paths::LOAD_BALANCER,
     ];
     if !known.contains(&path.as_str()) {
         return Err(Refused::new(
@@ -193,6 +195,7 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::REGISTER => register(shared, &node_id, parse(&body)?).await,
         paths::ASSIGNMENTS => assignments(shared, &node_id, parse(&body)?).await,
         paths::REPORT => report(shared, &node_id, parse(&body)?).await,
+        paths::LOAD_BALANCER => Ok(load_balancer(shared, parse(&body)?).await),
         _ => Ok(json_response(&serde_json::json!({}))),
     }
 }
@@ -375,6 +378,30 @@ async fn report(
         .await
         .map_err(Refused::unavailable)?;
     Ok(json_response(&serde_json::json!({})))
+}
+
+/// The load balancer's config for a node that serves its listeners, once it differs
+/// from the one the node has (or when the long-poll's time is up). Any node of the
+/// cluster may ask: it holds listeners, target groups and the addresses of healthy
+/// targets, nothing from a task definition.
+async fn load_balancer(shared: &Shared, request: BalancerConfigRequest) -> Response {
+    let control_plane = &shared.api.control_plane;
+    let timeout = Duration::from_millis(request.timeout_ms).min(MAX_LONG_POLL);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = control_plane.store.watch();
+    loop {
+        changes.borrow_and_update();
+        let config = control_plane
+            .store
+            .read(|state| balancer_config(state, &control_plane.privilege_policy));
+        if request.have.as_deref() != Some(config.version.as_str()) {
+            return json_response(&config);
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return json_response(&config) },
+            _ = tokio::time::sleep_until(deadline) => return json_response(&config),
+        }
+    }
 }
 
 fn epoch_seconds() -> u64 {

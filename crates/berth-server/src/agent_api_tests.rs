@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_core::elbv2::model::{TargetHealth, TargetHealthState, TargetRecord};
 use berth_proto::remote::{
-    paths, AssignmentsRequest, JoinRequest, JoinResponse, Refusal, RefusalCode, RegisterRequest,
-    ReportRequest,
+    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, Refusal,
+    RefusalCode, RegisterRequest, ReportRequest,
 };
-use berth_proto::{Assignments, NodeRegistration, TaskReport, TaskStatus, PROTOCOL_VERSION};
+use berth_proto::{
+    Assignments, BalancerConfig, NodeRegistration, TaskReport, TaskStatus, PROTOCOL_VERSION,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::json;
@@ -76,6 +79,41 @@ fn registration(node_id: &str) -> NodeRegistration {
     }
 }
 
+/// One POST over a new TLS connection; the status and body, or the error.
+async fn post_to(
+    address: std::net::SocketAddr,
+    config: rustls::ClientConfig,
+    path: &str,
+    body: &serde_json::Value,
+) -> std::io::Result<(u16, String)> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, stream).await?;
+    let body = serde_json::to_vec(body).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await?;
+    tls.write_all(&body).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), tls.read_to_end(&mut response))
+        .await
+        .map_err(|_| std::io::Error::other("no answer"))??;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 impl Cluster {
     async fn start(name: &str) -> Cluster {
         let dir =
@@ -137,39 +175,13 @@ impl Cluster {
         }
     }
 
-    /// One POST over a new TLS connection; the status and body, or the error.
     async fn post_with(
         &self,
         config: rustls::ClientConfig,
         path: &str,
         body: &serde_json::Value,
     ) -> std::io::Result<(u16, String)> {
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let stream = tokio::net::TcpStream::connect(self.address).await?;
-        let name = ServerName::try_from("127.0.0.1").unwrap();
-        let mut tls = connector.connect(name, stream).await?;
-        let body = serde_json::to_vec(body).unwrap();
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        tls.write_all(head.as_bytes()).await?;
-        tls.write_all(&body).await?;
-        let mut response = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), tls.read_to_end(&mut response))
-            .await
-            .map_err(|_| std::io::Error::other("no answer"))??;
-        let response = String::from_utf8_lossy(&response).into_owned();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("no status in {response:?}")))?;
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        Ok((status, body))
+        post_to(self.address, config, path, body).await
     }
 
     async fn post(
@@ -464,4 +476,139 @@ async fn a_node_acts_only_as_itself() {
     let (status, body) = cluster.register(&node, bad).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("bad name"), "{body}");
+}
+
+/// Puts an ip target of `group` at 10.1.2.3:`port` in `state`.
+fn put_ip_target(cluster: &Cluster, group: &str, port: u16, state: TargetHealthState) {
+    cluster
+        .control_plane
+        .store
+        .apply(vec![berth_core::Command::PutTarget(Box::new(
+            TargetRecord {
+                target_group: group.to_string(),
+                id: "10.1.2.3".to_string(),
+                port,
+                availability_zone: None,
+                registered_at: berth_core::Timestamp::from_secs_f64(1.0),
+                health: TargetHealth {
+                    state,
+                    reason: None,
+                    description: None,
+                },
+                draining_until: None,
+            },
+        ))])
+        .unwrap();
+}
+
+async fn elbv2_id(control_plane: &ControlPlane, body: &str, tag: &str) -> String {
+    let answer = crate::dispatch_query(control_plane, "us-east-1", body.as_bytes(), "test").await;
+    assert_eq!(answer.status, 200, "{body}: {}", answer.document);
+    let open = format!("<{tag}>");
+    let start = answer.document.find(&open).unwrap() + open.len();
+    let end = answer.document.find(&format!("</{tag}>")).unwrap();
+    answer.document[start..end].to_string()
+}
+
+#[tokio::test]
+async fn a_node_serving_listeners_gets_the_healthy_targets_and_waits_for_a_change() {
+    let cluster = Cluster::start("balancer").await;
+    let cp = &cluster.control_plane;
+    let lb = elbv2_id(cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn").await;
+    let group_arn = elbv2_id(
+        cp,
+        "Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&VpcId=v&TargetType=ip",
+        "TargetGroupArn",
+    )
+    .await;
+    elbv2_id(
+        cp,
+        &format!(
+            "Action=CreateListener&LoadBalancerArn={lb}&Protocol=HTTP&Port=8000\
+             &DefaultActions.member.1.Type=forward&DefaultActions.member.1.TargetGroupArn={group_arn}"
+        ),
+        "ListenerArn",
+    )
+    .await;
+    let group = group_arn.rsplit('/').next().unwrap().to_string();
+    put_ip_target(&cluster, &group, 8080, TargetHealthState::Healthy);
+    put_ip_target(&cluster, &group, 8081, TargetHealthState::Initial);
+    put_ip_target(&cluster, &group, 8082, TargetHealthState::Unhealthy);
+
+    // Without a node certificate: nothing.
+    let ask = |have: Option<&str>, timeout_ms: u64| {
+        serde_json::to_value(BalancerConfigRequest {
+            have: have.map(str::to_string),
+            timeout_ms,
+        })
+        .unwrap()
+    };
+    let (status, body) = cluster.post(None, paths::LOAD_BALANCER, ask(None, 0)).await;
+    assert_eq!(status, 401, "{body}");
+
+    // A node gets every listener and only the targets the control plane holds healthy.
+    let node = cluster.joined("edge").await;
+    let (status, body) = cluster
+        .post(Some(&node), paths::LOAD_BALANCER, ask(None, 0))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let first: BalancerConfig = serde_json::from_str(&body).unwrap();
+    assert_eq!(first.listeners.len(), 1);
+    assert_eq!(first.listeners[0].port, 8000);
+    assert_eq!(first.listeners[0].target_group_id, group);
+    let addrs = |config: &BalancerConfig| -> Vec<String> {
+        config.target_groups[0]
+            .targets
+            .iter()
+            .map(|t| t.addr.to_string())
+            .collect()
+    };
+    assert_eq!(addrs(&first), vec!["10.1.2.3:8080"]);
+    // ELBv2's default deregistration delay, 300 s.
+    assert_eq!(first.target_groups[0].deregistration_delay_ms, 300_000);
+
+    // Asked with the version it has, the node waits: an unrelated write answers nothing,
+    // and the long-poll's end returns the same config.
+    let poll = {
+        let cluster_address = cluster.address;
+        let config = cluster.client_config(Some(&node));
+        let body = ask(Some(&first.version), 10_000);
+        tokio::spawn(async move {
+            post_to(cluster_address, config, paths::LOAD_BALANCER, &body)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = cluster.register(&node, registration("edge")).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !poll.is_finished(),
+        "a write that changes no listener or target woke the poll"
+    );
+    // A target passing its checks wakes it.
+    put_ip_target(&cluster, &group, 8081, TargetHealthState::Healthy);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("the poll answers when a target turns healthy")
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let second: BalancerConfig = serde_json::from_str(&body).unwrap();
+    assert_ne!(second.version, first.version);
+    assert_eq!(addrs(&second), vec!["10.1.2.3:8080", "10.1.2.3:8081"]);
+
+    let (status, body) = cluster
+        .post(
+            Some(&node),
+            paths::LOAD_BALANCER,
+            ask(Some(&second.version), 200),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let same: BalancerConfig = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        same, second,
+        "the long-poll's end answers with the same config"
+    );
 }

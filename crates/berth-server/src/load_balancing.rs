@@ -19,6 +19,7 @@ use berth_lb::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, ListenerConfig,
     ListenerProtocol, LoadBalancer, TargetConfig, TargetGroupConfig, TargetState,
 };
+use berth_proto::{BalancerConfig, BalancerListener, BalancerTarget, BalancerTargetGroup};
 
 use futures_util::FutureExt;
 
@@ -29,6 +30,13 @@ fn protocol(protocol: Protocol) -> ListenerProtocol {
     match protocol {
         Protocol::Http => ListenerProtocol::Http,
         Protocol::Tcp => ListenerProtocol::Tcp,
+    }
+}
+
+fn algorithm(algorithm: LoadBalancingAlgorithm) -> Algorithm {
+    match algorithm {
+        LoadBalancingAlgorithm::RoundRobin => Algorithm::RoundRobin,
+        LoadBalancingAlgorithm::LeastOutstandingRequests => Algorithm::LeastOutstandingRequests,
     }
 }
 
@@ -137,12 +145,7 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
         .map(|group| TargetGroupConfig {
             id: group.id.clone(),
             protocol: protocol(group.protocol),
-            algorithm: match group.attributes.load_balancing_algorithm {
-                LoadBalancingAlgorithm::RoundRobin => Algorithm::RoundRobin,
-                LoadBalancingAlgorithm::LeastOutstandingRequests => {
-                    Algorithm::LeastOutstandingRequests
-                }
-            },
+            algorithm: algorithm(group.attributes.load_balancing_algorithm),
             health_check: health_check(&group.health_check),
             deregistration_delay: Duration::from_secs(u64::from(
                 group.attributes.deregistration_delay_seconds,
@@ -168,6 +171,111 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
     LbConfig {
         listeners,
         target_groups,
+    }
+}
+
+/// The load balancer as a node serving its listeners runs it (`berth agent
+/// --load-balancer`): the listeners and groups of [`lb_config`], and of each group's
+/// targets only those the store holds healthy, the verdicts of this control plane's own
+/// checks. Such a node checks nothing itself, so every machine that serves a listener
+/// routes by the same verdicts.
+pub fn balancer_config(state: &State, policy: &PrivilegePolicy) -> BalancerConfig {
+    let config = lb_config(state, IpAddr::V4(Ipv4Addr::UNSPECIFIED), policy);
+    let healthy = |key: &str| {
+        state
+            .targets
+            .get(key)
+            .is_some_and(|target| target.health.state == TargetHealthState::Healthy)
+    };
+    let listeners = config
+        .listeners
+        .iter()
+        .filter_map(|listener| {
+            let record = state.listeners.get(&listener.id)?;
+            Some(BalancerListener {
+                id: listener.id.clone(),
+                port: listener.bind.port(),
+                protocol: record.protocol,
+                target_group_id: listener.target_group_id.clone(),
+            })
+        })
+        .collect();
+    let target_groups = config
+        .target_groups
+        .iter()
+        .filter_map(|group| {
+            let record = state.target_groups.get(&group.id)?;
+            Some(BalancerTargetGroup {
+                id: group.id.clone(),
+                protocol: record.protocol,
+                algorithm: record.attributes.load_balancing_algorithm,
+                deregistration_delay_ms: u64::try_from(group.deregistration_delay.as_millis())
+                    .unwrap_or(u64::MAX),
+                targets: group
+                    .targets
+                    .iter()
+                    .filter(|target| healthy(&target.id))
+                    .map(|target| BalancerTarget {
+                        id: target.id.clone(),
+                        addr: target.addr,
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let mut config = BalancerConfig {
+        version: String::new(),
+        listeners,
+        target_groups,
+    };
+    config.version = content_version(&config);
+    config
+}
+
+/// A name for the config's content: the SHA-256 of its JSON, without the version.
+fn content_version(config: &BalancerConfig) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(&(&config.listeners, &config.target_groups)).unwrap_or_default();
+    hex::encode(&sha2::Sha256::digest(&json)[..16])
+}
+
+/// The data plane's config for a node serving the listeners of `config` on `bind_ip`.
+/// Its health checks are off: the targets it is given are the healthy ones, so it routes
+/// to each at once (and passive failures still take a failing one out for an interval).
+pub fn edge_lb_config(config: &BalancerConfig, bind_ip: IpAddr) -> LbConfig {
+    LbConfig {
+        listeners: config
+            .listeners
+            .iter()
+            .map(|listener| ListenerConfig {
+                id: listener.id.clone(),
+                bind: SocketAddr::new(bind_ip, listener.port),
+                protocol: protocol(listener.protocol),
+                target_group_id: listener.target_group_id.clone(),
+            })
+            .collect(),
+        target_groups: config
+            .target_groups
+            .iter()
+            .map(|group| TargetGroupConfig {
+                id: group.id.clone(),
+                protocol: protocol(group.protocol),
+                algorithm: algorithm(group.algorithm),
+                health_check: HealthCheckConfig {
+                    enabled: false,
+                    ..HealthCheckConfig::default()
+                },
+                deregistration_delay: Duration::from_millis(group.deregistration_delay_ms),
+                targets: group
+                    .targets
+                    .iter()
+                    .map(|target| TargetConfig {
+                        id: target.id.clone(),
+                        addr: target.addr,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -816,5 +924,39 @@ mod tests {
         cp.store.apply(commands).unwrap();
         assert_eq!(served(&deny_all, &web_id), Vec::<String>::new());
         assert_eq!(served(&allow_all, &web_id).len(), 3);
+    }
+
+    #[test]
+    fn a_node_serving_listeners_binds_them_and_routes_to_what_it_is_given() {
+        let config = BalancerConfig {
+            version: "v".to_string(),
+            listeners: vec![BalancerListener {
+                id: "l1".to_string(),
+                port: 8000,
+                protocol: Protocol::Tcp,
+                target_group_id: "tg".to_string(),
+            }],
+            target_groups: vec![BalancerTargetGroup {
+                id: "tg".to_string(),
+                protocol: Protocol::Tcp,
+                algorithm: LoadBalancingAlgorithm::LeastOutstandingRequests,
+                deregistration_delay_ms: 2500,
+                targets: vec![BalancerTarget {
+                    id: "ci-1:32768".to_string(),
+                    addr: "10.0.0.7:32768".parse().unwrap(),
+                }],
+            }],
+        };
+        let bind: IpAddr = "127.0.0.12".parse().unwrap();
+        let lb = edge_lb_config(&config, bind);
+        assert_eq!(lb.listeners.len(), 1);
+        assert_eq!(lb.listeners[0].bind, "127.0.0.12:8000".parse().unwrap());
+        assert_eq!(lb.listeners[0].protocol, ListenerProtocol::Tcp);
+        let group = &lb.target_groups[0];
+        assert_eq!(group.algorithm, Algorithm::LeastOutstandingRequests);
+        assert_eq!(group.deregistration_delay, Duration::from_millis(2500));
+        // The control plane's checks decided: this node checks nothing itself.
+        assert!(!group.health_check.enabled);
+        assert_eq!(group.targets[0].addr, "10.0.0.7:32768".parse().unwrap());
     }
 }

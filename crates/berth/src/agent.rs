@@ -49,6 +49,14 @@ pub struct AgentArgs {
     /// How often the agent tells the server it is alive.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
+    /// Also serve every listener of the cluster's load balancer on this machine, routing
+    /// by the server's health checks, so that users' traffic need not pass one machine.
+    #[arg(long)]
+    pub load_balancer: bool,
+    /// The address this machine's listeners bind with --load-balancer (default: the
+    /// agent's address).
+    #[arg(long, requires = "load_balancer")]
+    pub lb_address: Option<IpAddr>,
     /// How long a stopped task's containers are kept (for `berth logs`) before removal, in seconds.
     #[arg(long, default_value_t = 600)]
     pub task_cleanup_wait: u64,
@@ -115,6 +123,23 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         Err(error) => bail!("{error}"),
     };
     let link = Arc::new(RemoteLink::new(&server, &identity)?);
+    let address = args.address.or_else(|| address_towards(&server));
+    // Its threads are started before the agent runs, so a machine that cannot start
+    // them says so at once.
+    let balancer = match args.load_balancer {
+        true => {
+            let Some(bind_ip) = args.lb_address.or(address) else {
+                bail!("--load-balancer: give --lb-address (no route to the server was found to take this machine's address from)");
+            };
+            let balancer = berth_lb::LoadBalancer::with_own_threads(
+                berth_lb::Limits::default(),
+                berth_lb::default_data_plane_threads(),
+            )
+            .context("starting the load balancer's threads")?;
+            Some((balancer, bind_ip))
+        }
+        false => None,
+    };
     let agent = Agent::new(
         AgentConfig {
             node_id: node_id.clone(),
@@ -122,10 +147,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             joins_every_cluster: false,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             task_cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
-            address: args
-                .address
-                .or_else(|| address_towards(&server))
-                .map(|ip| ip.to_string()),
+            address: address.map(|ip| ip.to_string()),
             attributes,
         },
         runtime,
@@ -140,6 +162,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
+    let balancer_task = balancer.map(|(balancer, bind_ip)| {
+        println!("serving the load balancer's listeners on {bind_ip}");
+        tokio::spawn(crate::agent_balancer::run(
+            link.clone(),
+            balancer,
+            bind_ip,
+            stopped(stop.clone()),
+        ))
+    });
     let heartbeats = tokio::spawn(heartbeat(
         link,
         args.heartbeat_interval,
@@ -154,6 +185,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = heartbeats.await;
         let _ = agent_task.await;
+        if let Some(balancer_task) = balancer_task {
+            let _ = balancer_task.await;
+        }
     })
     .await;
     Ok(())

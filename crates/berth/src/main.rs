@@ -3,6 +3,7 @@
 //! the other commands are clients of a running berth over the same signed ECS API.
 
 mod agent;
+mod agent_balancer;
 mod client;
 mod control_plane;
 mod dev;

@@ -20,10 +20,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use berth_proto::remote::{
-    paths, AssignmentsRequest, JoinRequest, JoinResponse, Refusal, RegisterRequest, ReportRequest,
+    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, Refusal,
+    RegisterRequest, ReportRequest,
 };
 use berth_proto::{
-    Assignments, ControlPlaneLink, LinkError, NodeRegistration, TaskReport, PROTOCOL_VERSION,
+    Assignments, BalancerConfig, ControlPlaneLink, LinkError, NodeRegistration, TaskReport,
+    PROTOCOL_VERSION,
 };
 use berth_server::cluster_ca::fingerprint;
 use berth_server::join_token::JoinToken;
@@ -326,6 +328,21 @@ impl RemoteLink {
             }
             Err(_) => Err(LinkError::Refused(format!("status {status}"))),
         }
+    }
+
+    /// The load balancer's config for this node to serve, once it differs from the
+    /// `have` version (the server holds the answer up to `timeout`, which it caps).
+    pub async fn balancer_config(
+        &self,
+        have: Option<&str>,
+        timeout: Duration,
+    ) -> Result<BalancerConfig, LinkError> {
+        let request = BalancerConfigRequest {
+            have: have.map(str::to_string),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
+        self.call(paths::LOAD_BALANCER, &request, wait).await
     }
 
     /// Tells the server this agent is alive.

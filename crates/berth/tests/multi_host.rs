@@ -8,6 +8,9 @@
 //! as when a machine dies) turns its instance `agentConnected: false` within the
 //! heartbeat window; its tasks are given up and replaced on the two others, and the
 //! listener serves again. Draining a second host moves its tasks to the last one.
+//! h1's agent also serves the listener (`--load-balancer`): it reaches tasks on every
+//! host, drops a task as soon as the server's health checks find it unhealthy (it
+//! checks nothing itself), and keeps serving after the server is killed.
 //!
 //! Timings are printed, never asserted. Everything is removed on drop (see
 //! support/cluster.rs), also when the test fails.
@@ -15,6 +18,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::cluster::{attribute, Cluster};
-use support::{free_port, http_get};
+use support::{free_port, http_get_at};
 
 /// (host attribute, the address its agent registers).
 const HOSTS: [(&str, &str); 3] = [
@@ -147,13 +151,19 @@ fn wait_targets_healthy(cluster: &Cluster, target_group_arn: &str, count: usize)
     );
 }
 
-/// `n` GETs through the listener, one after another, that must all answer 200; the
-/// bodies (each task serves its container's host name).
-fn all_succeed(port: u16, n: usize) -> Vec<String> {
+/// Where the server's balancer serves its listeners (`BERTH_LB_ADDRESS` in the harness).
+const SERVER_LB: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// `n` GETs through the listener at `ip`, one after another, that must all answer 200;
+/// the bodies (each task serves its container's host name).
+fn all_succeed(ip: IpAddr, port: u16, n: usize) -> Vec<String> {
     (0..n)
-        .map(|i| match http_get(port, "/") {
+        .map(|i| match http_get_at(ip, port, "/") {
             Ok((200, body)) => body.trim().to_string(),
-            other => panic!("request {} of {n} through the listener: {other:?}", i + 1),
+            other => panic!(
+                "request {} of {n} through the listener at {ip}: {other:?}",
+                i + 1
+            ),
         })
         .collect()
 }
@@ -169,7 +179,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(port: u16) -> Load {
+    fn start(ip: IpAddr, port: u16) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
@@ -179,7 +189,7 @@ impl Load {
                 (stop.clone(), ok.clone(), failed.clone(), failures.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    match http_get(port, "/") {
+                    match http_get_at(ip, port, "/") {
                         Ok((200, _)) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
@@ -229,6 +239,34 @@ impl Drop for Load {
     }
 }
 
+/// `docker ARGS`, which must succeed; its output, trimmed.
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The one container of task `task_id`.
+fn container_of_task(task_id: &str) -> String {
+    let ids = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=berth.task={task_id}"),
+    ]);
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 1, "one container for task {task_id}: {ids:?}");
+    ids[0].to_string()
+}
+
 /// The container host names (what each task serves) of the tasks on each instance.
 fn names_per_instance(tasks: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
     let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -273,20 +311,16 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     let mut cluster = Cluster::start();
     let (server, token) = cluster.join_command();
     for (host, address) in HOSTS {
-        cluster.spawn_agent(
-            &format!("agent-{host}"),
-            &[
-                "--server",
-                &server,
-                "--token",
-                &token,
-                "--address",
-                address,
-                "--attribute",
-                &format!("host={host}"),
-            ],
-        );
+        let mut flags = vec!["--server", &server, "--token", &token, "--address", address];
+        let host_attribute = format!("host={host}");
+        flags.extend(["--attribute", &host_attribute]);
+        // h1 also serves the load balancer's listeners, at its own address.
+        if host == "h1" {
+            flags.push("--load-balancer");
+        }
+        cluster.spawn_agent(&format!("agent-{host}"), &flags);
     }
+    let h1_lb: IpAddr = HOSTS[0].1.parse().unwrap();
     cluster.wait_for("three connected instances", Duration::from_secs(60), || {
         let instances = cluster.instances();
         (instances.len() == 3 && instances.iter().all(|i| i["agentConnected"] == true))
@@ -385,11 +419,24 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     // 2. Through the listener: every request answers, and tasks on every host serve
     // (so the balancer reached each agent's own address).
     wait_targets_healthy(&cluster, &tg_arn, 6);
-    let served: BTreeSet<String> = all_succeed(listener_port, 60).into_iter().collect();
-    for (instance, names) in names_per_instance(&tasks) {
-        assert!(
-            !names.is_disjoint(&served),
-            "no request reached a task on {instance} ({names:?}); served by {served:?}"
+    // The same listener, served by the server's balancer and by h1's.
+    for ip in [SERVER_LB, h1_lb] {
+        let served: BTreeSet<String> = cluster.wait_for(
+            &format!("the listener at {ip} to reach tasks on every host"),
+            Duration::from_secs(30),
+            || {
+                let served: BTreeSet<String> =
+                    all_succeed(ip, listener_port, 60).into_iter().collect();
+                names_per_instance(&tasks)
+                    .values()
+                    .all(|names| !names.is_disjoint(&served))
+                    .then_some(served)
+            },
+        );
+        assert_eq!(
+            served.len(),
+            6,
+            "the listener at {ip} reached every task: {served:?}"
         );
     }
     // The balancer dialled each task at its own agent's address and host port.
@@ -418,7 +465,8 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     );
 
     // 3. Host h3 dies, agent and tasks together, under continuous requests.
-    let load = Load::start(listener_port);
+    let load = Load::start(SERVER_LB, listener_port);
+    let h1_load = Load::start(h1_lb, listener_port);
     std::thread::sleep(Duration::from_secs(1));
     let h3 = HOSTS.iter().position(|(h, _)| *h == "h3").unwrap();
     cluster.kill_host(h3);
@@ -446,18 +494,28 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     wait_targets_healthy(&cluster, &tg_arn, 6);
     let serving = killed.elapsed();
     let (ok, failed, window) = load.finish();
+    let (h1_ok, h1_failed, h1_window) = h1_load.finish();
     println!(
         "h3 killed: disconnected after {disconnected:.1?}, six tasks running after \
          {replaced:.1?}, six healthy targets after {serving:.1?}; during it {ok} requests \
-         answered and {failed} failed (failures spanning {window:.1?})"
+         answered and {failed} failed (failures spanning {window:.1?}) through the \
+         server's listener, {h1_ok} answered and {h1_failed} failed ({h1_window:.1?}) \
+         through h1's"
     );
-    assert!(ok > 0, "the client loop sent requests");
-    let served: BTreeSet<String> = all_succeed(listener_port, 60).into_iter().collect();
+    assert!(ok > 0 && h1_ok > 0, "the client loops sent requests");
     let names = names_per_instance(&tasks);
-    for (instance, names) in &names {
-        assert!(
-            !names.is_disjoint(&served),
-            "no request reached a task on {instance} after the loss"
+    for ip in [SERVER_LB, h1_lb] {
+        cluster.wait_for(
+            &format!("the listener at {ip} to reach the replacements"),
+            Duration::from_secs(30),
+            || {
+                let served: BTreeSet<String> =
+                    all_succeed(ip, listener_port, 60).into_iter().collect();
+                names
+                    .values()
+                    .all(|names| !names.is_disjoint(&served))
+                    .then_some(())
+            },
         );
     }
     let dead = cluster
@@ -468,7 +526,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     assert_eq!(dead["agentConnected"], false, "{dead}");
 
     // 4. Draining h2 moves its tasks to h1, the one host left.
-    let load = Load::start(listener_port);
+    let load = Load::start(SERVER_LB, listener_port);
     let drain_started = Instant::now();
     cluster.aws_json(&[
         "ecs",
@@ -492,7 +550,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
         "h2 drained: six healthy targets on h1 after {drained:.1?}; during it {ok} requests \
          answered and {failed} failed (failures spanning {window:.1?})"
     );
-    all_succeed(listener_port, 60);
+    all_succeed(SERVER_LB, listener_port, 60);
     let h2 = cluster
         .instances()
         .into_iter()
@@ -500,5 +558,61 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
         .expect("h2's instance");
     assert_eq!(h2["status"], "DRAINING", "{h2}");
     assert_eq!(h2["runningTasksCount"], 0, "{h2}");
+
+    // 5. One task fails its health checks: h1's balancer checks nothing itself, yet
+    // stops sending it requests once the server's checks find it unhealthy.
+    let tasks = service_tasks(&cluster, "web");
+    let sick = str_at(&tasks[0], "/taskArn")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let sick_container = container_of_task(&sick);
+    let sick_name = docker(&["exec", &sick_container, "cat", "/www/index.html"]);
+    docker(&["exec", &sick_container, "rm", "/www/health.html"]);
+    println!("task {sick} ({sick_container}, serving {sick_name}) fails its checks from now");
+    let failing_since = Instant::now();
+    let mut said = false;
+    cluster.wait_for(
+        "the server's checks to find the task unhealthy",
+        Duration::from_secs(60),
+        || {
+            let states = target_states(&cluster, &tg_arn);
+            if !said && failing_since.elapsed() > Duration::from_secs(30) {
+                // Not expected: say what the balancer and the task show.
+                said = true;
+                let health = cluster.aws_json(&[
+                    "elbv2",
+                    "describe-target-health",
+                    "--target-group-arn",
+                    &tg_arn,
+                ]);
+                let check = std::process::Command::new("docker")
+                    .args(["exec", &sick_container, "wget", "-qO-", "http://127.0.0.1:8080/health.html"])
+                    .output()
+                    .map(|out| String::from_utf8_lossy(&out.stderr).into_owned());
+                let tasks: Vec<String> = service_tasks(&cluster, "web")
+                    .iter()
+                    .map(|t| format!("{} {} {}", t["taskArn"], t["lastStatus"], t["containers"][0]["networkBindings"]))
+                    .collect();
+                eprintln!("after 30 s: {health}\nthe task's own /health.html: {check:?}\ntasks: {tasks:?}");
+            }
+            states.iter().any(|s| s != "healthy").then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let served = all_succeed(h1_lb, listener_port, 60);
+    assert!(
+        !served.contains(&sick_name),
+        "h1's listener still sent requests to {sick_name}, which the server's checks found unhealthy"
+    );
+
+    // 6. The server dies: h1's listener goes on serving what it was last told.
+    cluster.server.kill();
+    let served: BTreeSet<String> = all_succeed(h1_lb, listener_port, 60).into_iter().collect();
+    println!(
+        "server killed: h1's listener answered 60 of 60 requests, from {} tasks",
+        served.len()
+    );
     println!("multi-host test: {:.1?} in all", started.elapsed());
 }

@@ -1,0 +1,51 @@
+//! What a node that serves the load balancer's listeners (`berth agent
+//! --load-balancer`) is told: every listener, and for each target group the targets
+//! the control plane's own health checks pass. Such a node runs no health checks of its
+//! own, so every machine serving a listener routes by the same verdicts, the ones
+//! DescribeTargetHealth shows.
+
+use std::net::SocketAddr;
+
+use berth_core::elbv2::model::{LoadBalancingAlgorithm, Protocol};
+use serde::{Deserialize, Serialize};
+
+/// The load balancer as one node serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancerConfig {
+    /// Names this content: equal versions, equal configs. The node sends back the one
+    /// it has, and the control plane answers when its config differs.
+    pub version: String,
+    pub listeners: Vec<BalancerListener>,
+    pub target_groups: Vec<BalancerTargetGroup>,
+}
+
+/// A listener: a port on the node's load-balancer address, forwarding to one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancerListener {
+    pub id: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub target_group_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancerTargetGroup {
+    pub id: String,
+    pub protocol: Protocol,
+    pub algorithm: LoadBalancingAlgorithm,
+    /// How long a target that leaves the group keeps its requests in flight.
+    pub deregistration_delay_ms: u64,
+    /// The healthy targets, each where the control plane reaches it.
+    pub targets: Vec<BalancerTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancerTarget {
+    /// The target's key in its group (`INSTANCE:PORT` or `IP:PORT`).
+    pub id: String,
+    pub addr: SocketAddr,
+}
