@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cluster::{attribute, Cluster};
+use support::cluster::{attribute, running_per_instance, Cluster};
 use support::{free_port, http_get_at};
 
 /// (host attribute, the address its agent registers).
@@ -42,55 +42,6 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{pointer} in {value}"))
 }
 
-/// Each host's container instance ARN, found by the `host` attribute its agent was given.
-fn instance_arns(cluster: &Cluster) -> BTreeMap<String, String> {
-    cluster
-        .instances()
-        .iter()
-        .filter_map(|instance| {
-            Some((
-                attribute(instance, "host")?,
-                instance["containerInstanceArn"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
-}
-
-/// DescribeTasks of the service's tasks that ListTasks shows (desired RUNNING).
-fn service_tasks(cluster: &Cluster, service: &str) -> Vec<Value> {
-    let list = cluster.aws_json(&["ecs", "list-tasks", "--service-name", service]);
-    let arns: Vec<&str> = list["taskArns"]
-        .as_array()
-        .expect("taskArns")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    if arns.is_empty() {
-        return Vec::new();
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--tasks"];
-    args.extend(arns);
-    cluster.aws_json(&args)["tasks"]
-        .as_array()
-        .expect("tasks")
-        .clone()
-}
-
-/// RUNNING tasks per container instance ARN, when every listed task is RUNNING and there
-/// are `count` of them; None otherwise.
-fn running_per_instance(tasks: &[Value], count: usize) -> Option<BTreeMap<String, usize>> {
-    if tasks.len() != count || tasks.iter().any(|t| t["lastStatus"] != "RUNNING") {
-        return None;
-    }
-    let mut per_instance = BTreeMap::new();
-    for task in tasks {
-        *per_instance
-            .entry(str_at(task, "/containerInstanceArn").to_string())
-            .or_default() += 1;
-    }
-    Some(per_instance)
-}
-
 /// Waits until the service has `count` RUNNING tasks (and no other listed ones) spread
 /// `per_instance` over exactly these instances; the tasks.
 fn wait_spread(
@@ -102,7 +53,7 @@ fn wait_spread(
     let count = per_instance.values().sum();
     let deadline = Instant::now() + timeout;
     loop {
-        let tasks = service_tasks(cluster, "web");
+        let tasks = cluster.service_tasks("web");
         let spread = running_per_instance(&tasks, count);
         if spread.as_ref() == Some(per_instance) {
             return tasks;
@@ -326,7 +277,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
         (instances.len() == 3 && instances.iter().all(|i| i["agentConnected"] == true))
             .then_some(())
     });
-    let arns = instance_arns(&cluster);
+    let arns = cluster.instance_arns("host");
     assert_eq!(arns.len(), 3, "one instance per host: {arns:?}");
     let arn = |host: &str| arns[host].clone();
 
@@ -561,7 +512,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
 
     // 5. One task fails its health checks: h1's balancer checks nothing itself, yet
     // stops sending it requests once the server's checks find it unhealthy.
-    let tasks = service_tasks(&cluster, "web");
+    let tasks = cluster.service_tasks("web");
     let sick = str_at(&tasks[0], "/taskArn")
         .rsplit('/')
         .next()
@@ -591,7 +542,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
                     .args(["exec", &sick_container, "wget", "-qO-", "http://127.0.0.1:8080/health.html"])
                     .output()
                     .map(|out| String::from_utf8_lossy(&out.stderr).into_owned());
-                let tasks: Vec<String> = service_tasks(&cluster, "web")
+                let tasks: Vec<String> = cluster.service_tasks("web")
                     .iter()
                     .map(|t| format!("{} {} {}", t["taskArn"], t["lastStatus"], t["containers"][0]["networkBindings"]))
                     .collect();

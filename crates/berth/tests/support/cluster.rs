@@ -4,6 +4,7 @@
 //! their node ids and is removed on drop, also when the test fails (which first prints
 //! the end of each process's log).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -313,6 +314,132 @@ impl Cluster {
         ids.sort();
         ids
     }
+}
+
+/// Helpers the multi-host tests share: agents that join, and what the aws CLI reads back
+/// about instances, tasks and services (all on the default cluster).
+impl Cluster {
+    /// Starts `berth agent` `name` that joins with the server's join command and
+    /// registers `address`, with these further flags (`--attribute`, `--availability-zone`).
+    pub fn spawn_joined_agent(&mut self, name: &str, address: &str, extra: &[&str]) -> usize {
+        let (server, token) = self.join_command();
+        let mut flags = vec!["--server", &server, "--token", &token, "--address", address];
+        flags.extend_from_slice(extra);
+        self.spawn_agent(name, &flags)
+    }
+
+    /// Waits until the cluster lists exactly `count` instances, all connected.
+    pub fn wait_connected_instances(&self, count: usize, timeout: Duration) {
+        self.wait_for(&format!("{count} connected instances"), timeout, || {
+            let instances = self.instances();
+            (instances.len() == count && instances.iter().all(|i| i["agentConnected"] == true))
+                .then_some(())
+        });
+    }
+
+    /// Each instance's ARN by the value of the attribute `name` its agent was given (a
+    /// value each instance has its own of, such as a host or rack name).
+    pub fn instance_arns(&self, name: &str) -> BTreeMap<String, String> {
+        self.instances()
+            .iter()
+            .filter_map(|instance| {
+                Some((
+                    attribute(instance, name)?,
+                    instance["containerInstanceArn"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// DescribeTasks of the tasks `list-tasks` shows with these filters (desired RUNNING
+    /// unless `--desired-status` says otherwise).
+    pub fn listed_tasks(&self, filters: &[&str]) -> Vec<serde_json::Value> {
+        let mut list_args = vec!["ecs", "list-tasks"];
+        list_args.extend_from_slice(filters);
+        let list = self.aws_json(&list_args);
+        let arns: Vec<&str> = list["taskArns"]
+            .as_array()
+            .expect("taskArns")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        let mut args = vec!["ecs", "describe-tasks", "--tasks"];
+        args.extend(arns);
+        self.aws_json(&args)["tasks"]
+            .as_array()
+            .expect("tasks")
+            .clone()
+    }
+
+    /// DescribeTasks of the service's tasks that ListTasks shows (desired RUNNING).
+    pub fn service_tasks(&self, service: &str) -> Vec<serde_json::Value> {
+        self.listed_tasks(&["--service-name", service])
+    }
+
+    /// The service's record as DescribeServices returns it.
+    pub fn service(&self, service: &str) -> serde_json::Value {
+        let described = self.aws_json(&["ecs", "describe-services", "--services", service]);
+        described["services"][0].clone()
+    }
+
+    /// The messages of the service's events, newest first.
+    pub fn service_events(&self, service: &str) -> Vec<String> {
+        self.service(service)["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until the service has `count` RUNNING tasks and no other listed ones; how
+    /// many run on each instance (by ARN).
+    pub fn wait_service_running(
+        &self,
+        service: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> BTreeMap<String, usize> {
+        self.wait_for(
+            &format!("{count} RUNNING tasks of service {service}"),
+            timeout,
+            || running_per_instance(&self.service_tasks(service), count),
+        )
+    }
+}
+
+/// RUNNING tasks per container instance ARN, when every listed task is RUNNING and there
+/// are `count` of them; None otherwise.
+pub fn running_per_instance(
+    tasks: &[serde_json::Value],
+    count: usize,
+) -> Option<BTreeMap<String, usize>> {
+    if tasks.len() != count || tasks.iter().any(|t| t["lastStatus"] != "RUNNING") {
+        return None;
+    }
+    let mut per_instance = BTreeMap::new();
+    for task in tasks {
+        *per_instance
+            .entry(task["containerInstanceArn"].as_str()?.to_string())
+            .or_default() += 1;
+    }
+    Some(per_instance)
+}
+
+/// An instance's resource `name` (CPU, MEMORY) from `registeredResources` or
+/// `remainingResources`.
+pub fn resource(instance: &serde_json::Value, list: &str, name: &str) -> Option<i64> {
+    instance[list]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == name)
+        .and_then(|r| r["integerValue"].as_i64())
 }
 
 pub fn cluster_join_file(cluster: &Cluster) -> PathBuf {
