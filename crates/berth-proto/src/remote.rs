@@ -22,6 +22,11 @@ pub mod paths {
     pub const HEARTBEAT: &str = "/v1/heartbeat";
     /// [`super::BalancerConfigRequest`] in, `BalancerConfig` out (a long-poll).
     pub const LOAD_BALANCER: &str = "/v1/load-balancer";
+    /// [`super::LogRequestsPoll`] in, [`super::LogRequests`] out (a long-poll): what
+    /// `berth logs` asks of this node's tasks.
+    pub const LOG_REQUESTS: &str = "/v1/log-requests";
+    /// [`super::LogAnswer`] in, nothing out.
+    pub const LOG_ANSWER: &str = "/v1/log-answer";
 }
 
 /// An agent asking to join the cluster. The token is a secret: this type's `Debug`
@@ -90,6 +95,59 @@ pub struct BalancerConfigRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ReportRequest {
     pub reports: Vec<TaskReport>,
+}
+
+/// A node asks what output of its tasks it should send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRequestsPoll {
+    /// How long the server may hold the answer (it caps this).
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRequests {
+    pub requests: Vec<LogRequest>,
+}
+
+/// The output of one task's containers on the node (all, or the one named): only lines
+/// after `since` (epoch seconds) and only the last `tail` lines, as GetTaskLogs asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRequest {
+    /// What the answer names.
+    pub id: u64,
+    pub task_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<u64>,
+}
+
+/// A node's answer to a [`LogRequest`]: the lines, oldest first, or why it has none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogAnswer {
+    pub id: u64,
+    #[serde(default)]
+    pub lines: Vec<TaskLogLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One line a task's container wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLogLine {
+    pub container_name: String,
+    /// Epoch seconds at which the container wrote it.
+    pub timestamp: f64,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub message: String,
 }
 
 /// The body of every refusal: a code a program can match, and a message for a person.

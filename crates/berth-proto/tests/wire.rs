@@ -331,3 +331,57 @@ fn a_load_balancer_config_keeps_its_shape() {
     );
     assert_eq!(paths::LOAD_BALANCER, "/v1/load-balancer");
 }
+
+#[test]
+fn log_requests_and_answers_keep_their_shapes() {
+    use berth_proto::remote::*;
+    let requests = LogRequests {
+        requests: vec![LogRequest {
+            id: 3,
+            task_id: "t1".into(),
+            container_name: Some("web".into()),
+            since: Some(1.5),
+            tail: Some(10),
+        }],
+    };
+    let pinned = json!({"requests": [
+        {"id": 3, "taskId": "t1", "containerName": "web", "since": 1.5, "tail": 10}
+    ]});
+    assert_eq!(serde_json::to_value(&requests).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<LogRequests>(pinned).unwrap(),
+        requests
+    );
+
+    let answer = LogAnswer {
+        id: 3,
+        lines: vec![TaskLogLine {
+            container_name: "web".into(),
+            timestamp: 2.25,
+            stream: "stdout".into(),
+            message: "GET /".into(),
+        }],
+        error: None,
+    };
+    let pinned = json!({"id": 3, "lines": [
+        {"containerName": "web", "timestamp": 2.25, "stream": "stdout", "message": "GET /"}
+    ]});
+    assert_eq!(serde_json::to_value(&answer).unwrap(), pinned);
+    assert_eq!(serde_json::from_value::<LogAnswer>(pinned).unwrap(), answer);
+    let failed = json!({"id": 4, "error": "no such container"});
+    assert_eq!(
+        serde_json::from_value::<LogAnswer>(failed).unwrap(),
+        LogAnswer {
+            id: 4,
+            lines: vec![],
+            error: Some("no such container".into())
+        }
+    );
+    let poll = LogRequestsPoll { timeout_ms: 100 };
+    assert_eq!(
+        serde_json::to_value(&poll).unwrap(),
+        json!({"timeoutMs": 100})
+    );
+    assert_eq!(paths::LOG_REQUESTS, "/v1/log-requests");
+    assert_eq!(paths::LOG_ANSWER, "/v1/log-answer");
+}

@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use berth_core::nodes::{check_node_id, check_registration, task_runs_on};
 use berth_proto::remote::{
-    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, Refusal,
-    RefusalCode, RegisterRequest, ReportRequest,
+    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, LogAnswer,
+    LogRequests, LogRequestsPoll, Refusal, RefusalCode, RegisterRequest, ReportRequest,
 };
 use berth_proto::{ControlPlaneLink, PROTOCOL_VERSION};
 use http_body_util::{BodyExt, Limited};
@@ -36,6 +36,7 @@ use crate::join_token::{JoinToken, JoinTokens};
 use crate::listener::{self, ApiLimits, ApiTransport, PeerCertificate, RequestActivity};
 use crate::load_balancing::balancer_config;
 use crate::node_liveness::NodeLiveness;
+use crate::remote_logs::{AnswerRefused, RemoteLogs};
 use crate::{ControlPlane, LocalLink};
 
 /// The longest an assignments long-poll is held.
@@ -51,6 +52,8 @@ pub struct AgentApi {
     pub ca: Arc<ClusterCa>,
     pub tokens: JoinTokens,
     pub liveness: Arc<NodeLiveness>,
+    /// Where `berth logs` waits for its agents' answers.
+    pub logs: Arc<RemoteLogs>,
 }
 
 struct Shared {
@@ -159,6 +162,8 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::REPORT,
         paths::HEARTBEAT,
         paths::LOAD_BALANCER,
+        paths::LOG_REQUESTS,
+        paths::LOG_ANSWER,
     ];
     if !known.contains(&path.as_str()) {
         return Err(Refused::new(
@@ -196,6 +201,13 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::ASSIGNMENTS => assignments(shared, &node_id, parse(&body)?).await,
         paths::REPORT => report(shared, &node_id, parse(&body)?).await,
         paths::LOAD_BALANCER => Ok(load_balancer(shared, parse(&body)?).await),
+        paths::LOG_REQUESTS => {
+            let poll: LogRequestsPoll = parse(&body)?;
+            let timeout = Duration::from_millis(poll.timeout_ms).min(MAX_LONG_POLL);
+            let requests = shared.api.logs.next_requests(&node_id, timeout).await;
+            Ok(json_response(&LogRequests { requests }))
+        }
+        paths::LOG_ANSWER => log_answer(shared, &node_id, parse(&body)?),
         _ => Ok(json_response(&serde_json::json!({}))),
     }
 }
@@ -401,6 +413,29 @@ async fn load_balancer(shared: &Shared, request: BalancerConfigRequest) -> Respo
             changed = changes.changed() => if changed.is_err() { return json_response(&config) },
             _ = tokio::time::sleep_until(deadline) => return json_response(&config),
         }
+    }
+}
+
+fn log_answer(shared: &Shared, node_id: &str, answer: LogAnswer) -> Result<Response, Refused> {
+    match shared.api.logs.answer(node_id, answer) {
+        Ok(()) => Ok(json_response(&serde_json::json!({}))),
+        Err(AnswerRefused::OtherNode(id)) => {
+            tracing::warn!(
+                node = node_id,
+                request = id,
+                "a node answered a log request of another node"
+            );
+            Err(Refused::forbidden(format!(
+                "log request {id} was not asked of node '{node_id}'"
+            )))
+        }
+        // Given up on (the caller's wait ended) or answered before: nothing to do, and
+        // nothing for the agent to retry.
+        Err(AnswerRefused::Unknown(id)) => Err(Refused::new(
+            StatusCode::NOT_FOUND,
+            RefusalCode::BadRequest,
+            format!("no log request {id} waits for an answer"),
+        )),
     }
 }
 

@@ -140,6 +140,7 @@ impl Cluster {
                 ca: ca.clone(),
                 tokens: tokens.clone(),
                 liveness: Arc::new(NodeLiveness::new()),
+                logs: Arc::new(crate::RemoteLogs::new(control_plane.store.clone())),
             },
             tls,
             ApiLimits::default(),

@@ -23,9 +23,10 @@ mod local_link;
 mod node_liveness;
 pub mod private_files;
 mod random_ids;
+mod remote_logs;
 mod scheduler_loop;
 
-pub use agent_api::{serve_agents, AgentApi, MAX_LONG_POLL};
+pub use agent_api::{serve_agents, AgentApi, MAX_AGENT_BODY_BYTES, MAX_LONG_POLL};
 pub use clock::now;
 pub use control_plane::{ControlPlane, LogSource};
 pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
@@ -35,4 +36,5 @@ pub use load_balancing::{balancer_config, edge_lb_config, lb_config, run_load_ba
 pub use local_link::{assignments_of, LocalLink};
 pub use node_liveness::{run_node_liveness, NodeLiveness, DEFAULT_HEARTBEAT_TIMEOUT};
 pub use random_ids::RandomIds;
+pub use remote_logs::{api_log_line, RemoteLogs};
 pub use scheduler_loop::{run_scheduler, LoopName};

@@ -5,11 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use async_trait::async_trait;
-use berth_agent::{Agent, AgentConfig, AgentHandle};
-use berth_api::LogLine;
+use berth_agent::{Agent, AgentConfig};
 use berth_runtime::{ContainerRuntime, DockerRuntime};
-use berth_server::{LocalLink, LogSource};
+use berth_server::LocalLink;
 
 use crate::control_plane;
 use crate::process::node_id;
@@ -39,39 +37,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         runtime,
         Arc::new(LocalLink::new(control_plane.clone())),
     );
-    control_plane.set_log_source(Arc::new(AgentLogs(agent.handle())));
+    control_plane.set_log_source(Arc::new(crate::task_logs::AgentLogs(agent.handle())));
     let stopped = running.stopped();
     running.spawn(agent.run(stopped));
     running.print_api("dev");
     running.run_until_signal("dev").await;
     Ok(())
-}
-
-/// `berth logs` reads through the local agent.
-struct AgentLogs(AgentHandle);
-
-#[async_trait]
-impl LogSource for AgentLogs {
-    async fn task_logs(
-        &self,
-        task_id: &str,
-        container_name: Option<&str>,
-        since: Option<f64>,
-        tail: Option<u64>,
-    ) -> Result<Vec<LogLine>, String> {
-        let entries = self
-            .0
-            .logs(task_id, container_name, since, tail)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(entries
-            .into_iter()
-            .map(|(container_name, entry)| LogLine {
-                container_name,
-                timestamp: entry.timestamp,
-                stream: format!("{:?}", entry.stream).to_lowercase(),
-                message: entry.message,
-            })
-            .collect())
-    }
 }

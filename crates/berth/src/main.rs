@@ -11,6 +11,7 @@ mod paths;
 mod process;
 mod remote_link;
 mod server;
+mod task_logs;
 mod tls;
 
 use clap::{Parser, Subcommand};

@@ -20,8 +20,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use berth_proto::remote::{
-    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, Refusal,
-    RegisterRequest, ReportRequest,
+    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, LogAnswer,
+    LogRequest, LogRequests, LogRequestsPoll, Refusal, RegisterRequest, ReportRequest,
 };
 use berth_proto::{
     Assignments, BalancerConfig, ControlPlaneLink, LinkError, NodeRegistration, TaskReport,
@@ -343,6 +343,25 @@ impl RemoteLink {
         };
         let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
         self.call(paths::LOAD_BALANCER, &request, wait).await
+    }
+
+    /// The log requests for this node's tasks, as they come (the server holds the
+    /// answer up to `timeout`, which it caps).
+    pub async fn log_requests(&self, timeout: Duration) -> Result<Vec<LogRequest>, LinkError> {
+        let poll = LogRequestsPoll {
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
+        self.call::<LogRequests>(paths::LOG_REQUESTS, &poll, wait)
+            .await
+            .map(|answer| answer.requests)
+    }
+
+    /// Sends the answer to one log request.
+    pub async fn log_answer(&self, answer: &LogAnswer) -> Result<(), LinkError> {
+        self.call::<serde_json::Value>(paths::LOG_ANSWER, answer, CALL_TIMEOUT)
+            .await
+            .map(|_| ())
     }
 
     /// Tells the server this agent is alive.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use berth_server::cluster_ca::ClusterCa;
 use berth_server::join_token::{JoinToken, JoinTokens, TokenRecord};
-use berth_server::{run_node_liveness, serve_agents, AgentApi, NodeLiveness};
+use berth_server::{run_node_liveness, serve_agents, AgentApi, NodeLiveness, RemoteLogs};
 use serde::{Deserialize, Serialize};
 
 use crate::control_plane::{self, ControlPlaneArgs};
@@ -230,6 +230,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut running = control_plane::start(&args.control_plane, prepared, "server").await?;
     let control_plane = running.control_plane.clone();
     let liveness = Arc::new(NodeLiveness::new());
+    let logs = Arc::new(RemoteLogs::new(control_plane.store.clone()));
+    control_plane.set_log_source(logs.clone());
     let tokens = JoinTokens::in_dir(&pki_dir(&data_dir));
     running.spawn(serve_agents(
         agent_listener,
@@ -238,6 +240,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             ca: ca.clone(),
             tokens: tokens.clone(),
             liveness: liveness.clone(),
+            logs: logs.clone(),
         },
         agent_tls,
         control_plane::api_limits(agent_listen),

@@ -159,7 +159,7 @@ fn agents_join_run_a_service_and_are_told_apart_from_impostors() {
         "web",
         "--container-definitions",
         r#"[{"name":"web","image":"berth/busybox:latest","memory":16,
-             "command":["httpd","-f","-p","8080"],
+             "command":["sh","-c","echo serving on $(hostname); echo a warning >&2; exec httpd -f -p 8080"],
              "environment":[{"name":"WEB_SECRET","value":"not-for-impostors"}]}]"#,
     ]);
     cluster.aws_json(&[
@@ -180,6 +180,39 @@ fn agents_join_run_a_service_and_are_told_apart_from_impostors() {
     assert!(
         running >= 2,
         "the service's containers carry the agents' node ids"
+    );
+
+    // `berth logs` reads each task's output on the machine that runs it, through its
+    // agent.
+    let tasks = cluster.aws_json(&["ecs", "list-tasks", "--service-name", "web"]);
+    let tasks: Vec<String> = tasks["taskArns"]
+        .as_array()
+        .expect("taskArns")
+        .iter()
+        .filter_map(|arn| arn.as_str()?.rsplit('/').next().map(str::to_string))
+        .collect();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    for task in &tasks {
+        let logs = cluster.wait_for("the task's output", Duration::from_secs(20), || {
+            let out = cluster.berth_client(&["logs", task]);
+            assert!(
+                out.status.success(),
+                "berth logs {task}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // The container's stderr lines go to the client's stderr.
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let errors = String::from_utf8_lossy(&out.stderr);
+            (text.contains("serving on") && errors.contains("a warning")).then_some(text)
+        });
+        assert!(!logs.contains("not-for-impostors"), "{logs}");
+    }
+    let service_logs = cluster.berth_client(&["logs", "web"]);
+    let text = String::from_utf8_lossy(&service_logs.stdout);
+    assert_eq!(
+        text.matches("serving on").count(),
+        2,
+        "the service's logs hold both tasks' output (one on each agent): {text}"
     );
 
     // An agent with a wrong token is refused and gets nothing.

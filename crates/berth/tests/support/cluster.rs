@@ -221,6 +221,20 @@ impl Cluster {
             .expect("run the aws CLI")
     }
 
+    /// A berth client command against the server's API.
+    pub fn berth_client(&self, args: &[&str]) -> Output {
+        berth()
+            .args(args)
+            .args(["--endpoint", &format!("http://127.0.0.1:{}", self.api_port)])
+            .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
+            .args(["--region", "us-east-1"])
+            .env("BERTH_DATA_DIR", self.dir.path().join("no-client-data"))
+            .env_remove("BERTH_CLUSTER")
+            .env_remove("BERTH_ENDPOINT")
+            .output()
+            .expect("run the berth client")
+    }
+
     pub fn aws_json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.aws(args);
         assert!(

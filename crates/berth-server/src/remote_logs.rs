@@ -1,0 +1,292 @@
+//! `berth logs` under `berth server`: the output of a task is on the machine that runs
+//! it, and the server cannot call its agents (they call it). So each agent long-polls
+//! for the log requests of its own tasks (`/v1/log-requests`) and posts each answer
+//! (`/v1/log-answer`); GetTaskLogs waits for that answer, up to `ANSWER_TIMEOUT`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_api::LogLine;
+use berth_proto::remote::{LogAnswer, LogRequest, TaskLogLine};
+use berth_store::Store;
+use tokio::sync::{oneshot, Notify};
+
+use crate::control_plane::LogSource;
+
+/// How long GetTaskLogs waits for the agent's answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The log requests on their way to agents, and the callers waiting for answers.
+pub struct RemoteLogs {
+    store: Arc<Store>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    /// Per node: the requests its agent has not fetched yet.
+    queued: HashMap<String, Vec<LogRequest>>,
+    /// Per node: wakes its agent's poll.
+    wakers: HashMap<String, Arc<Notify>>,
+    /// Per request id: the node asked, and who waits for the answer.
+    waiting: HashMap<u64, (String, oneshot::Sender<LogAnswer>)>,
+}
+
+/// Why an answer was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AnswerRefused {
+    /// No request of that id waits (answered before, or given up on).
+    Unknown(u64),
+    /// The request was asked of another node.
+    OtherNode(u64),
+}
+
+impl RemoteLogs {
+    pub fn new(store: Arc<Store>) -> RemoteLogs {
+        RemoteLogs {
+            store,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn waker(&self, node_id: &str) -> Arc<Notify> {
+        self.lock()
+            .wakers
+            .entry(node_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The requests for `node_id`'s agent: at once if some are queued, else the first
+    /// to come within `timeout` (none when it passes).
+    pub async fn next_requests(&self, node_id: &str, timeout: Duration) -> Vec<LogRequest> {
+        let waker = self.waker(node_id);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before looking, so a request queued in between still wakes it.
+            let notified = waker.notified();
+            let taken = self.lock().queued.remove(node_id).unwrap_or_default();
+            if !taken.is_empty() {
+                return taken;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => return Vec::new(),
+            }
+        }
+    }
+
+    /// Hands `answer` from `node_id` to whoever waits for it.
+    pub fn answer(&self, node_id: &str, answer: LogAnswer) -> Result<(), AnswerRefused> {
+        let mut inner = self.lock();
+        match inner.waiting.get(&answer.id) {
+            None => return Err(AnswerRefused::Unknown(answer.id)),
+            Some((asked, _)) if asked != node_id => {
+                return Err(AnswerRefused::OtherNode(answer.id))
+            }
+            Some(_) => {}
+        }
+        if let Some((_, sender)) = inner.waiting.remove(&answer.id) {
+            // The caller may have given up just now; nothing to do then.
+            let _ = sender.send(answer);
+        }
+        Ok(())
+    }
+
+    /// Asks `node_id`'s agent; its answer, or an error once `ANSWER_TIMEOUT` passes.
+    async fn ask(&self, node_id: &str, mut request: LogRequest) -> Result<LogAnswer, String> {
+        let (sender, receiver) = oneshot::channel();
+        let id = {
+            let mut inner = self.lock();
+            inner.next_id += 1;
+            let id = inner.next_id;
+            request.id = id;
+            inner.waiting.insert(id, (node_id.to_string(), sender));
+            inner
+                .queued
+                .entry(node_id.to_string())
+                .or_default()
+                .push(request);
+            id
+        };
+        self.waker(node_id).notify_waiters();
+        match tokio::time::timeout(ANSWER_TIMEOUT, receiver).await {
+            Ok(Ok(answer)) => Ok(answer),
+            _ => {
+                let mut inner = self.lock();
+                inner.waiting.remove(&id);
+                if let Some(queued) = inner.queued.get_mut(node_id) {
+                    queued.retain(|request| request.id != id);
+                }
+                Err(format!(
+                    "the agent of node '{node_id}' did not send the task's output within {} s",
+                    ANSWER_TIMEOUT.as_secs()
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LogSource for RemoteLogs {
+    async fn task_logs(
+        &self,
+        task_id: &str,
+        container_name: Option<&str>,
+        since: Option<f64>,
+        tail: Option<u64>,
+    ) -> Result<Vec<LogLine>, String> {
+        let node = self.store.read(|state| {
+            let instance_id = state.tasks.get(task_id)?.container_instance_id.clone()?;
+            let instance = state.container_instances.get(&instance_id)?;
+            Some((
+                instance.node_id.clone(),
+                instance.agent_connected,
+                instance_id,
+            ))
+        });
+        let Some((node_id, connected, instance_id)) = node else {
+            return Ok(Vec::new());
+        };
+        if !connected {
+            return Err(format!(
+                "the agent of container instance '{instance_id}' is not connected: its tasks' output cannot be read until it is back"
+            ));
+        }
+        let answer = self
+            .ask(
+                &node_id,
+                LogRequest {
+                    id: 0,
+                    task_id: task_id.to_string(),
+                    container_name: container_name.map(str::to_string),
+                    since,
+                    tail,
+                },
+            )
+            .await?;
+        if let Some(error) = answer.error {
+            return Err(error);
+        }
+        Ok(answer.lines.into_iter().map(api_log_line).collect())
+    }
+}
+
+/// A line as GetTaskLogs answers it.
+pub fn api_log_line(line: TaskLogLine) -> LogLine {
+    LogLine {
+        container_name: line.container_name,
+        timestamp: line.timestamp,
+        stream: line.stream,
+        message: line.message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(message: &str) -> TaskLogLine {
+        TaskLogLine {
+            container_name: "web".to_string(),
+            timestamp: 1.0,
+            stream: "stdout".to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_reaches_its_nodes_poll_and_the_answer_its_caller() {
+        let logs = Arc::new(RemoteLogs::new(
+            crate::ControlPlane::in_memory().store.clone(),
+        ));
+        let caller = {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                logs.ask(
+                    "n1",
+                    LogRequest {
+                        id: 0,
+                        task_id: "t1".to_string(),
+                        container_name: None,
+                        since: None,
+                        tail: Some(5),
+                    },
+                )
+                .await
+            })
+        };
+        // Another node's poll gets nothing; n1's gets the request.
+        assert!(logs
+            .next_requests("n2", Duration::from_millis(50))
+            .await
+            .is_empty());
+        let requests = logs.next_requests("n1", Duration::from_secs(5)).await;
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].task_id, "t1");
+        assert_eq!(requests[0].tail, Some(5));
+        let id = requests[0].id;
+        // Only the node asked may answer.
+        let answer = |lines| LogAnswer {
+            id,
+            lines,
+            error: None,
+        };
+        assert_eq!(
+            logs.answer("n2", answer(vec![line("forged")])),
+            Err(AnswerRefused::OtherNode(id))
+        );
+        logs.answer("n1", answer(vec![line("GET /")])).unwrap();
+        let got = caller.await.unwrap().unwrap();
+        assert_eq!(got.lines, vec![line("GET /")]);
+        // Answered once: a second answer is refused.
+        assert_eq!(
+            logs.answer("n1", answer(vec![])),
+            Err(AnswerRefused::Unknown(id))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_agent_gets_an_error_after_the_timeout_and_its_request_is_dropped() {
+        let logs = RemoteLogs::new(crate::ControlPlane::in_memory().store.clone());
+        let asked = logs
+            .ask(
+                "n1",
+                LogRequest {
+                    id: 0,
+                    task_id: "t1".to_string(),
+                    container_name: None,
+                    since: None,
+                    tail: None,
+                },
+            )
+            .await;
+        let error = asked.unwrap_err();
+        assert!(error.contains("node 'n1'"), "{error}");
+        // Given up on: not sent to the agent later, and an answer to it is refused.
+        assert!(logs
+            .next_requests("n1", Duration::from_millis(10))
+            .await
+            .is_empty());
+        assert_eq!(
+            logs.answer(
+                "n1",
+                LogAnswer {
+                    id: 1,
+                    lines: vec![],
+                    error: None
+                }
+            ),
+            Err(AnswerRefused::Unknown(1))
+        );
+    }
+}
