@@ -12,7 +12,13 @@
 //! SHA-256 is the one the token pins ([`PinnedCaVerifier`]): no trust on first use. The
 //! certificate it gets and the CA's are kept beside the key; from then on every call
 //! presents that certificate and trusts that CA only, so a restart needs no token.
+//!
+//! Every call leaves from the agent's `--address` when this machine has that address
+//! ([`source_address`]): on a machine with several addresses the server then hears the
+//! node from the address it publishes its tasks' ports at, and a network cut between
+//! those two addresses cuts the agent off as it cuts the load balancer off.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +96,7 @@ pub async fn join(
     token: &str,
     node_id: &str,
     pki_dir: &Path,
+    source: Option<IpAddr>,
 ) -> anyhow::Result<Identity> {
     let token = JoinToken::parse(token)?;
     create_private_dir(pki_dir).with_context(|| format!("creating {}", pki_dir.display()))?;
@@ -120,7 +127,7 @@ pub async fn join(
         }))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let client = http_client(config)?;
+    let client = http_client(config, source)?;
     let request = JoinRequest {
         protocol_version: PROTOCOL_VERSION,
         token: token.reveal(),
@@ -180,9 +187,27 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn http_client(config: rustls::ClientConfig) -> anyhow::Result<reqwest::Client> {
+/// The address the agent's calls leave from: `address` (its `--address`) if this
+/// machine has it. An address others reach the machine at but that is not its own (a
+/// NAT's, a floating one) cannot be bound, so the calls then leave from whichever
+/// address the route picks, as they do when no `--address` is given.
+pub fn source_address(address: IpAddr) -> Option<IpAddr> {
+    match std::net::UdpSocket::bind((address, 0)) {
+        Ok(_) => Some(address),
+        Err(error) => {
+            tracing::info!(%address, %error, "--address is not one of this machine's; calls to the server leave from the routed address");
+            None
+        }
+    }
+}
+
+fn http_client(
+    config: rustls::ClientConfig,
+    source: Option<IpAddr>,
+) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_preconfigured_tls(config)
+        .local_address(source)
         .http1_only()
         // Below the agent listener's idle timeout: a pooled connection is not reused
         // just as the server closes it.
@@ -272,7 +297,12 @@ pub struct RemoteLink {
 }
 
 impl RemoteLink {
-    pub fn new(server: &reqwest::Url, identity: &Identity) -> anyhow::Result<RemoteLink> {
+    /// Calls leave from `source` when given (see [`source_address`]).
+    pub fn new(
+        server: &reqwest::Url,
+        identity: &Identity,
+        source: Option<IpAddr>,
+    ) -> anyhow::Result<RemoteLink> {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(identity.ca.clone())
@@ -285,7 +315,7 @@ impl RemoteLink {
             .context("the agent's key does not fit its certificate")?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(RemoteLink {
-            client: http_client(config)?,
+            client: http_client(config, source)?,
             server: server.clone(),
         })
     }
@@ -368,5 +398,40 @@ impl ControlPlaneLink for RemoteLink {
         self.call::<serde_json::Value>(paths::REPORT, &ReportRequest { reports }, CALL_TIMEOUT)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod source_address_tests {
+    use super::*;
+
+    fn plain_config() -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    }
+
+    #[test]
+    fn only_an_address_of_this_machine_is_a_source() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(source_address(loopback), Some(loopback));
+        // TEST-NET-1 (RFC 5737) is no machine's own address.
+        let elsewhere: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(source_address(elsewhere), None);
+    }
+
+    #[tokio::test]
+    async fn calls_leave_from_the_source_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        // Linux answers on all of 127.0.0.0/8, so 127.0.0.7 stands for a second address.
+        let source: IpAddr = "127.0.0.7".parse().unwrap();
+        let client = http_client(plain_config(), Some(source)).unwrap();
+        let call = tokio::spawn(async move { client.get(url).send().await });
+        let (_connection, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), source);
+        call.abort();
     }
 }

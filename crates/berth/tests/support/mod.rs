@@ -734,8 +734,18 @@ impl Drop for Dev {
 
 /// A plain HTTP/1.0 GET on loopback; returns (status, body).
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    http_get_at(std::net::Ipv4Addr::LOCALHOST.into(), port, path)
+}
+
+/// `http_get` to `address`: a task's host port at its agent's address, say.
+pub fn http_get_at(
+    address: std::net::IpAddr,
+    port: u16,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&(address, port).into(), Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
     let mut response = String::new();
