@@ -4,10 +4,13 @@
 //! their node ids and is removed on drop, also when the test fails (which first prints
 //! the end of each process's log).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use berth_auth::{sign_headers, Credentials};
@@ -556,6 +559,90 @@ pub fn all_succeed(port: u16, n: usize) -> Vec<String> {
             other => panic!("request {} of {n} through the listener: {other:?}", i + 1),
         })
         .collect()
+}
+
+/// A client sending GETs through the listener back to back until stopped, counting
+/// answers and failures (and when the failures were).
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<Instant>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(port: u16) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, ok, failed, failures) =
+                (stop.clone(), ok.clone(), failed.clone(), failures.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match http_get(port, "/") {
+                        Ok((200, _)) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            failures.lock().unwrap().push(Instant::now());
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Load {
+            stop,
+            ok,
+            failed,
+            failures,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the client; (answered, failed, from first to last failure).
+    pub fn finish(mut self) -> (usize, usize, Option<Duration>) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the load thread");
+        }
+        let failures = self.failures.lock().unwrap();
+        let window = match (failures.first(), failures.last()) {
+            (Some(first), Some(last)) => Some(*last - *first),
+            _ => None,
+        };
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            window,
+        )
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The container host names (what each task serves) of the tasks on each instance.
+pub fn names_per_instance(tasks: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for task in tasks {
+        let runtime_id = str_at(task, "/containers/0/runtimeId");
+        names
+            .entry(str_at(task, "/containerInstanceArn").to_string())
+            .or_default()
+            .insert(runtime_id[..12].to_string());
+    }
+    names
 }
 
 /// Every TCP socket of this machine (IPv4) as (local, remote), from /proc/net/tcp.
