@@ -20,6 +20,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,9 +42,17 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::Notify;
 
 /// How long a call other than the long-poll may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a heartbeat may take. A server answers one at once; one that takes longer
+/// is stuck on a connection that no longer delivers (a network cut drops packets
+/// without a word, and TCP retries them ever more slowly). Giving up drops that
+/// connection, so the next heartbeat opens a fresh one and the agent hears the server
+/// soon after the network heals.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -294,6 +303,10 @@ impl ServerCertVerifier for PinnedCaVerifier {
 pub struct RemoteLink {
     client: reqwest::Client,
     server: reqwest::Url,
+    /// The last heartbeat failed.
+    heartbeats_failing: AtomicBool,
+    /// Told when a heartbeat gets through after failures: see [`RemoteLink::heartbeat`].
+    heartbeats_back: Notify,
 }
 
 impl RemoteLink {
@@ -314,10 +327,19 @@ impl RemoteLink {
             .with_client_auth_cert(vec![identity.certificate.clone()], identity.key.clone_key())
             .context("the agent's key does not fit its certificate")?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(RemoteLink {
-            client: http_client(config, source)?,
+        Ok(RemoteLink::with_client(
+            http_client(config, source)?,
+            server,
+        ))
+    }
+
+    fn with_client(client: reqwest::Client, server: &reqwest::Url) -> RemoteLink {
+        RemoteLink {
+            client,
             server: server.clone(),
-        })
+            heartbeats_failing: AtomicBool::new(false),
+            heartbeats_back: Notify::new(),
+        }
     }
 
     async fn call<R: DeserializeOwned>(
@@ -359,10 +381,22 @@ impl RemoteLink {
     }
 
     /// Tells the server this agent is alive.
+    /// When one gets through after failures, the long-poll in flight is asked anew: it
+    /// went out before the failures and may sit on a connection a network cut killed,
+    /// waiting out its timeout, while the server has news for this node (after a
+    /// partition: that its tasks were given up, whose containers still run here).
     pub async fn heartbeat(&self) -> Result<(), LinkError> {
-        self.call::<serde_json::Value>(paths::HEARTBEAT, &serde_json::json!({}), CALL_TIMEOUT)
+        let result = self
+            .call::<serde_json::Value>(paths::HEARTBEAT, &serde_json::json!({}), HEARTBEAT_TIMEOUT)
             .await
-            .map(|_| ())
+            .map(|_| ());
+        let was_failing = self
+            .heartbeats_failing
+            .swap(result.is_err(), Ordering::SeqCst);
+        if was_failing && result.is_ok() {
+            self.heartbeats_back.notify_waiters();
+        }
+        result
     }
 }
 
@@ -391,7 +425,12 @@ impl ControlPlaneLink for RemoteLink {
         };
         // The server holds the answer up to `timeout` (it caps it): wait past that.
         let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
-        self.call(paths::ASSIGNMENTS, &request, wait).await
+        tokio::select! {
+            answer = self.call(paths::ASSIGNMENTS, &request, wait) => answer,
+            () = self.heartbeats_back.notified() => Err(LinkError::Unavailable(
+                "the server is reachable again; asking for assignments anew".to_string(),
+            )),
+        }
     }
 
     async fn report(&self, reports: Vec<TaskReport>) -> Result<(), LinkError> {
@@ -433,5 +472,90 @@ mod source_address_tests {
         let (_connection, peer) = listener.accept().await.unwrap();
         assert_eq!(peer.ip(), source);
         call.abort();
+    }
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers heartbeats and never answers a long-poll, as a connection
+    /// a network cut killed: the long-poll's request is read, and nothing comes back.
+    async fn serve(listener: tokio::net::TcpListener) {
+        loop {
+            let Ok((mut connection, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    match connection.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() < length {
+                        continue;
+                    }
+                    if head.starts_with(&format!("POST {}", paths::HEARTBEAT)) {
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        let _ = connection.write_all(answer.as_bytes()).await;
+                        request.clear();
+                    } else {
+                        // A long-poll: hold it, never answer.
+                        std::future::pending::<()>().await;
+                    }
+                }
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_back_after_failures_asks_for_assignments_anew() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server =
+            reqwest::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(serve(listener));
+        let link = Arc::new(RemoteLink::with_client(
+            reqwest::Client::builder().http1_only().build().unwrap(),
+            &server,
+        ));
+
+        // Heartbeats that get through while none failed leave the long-poll alone.
+        let poll = {
+            let link = link.clone();
+            tokio::spawn(
+                async move { link.assignments("node-1", 0, Duration::from_secs(30)).await },
+            )
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        link.heartbeat().await.expect("a heartbeat");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!poll.is_finished(), "the long-poll is still waiting");
+
+        // After a failure, the first heartbeat that gets through ends it.
+        link.heartbeats_failing.store(true, Ordering::SeqCst);
+        link.heartbeat().await.expect("a heartbeat");
+        let answer = tokio::time::timeout(Duration::from_secs(5), poll)
+            .await
+            .expect("the long-poll ended")
+            .expect("the long-poll task");
+        assert!(
+            matches!(answer, Err(LinkError::Unavailable(_))),
+            "{answer:?}"
+        );
     }
 }
