@@ -99,6 +99,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .filter(|url| url.scheme() == "https" && url.host().is_some())
         .with_context(|| format!("--server '{server}': expected https://HOST:PORT"))?;
 
+    let source = args.address.and_then(remote_link::source_address);
     let pki_dir = data_dir.join("pki");
     let identity = match Identity::load(&pki_dir)? {
         Some(identity) => {
@@ -111,7 +112,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             let Some(token) = &args.token else {
                 bail!("this agent has not joined a cluster yet: give --token (the join command `berth server token` prints)");
             };
-            let identity = remote_link::join(&server, token, &node_id, &pki_dir).await?;
+            let identity = remote_link::join(&server, token, &node_id, &pki_dir, source).await?;
             println!("Joined the cluster at {server} as node {node_id}");
             identity
         }
@@ -122,7 +123,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         Ok(runtime) => Arc::new(runtime),
         Err(error) => bail!("{error}"),
     };
-    let link = Arc::new(RemoteLink::new(&server, &identity)?);
+    let link = Arc::new(RemoteLink::new(&server, &identity, source)?);
     let address = args.address.or_else(|| address_towards(&server));
     // Its threads are started before the agent runs, so a machine that cannot start
     // them says so at once.

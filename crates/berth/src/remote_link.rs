@@ -12,8 +12,15 @@
 //! SHA-256 is the one the token pins ([`PinnedCaVerifier`]): no trust on first use. The
 //! certificate it gets and the CA's are kept beside the key; from then on every call
 //! presents that certificate and trusts that CA only, so a restart needs no token.
+//!
+//! Every call leaves from the agent's `--address` when this machine has that address
+//! ([`source_address`]): on a machine with several addresses the server then hears the
+//! node from the address it publishes its tasks' ports at, and a network cut between
+//! those two addresses cuts the agent off as it cuts the load balancer off.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,9 +44,17 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::Notify;
 
 /// How long a call other than the long-poll may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a heartbeat may take. A server answers one at once; one that takes longer
+/// is stuck on a connection that no longer delivers (a network cut drops packets
+/// without a word, and TCP retries them ever more slowly). Giving up drops that
+/// connection, so the next heartbeat opens a fresh one and the agent hears the server
+/// soon after the network heals.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -92,6 +107,7 @@ pub async fn join(
     token: &str,
     node_id: &str,
     pki_dir: &Path,
+    source: Option<IpAddr>,
 ) -> anyhow::Result<Identity> {
     let token = JoinToken::parse(token)?;
     create_private_dir(pki_dir).with_context(|| format!("creating {}", pki_dir.display()))?;
@@ -122,7 +138,7 @@ pub async fn join(
         }))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let client = http_client(config)?;
+    let client = http_client(config, source)?;
     let request = JoinRequest {
         protocol_version: PROTOCOL_VERSION,
         token: token.reveal(),
@@ -182,9 +198,27 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn http_client(config: rustls::ClientConfig) -> anyhow::Result<reqwest::Client> {
+/// The address the agent's calls leave from: `address` (its `--address`) if this
+/// machine has it. An address others reach the machine at but that is not its own (a
+/// NAT's, a floating one) cannot be bound, so the calls then leave from whichever
+/// address the route picks, as they do when no `--address` is given.
+pub fn source_address(address: IpAddr) -> Option<IpAddr> {
+    match std::net::UdpSocket::bind((address, 0)) {
+        Ok(_) => Some(address),
+        Err(error) => {
+            tracing::info!(%address, %error, "--address is not one of this machine's; calls to the server leave from the routed address");
+            None
+        }
+    }
+}
+
+fn http_client(
+    config: rustls::ClientConfig,
+    source: Option<IpAddr>,
+) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_preconfigured_tls(config)
+        .local_address(source)
         .http1_only()
         // Below the agent listener's idle timeout: a pooled connection is not reused
         // just as the server closes it.
@@ -271,10 +305,19 @@ impl ServerCertVerifier for PinnedCaVerifier {
 pub struct RemoteLink {
     client: reqwest::Client,
     server: reqwest::Url,
+    /// The last heartbeat failed.
+    heartbeats_failing: AtomicBool,
+    /// Told when a heartbeat gets through after failures: see [`RemoteLink::heartbeat`].
+    heartbeats_back: Notify,
 }
 
 impl RemoteLink {
-    pub fn new(server: &reqwest::Url, identity: &Identity) -> anyhow::Result<RemoteLink> {
+    /// Calls leave from `source` when given (see [`source_address`]).
+    pub fn new(
+        server: &reqwest::Url,
+        identity: &Identity,
+        source: Option<IpAddr>,
+    ) -> anyhow::Result<RemoteLink> {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(identity.ca.clone())
@@ -286,10 +329,19 @@ impl RemoteLink {
             .with_client_auth_cert(vec![identity.certificate.clone()], identity.key.clone_key())
             .context("the agent's key does not fit its certificate")?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(RemoteLink {
-            client: http_client(config)?,
+        Ok(RemoteLink::with_client(
+            http_client(config, source)?,
+            server,
+        ))
+    }
+
+    fn with_client(client: reqwest::Client, server: &reqwest::Url) -> RemoteLink {
+        RemoteLink {
+            client,
             server: server.clone(),
-        })
+            heartbeats_failing: AtomicBool::new(false),
+            heartbeats_back: Notify::new(),
+        }
     }
 
     async fn call<R: DeserializeOwned>(
@@ -365,10 +417,22 @@ impl RemoteLink {
     }
 
     /// Tells the server this agent is alive.
+    /// When one gets through after failures, the long-poll in flight is asked anew: it
+    /// went out before the failures and may sit on a connection a network cut killed,
+    /// waiting out its timeout, while the server has news for this node (after a
+    /// partition: that its tasks were given up, whose containers still run here).
     pub async fn heartbeat(&self) -> Result<(), LinkError> {
-        self.call::<serde_json::Value>(paths::HEARTBEAT, &serde_json::json!({}), CALL_TIMEOUT)
+        let result = self
+            .call::<serde_json::Value>(paths::HEARTBEAT, &serde_json::json!({}), HEARTBEAT_TIMEOUT)
             .await
-            .map(|_| ())
+            .map(|_| ());
+        let was_failing = self
+            .heartbeats_failing
+            .swap(result.is_err(), Ordering::SeqCst);
+        if was_failing && result.is_ok() {
+            self.heartbeats_back.notify_waiters();
+        }
+        result
     }
 }
 
@@ -397,12 +461,137 @@ impl ControlPlaneLink for RemoteLink {
         };
         // The server holds the answer up to `timeout` (it caps it): wait past that.
         let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
-        self.call(paths::ASSIGNMENTS, &request, wait).await
+        tokio::select! {
+            answer = self.call(paths::ASSIGNMENTS, &request, wait) => answer,
+            () = self.heartbeats_back.notified() => Err(LinkError::Unavailable(
+                "the server is reachable again; asking for assignments anew".to_string(),
+            )),
+        }
     }
 
     async fn report(&self, reports: Vec<TaskReport>) -> Result<(), LinkError> {
         self.call::<serde_json::Value>(paths::REPORT, &ReportRequest { reports }, CALL_TIMEOUT)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod source_address_tests {
+    use super::*;
+
+    fn plain_config() -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    }
+
+    #[test]
+    fn only_an_address_of_this_machine_is_a_source() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(source_address(loopback), Some(loopback));
+        // TEST-NET-1 (RFC 5737) is no machine's own address.
+        let elsewhere: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(source_address(elsewhere), None);
+    }
+
+    #[tokio::test]
+    async fn calls_leave_from_the_source_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        // Linux answers on all of 127.0.0.0/8, so 127.0.0.7 stands for a second address.
+        let source: IpAddr = "127.0.0.7".parse().unwrap();
+        let client = http_client(plain_config(), Some(source)).unwrap();
+        let call = tokio::spawn(async move { client.get(url).send().await });
+        let (_connection, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), source);
+        call.abort();
+    }
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers heartbeats and never answers a long-poll, as a connection
+    /// a network cut killed: the long-poll's request is read, and nothing comes back.
+    async fn serve(listener: tokio::net::TcpListener) {
+        loop {
+            let Ok((mut connection, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    match connection.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() < length {
+                        continue;
+                    }
+                    if head.starts_with(&format!("POST {}", paths::HEARTBEAT)) {
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        let _ = connection.write_all(answer.as_bytes()).await;
+                        request.clear();
+                    } else {
+                        // A long-poll: hold it, never answer.
+                        std::future::pending::<()>().await;
+                    }
+                }
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_back_after_failures_asks_for_assignments_anew() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server =
+            reqwest::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(serve(listener));
+        let link = Arc::new(RemoteLink::with_client(
+            reqwest::Client::builder().http1_only().build().unwrap(),
+            &server,
+        ));
+
+        // Heartbeats that get through while none failed leave the long-poll alone.
+        let poll = {
+            let link = link.clone();
+            tokio::spawn(
+                async move { link.assignments("node-1", 0, Duration::from_secs(30)).await },
+            )
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        link.heartbeat().await.expect("a heartbeat");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!poll.is_finished(), "the long-poll is still waiting");
+
+        // After a failure, the first heartbeat that gets through ends it.
+        link.heartbeats_failing.store(true, Ordering::SeqCst);
+        link.heartbeat().await.expect("a heartbeat");
+        let answer = tokio::time::timeout(Duration::from_secs(5), poll)
+            .await
+            .expect("the long-poll ended")
+            .expect("the long-poll task");
+        assert!(
+            matches!(answer, Err(LinkError::Unavailable(_))),
+            "{answer:?}"
+        );
     }
 }

@@ -18,15 +18,15 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cluster::{attribute, running_per_instance, Cluster};
-use support::{free_port, http_get_at};
+use support::cluster::{
+    all_succeed, attribute, names_per_instance, str_at, tcp_connections, wait_spread,
+    wait_targets_healthy, Cluster, Load, SERVER_LB,
+};
+use support::free_port;
 
 /// (host attribute, the address its agent registers).
 const HOSTS: [(&str, &str); 3] = [
@@ -35,223 +35,81 @@ const HOSTS: [(&str, &str); 3] = [
     ("h3", "127.0.0.13"),
 ];
 
-fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{pointer} in {value}"))
+/// Every TCP endpoint (address, port), local or remote, of this machine's sockets: a
+/// connection the balancer made, or its TIME_WAIT, shows there.
+fn tcp_endpoints() -> BTreeSet<(std::net::Ipv4Addr, u16)> {
+    tcp_connections()
+        .into_iter()
+        .flat_map(|(local, remote)| [(*local.ip(), local.port()), (*remote.ip(), remote.port())])
+        .collect()
 }
 
-/// Waits until the service has `count` RUNNING tasks (and no other listed ones) spread
-/// `per_instance` over exactly these instances; the tasks.
-fn wait_spread(
-    cluster: &Cluster,
-    what: &str,
-    per_instance: &BTreeMap<String, usize>,
-    timeout: Duration,
-) -> Vec<Value> {
-    let count = per_instance.values().sum();
-    let deadline = Instant::now() + timeout;
-    loop {
+/// Removes the health-check page of one task whose target is healthy, and waits until
+/// the server's checks find its target unhealthy; the task's id and the name it serves.
+/// A task that stops meanwhile (the scheduler may replace one) is passed over for
+/// another.
+fn make_one_task_fail_its_checks(cluster: &Cluster, tg_arn: &str) -> (String, String) {
+    for _ in 0..3 {
         let tasks = cluster.service_tasks("web");
-        let spread = running_per_instance(&tasks, count);
-        if spread.as_ref() == Some(per_instance) {
-            return tasks;
-        }
-        let statuses: Vec<(&str, &str)> = tasks
+        let task = tasks
             .iter()
-            .map(|t| {
-                (
-                    t["lastStatus"].as_str().unwrap_or("?"),
-                    t["containerInstanceArn"].as_str().unwrap_or("?"),
-                )
-            })
-            .collect();
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: want {per_instance:?}, last saw {statuses:?}"
+            .find(|t| t["lastStatus"] == "RUNNING")
+            .expect("a running task");
+        let id = str_at(task, "/taskArn")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let port = task
+            .pointer("/containers/0/networkBindings/0/hostPort")
+            .and_then(Value::as_u64)
+            .expect("a host port");
+        let container = str_at(task, "/containers/0/runtimeId").to_string();
+        let name = container[..12].to_string();
+        let removed = std::process::Command::new("docker")
+            .args(["exec", &container, "rm", "/www/health.html"])
+            .output()
+            .expect("docker exec");
+        if !removed.status.success() {
+            continue;
+        }
+        let verdict = cluster.wait_for(
+            "the server's verdict on the task whose checks fail",
+            Duration::from_secs(60),
+            || {
+                let health = target_health_by_port(cluster, tg_arn);
+                match health.get(&port).map(String::as_str) {
+                    Some("unhealthy") => Some(true),
+                    // Replaced or stopping meanwhile: try another.
+                    None | Some("draining") => Some(false),
+                    _ => None,
+                }
+            },
         );
-        std::thread::sleep(Duration::from_millis(250));
+        if verdict {
+            return (id, name);
+        }
     }
+    panic!("no task stayed long enough to be found unhealthy");
 }
 
-fn target_states(cluster: &Cluster, target_group_arn: &str) -> Vec<String> {
+/// Each target's state by its port.
+fn target_health_by_port(cluster: &Cluster, tg_arn: &str) -> BTreeMap<u64, String> {
     let health = cluster.aws_json(&[
         "elbv2",
         "describe-target-health",
         "--target-group-arn",
-        target_group_arn,
+        tg_arn,
     ]);
     health["TargetHealthDescriptions"]
         .as_array()
         .expect("TargetHealthDescriptions")
         .iter()
-        .map(|d| str_at(d, "/TargetHealth/State").to_string())
-        .collect()
-}
-
-/// Waits until the group has exactly `count` targets, all healthy.
-fn wait_targets_healthy(cluster: &Cluster, target_group_arn: &str, count: usize) {
-    cluster.wait_for(
-        &format!("{count} healthy targets"),
-        Duration::from_secs(90),
-        || {
-            let states = target_states(cluster, target_group_arn);
-            (states.len() == count && states.iter().all(|s| s == "healthy")).then_some(())
-        },
-    );
-}
-
-/// Where the server's balancer serves its listeners (`BERTH_LB_ADDRESS` in the harness).
-const SERVER_LB: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-/// `n` GETs through the listener at `ip`, one after another, that must all answer 200;
-/// the bodies (each task serves its container's host name).
-fn all_succeed(ip: IpAddr, port: u16, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| match http_get_at(ip, port, "/") {
-            Ok((200, body)) => body.trim().to_string(),
-            other => panic!(
-                "request {} of {n} through the listener at {ip}: {other:?}",
-                i + 1
-            ),
-        })
-        .collect()
-}
-
-/// A client sending GETs through the listener back to back until stopped, counting
-/// answers and failures (and when the failures were).
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicUsize>,
-    failed: Arc<AtomicUsize>,
-    failures: Arc<Mutex<Vec<Instant>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(ip: IpAddr, port: u16) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicUsize::new(0));
-        let failed = Arc::new(AtomicUsize::new(0));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, ok, failed, failures) =
-                (stop.clone(), ok.clone(), failed.clone(), failures.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match http_get_at(ip, port, "/") {
-                        Ok((200, _)) => {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            failures.lock().unwrap().push(Instant::now());
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            })
-        };
-        Load {
-            stop,
-            ok,
-            failed,
-            failures,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the client; (answered, failed, from first to last failure).
-    fn finish(mut self) -> (usize, usize, Option<Duration>) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("the load thread");
-        }
-        let failures = self.failures.lock().unwrap();
-        let window = match (failures.first(), failures.last()) {
-            (Some(first), Some(last)) => Some(*last - *first),
-            _ => None,
-        };
-        (
-            self.ok.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-            window,
-        )
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// `docker ARGS`, which must succeed; its output, trimmed.
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// The one container of task `task_id`.
-fn container_of_task(task_id: &str) -> String {
-    let ids = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=berth.task={task_id}"),
-    ]);
-    let ids: Vec<&str> = ids.lines().collect();
-    assert_eq!(ids.len(), 1, "one container for task {task_id}: {ids:?}");
-    ids[0].to_string()
-}
-
-/// The container host names (what each task serves) of the tasks on each instance.
-fn names_per_instance(tasks: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
-    let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for task in tasks {
-        let runtime_id = str_at(task, "/containers/0/runtimeId");
-        names
-            .entry(str_at(task, "/containerInstanceArn").to_string())
-            .or_default()
-            .insert(runtime_id[..12].to_string());
-    }
-    names
-}
-
-/// Every TCP endpoint (address, port), local or remote, of this machine's sockets, from
-/// /proc/net/tcp: a connection the balancer made, or its TIME_WAIT, shows there.
-fn tcp_endpoints() -> BTreeSet<(std::net::Ipv4Addr, u16)> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    let endpoint = |field: &str| {
-        let (address, port) = field.split_once(':')?;
-        let address = u32::from_str_radix(address, 16).ok()?;
-        // The kernel prints the address in its own (little-endian) byte order.
-        let address = std::net::Ipv4Addr::from(address.swap_bytes());
-        Some((address, u16::from_str_radix(port, 16).ok()?))
-    };
-    table
-        .lines()
-        .skip(1)
-        .flat_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            [fields.get(1), fields.get(2)]
-                .into_iter()
-                .flatten()
-                .filter_map(|field| endpoint(field))
-                .collect::<Vec<_>>()
+        .filter_map(|d| {
+            Some((
+                d.pointer("/Target/Port")?.as_u64()?,
+                d.pointer("/TargetHealth/State")?.as_str()?.to_string(),
+            ))
         })
         .collect()
 }
@@ -260,23 +118,9 @@ fn tcp_endpoints() -> BTreeSet<(std::net::Ipv4Addr, u16)> {
 fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     let started = Instant::now();
     let mut cluster = Cluster::start();
-    let (server, token) = cluster.join_command();
-    for (host, address) in HOSTS {
-        let mut flags = vec!["--server", &server, "--token", &token, "--address", address];
-        let host_attribute = format!("host={host}");
-        flags.extend(["--attribute", &host_attribute]);
-        // h1 also serves the load balancer's listeners, at its own address.
-        if host == "h1" {
-            flags.push("--load-balancer");
-        }
-        cluster.spawn_agent(&format!("agent-{host}"), &flags);
-    }
+    // h1 also serves the load balancer's listeners, at its own address.
+    cluster.start_hosts_serving(&HOSTS, &["h1"]);
     let h1_lb: IpAddr = HOSTS[0].1.parse().unwrap();
-    cluster.wait_for("three connected instances", Duration::from_secs(60), || {
-        let instances = cluster.instances();
-        (instances.len() == 3 && instances.iter().all(|i| i["agentConnected"] == true))
-            .then_some(())
-    });
     let arns = cluster.instance_arns("host");
     assert_eq!(arns.len(), 3, "one instance per host: {arns:?}");
     let arn = |host: &str| arns[host].clone();
@@ -362,6 +206,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     let two_each: BTreeMap<String, usize> = HOSTS.iter().map(|(h, _)| (arn(h), 2)).collect();
     let tasks = wait_spread(
         &cluster,
+        "web",
         "six tasks, two per instance",
         &two_each,
         Duration::from_secs(90),
@@ -437,6 +282,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     let three_each: BTreeMap<String, usize> = [(arn("h1"), 3), (arn("h2"), 3)].into();
     let tasks = wait_spread(
         &cluster,
+        "web",
         "six tasks again, three on each remaining instance",
         &three_each,
         Duration::from_secs(60),
@@ -490,6 +336,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     let all_on_h1: BTreeMap<String, usize> = [(arn("h1"), 6)].into();
     wait_spread(
         &cluster,
+        "web",
         "all six tasks on h1 after draining h2",
         &all_on_h1,
         Duration::from_secs(120),
@@ -497,10 +344,15 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     wait_targets_healthy(&cluster, &tg_arn, 6);
     let drained = drain_started.elapsed();
     let (ok, failed, window) = load.finish();
-    println!(
+    let drain_figures = format!(
         "h2 drained: six healthy targets on h1 after {drained:.1?}; during it {ok} requests \
          answered and {failed} failed (failures spanning {window:.1?})"
     );
+    println!("{drain_figures}");
+    // A drain is planned: every task leaves only after its targets drained, so no
+    // request may fail (unlike a host that dies, where some in flight are lost).
+    assert!(ok > 0, "the client loop sent requests while draining");
+    assert_eq!(failed, 0, "requests failed while draining: {drain_figures}");
     all_succeed(SERVER_LB, listener_port, 60);
     let h2 = cluster
         .instances()
@@ -512,54 +364,16 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
 
     // 5. One task fails its health checks: h1's balancer checks nothing itself, yet
     // stops sending it requests once the server's checks find it unhealthy.
-    let tasks = cluster.service_tasks("web");
-    let sick = str_at(&tasks[0], "/taskArn")
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let sick_container = container_of_task(&sick);
-    let sick_name = docker(&["exec", &sick_container, "cat", "/www/index.html"]);
-    docker(&["exec", &sick_container, "rm", "/www/health.html"]);
-    println!("task {sick} ({sick_container}, serving {sick_name}) fails its checks from now");
-    let failing_since = Instant::now();
-    let mut said = false;
-    cluster.wait_for(
-        "the server's checks to find the task unhealthy",
-        Duration::from_secs(60),
-        || {
-            let states = target_states(&cluster, &tg_arn);
-            if !said && failing_since.elapsed() > Duration::from_secs(30) {
-                // Not expected: say what the balancer and the task show.
-                said = true;
-                let health = cluster.aws_json(&[
-                    "elbv2",
-                    "describe-target-health",
-                    "--target-group-arn",
-                    &tg_arn,
-                ]);
-                let check = std::process::Command::new("docker")
-                    .args(["exec", &sick_container, "wget", "-qO-", "http://127.0.0.1:8080/health.html"])
-                    .output()
-                    .map(|out| String::from_utf8_lossy(&out.stderr).into_owned());
-                let tasks: Vec<String> = cluster.service_tasks("web")
-                    .iter()
-                    .map(|t| format!("{} {} {}", t["taskArn"], t["lastStatus"], t["containers"][0]["networkBindings"]))
-                    .collect();
-                eprintln!("after 30 s: {health}\nthe task's own /health.html: {check:?}\ntasks: {tasks:?}");
-            }
-            states.iter().any(|s| s != "healthy").then_some(())
-        },
-    );
+    let (sick, sick_name) = make_one_task_fail_its_checks(&cluster, &tg_arn);
     std::thread::sleep(Duration::from_millis(500));
     let served = all_succeed(h1_lb, listener_port, 60);
     assert!(
         !served.contains(&sick_name),
-        "h1's listener still sent requests to {sick_name}, which the server's checks found unhealthy"
+        "h1's listener still sent requests to task {sick} ({sick_name}), which the server's checks found unhealthy"
     );
 
     // 6. The server dies: h1's listener goes on serving what it was last told.
-    cluster.server.kill();
+    cluster.kill_server();
     let served: BTreeSet<String> = all_succeed(h1_lb, listener_port, 60).into_iter().collect();
     println!(
         "server killed: h1's listener answered 60 of 60 requests, from {} tasks",

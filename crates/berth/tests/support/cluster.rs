@@ -4,12 +4,19 @@
 //! their node ids and is removed on drop, also when the test fails (which first prints
 //! the end of each process's log).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{aws_v2, free_port, poll_until, require_docker, require_images, tail};
+use berth_auth::{sign_headers, Credentials};
+use serde_json::Value;
+
+use super::{aws_v2, free_port, http_get_at, poll_until, require_docker, require_images, tail};
 
 pub const KEY: &str = "BERTHTESTKEY0000002";
 pub const SECRET: &str = "berth-test-secret-server-agents-0123456";
@@ -109,16 +116,11 @@ impl Cluster {
         require_images();
         let dir = tempfile::tempdir().expect("temp dir");
         let (api_port, agent_port) = (free_port(), free_port());
-        let mut command = berth();
-        command
-            .args(["server", "--listen", &format!("127.0.0.1:{api_port}")])
-            .args(["--agent-listen", &format!("127.0.0.1:{agent_port}")])
-            .arg("--data-dir")
-            .arg(dir.path().join("server"))
-            .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
-            .args(["--heartbeat-timeout", "3s"])
-            .env("BERTH_LB_ADDRESS", "127.0.0.1");
-        let server = Process::spawn("server", dir.path(), command);
+        let server = Process::spawn(
+            "server",
+            dir.path(),
+            server_command(dir.path(), api_port, agent_port),
+        );
         let cluster = Cluster {
             dir,
             api_port,
@@ -126,12 +128,81 @@ impl Cluster {
             server,
             agents: Vec::new(),
         };
-        cluster.wait_for("berth server to answer", Duration::from_secs(30), || {
+        cluster.wait_server_up();
+        cluster
+    }
+
+    fn wait_server_up(&self) {
+        let (api_port, agent_port) = (self.api_port, self.agent_port);
+        self.wait_for("berth server to answer", Duration::from_secs(30), || {
             let up = std::net::TcpStream::connect(("127.0.0.1", api_port)).is_ok()
                 && std::net::TcpStream::connect(("127.0.0.1", agent_port)).is_ok();
-            (up && cluster_join_file(&cluster).exists()).then_some(())
+            (up && cluster_join_file(self).exists()).then_some(())
         });
-        cluster
+    }
+
+    /// A crash of the control plane's machine: kill -9 of `berth server`, which is
+    /// then started again on the same data dir and ports (its log goes on in the same
+    /// file). Returns once it accepts connections again.
+    pub fn restart_server(&mut self) {
+        self.kill_server();
+        self.start_server_again();
+    }
+
+    /// kill -9 of `berth server`; [`Cluster::start_server_again`] brings it back.
+    pub fn kill_server(&mut self) {
+        self.server.kill();
+    }
+
+    /// Starts `berth server` again on the same data dir and ports; returns once it
+    /// accepts connections.
+    pub fn start_server_again(&mut self) {
+        self.server = Process::spawn(
+            "server",
+            self.dir.path(),
+            server_command(self.dir.path(), self.api_port, self.agent_port),
+        );
+        self.wait_server_up();
+    }
+
+    /// Starts one agent per (host, address): its own data dir `agent-HOST`, `--address
+    /// ADDRESS` and the attribute `host=HOST`, and waits until every instance of the
+    /// cluster reads connected.
+    pub fn start_hosts(&mut self, hosts: &[(&str, &str)]) {
+        self.start_hosts_serving(hosts, &[]);
+    }
+
+    /// As `start_hosts`; the agents of `balancer_hosts` also serve the load balancer's
+    /// listeners (`--load-balancer`, at their address).
+    pub fn start_hosts_serving(&mut self, hosts: &[(&str, &str)], balancer_hosts: &[&str]) {
+        let (server, token) = self.join_command();
+        for (host, address) in hosts {
+            let host_attribute = format!("host={host}");
+            let mut flags = vec![
+                "--server",
+                &server,
+                "--token",
+                &token,
+                "--address",
+                address,
+                "--attribute",
+                &host_attribute,
+            ];
+            if balancer_hosts.contains(host) {
+                flags.push("--load-balancer");
+            }
+            self.spawn_agent(&format!("agent-{host}"), &flags);
+        }
+        self.wait_for(
+            &format!("{} connected instances", hosts.len()),
+            Duration::from_secs(60),
+            || {
+                let instances = self.instances();
+                (instances.len() == hosts.len()
+                    && instances.iter().all(|i| i["agentConnected"] == true))
+                .then_some(())
+            },
+        );
     }
 
     pub fn server_dir(&self) -> PathBuf {
@@ -249,6 +320,59 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).expect("aws printed JSON")
     }
 
+    /// One signed ECS call straight over HTTP, without the aws CLI's start-up (a few
+    /// milliseconds instead of a second or more), to sample a service often; panics
+    /// unless berth answers 200 with JSON.
+    pub fn ecs(&self, action: &str, body: &Value) -> Value {
+        use std::io::{Read, Write};
+        let host = format!("127.0.0.1:{}", self.api_port);
+        let body = body.to_string();
+        let headers = sign_headers(
+            &Credentials::new(KEY, SECRET),
+            "us-east-1",
+            "ecs",
+            time::OffsetDateTime::now_utc(),
+            "POST",
+            &host,
+            "/",
+            vec![
+                (
+                    "content-type".to_string(),
+                    "application/x-amz-json-1.1".to_string(),
+                ),
+                (
+                    "x-amz-target".to_string(),
+                    format!("AmazonEC2ContainerServiceV20141113.{action}"),
+                ),
+            ],
+            body.as_bytes(),
+        );
+        // HTTP/1.0: the answer comes whole, not chunked, and the connection closes.
+        let mut request = format!("POST / HTTP/1.0\r\ncontent-length: {}\r\n", body.len());
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        let mut stream = std::net::TcpStream::connect(&host).expect("connect to berth server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        stream
+            .write_all(request.as_bytes())
+            .unwrap_or_else(|e| panic!("send {action}: {e}"));
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .unwrap_or_else(|e| panic!("read the answer to {action}: {e}"));
+        let (head, answer) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        assert!(
+            head.split_whitespace().nth(1) == Some("200"),
+            "{action} {body}: {head}\n{answer}"
+        );
+        serde_json::from_str(answer).unwrap_or_else(|e| panic!("{action} answered {answer}: {e}"))
+    }
+
     /// DescribeContainerInstances of every instance of the default cluster.
     pub fn instances(&self) -> Vec<serde_json::Value> {
         let list = self.aws_json(&["ecs", "list-container-instances"]);
@@ -328,6 +452,214 @@ impl Cluster {
         ids.sort();
         ids
     }
+}
+
+/// The string at `pointer` in `value`; panics naming both when there is none.
+pub fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{pointer} in {value}"))
+}
+
+/// Waits until the service has `count` RUNNING tasks (and no other listed ones) spread
+/// `per_instance` over exactly these instances; the tasks.
+pub fn wait_spread(
+    cluster: &Cluster,
+    service: &str,
+    what: &str,
+    per_instance: &BTreeMap<String, usize>,
+    timeout: Duration,
+) -> Vec<Value> {
+    let count = per_instance.values().sum();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let tasks = cluster.service_tasks(service);
+        let spread = running_per_instance(&tasks, count);
+        if spread.as_ref() == Some(per_instance) {
+            return tasks;
+        }
+        let statuses: Vec<(&str, &str)> = tasks
+            .iter()
+            .map(|t| {
+                (
+                    t["lastStatus"].as_str().unwrap_or("?"),
+                    t["containerInstanceArn"].as_str().unwrap_or("?"),
+                )
+            })
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: want {per_instance:?}, last saw {statuses:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+pub fn target_states(cluster: &Cluster, target_group_arn: &str) -> Vec<String> {
+    let health = cluster.aws_json(&[
+        "elbv2",
+        "describe-target-health",
+        "--target-group-arn",
+        target_group_arn,
+    ]);
+    health["TargetHealthDescriptions"]
+        .as_array()
+        .expect("TargetHealthDescriptions")
+        .iter()
+        .map(|d| str_at(d, "/TargetHealth/State").to_string())
+        .collect()
+}
+
+/// Waits until the group has exactly `count` targets, all healthy.
+pub fn wait_targets_healthy(cluster: &Cluster, target_group_arn: &str, count: usize) {
+    cluster.wait_for(
+        &format!("{count} healthy targets"),
+        Duration::from_secs(90),
+        || {
+            let states = target_states(cluster, target_group_arn);
+            (states.len() == count && states.iter().all(|s| s == "healthy")).then_some(())
+        },
+    );
+}
+
+/// Where the server's balancer serves its listeners (`BERTH_LB_ADDRESS` here).
+pub const SERVER_LB: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// `n` GETs through the listener at `ip`, one after another, that must all answer 200;
+/// the bodies (each task serves its container's host name).
+pub fn all_succeed(ip: IpAddr, port: u16, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match http_get_at(ip, port, "/") {
+            Ok((200, body)) => body.trim().to_string(),
+            other => panic!(
+                "request {} of {n} through the listener at {ip}: {other:?}",
+                i + 1
+            ),
+        })
+        .collect()
+}
+
+/// A client sending GETs through the listener back to back until stopped, counting
+/// answers and failures (and when the failures were).
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<Instant>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(ip: IpAddr, port: u16) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, ok, failed, failures) =
+                (stop.clone(), ok.clone(), failed.clone(), failures.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match http_get_at(ip, port, "/") {
+                        Ok((200, _)) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            failures.lock().unwrap().push(Instant::now());
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Load {
+            stop,
+            ok,
+            failed,
+            failures,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the client; (answered, failed, from first to last failure).
+    pub fn finish(mut self) -> (usize, usize, Option<Duration>) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the load thread");
+        }
+        let failures = self.failures.lock().unwrap();
+        let window = match (failures.first(), failures.last()) {
+            (Some(first), Some(last)) => Some(*last - *first),
+            _ => None,
+        };
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            window,
+        )
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The container host names (what each task serves) of the tasks on each instance.
+pub fn names_per_instance(tasks: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for task in tasks {
+        let runtime_id = str_at(task, "/containers/0/runtimeId");
+        names
+            .entry(str_at(task, "/containerInstanceArn").to_string())
+            .or_default()
+            .insert(runtime_id[..12].to_string());
+    }
+    names
+}
+
+/// Every TCP socket of this machine (IPv4) as (local, remote), from /proc/net/tcp.
+pub fn tcp_connections() -> Vec<(SocketAddrV4, SocketAddrV4)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let endpoint = |field: &str| {
+        let (address, port) = field.split_once(':')?;
+        let address = u32::from_str_radix(address, 16).ok()?;
+        // The kernel prints the address in its own (little-endian) byte order.
+        let address = Ipv4Addr::from(address.swap_bytes());
+        Some(SocketAddrV4::new(
+            address,
+            u16::from_str_radix(port, 16).ok()?,
+        ))
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            Some((endpoint(fields.get(1)?)?, endpoint(fields.get(2)?)?))
+        })
+        .collect()
+}
+
+/// `berth server` on `dir/server`, the API on loopback `api_port`, agents on `agent_port`,
+/// with a 3 s heartbeat timeout so that a lost machine shows quickly.
+fn server_command(dir: &Path, api_port: u16, agent_port: u16) -> Command {
+    let mut command = berth();
+    command
+        .args(["server", "--listen", &format!("127.0.0.1:{api_port}")])
+        .args(["--agent-listen", &format!("127.0.0.1:{agent_port}")])
+        .arg("--data-dir")
+        .arg(dir.join("server"))
+        .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
+        .args(["--heartbeat-timeout", "3s"])
+        .env("BERTH_LB_ADDRESS", "127.0.0.1");
+    command
 }
 
 /// Helpers the multi-host tests share: agents that join, and what the aws CLI reads back

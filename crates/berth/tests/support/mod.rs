@@ -737,12 +737,17 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     http_get_at(std::net::Ipv4Addr::LOCALHOST.into(), port, path)
 }
 
-/// As `http_get`, at `ip`.
-pub fn http_get_at(ip: std::net::IpAddr, port: u16, path: &str) -> std::io::Result<(u16, String)> {
+/// `http_get` to `address`: a task's host port at its agent's address, say.
+pub fn http_get_at(
+    address: std::net::IpAddr,
+    port: u16,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect((ip, port))?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&(address, port).into(), Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n")?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response
