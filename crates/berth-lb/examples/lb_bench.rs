@@ -113,6 +113,7 @@ async fn run_balancer(bind: SocketAddr, first_port: u16) {
             bind,
             protocol: ListenerProtocol::Http,
             target_group_id: "tg".into(),
+            namespace: None,
         }],
         target_groups: vec![TargetGroupConfig {
             id: "tg".into(),

@@ -132,6 +132,7 @@ impl LoadBalancer {
                 match running.listeners.get(&listener.id) {
                     Some(current)
                         if current.config.bind == listener.bind
+                            && current.config.namespace == listener.namespace
                             && current.config.protocol == listener.protocol => {}
                     Some(_) => {
                         replaced.push(listener.id.clone());
@@ -148,7 +149,8 @@ impl LoadBalancer {
         // that cannot bind is left out (a replaced one keeps its old socket) and named in
         // the error; everything else is applied, so one taken port never holds back the
         // targets of every other group.
-        let releasing: HashSet<SocketAddr> = {
+        // Keyed by namespace too: one port is free in each network namespace.
+        let releasing: HashSet<(Option<std::path::PathBuf>, SocketAddr)> = {
             let running = self.running();
             let wanted: HashSet<&str> = config.listeners.iter().map(|l| l.id.as_str()).collect();
             running
@@ -157,14 +159,14 @@ impl LoadBalancer {
                 .filter(|l| {
                     !wanted.contains(l.config.id.as_str()) || replaced.contains(&l.config.id)
                 })
-                .map(|l| l.local_addr)
+                .map(|l| (l.config.namespace.clone(), l.local_addr))
                 .collect()
         };
         let mut bound = Vec::new();
         let mut deferred = Vec::new();
         let mut bind_error = None;
         for listener in to_start {
-            if releasing.contains(&listener.bind) {
+            if releasing.contains(&(listener.namespace.clone(), listener.bind)) {
                 deferred.push(listener);
                 continue;
             }
@@ -351,8 +353,60 @@ impl LoadBalancer {
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds and listens; the socket is handed over unregistered, to be registered with
-/// the runtime that serves it.
+/// the runtime that serves it. A listener with a namespace is bound by a thread of its
+/// own that first enters that namespace: a socket belongs to the namespace it was made
+/// in for the rest of its life, and the thread ends there, so no thread of the runtime
+/// ever leaves the balancer's own namespace.
 async fn bind(listener: &ListenerConfig) -> Result<std::net::TcpListener, LbError> {
+    let Some(namespace) = listener.namespace.clone() else {
+        return bind_here(listener);
+    };
+    let config = listener.clone();
+    // tokio's socket registers with a reactor while it listens (and leaves it again in
+    // `into_std`), so the thread works in the caller's runtime context.
+    let runtime = tokio::runtime::Handle::current();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("berth-lb-netns".to_string())
+        .spawn(move || {
+            let _runtime = runtime.enter();
+            let bound = enter_namespace(&namespace)
+                .map_err(|source| LbError::Namespace {
+                    listener_id: config.id.clone(),
+                    namespace,
+                    source,
+                })
+                .and_then(|()| bind_here(&config));
+            let _ = sender.send(bound);
+        });
+    if let Err(source) = spawned {
+        return Err(LbError::Bind {
+            listener_id: listener.id.clone(),
+            addr: listener.bind,
+            source,
+        });
+    }
+    receiver.await.unwrap_or_else(|_| {
+        Err(LbError::Bind {
+            listener_id: listener.id.clone(),
+            addr: listener.bind,
+            source: std::io::Error::other("the binding thread ended without an answer"),
+        })
+    })
+}
+
+/// Moves the calling thread into the network namespace `path` names.
+fn enter_namespace(path: &std::path::Path) -> std::io::Result<()> {
+    let link = std::fs::File::open(path)?;
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&link),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )?;
+    Ok(())
+}
+
+/// Binds in the calling thread's network namespace.
+fn bind_here(listener: &ListenerConfig) -> Result<std::net::TcpListener, LbError> {
     let bind = || -> std::io::Result<std::net::TcpListener> {
         let socket = if listener.bind.is_ipv4() {
             TcpSocket::new_v4()?

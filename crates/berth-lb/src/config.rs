@@ -2,6 +2,7 @@
 //! construction. Plain data: no IO, no validation beyond `parse_matcher`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the balancer should run: `apply` makes the running state match it.
@@ -18,6 +19,10 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     pub protocol: ListenerProtocol,
     pub target_group_id: String,
+    /// The network namespace to bind in (a `/proc/PID/ns/net` link or a bind mount of
+    /// one); `None` is the balancer's own. The socket stays in that namespace, so
+    /// clients there connect to it, while the balancer reaches targets from its own.
+    pub namespace: Option<PathBuf>,
 }
 
 /// What a listener speaks and what its target group expects.

@@ -13,6 +13,15 @@ pub enum LbError {
         #[source]
         source: std::io::Error,
     },
+    /// The network namespace a listener is to bind in cannot be entered: it is gone,
+    /// or this process may not enter it (`setns` needs `CAP_SYS_ADMIN`).
+    #[error("cannot enter network namespace {} for listener {listener_id}: {source}", namespace.display())]
+    Namespace {
+        listener_id: String,
+        namespace: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid load balancer config: {0}")]
     InvalidConfig(String),
     #[error("load balancer is shut down")]

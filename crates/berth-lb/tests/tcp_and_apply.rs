@@ -64,6 +64,7 @@ async fn the_tcp_listener_proxies_bytes_both_ways_over_healthy_targets() {
             bind: "127.0.0.1:0".parse().unwrap(),
             protocol: ListenerProtocol::Tcp,
             target_group_id: "tcp".into(),
+            namespace: None,
         }],
         target_groups: vec![config],
     })
@@ -113,6 +114,7 @@ async fn a_port_in_use_leaves_that_listener_out_names_it_and_applies_the_rest() 
         bind: occupied_addr,
         protocol: ListenerProtocol::Http,
         target_group_id: "tg".into(),
+        namespace: None,
     });
     let error = lb.apply(changed.clone()).await.unwrap_err();
     assert!(matches!(error, LbError::Bind { addr, .. } if addr == occupied_addr));
@@ -244,6 +246,7 @@ async fn a_balancer_with_its_own_threads_serves_and_closes() {
         bind: "127.0.0.1:0".parse().unwrap(),
         protocol: ListenerProtocol::Tcp,
         target_group_id: "tcp".into(),
+        namespace: None,
     });
     lb.apply(config).await.unwrap();
     all_healthy(&lb, "tg").await;

@@ -137,6 +137,7 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
             bind: SocketAddr::new(bind_ip, l.port),
             protocol: protocol(l.protocol),
             target_group_id: l.target_group.clone(),
+            namespace: None,
         })
         .collect();
     let target_groups = state
@@ -252,6 +253,7 @@ pub fn edge_lb_config(config: &BalancerConfig, bind_ip: IpAddr) -> LbConfig {
                 bind: SocketAddr::new(bind_ip, listener.port),
                 protocol: protocol(listener.protocol),
                 target_group_id: listener.target_group_id.clone(),
+                namespace: None,
             })
             .collect(),
         target_groups: config

@@ -239,6 +239,7 @@ pub fn http_listener(id: &str, group_id: &str) -> ListenerConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         protocol: ListenerProtocol::Http,
         target_group_id: group_id.to_string(),
+        namespace: None,
     }
 }
 
