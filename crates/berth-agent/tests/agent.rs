@@ -126,6 +126,17 @@ impl ControlPlaneLink for FakeLink {
         }
     }
 
+    /// No service of these tests is discovered: the long-poll only waits.
+    async fn service_endpoints(
+        &self,
+        _node: &str,
+        _have: Option<&str>,
+        timeout: Duration,
+    ) -> Result<berth_proto::ServiceEndpoints, LinkError> {
+        tokio::time::sleep(timeout).await;
+        Ok(berth_proto::ServiceEndpoints::default())
+    }
+
     async fn report(&self, reports: Vec<TaskReport>) -> Result<(), LinkError> {
         let mut state = self.state.lock().unwrap();
         if state.failing_reports > 0 {

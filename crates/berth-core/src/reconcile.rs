@@ -97,15 +97,27 @@ fn push_event(service: &mut Service, message: String, ctx: &mut Context) {
     service.events.truncate(MAX_SERVICE_EVENTS);
 }
 
-/// Which tasks of one service count as healthy: RUNNING, container health checks
-/// passing, and, for a load-balanced service, every target healthy.
-struct Health {
+/// Which tasks of one service count as healthy: RUNNING and not to be stopped,
+/// container health checks passing, and, for a load-balanced service, every target
+/// healthy. The one rule for rollouts, steady state and service discovery's endpoints.
+pub struct ServiceHealth {
     /// Tasks whose targets are all healthy; None when the service has no load balancer.
     healthy_targets: Option<BTreeSet<String>>,
 }
 
-impl Health {
-    fn healthy(&self, task: &Task) -> bool {
+impl ServiceHealth {
+    /// The health of `tasks`, which are `service`'s, by the store's target verdicts.
+    pub fn of<'t>(
+        state: &State,
+        service: &Service,
+        tasks: impl Iterator<Item = &'t Task>,
+    ) -> ServiceHealth {
+        ServiceHealth {
+            healthy_targets: service_targets::tasks_with_healthy_targets(state, service, tasks),
+        }
+    }
+
+    pub fn healthy(&self, task: &Task) -> bool {
         task.is_live()
             && task.last_status == TaskStatus::Running
             && match task.health_status {
@@ -171,9 +183,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         }
     }
     // Targets just registered are `initial`: the health below is the store's.
-    let health = Health {
-        healthy_targets: service_targets::tasks_with_healthy_targets(state, &service, tasks.iter()),
-    };
+    let health = ServiceHealth::of(state, &service, tasks.iter());
     replace_unhealthy_tasks(
         state,
         &service,
@@ -405,7 +415,7 @@ fn daemon_instances<'s>(state: &'s State, service: &Service) -> BTreeSet<&'s str
 #[allow(clippy::too_many_arguments)] // one pass over one service's tasks, with its outputs
 fn roll(
     state: &State,
-    health: &Health,
+    health: &ServiceHealth,
     daemon: Option<&BTreeSet<&str>>,
     service: &mut Service,
     tasks: &mut [Task],
@@ -592,7 +602,12 @@ fn roll(
 }
 
 /// Deployment counts, rollout states, circuit breaker, steady-state event.
-fn update_deployments(health: &Health, service: &mut Service, tasks: &[Task], ctx: &mut Context) {
+fn update_deployments(
+    health: &ServiceHealth,
+    service: &mut Service,
+    tasks: &[Task],
+    ctx: &mut Context,
+) {
     let new_tasks: Vec<&Task> = tasks.iter().collect();
     let live_of = |id: &str| {
         new_tasks

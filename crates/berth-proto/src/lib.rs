@@ -10,11 +10,14 @@
 //! `tests/wire.rs` pins every shape, so an unnoticed change fails the build.
 
 mod balancer;
+mod discovery;
 mod link;
 mod messages;
 pub mod remote;
 
 pub use balancer::{BalancerConfig, BalancerListener, BalancerTarget, BalancerTargetGroup};
+pub use berth_core::service_discovery::{DiscoveredPort, DiscoveredService, Endpoint};
+pub use discovery::ServiceEndpoints;
 pub use link::{ControlPlaneLink, LinkError};
 pub use messages::{AssignedTask, Assignment, Assignments};
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::discovery::ServiceEndpoints;
 use crate::messages::Assignments;
 use crate::{NodeRegistration, TaskReport};
 
@@ -36,4 +37,14 @@ pub trait ControlPlaneLink: Send + Sync {
 
     /// State changes of tasks, in the order they happened.
     async fn report(&self, reports: Vec<TaskReport>) -> Result<(), LinkError>;
+
+    /// The discoverable services of this node's clusters and their healthy tasks.
+    /// Returns as soon as they differ from the `version` the node has (at once when it
+    /// has none), else after `timeout`.
+    async fn service_endpoints(
+        &self,
+        node_id: &str,
+        have: Option<&str>,
+        timeout: Duration,
+    ) -> Result<ServiceEndpoints, LinkError>;
 }

@@ -22,6 +22,9 @@ pub mod paths {
     pub const HEARTBEAT: &str = "/v1/heartbeat";
     /// [`super::BalancerConfigRequest`] in, `BalancerConfig` out (a long-poll).
     pub const LOAD_BALANCER: &str = "/v1/load-balancer";
+    /// [`super::ServiceEndpointsRequest`] in, `ServiceEndpoints` out (a long-poll):
+    /// service discovery's endpoints for the node's clusters.
+    pub const SERVICE_ENDPOINTS: &str = "/v1/service-endpoints";
     /// [`super::LogRequestsPoll`] in, [`super::LogRequests`] out (a long-poll): what
     /// `berth logs` asks of this node's tasks.
     pub const LOG_REQUESTS: &str = "/v1/log-requests";
@@ -85,6 +88,20 @@ pub struct AssignmentsRequest {
 pub struct BalancerConfigRequest {
     /// The `version` of the config the node serves, if any: the answer waits until the
     /// config differs from it (or `timeout_ms` passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub have: Option<String>,
+    /// How long the server may hold the answer (it caps this).
+    pub timeout_ms: u64,
+}
+
+/// A node asks for service discovery's endpoints of its clusters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEndpointsRequest {
+    /// The node asking: the one its certificate names, or the call is refused.
+    pub node_id: String,
+    /// The `version` of the endpoints the node serves, if any: the answer waits until
+    /// they differ from it (or `timeout_ms` passes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub have: Option<String>,
     /// How long the server may hold the answer (it caps this).

@@ -333,6 +333,51 @@ fn a_load_balancer_config_keeps_its_shape() {
 }
 
 #[test]
+fn service_endpoints_keep_their_shape() {
+    use berth_proto::remote::{paths, ServiceEndpointsRequest};
+    let endpoints = ServiceEndpoints {
+        version: "v2".into(),
+        services: vec![DiscoveredService {
+            cluster: "default".into(),
+            name: "api".into(),
+            drain_ms: 30_000,
+            ports: vec![DiscoveredPort {
+                container_port: 8080,
+                endpoints: vec![Endpoint {
+                    task_id: "t1".into(),
+                    addr: "10.0.0.7:32768".parse().unwrap(),
+                }],
+            }],
+        }],
+    };
+    let pinned = json!({
+        "version": "v2",
+        "services": [{
+            "cluster": "default", "name": "api", "drainMs": 30000,
+            "ports": [{"containerPort": 8080,
+                       "endpoints": [{"taskId": "t1", "addr": "10.0.0.7:32768"}]}]
+        }]
+    });
+    assert_eq!(serde_json::to_value(&endpoints).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<ServiceEndpoints>(pinned).unwrap(),
+        endpoints
+    );
+    let poll = ServiceEndpointsRequest {
+        node_id: "n1".into(),
+        have: None,
+        timeout_ms: 30_000,
+    };
+    let pinned = json!({"nodeId": "n1", "timeoutMs": 30000});
+    assert_eq!(serde_json::to_value(&poll).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<ServiceEndpointsRequest>(pinned).unwrap(),
+        poll
+    );
+    assert_eq!(paths::SERVICE_ENDPOINTS, "/v1/service-endpoints");
+}
+
+#[test]
 fn log_requests_and_answers_keep_their_shapes() {
     use berth_proto::remote::*;
     let requests = LogRequests {

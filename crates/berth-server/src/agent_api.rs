@@ -26,6 +26,7 @@ use berth_core::nodes::{check_node_id, check_registration, task_runs_on};
 use berth_proto::remote::{
     paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, LogAnswer,
     LogRequests, LogRequestsPoll, Refusal, RefusalCode, RegisterRequest, ReportRequest,
+    ServiceEndpointsRequest,
 };
 use berth_proto::{ControlPlaneLink, PROTOCOL_VERSION};
 use http_body_util::{BodyExt, Limited};
@@ -162,6 +163,7 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::REPORT,
         paths::HEARTBEAT,
         paths::LOAD_BALANCER,
+        paths::SERVICE_ENDPOINTS,
         paths::LOG_REQUESTS,
         paths::LOG_ANSWER,
     ];
@@ -201,6 +203,7 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::ASSIGNMENTS => assignments(shared, &node_id, parse(&body)?).await,
         paths::REPORT => report(shared, &node_id, parse(&body)?).await,
         paths::LOAD_BALANCER => Ok(load_balancer(shared, parse(&body)?).await),
+        paths::SERVICE_ENDPOINTS => service_endpoints(shared, &node_id, parse(&body)?).await,
         paths::LOG_REQUESTS => {
             let poll: LogRequestsPoll = parse(&body)?;
             let timeout = Duration::from_millis(poll.timeout_ms).min(MAX_LONG_POLL);
@@ -414,6 +417,27 @@ async fn load_balancer(shared: &Shared, request: BalancerConfigRequest) -> Respo
             _ = tokio::time::sleep_until(deadline) => return json_response(&config),
         }
     }
+}
+
+/// Service discovery's endpoints for the node's clusters, once they differ from the
+/// ones the node has (or when the long-poll's time is up). A node hears only of the
+/// clusters it serves: names, container ports and task addresses, nothing of a task
+/// definition.
+async fn service_endpoints(
+    shared: &Shared,
+    node_id: &str,
+    request: ServiceEndpointsRequest,
+) -> Result<Response, Refused> {
+    if request.node_id != node_id {
+        return Err(another_node(node_id, &request.node_id));
+    }
+    let timeout = Duration::from_millis(request.timeout_ms).min(MAX_LONG_POLL);
+    let endpoints = shared
+        .link
+        .service_endpoints(node_id, request.have.as_deref(), timeout)
+        .await
+        .map_err(Refused::unavailable)?;
+    Ok(json_response(&endpoints))
 }
 
 fn log_answer(shared: &Shared, node_id: &str, answer: LogAnswer) -> Result<Response, Refused> {

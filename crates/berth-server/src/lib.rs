@@ -33,7 +33,7 @@ pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
 pub use http::{serve, serve_with, MAX_BODY_BYTES};
 pub use listener::{raise_descriptor_limit, ApiLimits, ApiTransport};
 pub use load_balancing::{balancer_config, edge_lb_config, lb_config, run_load_balancer};
-pub use local_link::{assignments_of, LocalLink};
+pub use local_link::{assignments_of, service_endpoints, LocalLink};
 pub use node_liveness::{run_node_liveness, NodeLiveness, DEFAULT_HEARTBEAT_TIMEOUT};
 pub use random_ids::RandomIds;
 pub use remote_logs::{api_log_line, RemoteLogs};

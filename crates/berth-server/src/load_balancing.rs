@@ -14,6 +14,7 @@ use berth_core::elbv2::model::{
     TargetType,
 };
 use berth_core::elbv2::{refused_target, PublishedPorts};
+use berth_core::service_discovery::instance_address;
 use berth_core::{Command, PrivilegePolicy, State};
 use berth_lb::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, ListenerConfig,
@@ -68,16 +69,7 @@ fn health_check(check: &HealthCheck) -> HealthCheckConfig {
 /// are addressed directly.
 fn target_addr(state: &State, target_type: TargetType, id: &str, port: u16) -> Option<SocketAddr> {
     match target_type {
-        TargetType::Instance => {
-            let address = state
-                .container_instances
-                .get(id)
-                .and_then(|instance| state.nodes.get(&instance.node_id))
-                .and_then(|node| node.address.as_deref())
-                .and_then(|address| address.parse::<IpAddr>().ok())
-                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-            Some(SocketAddr::new(address, port))
-        }
+        TargetType::Instance => Some(SocketAddr::new(instance_address(state, id), port)),
         TargetType::Ip => id
             .parse::<IpAddr>()
             .ok()
@@ -229,14 +221,15 @@ pub fn balancer_config(state: &State, policy: &PrivilegePolicy) -> BalancerConfi
         listeners,
         target_groups,
     };
-    config.version = content_version(&config);
+    config.version = content_version(&(&config.listeners, &config.target_groups));
     config
 }
 
-/// A name for the config's content: the SHA-256 of its JSON, without the version.
-fn content_version(config: &BalancerConfig) -> String {
+/// A name for what a node is told (without its version): the SHA-256 of its JSON, so
+/// a long-poll answers only when the content changes.
+pub(crate) fn content_version(content: &impl serde::Serialize) -> String {
     use sha2::Digest;
-    let json = serde_json::to_vec(&(&config.listeners, &config.target_groups)).unwrap_or_default();
+    let json = serde_json::to_vec(content).unwrap_or_default();
     hex::encode(&sha2::Sha256::digest(&json)[..16])
 }
 

@@ -8,11 +8,14 @@ use async_trait::async_trait;
 use berth_core::ecs::effective_spec;
 use berth_core::model::Task;
 use berth_core::nodes::{instances_of_node, register_node};
+use berth_core::service_discovery::discovered_services;
 use berth_core::{apply_task_reports, State, Timestamp};
 use berth_proto::{
     AssignedTask, Assignment, Assignments, ControlPlaneLink, LinkError, NodeRegistration,
-    TaskReport,
+    ServiceEndpoints, TaskReport,
 };
+
+use crate::load_balancing::content_version;
 
 use crate::{now, ControlPlane};
 
@@ -32,6 +35,15 @@ impl LocalLink {
 
 fn unavailable(error: impl std::fmt::Display) -> LinkError {
     LinkError::Unavailable(error.to_string())
+}
+
+/// Service discovery's endpoints as `node_id` serves them, named by their content.
+pub fn service_endpoints(state: &State, node_id: &str) -> ServiceEndpoints {
+    let services = discovered_services(state, node_id);
+    ServiceEndpoints {
+        version: content_version(&services),
+        services,
+    }
 }
 
 /// What an agent is told of one of its tasks, at `now`.
@@ -139,6 +151,34 @@ impl ControlPlaneLink for LocalLink {
             .map_err(unavailable)?
             .unwrap_or_else(|never| match never {});
         Ok(())
+    }
+
+    async fn service_endpoints(
+        &self,
+        node_id: &str,
+        have: Option<&str>,
+        timeout: Duration,
+    ) -> Result<ServiceEndpoints, LinkError> {
+        let mut changes = self.control_plane.store.watch();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            changes.borrow_and_update();
+            let endpoints = self
+                .control_plane
+                .store
+                .read(|state| service_endpoints(state, node_id));
+            if have != Some(endpoints.version.as_str()) || tokio::time::Instant::now() >= deadline {
+                return Ok(endpoints);
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Err(LinkError::Unavailable("the control plane stopped".to_string()));
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
     }
 }
 

@@ -29,10 +29,11 @@ use async_trait::async_trait;
 use berth_proto::remote::{
     paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, LogAnswer,
     LogRequest, LogRequests, LogRequestsPoll, Refusal, RegisterRequest, ReportRequest,
+    ServiceEndpointsRequest,
 };
 use berth_proto::{
-    Assignments, BalancerConfig, ControlPlaneLink, LinkError, NodeRegistration, TaskReport,
-    PROTOCOL_VERSION,
+    Assignments, BalancerConfig, ControlPlaneLink, LinkError, NodeRegistration, ServiceEndpoints,
+    TaskReport, PROTOCOL_VERSION,
 };
 use berth_server::cluster_ca::fingerprint;
 use berth_server::join_token::JoinToken;
@@ -473,6 +474,21 @@ impl ControlPlaneLink for RemoteLink {
         self.call::<serde_json::Value>(paths::REPORT, &ReportRequest { reports }, CALL_TIMEOUT)
             .await
             .map(|_| ())
+    }
+
+    async fn service_endpoints(
+        &self,
+        node_id: &str,
+        have: Option<&str>,
+        timeout: Duration,
+    ) -> Result<ServiceEndpoints, LinkError> {
+        let request = ServiceEndpointsRequest {
+            node_id: node_id.to_string(),
+            have: have.map(str::to_string),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
+        self.call(paths::SERVICE_ENDPOINTS, &request, wait).await
     }
 }
 
