@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use crate::error::AgentError;
 use crate::labels;
 use crate::reporter::Reporter;
+use crate::service_endpoints;
 use crate::task_runner::{self, RunnerHandle, RunnerMessage, Shared, Start};
 use berth_proto::{Assignment, ControlPlaneLink};
 
@@ -168,6 +169,16 @@ impl Agent {
             started = self.start_up() => started,
         };
         let (reporter, reporter_done) = Reporter::spawn(self.link.clone());
+        let endpoints_serve = match berth_lb::check_namespace_entry() {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    "service discovery across machines needs the agent to run as root (it listens inside each service endpoint's network namespace); service names resolve to this machine's own tasks only"
+                );
+                false
+            }
+        };
         let shared = Arc::new(Shared {
             runtime: self.runtime.clone(),
             reporter,
@@ -175,7 +186,10 @@ impl Agent {
             sandbox_image: started.sandbox_image,
             cleanup_wait: self.config.task_cleanup_wait,
             networks: Default::default(),
+            endpoints_serve,
         });
+        let endpoints = endpoints_serve
+            .then(|| tokio::spawn(service_endpoints::run(shared.clone(), self.link.clone())));
         let (finished_sender, finished) = mpsc::unbounded_channel();
         let (assignment_sender, assignment_updates) = mpsc::unbounded_channel();
         let poller = tokio::spawn(poll_assignments(
@@ -198,6 +212,9 @@ impl Agent {
         node.run(shutdown, assignment_updates, finished).await;
 
         poller.abort();
+        if let Some(endpoints) = endpoints {
+            endpoints.abort();
+        }
         for runner in node.runners.values() {
             runner.join.abort();
         }

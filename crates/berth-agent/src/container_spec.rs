@@ -109,10 +109,6 @@ pub(crate) fn sandbox_spec(
             }
         }
     }
-    // A service's tasks answer to the service's name on the cluster network.
-    if matches!(sandbox.network, NetworkSpec::Bridge { .. }) {
-        sandbox.network_aliases = task.service.iter().cloned().collect();
-    }
     // ipcMode task: the sandbox's IPC namespace is the one its containers share (its
     // PID namespace is joined the same way, which needs nothing set here).
     if spec.ipc_mode == Some(IpcMode::Task) {
@@ -120,6 +116,21 @@ pub(crate) fn sandbox_spec(
     }
     sandbox.stop_timeout_secs = Some(10);
     sandbox
+}
+
+/// The names the task's namespace holder answers to on the cluster network: its
+/// service's name, only where no endpoint serves that name on this node. An endpoint
+/// (`service_endpoints.rs`) serves every service that maps a TCP port when the agent
+/// may enter network namespaces; otherwise the name falls back to the tasks' alias,
+/// which resolves on their own node only.
+pub(crate) fn service_aliases(task: &Task, spec: &TaskSpec, endpoints_serve: bool) -> Vec<String> {
+    let on_cluster_network = matches!(spec.network_mode, NetworkMode::Bridge | NetworkMode::Awsvpc);
+    let served_by_endpoint =
+        endpoints_serve && !berth_core::service_discovery::discovery_ports(spec).is_empty();
+    if !on_cluster_network || served_by_endpoint {
+        return Vec::new();
+    }
+    task.service.iter().cloned().collect()
 }
 
 /// A task of one container needs no sandbox: there is nothing to share its network
@@ -144,7 +155,6 @@ pub(crate) fn standalone_container_spec(
     container.dns_servers = namespace.dns_servers;
     container.dns_search = namespace.dns_search;
     container.extra_hosts = namespace.extra_hosts;
-    container.network_aliases = namespace.network_aliases;
     // A task of one container shares nothing: `task` is its own namespace.
     container.pid_mode = container
         .pid_mode

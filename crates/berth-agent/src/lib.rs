@@ -14,6 +14,7 @@ mod error;
 pub mod labels;
 mod reconcile;
 mod reporter;
+mod service_endpoints;
 mod task_runner;
 
 pub use agent::{machine_attributes, Agent, AgentConfig, AgentHandle};

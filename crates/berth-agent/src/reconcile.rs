@@ -27,6 +27,12 @@ impl NodeLoop {
                 Vec::new()
             }
         };
+        // Endpoint containers belong to no task: the service endpoints' loop adopts or
+        // removes them.
+        let found = found
+            .into_iter()
+            .filter(|c| !c.labels.contains_key(labels::SERVICE_ENDPOINT))
+            .collect();
         let mut by_task = group_by_task(found);
         for assignment in assignments {
             let task = &assignment.task;

@@ -48,11 +48,17 @@ pub(crate) struct Shared {
     /// Cluster networks known to exist, so each is created once, not per task. An
     /// async lock: tasks starting together wait for the one creating the network.
     pub networks: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    /// Whether this node's endpoints serve its services' names (the agent may enter
+    /// network namespaces); if not, tasks carry their service's name themselves.
+    pub endpoints_serve: bool,
 }
 
 impl Shared {
     /// Creates the cluster's network unless this agent already did.
-    async fn ensure_network(&self, cluster: &str) -> Result<String, berth_runtime::RuntimeError> {
+    pub(crate) async fn ensure_network(
+        &self,
+        cluster: &str,
+    ) -> Result<String, berth_runtime::RuntimeError> {
         let name = labels::cluster_network(cluster, &self.node_id);
         let mut known = self.networks.lock().await;
         if !known.contains(&name) {
@@ -413,12 +419,13 @@ impl Runner {
         if container_spec::holds_own_namespace(&self.spec) {
             return self.start_standalone().await;
         }
-        let sandbox = container_spec::sandbox_spec(
+        let mut sandbox = container_spec::sandbox_spec(
             &self.shared.node_id,
             &self.task,
             &self.spec,
             &self.shared.sandbox_image,
         );
+        sandbox.network_aliases = self.service_aliases();
         let sandbox_failed = |error: berth_runtime::RuntimeError| {
             Ending::failed_to_start(format!(
                 "CannotStartContainerError: starting the task's sandbox: {}",
@@ -494,10 +501,14 @@ impl Runner {
         Ok(())
     }
 
+    fn service_aliases(&self) -> Vec<String> {
+        container_spec::service_aliases(&self.task, &self.spec, self.shared.endpoints_serve)
+    }
+
     /// A single-container task: its container holds the task's network namespace.
     async fn start_standalone(&mut self) -> Result<(), Ending> {
         let runtime = self.shared.runtime.clone();
-        let spec = container_spec::standalone_container_spec(
+        let mut spec = container_spec::standalone_container_spec(
             &self.shared.node_id,
             &self.task,
             &self.spec,
@@ -506,6 +517,7 @@ impl Runner {
         .map_err(|reason| {
             Ending::failed_to_start(format!("CannotCreateContainerError: {reason}"))
         })?;
+        spec.network_aliases = self.service_aliases();
         let name = self.slots[0].name.clone();
         let launched = create_and_start(runtime.as_ref(), &spec, &name).await;
         let slot = &mut self.slots[0];

@@ -395,6 +395,17 @@ async fn bind(listener: &ListenerConfig) -> Result<std::net::TcpListener, LbErro
     })
 }
 
+/// Whether this process may bind listeners in other network namespaces: a thread
+/// enters its own (which `setns` allows only with `CAP_SYS_ADMIN`, as it does any
+/// other), so a caller can tell before it depends on it.
+pub fn check_namespace_entry() -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("berth-lb-netns".to_string())
+        .spawn(|| enter_namespace(std::path::Path::new("/proc/thread-self/ns/net")))?
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the probing thread panicked")))
+}
+
 /// Moves the calling thread into the network namespace `path` names.
 fn enter_namespace(path: &std::path::Path) -> std::io::Result<()> {
     let link = std::fs::File::open(path)?;

@@ -18,7 +18,7 @@ mod target_group;
 mod tcp_proxy;
 mod upstream;
 
-pub use balancer::{default_data_plane_threads, LoadBalancer};
+pub use balancer::{check_namespace_entry, default_data_plane_threads, LoadBalancer};
 pub use config::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, Limits, ListenerConfig,
     ListenerProtocol, TargetConfig, TargetGroupConfig,

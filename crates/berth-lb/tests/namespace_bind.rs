@@ -138,6 +138,11 @@ async fn a_listener_in_another_namespace_serves_clients_there_and_reaches_target
     lb.shutdown().await;
 }
 
+#[test]
+fn root_may_enter_network_namespaces() {
+    berth_lb::check_namespace_entry().expect("this test runs as root, as berth's agent does");
+}
+
 #[tokio::test]
 async fn a_namespace_that_cannot_be_entered_is_named_in_the_error() {
     let lb = LoadBalancer::new(Limits::default());

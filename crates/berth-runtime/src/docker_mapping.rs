@@ -294,6 +294,11 @@ pub fn status_from_inspect(inspect: ContainerInspectResponse) -> ContainerStatus
         finished_at: state.finished_at.as_deref().and_then(parse_engine_time),
         ports,
         ip_address: first_ip(network_settings.networks),
+        // The engine says 0 for a container that does not run.
+        pid: state
+            .pid
+            .and_then(|pid| u32::try_from(pid).ok())
+            .filter(|pid| *pid > 0),
     }
 }
 
@@ -366,6 +371,7 @@ pub fn status_from_summary(summary: ContainerSummary) -> ContainerStatus {
         finished_at: None,
         ports,
         ip_address: first_ip(summary.network_settings.and_then(|n| n.networks)),
+        pid: None,
     }
 }
 

@@ -464,6 +464,7 @@ impl ContainerRuntime for FakeRuntime {
             finished_at: None,
             ports: Vec::new(),
             ip_address: None,
+            pid: None,
         };
         state.containers.push((
             id.clone(),

@@ -325,6 +325,9 @@ pub struct ContainerStatus {
     pub ports: Vec<PublishedPort>,
     /// The IP of the container's first network, if it has its own.
     pub ip_address: Option<String>,
+    /// The process id of its main process on this machine while it runs (inspect only):
+    /// `/proc/PID/ns/net` is its network namespace.
+    pub pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
