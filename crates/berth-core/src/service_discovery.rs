@@ -14,6 +14,7 @@ use crate::reconcile::ServiceHealth;
 use crate::service_targets::target_group_id;
 use crate::spec::{Protocol, TaskSpec};
 use crate::state::State;
+use crate::time::Timestamp;
 
 /// One service callers reach as `NAME:CONTAINER_PORT` from the tasks of its cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,29 @@ pub struct DiscoveredPort {
 pub struct Endpoint {
     pub task_id: String,
     pub addr: SocketAddr,
+}
+
+/// How long a service task that callers reach by name keeps running after it left the
+/// endpoints, before its containers get SIGTERM: long enough for every node's endpoint
+/// to hear (a long-poll answer and one apply, well under a second, with room for a
+/// loaded machine), so no new connection reaches a task that is exiting. Short, as
+/// the endpoints stop sending it new connections at once.
+pub const ENDPOINT_DRAIN_SECS: u64 = 3;
+
+/// When a service task being stopped may get SIGTERM for service discovery's sake:
+/// `now` plus `ENDPOINT_DRAIN_SECS` if its definition maps a TCP port (so it is an
+/// endpoint somewhere), else `now`.
+pub fn endpoint_drain_until(state: &State, task: &Task, now: Timestamp) -> Timestamp {
+    let discovered = task.service.is_some()
+        && state
+            .definition(&task.family, task.revision)
+            .and_then(|definition| definition.task_spec().ok())
+            .is_some_and(|spec| !discovery_ports(spec).is_empty());
+    if discovered {
+        now.plus_secs(ENDPOINT_DRAIN_SECS)
+    } else {
+        now
+    }
 }
 
 /// The address other machines reach a container instance's node at, as its agent

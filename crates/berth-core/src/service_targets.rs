@@ -117,10 +117,12 @@ pub fn register(state: &State, service: &Service, task: &mut Task, now: Timestam
 }
 
 /// Deregisters a task being stopped: its targets drain for their groups'
-/// deregistration delay, and the task's containers are stopped only after that.
+/// deregistration delay, it leaves service discovery's endpoints
+/// (`service_discovery::endpoint_drain_until`), and the task's containers are stopped
+/// only after that.
 pub fn deregister(state: &State, task: &mut Task, now: Timestamp) -> Vec<Command> {
     let mut commands = Vec::new();
-    let mut stop_after = now;
+    let mut stop_after = crate::service_discovery::endpoint_drain_until(state, task, now);
     for target in &task.load_balancer_targets {
         let key = target_key(&target.target_group, &target.id, target.port);
         let Some(record) = state.targets.get(&key) else {

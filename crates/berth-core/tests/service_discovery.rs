@@ -149,6 +149,38 @@ fn a_task_being_stopped_leaves_the_endpoints_at_once() {
         kept,
         "the task being stopped still runs, but is no endpoint any more"
     );
+    // It gets SIGTERM only once every node's endpoint heard, so no new connection
+    // reaches a task that is exiting.
+    let stopping: Vec<_> = world
+        .tasks_of("api")
+        .into_iter()
+        .filter(|t| !kept.contains(&t.id))
+        .collect();
+    assert_eq!(stopping.len(), 1);
+    assert_eq!(
+        stopping[0].stop_after,
+        Some(
+            world
+                .now
+                .plus_secs(berth_core::service_discovery::ENDPOINT_DRAIN_SECS)
+        )
+    );
+}
+
+#[test]
+fn a_task_no_name_reaches_is_stopped_without_waiting() {
+    let mut world = two_nodes();
+    world.register_simple("worker");
+    create(&mut world, "worker", "worker", 1);
+    world.agent_start_all(HealthStatus::Unknown);
+    world.update_service(json!({"cluster": CLUSTER, "service": "worker", "desiredCount": 0}));
+    world.settle();
+    let task = &world.tasks_of("worker")[0];
+    assert_eq!(
+        task.desired_status,
+        berth_core::model::DesiredStatus::Stopped
+    );
+    assert_eq!(task.stop_after, None);
 }
 
 #[test]
