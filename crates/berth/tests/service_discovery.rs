@@ -1,6 +1,8 @@
 //! Service discovery by name: a container of the cluster reaches `http://board:8080/`
 //! and lands on every running task of service `board`, never on a stopped one, and
-//! never on one that failed its health check.
+//! never on one that failed its health check. Once with a definition that maps 8080
+//! (the name is this node's endpoint for board, which proxies to the tasks' published
+//! ports), once with one that maps no port (the tasks carry the name themselves).
 
 mod support;
 
@@ -44,15 +46,33 @@ fn running_answers(dev: &Dev) -> BTreeSet<String> {
 
 #[test]
 fn a_service_is_reached_by_name_on_its_healthy_tasks_only() {
+    reached_by_name_on_healthy_tasks_only(
+        r#""portMappings":[{"containerPort":8080,"hostPort":0}],"#,
+    );
+}
+
+#[test]
+fn a_service_that_maps_no_port_is_reached_by_name_on_its_healthy_tasks_only() {
+    reached_by_name_on_healthy_tasks_only("");
+}
+
+fn reached_by_name_on_healthy_tasks_only(port_mappings: &str) {
     let dev = Dev::start();
     // Each board task answers with its hostname (its container's short id) and is
     // healthy while /tmp/ok exists.
-    dev.aws_json(&[
-        "ecs", "register-task-definition", "--family", "board", "--container-definitions",
-        r#"[{"name":"web","image":"berth/busybox:latest","memory":16,
+    let board = format!(
+        r#"[{{"name":"web","image":"berth/busybox:latest","memory":16,{port_mappings}
             "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && touch /tmp/ok && exec httpd -f -p 8080 -h /www"],
             "stopTimeout":2,
-            "healthCheck":{"command":["CMD-SHELL","test -f /tmp/ok"],"interval":5,"timeout":2,"retries":1}}]"#,
+            "healthCheck":{{"command":["CMD-SHELL","test -f /tmp/ok"],"interval":5,"timeout":2,"retries":1}}}}]"#
+    );
+    dev.aws_json(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "board",
+        "--container-definitions",
+        &board,
     ]);
     dev.aws_json(&[
         "ecs",

@@ -222,7 +222,11 @@ fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn()
     });
     let first = wait_api(&cluster, "2 api tasks", 2, &BTreeSet::new());
     let (_, instances) = api_names(&cluster);
-    assert_eq!(instances, BTreeSet::from([h2.clone()]), "api runs on h2 only");
+    assert_eq!(
+        instances,
+        BTreeSet::from([h2.clone()]),
+        "api runs on h2 only"
+    );
 
     // From h1, the name reaches both of h2's tasks.
     let started = Instant::now();
@@ -268,7 +272,10 @@ fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn()
         names.intersection(&first).count(),
         names.intersection(&replaced).count()
     );
-    assert_eq!(failures, 0, "calls by name failed during a rolling replacement");
+    assert_eq!(
+        failures, 0,
+        "calls by name failed during a rolling replacement"
+    );
     assert!(
         names.is_subset(&first.union(&replaced).cloned().collect()),
         "only api's tasks answered: {names:?}"
