@@ -442,6 +442,22 @@ async fn a_node_acts_only_as_itself() {
     let (status, body) = cluster.post(Some(&node), paths::ASSIGNMENTS, poll).await;
     assert_eq!(status, 403, "{body}");
     assert!(!body.contains("s3cr3t"), "{body}");
+    let poll = json!({"nodeId": "n2", "timeoutMs": 0});
+    let (status, body) = cluster
+        .post(Some(&node), paths::SERVICE_ENDPOINTS, poll)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let poll = json!({"nodeId": "n1", "timeoutMs": 0});
+    let (status, body) = cluster
+        .post(Some(&node), paths::SERVICE_ENDPOINTS, poll)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let endpoints: berth_proto::ServiceEndpoints = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        endpoints.services,
+        [],
+        "no service of its cluster maps a port"
+    );
     let report = ReportRequest {
         reports: vec![TaskReport::status(&task_id, TaskStatus::Stopped)],
     };

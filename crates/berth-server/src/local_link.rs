@@ -213,6 +213,60 @@ mod tests {
         serde_json::from_slice(&answer).unwrap()
     }
 
+    /// A node waiting on the endpoints it has is answered when a service it must serve
+    /// by name appears, not at the end of its wait.
+    #[tokio::test]
+    async fn the_endpoints_long_poll_answers_when_a_discoverable_service_appears() {
+        let link = Arc::new(LocalLink::new(Arc::new(ControlPlane::in_memory())));
+        call(
+            &link,
+            "CreateCluster",
+            serde_json::json!({"clusterName": "default"}),
+        )
+        .await;
+        link.register(registration("n1")).await.unwrap();
+        let empty = link
+            .service_endpoints("n1", None, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(empty.services, []);
+        let waiting = {
+            let link = link.clone();
+            let have = empty.version.clone();
+            tokio::spawn(async move {
+                link.service_endpoints("n1", Some(&have), Duration::from_secs(60))
+                    .await
+            })
+        };
+        call(
+            &link,
+            "RegisterTaskDefinition",
+            serde_json::json!({
+                "family": "api",
+                "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 16,
+                    "portMappings": [{"containerPort": 8080}]}]
+            }),
+        )
+        .await;
+        call(
+            &link,
+            "CreateService",
+            serde_json::json!({"serviceName": "api", "taskDefinition": "api", "desiredCount": 0}),
+        )
+        .await;
+        let answer = waiting.await.unwrap().unwrap();
+        assert_ne!(answer.version, empty.version);
+        let [service] = answer.services.as_slice() else {
+            panic!("one service: {:?}", answer.services)
+        };
+        assert_eq!(
+            (service.cluster.as_str(), service.name.as_str()),
+            ("default", "api")
+        );
+        assert_eq!(service.ports[0].container_port, 8080);
+        assert_eq!(service.ports[0].endpoints, []);
+    }
+
     /// The agent is sent what the task runs: its definition's typed spec with the
     /// task's RunTask overrides applied, and no request string to read again.
     #[tokio::test]
