@@ -44,9 +44,9 @@ fn tcp_endpoints() -> BTreeSet<(std::net::Ipv4Addr, u16)> {
         .collect()
 }
 
-/// Removes the health-check page of one task whose target is healthy, and waits until
-/// the server's checks find its target unhealthy; the task's id and the name it serves.
-/// A task that stops meanwhile (the scheduler may replace one) is passed over for
+/// Removes the health-check page of one running task, and waits until the server's
+/// checks find its target unhealthy; the task's id and the name it serves. A task
+/// whose target goes meanwhile (the scheduler may replace one) is passed over for
 /// another.
 fn make_one_task_fail_its_checks(cluster: &Cluster, tg_arn: &str) -> (String, String) {
     for _ in 0..3 {
@@ -79,9 +79,11 @@ fn make_one_task_fail_its_checks(cluster: &Cluster, tg_arn: &str) -> (String, St
             || {
                 let health = target_health_by_port(cluster, tg_arn);
                 match health.get(&port).map(String::as_str) {
-                    Some("unhealthy") => Some(true),
-                    // Replaced or stopping meanwhile: try another.
-                    None | Some("draining") => Some(false),
+                    // Found unhealthy; the scheduler then deregisters the target at
+                    // once, so it may already read draining.
+                    Some("unhealthy" | "draining") => Some(true),
+                    // Gone (replaced meanwhile): try another.
+                    None => Some(false),
                     _ => None,
                 }
             },
