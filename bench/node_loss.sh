@@ -12,6 +12,8 @@
 # Usage: bench/node_loss.sh [path/to/berth]   (default: target/release/berth)
 # Knobs (environment): NODE_LOSS_RUNS=5  NODE_LOSS_ONLY=berth,swarm
 #   NODE_LOSS_TIMEOUT=120 (s, per stage)  NODE_LOSS_KEEP=1 (keep the temp dir)
+#   NODE_LOSS_SWARM_HEARTBEAT=1s (swarm's dispatcher heartbeat period; default: swarm's
+#   own, 5 s; berth runs with its defaults, a heartbeat every 1 s and a 3 s timeout)
 #
 # berth: one `berth server` and three `berth agent`s on this machine, each agent on its
 # own loopback address (127.0.0.11-13, "hosts" h1-h3), on the shared Docker engine, its
@@ -351,6 +353,9 @@ swarm_run() {
     D "$h" info >/dev/null 2>&1 || die "engine $h did not start: $(tail -3 "$WORK/swarm/$h/dockerd.log")"
   done
   D m swarm init --advertise-addr 10.251.0.11 >/dev/null
+  if [ -n "${NODE_LOSS_SWARM_HEARTBEAT:-}" ]; then
+    D m swarm update --dispatcher-heartbeat "$NODE_LOSS_SWARM_HEARTBEAT" >/dev/null
+  fi
   local token
   token="$(D m swarm join-token -q worker)"
   for h in w1 w2 w3; do
@@ -393,7 +398,7 @@ case ",$ONLY," in *,berth,*) [ -x "$BERTH" ] || die "no berth binary at $BERTH (
 for tool in jq curl /usr/bin/aws ip nsenter unshare /usr/sbin/dockerd; do
   command -v "$tool" >/dev/null || die "$tool is needed"
 done
-log "$RUNS runs of: $ONLY; machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "$RUNS runs of: $ONLY; swarm dispatcher heartbeat ${NODE_LOSS_SWARM_HEARTBEAT:-5s (default)}; machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$WORK/results"
 for run in $(seq "$RUNS"); do
   case ",$ONLY," in *,berth,*) berth_run "$run" ;; esac
@@ -409,4 +414,11 @@ for side in berth swarm; do
   r="$(awk -v s="$side" '$1 == s { print $3 }' "$WORK/results" | median)"
   hl="$(awk -v s="$side" '$1 == s { print $4 }' "$WORK/results" | median)"
   echo "$side median: detected $(seconds "$d") s, replaced $(seconds "$r") s, healthy $(seconds "$hl") s   (runs: $runs)"
+  eval "median_$side=\"$d $r $hl\""
 done
+if [ -n "${median_berth:-}" ] && [ -n "${median_swarm:-}" ]; then
+  # shellcheck disable=SC2154 # set by the eval above
+  awk -v b="$median_berth" -v s="$median_swarm" 'BEGIN {
+    split(b, x, " "); split(s, y, " ")
+    printf "berth/swarm: detected %.2f, replaced %.2f, healthy %.2f\n", x[1] / y[1], x[2] / y[2], x[3] / y[3] }'
+fi
