@@ -14,6 +14,7 @@
 #   NODE_LOSS_TIMEOUT=120 (s, per stage)  NODE_LOSS_KEEP=1 (keep the temp dir)
 #   NODE_LOSS_SWARM_HEARTBEAT=1s (swarm's dispatcher heartbeat period; default: swarm's
 #   own, 5 s; berth runs with its defaults, a heartbeat every 1 s and a 3 s timeout)
+#   NODE_LOSS_SWARM_RESTART_DELAY=0s (the service's --restart-delay; default swarm's, 5 s)
 #
 # berth: one `berth server` and three `berth agent`s on this machine, each agent on its
 # own loopback address (127.0.0.11-13, "hosts" h1-h3), on the shared Docker engine, its
@@ -370,6 +371,7 @@ swarm_run() {
   # every 5 s too). Swarm holds a task in Starting until its first check passes.
   D m service create --detach --name web --replicas 6 --constraint node.role==worker \
     --publish mode=host,target=8080 --stop-grace-period 2s \
+    ${NODE_LOSS_SWARM_RESTART_DELAY:+--restart-delay "$NODE_LOSS_SWARM_RESTART_DELAY"} \
     --health-cmd 'wget -q -O /dev/null http://127.0.0.1:8080/health.html' \
     --health-interval 5s --health-timeout 2s --health-retries 2 \
     "$IMAGE" sh -c "$SERVE" >/dev/null 2>&1
@@ -398,12 +400,17 @@ case ",$ONLY," in *,berth,*) [ -x "$BERTH" ] || die "no berth binary at $BERTH (
 for tool in jq curl /usr/bin/aws ip nsenter unshare /usr/sbin/dockerd; do
   command -v "$tool" >/dev/null || die "$tool is needed"
 done
-log "$RUNS runs of: $ONLY; swarm dispatcher heartbeat ${NODE_LOSS_SWARM_HEARTBEAT:-5s (default)}; machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "$RUNS runs of: $ONLY; swarm dispatcher heartbeat ${NODE_LOSS_SWARM_HEARTBEAT:-5s (default)}, restart delay ${NODE_LOSS_SWARM_RESTART_DELAY:-5s (default)}; machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+shared_swarm="$(docker info --format '{{.Swarm.LocalNodeState}}')"
 : >"$WORK/results"
 for run in $(seq "$RUNS"); do
   case ",$ONLY," in *,berth,*) berth_run "$run" ;; esac
   case ",$ONLY," in *,swarm,*) swarm_run "$run" ;; esac
 done
+
+# The swarm here is the script's own engines'; the shared engine's is left as it was.
+[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = "$shared_swarm" ] \
+  || log "warning: the shared engine's swarm state changed during the run (was $shared_swarm)"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "node loss, from the kill (s), $RUNS runs each; every run: detected / replaced / healthy"
