@@ -10,8 +10,9 @@
 //! with a wrong, expired or replaced token gets 403 and nothing else, above all no
 //! task definition (they carry environment values).
 //!
-//! Limits are the API listener's (`listener.rs`: connection caps, header, idle and body
-//! clocks); a long-poll is capped at `MAX_LONG_POLL` and counts as work, not idling.
+//! Limits are the API listener's (`listener.rs`: header, idle and body clocks), but for
+//! the connection caps (`agent_limits`); a long-poll is capped at `MAX_LONG_POLL` and
+//! counts as work, not idling.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +47,24 @@ pub const MAX_LONG_POLL: Duration = Duration::from_secs(60);
 pub const MAX_AGENT_BODY_BYTES: usize = 1024 * 1024;
 /// A join's body is a token and a certificate request.
 const MAX_JOIN_BODY_BYTES: usize = 64 * 1024;
+
+/// Most connections the agent listener holds at once. Every node keeps two or three
+/// open (its long-poll, and the pooled one its heartbeats and reports use), so the
+/// API's 512 would turn away a fleet of a few hundred machines; this holds 5,000 and
+/// more (`bench/fleet.sh` runs 1,000).
+pub const MAX_AGENT_CONNECTIONS: usize = 16_384;
+
+/// The agent listener's limits: the API's clocks and sizes, room for a fleet's
+/// connections, and the per-address cap of the API, which holds only clients not yet
+/// known by a node certificate (joins and handshakes): a node's connections count
+/// against the global cap only (`listener.rs`), so machines behind one address, or
+/// several agents on one, are not turned away.
+pub fn agent_limits() -> ApiLimits {
+    ApiLimits {
+        max_connections: MAX_AGENT_CONNECTIONS,
+        ..ApiLimits::default()
+    }
+}
 
 /// What the agent listener serves with.
 pub struct AgentApi {

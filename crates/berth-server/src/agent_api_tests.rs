@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::cluster_ca::ClusterCa;
 use crate::join_token::{JoinToken, JoinTokens};
-use crate::{serve_agents, AgentApi, ApiLimits, ControlPlane, NodeLiveness};
+use crate::{agent_limits, serve_agents, AgentApi, ApiLimits, ControlPlane, NodeLiveness};
 
 struct Cluster {
     address: std::net::SocketAddr,
@@ -116,6 +116,10 @@ async fn post_to(
 
 impl Cluster {
     async fn start(name: &str) -> Cluster {
+        Cluster::start_with(name, ApiLimits::default()).await
+    }
+
+    async fn start_with(name: &str, limits: ApiLimits) -> Cluster {
         let dir =
             std::env::temp_dir().join(format!("berth-agent-api-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -143,7 +147,7 @@ impl Cluster {
                 logs: Arc::new(crate::RemoteLogs::new(control_plane.store.clone())),
             },
             tls,
-            ApiLimits::default(),
+            limits,
             async move {
                 let _ = stopped.await;
             },
@@ -174,6 +178,17 @@ impl Cluster {
                 .unwrap(),
             None => builder.with_no_client_auth(),
         }
+    }
+
+    /// A new TLS connection, with the node's certificate or none, handshake done.
+    async fn open(
+        &self,
+        node: Option<&Node>,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(self.client_config(node)));
+        let stream = tokio::net::TcpStream::connect(self.address).await?;
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        connector.connect(name, stream).await
     }
 
     async fn post_with(
@@ -628,4 +643,97 @@ async fn a_node_serving_listeners_gets_the_healthy_targets_and_waits_for_a_chang
         same, second,
         "the long-poll's end answers with the same config"
     );
+}
+
+/// A heartbeat on a kept-alive connection, and its status; the connection stays open.
+async fn heartbeat_on(tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> u16 {
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}",
+        paths::HEARTBEAT
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 1024];
+    // The answer is a head and the body `{}`.
+    while !response.ends_with(b"\r\n\r\n{}") {
+        let read = tokio::time::timeout(Duration::from_secs(20), tls.read(&mut chunk))
+            .await
+            .expect("an answer to the heartbeat")
+            .unwrap();
+        assert!(read > 0, "closed: {}", String::from_utf8_lossy(&response));
+        response.extend_from_slice(&chunk[..read]);
+    }
+    let response = String::from_utf8_lossy(&response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"))
+}
+
+/// Nodes are known by their certificates, not their addresses: a node's connections
+/// count against the listener's cap only, while clients without a certificate (joins)
+/// stay capped per address.
+#[tokio::test]
+async fn a_nodes_connections_are_not_capped_by_its_address() {
+    let cluster = Cluster::start_with(
+        "per-address",
+        ApiLimits {
+            max_connections: 16,
+            max_connections_per_client: 2,
+            ..ApiLimits::default()
+        },
+    )
+    .await;
+    let node = cluster.joined("n1").await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut tls = cluster
+            .open(Some(&node))
+            .await
+            .expect("a node's connection");
+        assert_eq!(heartbeat_on(&mut tls).await, 200);
+        held.push(tls);
+    }
+    // The address's two places for clients without a certificate are all still free.
+    let first = cluster
+        .open(None)
+        .await
+        .expect("the first anonymous connection");
+    let second = cluster
+        .open(None)
+        .await
+        .expect("the second anonymous connection");
+    assert!(
+        cluster.open(None).await.is_err(),
+        "a third anonymous connection from one address is closed at once"
+    );
+    // And the node's connections still serve.
+    for tls in &mut held {
+        assert_eq!(heartbeat_on(tls).await, 200);
+    }
+    drop((first, second));
+}
+
+/// A fleet's connections fit the agent listener: each node holds two or three (its
+/// long-poll, its heartbeats and reports), far past the API's cap of 512, and here
+/// all from one address.
+#[tokio::test]
+async fn the_agent_listener_holds_a_fleets_connections() {
+    crate::raise_descriptor_limit().unwrap();
+    let limits = agent_limits();
+    assert!(limits.max_connections > ApiLimits::default().max_connections);
+    let cluster = Cluster::start_with("fleet", limits).await;
+    let node = cluster.joined("n1").await;
+    let wanted = 2 * ApiLimits::default().max_connections;
+    let mut held = Vec::with_capacity(wanted);
+    for opened in 0..wanted {
+        let mut tls = cluster
+            .open(Some(&node))
+            .await
+            .unwrap_or_else(|e| panic!("connection {opened}: {e}"));
+        assert_eq!(heartbeat_on(&mut tls).await, 200, "connection {opened}");
+        held.push(tls);
+    }
+    assert_eq!(held.len(), wanted);
 }

@@ -26,7 +26,10 @@ mod random_ids;
 mod remote_logs;
 mod scheduler_loop;
 
-pub use agent_api::{serve_agents, AgentApi, MAX_AGENT_BODY_BYTES, MAX_LONG_POLL};
+pub use agent_api::{
+    agent_limits, serve_agents, AgentApi, MAX_AGENT_BODY_BYTES, MAX_AGENT_CONNECTIONS,
+    MAX_LONG_POLL,
+};
 pub use clock::now;
 pub use control_plane::{ControlPlane, LogSource};
 pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};

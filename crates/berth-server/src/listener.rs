@@ -177,9 +177,8 @@ pub(crate) async fn accept_loop<S>(
                     let transport = transport.clone();
                     let service = service.clone();
                     connections.spawn(async move {
-                        connection.serve(stream, transport, service).await;
+                        connection.serve(stream, transport, service, client_slot).await;
                         drop(slot);
-                        drop(client_slot);
                     });
                 }
                 Err(error) => {
@@ -283,8 +282,18 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<S>(self, stream: TcpStream, transport: ApiTransport, service: S)
-    where
+    /// Serves one connection. `client_slot` is its place under its address's cap,
+    /// held while the client is anonymous: a client whose certificate the TLS layer
+    /// verified (an agent listener's node) is known by that certificate, not by its
+    /// address (nodes behind one NAT, or several agents on one machine, share one), so
+    /// it gives its place back and counts against `max_connections` only.
+    async fn serve<S>(
+        self,
+        stream: TcpStream,
+        transport: ApiTransport,
+        service: S,
+        client_slot: ClientSlot,
+    ) where
         S: hyper::service::Service<
                 hyper::Request<hyper::body::Incoming>,
                 Response = axum::response::Response,
@@ -317,6 +326,9 @@ impl Connection {
                             .peer_certificates()
                             .and_then(|chain| chain.first())
                             .map(|certificate| PeerCertificate(certificate.clone().into_owned()));
+                        if peer.is_some() {
+                            drop(client_slot);
+                        }
                         self.serve_http(tls, state, peer, service).await
                     }
                     Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),

@@ -19,7 +19,7 @@ use berth_runtime::{ContainerRuntime, DockerRuntime};
 
 use crate::paths;
 use crate::process::{init_tracing, node_id, parse_duration, wait_for_signal};
-use crate::remote_link::{self, Identity, RemoteLink};
+use berth_remote_link::{self as remote_link, send_heartbeats, Identity, RemoteLink};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct AgentArgs {
@@ -177,7 +177,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         agent.handle(),
         stopped(stop.clone()),
     ));
-    let heartbeats = tokio::spawn(heartbeat(
+    let heartbeats = tokio::spawn(send_heartbeats(
         link,
         args.heartbeat_interval,
         stopped(stop.clone()),
@@ -198,38 +198,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
-}
-
-/// One heartbeat every `interval` until `shutdown`; a run of failures is said once.
-async fn heartbeat(
-    link: Arc<RemoteLink>,
-    interval: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = ticks.tick() => {}
-        }
-        match link.heartbeat().await {
-            Ok(()) => {
-                if failing {
-                    tracing::info!("heartbeats reach the server again");
-                }
-                failing = false;
-            }
-            Err(error) => {
-                if !failing {
-                    tracing::warn!(%error, "heartbeat failed; retrying");
-                }
-                failing = true;
-            }
-        }
-    }
 }
 
 /// This machine's address on the route to the server: what the server (and the load

@@ -14,7 +14,7 @@ use std::time::Duration;
 use berth_lb::LoadBalancer;
 use berth_proto::LinkError;
 
-use crate::remote_link::RemoteLink;
+use berth_remote_link::RemoteLink;
 
 /// How long one ask for the config may be held by the server.
 const LONG_POLL: Duration = Duration::from_secs(55);

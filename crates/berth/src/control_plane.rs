@@ -303,7 +303,7 @@ impl Running {
 
 /// The API's limits. Listening on loopback, every client is this machine and so one
 /// client: the per-client cap would be the whole cap's stand-in, so it is the global one.
-pub fn api_limits(listen: SocketAddr) -> ApiLimits {
+fn api_limits(listen: SocketAddr) -> ApiLimits {
     let mut limits = ApiLimits::default();
     if listen.ip().is_loopback() {
         limits.max_connections_per_client = limits.max_connections;

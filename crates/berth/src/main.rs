@@ -9,7 +9,6 @@ mod control_plane;
 mod dev;
 mod paths;
 mod process;
-mod remote_link;
 mod server;
 mod task_logs;
 mod tls;

@@ -18,7 +18,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use berth_server::cluster_ca::ClusterCa;
 use berth_server::join_token::{JoinToken, JoinTokens, TokenRecord};
-use berth_server::{run_node_liveness, serve_agents, AgentApi, NodeLiveness, RemoteLogs};
+use berth_server::{
+    agent_limits, run_node_liveness, serve_agents, AgentApi, NodeLiveness, RemoteLogs,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::control_plane::{self, ControlPlaneArgs};
@@ -243,7 +245,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             logs: logs.clone(),
         },
         agent_tls,
-        control_plane::api_limits(agent_listen),
+        agent_limits(),
         running.stopped(),
     ));
     let stopped = running.stopped();

@@ -12,7 +12,7 @@ use berth_proto::remote::{LogAnswer, LogRequest, TaskLogLine};
 use berth_runtime::LogEntry;
 use berth_server::{api_log_line, LogSource, MAX_AGENT_BODY_BYTES};
 
-use crate::remote_link::RemoteLink;
+use berth_remote_link::RemoteLink;
 
 /// How long one ask for log requests may be held by the server.
 const LONG_POLL: Duration = Duration::from_secs(55);

@@ -26,7 +26,6 @@ use support::cluster::{
     all_succeed, attribute, names_per_instance, str_at, tcp_connections, wait_spread,
     wait_targets_healthy, Cluster, Load, SERVER_LB,
 };
-use support::free_port;
 
 /// (host attribute, the address its agent registers).
 const HOSTS: [(&str, &str); 3] = [
@@ -44,9 +43,9 @@ fn tcp_endpoints() -> BTreeSet<(std::net::Ipv4Addr, u16)> {
         .collect()
 }
 
-/// Removes the health-check page of one task whose target is healthy, and waits until
-/// the server's checks find its target unhealthy; the task's id and the name it serves.
-/// A task that stops meanwhile (the scheduler may replace one) is passed over for
+/// Removes the health-check page of one running task, and waits until the server's
+/// checks find its target unhealthy; the task's id and the name it serves. A task
+/// whose target goes meanwhile (the scheduler may replace one) is passed over for
 /// another.
 fn make_one_task_fail_its_checks(cluster: &Cluster, tg_arn: &str) -> (String, String) {
     for _ in 0..3 {
@@ -79,9 +78,11 @@ fn make_one_task_fail_its_checks(cluster: &Cluster, tg_arn: &str) -> (String, St
             || {
                 let health = target_health_by_port(cluster, tg_arn);
                 match health.get(&port).map(String::as_str) {
-                    Some("unhealthy") => Some(true),
-                    // Replaced or stopping meanwhile: try another.
-                    None | Some("draining") => Some(false),
+                    // Found unhealthy; the scheduler then deregisters the target at
+                    // once, so it may already read draining.
+                    Some("unhealthy" | "draining") => Some(true),
+                    // Gone (replaced meanwhile): try another.
+                    None => Some(false),
                     _ => None,
                 }
             },
@@ -126,69 +127,10 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
     let arn = |host: &str| arns[host].clone();
 
     // The balancer, a target group of instance targets, and a listener.
-    let listener_port = free_port();
-    let lb = cluster.aws_json(&[
-        "elbv2",
-        "create-load-balancer",
-        "--name",
-        "web-lb",
-        "--subnets",
-        "subnet-berth",
-    ]);
-    let lb_arn = str_at(&lb, "/LoadBalancers/0/LoadBalancerArn").to_string();
-    let tg = cluster.aws_json(&[
-        "elbv2",
-        "create-target-group",
-        "--name",
-        "web-tg",
-        "--protocol",
-        "HTTP",
-        "--port",
-        "8080",
-        "--target-type",
-        "instance",
-        "--vpc-id",
-        "vpc-berth",
-        "--health-check-path",
-        "/health.html",
-        "--health-check-interval-seconds",
-        "5",
-        "--health-check-timeout-seconds",
-        "2",
-        "--healthy-threshold-count",
-        "2",
-        "--unhealthy-threshold-count",
-        "2",
-    ]);
-    let tg_arn = str_at(&tg, "/TargetGroups/0/TargetGroupArn").to_string();
-    cluster.aws_json(&[
-        "elbv2",
-        "modify-target-group-attributes",
-        "--target-group-arn",
-        &tg_arn,
-        "--attributes",
-        "Key=deregistration_delay.timeout_seconds,Value=2",
-    ]);
-    cluster.aws_json(&[
-        "elbv2",
-        "create-listener",
-        "--load-balancer-arn",
-        &lb_arn,
-        "--protocol",
-        "HTTP",
-        "--port",
-        &listener_port.to_string(),
-        "--default-actions",
-        &format!("Type=forward,TargetGroupArn={tg_arn}"),
-    ]);
+    let (listener_port, tg_arn) = cluster.web_balancer();
 
     // 1. Six tasks spread over instanceId: two on each instance.
-    cluster.aws_json(&[
-        "ecs", "register-task-definition", "--family", "web", "--container-definitions",
-        r#"[{"name":"web","image":"berth/busybox:latest","memory":16,"stopTimeout":2,
-            "portMappings":[{"containerPort":8080,"hostPort":0}],
-            "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && echo ok > /www/health.html && exec httpd -f -p 8080 -h /www"]}]"#,
-    ]);
+    cluster.register_web();
     cluster.aws_json(&[
         "ecs",
         "create-service",

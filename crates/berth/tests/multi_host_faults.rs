@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::cluster::{
     all_succeed, attribute, names_per_instance, str_at, tcp_connections, wait_spread,
-    wait_targets_healthy, Cluster, Load, SERVER_LB,
+    wait_targets_healthy, Cluster, Load, SERVER_LB, WEB_CONTAINERS,
 };
-use support::{free_port, http_get, http_get_at};
+use support::{http_get, http_get_at};
 
 /// Where the server listens (API, agent listener and load balancer).
 const SERVER_ADDRESS: &str = "127.0.0.1";
@@ -49,12 +49,6 @@ const RESTART_HOSTS: [(&str, &str); 3] = [
     ("h2", "127.0.0.32"),
     ("h3", "127.0.0.33"),
 ];
-
-/// A web server that serves its container's host name; it answers as long as its
-/// container runs, whatever berth does meanwhile.
-const WEB_CONTAINERS: &str = r#"[{"name":"web","image":"berth/busybox:latest","memory":16,"stopTimeout":2,
-    "portMappings":[{"containerPort":8080,"hostPort":0}],
-    "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && echo ok > /www/health.html && exec httpd -f -p 8080 -h /www"]}]"#;
 
 /// A network cut between two addresses of this machine: iptables rules that drop every
 /// TCP packet from one to the other, both ways (loopback traffic passes OUTPUT, so the
@@ -293,57 +287,6 @@ fn max_between(samples: &[(Instant, usize)], from: Instant, to: Instant) -> Opti
         .max()
 }
 
-/// A load balancer with a listener on a free port forwarding to one target group of
-/// instance targets (health checks every 5 s); (listener port, target group ARN).
-fn balancer(cluster: &Cluster) -> (u16, String) {
-    let listener_port = free_port();
-    let lb = cluster.aws_json(&[
-        "elbv2",
-        "create-load-balancer",
-        "--name",
-        "web-lb",
-        "--subnets",
-        "subnet-berth",
-    ]);
-    let lb_arn = str_at(&lb, "/LoadBalancers/0/LoadBalancerArn").to_string();
-    let tg = cluster.aws_json(&[
-        "elbv2",
-        "create-target-group",
-        "--name",
-        "web-tg",
-        "--protocol",
-        "HTTP",
-        "--port",
-        "8080",
-        "--target-type",
-        "instance",
-        "--vpc-id",
-        "vpc-berth",
-        "--health-check-path",
-        "/health.html",
-        "--health-check-interval-seconds",
-        "5",
-        "--health-check-timeout-seconds",
-        "2",
-        "--healthy-threshold-count",
-        "2",
-    ]);
-    let tg_arn = str_at(&tg, "/TargetGroups/0/TargetGroupArn").to_string();
-    cluster.aws_json(&[
-        "elbv2",
-        "create-listener",
-        "--load-balancer-arn",
-        &lb_arn,
-        "--protocol",
-        "HTTP",
-        "--port",
-        &listener_port.to_string(),
-        "--default-actions",
-        &format!("Type=forward,TargetGroupArn={tg_arn}"),
-    ]);
-    (listener_port, tg_arn)
-}
-
 #[test]
 fn a_partitioned_host_is_replaced_and_after_the_heal_no_service_runs_too_many_tasks() {
     let started = Instant::now();
@@ -371,15 +314,8 @@ fn a_partitioned_host_is_replaced_and_after_the_heal_no_service_runs_too_many_ta
          connections come from {sources:?}"
     );
 
-    let (listener_port, tg_arn) = balancer(&cluster);
-    cluster.aws_json(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "web",
-        "--container-definitions",
-        WEB_CONTAINERS,
-    ]);
+    let (listener_port, tg_arn) = cluster.web_balancer();
+    cluster.register_web();
     // maximumPercent 100: the service may never show more tasks than it wants.
     cluster.aws_json(&[
         "ecs",
@@ -689,15 +625,8 @@ fn a_server_killed_and_restarted_loses_nothing_and_its_tasks_serve_throughout() 
     assert_eq!(arns.len(), 3, "one instance per host: {arns:?}");
     let nodes = node_ids(&cluster);
 
-    let (listener_port, tg_arn) = balancer(&cluster);
-    cluster.aws_json(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "web",
-        "--container-definitions",
-        WEB_CONTAINERS,
-    ]);
+    let (listener_port, tg_arn) = cluster.web_balancer();
+    cluster.register_web();
     cluster.aws_json(&[
         "ecs",
         "create-service",

@@ -662,6 +662,90 @@ fn server_command(dir: &Path, api_port: u16, agent_port: u16) -> Command {
     command
 }
 
+/// The containers of the task definition `web`: one busybox httpd on container port 8080
+/// (a dynamic host port) serving its container's host name on `/` and `ok` on
+/// `/health.html`, stopped within 2 s.
+pub const WEB_CONTAINERS: &str = r#"[{"name":"web","image":"berth/busybox:latest","memory":16,"stopTimeout":2,
+    "portMappings":[{"containerPort":8080,"hostPort":0}],
+    "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && echo ok > /www/health.html && exec httpd -f -p 8080 -h /www"]}]"#;
+
+impl Cluster {
+    /// Registers the task definition `web` (`WEB_CONTAINERS`).
+    pub fn register_web(&self) {
+        self.aws_json(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            "web",
+            "--container-definitions",
+            WEB_CONTAINERS,
+        ]);
+    }
+
+    /// A load balancer `web-lb` with a listener on a free port forwarding to the target
+    /// group `web-tg` of instance targets on port 8080, checked on `/health.html` every
+    /// 5 s (healthy after 2 passes, unhealthy after 2 failures) and drained for 2 s;
+    /// (listener port, target group ARN).
+    pub fn web_balancer(&self) -> (u16, String) {
+        let listener_port = free_port();
+        let lb = self.aws_json(&[
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            "web-lb",
+            "--subnets",
+            "subnet-berth",
+        ]);
+        let lb_arn = str_at(&lb, "/LoadBalancers/0/LoadBalancerArn").to_string();
+        let tg = self.aws_json(&[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            "web-tg",
+            "--protocol",
+            "HTTP",
+            "--port",
+            "8080",
+            "--target-type",
+            "instance",
+            "--vpc-id",
+            "vpc-berth",
+            "--health-check-path",
+            "/health.html",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+            "--unhealthy-threshold-count",
+            "2",
+        ]);
+        let tg_arn = str_at(&tg, "/TargetGroups/0/TargetGroupArn").to_string();
+        self.aws_json(&[
+            "elbv2",
+            "modify-target-group-attributes",
+            "--target-group-arn",
+            &tg_arn,
+            "--attributes",
+            "Key=deregistration_delay.timeout_seconds,Value=2",
+        ]);
+        self.aws_json(&[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &lb_arn,
+            "--protocol",
+            "HTTP",
+            "--port",
+            &listener_port.to_string(),
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg_arn}"),
+        ]);
+        (listener_port, tg_arn)
+    }
+}
+
 /// Helpers the multi-host tests share: agents that join, and what the aws CLI reads back
 /// about instances, tasks and services (all on the default cluster).
 impl Cluster {

@@ -2,9 +2,9 @@
 //! mutually authenticated TLS (reqwest on rustls, JSON; the paths and messages are
 //! `berth_proto::remote`'s).
 //!
-//! Here rather than in berth-agent, so the agent crate stays free of any network stack
-//! and its tests drive it through the trait alone; the binary already carries reqwest
-//! and rustls for the client commands.
+//! A crate of its own: berth-agent stays free of any network stack (its tests drive it
+//! through the trait alone), and `berth agent` and the fleet benchmark (`bench/fleet`)
+//! send the same thing.
 //!
 //! Join: the agent makes its own key (kept in `<data dir>/pki/agent-key.pem`, 0600) and
 //! sends a certificate request with the token. Before the token leaves the machine, the
@@ -489,6 +489,38 @@ impl ControlPlaneLink for RemoteLink {
         };
         let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
         self.call(paths::SERVICE_ENDPOINTS, &request, wait).await
+    }
+}
+
+/// One heartbeat every `interval` until `shutdown`; a run of failures is said once.
+pub async fn send_heartbeats(
+    link: Arc<RemoteLink>,
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        match link.heartbeat().await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("heartbeats reach the server again");
+                }
+                failing = false;
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "heartbeat failed; retrying");
+                }
+                failing = true;
+            }
+        }
     }
 }
 
