@@ -504,3 +504,30 @@ fn task_level_memory_in_any_admitted_form_limits_the_container() {
         assert_eq!(spec.memory_bytes, Some(mib * MIB), "{memory}");
     }
 }
+
+#[test]
+fn a_service_task_carries_its_name_only_where_no_endpoint_serves_it() {
+    let mapped = definition(json!({
+        "family": "web",
+        "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 16,
+            "portMappings": [{"containerPort": 8080}]}]
+    }));
+    let unmapped = definition(json!({
+        "family": "web",
+        "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 16}]
+    }));
+    let host = definition(json!({
+        "family": "web", "networkMode": "host",
+        "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 16}]
+    }));
+    // The endpoint holds the name of a service that maps a port.
+    assert!(service_aliases(&task(&mapped), &mapped, true).is_empty());
+    // Without a port to listen on, or without endpoints, the tasks hold it.
+    assert_eq!(service_aliases(&task(&unmapped), &unmapped, true), ["web"]);
+    assert_eq!(service_aliases(&task(&mapped), &mapped, false), ["web"]);
+    // Not on the cluster network, or of no service: no name to carry.
+    assert!(service_aliases(&task(&host), &host, false).is_empty());
+    let mut standalone = task(&unmapped);
+    standalone.service = None;
+    assert!(service_aliases(&standalone, &unmapped, false).is_empty());
+}
