@@ -37,6 +37,7 @@ use crate::cluster_ca::{node_id_of, ClusterCa};
 use crate::join_token::{JoinToken, JoinTokens};
 use crate::listener::{self, ApiLimits, ApiTransport, PeerCertificate, RequestActivity};
 use crate::load_balancing::balancer_config;
+use crate::local_link::until_changed;
 use crate::node_liveness::NodeLiveness;
 use crate::remote_logs::{AnswerRefused, RemoteLogs};
 use crate::{ControlPlane, LocalLink};
@@ -421,21 +422,17 @@ async fn report(
 async fn load_balancer(shared: &Shared, request: BalancerConfigRequest) -> Response {
     let control_plane = &shared.api.control_plane;
     let timeout = Duration::from_millis(request.timeout_ms).min(MAX_LONG_POLL);
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut changes = control_plane.store.watch();
-    loop {
-        changes.borrow_and_update();
-        let config = control_plane
-            .store
-            .read(|state| balancer_config(state, &control_plane.privilege_policy));
-        if request.have.as_deref() != Some(config.version.as_str()) {
-            return json_response(&config);
-        }
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { return json_response(&config) },
-            _ = tokio::time::sleep_until(deadline) => return json_response(&config),
-        }
-    }
+    let config = until_changed(
+        &control_plane.store,
+        request.have.as_deref(),
+        timeout,
+        |state| balancer_config(state, &control_plane.privilege_policy),
+        |config| &config.version,
+    )
+    .await
+    // A server shutting down answers with what it has.
+    .unwrap_or_else(|last| last);
+    json_response(&config)
 }
 
 /// Service discovery's endpoints for the node's clusters, once they differ from the

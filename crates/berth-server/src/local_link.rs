@@ -37,6 +37,32 @@ fn unavailable(error: impl std::fmt::Display) -> LinkError {
     LinkError::Unavailable(error.to_string())
 }
 
+/// A long-poll over a view of the state named by its content: the view as soon as its
+/// version differs from `have` (at once if it does), else when `timeout` passes. Every
+/// write wakes it to look again; only a changed view answers. `Err` carries the last
+/// view when the store stopped.
+pub(crate) async fn until_changed<T>(
+    store: &berth_store::Store,
+    have: Option<&str>,
+    timeout: Duration,
+    view: impl Fn(&State) -> T,
+    version: impl Fn(&T) -> &String,
+) -> Result<T, T> {
+    let mut changes = store.watch();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        changes.borrow_and_update();
+        let current = store.read(&view);
+        if have != Some(version(&current).as_str()) || tokio::time::Instant::now() >= deadline {
+            return Ok(current);
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return Err(current) },
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
 /// Service discovery's endpoints as `node_id` serves them, named by their content.
 pub fn service_endpoints(state: &State, node_id: &str) -> ServiceEndpoints {
     let services = discovered_services(state, node_id);
@@ -164,26 +190,15 @@ impl ControlPlaneLink for LocalLink {
         have: Option<&str>,
         timeout: Duration,
     ) -> Result<ServiceEndpoints, LinkError> {
-        let mut changes = self.control_plane.store.watch();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            changes.borrow_and_update();
-            let endpoints = self
-                .control_plane
-                .store
-                .read(|state| service_endpoints(state, node_id));
-            if have != Some(endpoints.version.as_str()) || tokio::time::Instant::now() >= deadline {
-                return Ok(endpoints);
-            }
-            tokio::select! {
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        return Err(LinkError::Unavailable("the control plane stopped".to_string()));
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => {}
-            }
-        }
+        until_changed(
+            &self.control_plane.store,
+            have,
+            timeout,
+            |state| service_endpoints(state, node_id),
+            |endpoints| &endpoints.version,
+        )
+        .await
+        .map_err(|_| LinkError::Unavailable("the control plane stopped".to_string()))
     }
 }
 
