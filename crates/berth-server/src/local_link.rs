@@ -206,6 +206,20 @@ impl ControlPlaneLink for LocalLink {
 mod tests {
     use super::*;
 
+    /// A link to an in-memory control plane with the cluster `default` and `node`
+    /// registered in it.
+    async fn link_with_node(node: &str) -> Arc<LocalLink> {
+        let link = Arc::new(LocalLink::new(Arc::new(ControlPlane::in_memory())));
+        call(
+            &link,
+            "CreateCluster",
+            serde_json::json!({"clusterName": "default"}),
+        )
+        .await;
+        link.register(registration(node)).await.unwrap();
+        link
+    }
+
     fn registration(node: &str) -> NodeRegistration {
         NodeRegistration {
             node_id: node.to_string(),
@@ -237,14 +251,7 @@ mod tests {
     /// would otherwise keep a thousand old states alive while writes go on.
     #[tokio::test]
     async fn a_waiting_long_poll_holds_no_state() {
-        let link = Arc::new(LocalLink::new(Arc::new(ControlPlane::in_memory())));
-        call(
-            &link,
-            "CreateCluster",
-            serde_json::json!({"clusterName": "default"}),
-        )
-        .await;
-        link.register(registration("n1")).await.unwrap();
+        let link = link_with_node("n1").await;
         let since = link
             .assignments("n1", 0, Duration::ZERO)
             .await
@@ -281,14 +288,7 @@ mod tests {
     /// by name appears, not at the end of its wait.
     #[tokio::test]
     async fn the_endpoints_long_poll_answers_when_a_discoverable_service_appears() {
-        let link = Arc::new(LocalLink::new(Arc::new(ControlPlane::in_memory())));
-        call(
-            &link,
-            "CreateCluster",
-            serde_json::json!({"clusterName": "default"}),
-        )
-        .await;
-        link.register(registration("n1")).await.unwrap();
+        let link = link_with_node("n1").await;
         let empty = link
             .service_endpoints("n1", None, Duration::ZERO)
             .await
