@@ -131,20 +131,7 @@ fn a_service_survives_losing_a_host_and_moves_off_a_drained_one() {
 
     // 1. Six tasks spread over instanceId: two on each instance.
     cluster.register_web();
-    cluster.aws_json(&[
-        "ecs",
-        "create-service",
-        "--service-name",
-        "web",
-        "--task-definition",
-        "web",
-        "--desired-count",
-        "6",
-        "--placement-strategy",
-        "type=spread,field=instanceId",
-        "--load-balancers",
-        &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
-    ]);
+    cluster.create_web_service(6, &tg_arn, &[]);
     let two_each: BTreeMap<String, usize> = HOSTS.iter().map(|(h, _)| (arn(h), 2)).collect();
     let tasks = wait_spread(
         &cluster,

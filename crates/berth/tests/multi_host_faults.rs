@@ -317,22 +317,14 @@ fn a_partitioned_host_is_replaced_and_after_the_heal_no_service_runs_too_many_ta
     let (listener_port, tg_arn) = cluster.web_balancer();
     cluster.register_web();
     // maximumPercent 100: the service may never show more tasks than it wants.
-    cluster.aws_json(&[
-        "ecs",
-        "create-service",
-        "--service-name",
-        "web",
-        "--task-definition",
-        "web",
-        "--desired-count",
-        "6",
-        "--placement-strategy",
-        "type=spread,field=instanceId",
-        "--deployment-configuration",
-        "maximumPercent=100,minimumHealthyPercent=50",
-        "--load-balancers",
-        &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
-    ]);
+    cluster.create_web_service(
+        6,
+        &tg_arn,
+        &[
+            "--deployment-configuration",
+            "maximumPercent=100,minimumHealthyPercent=50",
+        ],
+    );
     let desired = 6;
     let two_each: BTreeMap<String, usize> =
         PARTITION_HOSTS.iter().map(|(h, _)| (arn(h), 2)).collect();
@@ -627,20 +619,7 @@ fn a_server_killed_and_restarted_loses_nothing_and_its_tasks_serve_throughout() 
 
     let (listener_port, tg_arn) = cluster.web_balancer();
     cluster.register_web();
-    cluster.aws_json(&[
-        "ecs",
-        "create-service",
-        "--service-name",
-        "web",
-        "--task-definition",
-        "web",
-        "--desired-count",
-        "3",
-        "--placement-strategy",
-        "type=spread,field=instanceId",
-        "--load-balancers",
-        &format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080"),
-    ]);
+    cluster.create_web_service(3, &tg_arn, &[]);
     let one_each: BTreeMap<String, usize> = RESTART_HOSTS
         .iter()
         .map(|(h, _)| (arns[*h].clone(), 1))

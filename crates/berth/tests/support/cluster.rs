@@ -682,6 +682,29 @@ impl Cluster {
         ]);
     }
 
+    /// CreateService `web` of `count` tasks of `web`, spread over instanceId, behind
+    /// the target group `tg_arn`, with these further flags.
+    pub fn create_web_service(&self, count: usize, tg_arn: &str, extra: &[&str]) {
+        let count = count.to_string();
+        let target = format!("targetGroupArn={tg_arn},containerName=web,containerPort=8080");
+        let mut args = vec![
+            "ecs",
+            "create-service",
+            "--service-name",
+            "web",
+            "--task-definition",
+            "web",
+            "--desired-count",
+            &count,
+            "--placement-strategy",
+            "type=spread,field=instanceId",
+            "--load-balancers",
+            &target,
+        ];
+        args.extend_from_slice(extra);
+        self.aws_json(&args);
+    }
+
     /// A load balancer `web-lb` with a listener on a free port forwarding to the target
     /// group `web-tg` of instance targets on port 8080, checked on `/health.html` every
     /// 5 s (healthy after 2 passes, unhealthy after 2 failures) and drained for 2 s;
