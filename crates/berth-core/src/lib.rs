@@ -32,7 +32,9 @@ pub use ids::{ArnScope, IdSource, SequentialIds};
 pub use policy::{
     is_local_address, task_definition_privileges, PrivilegeKind, PrivilegePolicy, PrivilegeUse,
 };
-pub use reconcile::{backoff_after, failure_threshold, reconcile, ServiceHealth, CRASH_WINDOW_MS};
+pub use reconcile::{
+    backoff_after, failure_threshold, reconcile, ServiceHealth, CRASH_WINDOW_MS, ROLLOUT_STABLE_MS,
+};
 pub use report::{apply_task_reports, ContainerReport, TaskReport};
 pub use state::{service_key, Command, RecordKey, State};
 pub use time::Timestamp;

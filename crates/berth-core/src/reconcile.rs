@@ -24,6 +24,10 @@ use std::collections::BTreeSet;
 
 /// A task that ran less than this before it stopped on its own counts as a crash.
 pub const CRASH_WINDOW_MS: u64 = 30_000;
+/// A rollout completes only once each of its tasks has run this long (and is healthy):
+/// a task that crashes right after it started still fails its deployment, so the
+/// circuit breaker can still fire and a rollback still has somewhere to go back to.
+pub const ROLLOUT_STABLE_MS: u64 = CRASH_WINDOW_MS;
 /// The crash-loop backoff never waits longer than this between launches.
 pub const MAX_BACKOFF_MS: u64 = 60_000;
 /// Stopped tasks stay describable this long, then are forgotten.
@@ -627,6 +631,16 @@ fn update_deployments(
             .filter(|t| health.healthy(t) && t.deployment_id.as_deref() == Some(id))
             .count()
     };
+    let now = ctx.now;
+    let settled_of = |id: &str| {
+        new_tasks
+            .iter()
+            .filter(|t| t.is_live() && t.deployment_id.as_deref() == Some(id))
+            .all(|t| {
+                t.started_at
+                    .is_some_and(|s| now.millis_since(s) >= ROLLOUT_STABLE_MS)
+            })
+    };
 
     if service.status == ServiceStatus::Active {
         // Old deployments go once their last task has stopped.
@@ -666,6 +680,7 @@ fn update_deployments(
             if only_primary
                 && healthy_of(&primary.id) as i64 == desired
                 && live_of(&primary.id) as i64 == desired
+                && settled_of(&primary.id)
             {
                 primary.rollout_state = RolloutState::Completed;
                 primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);

@@ -221,6 +221,8 @@ fn running_tasks_are_registered_and_count_healthy_only_with_healthy_targets() {
     );
     targets_say(&mut world, &tg, TargetHealthState::Healthy);
     world.settle();
+    world.advance_millis(berth_core::ROLLOUT_STABLE_MS);
+    world.settle();
     assert_eq!(
         world.service("web").deployments[0].rollout_state,
         "COMPLETED"

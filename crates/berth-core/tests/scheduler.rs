@@ -4,7 +4,7 @@ mod common;
 
 use berth_core::ecs;
 use berth_core::model::{DesiredStatus, HealthStatus, StopCode, Task, TaskStatus};
-use berth_core::{backoff_after, failure_threshold, ErrorCode};
+use berth_core::{backoff_after, failure_threshold, ErrorCode, ROLLOUT_STABLE_MS};
 use common::{req, services_stable, World, CLUSTER};
 use serde_json::json;
 
@@ -29,6 +29,8 @@ fn steady_service(world: &mut World, desired: i64, extra: serde_json::Value) {
     world.create_service(body);
     world.settle();
     world.agent_start_all(HealthStatus::Unknown);
+    world.settle();
+    world.advance_millis(ROLLOUT_STABLE_MS);
     world.settle();
     let service = world.service("svc");
     assert_eq!(service.running_count, desired);
@@ -68,10 +70,23 @@ fn service_starts_desired_count_and_reaches_steady_state_once() {
     assert_eq!(service.pending_count, 0);
     assert_eq!(service.deployments.len(), 1);
     assert_eq!(service.deployments[0].status, "PRIMARY");
-    assert_eq!(service.deployments[0].rollout_state, "COMPLETED");
     assert_eq!(service.deployments[0].running_count, 3);
     assert!(services_stable(&service));
     assert_eq!(world.count_events("svc", &steady_message("svc")), 1);
+    // Stable, but not yet long enough for a crash to no longer count against it.
+    assert_eq!(service.deployments[0].rollout_state, "IN_PROGRESS");
+    world.advance_millis(ROLLOUT_STABLE_MS - 1);
+    world.settle();
+    assert_eq!(
+        world.service("svc").deployments[0].rollout_state,
+        "IN_PROGRESS"
+    );
+    world.advance_millis(1);
+    world.settle();
+    assert_eq!(
+        world.service("svc").deployments[0].rollout_state,
+        "COMPLETED"
+    );
     assert!(
         world
             .events("svc")
@@ -385,6 +400,7 @@ fn rolling_deployment(minimum_healthy: i64, maximum: i64) {
         }
     }
     assert!(done, "the deployment did not finish");
+    world.advance_millis(ROLLOUT_STABLE_MS);
     world.settle();
     let service = world.service("svc");
     assert_eq!(service.deployments.len(), 1);
@@ -452,6 +468,7 @@ fn force_new_deployment_is_not_stable_until_old_tasks_stop() {
             break;
         }
     }
+    world.advance_millis(ROLLOUT_STABLE_MS);
     world.settle();
     let service = world.service("svc");
     assert!(old.iter().all(|id| world.task(id).is_stopped()));
@@ -486,6 +503,8 @@ fn unknown_health_is_not_healthy_during_a_rollout() {
         .tasks_of("svc")
         .iter()
         .all(|t| t.health_status == HealthStatus::Healthy));
+    world.settle();
+    world.advance_millis(ROLLOUT_STABLE_MS);
     world.settle();
     assert_eq!(
         world.service("svc").deployments[0].rollout_state,
@@ -673,6 +692,72 @@ fn circuit_breaker_fails_the_rollout_and_rolls_back() {
     assert_eq!(service.deployments[0].rollout_state, "COMPLETED");
     assert_eq!(service.running_count, 2);
     assert!(world.live_tasks("svc").iter().all(|t| t.revision == 1));
+}
+
+/// A release whose tasks start, pass as healthy and crash 10 s later: before its tasks
+/// have stayed up for `ROLLOUT_STABLE_MS` the rollout is not complete, so the crashes
+/// still fail it, the breaker fires and the service goes back to the good revision.
+#[test]
+fn a_crash_soon_after_start_still_fails_the_rollout() {
+    let mut world = World::with_node();
+    steady_service(
+        &mut world,
+        2,
+        json!({ "deploymentConfiguration": {
+            "deploymentCircuitBreaker": { "enable": true, "rollback": true } } }),
+    );
+    let good = world.service("svc").task_definition.clone();
+    let bad = world.register_simple("web");
+    world.update_service(json!({ "service": "svc", "taskDefinition": bad }));
+    let failed_deployment = world.service("svc").deployments[0].id.clone();
+
+    let mut completed_bad = false;
+    for round in 0..50 {
+        world.advance_secs(5);
+        world.settle();
+        let started = world.agent_start_all(HealthStatus::Unknown);
+        world.settle();
+        world.agent_stop_all();
+        world.settle();
+        // Up and healthy for a while: long enough to look done, not long enough to be.
+        world.advance_secs(5);
+        world.settle();
+        let service = world.service("svc");
+        completed_bad |= service
+            .deployments
+            .iter()
+            .any(|d| d.id == failed_deployment && d.rollout_state == "COMPLETED");
+        if service.deployments[0].id != failed_deployment {
+            break;
+        }
+        assert!(round < 49, "the circuit breaker never tripped");
+        world.advance_secs(5);
+        let crashing: Vec<String> = started
+            .into_iter()
+            .filter(|id| world.task(id).revision == 2)
+            .collect();
+        for id in &crashing {
+            world.agent_exit(id, 1);
+        }
+        world.reconcile_once();
+        if world.service("svc").deployments[0].id != failed_deployment {
+            break;
+        }
+    }
+    assert!(
+        !completed_bad,
+        "a rollout whose tasks crash 10 s after start never reads COMPLETED"
+    );
+    let service = world.service("svc");
+    assert_eq!(service.task_definition, good, "rolled back");
+    assert!(
+        world
+            .events("svc")
+            .iter()
+            .any(|m| m.contains("rolling back")),
+        "events: {:?}",
+        world.events("svc")
+    );
 }
 
 #[test]
