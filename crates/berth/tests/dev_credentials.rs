@@ -1,7 +1,9 @@
 //! `berth dev` with no keys given: it generates a pair on first start, keeps it in its
 //! data dir (mode 0600), prints the `export AWS_...` lines a user pastes, keeps the same
 //! pair across a restart, and `berth` finds endpoint and keys in the data dir alone,
-//! even with other AWS keys in the environment.
+//! even with other AWS keys in the environment. One profile of the shared AWS config
+//! files (`endpoint_url`, a `services` section) points the aws CLI v1, boto3 and
+//! `berth` at berth with no endpoint flag, as does `AWS_ENDPOINT_URL`.
 
 mod support;
 
@@ -105,5 +107,132 @@ fn berth_dev_generates_keeps_and_prints_its_keys() {
         ps.status.success(),
         "berth ps after a restart: {}",
         String::from_utf8_lossy(&ps.stderr)
+    );
+}
+
+/// A `berth` command with no endpoint, keys or data dir of its own: everything comes
+/// from the environment given.
+fn bare_berth(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BERTH_DATA_DIR", "/nonexistent/berth-test-data")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run berth")
+}
+
+#[test]
+fn one_aws_profile_points_the_aws_cli_boto3_and_berth_at_berth_dev() {
+    let dev = support::Dev::start();
+    dev.aws_json(&["ecs", "create-cluster", "--cluster-name", "from-profile"]);
+    let files = tempfile::tempdir().unwrap();
+    let config = files.path().join("config");
+    let credentials = files.path().join("credentials");
+    // The profile's own endpoint_url is wrong on purpose: the services section's ecs
+    // endpoint beats it, for every client.
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\nregion = eu-west-1\n\n[profile berth]\nregion = us-east-1\n\
+             endpoint_url = http://127.0.0.1:1\nservices = berth-local\n\n\
+             [services berth-local]\necs =\n  endpoint_url = {}\n",
+            dev.endpoint()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials,
+        format!(
+            "[berth]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            dev.access_key_id, dev.secret_access_key
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let credentials = credentials.to_str().unwrap();
+    let profile_env = [
+        ("AWS_CONFIG_FILE", config),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
+        ("AWS_PROFILE", "berth"),
+    ];
+
+    let v1 = Command::new(support::aws_v1())
+        .args(["ecs", "list-clusters", "--output", "json"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(profile_env)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run aws v1");
+    let v1_out = String::from_utf8_lossy(&v1.stdout);
+    assert!(
+        v1.status.success() && v1_out.contains("cluster/from-profile"),
+        "aws v1 through the profile: {v1_out} {}",
+        String::from_utf8_lossy(&v1.stderr)
+    );
+
+    let boto3 = support::python_boto3(
+        "import boto3; print(boto3.client('ecs').list_clusters()['clusterArns'])",
+        &profile_env,
+    );
+    let boto3_out = String::from_utf8_lossy(&boto3.stdout);
+    assert!(
+        boto3.status.success() && boto3_out.contains("cluster/from-profile"),
+        "boto3 through the profile: {boto3_out} {}",
+        String::from_utf8_lossy(&boto3.stderr)
+    );
+
+    let ps = bare_berth(&["ps", "--cluster", "from-profile"], &profile_env);
+    assert!(
+        ps.status.success(),
+        "berth ps through the profile: {}",
+        String::from_utf8_lossy(&ps.stderr)
+    );
+    // `--profile` names it as well as AWS_PROFILE; `default` points nowhere near.
+    let named = bare_berth(
+        &["ps", "--profile", "berth", "--cluster", "from-profile"],
+        &profile_env[..2],
+    );
+    assert!(
+        named.status.success(),
+        "berth ps --profile berth: {}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+    let ignored = bare_berth(
+        &["ps", "--cluster", "from-profile"],
+        &[
+            profile_env[0],
+            profile_env[1],
+            profile_env[2],
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ("BERTH_ACCESS_KEY_ID", &dev.access_key_id),
+            ("BERTH_SECRET_ACCESS_KEY", &dev.secret_access_key),
+        ],
+    );
+    let ignored_err = String::from_utf8_lossy(&ignored.stderr);
+    assert!(
+        !ignored.status.success() && ignored_err.contains("127.0.0.1:9650"),
+        "with configured endpoints ignored berth goes to its default endpoint, not berth dev's: {ignored_err}"
+    );
+
+    // AWS_ENDPOINT_URL, with berth's own key variables.
+    let by_variable = bare_berth(
+        &["ps", "--cluster", "from-profile"],
+        &[
+            ("AWS_ENDPOINT_URL", &dev.endpoint()),
+            ("BERTH_ACCESS_KEY_ID", &dev.access_key_id),
+            ("BERTH_SECRET_ACCESS_KEY", &dev.secret_access_key),
+        ],
+    );
+    assert!(
+        by_variable.status.success(),
+        "berth ps with AWS_ENDPOINT_URL: {}",
+        String::from_utf8_lossy(&by_variable.stderr)
     );
 }

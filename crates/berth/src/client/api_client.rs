@@ -6,6 +6,7 @@ use berth_auth::{sign_headers, Credentials};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::aws_config;
 use super::query_xml::XmlElement;
 use super::Endpoint;
 use crate::paths;
@@ -35,27 +36,42 @@ struct Resolved {
     ca_bundle: Option<std::path::PathBuf>,
 }
 
-/// Picks the endpoint, then a key pair from one source only, so a key id and a secret
-/// from different places never meet:
-/// the flags, then `BERTH_ACCESS_KEY_ID`/`BERTH_SECRET_ACCESS_KEY`, then the `berth dev`
-/// connection file (only when talking to the endpoint it names), then
-/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`. The file comes before the `AWS_*`
-/// variables because those are often a user's real AWS keys, which berth does not know.
+/// Picks the endpoint as the AWS SDKs do (the flag, then `AWS_ENDPOINT_URL_ECS`,
+/// `AWS_ENDPOINT_URL`, the profile's `services` section's `ecs` endpoint, the profile's
+/// `endpoint_url`; all but the flag skipped under `ignore_configured_endpoint_urls`),
+/// then the `berth dev` connection file, then `http://127.0.0.1:9650`.
+///
+/// Then a key pair from one source only, so a key id and a secret from different
+/// places never meet: the flags, then `BERTH_ACCESS_KEY_ID`/`BERTH_SECRET_ACCESS_KEY`,
+/// then the `berth dev` connection file, then the profile (each only when talking to
+/// the endpoint it names), then `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`. Those
+/// come last because they are often a user's real AWS keys, which berth does not know.
 fn resolve(
     flags: &Endpoint,
     env: impl Fn(&[&str]) -> Option<String>,
     file: Option<&paths::Connection>,
+    profile: &aws_config::Profile,
     connection_file: &std::path::Path,
 ) -> anyhow::Result<Resolved> {
+    let ignore_configured = match env(&["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"]) {
+        Some(value) => value.eq_ignore_ascii_case("true"),
+        None => profile.ignore_configured_endpoint_urls,
+    };
+    let configured = || {
+        env(&["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"])
+            .or_else(|| profile.endpoint().map(str::to_string))
+    };
     let endpoint = flags
         .endpoint
         .clone()
-        .or_else(|| env(&["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"]))
+        .or_else(|| (!ignore_configured).then(configured).flatten())
         .or_else(|| file.map(|f| f.endpoint.clone()))
         .unwrap_or_else(|| "http://127.0.0.1:9650".to_string())
         .trim_end_matches('/')
         .to_string();
     let file = file.filter(|f| f.endpoint.trim_end_matches('/') == endpoint);
+    let profile = Some(profile)
+        .filter(|p| p.endpoint().map(|e| e.trim_end_matches('/')) == Some(endpoint.as_str()));
     let pair = match (&flags.access_key_id, &flags.secret_access_key) {
         (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
         (Some(_), None) => bail!("--access-key-id needs --secret-access-key too"),
@@ -76,6 +92,17 @@ fn resolve(
     };
     let pair =
         pair.or_else(|| file.map(|f| (f.access_key_id.clone(), f.secret_access_key.clone())));
+    let pair = match (pair, profile) {
+        (Some(pair), _) => Some(pair),
+        (None, Some(p)) => match (&p.access_key_id, &p.secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+            (None, None) => None,
+            _ => bail!(
+                "the AWS profile for {endpoint} has only one of aws_access_key_id and aws_secret_access_key"
+            ),
+        },
+        (None, None) => None,
+    };
     let pair = match pair {
         Some(pair) => pair,
         None => from_env("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")?.ok_or_else(|| {
@@ -89,6 +116,7 @@ fn resolve(
         .region
         .clone()
         .or_else(|| env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+        .or_else(|| profile.and_then(|p| p.region.clone()))
         .or_else(|| file.map(|f| f.region.clone()))
         .unwrap_or_else(|| "us-east-1".to_string());
     // Only https has certificates to trust; a bundle set for other uses is ignored
@@ -112,6 +140,7 @@ impl ApiClient {
     pub fn from_flags(flags: &Endpoint) -> anyhow::Result<Self> {
         let data_dir = paths::data_dir(flags.data_dir.as_deref());
         let file = paths::read_connection(&data_dir).ok();
+        let profile = aws_config::load(flags.profile.as_deref(), env);
         let Resolved {
             endpoint,
             access_key_id,
@@ -122,6 +151,7 @@ impl ApiClient {
             flags,
             env,
             file.as_ref(),
+            &profile,
             &paths::connection_file(&data_dir),
         )?;
         let host = endpoint
@@ -371,6 +401,7 @@ mod tests {
             data_dir: None,
             cluster: None,
             ca_bundle: None,
+            profile: None,
         }
     }
 
@@ -389,6 +420,14 @@ mod tests {
     }
 
     const NO_FILE: &str = "/nonexistent/connection.json";
+    const NO_PROFILE: aws_config::Profile = aws_config::Profile {
+        endpoint_url: None,
+        ecs_endpoint_url: None,
+        ignore_configured_endpoint_urls: false,
+        region: None,
+        access_key_id: None,
+        secret_access_key: None,
+    };
 
     #[test]
     fn the_dev_connection_file_beats_real_aws_keys_in_the_environment() {
@@ -397,7 +436,7 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "real"),
         ]);
         let file = connection();
-        let resolved = resolve(&flags(), &env, Some(&file), NO_FILE.as_ref()).unwrap();
+        let resolved = resolve(&flags(), &env, Some(&file), &NO_PROFILE, NO_FILE.as_ref()).unwrap();
         assert_eq!(pair(&resolved), ("FILEKEY", "file-secret"));
         assert_eq!(resolved.endpoint, "http://127.0.0.1:9650");
     }
@@ -408,17 +447,24 @@ mod tests {
         let mut only_id = flags();
         only_id.access_key_id = Some("FLAGKEY".to_string());
         let file = connection();
-        let error = resolve(&only_id, env_of(&[]), Some(&file), NO_FILE.as_ref()).unwrap_err();
+        let error = resolve(
+            &only_id,
+            env_of(&[]),
+            Some(&file),
+            &NO_PROFILE,
+            NO_FILE.as_ref(),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("--secret-access-key"), "{error}");
         // BERTH_* beat the file; half a BERTH_* pair is an error naming the missing one.
         let env = env_of(&[
             ("BERTH_ACCESS_KEY_ID", "ENVKEY"),
             ("BERTH_SECRET_ACCESS_KEY", "env-secret"),
         ]);
-        let resolved = resolve(&flags(), env, Some(&file), NO_FILE.as_ref()).unwrap();
+        let resolved = resolve(&flags(), env, Some(&file), &NO_PROFILE, NO_FILE.as_ref()).unwrap();
         assert_eq!(pair(&resolved), ("ENVKEY", "env-secret"));
         let env = env_of(&[("BERTH_ACCESS_KEY_ID", "ENVKEY")]);
-        let error = resolve(&flags(), env, Some(&file), NO_FILE.as_ref()).unwrap_err();
+        let error = resolve(&flags(), env, Some(&file), &NO_PROFILE, NO_FILE.as_ref()).unwrap_err();
         assert!(
             error.to_string().contains("BERTH_SECRET_ACCESS_KEY"),
             "{error}"
@@ -434,10 +480,17 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "OTHERKEY"),
             ("AWS_SECRET_ACCESS_KEY", "other"),
         ]);
-        let resolved = resolve(&other, env, Some(&file), NO_FILE.as_ref()).unwrap();
+        let resolved = resolve(&other, env, Some(&file), &NO_PROFILE, NO_FILE.as_ref()).unwrap();
         assert_eq!(resolved.endpoint, "http://10.0.0.5:9650");
         assert_eq!(pair(&resolved), ("OTHERKEY", "other"));
-        let error = resolve(&other, env_of(&[]), Some(&file), NO_FILE.as_ref()).unwrap_err();
+        let error = resolve(
+            &other,
+            env_of(&[]),
+            Some(&file),
+            &NO_PROFILE,
+            NO_FILE.as_ref(),
+        )
+        .unwrap_err();
         assert!(
             error
                 .to_string()
@@ -450,21 +503,29 @@ mod tests {
     fn the_ca_bundle_comes_from_the_flag_then_aws_ca_bundle_then_the_file() {
         let mut file = connection();
         file.endpoint = "https://127.0.0.1:9650".to_string();
-        let resolved = resolve(&flags(), env_of(&[]), Some(&file), NO_FILE.as_ref()).unwrap();
+        let resolved = resolve(
+            &flags(),
+            env_of(&[]),
+            Some(&file),
+            &NO_PROFILE,
+            NO_FILE.as_ref(),
+        )
+        .unwrap();
         assert_eq!(resolved.ca_bundle, Some("/data/tls/cert.pem".into()));
         let env = env_of(&[("AWS_CA_BUNDLE", "/env/ca.pem")]);
-        let resolved = resolve(&flags(), env, Some(&file), NO_FILE.as_ref()).unwrap();
+        let resolved = resolve(&flags(), env, Some(&file), &NO_PROFILE, NO_FILE.as_ref()).unwrap();
         assert_eq!(resolved.ca_bundle, Some("/env/ca.pem".into()));
         let mut with_flag = flags();
         with_flag.ca_bundle = Some("/flag/ca.pem".into());
         let env = env_of(&[("AWS_CA_BUNDLE", "/env/ca.pem")]);
-        let resolved = resolve(&with_flag, env, Some(&file), NO_FILE.as_ref()).unwrap();
+        let resolved =
+            resolve(&with_flag, env, Some(&file), &NO_PROFILE, NO_FILE.as_ref()).unwrap();
         assert_eq!(resolved.ca_bundle, Some("/flag/ca.pem".into()));
         // Another endpoint's file does not lend its certificate.
         let mut other = flags();
         other.endpoint = Some("https://10.0.0.5:9650".to_string());
         let env = env_of(&[("AWS_ACCESS_KEY_ID", "K"), ("AWS_SECRET_ACCESS_KEY", "S")]);
-        let resolved = resolve(&other, env, Some(&file), NO_FILE.as_ref()).unwrap();
+        let resolved = resolve(&other, env, Some(&file), &NO_PROFILE, NO_FILE.as_ref()).unwrap();
         assert_eq!(resolved.ca_bundle, None);
         // Plain HTTP trusts nothing, whatever AWS_CA_BUNDLE says.
         let mut plain = flags();
@@ -474,7 +535,7 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "K"),
             ("AWS_SECRET_ACCESS_KEY", "S"),
         ]);
-        let resolved = resolve(&plain, env, None, NO_FILE.as_ref()).unwrap();
+        let resolved = resolve(&plain, env, None, &NO_PROFILE, NO_FILE.as_ref()).unwrap();
         assert_eq!(resolved.ca_bundle, None);
     }
 
@@ -483,5 +544,99 @@ mod tests {
         assert_eq!(form_escape("Targets.member.1.Id"), "Targets.member.1.Id");
         assert_eq!(form_escape("a b/c:d=e&f"), "a%20b%2Fc%3Ad%3De%26f");
         assert_eq!(form_escape("é"), "%C3%A9");
+    }
+
+    fn berth_profile() -> aws_config::Profile {
+        aws_config::Profile {
+            endpoint_url: Some("http://10.0.0.5:9650".to_string()),
+            ecs_endpoint_url: Some("http://10.0.0.6:9650/".to_string()),
+            ignore_configured_endpoint_urls: false,
+            region: Some("eu-west-1".to_string()),
+            access_key_id: Some("PROFILEKEY".to_string()),
+            secret_access_key: Some("profile-secret".to_string()),
+        }
+    }
+
+    #[test]
+    fn the_endpoint_comes_from_the_flag_then_the_environment_then_the_profile() {
+        let file = connection();
+        let profile = berth_profile();
+        // The profile's services section names ECS's endpoint; its keys and region go
+        // with it, and the dev file (for another endpoint) lends nothing.
+        let resolved = resolve(
+            &flags(),
+            env_of(&[]),
+            Some(&file),
+            &profile,
+            NO_FILE.as_ref(),
+        )
+        .unwrap();
+        assert_eq!(resolved.endpoint, "http://10.0.0.6:9650");
+        assert_eq!(pair(&resolved), ("PROFILEKEY", "profile-secret"));
+        assert_eq!(resolved.region, "eu-west-1");
+        // AWS_ENDPOINT_URL beats the profile; AWS_ENDPOINT_URL_ECS beats both.
+        let env = env_of(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9650")]);
+        let resolved = resolve(&flags(), env, Some(&file), &profile, NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.endpoint, "http://127.0.0.1:9650");
+        assert_eq!(
+            pair(&resolved),
+            ("FILEKEY", "file-secret"),
+            "the dev file's endpoint"
+        );
+        assert_eq!(resolved.region, "us-east-1");
+        let env = env_of(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9650"),
+            ("AWS_ENDPOINT_URL_ECS", "http://10.0.0.9:9650"),
+            ("AWS_ACCESS_KEY_ID", "K"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+        ]);
+        let resolved = resolve(&flags(), env, Some(&file), &profile, NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.endpoint, "http://10.0.0.9:9650");
+        assert_eq!(pair(&resolved), ("K", "S"));
+        // The flag beats everything.
+        let mut flag = flags();
+        flag.endpoint = Some("http://10.0.0.1:9650".to_string());
+        let env = env_of(&[
+            ("AWS_ENDPOINT_URL_ECS", "http://10.0.0.9:9650"),
+            ("AWS_ACCESS_KEY_ID", "K"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+        ]);
+        let resolved = resolve(&flag, env, Some(&file), &profile, NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.endpoint, "http://10.0.0.1:9650");
+    }
+
+    #[test]
+    fn ignore_configured_endpoint_urls_leaves_the_flag_and_the_dev_file() {
+        let file = connection();
+        let mut profile = berth_profile();
+        profile.ignore_configured_endpoint_urls = true;
+        let env = env_of(&[("AWS_ENDPOINT_URL", "http://10.0.0.9:9650")]);
+        let resolved = resolve(&flags(), env, Some(&file), &profile, NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.endpoint, "http://127.0.0.1:9650");
+        // The variable overrides the profile's setting, either way.
+        let env = env_of(&[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false")]);
+        let resolved = resolve(&flags(), env, Some(&file), &profile, NO_FILE.as_ref()).unwrap();
+        assert_eq!(resolved.endpoint, "http://10.0.0.6:9650");
+        let env = env_of(&[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")]);
+        let resolved = resolve(
+            &flags(),
+            env,
+            Some(&file),
+            &berth_profile(),
+            NO_FILE.as_ref(),
+        )
+        .unwrap();
+        assert_eq!(resolved.endpoint, "http://127.0.0.1:9650");
+    }
+
+    #[test]
+    fn half_a_key_pair_in_the_profile_is_an_error() {
+        let mut profile = berth_profile();
+        profile.secret_access_key = None;
+        let error = resolve(&flags(), env_of(&[]), None, &profile, NO_FILE.as_ref()).unwrap_err();
+        assert!(
+            error.to_string().contains("aws_secret_access_key"),
+            "{error}"
+        );
     }
 }

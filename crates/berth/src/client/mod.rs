@@ -2,6 +2,7 @@
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
+mod aws_config;
 mod commands;
 mod query_xml;
 
@@ -36,6 +37,10 @@ pub struct Endpoint {
     /// The cluster (default: `default`).
     #[arg(long, short = 'c', global = true, env = "BERTH_CLUSTER")]
     pub cluster: Option<String>,
+    /// The profile of the shared AWS config files (~/.aws/config, ~/.aws/credentials)
+    /// whose endpoint_url, region and keys to use (else AWS_PROFILE, else `default`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]

@@ -550,6 +550,45 @@ pub fn aws_v2() -> &'static str {
     path
 }
 
+/// The aws CLI v1 first on PATH (the Python's, with botocore), for tests of what v1
+/// does that Debian's older v2 does not. Fails loudly when PATH has no v1.
+pub fn aws_v1() -> PathBuf {
+    let found = std::env::var_os("PATH").into_iter().flat_map(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("aws"))
+            .collect::<Vec<_>>()
+    });
+    for candidate in found.filter(|p| p.exists()) {
+        let version = Command::new(&candidate).arg("--version").output();
+        let text = version
+            .map(|o| String::from_utf8_lossy(&[o.stdout, o.stderr].concat()).into_owned())
+            .unwrap_or_default();
+        if text.starts_with("aws-cli/1.") {
+            return candidate;
+        }
+    }
+    panic!("the aws CLI v1 is needed on PATH: python3 -m pip install awscli");
+}
+
+/// Runs `script` with python3 and boto3; fails loudly when boto3 is missing.
+pub fn python_boto3(script: &str, envs: &[(&str, &str)]) -> Output {
+    let check = Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .expect("run python3");
+    assert!(
+        check.status.success(),
+        "python3 with boto3 is needed: python3 -m pip install boto3"
+    );
+    Command::new("python3")
+        .args(["-c", script])
+        .envs(envs.iter().copied())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3")
+}
+
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
