@@ -34,6 +34,7 @@ pub use policy::{
 };
 pub use reconcile::{
     backoff_after, failure_threshold, reconcile, ServiceHealth, CRASH_WINDOW_MS, ROLLOUT_STABLE_MS,
+    UNCHECKED_TASK_SETTLE_MS,
 };
 pub use report::{apply_task_reports, ContainerReport, TaskReport};
 pub use state::{service_key, Command, RecordKey, State};

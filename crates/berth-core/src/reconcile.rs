@@ -101,12 +101,22 @@ fn push_event(service: &mut Service, message: String, ctx: &mut Context) {
     service.events.truncate(MAX_SERVICE_EVENTS);
 }
 
+/// A task with no health check of any kind (no container health check, no load
+/// balancer) counts as healthy for the scheduler only once it has run this long, so a
+/// release whose containers exit right after they start never replaces tasks that
+/// work (Docker swarm's update monitor waits 5 s by default for the same reason).
+pub const UNCHECKED_TASK_SETTLE_MS: u64 = 5_000;
+
 /// Which tasks of one service count as healthy: RUNNING and not to be stopped,
 /// container health checks passing, and, for a load-balanced service, every target
-/// healthy. The one rule for rollouts, steady state and service discovery's endpoints.
+/// healthy. The one rule for rollouts, steady state and service discovery's endpoints;
+/// the scheduler's view ([`ServiceHealth::settling`]) also waits
+/// [`UNCHECKED_TASK_SETTLE_MS`] for a task that nothing checks.
 pub struct ServiceHealth {
     /// Tasks whose targets are all healthy; None when the service has no load balancer.
     healthy_targets: Option<BTreeSet<String>>,
+    /// Set for the scheduler's view: the time unchecked tasks' run is measured to.
+    now: Option<Timestamp>,
 }
 
 impl ServiceHealth {
@@ -118,7 +128,25 @@ impl ServiceHealth {
     ) -> ServiceHealth {
         ServiceHealth {
             healthy_targets: service_targets::tasks_with_healthy_targets(state, service, tasks),
+            now: None,
         }
+    }
+
+    /// The scheduler's view at `now`: a task that nothing checks counts as healthy only
+    /// after it has run [`UNCHECKED_TASK_SETTLE_MS`].
+    pub fn settling(self, now: Timestamp) -> ServiceHealth {
+        ServiceHealth {
+            now: Some(now),
+            ..self
+        }
+    }
+
+    fn settled(&self, task: &Task) -> bool {
+        self.healthy_targets.is_some()
+            || self.now.is_none_or(|now| {
+                task.started_at
+                    .is_some_and(|started| now.millis_since(started) >= UNCHECKED_TASK_SETTLE_MS)
+            })
     }
 
     pub fn healthy(&self, task: &Task) -> bool {
@@ -127,7 +155,7 @@ impl ServiceHealth {
             && match task.health_status {
                 HealthStatus::Healthy => true,
                 HealthStatus::Unhealthy => false,
-                HealthStatus::Unknown => !task.has_health_checks(),
+                HealthStatus::Unknown => !task.has_health_checks() && self.settled(task),
             }
             && self
                 .healthy_targets
@@ -187,7 +215,7 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
         }
     }
     // Targets just registered are `initial`: the health below is the store's.
-    let health = ServiceHealth::of(state, &service, tasks.iter());
+    let health = ServiceHealth::of(state, &service, tasks.iter()).settling(ctx.now);
     replace_unhealthy_tasks(
         state,
         &service,

@@ -4,7 +4,9 @@ mod common;
 
 use berth_core::ecs;
 use berth_core::model::{DesiredStatus, HealthStatus, StopCode, Task, TaskStatus};
-use berth_core::{backoff_after, failure_threshold, ErrorCode, ROLLOUT_STABLE_MS};
+use berth_core::{
+    backoff_after, failure_threshold, ErrorCode, ROLLOUT_STABLE_MS, UNCHECKED_TASK_SETTLE_MS,
+};
 use common::{req, services_stable, World, CLUSTER};
 use serde_json::json;
 
@@ -65,6 +67,13 @@ fn service_starts_desired_count_and_reaches_steady_state_once() {
     let started = world.agent_start_all(HealthStatus::Unknown);
     assert_eq!(started.len(), 3);
     world.settle();
+    assert_eq!(
+        world.count_events("svc", &steady_message("svc")),
+        0,
+        "tasks that nothing checks are not healthy the moment they start"
+    );
+    world.advance_millis(UNCHECKED_TASK_SETTLE_MS);
+    world.settle();
     let service = world.service("svc");
     assert_eq!(service.running_count, 3);
     assert_eq!(service.pending_count, 0);
@@ -75,7 +84,7 @@ fn service_starts_desired_count_and_reaches_steady_state_once() {
     assert_eq!(world.count_events("svc", &steady_message("svc")), 1);
     // Stable, but not yet long enough for a crash to no longer count against it.
     assert_eq!(service.deployments[0].rollout_state, "IN_PROGRESS");
-    world.advance_millis(ROLLOUT_STABLE_MS - 1);
+    world.advance_millis(ROLLOUT_STABLE_MS - UNCHECKED_TASK_SETTLE_MS - 1);
     world.settle();
     assert_eq!(
         world.service("svc").deployments[0].rollout_state,
@@ -451,6 +460,7 @@ fn force_new_deployment_is_not_stable_until_old_tasks_stop() {
     );
 
     for round in 0..20 {
+        world.advance_secs(1);
         world.reconcile_once();
         world.agent_start_all(HealthStatus::Unknown);
         let old_unstopped = old.iter().filter(|id| !world.task(id).is_stopped()).count();
@@ -692,6 +702,43 @@ fn circuit_breaker_fails_the_rollout_and_rolls_back() {
     assert_eq!(service.deployments[0].rollout_state, "COMPLETED");
     assert_eq!(service.running_count, 2);
     assert!(world.live_tasks("svc").iter().all(|t| t.revision == 1));
+}
+
+/// A release whose containers exit right after they start, with nothing checking
+/// them: the old tasks keep running through every attempt.
+#[test]
+fn a_release_that_exits_at_once_never_replaces_working_tasks() {
+    let mut world = World::with_node();
+    steady_service(&mut world, 2, json!({}));
+    let old: Vec<String> = world.tasks_of("svc").iter().map(|t| t.id.clone()).collect();
+    let bad = world.register_simple("web");
+    world.update_service(json!({ "service": "svc", "taskDefinition": bad }));
+    let mut attempts = 0;
+    for _ in 0..20 {
+        world.advance_secs(2);
+        world.settle();
+        let started = world.agent_start_all(HealthStatus::Unknown);
+        attempts += started.len();
+        world.settle();
+        world.advance_millis(300);
+        world.settle();
+        for id in &started {
+            world.agent_exit(id, 1);
+        }
+        world.settle();
+        for id in &old {
+            let task = world.task(id);
+            assert!(
+                task.is_live() && task.desired_status == DesiredStatus::Running,
+                "old task {id} is kept while the new ones exit at once"
+            );
+        }
+    }
+    assert!(
+        attempts >= 4,
+        "the new revision was tried: {attempts} starts"
+    );
+    assert_eq!(world.service("svc").deployments.len(), 2);
 }
 
 /// A release whose tasks start, pass as healthy and crash 10 s later: before its tasks
@@ -1452,6 +1499,7 @@ fn draining_an_instance_replaces_its_tasks_first_within_the_deployment_configura
     }));
     world.settle();
     world.agent_start_all(HealthStatus::Unknown);
+    world.advance_millis(UNCHECKED_TASK_SETTLE_MS);
     world.settle();
     let drained = world.change_instance("node-1", |i| i.status = ContainerInstanceStatus::Draining);
     let on_drained = |world: &World| -> Vec<String> {
@@ -1474,6 +1522,13 @@ fn draining_an_instance_replaces_its_tasks_first_within_the_deployment_configura
         "none stops before its replacement is healthy"
     );
     world.agent_start_all(HealthStatus::Unknown);
+    world.settle();
+    assert_eq!(
+        on_drained(&world).len(),
+        2,
+        "a replacement that nothing checks must run a while before it counts"
+    );
+    world.advance_millis(UNCHECKED_TASK_SETTLE_MS);
     world.settle();
     assert!(
         on_drained(&world).is_empty(),
