@@ -12,6 +12,7 @@ mod health;
 mod http_proxy;
 mod listener;
 mod pool;
+mod routing;
 mod selection;
 mod splice;
 mod target_group;
@@ -25,3 +26,7 @@ pub use config::{
 };
 pub use error::{ErrorOrigin, LbError, ProxyError, ProxyErrorKind, RetrySafety};
 pub use health::{TargetHealth, TargetState};
+pub use routing::{
+    Action, Cidr, Condition, FixedResponse, Pattern, Redirect, RequestView, Route, Routes, Rule,
+    WeightedGroup,
+};
