@@ -244,11 +244,13 @@ fn lb_config(
                     .collect(),
             });
             config.listeners.push(ListenerConfig {
-                id: id.clone(),
-                bind: std::net::SocketAddr::from(([0, 0, 0, 0], port.container_port)),
-                protocol: ListenerProtocol::Tcp,
-                target_group_id: id,
                 namespace: Some(endpoint.namespace.clone()),
+                ..ListenerConfig::forwarding(
+                    id.clone(),
+                    std::net::SocketAddr::from(([0, 0, 0, 0], port.container_port)),
+                    ListenerProtocol::Tcp,
+                    id,
+                )
             });
         }
     }
@@ -299,7 +301,10 @@ mod tests {
             Some(std::path::Path::new("/proc/42/ns/net"))
         );
         let group = &config.target_groups[0];
-        assert_eq!(group.id, listener.target_group_id);
+        assert_eq!(
+            listener.target_groups().collect::<Vec<_>>(),
+            [group.id.as_str()]
+        );
         assert_eq!(group.deregistration_delay, Duration::from_secs(30));
         assert!(!group.health_check.enabled);
         assert_eq!(group.targets[0].addr.to_string(), "10.0.0.2:32768");

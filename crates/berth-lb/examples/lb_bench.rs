@@ -108,13 +108,12 @@ async fn run_balancer(bind: SocketAddr, first_port: u16) {
     let lb = LoadBalancer::with_own_threads(Limits::default(), default_data_plane_threads())
         .expect("start the balancer's threads");
     lb.apply(LbConfig {
-        listeners: vec![ListenerConfig {
-            id: "web".into(),
+        listeners: vec![ListenerConfig::forwarding(
+            "web",
             bind,
-            protocol: ListenerProtocol::Http,
-            target_group_id: "tg".into(),
-            namespace: None,
-        }],
+            ListenerProtocol::Http,
+            "tg",
+        )],
         target_groups: vec![TargetGroupConfig {
             id: "tg".into(),
             protocol: ListenerProtocol::Http,

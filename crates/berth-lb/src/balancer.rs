@@ -11,10 +11,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{LbConfig, Limits, ListenerConfig};
+use crate::config::{LbConfig, Limits, ListenerConfig, ListenerProtocol};
 use crate::error::LbError;
 use crate::health::TargetHealth;
-use crate::listener::{self, ListenerContext};
+use crate::listener::{self, ListenerContext, Routing};
+use crate::routing::{Action, Routes};
 use crate::target_group::TargetGroup;
 
 /// The load balancer's data plane. Cheap to clone; every task it started ends on
@@ -216,10 +217,12 @@ impl LoadBalancer {
             for id in ids {
                 let keep = wanted_listeners.contains_key(id.as_str()) && !replaced.contains(&id);
                 if keep {
-                    let listener = &running.listeners[&id];
-                    let group =
-                        running.groups[&wanted_listeners[id.as_str()].target_group_id].clone();
-                    listener.context.route.store(group);
+                    let wanted = wanted_listeners[id.as_str()];
+                    let routing = routing_of(wanted, &running.groups);
+                    if let Some(listener) = running.listeners.get_mut(&id) {
+                        listener.context.route.store(routing);
+                        listener.config = wanted.clone();
+                    }
                 } else if let Some(listener) = running.listeners.remove(&id) {
                     listener.context.cancel.cancel();
                     closing.push(listener.task);
@@ -250,7 +253,7 @@ impl LoadBalancer {
             let used: HashSet<&str> = running
                 .listeners
                 .values()
-                .map(|l| l.config.target_group_id.as_str())
+                .flat_map(|l| l.config.target_groups())
                 .collect();
             for (id, group) in &running.groups {
                 group
@@ -274,10 +277,9 @@ impl LoadBalancer {
         socket: std::net::TcpListener,
     ) -> RunningListener {
         let local_addr = socket.local_addr().unwrap_or(config.bind);
-        let group = running.groups[&config.target_group_id].clone();
         let context = Arc::new(ListenerContext::new(
             config.protocol,
-            group,
+            routing_of(&config, &running.groups),
             local_addr,
             self.inner.limits.clone(),
             self.inner.connection_slots.clone(),
@@ -436,6 +438,18 @@ fn bind_here(listener: &ListenerConfig) -> Result<std::net::TcpListener, LbError
     })
 }
 
+/// A listener's routing over the running target groups (`validate` checked that each
+/// one it names exists).
+fn routing_of(config: &ListenerConfig, groups: &HashMap<String, Arc<TargetGroup>>) -> Arc<Routing> {
+    Arc::new(Routing {
+        routes: Routes::new(config.rules.clone(), config.default_action.clone()),
+        groups: config
+            .target_groups()
+            .filter_map(|id| Some((id.to_string(), groups.get(id)?.clone())))
+            .collect(),
+    })
+}
+
 fn validate(config: &LbConfig) -> Result<(), LbError> {
     let invalid = |message: String| Err(LbError::InvalidConfig(message));
     let mut group_ids = HashMap::new();
@@ -471,17 +485,29 @@ fn validate(config: &LbConfig) -> Result<(), LbError> {
         if !listener_ids.insert(listener.id.as_str()) {
             return invalid(format!("duplicate listener id {}", listener.id));
         }
-        let Some(group) = group_ids.get(listener.target_group_id.as_str()) else {
-            return invalid(format!(
-                "listener {} forwards to unknown target group {}",
-                listener.id, listener.target_group_id
-            ));
-        };
-        if group.protocol != listener.protocol {
-            return invalid(format!(
-                "listener {} is {:?} but target group {} is {:?}",
-                listener.id, listener.protocol, group.id, group.protocol
-            ));
+        for id in listener.target_groups() {
+            let Some(group) = group_ids.get(id) else {
+                return invalid(format!(
+                    "listener {} forwards to unknown target group {id}",
+                    listener.id
+                ));
+            };
+            if group.protocol != listener.protocol {
+                return invalid(format!(
+                    "listener {} is {:?} but target group {} is {:?}",
+                    listener.id, listener.protocol, group.id, group.protocol
+                ));
+            }
+        }
+        if listener.protocol == ListenerProtocol::Tcp {
+            let single = listener.rules.is_empty()
+                && matches!(&listener.default_action, Action::Forward(groups) if groups.len() == 1);
+            if !single {
+                return invalid(format!(
+                    "tcp listener {} must forward to exactly one target group, with no rules",
+                    listener.id
+                ));
+            }
         }
     }
     Ok(())

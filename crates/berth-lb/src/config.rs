@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::routing::{Action, Rule, WeightedGroup};
+
 /// Everything the balancer should run: `apply` makes the running state match it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LbConfig {
@@ -12,17 +14,65 @@ pub struct LbConfig {
     pub target_groups: Vec<TargetGroupConfig>,
 }
 
-/// One bound address forwarding to one target group (ELBv2's `forward` default action).
+/// One bound address: its rules, tried by priority, then its default action (ELBv2's
+/// listener model). A TCP listener has no rules and forwards to one target group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     pub id: String,
     pub bind: SocketAddr,
     pub protocol: ListenerProtocol,
-    pub target_group_id: String,
+    pub default_action: Action,
+    pub rules: Vec<Rule>,
     /// The network namespace to bind in (a `/proc/PID/ns/net` link or a bind mount of
     /// one); `None` is the balancer's own. The socket stays in that namespace, so
     /// clients there connect to it, while the balancer reaches targets from its own.
     pub namespace: Option<PathBuf>,
+}
+
+impl ListenerConfig {
+    /// A listener whose every request or connection goes to `target_group_id`.
+    pub fn forwarding(
+        id: impl Into<String>,
+        bind: SocketAddr,
+        protocol: ListenerProtocol,
+        target_group_id: impl Into<String>,
+    ) -> ListenerConfig {
+        ListenerConfig {
+            id: id.into(),
+            bind,
+            protocol,
+            default_action: Action::forward_to(target_group_id),
+            rules: Vec::new(),
+            namespace: None,
+        }
+    }
+
+    /// Every target group its actions may forward to.
+    pub fn target_groups(&self) -> impl Iterator<Item = &str> {
+        self.rules
+            .iter()
+            .map(|rule| &rule.action)
+            .chain(std::iter::once(&self.default_action))
+            .flat_map(Action::target_groups)
+    }
+}
+
+impl Action {
+    pub fn forward_to(target_group_id: impl Into<String>) -> Action {
+        Action::Forward(vec![WeightedGroup {
+            target_group_id: target_group_id.into(),
+            weight: 1,
+        }])
+    }
+
+    /// The target groups a forward names (none for other actions).
+    pub fn target_groups(&self) -> impl Iterator<Item = &str> {
+        let groups: &[WeightedGroup] = match self {
+            Action::Forward(groups) => groups,
+            _ => &[],
+        };
+        groups.iter().map(|group| group.target_group_id.as_str())
+    }
 }
 
 /// What a listener speaks and what its target group expects.

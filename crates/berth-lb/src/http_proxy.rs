@@ -4,7 +4,9 @@
 //! Status codes the balancer itself produces:
 //! - 400 (and the connection closes) for a request RFC 9112 section 3.2 says to refuse:
 //!   HTTP/1.1 without `Host`, more than one `Host`, or a `Host` that is no `host[:port]`;
-//! - 503 when the target group has no healthy target;
+//! - 503 when the target group has no healthy target, or a weighted forward has no
+//!   group of weight above 0;
+//! - a listener rule's fixed response, or its redirect (301/302 with `Location`);
 //! - 502 when the target failed before a response head (refused, reset, bad HTTP);
 //! - 504 when the target sent no response head within `upstream_response_timeout`.
 //!
@@ -13,7 +15,7 @@
 //! truncated response rather than a silently short one.
 
 use std::convert::Infallible;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -29,6 +31,7 @@ use hyper_util::rt::TokioIo;
 use crate::error::{ProxyError, ProxyErrorKind, RetrySafety};
 use crate::listener::{InFlight, ListenerContext};
 use crate::pool::{self, UpstreamRequestBody, UpstreamSender};
+use crate::routing::{FixedResponse, Redirect, RequestView, Route};
 use crate::splice::copy_bidirectional_with_idle_timeout;
 use crate::upstream::{Lease, Target};
 
@@ -54,6 +57,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 pub(crate) async fn handle(
     context: Arc<ListenerContext>,
     in_flight: InFlight,
+    client: IpAddr,
     client_ip: HeaderValue,
     local_host: HeaderValue,
     mut request: Request<Incoming>,
@@ -82,7 +86,42 @@ pub(crate) async fn handle(
             return Ok(response);
         }
     }
-    let group = context.route.load_full();
+    let routing = context.route.load_full();
+    let route = if routing.routes.has_rules() {
+        let view = RequestView {
+            protocol: "http",
+            method: request.method().as_str(),
+            host: request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok()),
+            path: request.uri().path(),
+            query: request.uri().query(),
+            headers: request.headers(),
+            client,
+            listener_port: context.local_addr.port(),
+        };
+        match routing.routes.route(&view) {
+            Route::Redirect(redirect) => {
+                return Ok(redirect_response(redirect, &view, in_flight));
+            }
+            other => other,
+        }
+    } else {
+        routing.routes.route_default()
+    };
+    let group = match route {
+        Route::Forward(id) => routing.groups.get(id),
+        Route::FixedResponse(fixed) => return Ok(fixed_response(fixed, in_flight)),
+        Route::Redirect(_) | Route::NoTargetGroup => None,
+    };
+    let Some(group) = group.cloned() else {
+        return Ok(text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 no target group to forward to\n".to_string(),
+            in_flight,
+        ));
+    };
     let algorithm = group.algorithm();
     let upgrade = is_upgrade_request(request.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
@@ -336,6 +375,47 @@ fn error_response(error: &ProxyError, in_flight: InFlight) -> Response<ResponseB
         ),
     };
     text_response(status, text.to_string(), in_flight)
+}
+
+/// A rule's `fixed-response`: its status, content type and body, as configured.
+fn fixed_response(fixed: &FixedResponse, in_flight: InFlight) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody {
+        content: Content::Text(Some(Bytes::from(fixed.body.clone()))),
+        lease: None,
+        _in_flight: in_flight,
+    });
+    *response.status_mut() =
+        StatusCode::from_u16(fixed.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    if let Some(value) = fixed
+        .content_type
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// A rule's `redirect`: 301 or 302 to the filled-in location.
+fn redirect_response(
+    redirect: &Redirect,
+    request: &RequestView,
+    in_flight: InFlight,
+) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody {
+        content: Content::Empty,
+        lease: None,
+        _in_flight: in_flight,
+    });
+    *response.status_mut() =
+        StatusCode::from_u16(redirect.status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+    match HeaderValue::from_str(&redirect.location(request)) {
+        Ok(location) => {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        Err(_) => *response.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    response
 }
 
 fn text_response(status: StatusCode, text: String, in_flight: InFlight) -> Response<ResponseBody> {

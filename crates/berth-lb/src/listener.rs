@@ -30,14 +30,31 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Limits, ListenerProtocol};
+use crate::routing::Routes;
 use crate::target_group::TargetGroup;
 use crate::{http_proxy, tcp_proxy};
+
+/// A listener's rules and default action with the target groups they forward to;
+/// swapped whole by `apply`, so a request sees one configuration.
+pub(crate) struct Routing {
+    pub routes: Routes,
+    pub groups: std::collections::HashMap<String, Arc<TargetGroup>>,
+}
+
+impl Routing {
+    /// The one target group a TCP listener (no rules, one forward) splices to.
+    pub fn only_group(&self) -> Option<&Arc<TargetGroup>> {
+        self.routes
+            .only_target_group()
+            .and_then(|id| self.groups.get(id))
+    }
+}
 
 /// What every connection of one listener shares.
 pub(crate) struct ListenerContext {
     pub protocol: ListenerProtocol,
-    /// The target group this listener forwards to; swapped by `apply`.
-    pub route: ArcSwap<TargetGroup>,
+    /// Where this listener's requests go; swapped by `apply`.
+    pub route: ArcSwap<Routing>,
     /// `X-Forwarded-Port`: the port the client connected to.
     pub port_header: HeaderValue,
     /// The bound address, for a connection whose own local address cannot be read.
@@ -53,7 +70,7 @@ pub(crate) struct ListenerContext {
 impl ListenerContext {
     pub fn new(
         protocol: ListenerProtocol,
-        route: Arc<TargetGroup>,
+        route: Arc<Routing>,
         local_addr: SocketAddr,
         limits: Arc<Limits>,
         connection_slots: Arc<Semaphore>,
@@ -156,6 +173,7 @@ async fn serve_http(stream: TcpStream, client: SocketAddr, context: Arc<Listener
             http_proxy::handle(
                 context.clone(),
                 InFlight::start(state.clone()),
+                client.ip(),
                 client_ip.clone(),
                 local_host.clone(),
                 request,

@@ -11,6 +11,8 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use hyper::header::HeaderMap;
+
 /// A pattern of ELB's: `*` matches any run of characters (also none), `?` exactly one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern(pub String);
@@ -159,8 +161,7 @@ pub struct RequestView<'r> {
     pub host: Option<&'r str>,
     pub path: &'r str,
     pub query: Option<&'r str>,
-    /// Every header, in order, as (name, value).
-    pub headers: &'r [(&'r str, &'r str)],
+    pub headers: &'r HeaderMap,
     pub client: IpAddr,
     /// The listener's port, for `#{port}`.
     pub listener_port: u16,
@@ -196,9 +197,10 @@ impl Condition {
                 .is_some_and(|host| patterns.iter().any(|p| p.matches(host, true))),
             Condition::HttpHeader { name, values } => request
                 .headers
+                .get_all(name.as_str())
                 .iter()
-                .filter(|(header, _)| header.eq_ignore_ascii_case(name))
-                .any(|(_, value)| values.iter().any(|p| p.matches(value, true))),
+                .filter_map(|value| value.to_str().ok())
+                .any(|value| values.iter().any(|p| p.matches(value, true))),
             Condition::QueryString(pairs) => request.query_pairs().any(|(key, value)| {
                 pairs.iter().any(|(want_key, want_value)| {
                     want_key.as_ref().is_none_or(|k| k.matches(key, true))
@@ -285,18 +287,29 @@ impl Routes {
         }
     }
 
+    /// Whether any rule comes before the default action.
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// The one target group of a default action that forwards to exactly one and no
+    /// rule before it: the only routing a TCP listener has.
+    pub fn only_target_group(&self) -> Option<&str> {
+        match (&self.default, self.rules.is_empty()) {
+            (Action::Forward(groups), true) if groups.len() == 1 => {
+                Some(&groups[0].target_group_id)
+            }
+            _ => None,
+        }
+    }
+
     /// Every target group an action may forward to.
     pub fn target_groups(&self) -> impl Iterator<Item = &str> {
         self.rules
             .iter()
             .map(|rule| &rule.action)
             .chain(std::iter::once(&self.default))
-            .filter_map(|action| match action {
-                Action::Forward(groups) => Some(groups),
-                _ => None,
-            })
-            .flatten()
-            .map(|group| group.target_group_id.as_str())
+            .flat_map(Action::target_groups)
     }
 
     /// The action of the first rule whose conditions all match, else the default.
@@ -306,6 +319,15 @@ impl Routes {
             .iter()
             .find(|rule| rule.conditions.iter().all(|c| c.matches(request)))
             .map_or(&self.default, |rule| &rule.action);
+        self.resolve(action)
+    }
+
+    /// The default action, for a listener with no rules (nothing to look at).
+    pub fn route_default(&self) -> Route<'_> {
+        self.resolve(&self.default)
+    }
+
+    fn resolve<'a>(&'a self, action: &'a Action) -> Route<'a> {
         match action {
             Action::FixedResponse(response) => Route::FixedResponse(response),
             Action::Redirect(redirect) => Route::Redirect(redirect),
@@ -337,7 +359,15 @@ impl Routes {
 mod tests {
     use super::*;
 
-    fn request<'r>(path: &'r str, headers: &'r [(&'r str, &'r str)]) -> RequestView<'r> {
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, hyper::header::HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn request<'r>(path: &'r str, headers: &'r HeaderMap) -> RequestView<'r> {
         RequestView {
             protocol: "http",
             method: "GET",
@@ -382,7 +412,7 @@ mod tests {
 
     #[test]
     fn each_condition_reads_its_part_of_the_request() {
-        let headers = [("User-Agent", "curl/8.0"), ("X-Canary", "Yes")];
+        let headers = headers(&[("user-agent", "curl/8.0"), ("x-canary", "Yes")]);
         let mut r = request("/api/users", &headers);
         r.query = Some("version=2&debug");
         assert!(Condition::PathPattern(vec![p("/web/*"), p("/api/*")]).matches(&r));
@@ -453,12 +483,16 @@ mod tests {
             ],
             forward("web"),
         );
-        let canary = [("X-Canary", "yes")];
+        let canary = headers(&[("x-canary", "yes")]);
         assert_eq!(
             routes.route(&request("/api/x", &canary)),
             Route::Forward("canary")
         );
-        assert_eq!(routes.route(&request("/api/x", &[])), Route::Forward("api"));
+        let none = HeaderMap::new();
+        assert_eq!(
+            routes.route(&request("/api/x", &none)),
+            Route::Forward("api")
+        );
         assert_eq!(routes.route(&request("/", &canary)), Route::Forward("web"));
         let mut groups: Vec<&str> = routes.target_groups().collect();
         groups.sort();
@@ -486,7 +520,7 @@ mod tests {
         );
         let mut counts = std::collections::BTreeMap::new();
         for _ in 0..400 {
-            let Route::Forward(group) = routes.route(&request("/", &[])) else {
+            let Route::Forward(group) = routes.route(&request("/", &HeaderMap::new())) else {
                 panic!("a forward");
             };
             *counts.entry(group.to_string()).or_insert(0) += 1;
@@ -507,12 +541,16 @@ mod tests {
                 },
             ]),
         );
-        assert_eq!(none.route(&request("/", &[])), Route::NoTargetGroup);
+        assert_eq!(
+            none.route(&request("/", &HeaderMap::new())),
+            Route::NoTargetGroup
+        );
     }
 
     #[test]
     fn redirects_fill_their_placeholders() {
-        let mut r = request("/old/page", &[]);
+        let none = HeaderMap::new();
+        let mut r = request("/old/page", &none);
         r.query = Some("a=1");
         let to_https = Redirect {
             protocol: "HTTPS".into(),

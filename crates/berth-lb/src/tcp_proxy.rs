@@ -12,7 +12,11 @@ use crate::splice::copy_bidirectional_with_idle_timeout;
 use crate::upstream::{Lease, Target};
 
 pub(crate) async fn serve(mut client: TcpStream, context: Arc<ListenerContext>) {
-    let group = context.route.load_full();
+    let routing = context.route.load_full();
+    let Some(group) = routing.only_group() else {
+        tracing::debug!("tcp listener with no single target group");
+        return;
+    };
     let algorithm = group.algorithm();
     let Some(first) = group.select(algorithm, None) else {
         tracing::debug!(target_group = %group.id, "no healthy target for tcp connection");

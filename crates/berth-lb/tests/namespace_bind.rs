@@ -74,11 +74,13 @@ fn exchange_inside(namespace: PathBuf, port: u16) -> std::io::Result<String> {
 
 fn tcp_listener_in(namespace: Option<PathBuf>, port: u16) -> ListenerConfig {
     ListenerConfig {
-        id: "endpoint".into(),
-        bind: std::net::SocketAddr::from(([0, 0, 0, 0], port)),
-        protocol: ListenerProtocol::Tcp,
-        target_group_id: "tcp".into(),
         namespace,
+        ..ListenerConfig::forwarding(
+            "endpoint",
+            std::net::SocketAddr::from(([0, 0, 0, 0], port)),
+            ListenerProtocol::Tcp,
+            "tcp",
+        )
     }
 }
 

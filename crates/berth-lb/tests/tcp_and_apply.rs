@@ -59,13 +59,12 @@ async fn the_tcp_listener_proxies_bytes_both_ways_over_healthy_targets() {
     config.protocol = ListenerProtocol::Tcp;
     config.health_check.protocol = HealthProtocol::Tcp;
     lb.apply(LbConfig {
-        listeners: vec![ListenerConfig {
-            id: "db".into(),
-            bind: "127.0.0.1:0".parse().unwrap(),
-            protocol: ListenerProtocol::Tcp,
-            target_group_id: "tcp".into(),
-            namespace: None,
-        }],
+        listeners: vec![ListenerConfig::forwarding(
+            "db",
+            "127.0.0.1:0".parse().unwrap(),
+            ListenerProtocol::Tcp,
+            "tcp",
+        )],
         target_groups: vec![config],
     })
     .await
@@ -109,13 +108,12 @@ async fn a_port_in_use_leaves_that_listener_out_names_it_and_applies_the_rest() 
     let occupied = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let occupied_addr = occupied.local_addr().unwrap();
     let mut changed = single(group("tg", vec![b.target()]));
-    changed.listeners.push(ListenerConfig {
-        id: "second".into(),
-        bind: occupied_addr,
-        protocol: ListenerProtocol::Http,
-        target_group_id: "tg".into(),
-        namespace: None,
-    });
+    changed.listeners.push(ListenerConfig::forwarding(
+        "second",
+        occupied_addr,
+        ListenerProtocol::Http,
+        "tg",
+    ));
     let error = lb.apply(changed.clone()).await.unwrap_err();
     assert!(matches!(error, LbError::Bind { addr, .. } if addr == occupied_addr));
     assert!(
@@ -241,13 +239,12 @@ async fn a_balancer_with_its_own_threads_serves_and_closes() {
     tcp_group.protocol = ListenerProtocol::Tcp;
     tcp_group.health_check.protocol = HealthProtocol::Tcp;
     config.target_groups.push(tcp_group);
-    config.listeners.push(ListenerConfig {
-        id: "tcp".into(),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        protocol: ListenerProtocol::Tcp,
-        target_group_id: "tcp".into(),
-        namespace: None,
-    });
+    config.listeners.push(ListenerConfig::forwarding(
+        "tcp",
+        "127.0.0.1:0".parse().unwrap(),
+        ListenerProtocol::Tcp,
+        "tcp",
+    ));
     lb.apply(config).await.unwrap();
     all_healthy(&lb, "tg").await;
     all_healthy(&lb, "tcp").await;

@@ -124,12 +124,13 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
     let listeners = state
         .listeners
         .values()
-        .map(|l| ListenerConfig {
-            id: l.id.clone(),
-            bind: SocketAddr::new(bind_ip, l.port),
-            protocol: protocol(l.protocol),
-            target_group_id: l.target_group.clone(),
-            namespace: None,
+        .map(|l| {
+            ListenerConfig::forwarding(
+                l.id.clone(),
+                SocketAddr::new(bind_ip, l.port),
+                protocol(l.protocol),
+                l.target_group.clone(),
+            )
         })
         .collect();
     let target_groups = state
@@ -189,7 +190,7 @@ pub fn balancer_config(state: &State, policy: &PrivilegePolicy) -> BalancerConfi
                 id: listener.id.clone(),
                 port: listener.bind.port(),
                 protocol: record.protocol,
-                target_group_id: listener.target_group_id.clone(),
+                target_group_id: record.target_group.clone(),
             })
         })
         .collect();
@@ -241,12 +242,13 @@ pub fn edge_lb_config(config: &BalancerConfig, bind_ip: IpAddr) -> LbConfig {
         listeners: config
             .listeners
             .iter()
-            .map(|listener| ListenerConfig {
-                id: listener.id.clone(),
-                bind: SocketAddr::new(bind_ip, listener.port),
-                protocol: protocol(listener.protocol),
-                target_group_id: listener.target_group_id.clone(),
-                namespace: None,
+            .map(|listener| {
+                ListenerConfig::forwarding(
+                    listener.id.clone(),
+                    SocketAddr::new(bind_ip, listener.port),
+                    protocol(listener.protocol),
+                    listener.target_group_id.clone(),
+                )
             })
             .collect(),
         target_groups: config
@@ -594,7 +596,7 @@ mod tests {
         let mut binds: Vec<(u16, &str)> = config
             .listeners
             .iter()
-            .map(|l| (l.bind.port(), l.target_group_id.as_str()))
+            .map(|l| (l.bind.port(), l.target_groups().next().unwrap_or_default()))
             .collect();
         binds.sort();
         assert_eq!(

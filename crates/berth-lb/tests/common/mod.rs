@@ -234,13 +234,12 @@ pub fn group(id: &str, targets: Vec<TargetConfig>) -> TargetGroupConfig {
 }
 
 pub fn http_listener(id: &str, group_id: &str) -> ListenerConfig {
-    ListenerConfig {
-        id: id.to_string(),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        protocol: ListenerProtocol::Http,
-        target_group_id: group_id.to_string(),
-        namespace: None,
-    }
+    ListenerConfig::forwarding(
+        id.to_string(),
+        "127.0.0.1:0".parse().unwrap(),
+        ListenerProtocol::Http,
+        group_id.to_string(),
+    )
 }
 
 pub fn single(group: TargetGroupConfig) -> LbConfig {
