@@ -1,10 +1,14 @@
-//! Service discovery across machines: a `berth server` and two `berth agent`s on this
-//! machine's engine, standing for two hosts (127.0.0.41 and .42). Service `api` runs on
-//! h2 only; a client task on h1 calls `http://api:8080/` by name and is answered by
-//! h2's tasks, through h1's endpoint for `api` (a berth-lb listener inside a container
-//! that holds the name on h1's cluster network). Calls by name keep being answered,
-//! with no failure, while api's tasks are replaced by a rolling deployment and while
-//! the service scales out and in.
+//! Service discovery across machines: a `berth server` and three `berth agent`s on this
+//! machine's engine, standing for three hosts (127.0.0.41, .42 and .43). Service `api`
+//! runs on h2 and h3 only (memberOf `attribute:host != h1`, spread over instances); a
+//! client task on h1 calls `http://api:8080/` by name and is answered by api's tasks,
+//! through h1's endpoint for `api` (a berth-lb listener inside a container that holds
+//! the name on h1's cluster network). Calls by name keep being answered, with no
+//! failure, while api's tasks are replaced by a rolling deployment, while the service
+//! scales out and in, and while h2 is drained (its tasks move to h3; neither quick calls
+//! nor half-second ones under way as h2's tasks stop fail, and afterwards only h3's
+//! answer). api exits at once on SIGTERM, so a call still reaching a stopping task
+//! would fail, and has a health check, so it is an endpoint once it listens.
 //!
 //! Failures are counted and printed; timings are printed, never asserted. Everything
 //! is removed on drop (support/cluster.rs), also when the test fails.
@@ -14,14 +18,19 @@ mod support;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cluster::{str_at, Cluster};
+use support::cluster::{names_per_instance, str_at, Cluster};
 
-const HOSTS: [(&str, &str); 2] = [("h1", "127.0.0.41"), ("h2", "127.0.0.42")];
+const HOSTS: [(&str, &str); 3] = [
+    ("h1", "127.0.0.41"),
+    ("h2", "127.0.0.42"),
+    ("h3", "127.0.0.43"),
+];
 
 fn member_of(expression: &str) -> String {
     serde_json::json!([{"type": "memberOf", "expression": expression}]).to_string()
@@ -71,25 +80,35 @@ fn api_names(cluster: &Cluster) -> (BTreeSet<String>, BTreeSet<String>) {
     (names, instances)
 }
 
-/// Calls `http://api:8080/` by name from inside the client, one after another, until
-/// stopped; each call is one line: `ok NAME` or `fail`.
+/// Calls `http://api:8080PATH` by name from inside the client, one after another,
+/// until stopped; each call is one line: `ok NAME` or `fail`.
 struct Caller {
     child: Option<Child>,
     client: String,
+    stop_file: String,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<JoinHandle<()>>,
 }
 
 impl Caller {
     fn start(client: &str) -> Caller {
+        Caller::start_on(client, "/")
+    }
+
+    /// Calls `path`; several callers run side by side.
+    fn start_on(client: &str, path: &str) -> Caller {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let stop_file = format!("/tmp/stop-{}", STARTED.fetch_add(1, Ordering::Relaxed));
         let _ = Command::new("docker")
-            .args(["exec", client, "rm", "-f", "/tmp/stop"])
+            .args(["exec", client, "rm", "-f", &stop_file])
             .output();
-        let script = "while [ ! -f /tmp/stop ]; do \
-             if out=$(timeout 5 wget -qO- http://api:8080/ 2>/dev/null); then echo \"ok $out\"; else echo fail; fi; \
-             done";
+        let script = format!(
+            "while [ ! -f {stop_file} ]; do \
+             if out=$(timeout 5 wget -qO- http://api:8080{path} 2>/dev/null); then echo \"ok $out\"; else echo fail; fi; \
+             done"
+        );
         let mut child = Command::new("docker")
-            .args(["exec", client, "sh", "-c", script])
+            .args(["exec", client, "sh", "-c", &script])
             .stdout(Stdio::piped())
             .spawn()
             .expect("docker exec");
@@ -106,6 +125,7 @@ impl Caller {
         Caller {
             child: Some(child),
             client: client.to_string(),
+            stop_file,
             lines,
             reader: Some(reader),
         }
@@ -115,10 +135,10 @@ impl Caller {
         self.lines.lock().unwrap().len()
     }
 
-    /// Stops calling; (calls, failures, the names that answered).
-    fn finish(mut self) -> (usize, usize, BTreeSet<String>) {
+    /// Stops calling; every call made, in order.
+    fn finish(mut self) -> Calls {
         let _ = Command::new("docker")
-            .args(["exec", &self.client, "touch", "/tmp/stop"])
+            .args(["exec", &self.client, "touch", &self.stop_file])
             .output();
         if let Some(mut child) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -132,13 +152,32 @@ impl Caller {
             let _ = reader.join();
         }
         let lines = self.lines.lock().unwrap().clone();
-        let failures = lines.iter().filter(|l| !l.starts_with("ok ")).count();
-        let names = lines
+        Calls { lines }
+    }
+}
+
+/// The calls a `Caller` made, one line each (`ok NAME` or `fail`), in order.
+struct Calls {
+    lines: Vec<String>,
+}
+
+impl Calls {
+    fn count(&self) -> usize {
+        self.lines.len()
+    }
+
+    fn failures(&self) -> usize {
+        self.lines.iter().filter(|l| !l.starts_with("ok ")).count()
+    }
+
+    /// The names that answered the calls from the `from`th on.
+    fn names_from(&self, from: usize) -> BTreeSet<String> {
+        self.lines
             .iter()
+            .skip(from)
             .filter_map(|l| l.strip_prefix("ok "))
             .map(str::to_string)
-            .collect();
-        (lines.len(), failures, names)
+            .collect()
     }
 }
 
@@ -170,18 +209,26 @@ fn wait_api(
 }
 
 #[test]
-fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn() {
+fn a_service_on_other_hosts_is_reached_by_name_while_its_tasks_churn_and_a_host_drains() {
     let mut cluster = Cluster::start();
     cluster.start_hosts(&HOSTS);
     let arns = cluster.instance_arns("host");
-    let (h1, h2) = (arns["h1"].clone(), arns["h2"].clone());
+    let (h1, h2, h3) = (arns["h1"].clone(), arns["h2"].clone(), arns["h3"].clone());
 
-    // api answers with its hostname on 8080, published on a host port the engine picks.
+    // api answers with its hostname on 8080 (on /cgi-bin/slow after half a second),
+    // published on a host port the engine picks, and exits at once on SIGTERM (as
+    // httpd alone, PID 1 without a handler, would not), dropping calls under way. Its
+    // health check says when it listens: without one a task is an endpoint as soon as
+    // its container runs, and a call can reach its published port before httpd
+    // listens, where on these loopback addresses Docker's userland proxy accepts the
+    // connection and closes it.
     cluster.aws_json(&[
         "ecs", "register-task-definition", "--family", "api", "--container-definitions",
         r#"[{"name":"web","image":"berth/busybox:latest","memory":16,
             "portMappings":[{"containerPort":8080,"hostPort":0}],
-            "command":["sh","-c","mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"],
+            "command":["sh","-c","mkdir -p /www/cgi-bin && hostname > /www/index.html && echo '#!/bin/sh' > /www/cgi-bin/slow && echo 'sleep 0.5; echo Content-Type: text/plain; echo; hostname' >> /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow; trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"],
+            "healthCheck":{"command":["CMD-SHELL","wget -qO- http://localhost:8080/ >/dev/null"],
+                "interval":5,"timeout":2,"retries":2},
             "stopTimeout":2}]"#,
     ]);
     cluster.aws_json(&[
@@ -194,7 +241,9 @@ fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn()
         "--desired-count",
         "2",
         "--placement-constraints",
-        &member_of("attribute:host == h2"),
+        &member_of("attribute:host != h1"),
+        "--placement-strategy",
+        "type=spread,field=instanceId",
     ]);
     cluster.aws_json(&[
         "ecs",
@@ -224,11 +273,11 @@ fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn()
     let (_, instances) = api_names(&cluster);
     assert_eq!(
         instances,
-        BTreeSet::from([h2.clone()]),
-        "api runs on h2 only"
+        BTreeSet::from([h2.clone(), h3.clone()]),
+        "api's two tasks are spread over h2 and h3, none on h1"
     );
 
-    // From h1, the name reaches both of h2's tasks.
+    // From h1, the name reaches both api tasks, on h2 and on h3.
     let started = Instant::now();
     let seen = cluster.wait_for(
         "answers by name from both api tasks",
@@ -239,7 +288,7 @@ fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn()
         },
     );
     println!(
-        "h1 reached both of h2's api tasks by name {:?} after the tasks ran",
+        "h1 reached both api tasks (on h2 and h3) by name {:?} after the tasks ran",
         started.elapsed()
     );
     assert_eq!(seen.len(), 2);
@@ -264,7 +313,9 @@ fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn()
     cluster.wait_for("calls after the rollout", Duration::from_secs(30), || {
         (caller.calls() >= before + 20).then_some(())
     });
-    let (calls, failures, names) = caller.finish();
+    let calls = caller.finish();
+    let (failures, names) = (calls.failures(), calls.names_from(0));
+    let calls = calls.count();
     println!(
         "rolling replacement: {calls} calls by name, {failures} failed, rollout took {rollout:?}, \
          answered by {} tasks ({} old, {} new)",
@@ -325,11 +376,131 @@ fn a_service_on_one_host_is_reached_by_name_from_another_while_its_tasks_churn()
     cluster.wait_for("calls after scaling in", Duration::from_secs(30), || {
         (caller.calls() >= before + 20).then_some(())
     });
-    let (calls, failures, _) = caller.finish();
+    let calls = caller.finish();
+    let (calls, failures) = (calls.count(), calls.failures());
     println!(
         "scaling 2 -> 4 ({grown:?}) -> 1 ({shrunk:?}): {calls} calls by name, {failures} failed"
     );
     assert_eq!(failures, 0, "calls by name failed while api scaled");
     let last: BTreeSet<String> = answers(&client, 10).into_iter().collect();
     assert_eq!(last, one, "only the remaining task answers");
+
+    // Draining h2 under calls by name: its tasks move to h3 and no call fails, also
+    // none of the slow ones (four callers, nearly always under way, so some are when
+    // a task of h2's stops).
+    cluster.aws_json(&[
+        "ecs",
+        "update-service",
+        "--service",
+        "api",
+        "--desired-count",
+        "4",
+    ]);
+    let spread = wait_api(&cluster, "4 api tasks again", 4, &BTreeSet::new());
+    let per_instance = names_per_instance(&cluster.service_tasks("api"));
+    let on = |instance: &str| per_instance.get(instance).map_or(0, BTreeSet::len);
+    let on_h2 = per_instance.get(&h2).cloned().unwrap_or_default();
+    assert_eq!(
+        (on(&h1), on(&h2), on(&h3)),
+        (0, 2, 2),
+        "api's four tasks are spread two and two over h2 and h3: {per_instance:?}"
+    );
+    cluster.wait_for(
+        "all four api tasks to answer by name",
+        Duration::from_secs(30),
+        || {
+            let seen: BTreeSet<String> = answers(&client, 20).into_iter().collect();
+            (seen == spread).then_some(())
+        },
+    );
+    let caller = Caller::start(&client);
+    let slow: Vec<Caller> = (0..4)
+        .map(|_| Caller::start_on(&client, "/cgi-bin/slow"))
+        .collect();
+    cluster.wait_for("calls by name to flow", Duration::from_secs(30), || {
+        (caller.calls() >= 5 && slow.iter().all(|c| c.calls() >= 2)).then_some(())
+    });
+    let started = Instant::now();
+    cluster.aws_json(&[
+        "ecs",
+        "update-container-instances-state",
+        "--container-instances",
+        &h2,
+        "--status",
+        "DRAINING",
+    ]);
+    // Drained: api's four tasks run on h3, and every task h2 had has stopped (not
+    // only left the service's list, as it does when it starts to drain).
+    let on_h3 = cluster.wait_for(
+        "api's four tasks on h3 and none left on h2",
+        Duration::from_secs(120),
+        || {
+            let service = cluster.service("api");
+            let tasks = cluster.service_tasks("api");
+            let settled = service["deployments"].as_array().map(Vec::len) == Some(1)
+                && service["runningCount"] == 4
+                && tasks.len() == 4
+                && tasks
+                    .iter()
+                    .all(|t| t["lastStatus"] == "RUNNING" && t["containerInstanceArn"] == h3);
+            let h2_left = cluster.listed_tasks(&[
+                "--service-name",
+                "api",
+                "--container-instance",
+                &h2,
+                "--desired-status",
+                "STOPPED",
+            ]);
+            let h2_done = h2_left.iter().all(|t| t["lastStatus"] == "STOPPED");
+            (settled && h2_done).then(|| names_per_instance(&tasks).remove(&h3).unwrap_or_default())
+        },
+    );
+    let drained = started.elapsed();
+    // More calls, now that h2 has no api task at all (the first may have been under
+    // way before).
+    let after_drain = caller.calls() + 1;
+    cluster.wait_for("calls after the drain", Duration::from_secs(30), || {
+        (caller.calls() >= after_drain + 20).then_some(())
+    });
+    let calls = caller.finish();
+    let slow: Vec<Calls> = slow.into_iter().map(Caller::finish).collect();
+    let slow_calls: usize = slow.iter().map(Calls::count).sum();
+    let slow_failures: usize = slow.iter().map(Calls::failures).sum();
+    let (failures, answered_after) = (calls.failures(), calls.names_from(after_drain));
+    let mut answered = calls.names_from(0);
+    answered.extend(slow.iter().flat_map(|c| c.names_from(0)));
+    println!(
+        "h2 drained: api's tasks all on h3 and h2's stopped after {drained:?}; {} calls by \
+         name, {failures} failed, and {} slow ones, {} failed; answered by {} of h2's tasks and \
+         {} of h3's; after the drain by {} tasks ({} on h3)",
+        calls.count(),
+        slow_calls,
+        slow_failures,
+        answered.intersection(&on_h2).count(),
+        answered.intersection(&on_h3).count(),
+        answered_after.len(),
+        answered_after.intersection(&on_h3).count()
+    );
+    assert!(
+        !answered.is_disjoint(&on_h2),
+        "h2's tasks answered calls by name before they drained: {answered:?}"
+    );
+    assert_eq!(failures, 0, "calls by name failed while h2 drained");
+    assert_eq!(
+        slow_failures, 0,
+        "slow calls by name failed while h2 drained"
+    );
+    assert!(
+        answered_after.is_subset(&on_h3),
+        "only h3's tasks answer after the drain: {answered_after:?}, h3 runs {on_h3:?}"
+    );
+    let last: BTreeSet<String> = answers(&client, 20).into_iter().collect();
+    assert_eq!(last, on_h3, "h3's four tasks answer, and only they");
+    let h2_instance = cluster
+        .instances()
+        .into_iter()
+        .find(|i| i["containerInstanceArn"] == h2)
+        .expect("h2's instance");
+    assert_eq!(h2_instance["status"], "DRAINING", "{h2_instance}");
+    assert_eq!(h2_instance["runningTasksCount"], 0, "{h2_instance}");
 }
