@@ -150,6 +150,29 @@ fn apply_creates_then_changes_only_what_differs() {
     let (_, stdout, _) = apply(address, &manifest(5, "member:2"));
     assert!(stdout.contains("service member unchanged"), "{stdout}");
 
+    // Typos are refused by name with the nearest known key, and nothing changes.
+    for (typo, expected) in [
+        (
+            manifest(9, "member:4").replace("desiredCount:", "desiredCont:"),
+            "services[0] (service member): desiredCont: unknown field `desiredCont` (did you mean `desiredCount`?)",
+        ),
+        (
+            manifest(5, "member:4").replace("memory: 64", "memory: 64\n        comand: [sh]"),
+            "taskDefinitions[0] (family member): containerDefinitions[0].comand: unknown field `comand` (did you mean `command`?)",
+        ),
+    ] {
+        let (ok, stdout, stderr) = apply(address, &typo);
+        assert!(!ok, "a typo is refused: {stdout}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    let (_, stdout, _) = apply(address, &manifest(5, "member:2"));
+    assert!(
+        stdout.contains("task definition member:2 unchanged"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("service member unchanged"), "{stdout}");
+
     // A service naming a task definition nobody registered: refused before any change.
     let missing = "services: [ {serviceName: other, taskDefinition: nosuch, desiredCount: 1} ]";
     let (ok, _, stderr) = apply(address, missing);

@@ -4,6 +4,7 @@
 //! they are applied in that order, each only when it differs from what berth already has.
 
 mod load_balancing;
+mod strict;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -199,17 +200,13 @@ fn object_string(value: &Value, key: &str) -> String {
         .unwrap_or_else(|| "?".to_string())
 }
 
-/// Reads one entry into its request type; the error names the field at fault.
+/// Reads one entry into its request type, refusing keys it does not know; the error
+/// names the field at fault.
 fn entry<T: DeserializeOwned>(label: String, value: Value) -> anyhow::Result<Entry<T>> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
+    match strict::deserialize::<T>(value) {
         Ok(body) => Ok(Entry { label, body }),
-        Err(error) => {
-            let path = error.path().to_string();
-            if path == "." {
-                bail!("{label}: {}", error.inner())
-            }
-            bail!("{label}: {path}: {}", error.inner())
-        }
+        Err((path, message)) if path == "." => bail!("{label}: {message}"),
+        Err((path, message)) => bail!("{label}: {path}: {message}"),
     }
 }
 
@@ -701,6 +698,23 @@ impl Applier<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_reads_strictly_and_a_typo_in_it_is_named() {
+        let example = include_str!("../../../../../examples/our-project.yaml");
+        let manifest = parse_manifest(example).unwrap();
+        assert!(!manifest.services.is_empty());
+        validate(&manifest).unwrap();
+        let typo = example.replacen("desiredCount:", "desiredCont:", 1);
+        assert_ne!(typo, example, "the example sets a desiredCount");
+        let error = parse_manifest(&typo).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "desiredCont: unknown field `desiredCont` (did you mean `desiredCount`?)"
+            ),
+            "{error}"
+        );
+    }
 
     const MANIFEST: &str = r#"
 cluster: our-project
