@@ -71,10 +71,12 @@ ecs_words! {
 }
 
 ecs_words! {
-    /// A task definition revision's status: INACTIVE once deregistered.
+    /// A task definition revision's status: INACTIVE once deregistered, DELETE_IN_PROGRESS
+    /// once DeleteTaskDefinitions deleted it (the tasks that use it keep running).
     pub enum TaskDefinitionStatus {
         Active => "ACTIVE",
         Inactive => "INACTIVE",
+        DeleteInProgress => "DELETE_IN_PROGRESS",
     }
 }
 
@@ -129,6 +131,21 @@ impl Default for LaunchType {
     fn default() -> Self {
         LaunchType::Ec2
     }
+}
+
+ecs_words! {
+    /// Whether ECS rebalances a service's tasks across Availability Zones. berth has no
+    /// zones: the word is kept and echoed.
+    pub enum AvailabilityZoneRebalancing {
+        Enabled => "ENABLED",
+        Disabled => "DISABLED",
+    }
+}
+
+/// A service stored before berth kept the word never had one set, which ECS reads as
+/// DISABLED.
+fn never_set_rebalancing() -> AvailabilityZoneRebalancing {
+    AvailabilityZoneRebalancing::Disabled
 }
 
 ecs_words! {
@@ -516,6 +533,11 @@ pub struct Service {
     #[serde(deserialize_with = "stored_propagate_tags")]
     pub propagate_tags: PropagateTags,
     pub enable_execute_command: bool,
+    #[serde(default = "never_set_rebalancing")]
+    pub availability_zone_rebalancing: AvailabilityZoneRebalancing,
+    /// The Fargate platform version asked for; kept and echoed.
+    #[serde(default)]
+    pub platform_version: Option<String>,
     pub tags: Vec<Tag>,
     /// Newest first, at most `MAX_SERVICE_EVENTS`.
     pub events: Vec<ServiceEvent>,

@@ -5,6 +5,7 @@
 
 mod clusters;
 mod container_instances;
+mod request;
 mod services;
 mod tags;
 mod task_definitions;
@@ -12,6 +13,7 @@ mod tasks;
 
 pub use clusters::*;
 pub use container_instances::*;
+pub use request::{run_action, ClusterParameter, EcsRequest};
 pub use services::*;
 pub use tags::*;
 pub use task_definitions::*;
@@ -51,7 +53,8 @@ impl<R> Outcome<R> {
 
 pub type EcsResult<R> = Result<Outcome<R>, EcsError>;
 
-/// The named cluster, which must exist and be ACTIVE.
+/// The named cluster, which must exist and be ACTIVE. `run_action` checks the cluster
+/// of every request that names one; actions call this only to read the cluster.
 pub(crate) fn active_cluster<'s>(state: &'s State, name: &str) -> Result<&'s Cluster, EcsError> {
     match state.clusters.get(name) {
         Some(cluster) if cluster.status == ClusterStatus::Active => Ok(cluster),
