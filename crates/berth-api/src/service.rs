@@ -45,6 +45,7 @@ pub struct Service {
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: String,
     pub enable_execute_command: bool,
+    #[serde(default)]
     pub availability_zone_rebalancing: String,
 }
 
