@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    Cluster, ClusterSetting, ContainerInstance, DeploymentConfiguration, Failure, LoadBalancer,
-    NetworkConfiguration, PlacementConstraint, PlacementStrategy, Service, Tag, Task,
-    TaskDefinition, TaskOverride,
+    CapacityProvider, CapacityProviderStrategyItem, Cluster, ClusterSetting, ContainerInstance,
+    DeploymentConfiguration, Failure, LoadBalancer, NetworkConfiguration, PlacementConstraint,
+    PlacementStrategy, Service, Tag, Task, TaskDefinition, TaskOverride,
 };
 
 // ---- clusters ----
@@ -24,6 +24,44 @@ pub struct CreateClusterRequest {
     pub configuration: Option<Value>,
     #[serde(default)]
     pub service_connect_defaults: Option<Value>,
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+/// PutClusterCapacityProviders: the providers a cluster may use and its default strategy.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PutClusterCapacityProvidersRequest {
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeCapacityProvidersRequest {
+    #[serde(default)]
+    pub capacity_providers: Option<Vec<String>>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeCapacityProvidersResponse {
+    pub capacity_providers: Vec<CapacityProvider>,
+    pub failures: Vec<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 /// UpdateCluster: the settings, configuration and Service Connect default namespace.
@@ -212,6 +250,8 @@ pub struct RunTaskRequest {
     pub enable_execute_command: Option<bool>,
     #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub propagate_tags: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -336,6 +376,8 @@ pub struct CreateServiceRequest {
     pub availability_zone_rebalancing: Option<String>,
     #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub platform_version: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -379,6 +421,8 @@ pub struct UpdateServiceRequest {
     pub availability_zone_rebalancing: Option<String>,
     #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub platform_version: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

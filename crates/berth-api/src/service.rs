@@ -1,6 +1,9 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{EpochSeconds, NetworkConfiguration, PlacementConstraint, PlacementStrategy, Tag};
+use crate::{
+    CapacityProviderStrategyItem, EpochSeconds, NetworkConfiguration, PlacementConstraint,
+    PlacementStrategy, Tag,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -16,6 +19,9 @@ pub struct Service {
     pub pending_count: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
+    /// The capacity provider strategy, in place of a launch type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     /// Fargate only: the platform version asked for, `LATEST` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,

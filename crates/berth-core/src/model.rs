@@ -196,6 +196,12 @@ pub struct Cluster {
     pub tags: Vec<Tag>,
     pub settings: Vec<berth_api::ClusterSetting>,
     pub configuration: Option<serde_json::Value>,
+    /// PutClusterCapacityProviders: the providers its tasks may name, and the strategy
+    /// used when a request names neither a launch type nor a strategy.
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<berth_api::CapacityProviderStrategyItem>,
     pub created_at: Timestamp,
 }
 
@@ -538,6 +544,9 @@ pub struct Service {
     /// The Fargate platform version asked for; kept and echoed.
     #[serde(default)]
     pub platform_version: Option<String>,
+    /// The capacity provider strategy, in place of a launch type; kept and echoed.
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<berth_api::CapacityProviderStrategyItem>,
     pub tags: Vec<Tag>,
     /// Newest first, at most `MAX_SERVICE_EVENTS`.
     pub events: Vec<ServiceEvent>,

@@ -40,8 +40,8 @@ pub fn cluster(state: &State, scope: &ArnScope, cluster: &Cluster) -> api::Clust
         statistics: vec![],
         tags: cluster.tags.clone(),
         settings: cluster.settings.clone(),
-        capacity_providers: vec![],
-        default_capacity_provider_strategy: vec![],
+        capacity_providers: cluster.capacity_providers.clone(),
+        default_capacity_provider_strategy: cluster.default_capacity_provider_strategy.clone(),
         configuration: cluster.configuration.clone(),
     }
 }
@@ -253,7 +253,12 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
     };
     let launch_type = service.launch_type.unwrap_or_default().as_ecs();
     // Fargate services show their platform; EC2 and EXTERNAL ones have none.
-    let fargate = service.launch_type == Some(crate::model::LaunchType::Fargate);
+    // berth's capacity providers are Fargate's: a service with a strategy is a Fargate one.
+    let fargate = service.launch_type == Some(crate::model::LaunchType::Fargate)
+        || !service.capacity_provider_strategy.is_empty();
+    // ECS shows a launch type or a strategy, never both.
+    let shown_launch_type =
+        (service.capacity_provider_strategy.is_empty()).then(|| launch_type.to_string());
     let platform_version = fargate.then(|| {
         service
             .platform_version
@@ -283,7 +288,7 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
             failed_tasks: d.failed_tasks,
             created_at: d.created_at.as_epoch_seconds(),
             updated_at: d.updated_at.as_epoch_seconds(),
-            launch_type: Some(launch_type.to_string()),
+            launch_type: shown_launch_type.clone(),
             network_configuration: d.network_configuration.clone(),
             rollout_state: d.rollout_state.as_ecs().to_string(),
             rollout_state_reason: d.rollout_state_reason.clone(),
@@ -305,7 +310,8 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         desired_count: service.desired_count,
         running_count: count(None, true),
         pending_count: count(None, false),
-        launch_type: Some(launch_type.to_string()),
+        launch_type: shown_launch_type.clone(),
+        capacity_provider_strategy: service.capacity_provider_strategy.clone(),
         platform_version,
         platform_family,
         task_definition: scope.task_definition(&service.family, service.revision),

@@ -532,3 +532,147 @@ fn delete_task_definitions_deletes_inactive_revisions_only() {
     }
     assert!(world.state == before);
 }
+
+#[test]
+fn capacity_providers_are_fargates_and_follow_ecs_rules_against_launch_type() {
+    let mut world = World::with_node();
+    world.register_simple("web");
+    let described = world.ok(ecs::describe_capacity_providers, req(json!({})));
+    let names: Vec<&str> = described
+        .capacity_providers
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["FARGATE", "FARGATE_SPOT"]);
+    assert_eq!(
+        described.capacity_providers[0].capacity_provider_arn,
+        "arn:aws:ecs:us-east-1:000000000000:capacity-provider/FARGATE"
+    );
+    assert_eq!(described.capacity_providers[0].status, "ACTIVE");
+    let missing = world.ok(
+        ecs::describe_capacity_providers,
+        req(json!({ "capacityProviders": ["FARGATE", "mine"] })),
+    );
+    assert_eq!(missing.capacity_providers.len(), 1);
+    assert_eq!(missing.failures[0].reason.as_deref(), Some("MISSING"));
+
+    // A strategy over a provider the cluster has not associated is refused.
+    let strategy = json!([{ "capacityProvider": "FARGATE_SPOT", "weight": 1 }]);
+    let error = world.fails(
+        ecs::create_service,
+        req(json!({ "serviceName": "s", "taskDefinition": "web",
+                    "capacityProviderStrategy": strategy })),
+    );
+    assert!(
+        error.message.contains("not associated with the cluster"),
+        "{error}"
+    );
+
+    let cluster = world
+        .ok(
+            ecs::put_cluster_capacity_providers,
+            req(
+                json!({ "cluster": "default", "capacityProviders": ["FARGATE", "FARGATE_SPOT"],
+                        "defaultCapacityProviderStrategy": [
+                            { "capacityProvider": "FARGATE", "weight": 1, "base": 1 }] }),
+            ),
+        )
+        .cluster;
+    assert_eq!(cluster.capacity_providers, ["FARGATE", "FARGATE_SPOT"]);
+    assert_eq!(
+        wire(&cluster)["defaultCapacityProviderStrategy"],
+        json!([{ "capacityProvider": "FARGATE", "weight": 1, "base": 1 }])
+    );
+
+    // Both a launch type and a strategy: ECS refuses.
+    let error = world.fails(
+        ecs::create_service,
+        req(
+            json!({ "serviceName": "s", "taskDefinition": "web", "launchType": "EC2",
+                    "capacityProviderStrategy": strategy }),
+        ),
+    );
+    assert_eq!(error.code, ErrorCode::InvalidParameterException);
+    assert!(
+        error.message.starts_with(
+            "Specifying both a launch type and capacity provider strategy is not supported"
+        ),
+        "{error}"
+    );
+    let error = world.fails(
+        ecs::run_task,
+        req(json!({ "taskDefinition": "web", "launchType": "FARGATE",
+                    "capacityProviderStrategy": strategy })),
+    );
+    assert_eq!(error.code, ErrorCode::InvalidParameterException);
+
+    // A strategy instead of a launch type: shown instead of launchType.
+    let spot = world
+        .ok(
+            ecs::create_service,
+            req(json!({ "serviceName": "spot", "taskDefinition": "web",
+                        "capacityProviderStrategy": strategy })),
+        )
+        .service;
+    let shown = wire(&spot);
+    assert!(shown.get("launchType").is_none(), "{shown}");
+    assert_eq!(
+        shown["capacityProviderStrategy"],
+        json!([{ "capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0 }])
+    );
+    // Neither: the cluster's default strategy.
+    let defaulted = world
+        .ok(
+            ecs::create_service,
+            req(json!({ "serviceName": "plain", "taskDefinition": "web" })),
+        )
+        .service;
+    assert_eq!(
+        defaulted.capacity_provider_strategy[0].capacity_provider,
+        "FARGATE"
+    );
+    // A launch type alone keeps its launch type.
+    let ec2 = world
+        .ok(
+            ecs::create_service,
+            req(json!({ "serviceName": "ec2", "taskDefinition": "web", "launchType": "EC2" })),
+        )
+        .service;
+    assert!(ec2.capacity_provider_strategy.is_empty());
+    assert_eq!(ec2.launch_type.as_deref(), Some("EC2"));
+
+    let before = world.state.clone();
+    for (body, words) in [
+        (
+            json!({ "cluster": "default", "capacityProviders": ["mine"], "defaultCapacityProviderStrategy": [] }),
+            "'mine' does not exist",
+        ),
+        (
+            json!({ "cluster": "default", "capacityProviders": ["FARGATE"],
+                    "defaultCapacityProviderStrategy": [{ "capacityProvider": "FARGATE_SPOT", "weight": 1 }] }),
+            "not one of the cluster's capacityProviders",
+        ),
+        (
+            json!({ "cluster": "default", "capacityProviders": ["FARGATE", "FARGATE_SPOT"],
+                    "defaultCapacityProviderStrategy": [
+                        { "capacityProvider": "FARGATE", "weight": 1, "base": 1 },
+                        { "capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 2 }] }),
+            "only one capacity provider in a strategy can have a base",
+        ),
+        (
+            json!({ "cluster": "default", "capacityProviders": ["FARGATE"],
+                    "defaultCapacityProviderStrategy": [{ "capacityProvider": "FARGATE", "weight": 1001 }] }),
+            "weight 1001 is out of range 0-1000",
+        ),
+    ] {
+        let error = world.fails(ecs::put_cluster_capacity_providers, req(body.clone()));
+        assert_eq!(error.code, ErrorCode::InvalidParameterException, "{body}");
+        assert!(error.message.contains(words), "{body}: {}", error.message);
+    }
+    let error = world.fails(
+        ecs::put_cluster_capacity_providers,
+        req(json!({ "cluster": "nope", "capacityProviders": ["mine"], "defaultCapacityProviderStrategy": [] })),
+    );
+    assert_eq!(error.code, ErrorCode::ClusterNotFoundException);
+    assert!(world.state == before);
+}

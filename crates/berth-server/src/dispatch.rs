@@ -99,6 +99,12 @@ pub async fn dispatch(
         "DeleteCluster" => run(cp, region, body, ecs::delete_cluster).await,
         "UpdateCluster" => run(cp, region, body, ecs::update_cluster).await,
         "UpdateClusterSettings" => run(cp, region, body, ecs::update_cluster_settings).await,
+        "PutClusterCapacityProviders" => {
+            run(cp, region, body, ecs::put_cluster_capacity_providers).await
+        }
+        "DescribeCapacityProviders" => {
+            run(cp, region, body, ecs::describe_capacity_providers).await
+        }
         "RegisterTaskDefinition" => run(cp, region, body, ecs::register_task_definition).await,
         "DescribeTaskDefinition" => run(cp, region, body, ecs::describe_task_definition).await,
         "DeregisterTaskDefinition" => run(cp, region, body, ecs::deregister_task_definition).await,

@@ -85,6 +85,13 @@ fn aws_cli_sees_ecs_error_codes_and_answer_shapes() {
             "--settings",
             "name=containerInsights,value=enabled",
         ],
+        vec![
+            "put-cluster-capacity-providers",
+            "--capacity-providers",
+            "mine",
+            "--default-capacity-provider-strategy",
+            "[]",
+        ],
     ];
     for call in calls {
         let mut args = vec!["ecs"];
@@ -305,6 +312,26 @@ assert [f["arn"].rsplit("/", 1)[1] for f in answer["failures"]] == ["web:1"], an
 assert ecs.describe_task_definition(taskDefinition="web:2")["taskDefinition"]["status"] == "DELETE_IN_PROGRESS"
 refused = code(ecs.run_task, cluster="az", taskDefinition="web:2")
 assert refused[0] == "ClientException", refused
+
+# Capacity providers: the built-in FARGATE and FARGATE_SPOT, and ECS's rules.
+providers = ecs.describe_capacity_providers()["capacityProviders"]
+assert [p["name"] for p in providers] == ["FARGATE", "FARGATE_SPOT"], providers
+strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+unassociated = code(ecs.create_service, cluster="az", serviceName="spot", taskDefinition="web:1",
+                    capacityProviderStrategy=strategy)
+assert "not associated with the cluster" in unassociated[1], unassociated
+cluster = ecs.put_cluster_capacity_providers(cluster="az", capacityProviders=["FARGATE", "FARGATE_SPOT"],
+    defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1, "base": 1}])["cluster"]
+assert cluster["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"], cluster
+assert cluster["defaultCapacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1, "base": 1}], cluster
+both = code(ecs.create_service, cluster="az", serviceName="spot", taskDefinition="web:1",
+            launchType="EC2", capacityProviderStrategy=strategy)
+assert both[0] == "InvalidParameterException" and "launch type" in both[1], both
+spot = ecs.create_service(cluster="az", serviceName="spot", taskDefinition="web:1", desiredCount=0,
+                          capacityProviderStrategy=strategy)["service"]
+assert "launchType" not in spot, spot
+assert spot["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}], spot
+assert spot["platformVersion"] == "LATEST", spot
 print("ok")
 "#;
     let out = Command::new("python3")

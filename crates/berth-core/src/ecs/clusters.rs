@@ -24,6 +24,11 @@ pub fn create_cluster(
         check_configuration(configuration)?;
     }
     check_service_connect_defaults(request.service_connect_defaults.as_ref())?;
+    let (capacity_providers, default_capacity_provider_strategy) =
+        super::capacity_providers::checked_cluster_providers(
+            &request.capacity_providers,
+            &request.default_capacity_provider_strategy,
+        )?;
     if let Some(existing) = state
         .clusters
         .get(&name)
@@ -40,6 +45,8 @@ pub fn create_cluster(
         tags: request.tags,
         settings: request.settings,
         configuration: request.configuration,
+        capacity_providers,
+        default_capacity_provider_strategy,
         created_at: ctx.now,
     };
     let mut commands = vec![Command::PutCluster(cluster.clone())];

@@ -3,6 +3,7 @@
 //! The server parses the request, calls one of these under the state lock, has the
 //! store apply the commands and sends the response. Nothing here touches IO.
 
+mod capacity_providers;
 mod clusters;
 mod container_instances;
 mod request;
@@ -11,6 +12,9 @@ mod tags;
 mod task_definitions;
 mod tasks;
 
+pub use capacity_providers::{
+    describe_capacity_providers, put_cluster_capacity_providers, BUILT_IN_CAPACITY_PROVIDERS,
+};
 pub use clusters::*;
 pub use container_instances::*;
 pub use request::{run_action, ClusterParameter, EcsRequest};

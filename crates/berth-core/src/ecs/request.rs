@@ -89,6 +89,7 @@ required_cluster!(
     api::DeleteClusterRequest,
     api::UpdateClusterRequest,
     api::UpdateClusterSettingsRequest,
+    api::PutClusterCapacityProvidersRequest,
 );
 
 no_cluster!(
@@ -105,4 +106,5 @@ no_cluster!(
     api::TagResourceRequest,
     api::UntagResourceRequest,
     api::ListTagsForResourceRequest,
+    api::DescribeCapacityProvidersRequest,
 );

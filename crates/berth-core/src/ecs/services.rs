@@ -187,7 +187,16 @@ pub fn create_service(
         request.availability_zone_rebalancing.as_deref(),
     )?
     .unwrap_or(AvailabilityZoneRebalancing::Enabled);
-    let platform_version = fargate_platform_version(launch_type, request.platform_version)?;
+    let capacity_provider_strategy = super::capacity_providers::strategy_for(
+        super::active_cluster(state, &cluster)?,
+        launch_type,
+        &request.capacity_provider_strategy,
+    )?;
+    let platform_version = fargate_platform_version(
+        launch_type,
+        !capacity_provider_strategy.is_empty(),
+        request.platform_version,
+    )?;
     let desired_count = match scheduling_strategy {
         SchedulingStrategy::Replica => request.desired_count.unwrap_or(0),
         SchedulingStrategy::Daemon => {
@@ -264,6 +273,7 @@ pub fn create_service(
         enable_execute_command: request.enable_execute_command.unwrap_or(false),
         availability_zone_rebalancing,
         platform_version,
+        capacity_provider_strategy,
         tags: request.tags.clone(),
         events: vec![],
         created_at: ctx.now,
@@ -283,15 +293,18 @@ pub fn create_service(
     })
 }
 
-/// `platformVersion` applies to Fargate only, as in ECS; berth keeps and echoes it.
+/// `platformVersion` applies to Fargate only (the FARGATE launch type, or a strategy over
+/// berth's Fargate capacity providers), as in ECS; berth keeps and echoes it.
 fn fargate_platform_version(
     launch_type: Option<LaunchType>,
+    capacity_provider_strategy: bool,
     given: Option<String>,
 ) -> Result<Option<String>, EcsError> {
-    match (launch_type, given) {
-        (_, None) => Ok(None),
-        (Some(LaunchType::Fargate), Some(version)) => Ok(Some(version)),
-        (_, Some(_)) => Err(EcsError::invalid_parameter(
+    let fargate = launch_type == Some(LaunchType::Fargate) || capacity_provider_strategy;
+    match given {
+        None => Ok(None),
+        Some(version) if fargate => Ok(Some(version)),
+        Some(_) => Err(EcsError::invalid_parameter(
             "The platform version must be null when specifying an EC2 launch type.",
         )),
     }
@@ -437,8 +450,23 @@ pub fn update_service(
     )? {
         service.availability_zone_rebalancing = value;
     }
+    if let Some(given) = &request.capacity_provider_strategy {
+        let strategy = super::capacity_providers::strategy_for(
+            super::active_cluster(state, &cluster)?,
+            service.launch_type,
+            given,
+        )?;
+        if strategy != service.capacity_provider_strategy {
+            service.capacity_provider_strategy = strategy;
+            redeploy = true;
+        }
+    }
     if let Some(version) = request.platform_version {
-        let version = fargate_platform_version(service.launch_type, Some(version))?;
+        let version = fargate_platform_version(
+            service.launch_type,
+            !service.capacity_provider_strategy.is_empty(),
+            Some(version),
+        )?;
         if version != service.platform_version {
             service.platform_version = version;
             redeploy = true;

@@ -224,6 +224,12 @@ pub fn run_task(
         parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
     // Checked, not acted on: berth copies no tags onto a task RunTask starts.
     parse_optional_word::<PropagateTags>("propagateTags", request.propagate_tags.as_deref())?;
+    // Checked against ECS's rules; every task runs on berth's own nodes.
+    super::capacity_providers::strategy_for(
+        super::active_cluster(state, &cluster)?,
+        launch_type,
+        &request.capacity_provider_strategy,
+    )?;
     let definition = runnable_definition(state, &request.task_definition)?;
     ctx.policy.check_task_definition(&definition.spec)?;
     let count = request.count.unwrap_or(1);
