@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    Cluster, ClusterSetting, ContainerInstance, DeploymentConfiguration, Failure, LoadBalancer,
-    NetworkConfiguration, PlacementConstraint, PlacementStrategy, Service, Tag, Task,
-    TaskDefinition, TaskOverride,
+    CapacityProvider, CapacityProviderStrategyItem, Cluster, ClusterSetting, ContainerInstance,
+    DeploymentConfiguration, Failure, LoadBalancer, NetworkConfiguration, PlacementConstraint,
+    PlacementStrategy, Service, Tag, Task, TaskDefinition, TaskOverride,
 };
 
 // ---- clusters ----
@@ -14,7 +14,7 @@ use crate::{
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateClusterRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster_name: Option<String>,
     #[serde(default)]
     pub tags: Vec<Tag>,
@@ -22,6 +22,69 @@ pub struct CreateClusterRequest {
     pub settings: Vec<ClusterSetting>,
     #[serde(default)]
     pub configuration: Option<Value>,
+    #[serde(default)]
+    pub service_connect_defaults: Option<Value>,
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+/// PutClusterCapacityProviders: the providers a cluster may use and its default strategy.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PutClusterCapacityProvidersRequest {
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeCapacityProvidersRequest {
+    #[serde(default)]
+    pub capacity_providers: Option<Vec<String>>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeCapacityProvidersResponse {
+    pub capacity_providers: Vec<CapacityProvider>,
+    pub failures: Vec<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// UpdateCluster: the settings, configuration and Service Connect default namespace.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateClusterRequest {
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub settings: Option<Vec<ClusterSetting>>,
+    #[serde(default)]
+    pub configuration: Option<Value>,
+    #[serde(default)]
+    pub service_connect_defaults: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateClusterSettingsRequest {
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub settings: Vec<ClusterSetting>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -49,9 +112,9 @@ pub struct DescribeClustersResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub next_token: Option<String>,
     #[serde(default)]
     pub max_results: Option<i64>,
@@ -100,14 +163,28 @@ pub struct DeregisterTaskDefinitionRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
+pub struct DeleteTaskDefinitionsRequest {
+    #[serde(default)]
+    pub task_definitions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteTaskDefinitionsResponse {
+    pub task_definitions: Vec<TaskDefinition>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct ListTaskDefinitionsRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub family_prefix: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub sort: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub next_token: Option<String>,
     #[serde(default)]
     pub max_results: Option<i64>,
@@ -124,11 +201,11 @@ pub struct ListTaskDefinitionsResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTaskDefinitionFamiliesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub family_prefix: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub next_token: Option<String>,
     #[serde(default)]
     pub max_results: Option<i64>,
@@ -147,7 +224,7 @@ pub struct ListTaskDefinitionFamiliesResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RunTaskRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub task_definition: String,
@@ -155,15 +232,15 @@ pub struct RunTaskRequest {
     pub count: Option<i64>,
     #[serde(default)]
     pub overrides: Option<TaskOverride>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub started_by: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub group: Option<String>,
     #[serde(default)]
     pub placement_constraints: Vec<PlacementConstraint>,
     #[serde(default)]
     pub placement_strategy: Vec<PlacementStrategy>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub launch_type: Option<String>,
     #[serde(default)]
     pub network_configuration: Option<NetworkConfiguration>,
@@ -171,8 +248,10 @@ pub struct RunTaskRequest {
     pub tags: Vec<Tag>,
     #[serde(default)]
     pub enable_execute_command: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub propagate_tags: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -185,11 +264,11 @@ pub struct RunTaskResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct StopTaskRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub task: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub reason: Option<String>,
 }
 
@@ -202,7 +281,7 @@ pub struct StopTaskResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeTasksRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub tasks: Vec<String>,
@@ -220,21 +299,21 @@ pub struct DescribeTasksResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTasksRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub container_instance: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub family: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub started_by: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub service_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub desired_status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub launch_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub next_token: Option<String>,
     #[serde(default)]
     pub max_results: Option<i64>,
@@ -253,11 +332,11 @@ pub struct ListTasksResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateServiceRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub service_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub task_definition: Option<String>,
     #[serde(default)]
     pub load_balancers: Vec<LoadBalancer>,
@@ -265,11 +344,11 @@ pub struct CreateServiceRequest {
     pub service_registries: Vec<Value>,
     #[serde(default)]
     pub desired_count: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub client_token: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub launch_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub role: Option<String>,
     #[serde(default)]
     pub deployment_configuration: Option<DeploymentConfiguration>,
@@ -281,7 +360,7 @@ pub struct CreateServiceRequest {
     pub network_configuration: Option<NetworkConfiguration>,
     #[serde(default)]
     pub health_check_grace_period_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub scheduling_strategy: Option<String>,
     #[serde(default)]
     pub deployment_controller: Option<Value>,
@@ -289,10 +368,16 @@ pub struct CreateServiceRequest {
     pub tags: Vec<Tag>,
     #[serde(default)]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub propagate_tags: Option<String>,
     #[serde(default)]
     pub enable_execute_command: Option<bool>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub availability_zone_rebalancing: Option<String>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -304,13 +389,13 @@ pub struct ServiceResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateServiceRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub service: String,
     #[serde(default)]
     pub desired_count: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub task_definition: Option<String>,
     #[serde(default)]
     pub deployment_configuration: Option<DeploymentConfiguration>,
@@ -330,14 +415,20 @@ pub struct UpdateServiceRequest {
     pub enable_execute_command: Option<bool>,
     #[serde(default)]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub propagate_tags: Option<String>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub availability_zone_rebalancing: Option<String>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeServicesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub services: Vec<String>,
@@ -355,13 +446,13 @@ pub struct DescribeServicesResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListServicesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub launch_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub scheduling_strategy: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub next_token: Option<String>,
     #[serde(default)]
     pub max_results: Option<i64>,
@@ -378,7 +469,7 @@ pub struct ListServicesResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteServiceRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub service: String,
@@ -428,13 +519,13 @@ pub struct EmptyResponse {}
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListContainerInstancesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub filter: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub next_token: Option<String>,
     #[serde(default)]
     pub max_results: Option<i64>,
@@ -451,7 +542,7 @@ pub struct ListContainerInstancesResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeContainerInstancesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub container_instances: Vec<String>,
@@ -469,7 +560,7 @@ pub struct DescribeContainerInstancesResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateContainerInstancesStateRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub container_instances: Vec<String>,
@@ -487,7 +578,7 @@ pub struct UpdateContainerInstancesStateResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DeregisterContainerInstanceRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub container_instance: String,
@@ -507,12 +598,12 @@ pub struct DeregisterContainerInstanceResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GetTaskLogsRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub cluster: Option<String>,
     #[serde(default)]
     pub task: String,
     /// Only this container; all of the task's containers when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
     pub container_name: Option<String>,
     /// Only lines after this instant (epoch seconds), for following.
     #[serde(default)]

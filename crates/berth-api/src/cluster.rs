@@ -16,7 +16,7 @@ pub struct Cluster {
     pub tags: Vec<Tag>,
     pub settings: Vec<ClusterSetting>,
     pub capacity_providers: Vec<String>,
-    pub default_capacity_provider_strategy: Vec<serde_json::Value>,
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<serde_json::Value>,
 }
@@ -28,4 +28,26 @@ pub struct ClusterSetting {
     pub name: String,
     #[serde(default)]
     pub value: String,
+}
+
+/// One capacity provider of a strategy, with its base and weight (0 when not given).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderStrategyItem {
+    #[serde(default)]
+    pub capacity_provider: String,
+    #[serde(default)]
+    pub weight: i64,
+    #[serde(default)]
+    pub base: i64,
+}
+
+/// A capacity provider: berth has ECS's built-in FARGATE and FARGATE_SPOT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProvider {
+    pub capacity_provider_arn: String,
+    pub name: String,
+    pub status: String,
+    pub tags: Vec<Tag>,
 }

@@ -83,3 +83,33 @@ pub struct Attribute {
 
 /// `networkConfiguration`: kept and echoed; berth has no VPCs.
 pub type NetworkConfiguration = serde_json::Value;
+
+/// An optional string parameter sent empty is unset: Terraform and other SDK-based
+/// clients send `""` for an optional argument the user left out, and ECS reads it so.
+pub fn empty_as_none<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let given: Option<String> = Option::deserialize(deserializer)?;
+    Ok(given.filter(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{CreateServiceRequest, ListTasksRequest};
+
+    #[test]
+    fn an_empty_optional_string_reads_as_unset() {
+        let request: CreateServiceRequest = serde_json::from_str(
+            r#"{"serviceName":"web","launchType":"","cluster":"","availabilityZoneRebalancing":""}"#,
+        )
+        .unwrap();
+        assert_eq!(request.launch_type, None);
+        assert_eq!(request.cluster, None);
+        assert_eq!(request.availability_zone_rebalancing, None);
+        let request: ListTasksRequest =
+            serde_json::from_str(r#"{"launchType":"FARGATE","desiredStatus":null}"#).unwrap();
+        assert_eq!(request.launch_type.as_deref(), Some("FARGATE"));
+        assert_eq!(request.desired_status, None);
+    }
+}

@@ -1,6 +1,9 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{EpochSeconds, NetworkConfiguration, PlacementConstraint, PlacementStrategy, Tag};
+use crate::{
+    CapacityProviderStrategyItem, EpochSeconds, NetworkConfiguration, PlacementConstraint,
+    PlacementStrategy, Tag,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -16,6 +19,15 @@ pub struct Service {
     pub pending_count: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
+    /// The capacity provider strategy, in place of a launch type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    /// Fargate only: the platform version asked for, `LATEST` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// Fargate only: the operating system the service's tasks run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
     pub task_definition: String,
     pub deployment_configuration: DeploymentConfiguration,
     pub deployments: Vec<Deployment>,
@@ -31,12 +43,16 @@ pub struct Service {
     pub health_check_grace_period_seconds: Option<i64>,
     pub scheduling_strategy: String,
     pub deployment_controller: DeploymentController,
+    /// Omitted, as ECS omits it, when the service has no tags or they were not asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: String,
     pub enable_execute_command: bool,
+    #[serde(default)]
+    pub availability_zone_rebalancing: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -71,10 +71,12 @@ ecs_words! {
 }
 
 ecs_words! {
-    /// A task definition revision's status: INACTIVE once deregistered.
+    /// A task definition revision's status: INACTIVE once deregistered, DELETE_IN_PROGRESS
+    /// once DeleteTaskDefinitions deleted it (the tasks that use it keep running).
     pub enum TaskDefinitionStatus {
         Active => "ACTIVE",
         Inactive => "INACTIVE",
+        DeleteInProgress => "DELETE_IN_PROGRESS",
     }
 }
 
@@ -132,6 +134,21 @@ impl Default for LaunchType {
 }
 
 ecs_words! {
+    /// Whether ECS rebalances a service's tasks across Availability Zones. berth has no
+    /// zones: the word is kept and echoed.
+    pub enum AvailabilityZoneRebalancing {
+        Enabled => "ENABLED",
+        Disabled => "DISABLED",
+    }
+}
+
+/// A service stored before berth kept the word never had one set, which ECS reads as
+/// DISABLED.
+fn never_set_rebalancing() -> AvailabilityZoneRebalancing {
+    AvailabilityZoneRebalancing::Disabled
+}
+
+ecs_words! {
     /// Whose tags a service's tasks get.
     pub enum PropagateTags {
         TaskDefinition => "TASK_DEFINITION",
@@ -179,6 +196,12 @@ pub struct Cluster {
     pub tags: Vec<Tag>,
     pub settings: Vec<berth_api::ClusterSetting>,
     pub configuration: Option<serde_json::Value>,
+    /// PutClusterCapacityProviders: the providers its tasks may name, and the strategy
+    /// used when a request names neither a launch type nor a strategy.
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<berth_api::CapacityProviderStrategyItem>,
     pub created_at: Timestamp,
 }
 
@@ -516,6 +539,14 @@ pub struct Service {
     #[serde(deserialize_with = "stored_propagate_tags")]
     pub propagate_tags: PropagateTags,
     pub enable_execute_command: bool,
+    #[serde(default = "never_set_rebalancing")]
+    pub availability_zone_rebalancing: AvailabilityZoneRebalancing,
+    /// The Fargate platform version asked for; kept and echoed.
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    /// The capacity provider strategy, in place of a launch type; kept and echoed.
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<berth_api::CapacityProviderStrategyItem>,
     pub tags: Vec<Tag>,
     /// Newest first, at most `MAX_SERVICE_EVENTS`.
     pub events: Vec<ServiceEvent>,

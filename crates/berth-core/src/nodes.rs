@@ -99,6 +99,8 @@ pub fn register_node(
             tags: vec![],
             settings: vec![],
             configuration: None,
+            capacity_providers: vec![],
+            default_capacity_provider_strategy: vec![],
             created_at: ctx.now,
         };
         emit(&mut working, Command::PutCluster(cluster), &mut commands);

@@ -40,8 +40,8 @@ pub fn cluster(state: &State, scope: &ArnScope, cluster: &Cluster) -> api::Clust
         statistics: vec![],
         tags: cluster.tags.clone(),
         settings: cluster.settings.clone(),
-        capacity_providers: vec![],
-        default_capacity_provider_strategy: vec![],
+        capacity_providers: cluster.capacity_providers.clone(),
+        default_capacity_provider_strategy: cluster.default_capacity_provider_strategy.clone(),
         configuration: cluster.configuration.clone(),
     }
 }
@@ -57,10 +57,7 @@ pub fn task_definition(scope: &ArnScope, record: &TaskDefinitionRecord) -> api::
         .iter()
         .map(|c| container_definition(c, &network_mode))
         .collect();
-    let mut compatibilities = vec!["EC2".to_string()];
-    if network_mode == "awsvpc" {
-        compatibilities.push("FARGATE".to_string());
-    }
+    let compatibilities = compatibilities(spec, &network_mode);
     api::TaskDefinition {
         task_definition_arn: scope.task_definition(&record.family, record.revision),
         container_definitions,
@@ -88,6 +85,23 @@ pub fn task_definition(scope: &ArnScope, record: &TaskDefinitionRecord) -> api::
         registered_by: None,
         enable_fault_injection: spec.enable_fault_injection,
     }
+}
+
+/// The launch types ECS validated a definition against, as ECS computes them: EC2
+/// always; EXTERNAL (ECS Anywhere) unless the network mode is awsvpc, which external
+/// instances lack; FARGATE when the definition could run there: awsvpc, with task-level
+/// cpu and memory.
+fn compatibilities(spec: &api::RegisterTaskDefinitionRequest, network_mode: &str) -> Vec<String> {
+    let mut compatibilities = vec!["EC2"];
+    if network_mode == "awsvpc" {
+        let sized = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+        if sized(&spec.cpu) && sized(&spec.memory) {
+            compatibilities.push("FARGATE");
+        }
+    } else {
+        compatibilities.push("EXTERNAL");
+    }
+    compatibilities.into_iter().map(String::from).collect()
 }
 
 /// ECS echoes `cpu: 0, essential: true` and empty lists for what was left out.
@@ -238,6 +252,29 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
             .count() as i64
     };
     let launch_type = service.launch_type.unwrap_or_default().as_ecs();
+    // Fargate services show their platform; EC2 and EXTERNAL ones have none.
+    // berth's capacity providers are Fargate's: a service with a strategy is a Fargate one.
+    let fargate = service.launch_type == Some(crate::model::LaunchType::Fargate)
+        || !service.capacity_provider_strategy.is_empty();
+    // ECS shows a launch type or a strategy, never both.
+    let shown_launch_type =
+        (service.capacity_provider_strategy.is_empty()).then(|| launch_type.to_string());
+    let platform_version = fargate.then(|| {
+        service
+            .platform_version
+            .clone()
+            .unwrap_or_else(|| "LATEST".to_string())
+    });
+    let platform_family = fargate.then(|| {
+        state
+            .definition(&service.family, service.revision)
+            .and_then(|d| d.spec.runtime_platform.as_ref())
+            .and_then(|p| p.get("operatingSystemFamily"))
+            .and_then(|f| f.as_str())
+            .filter(|f| *f != "LINUX")
+            .unwrap_or("Linux")
+            .to_string()
+    });
     let deployments = service
         .deployments
         .iter()
@@ -251,7 +288,7 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
             failed_tasks: d.failed_tasks,
             created_at: d.created_at.as_epoch_seconds(),
             updated_at: d.updated_at.as_epoch_seconds(),
-            launch_type: Some(launch_type.to_string()),
+            launch_type: shown_launch_type.clone(),
             network_configuration: d.network_configuration.clone(),
             rollout_state: d.rollout_state.as_ecs().to_string(),
             rollout_state_reason: d.rollout_state_reason.clone(),
@@ -273,7 +310,10 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         desired_count: service.desired_count,
         running_count: count(None, true),
         pending_count: count(None, false),
-        launch_type: Some(launch_type.to_string()),
+        launch_type: shown_launch_type.clone(),
+        capacity_provider_strategy: service.capacity_provider_strategy.clone(),
+        platform_version,
+        platform_family,
         task_definition: scope.task_definition(&service.family, service.revision),
         deployment_configuration,
         deployments,
@@ -301,6 +341,7 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         enable_ecs_managed_tags: service.enable_ecs_managed_tags,
         propagate_tags: service.propagate_tags.as_ecs().to_string(),
         enable_execute_command: service.enable_execute_command,
+        availability_zone_rebalancing: service.availability_zone_rebalancing.as_ecs().to_string(),
     }
 }
 

@@ -835,7 +835,7 @@ fn tags_are_bounded_wherever_they_are_given() {
 
 /// Runs an action that must be refused as InvalidParameterException (storing nothing);
 /// returns its message.
-fn refused<Q: serde::de::DeserializeOwned, R: std::fmt::Debug>(
+fn refused<Q: serde::de::DeserializeOwned + ecs::EcsRequest, R: std::fmt::Debug>(
     world: &mut World,
     action: impl FnOnce(&berth_core::State, Q, &mut ecs::Context<'_>) -> ecs::EcsResult<R>,
     body: serde_json::Value,
@@ -917,7 +917,7 @@ fn unknown_words_for_ecs_enums_are_refused_naming_the_field() {
         ),
         (
             refused(&mut world, ecs::list_task_definitions, json!({ "status": "DELETED" })),
-            "status 'DELETED' is invalid: use ACTIVE, INACTIVE or ALL".into(),
+            "status 'DELETED' is invalid: use ACTIVE, INACTIVE, DELETE_IN_PROGRESS or ALL".into(),
         ),
         (
             refused(&mut world, ecs::list_task_definition_families, json!({ "status": "active" })),

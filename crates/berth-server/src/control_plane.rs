@@ -128,7 +128,7 @@ impl ControlPlane {
             .await
     }
 
-    /// Runs one ECS action atomically against the store.
+    /// Runs one ECS action atomically against the store (its cluster checked first).
     pub async fn run<Req, Resp>(
         &self,
         region: &str,
@@ -136,12 +136,13 @@ impl ControlPlane {
         action: fn(&State, Req, &mut Context) -> EcsResult<Resp>,
     ) -> Result<Resp, EcsError>
     where
-        Req: Clone + Send + 'static,
+        Req: berth_core::ecs::EcsRequest + Clone + Send + 'static,
         Resp: Send + 'static,
     {
         let outcome = self
             .transact(region, move |state, ctx| {
-                action(state, request.clone(), ctx).map(|o| (o.commands, o.response))
+                berth_core::ecs::run_action(state, request.clone(), ctx, action)
+                    .map(|o| (o.commands, o.response))
             })
             .await;
         match outcome {

@@ -51,7 +51,7 @@ async fn run<Req, Resp>(
     action: fn(&State, Req, &mut Context) -> EcsResult<Resp>,
 ) -> Result<Vec<u8>, ApiError>
 where
-    Req: DeserializeOwned + Clone + Send + 'static,
+    Req: DeserializeOwned + ecs::EcsRequest + Clone + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
     let request: Req = parse(body)?;
@@ -97,9 +97,18 @@ pub async fn dispatch(
         "DescribeClusters" => run(cp, region, body, ecs::describe_clusters).await,
         "ListClusters" => run(cp, region, body, ecs::list_clusters).await,
         "DeleteCluster" => run(cp, region, body, ecs::delete_cluster).await,
+        "UpdateCluster" => run(cp, region, body, ecs::update_cluster).await,
+        "UpdateClusterSettings" => run(cp, region, body, ecs::update_cluster_settings).await,
+        "PutClusterCapacityProviders" => {
+            run(cp, region, body, ecs::put_cluster_capacity_providers).await
+        }
+        "DescribeCapacityProviders" => {
+            run(cp, region, body, ecs::describe_capacity_providers).await
+        }
         "RegisterTaskDefinition" => run(cp, region, body, ecs::register_task_definition).await,
         "DescribeTaskDefinition" => run(cp, region, body, ecs::describe_task_definition).await,
         "DeregisterTaskDefinition" => run(cp, region, body, ecs::deregister_task_definition).await,
+        "DeleteTaskDefinitions" => run(cp, region, body, ecs::delete_task_definitions).await,
         "ListTaskDefinitions" => run(cp, region, body, ecs::list_task_definitions).await,
         "ListTaskDefinitionFamilies" => {
             run(cp, region, body, ecs::list_task_definition_families).await

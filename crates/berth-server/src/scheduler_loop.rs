@@ -107,6 +107,8 @@ mod tests {
             tags: vec![],
             settings: vec![],
             configuration: None,
+            capacity_providers: vec![],
+            default_capacity_provider_strategy: vec![],
             created_at: Timestamp(1),
         })]
     }

@@ -1,6 +1,6 @@
 use berth_api as api;
 
-use super::{active_cluster, invalid_word, paginate, Context, EcsResult, Outcome};
+use super::{invalid_word, paginate, Context, EcsResult, Outcome};
 use crate::error::EcsError;
 use crate::ids::{cluster_name, container_instance_ref};
 use crate::model::{ContainerInstanceStatus, EcsWord};
@@ -13,7 +13,6 @@ pub fn list_container_instances(
     ctx: &mut Context,
 ) -> EcsResult<api::ListContainerInstancesResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     // Any status but INACTIVE: a deregistered instance is never listed.
     let status = match request.status.as_deref() {
         None => None,
@@ -52,7 +51,6 @@ pub fn describe_container_instances(
     ctx: &mut Context,
 ) -> EcsResult<api::DescribeContainerInstancesResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     if request.container_instances.is_empty() {
         return Err(EcsError::invalid_parameter(
             "containerInstances cannot be empty.",
@@ -91,7 +89,6 @@ pub fn update_container_instances_state(
     ctx: &mut Context,
 ) -> EcsResult<api::UpdateContainerInstancesStateResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     let settable = [
         ContainerInstanceStatus::Active,
         ContainerInstanceStatus::Draining,
@@ -157,7 +154,6 @@ pub fn deregister_container_instance(
     ctx: &mut Context,
 ) -> EcsResult<api::DeregisterContainerInstanceResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     if request.container_instance.trim().is_empty() {
         return Err(EcsError::invalid_parameter(
             "containerInstance must not be empty",

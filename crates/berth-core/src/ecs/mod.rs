@@ -3,15 +3,21 @@
 //! The server parses the request, calls one of these under the state lock, has the
 //! store apply the commands and sends the response. Nothing here touches IO.
 
+mod capacity_providers;
 mod clusters;
 mod container_instances;
+mod request;
 mod services;
 mod tags;
 mod task_definitions;
 mod tasks;
 
+pub use capacity_providers::{
+    describe_capacity_providers, put_cluster_capacity_providers, BUILT_IN_CAPACITY_PROVIDERS,
+};
 pub use clusters::*;
 pub use container_instances::*;
+pub use request::{run_action, ClusterParameter, EcsRequest};
 pub use services::*;
 pub use tags::*;
 pub use task_definitions::*;
@@ -51,7 +57,8 @@ impl<R> Outcome<R> {
 
 pub type EcsResult<R> = Result<Outcome<R>, EcsError>;
 
-/// The named cluster, which must exist and be ACTIVE.
+/// The named cluster, which must exist and be ACTIVE. `run_action` checks the cluster
+/// of every request that names one; actions call this only to read the cluster.
 pub(crate) fn active_cluster<'s>(state: &'s State, name: &str) -> Result<&'s Cluster, EcsError> {
     match state.clusters.get(name) {
         Some(cluster) if cluster.status == ClusterStatus::Active => Ok(cluster),

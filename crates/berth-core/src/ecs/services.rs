@@ -1,14 +1,12 @@
 use berth_api as api;
 
 use super::tasks::{check_placement, runnable_definition};
-use super::{
-    active_cluster, check_name, paginate, parse_optional_word, Context, EcsResult, Outcome,
-};
+use super::{check_name, paginate, parse_optional_word, Context, EcsResult, Outcome};
 use crate::error::{EcsError, ErrorCode};
 use crate::ids::{cluster_name, service_ref};
 use crate::model::{
-    ContainerInstanceStatus, Deployment, DeploymentStatus, LaunchType, PropagateTags, RolloutState,
-    SchedulingStrategy, Service, ServiceStatus, TaskDefinitionRecord,
+    AvailabilityZoneRebalancing, ContainerInstanceStatus, Deployment, DeploymentStatus, LaunchType,
+    PropagateTags, RolloutState, SchedulingStrategy, Service, ServiceStatus, TaskDefinitionRecord,
 };
 use crate::placement::Scheduler;
 use crate::present;
@@ -170,7 +168,6 @@ pub fn create_service(
     let cluster = cluster_name(request.cluster.as_deref());
     check_name("serviceName", &request.service_name)?;
     super::tags::check_tags(&request.tags)?;
-    active_cluster(state, &cluster)?;
     let given = request
         .task_definition
         .as_deref()
@@ -184,6 +181,22 @@ pub fn create_service(
         parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
     let propagate_tags = parse_optional_word("propagateTags", request.propagate_tags.as_deref())?
         .unwrap_or(PropagateTags::None);
+    // ECS's default for a new service.
+    let availability_zone_rebalancing = parse_optional_word(
+        "availabilityZoneRebalancing",
+        request.availability_zone_rebalancing.as_deref(),
+    )?
+    .unwrap_or(AvailabilityZoneRebalancing::Enabled);
+    let capacity_provider_strategy = super::capacity_providers::strategy_for(
+        super::active_cluster(state, &cluster)?,
+        launch_type,
+        &request.capacity_provider_strategy,
+    )?;
+    let platform_version = fargate_platform_version(
+        launch_type,
+        !capacity_provider_strategy.is_empty(),
+        request.platform_version,
+    )?;
     let desired_count = match scheduling_strategy {
         SchedulingStrategy::Replica => request.desired_count.unwrap_or(0),
         SchedulingStrategy::Daemon => {
@@ -258,6 +271,9 @@ pub fn create_service(
         enable_ecs_managed_tags: request.enable_ecs_managed_tags.unwrap_or(false),
         propagate_tags,
         enable_execute_command: request.enable_execute_command.unwrap_or(false),
+        availability_zone_rebalancing,
+        platform_version,
+        capacity_provider_strategy,
         tags: request.tags.clone(),
         events: vec![],
         created_at: ctx.now,
@@ -277,6 +293,23 @@ pub fn create_service(
     })
 }
 
+/// `platformVersion` applies to Fargate only (the FARGATE launch type, or a strategy over
+/// berth's Fargate capacity providers), as in ECS; berth keeps and echoes it.
+fn fargate_platform_version(
+    launch_type: Option<LaunchType>,
+    capacity_provider_strategy: bool,
+    given: Option<String>,
+) -> Result<Option<String>, EcsError> {
+    let fargate = launch_type == Some(LaunchType::Fargate) || capacity_provider_strategy;
+    match given {
+        None => Ok(None),
+        Some(version) if fargate => Ok(Some(version)),
+        Some(_) => Err(EcsError::invalid_parameter(
+            "The platform version must be null when specifying an EC2 launch type.",
+        )),
+    }
+}
+
 /// The service named by name or ARN in the request's cluster.
 fn find_service<'s>(state: &'s State, cluster: &str, given: &str) -> Result<&'s Service, EcsError> {
     let (arn_cluster, name) = service_ref(given);
@@ -294,7 +327,6 @@ pub fn update_service(
     ctx: &mut Context,
 ) -> EcsResult<api::ServiceResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     if request.service.trim().is_empty() {
         return Err(EcsError::invalid_parameter("service must not be empty"));
     }
@@ -411,6 +443,35 @@ pub fn update_service(
     if let Some(value) = parse_optional_word("propagateTags", request.propagate_tags.as_deref())? {
         service.propagate_tags = value;
     }
+    // Not a new deployment, as in ECS.
+    if let Some(value) = parse_optional_word(
+        "availabilityZoneRebalancing",
+        request.availability_zone_rebalancing.as_deref(),
+    )? {
+        service.availability_zone_rebalancing = value;
+    }
+    if let Some(given) = &request.capacity_provider_strategy {
+        let strategy = super::capacity_providers::strategy_for(
+            super::active_cluster(state, &cluster)?,
+            service.launch_type,
+            given,
+        )?;
+        if strategy != service.capacity_provider_strategy {
+            service.capacity_provider_strategy = strategy;
+            redeploy = true;
+        }
+    }
+    if let Some(version) = request.platform_version {
+        let version = fargate_platform_version(
+            service.launch_type,
+            !service.capacity_provider_strategy.is_empty(),
+            Some(version),
+        )?;
+        if version != service.platform_version {
+            service.platform_version = version;
+            redeploy = true;
+        }
+    }
     if redeploy {
         start_deployment(&mut service, &definition.family, definition.revision, ctx);
     }
@@ -431,7 +492,6 @@ pub fn describe_services(
     ctx: &mut Context,
 ) -> EcsResult<api::DescribeServicesResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     if request.services.is_empty() {
         return Err(EcsError::invalid_parameter("Services cannot be empty."));
     }
@@ -467,7 +527,6 @@ pub fn list_services(
     ctx: &mut Context,
 ) -> EcsResult<api::ListServicesResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     let scheduling_strategy = parse_optional_word::<SchedulingStrategy>(
         "schedulingStrategy",
         request.scheduling_strategy.as_deref(),
@@ -500,7 +559,6 @@ pub fn delete_service(
     ctx: &mut Context,
 ) -> EcsResult<api::ServiceResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     let current = find_service(state, &cluster, &request.service)?;
     if current.status == ServiceStatus::Inactive {
         return Err(EcsError::new(

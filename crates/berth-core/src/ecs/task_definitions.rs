@@ -103,16 +103,87 @@ pub fn deregister_task_definition(
     })
 }
 
+/// The most revisions one DeleteTaskDefinitions call may name.
+const MAX_DELETED_PER_CALL: usize = 10;
+
+/// DeleteTaskDefinitions: each named INACTIVE revision becomes DELETE_IN_PROGRESS; the
+/// tasks and services that use it keep running, nothing new may start from it. A
+/// revision that is not INACTIVE, or does not exist, is reported in `failures`.
+pub fn delete_task_definitions(
+    state: &State,
+    request: api::DeleteTaskDefinitionsRequest,
+    ctx: &mut Context,
+) -> EcsResult<api::DeleteTaskDefinitionsResponse> {
+    if request.task_definitions.is_empty() {
+        return Err(EcsError::invalid_parameter(
+            "taskDefinitions cannot be empty.",
+        ));
+    }
+    if request.task_definitions.len() > MAX_DELETED_PER_CALL {
+        return Err(EcsError::invalid_parameter(format!(
+            "taskDefinitions can name at most {MAX_DELETED_PER_CALL} task definitions, got {}",
+            request.task_definitions.len()
+        )));
+    }
+    let mut named = Vec::new();
+    for given in &request.task_definitions {
+        let (family, revision) = task_definition_ref(given);
+        let revision = revision.ok_or_else(|| {
+            EcsError::client(format!(
+                "taskDefinitions: '{given}' must name a revision (family:revision or an ARN)"
+            ))
+        })?;
+        named.push((given, family, revision));
+    }
+    let mut response = api::DeleteTaskDefinitionsResponse::default();
+    let mut commands = Vec::new();
+    for (given, family, revision) in named {
+        let arn = ctx.scope.task_definition(&family, revision);
+        let failure = |reason: &str, detail: String| api::Failure {
+            arn: Some(arn.clone()),
+            reason: Some(reason.to_string()),
+            detail: Some(detail),
+        };
+        match state.definition(&family, revision) {
+            None => response.failures.push(failure(
+                "MISSING",
+                format!("task definition '{given}' does not exist"),
+            )),
+            Some(record) => match record.status {
+                TaskDefinitionStatus::Active => response.failures.push(failure(
+                    "The task definition must be INACTIVE to be deleted",
+                    format!("{family}:{revision} is ACTIVE: deregister it first"),
+                )),
+                TaskDefinitionStatus::Inactive | TaskDefinitionStatus::DeleteInProgress => {
+                    let mut deleted = record.clone();
+                    deleted.status = TaskDefinitionStatus::DeleteInProgress;
+                    response
+                        .task_definitions
+                        .push(present::task_definition(ctx.scope, &deleted));
+                    if deleted != *record {
+                        commands.push(Command::PutTaskDefinition(Box::new(deleted)));
+                    }
+                }
+            },
+        }
+    }
+    Ok(Outcome { commands, response })
+}
+
 /// The status filter of ListTaskDefinitions and ListTaskDefinitionFamilies: ACTIVE
-/// (the default), INACTIVE, or ALL (no filter).
-fn status_filter(status: Option<&str>) -> Result<Option<TaskDefinitionStatus>, EcsError> {
+/// (the default), one of the `allowed` statuses, or ALL (no filter).
+fn status_filter(
+    status: Option<&str>,
+    allowed: &[TaskDefinitionStatus],
+) -> Result<Option<TaskDefinitionStatus>, EcsError> {
     match status {
         None => Ok(Some(TaskDefinitionStatus::Active)),
         Some("ALL") => Ok(None),
         Some(given) => TaskDefinitionStatus::from_ecs(given)
+            .filter(|s| allowed.contains(s))
             .map(Some)
             .ok_or_else(|| {
-                let words = TaskDefinitionStatus::ALL.iter().map(|s| s.as_ecs());
+                let words = allowed.iter().map(|s| s.as_ecs());
                 invalid_word("status", given, words.chain(["ALL"]))
             }),
     }
@@ -123,7 +194,7 @@ pub fn list_task_definitions(
     request: api::ListTaskDefinitionsRequest,
     ctx: &mut Context,
 ) -> EcsResult<api::ListTaskDefinitionsResponse> {
-    let status = status_filter(request.status.as_deref())?;
+    let status = status_filter(request.status.as_deref(), TaskDefinitionStatus::ALL)?;
     let mut records: Vec<&TaskDefinitionRecord> = state
         .task_definitions
         .values()
@@ -167,7 +238,11 @@ pub fn list_task_definition_families(
     request: api::ListTaskDefinitionFamiliesRequest,
     _ctx: &mut Context,
 ) -> EcsResult<api::ListTaskDefinitionFamiliesResponse> {
-    let status = status_filter(request.status.as_deref())?;
+    // A family is ACTIVE or INACTIVE; DELETE_IN_PROGRESS is a revision's status only.
+    let status = status_filter(
+        request.status.as_deref(),
+        &[TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive],
+    )?;
     let mut families: Vec<String> = state
         .family_revisions
         .keys()
@@ -191,6 +266,7 @@ pub fn list_task_definition_families(
                 Some(TaskDefinitionStatus::Inactive) => !revisions
                     .clone()
                     .any(|d| d.status == TaskDefinitionStatus::Active),
+                Some(TaskDefinitionStatus::DeleteInProgress) => false,
             }
         })
         .cloned()

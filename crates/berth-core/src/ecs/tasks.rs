@@ -1,6 +1,6 @@
 use berth_api as api;
 
-use super::{active_cluster, paginate, parse_optional_word, Context, EcsResult, Outcome};
+use super::{paginate, parse_optional_word, Context, EcsResult, Outcome};
 use crate::error::EcsError;
 use crate::ids::{cluster_name, container_instance_ref, task_definition_ref, task_ref};
 use crate::model::{
@@ -168,11 +168,20 @@ pub(crate) fn runnable_definition<'s>(
             "TaskDefinition not found: '{given}' (family '{family}')"
         ))
     })?;
-    if record.status != TaskDefinitionStatus::Active {
-        return Err(EcsError::client(format!(
-            "TaskDefinition is inactive: {}:{} was deregistered",
-            record.family, record.revision
-        )));
+    match record.status {
+        TaskDefinitionStatus::Active => {}
+        TaskDefinitionStatus::Inactive => {
+            return Err(EcsError::client(format!(
+                "TaskDefinition is inactive: {}:{} was deregistered",
+                record.family, record.revision
+            )))
+        }
+        TaskDefinitionStatus::DeleteInProgress => {
+            return Err(EcsError::client(format!(
+                "TaskDefinition is being deleted: {}:{} is DELETE_IN_PROGRESS",
+                record.family, record.revision
+            )))
+        }
     }
     definition_spec(record)?;
     Ok(record)
@@ -215,7 +224,12 @@ pub fn run_task(
         parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
     // Checked, not acted on: berth copies no tags onto a task RunTask starts.
     parse_optional_word::<PropagateTags>("propagateTags", request.propagate_tags.as_deref())?;
-    active_cluster(state, &cluster)?;
+    // Checked against ECS's rules; every task runs on berth's own nodes.
+    super::capacity_providers::strategy_for(
+        super::active_cluster(state, &cluster)?,
+        launch_type,
+        &request.capacity_provider_strategy,
+    )?;
     let definition = runnable_definition(state, &request.task_definition)?;
     ctx.policy.check_task_definition(&definition.spec)?;
     let count = request.count.unwrap_or(1);
@@ -323,7 +337,6 @@ pub fn stop_task(
     ctx: &mut Context,
 ) -> EcsResult<api::StopTaskResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     if request.task.trim().is_empty() {
         return Err(EcsError::invalid_parameter("task must not be empty"));
     }
@@ -362,7 +375,6 @@ pub fn describe_tasks(
     ctx: &mut Context,
 ) -> EcsResult<api::DescribeTasksResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     if request.tasks.is_empty() {
         return Err(EcsError::invalid_parameter("Tasks cannot be empty."));
     }
@@ -401,7 +413,6 @@ pub fn list_tasks(
     ctx: &mut Context,
 ) -> EcsResult<api::ListTasksResponse> {
     let cluster = cluster_name(request.cluster.as_deref());
-    active_cluster(state, &cluster)?;
     let desired = match request.desired_status.as_deref() {
         None | Some("RUNNING") => DesiredStatus::Running,
         Some("STOPPED") => DesiredStatus::Stopped,

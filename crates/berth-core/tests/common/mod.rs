@@ -82,8 +82,9 @@ impl World {
         }
     }
 
-    /// Runs one ECS action; on success applies its commands to the state.
-    pub fn act<Q, R>(
+    /// Runs one ECS action as the server does (its cluster checked first); on success
+    /// applies its commands to the state.
+    pub fn act<Q: ecs::EcsRequest, R>(
         &mut self,
         action: impl FnOnce(&State, Q, &mut Context<'_>) -> EcsResult<R>,
         request: Q,
@@ -94,13 +95,13 @@ impl World {
             ids: &mut self.ids,
             policy: &self.policy,
         };
-        let outcome = action(&self.state, request, &mut ctx)?;
+        let outcome = ecs::run_action(&self.state, request, &mut ctx, action)?;
         self.apply(&outcome.commands);
         Ok(outcome.response)
     }
 
     /// Runs an action that must succeed.
-    pub fn ok<Q, R>(
+    pub fn ok<Q: ecs::EcsRequest, R>(
         &mut self,
         action: impl FnOnce(&State, Q, &mut Context<'_>) -> EcsResult<R>,
         request: Q,
@@ -110,7 +111,7 @@ impl World {
     }
 
     /// Runs an action that must fail, and checks that it left the state as it was.
-    pub fn fails<Q, R: std::fmt::Debug>(
+    pub fn fails<Q: ecs::EcsRequest, R: std::fmt::Debug>(
         &mut self,
         action: impl FnOnce(&State, Q, &mut Context<'_>) -> EcsResult<R>,
         request: Q,
