@@ -221,6 +221,7 @@ impl LoadBalancer {
                     let routing = routing_of(wanted, &running.groups);
                     if let Some(listener) = running.listeners.get_mut(&id) {
                         listener.context.route.store(routing);
+                        listener.context.set_idle_timeout(wanted.idle_timeout);
                         listener.config = wanted.clone();
                     }
                 } else if let Some(listener) = running.listeners.remove(&id) {
@@ -281,6 +282,7 @@ impl LoadBalancer {
             config.protocol,
             routing_of(&config, &running.groups),
             local_addr,
+            config.idle_timeout,
             self.inner.limits.clone(),
             self.inner.connection_slots.clone(),
             self.inner.root.child_token(),

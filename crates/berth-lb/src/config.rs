@@ -27,6 +27,10 @@ pub struct ListenerConfig {
     /// one); `None` is the balancer's own. The socket stays in that namespace, so
     /// clients there connect to it, while the balancer reaches targets from its own.
     pub namespace: Option<PathBuf>,
+    /// How long a client connection may sit idle before it is closed (ELBv2's
+    /// `idle_timeout.timeout_seconds`, `tcp.idle_timeout.seconds`); `None` is
+    /// `Limits::idle_timeout`. Changing it keeps the socket and its connections.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl ListenerConfig {
@@ -44,6 +48,7 @@ impl ListenerConfig {
             default_action: Action::forward_to(target_group_id),
             rules: Vec::new(),
             namespace: None,
+            idle_timeout: None,
         }
     }
 
@@ -170,7 +175,9 @@ pub struct Limits {
     /// A client must finish sending a request head this long after it starts it (or,
     /// for a connection's first request, after it connects); otherwise it is dropped.
     pub request_header_timeout: Duration,
-    /// A keep-alive client connection with no request in flight is closed after this.
+    /// A keep-alive client connection with no request in flight is closed after this,
+    /// unless its listener sets its own (`ListenerConfig::idle_timeout`); also how long
+    /// an idle upstream connection is kept for reuse.
     pub idle_timeout: Duration,
     pub upstream_connect_timeout: Duration,
     /// Longest wait for the upstream's response head after sending the request; then 504.

@@ -311,7 +311,7 @@ fn client_response(
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             let cancel = context.cancel.clone();
-            let idle_timeout = context.limits.idle_timeout;
+            let idle_timeout = context.idle_timeout();
             tokio::spawn(async move {
                 tokio::select! {
                     _ = cancel.cancelled() => {}

@@ -60,6 +60,9 @@ pub(crate) struct ListenerContext {
     /// The bound address, for a connection whose own local address cannot be read.
     pub local_addr: SocketAddr,
     pub limits: Arc<Limits>,
+    /// The client idle timeout in milliseconds: the listener's own or
+    /// `Limits::idle_timeout`; replaced by `apply` without a rebind.
+    idle_timeout_ms: AtomicU64,
     /// `Limits::max_connections`, shared by every listener of the balancer.
     pub connection_slots: Arc<Semaphore>,
     pub server: http1::Builder,
@@ -72,6 +75,7 @@ impl ListenerContext {
         protocol: ListenerProtocol,
         route: Arc<Routing>,
         local_addr: SocketAddr,
+        idle_timeout: Option<Duration>,
         limits: Arc<Limits>,
         connection_slots: Arc<Semaphore>,
         cancel: CancellationToken,
@@ -86,16 +90,30 @@ impl ListenerContext {
             // 8 KiB is hyper's minimum.
             .max_buf_size(limits.max_header_bytes.max(8192))
             .header_read_timeout(None);
-        ListenerContext {
+        let context = ListenerContext {
             protocol,
             route: ArcSwap::new(route),
             port_header: HeaderValue::from(local_addr.port()),
             local_addr,
+            idle_timeout_ms: AtomicU64::new(0),
             limits,
             connection_slots,
             server,
             cancel,
-        }
+        };
+        context.set_idle_timeout(idle_timeout);
+        context
+    }
+
+    /// How long a client connection may sit idle.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_idle_timeout(&self, idle_timeout: Option<Duration>) {
+        let timeout = idle_timeout.unwrap_or(self.limits.idle_timeout);
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.idle_timeout_ms.store(millis, Ordering::Relaxed);
     }
 }
 
@@ -183,7 +201,17 @@ async fn serve_http(stream: TcpStream, client: SocketAddr, context: Arc<Listener
     let connection = context.server.serve_connection(io, service).with_upgrades();
     tokio::pin!(connection);
     let limits = &context.limits;
-    let watchdog = tokio::time::sleep_until(state.deadline(limits));
+    // The deadline only moves later while the watchdog sleeps, except when a request
+    // ends and the (shorter) idle clock takes over from the header clock, or `apply`
+    // shortens the idle timeout: so the watchdog also looks again one idle timeout
+    // later at the latest, and an idle connection closes on time.
+    let next_look = || {
+        let idle_timeout = context.idle_timeout();
+        state
+            .deadline(limits, idle_timeout)
+            .min(Instant::now() + idle_timeout)
+    };
+    let watchdog = tokio::time::sleep_until(next_look());
     tokio::pin!(watchdog);
     loop {
         tokio::select! {
@@ -198,12 +226,11 @@ async fn serve_http(stream: TcpStream, client: SocketAddr, context: Arc<Listener
                 return;
             }
             _ = watchdog.as_mut() => {
-                let deadline = state.deadline(limits);
-                if deadline <= Instant::now() {
+                if state.deadline(limits, context.idle_timeout()) <= Instant::now() {
                     tracing::debug!(%client, "closing slow or idle client connection");
                     return;
                 }
-                watchdog.as_mut().reset(deadline);
+                watchdog.as_mut().reset(next_look());
             }
         }
     }
@@ -252,7 +279,7 @@ impl ConnectionState {
         self.last_activity.store(self.now(), Ordering::Relaxed);
     }
 
-    fn deadline(&self, limits: &Limits) -> Instant {
+    fn deadline(&self, limits: &Limits, idle_timeout: Duration) -> Instant {
         let head_started = self.head_started.load(Ordering::Relaxed);
         if head_started != NO_HEAD {
             return self.opened
@@ -262,7 +289,7 @@ impl ConnectionState {
         if self.in_flight.load(Ordering::Relaxed) == 0 {
             return self.opened
                 + Duration::from_millis(self.last_activity.load(Ordering::Relaxed))
-                + limits.idle_timeout;
+                + idle_timeout;
         }
         // A request is in flight: nothing moving either way for the idle timeout (a
         // client that stops reading its response, or stalls in its body) closes the
@@ -273,7 +300,7 @@ impl ConnectionState {
             + Duration::from_secs(1);
         self.opened
             + Duration::from_millis(self.last_activity.load(Ordering::Relaxed))
-            + limits.idle_timeout.max(upstream_wait)
+            + idle_timeout.max(upstream_wait)
     }
 }
 
@@ -438,7 +465,7 @@ mod tests {
     async fn first_request_head_is_timed_from_accept() {
         let state = ConnectionState::new();
         assert_eq!(
-            state.deadline(&limits()),
+            state.deadline(&limits(), limits().idle_timeout),
             state.opened + Duration::from_secs(10)
         );
     }
@@ -450,20 +477,20 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3)).await;
         drop(in_flight);
         assert_eq!(
-            state.deadline(&limits()),
+            state.deadline(&limits(), limits().idle_timeout),
             state.opened + Duration::from_secs(63)
         );
         tokio::time::advance(Duration::from_secs(5)).await;
         state.on_read();
         assert_eq!(
-            state.deadline(&limits()),
+            state.deadline(&limits(), limits().idle_timeout),
             state.opened + Duration::from_secs(18)
         );
         // More bytes of the same head do not move the head clock.
         tokio::time::advance(Duration::from_secs(5)).await;
         state.on_read();
         assert_eq!(
-            state.deadline(&limits()),
+            state.deadline(&limits(), limits().idle_timeout),
             state.opened + Duration::from_secs(18)
         );
     }

@@ -43,7 +43,7 @@ pub(crate) async fn serve(mut client: TcpStream, context: Arc<ListenerContext>) 
             }
         }
     };
-    let idle_timeout = context.limits.idle_timeout;
+    let idle_timeout = context.idle_timeout();
     if let Err(error) =
         copy_bidirectional_with_idle_timeout(&mut client, &mut upstream, idle_timeout).await
     {

@@ -352,3 +352,61 @@ async fn connections_beyond_the_cap_are_closed_until_one_frees() {
     assert!(served, "no connection was served after one freed");
     lb.shutdown().await;
 }
+
+/// One request on a fresh keep-alive connection; then how long until the balancer
+/// closes it (`None`: still open after `wait`).
+async fn idle_close_after(addr: std::net::SocketAddr, wait: Duration) -> Option<Duration> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let read = stream.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
+    let idle_since = Instant::now();
+    match tokio::time::timeout(wait, stream.read(&mut buffer)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Some(idle_since.elapsed()),
+        Ok(Ok(_)) => panic!("unexpected bytes on an idle connection"),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listeners_own_idle_timeout_wins_and_apply_changes_it_on_the_open_socket() {
+    let backend = Backend::start("a").await;
+    let lb = LoadBalancer::new(Limits {
+        idle_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    });
+    let mut config = single(group("tg", vec![backend.target()]));
+    config.listeners[0].idle_timeout = Some(Duration::from_millis(400));
+    lb.apply(config.clone()).await.unwrap();
+    all_healthy(&lb, "tg").await;
+    let addr = lb.local_addr("web").unwrap();
+
+    let closed = idle_close_after(addr, Duration::from_secs(5)).await;
+    println!("idle 400 ms: closed after {closed:?}");
+    let closed = closed.expect("the listener's 400 ms idle timeout closes the connection");
+    assert!(
+        closed >= Duration::from_millis(300),
+        "closed after {closed:?}"
+    );
+
+    // Longer now: the same socket (same address) keeps an idle client past 400 ms.
+    config.listeners[0].idle_timeout = Some(Duration::from_secs(30));
+    lb.apply(config.clone()).await.unwrap();
+    assert_eq!(lb.local_addr("web"), Some(addr), "no rebind");
+    let closed = idle_close_after(addr, Duration::from_millis(1500)).await;
+    println!("idle 30 s: closed after {closed:?} (none within 1.5 s expected)");
+    assert_eq!(closed, None);
+
+    // Unset: the balancer's own limit (60 s) again.
+    config.listeners[0].idle_timeout = None;
+    lb.apply(config).await.unwrap();
+    assert_eq!(
+        idle_close_after(addr, Duration::from_millis(1500)).await,
+        None
+    );
+    lb.shutdown().await;
+}

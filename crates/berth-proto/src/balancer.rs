@@ -28,6 +28,10 @@ pub struct BalancerListener {
     pub port: u16,
     pub protocol: Protocol,
     pub target_group_id: String,
+    /// How long a client connection may sit idle (the listener's ELBv2 idle timeout).
+    /// Absent from control planes older than it: the node's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -284,6 +284,7 @@ fn a_load_balancer_config_keeps_its_shape() {
             port: 8080,
             protocol: Protocol::Http,
             target_group_id: "tg1".into(),
+            idle_timeout_ms: None,
         }],
         target_groups: vec![BalancerTargetGroup {
             id: "tg1".into(),
@@ -310,6 +311,13 @@ fn a_load_balancer_config_keeps_its_shape() {
         serde_json::from_value::<BalancerConfig>(pinned).unwrap(),
         config
     );
+
+    // A listener's own idle timeout travels as milliseconds.
+    let listener = json!({"id": "l2", "port": 9000, "protocol": "Tcp", "targetGroupId": "tg1",
+        "idleTimeoutMs": 120000});
+    let decoded: BalancerListener = serde_json::from_value(listener.clone()).unwrap();
+    assert_eq!(decoded.idle_timeout_ms, Some(120_000));
+    assert_eq!(serde_json::to_value(&decoded).unwrap(), listener);
 
     let poll = BalancerConfigRequest {
         have: Some("v1".into()),

@@ -322,6 +322,28 @@ pub async fn dispatch_query(
         "DeleteLoadBalancer" => {
             answer_elbv2(cp, r, f, &action, id, elbv2::delete_load_balancer).await
         }
+        "DescribeLoadBalancerAttributes" => {
+            answer_elbv2(
+                cp,
+                r,
+                f,
+                &action,
+                id,
+                elbv2::describe_load_balancer_attributes,
+            )
+            .await
+        }
+        "ModifyLoadBalancerAttributes" => {
+            answer_elbv2(
+                cp,
+                r,
+                f,
+                &action,
+                id,
+                elbv2::modify_load_balancer_attributes,
+            )
+            .await
+        }
         "CreateTargetGroup" => {
             answer_elbv2(cp, r, f, &action, id, elbv2::create_target_group).await
         }
@@ -350,7 +372,14 @@ pub async fn dispatch_query(
         }
         "CreateListener" => answer_elbv2(cp, r, f, &action, id, elbv2::create_listener).await,
         "DescribeListeners" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_listeners).await,
+        "ModifyListener" => answer_elbv2(cp, r, f, &action, id, elbv2::modify_listener).await,
         "DeleteListener" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_listener).await,
+        "DescribeListenerAttributes" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::describe_listener_attributes).await
+        }
+        "ModifyListenerAttributes" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::modify_listener_attributes).await
+        }
         "RegisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::register_targets).await,
         "DeregisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::deregister_targets).await,
         "DescribeTargetHealth" => {

@@ -13,7 +13,7 @@ use berth_core::elbv2::model::{
     target_key, HealthCheck, LoadBalancingAlgorithm, Protocol, TargetHealth, TargetHealthState,
     TargetType,
 };
-use berth_core::elbv2::{refused_target, PublishedPorts};
+use berth_core::elbv2::{client_idle_timeout_seconds, refused_target, PublishedPorts};
 use berth_core::service_discovery::instance_address;
 use berth_core::{Command, PrivilegePolicy, State};
 use berth_lb::{
@@ -124,8 +124,10 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
     let listeners = state
         .listeners
         .values()
-        .map(|l| {
-            ListenerConfig::forwarding(
+        .map(|l| ListenerConfig {
+            idle_timeout: client_idle_timeout_seconds(state, l)
+                .map(|seconds| Duration::from_secs(u64::from(seconds))),
+            ..ListenerConfig::forwarding(
                 l.id.clone(),
                 SocketAddr::new(bind_ip, l.port),
                 protocol(l.protocol),
@@ -191,6 +193,9 @@ pub fn balancer_config(state: &State, policy: &PrivilegePolicy) -> BalancerConfi
                 port: listener.bind.port(),
                 protocol: record.protocol,
                 target_group_id: record.target_group.clone(),
+                idle_timeout_ms: listener
+                    .idle_timeout
+                    .map(|timeout| u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
             })
         })
         .collect();
@@ -242,8 +247,9 @@ pub fn edge_lb_config(config: &BalancerConfig, bind_ip: IpAddr) -> LbConfig {
         listeners: config
             .listeners
             .iter()
-            .map(|listener| {
-                ListenerConfig::forwarding(
+            .map(|listener| ListenerConfig {
+                idle_timeout: listener.idle_timeout_ms.map(Duration::from_millis),
+                ..ListenerConfig::forwarding(
                     listener.id.clone(),
                     SocketAddr::new(bind_ip, listener.port),
                     protocol(listener.protocol),
@@ -647,6 +653,112 @@ mod tests {
         assert_eq!(api_group.health_check.port, Some(9000));
     }
 
+    #[tokio::test]
+    async fn idle_timeouts_and_moved_ports_reach_the_data_planes_config() {
+        let cp = ControlPlane::in_memory();
+        let alb = elbv2(&cp, "Action=CreateLoadBalancer&Name=web", "LoadBalancerArn").await;
+        let nlb = elbv2(
+            &cp,
+            "Action=CreateLoadBalancer&Name=tcp&Type=network",
+            "LoadBalancerArn",
+        )
+        .await;
+        // ProtocolVersion sent empty, as Terraform sends it: unset.
+        let web = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&ProtocolVersion=&TargetType=ip",
+            "TargetGroupArn",
+        )
+        .await;
+        let tcp = elbv2(
+            &cp,
+            "Action=CreateTargetGroup&Name=tcp&Protocol=TCP&Port=80&TargetType=ip",
+            "TargetGroupArn",
+        )
+        .await;
+        let http_listener = elbv2(
+            &cp,
+            &format!(
+                "Action=CreateListener&LoadBalancerArn={alb}&Protocol=HTTP&Port=8000\
+                 &DefaultActions.member.1.Type=forward&DefaultActions.member.1.TargetGroupArn={web}"
+            ),
+            "ListenerArn",
+        )
+        .await;
+        let tcp_listener = elbv2(
+            &cp,
+            &format!(
+                "Action=CreateListener&LoadBalancerArn={nlb}&Protocol=TCP&Port=9000\
+                 &DefaultActions.member.1.Type=forward&DefaultActions.member.1.TargetGroupArn={tcp}"
+            ),
+            "ListenerArn",
+        )
+        .await;
+        let bind: IpAddr = "127.0.0.1".parse().unwrap();
+        let timeouts = |cp: &ControlPlane| {
+            let config = cp
+                .store
+                .read(|state| lb_config(state, bind, &cp.privilege_policy));
+            let mut timeouts: Vec<(u16, Option<Duration>)> = config
+                .listeners
+                .iter()
+                .map(|l| (l.bind.port(), l.idle_timeout))
+                .collect();
+            timeouts.sort();
+            timeouts
+        };
+        // ELBv2's defaults: 60 s for an application load balancer, 350 s for TCP.
+        assert_eq!(
+            timeouts(&cp),
+            vec![
+                (8000, Some(Duration::from_secs(60))),
+                (9000, Some(Duration::from_secs(350)))
+            ]
+        );
+        elbv2(
+            &cp,
+            &format!(
+                "Action=ModifyLoadBalancerAttributes&LoadBalancerArn={alb}\
+                 &Attributes.member.1.Key=idle_timeout.timeout_seconds&Attributes.member.1.Value=3"
+            ),
+            "Attributes",
+        )
+        .await;
+        elbv2(
+            &cp,
+            &format!(
+                "Action=ModifyListenerAttributes&ListenerArn={tcp_listener}\
+                 &Attributes.member.1.Key=tcp.idle_timeout.seconds&Attributes.member.1.Value=90"
+            ),
+            "Attributes",
+        )
+        .await;
+        elbv2(
+            &cp,
+            &format!("Action=ModifyListener&ListenerArn={http_listener}&Port=8001"),
+            "ListenerArn",
+        )
+        .await;
+        assert_eq!(
+            timeouts(&cp),
+            vec![
+                (8001, Some(Duration::from_secs(3))),
+                (9000, Some(Duration::from_secs(90)))
+            ]
+        );
+        // And a node serving the listeners is told the same.
+        let balancer = cp
+            .store
+            .read(|state| balancer_config(state, &cp.privilege_policy));
+        let mut told: Vec<(u16, Option<u64>)> = balancer
+            .listeners
+            .iter()
+            .map(|l| (l.port, l.idle_timeout_ms))
+            .collect();
+        told.sort();
+        assert_eq!(told, vec![(8001, Some(3000)), (9000, Some(90_000))]);
+    }
+
     static CONFIG_ROUNDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
     fn config_panics_once(state: &State, bind: IpAddr, policy: &PrivilegePolicy) -> LbConfig {
@@ -932,6 +1044,7 @@ mod tests {
                 port: 8000,
                 protocol: Protocol::Tcp,
                 target_group_id: "tg".to_string(),
+                idle_timeout_ms: Some(120_000),
             }],
             target_groups: vec![BalancerTargetGroup {
                 id: "tg".to_string(),
@@ -949,6 +1062,7 @@ mod tests {
         assert_eq!(lb.listeners.len(), 1);
         assert_eq!(lb.listeners[0].bind, "127.0.0.12:8000".parse().unwrap());
         assert_eq!(lb.listeners[0].protocol, ListenerProtocol::Tcp);
+        assert_eq!(lb.listeners[0].idle_timeout, Some(Duration::from_secs(120)));
         let group = &lb.target_groups[0];
         assert_eq!(group.algorithm, Algorithm::LeastOutstandingRequests);
         assert_eq!(group.deregistration_delay, Duration::from_millis(2500));

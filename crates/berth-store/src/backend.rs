@@ -264,6 +264,35 @@ mod elbv2_tests {
     use berth_core::Timestamp;
 
     #[test]
+    fn load_balancers_and_listeners_stored_before_attributes_load_with_none_set() {
+        let load_balancer = serde_json::json!({
+            "id": "00000000000000bb", "name": "web", "load_balancer_type": "Application",
+            "scheme": "internet-facing", "ip_address_type": "ipv4", "subnets": [],
+            "security_groups": [], "tags": [], "created_at": 1
+        });
+        let listener = serde_json::json!({
+            "id": "00000000000000cc", "load_balancer": "00000000000000bb", "port": 80,
+            "protocol": "Http", "target_group": "00000000000000aa", "action_order": null,
+            "tags": [], "created_at": 1
+        });
+        let (state, quarantined) = state_from_records(vec![
+            (
+                "load-balancer/00000000000000bb".to_string(),
+                serde_json::to_vec(&load_balancer).unwrap(),
+            ),
+            (
+                "listener/00000000000000cc".to_string(),
+                serde_json::to_vec(&listener).unwrap(),
+            ),
+        ]);
+        assert!(quarantined.is_empty(), "{quarantined:?}");
+        assert!(state.load_balancers["00000000000000bb"]
+            .attributes
+            .is_empty());
+        assert!(state.listeners["00000000000000cc"].attributes.is_empty());
+    }
+
+    #[test]
     fn elbv2_records_survive_a_round_trip_and_removals_delete_them() {
         let target_group = TargetGroupRecord {
             id: "00000000000000aa".into(),
@@ -287,6 +316,7 @@ mod elbv2_tests {
             ip_address_type: IpAddressType::Ipv4,
             subnets: vec![],
             security_groups: vec![],
+            attributes: [("idle_timeout.timeout_seconds".to_string(), "30".to_string())].into(),
             tags: vec![],
             created_at: Timestamp(1),
         };
@@ -297,6 +327,7 @@ mod elbv2_tests {
             protocol: Protocol::Http,
             target_group: target_group.id.clone(),
             action_order: None,
+            attributes: Default::default(),
             tags: vec![],
             created_at: Timestamp(1),
         };

@@ -135,12 +135,27 @@ impl<'a> FormView<'a> {
         format!("{}{name}", self.prefix)
     }
 
+    /// An optional parameter. Sent empty (`ProtocolVersion=`, as Terraform and the SDKs
+    /// send an unset optional member) it is unset: this is the one place that rule
+    /// lives, so every optional string, integer and boolean follows it.
     pub fn string(&self, name: &str) -> Option<String> {
+        self.raw(name).filter(|value| !value.is_empty())
+    }
+
+    /// A parameter whose empty value is a value, not an absence: a tag's or an
+    /// attribute's `Value`.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.raw(name)
+    }
+
+    fn raw(&self, name: &str) -> Option<String> {
         self.form.params.get(&self.key(name)).cloned()
     }
 
+    /// A required parameter; sent empty it is present, and the action's own checks
+    /// name what is wrong with it.
     pub fn required_string(&self, name: &str) -> Result<String, FormError> {
-        self.string(name).ok_or_else(|| FormError {
+        self.raw(name).ok_or_else(|| FormError {
             field: self.key(name),
             message: "is required".to_string(),
         })
@@ -258,9 +273,22 @@ mod tests {
         let root = form.root();
         assert_eq!(form.action(), Some("X"));
         assert_eq!(root.string("Name").as_deref(), Some("a b/c\u{e9}"));
-        assert_eq!(root.string("Empty").as_deref(), Some(""));
-        assert_eq!(root.string("Flag").as_deref(), Some(""));
+        assert_eq!(root.value("Empty").as_deref(), Some(""));
+        assert_eq!(root.value("Flag").as_deref(), Some(""));
         assert_eq!(root.string("Missing"), None);
+    }
+
+    #[test]
+    fn an_empty_optional_parameter_is_unset() {
+        let form = Form::parse(b"ProtocolVersion=&Port=&Enabled=&Name=&Value=").unwrap();
+        let root = form.root();
+        assert_eq!(root.string("ProtocolVersion"), None);
+        assert_eq!(root.int("Port").unwrap(), None);
+        assert_eq!(root.bool("Enabled").unwrap(), None);
+        assert!(!root.has_structure("ProtocolVersion"));
+        // Required parameters and values stay what was sent.
+        assert_eq!(root.required_string("Name").unwrap(), "");
+        assert_eq!(root.value("Value").as_deref(), Some(""));
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn tags(form: &FormView<'_>, name: &str) -> Result<Vec<Tag>, FormError> {
         .map(|m| {
             Ok(Tag {
                 key: m.required_string("Key")?,
-                value: m.string("Value"),
+                value: m.value("Value"),
             })
         })
         .collect()
@@ -226,21 +226,83 @@ pub struct ModifyTargetGroupAttributesRequest {
     pub attributes: Vec<Attribute>,
 }
 
+/// `Attributes.member.N.Key` / `.Value`, as every Modify*Attributes request sends them.
+fn attributes(f: &FormView<'_>) -> Result<Vec<Attribute>, FormError> {
+    f.members("Attributes")
+        .iter()
+        .map(|m| {
+            Ok(Attribute {
+                key: m.required_string("Key")?,
+                value: m.value("Value").unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 impl FromForm for ModifyTargetGroupAttributesRequest {
     fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
-        let attributes = f
-            .members("Attributes")
-            .iter()
-            .map(|m| {
-                Ok(Attribute {
-                    key: m.required_string("Key")?,
-                    value: m.string("Value").unwrap_or_default(),
-                })
-            })
-            .collect::<Result<_, FormError>>()?;
         Ok(ModifyTargetGroupAttributesRequest {
             target_group_arn: f.required_string("TargetGroupArn")?,
-            attributes,
+            attributes: attributes(f)?,
+        })
+    }
+}
+
+/// Any request that names one load balancer and nothing else
+/// (DescribeLoadBalancerAttributes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadBalancerArnRequest {
+    pub load_balancer_arn: String,
+}
+
+impl FromForm for LoadBalancerArnRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        Ok(LoadBalancerArnRequest {
+            load_balancer_arn: f.required_string("LoadBalancerArn")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModifyLoadBalancerAttributesRequest {
+    pub load_balancer_arn: String,
+    pub attributes: Vec<Attribute>,
+}
+
+impl FromForm for ModifyLoadBalancerAttributesRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        Ok(ModifyLoadBalancerAttributesRequest {
+            load_balancer_arn: f.required_string("LoadBalancerArn")?,
+            attributes: attributes(f)?,
+        })
+    }
+}
+
+/// Any request that names one listener and nothing else (DescribeListenerAttributes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerArnRequest {
+    pub listener_arn: String,
+}
+
+impl FromForm for ListenerArnRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        Ok(ListenerArnRequest {
+            listener_arn: f.required_string("ListenerArn")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModifyListenerAttributesRequest {
+    pub listener_arn: String,
+    pub attributes: Vec<Attribute>,
+}
+
+impl FromForm for ModifyListenerAttributesRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        Ok(ModifyListenerAttributesRequest {
+            listener_arn: f.required_string("ListenerArn")?,
+            attributes: attributes(f)?,
         })
     }
 }
@@ -312,6 +374,41 @@ impl FromForm for CreateListenerRequest {
                 .collect(),
             default_actions,
             tags: tags(f, "Tags")?,
+        })
+    }
+}
+
+/// ModifyListener: every member but the listener is optional; what is not sent keeps
+/// its value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModifyListenerRequest {
+    pub listener_arn: String,
+    pub protocol: Option<String>,
+    pub port: Option<i64>,
+    pub ssl_policy: Option<String>,
+    pub certificate_arns: Vec<String>,
+    /// Empty when not sent: the listener keeps its default actions.
+    pub default_actions: Vec<Action>,
+}
+
+impl FromForm for ModifyListenerRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        let default_actions = f
+            .members("DefaultActions")
+            .iter()
+            .map(Action::from_form)
+            .collect::<Result<_, FormError>>()?;
+        Ok(ModifyListenerRequest {
+            listener_arn: f.required_string("ListenerArn")?,
+            protocol: f.string("Protocol"),
+            port: f.int("Port")?,
+            ssl_policy: f.string("SslPolicy"),
+            certificate_arns: f
+                .members("Certificates")
+                .iter()
+                .filter_map(|m| m.string("CertificateArn"))
+                .collect(),
+            default_actions,
         })
     }
 }
@@ -484,6 +581,61 @@ mod tests {
                 .target_group_arn
                 .as_deref(),
             Some("tg2")
+        );
+    }
+
+    #[test]
+    fn an_empty_protocol_version_is_unset_as_terraform_sends_it() {
+        let request: CreateTargetGroupRequest = decode(
+            "Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&ProtocolVersion=&VpcId=&TargetType=ip",
+        )
+        .unwrap();
+        assert_eq!(request.protocol_version, None);
+        assert_eq!(request.vpc_id, None);
+        assert_eq!(request.target_type.as_deref(), Some("ip"));
+    }
+
+    #[test]
+    fn decodes_attributes_keeping_empty_values() {
+        let request: ModifyLoadBalancerAttributesRequest = decode(
+            "LoadBalancerArn=lb&Attributes.member.1.Key=idle_timeout.timeout_seconds\
+&Attributes.member.1.Value=30&Attributes.member.2.Key=access_logs.s3.prefix&Attributes.member.2.Value=",
+        )
+        .unwrap();
+        assert_eq!(
+            request.attributes,
+            [
+                Attribute {
+                    key: "idle_timeout.timeout_seconds".into(),
+                    value: "30".into()
+                },
+                Attribute {
+                    key: "access_logs.s3.prefix".into(),
+                    value: String::new()
+                }
+            ]
+        );
+        let listener: ModifyListenerAttributesRequest =
+            decode("ListenerArn=l&Attributes.member.1.Key=tcp.idle_timeout.seconds&Attributes.member.1.Value=120")
+                .unwrap();
+        assert_eq!(listener.listener_arn, "l");
+        assert_eq!(listener.attributes[0].value, "120");
+    }
+
+    #[test]
+    fn decodes_modify_listener_with_only_what_changes() {
+        let request: ModifyListenerRequest = decode("ListenerArn=l&Port=8081").unwrap();
+        assert_eq!(request.port, Some(8081));
+        assert_eq!(request.protocol, None);
+        assert!(request.default_actions.is_empty());
+        let request: ModifyListenerRequest = decode(
+            "ListenerArn=l&Protocol=HTTP&DefaultActions.member.1.Type=forward&DefaultActions.member.1.TargetGroupArn=tg",
+        )
+        .unwrap();
+        assert_eq!(request.protocol.as_deref(), Some("HTTP"));
+        assert_eq!(
+            request.default_actions[0].target_group_arn.as_deref(),
+            Some("tg")
         );
     }
 

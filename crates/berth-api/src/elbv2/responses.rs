@@ -178,7 +178,8 @@ impl QueryResult for ListenersResult {
     }
 }
 
-/// ModifyTargetGroupAttributes and DescribeTargetGroupAttributes.
+/// The Describe* and Modify*Attributes actions of load balancers, listeners and target
+/// groups: one shape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttributesResult {
     pub attributes: Vec<Attribute>,

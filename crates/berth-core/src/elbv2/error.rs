@@ -20,6 +20,7 @@ pub enum Elbv2ErrorCode {
     TargetGroupAssociationLimit,
     DuplicateTagKeys,
     TooManyTags,
+    OperationNotPermitted,
     InternalFailure,
 }
 
@@ -43,6 +44,7 @@ impl Elbv2ErrorCode {
             Elbv2ErrorCode::TargetGroupAssociationLimit => "TargetGroupAssociationLimit",
             Elbv2ErrorCode::DuplicateTagKeys => "DuplicateTagKeys",
             Elbv2ErrorCode::TooManyTags => "TooManyTags",
+            Elbv2ErrorCode::OperationNotPermitted => "OperationNotPermitted",
             Elbv2ErrorCode::InternalFailure => "InternalFailure",
         }
     }

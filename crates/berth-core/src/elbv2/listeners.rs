@@ -1,6 +1,8 @@
 use berth_api::elbv2 as wire;
 
-use super::model::{ListenerRecord, LoadBalancerType, Protocol};
+use super::model::{
+    ListenerRecord, LoadBalancerRecord, LoadBalancerType, Protocol, TargetGroupRecord,
+};
 use super::target_groups::protocol;
 use super::{
     arns, check_port, listener_by_arn, load_balancer_by_arn, page, present, resource_tags,
@@ -47,22 +49,20 @@ fn forwarded_target_group(actions: &[wire::Action]) -> Result<(String, Option<i6
     }
 }
 
-pub fn create_listener(
-    state: &State,
-    request: wire::CreateListenerRequest,
-    ctx: &mut Context,
-) -> Elbv2Result<wire::ListenersResult> {
-    let load_balancer = load_balancer_by_arn(state, &request.load_balancer_arn)?;
-    let listener_protocol = match request.protocol.as_deref() {
-        None => match load_balancer.load_balancer_type {
-            LoadBalancerType::Application => Protocol::Http,
-            LoadBalancerType::Network => Protocol::Tcp,
-        },
-        Some(text) => protocol("protocol", text)?,
-    };
+/// The protocol a listener of `load_balancer` speaks: the one given, or the load
+/// balancer's own (HTTP for application, TCP for network), which is the only one
+/// berth's data plane serves for it.
+fn listener_protocol(
+    load_balancer: &LoadBalancerRecord,
+    given: Option<&str>,
+) -> Result<Protocol, Elbv2Error> {
     let allowed = match load_balancer.load_balancer_type {
         LoadBalancerType::Application => Protocol::Http,
         LoadBalancerType::Network => Protocol::Tcp,
+    };
+    let listener_protocol = match given {
+        None => allowed,
+        Some(text) => protocol("protocol", text)?,
     };
     if listener_protocol != allowed {
         return Err(Elbv2Error::new(
@@ -75,12 +75,36 @@ pub fn create_listener(
             ),
         ));
     }
-    let port = check_port(
-        "port",
-        request.port.ok_or_else(|| Elbv2Error::missing("port"))?,
-    )?;
-    let (target_group_arn, action_order) = forwarded_target_group(&request.default_actions)?;
+    Ok(listener_protocol)
+}
+
+/// The target group `actions` forward to, checked against the listener's protocol and
+/// load balancer; with the action's `Order`.
+fn default_target_group<'s>(
+    state: &'s State,
+    load_balancer: &LoadBalancerRecord,
+    listener_protocol: Protocol,
+    actions: &[wire::Action],
+) -> Result<(&'s TargetGroupRecord, Option<i64>), Elbv2Error> {
+    let (target_group_arn, action_order) = forwarded_target_group(actions)?;
     let target_group = target_group_by_arn(state, &target_group_arn)?;
+    check_target_group(
+        state,
+        load_balancer,
+        listener_protocol,
+        target_group,
+        &target_group_arn,
+    )?;
+    Ok((target_group, action_order))
+}
+
+fn check_target_group(
+    state: &State,
+    load_balancer: &LoadBalancerRecord,
+    listener_protocol: Protocol,
+    target_group: &TargetGroupRecord,
+    target_group_arn: &str,
+) -> Result<(), Elbv2Error> {
     if target_group.protocol != listener_protocol {
         return Err(Elbv2Error::new(
             Elbv2ErrorCode::IncompatibleProtocols,
@@ -101,6 +125,82 @@ pub fn create_listener(
             format!("The following target groups cannot be associated with more than one load balancer: {target_group_arn}"),
         ));
     }
+    Ok(())
+}
+
+/// Refuses a port another listener holds (other than `except`): on the same load
+/// balancer as ELBv2 does, and on any other too, since berth's load balancers share the
+/// machine's addresses.
+fn check_port_free(
+    state: &State,
+    load_balancer: &LoadBalancerRecord,
+    load_balancer_arn: &str,
+    port: u16,
+    except: Option<&str>,
+) -> Result<(), Elbv2Error> {
+    let Some(other) = state
+        .listeners
+        .values()
+        .find(|l| l.port == port && Some(l.id.as_str()) != except)
+    else {
+        return Ok(());
+    };
+    if other.load_balancer == load_balancer.id {
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::DuplicateListener,
+            format!(
+                "A listener already exists on port {port} of load balancer '{load_balancer_arn}'"
+            ),
+        ));
+    }
+    let owner = state
+        .load_balancers
+        .get(&other.load_balancer)
+        .map(|lb| lb.name.clone())
+        .unwrap_or_default();
+    Err(Elbv2Error::new(
+        Elbv2ErrorCode::DuplicateListener,
+        format!(
+            "Port {port} is already used by a listener of load balancer '{owner}': berth's load balancers share this machine's addresses, so each listener needs its own port"
+        ),
+    ))
+}
+
+fn listeners_result(
+    state: &State,
+    ctx: &Context,
+    record: ListenerRecord,
+) -> Outcome<wire::ListenersResult> {
+    let mut preview = state.clone();
+    preview.apply(Command::PutListener(Box::new(record.clone())));
+    Outcome {
+        response: wire::ListenersResult {
+            listeners: present::listener(&preview, ctx.scope, &record)
+                .into_iter()
+                .collect(),
+            next_marker: None,
+        },
+        commands: vec![Command::PutListener(Box::new(record))],
+    }
+}
+
+pub fn create_listener(
+    state: &State,
+    request: wire::CreateListenerRequest,
+    ctx: &mut Context,
+) -> Elbv2Result<wire::ListenersResult> {
+    let load_balancer = load_balancer_by_arn(state, &request.load_balancer_arn)?;
+    let listener_protocol = listener_protocol(load_balancer, request.protocol.as_deref())?;
+    let port = check_port(
+        "port",
+        request.port.ok_or_else(|| Elbv2Error::missing("port"))?,
+    )?;
+    let (target_group, action_order) = default_target_group(
+        state,
+        load_balancer,
+        listener_protocol,
+        &request.default_actions,
+    )?;
     let tags = resource_tags(request.tags)?;
     if let Some(existing) = state
         .listeners
@@ -116,28 +216,8 @@ pub fn create_listener(
                 next_marker: None,
             }));
         }
-        return Err(Elbv2Error::new(
-            Elbv2ErrorCode::DuplicateListener,
-            format!(
-                "A listener already exists on port {port} of load balancer '{}'",
-                request.load_balancer_arn
-            ),
-        ));
     }
-    // berth's load balancers share the machine's addresses: a port serves one listener.
-    if let Some(other) = state.listeners.values().find(|l| l.port == port) {
-        let owner = state
-            .load_balancers
-            .get(&other.load_balancer)
-            .map(|lb| lb.name.clone())
-            .unwrap_or_default();
-        return Err(Elbv2Error::new(
-            Elbv2ErrorCode::DuplicateListener,
-            format!(
-                "Port {port} is already used by a listener of load balancer '{owner}': berth's load balancers share this machine's addresses, so each listener needs its own port"
-            ),
-        ));
-    }
+    check_port_free(state, load_balancer, &request.load_balancer_arn, port, None)?;
     let record = ListenerRecord {
         id: arns::new_resource_id(ctx.ids),
         load_balancer: load_balancer.id.clone(),
@@ -145,20 +225,69 @@ pub fn create_listener(
         protocol: listener_protocol,
         target_group: target_group.id.clone(),
         action_order,
+        attributes: Default::default(),
         tags,
         created_at: ctx.now,
     };
-    let mut preview = state.clone();
-    preview.apply(Command::PutListener(Box::new(record.clone())));
-    Ok(Outcome {
-        response: wire::ListenersResult {
-            listeners: present::listener(&preview, ctx.scope, &record)
-                .into_iter()
-                .collect(),
-            next_marker: None,
-        },
-        commands: vec![Command::PutListener(Box::new(record))],
-    })
+    Ok(listeners_result(state, ctx, record))
+}
+
+/// Changes a listener's port, protocol or default actions; what is not given stays.
+/// A new port moves the data plane's socket: the old port stops serving.
+pub fn modify_listener(
+    state: &State,
+    request: wire::ModifyListenerRequest,
+    ctx: &mut Context,
+) -> Elbv2Result<wire::ListenersResult> {
+    let existing = listener_by_arn(state, &request.listener_arn)?;
+    let load_balancer = state
+        .load_balancers
+        .get(&existing.load_balancer)
+        .ok_or_else(|| {
+            Elbv2Error::new(
+                Elbv2ErrorCode::ListenerNotFound,
+                format!("Listener '{}' not found", request.listener_arn),
+            )
+        })?;
+    let load_balancer_arn = arns::load_balancer_arn(ctx.scope, load_balancer);
+    let listener_protocol = match request.protocol.as_deref() {
+        None => existing.protocol,
+        given => listener_protocol(load_balancer, given)?,
+    };
+    let port = match request.port {
+        None => existing.port,
+        Some(port) => check_port("port", port)?,
+    };
+    let mut record = existing.clone();
+    if request.default_actions.is_empty() {
+        if let Some(target_group) = state.target_groups.get(&existing.target_group) {
+            let arn = arns::target_group_arn(ctx.scope, target_group);
+            check_target_group(state, load_balancer, listener_protocol, target_group, &arn)?;
+        }
+    } else {
+        let (target_group, action_order) = default_target_group(
+            state,
+            load_balancer,
+            listener_protocol,
+            &request.default_actions,
+        )?;
+        record.target_group = target_group.id.clone();
+        record.action_order = action_order;
+    }
+    check_port_free(
+        state,
+        load_balancer,
+        &load_balancer_arn,
+        port,
+        Some(&existing.id),
+    )?;
+    record.port = port;
+    record.protocol = listener_protocol;
+    let mut outcome = listeners_result(state, ctx, record.clone());
+    if &record == existing {
+        outcome.commands.clear();
+    }
+    Ok(outcome)
 }
 
 pub fn describe_listeners(

@@ -89,6 +89,7 @@ pub fn create_load_balancer(
         ip_address_type,
         subnets: request.subnets,
         security_groups: request.security_groups,
+        attributes: Default::default(),
         tags,
         created_at: ctx.now,
     };
@@ -151,11 +152,12 @@ pub fn describe_load_balancers(
 }
 
 /// Deletes a load balancer and its listeners. Its target groups stay, as in ELBv2.
-/// Deleting one that does not exist succeeds, as in ELBv2.
+/// Deleting one that does not exist succeeds, as in ELBv2; one with deletion protection
+/// on is refused (OperationNotPermitted).
 pub fn delete_load_balancer(
     state: &State,
     request: wire::DeleteLoadBalancerRequest,
-    _ctx: &mut Context,
+    ctx: &mut Context,
 ) -> Elbv2Result<wire::EmptyResult> {
     let load_balancer = match load_balancer_by_arn(state, &request.load_balancer_arn) {
         Ok(load_balancer) => load_balancer,
@@ -164,6 +166,7 @@ pub fn delete_load_balancer(
         }
         Err(error) => return Err(error),
     };
+    super::attributes::check_deletable(ctx.scope, load_balancer)?;
     let mut commands: Vec<Command> = state
         .listeners
         .values()

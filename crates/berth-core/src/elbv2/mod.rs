@@ -13,6 +13,7 @@
 //!   `Command::PutTargetHealth`.
 
 pub mod arns;
+mod attributes;
 mod error;
 mod listeners;
 mod load_balancers;
@@ -23,6 +24,10 @@ mod target_groups;
 mod targets;
 
 pub use arns::{parse_elbv2_arn, Elbv2Ref};
+pub use attributes::{
+    client_idle_timeout_seconds, describe_listener_attributes, describe_load_balancer_attributes,
+    modify_listener_attributes, modify_load_balancer_attributes,
+};
 pub use error::{Elbv2Error, Elbv2ErrorCode};
 pub use listeners::*;
 pub use load_balancers::*;

@@ -84,6 +84,11 @@ pub struct LoadBalancerRecord {
     pub ip_address_type: IpAddressType,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
+    /// The attributes a user set (ModifyLoadBalancerAttributes), by ELBv2 key; the
+    /// others have their defaults (see `attributes`). Absent in records older than
+    /// attributes: none set.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
     pub tags: Vec<ResourceTag>,
     pub created_at: Timestamp,
 }
@@ -200,6 +205,10 @@ pub struct ListenerRecord {
     pub target_group: String,
     /// The `Order` the user gave the default action, echoed.
     pub action_order: Option<i64>,
+    /// The attributes a user set (ModifyListenerAttributes), by ELBv2 key, as for
+    /// load balancers.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
     pub tags: Vec<ResourceTag>,
     pub created_at: Timestamp,
 }
