@@ -8,6 +8,7 @@
 //! costs over the same cluster with 100,000 tasks running.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use berth_core::api;
@@ -37,7 +38,7 @@ fn cluster() -> State {
         .collect();
         state.container_instances.insert(
             id.clone(),
-            ContainerInstance {
+            Arc::new(ContainerInstance {
                 id,
                 cluster: "default".to_string(),
                 node_id: format!("node-{i}"),
@@ -53,7 +54,7 @@ fn cluster() -> State {
                 version: 1,
                 tags: vec![],
                 auto_joined: false,
-            },
+            }),
         );
     }
     state
@@ -206,7 +207,7 @@ fn add_tasks(state: &mut State, spec: &PlacementSpec, demand: &Demand, count: u6
             origin,
             &mut ctx,
         );
-        state.tasks.insert(task.id.clone(), task);
+        state.tasks.insert(task.id.clone(), Arc::new(task));
     }
     state
         .task_definitions

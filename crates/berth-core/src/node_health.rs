@@ -49,7 +49,7 @@ fn set_connected(state: &State, node: &Node, connected: bool) -> Vec<Command> {
         .filter(|i| i.node_id == node.id && i.status != ContainerInstanceStatus::Inactive)
         .filter(|i| i.agent_connected != connected)
     {
-        let mut instance = instance.clone();
+        let mut instance = crate::model::ContainerInstance::clone(instance);
         instance.agent_connected = connected;
         instance.version += 1;
         commands.push(Command::PutContainerInstance(instance));

@@ -54,7 +54,7 @@ pub fn give_up_lost_tasks(state: &State, ctx: &mut Context) -> Vec<Command> {
                 commands.push(Command::RemoveTarget(key));
             }
         }
-        let mut lost = task.clone();
+        let mut lost = Task::clone(task);
         lost.desired_status = DesiredStatus::Stopped;
         lost.last_status = TaskStatus::Stopped;
         // ECS's code for a task whose host went away under it.
@@ -81,11 +81,12 @@ pub fn give_up_lost_tasks(state: &State, ctx: &mut Context) -> Vec<Command> {
     }
     let mut services: BTreeMap<String, crate::model::Service> = BTreeMap::new();
     for ((key, because), count) in lost_per_service {
-        let Some(service) = services
-            .get(&key)
-            .cloned()
-            .or_else(|| state.services.get(&key).cloned())
-        else {
+        let Some(service) = services.get(&key).cloned().or_else(|| {
+            state
+                .services
+                .get(&key)
+                .map(|s| crate::model::Service::clone(s))
+        }) else {
             continue;
         };
         let mut service = service;

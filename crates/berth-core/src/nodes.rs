@@ -141,7 +141,7 @@ pub fn register_node(
         .container_instances
         .values()
         .filter(|i| i.node_id == node.id && i.status != ContainerInstanceStatus::Inactive)
-        .cloned()
+        .map(|i| ContainerInstance::clone(i))
         .collect();
     for mut instance in memberships {
         let before = instance.clone();

@@ -353,6 +353,7 @@ pub fn container_instance(
     let live: Vec<&Task> = state
         .tasks
         .values()
+        .map(|t| &**t)
         .filter(|t| t.container_instance_id.as_deref() == Some(&instance.id) && !t.is_stopped())
         .collect();
     let used_cpu: u64 = live.iter().map(|t| t.reserved_cpu).sum();

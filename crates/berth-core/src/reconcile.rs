@@ -63,7 +63,7 @@ pub fn reconcile(state: &State, ctx: &mut Context) -> Vec<Command> {
         .map(|(k, _)| k.clone())
         .collect();
     for key in keys {
-        let Some(service) = working.services.get(&key).cloned() else {
+        let Some(service) = working.services.get(&key).map(|s| Service::clone(s)) else {
             continue;
         };
         let service_commands = reconcile_service(&working, service, ctx);

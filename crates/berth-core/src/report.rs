@@ -58,7 +58,7 @@ pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp)
     for report in reports {
         let Some(current) = changed
             .get(&report.task_id)
-            .or_else(|| state.tasks.get(&report.task_id))
+            .or_else(|| state.tasks.get(&report.task_id).map(|t| &**t))
         else {
             continue;
         };

@@ -143,7 +143,7 @@ pub fn deregister(state: &State, task: &mut Task, now: Timestamp) -> Vec<Command
         }
         let until = now.plus_secs(delay);
         stop_after = stop_after.max(until);
-        let mut draining = record.clone();
+        let mut draining = TargetRecord::clone(record);
         draining.draining_until = Some(until);
         commands.push(Command::PutTarget(Box::new(draining)));
     }

@@ -16,23 +16,27 @@ use crate::model::{
 };
 
 /// Everything berth knows, keyed for lookup.
+///
+/// The records of the maps that grow with a cluster (definitions, services, tasks,
+/// container instances, nodes, targets) are shared (`Arc`): the store copies the state
+/// once per group of writes, and decisions copy it to work on, so a copy shares every
+/// record and costs only its maps' keys. A change replaces a record, or copies the one
+/// it edits (`Arc::make_mut`); no copy sees another's change.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
     pub clusters: BTreeMap<String, Cluster>,
-    /// Keyed by `family:revision`. Shared (`Arc`): a registered revision never changes,
-    /// and the store copies the state once per group of writes, so the copy shares
-    /// every definition instead of copying it.
+    /// Keyed by `family:revision`. A registered revision never changes.
     pub task_definitions: BTreeMap<String, Arc<TaskDefinitionRecord>>,
     /// The highest revision each family ever had: revisions are never reused.
     pub family_revisions: BTreeMap<String, u32>,
     /// Keyed by `cluster/name`.
-    pub services: BTreeMap<String, Service>,
+    pub services: BTreeMap<String, Arc<Service>>,
     /// Keyed by task id.
-    pub tasks: BTreeMap<String, Task>,
+    pub tasks: BTreeMap<String, Arc<Task>>,
     /// Keyed by container instance id.
-    pub container_instances: BTreeMap<String, ContainerInstance>,
+    pub container_instances: BTreeMap<String, Arc<ContainerInstance>>,
     /// Keyed by node id.
-    pub nodes: BTreeMap<String, Node>,
+    pub nodes: BTreeMap<String, Arc<Node>>,
     /// ELBv2 load balancers, keyed by id (the ARN's last segment).
     pub load_balancers: BTreeMap<String, LoadBalancerRecord>,
     /// ELBv2 target groups, keyed by id (the ARN's last segment).
@@ -40,7 +44,7 @@ pub struct State {
     /// ELBv2 listeners, keyed by id (the ARN's last segment).
     pub listeners: BTreeMap<String, ListenerRecord>,
     /// Registered targets, keyed by `target_group/id/port` (`elbv2::model::target_key`).
-    pub targets: BTreeMap<String, TargetRecord>,
+    pub targets: BTreeMap<String, Arc<TargetRecord>>,
 }
 
 pub fn service_key(cluster: &str, name: &str) -> String {
@@ -118,12 +122,12 @@ impl State {
             }
             Command::PutService(service) => {
                 let key = service_key(&service.cluster, &service.name);
-                self.services.insert(key.clone(), *service);
+                self.services.insert(key.clone(), Arc::new(*service));
                 RecordKey::Service(key)
             }
             Command::PutTask(task) => {
                 let key = task.id.clone();
-                self.tasks.insert(key.clone(), *task);
+                self.tasks.insert(key.clone(), Arc::new(*task));
                 RecordKey::Task(key)
             }
             Command::RemoveTask(id) => {
@@ -132,12 +136,13 @@ impl State {
             }
             Command::PutContainerInstance(instance) => {
                 let key = instance.id.clone();
-                self.container_instances.insert(key.clone(), instance);
+                self.container_instances
+                    .insert(key.clone(), Arc::new(instance));
                 RecordKey::ContainerInstance(key)
             }
             Command::PutNode(node) => {
                 let key = node.id.clone();
-                self.nodes.insert(key.clone(), node);
+                self.nodes.insert(key.clone(), Arc::new(node));
                 RecordKey::Node(key)
             }
             Command::PutLoadBalancer(load_balancer) => {
@@ -169,7 +174,7 @@ impl State {
             }
             Command::PutTarget(target) => {
                 let key = target.key();
-                self.targets.insert(key.clone(), *target);
+                self.targets.insert(key.clone(), Arc::new(*target));
                 RecordKey::Target(key)
             }
             Command::RemoveTarget(key) => {
@@ -184,7 +189,7 @@ impl State {
             } => {
                 let key = target_key(&target_group, &target_id, port);
                 if let Some(target) = self.targets.get_mut(&key) {
-                    target.health = health;
+                    Arc::make_mut(target).health = health;
                 }
                 RecordKey::Target(key)
             }
@@ -227,7 +232,7 @@ impl State {
     }
 
     pub fn service(&self, cluster: &str, name: &str) -> Option<&Service> {
-        self.services.get(&service_key(cluster, name))
+        self.services.get(&service_key(cluster, name)).map(|s| &**s)
     }
 
     pub fn tasks_of_service<'a>(
@@ -237,6 +242,7 @@ impl State {
     ) -> impl Iterator<Item = &'a Task> + 'a {
         self.tasks
             .values()
+            .map(|t| &**t)
             .filter(move |t| t.cluster == cluster && t.service.as_deref() == Some(name))
     }
 
@@ -272,6 +278,50 @@ mod tests {
             "auto_joined": false
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_copy_shares_its_records_and_a_change_to_one_side_stays_there() {
+        use crate::elbv2::model::{TargetHealthState, TargetRecord};
+        let mut state = State::default();
+        state.apply(Command::PutContainerInstance(instance("ci-1", "n1")));
+        state.apply(Command::PutTarget(Box::new(TargetRecord {
+            target_group: "tg".into(),
+            id: "ci-1".into(),
+            port: 80,
+            availability_zone: None,
+            registered_at: crate::Timestamp(1),
+            health: TargetHealth::default(),
+            draining_until: None,
+        })));
+        let before = state.clone();
+        assert!(Arc::ptr_eq(
+            &before.container_instances["ci-1"],
+            &state.container_instances["ci-1"]
+        ));
+        let key = target_key("tg", "ci-1", 80);
+        assert!(Arc::ptr_eq(&before.targets[&key], &state.targets[&key]));
+        state.apply(Command::PutTargetHealth {
+            target_group: "tg".into(),
+            target_id: "ci-1".into(),
+            port: 80,
+            health: TargetHealth {
+                state: TargetHealthState::Healthy,
+                reason: None,
+                description: None,
+            },
+        });
+        assert_eq!(state.targets[&key].health.state, TargetHealthState::Healthy);
+        assert_eq!(
+            before.targets[&key].health.state,
+            TargetHealthState::Initial,
+            "the copy keeps the record it had"
+        );
+        let mut moved = ContainerInstance::clone(&state.container_instances["ci-1"]);
+        moved.node_id = "n2".into();
+        state.apply(Command::PutContainerInstance(moved));
+        assert_eq!(before.container_instances["ci-1"].node_id, "n1");
+        assert_eq!(state.container_instances["ci-1"].node_id, "n2");
     }
 
     #[test]

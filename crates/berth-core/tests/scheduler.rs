@@ -1298,10 +1298,10 @@ fn tasks_are_not_placed_on_a_disconnected_agent() {
         .values_mut()
         .filter(|i| i.node_id == "node-1")
     {
-        instance.agent_connected = false;
+        std::sync::Arc::make_mut(instance).agent_connected = false;
     }
     if let Some(node) = world.state.nodes.get_mut("node-1") {
-        node.connected = false;
+        std::sync::Arc::make_mut(node).connected = false;
     }
     world.register_simple("web");
     let run = world.ok(
@@ -1329,7 +1329,7 @@ fn label_instances(world: &mut World, attributes: &[(&str, &[(&str, &str)])]) {
             .find(|(node, _)| *node == instance.node_id)
         {
             for (name, value) in pairs.iter() {
-                instance
+                std::sync::Arc::make_mut(instance)
                     .attributes
                     .insert(name.to_string(), value.to_string());
             }

@@ -14,7 +14,7 @@ use serde_json::json;
 fn two_nodes() -> World {
     let mut world = World::with_node();
     world.add_node("node-2");
-    let mut node = world.state.nodes["node-2"].clone();
+    let mut node = berth_core::model::Node::clone(&world.state.nodes["node-2"]);
     node.address = Some("10.0.0.2".to_string());
     world.apply(&[Command::PutNode(node)]);
     world
@@ -233,8 +233,8 @@ fn services_without_port_mappings_or_of_other_clusters_are_not_discovered() {
         .container_instances
         .values()
         .find(|i| i.node_id == "node-1" && i.cluster == "other")
-        .unwrap()
-        .clone();
+        .map(|i| berth_core::model::ContainerInstance::clone(i))
+        .unwrap();
     instance.status = berth_core::model::ContainerInstanceStatus::Inactive;
     world.apply(&[Command::PutContainerInstance(instance)]);
     assert_eq!(discovered_services(&world.state, "node-1"), []);

@@ -60,12 +60,21 @@ pub const MAX_AGENT_CONNECTIONS: usize = 16_384;
 /// known by a node certificate (joins and handshakes): a node's connections count
 /// against the global cap only (`listener.rs`), so machines behind one address, or
 /// several agents on one, are not turned away.
+///
+/// An agent's request head is a few small headers: the head limit is 8 KiB, hyper's
+/// smallest read buffer, which also keeps each connection's read buffer at that size
+/// (at the API's 64 KiB a buffer that grew for a large report stays that large while
+/// its connection is open, thousands of them on a fleet).
 pub fn agent_limits() -> ApiLimits {
     ApiLimits {
         max_connections: MAX_AGENT_CONNECTIONS,
+        max_header_bytes: AGENT_MAX_HEADER_BYTES,
         ..ApiLimits::default()
     }
 }
+
+/// The largest request head an agent may send (`agent_limits`).
+pub const AGENT_MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// What the agent listener serves with.
 pub struct AgentApi {
@@ -197,7 +206,7 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
     let activity = parts.extensions.get::<RequestActivity>().cloned();
     if path == paths::JOIN {
         let body = read_body(shared, body, MAX_JOIN_BODY_BYTES, activity.as_ref()).await?;
-        return join(shared, parse(&body)?).await;
+        return join(shared, parse(body)?).await;
     }
     // Everything else is a node's, and needs its certificate: checked before the body
     // is read.
@@ -219,18 +228,18 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         .heard_from(&shared.api.control_plane, &node_id)
         .await;
     match path.as_str() {
-        paths::REGISTER => register(shared, &node_id, parse(&body)?).await,
-        paths::ASSIGNMENTS => assignments(shared, &node_id, parse(&body)?).await,
-        paths::REPORT => report(shared, &node_id, parse(&body)?).await,
-        paths::LOAD_BALANCER => Ok(load_balancer(shared, parse(&body)?).await),
-        paths::SERVICE_ENDPOINTS => service_endpoints(shared, &node_id, parse(&body)?).await,
+        paths::REGISTER => register(shared, &node_id, parse(body)?).await,
+        paths::ASSIGNMENTS => assignments(shared, &node_id, parse(body)?).await,
+        paths::REPORT => report(shared, &node_id, parse(body)?).await,
+        paths::LOAD_BALANCER => Ok(load_balancer(shared, parse(body)?).await),
+        paths::SERVICE_ENDPOINTS => service_endpoints(shared, &node_id, parse(body)?).await,
         paths::LOG_REQUESTS => {
-            let poll: LogRequestsPoll = parse(&body)?;
+            let poll: LogRequestsPoll = parse(body)?;
             let timeout = Duration::from_millis(poll.timeout_ms).min(MAX_LONG_POLL);
             let requests = shared.api.logs.next_requests(&node_id, timeout).await;
             Ok(json_response(&LogRequests { requests }))
         }
-        paths::LOG_ANSWER => log_answer(shared, &node_id, parse(&body)?),
+        paths::LOG_ANSWER => log_answer(shared, &node_id, parse(body)?),
         _ => Ok(json_response(&serde_json::json!({}))),
     }
 }
@@ -266,9 +275,11 @@ async fn read_body(
     Ok(body)
 }
 
-/// The body as `T`; the failing field is named.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
-    let mut decoder = serde_json::Deserializer::from_slice(body);
+/// The body as `T`; the failing field is named. Takes the body and drops it once
+/// read: its bytes share the connection's read buffer, which a long-poll holding the
+/// body would keep alive, one per waiting agent, for as long as it waits.
+fn parse<T: DeserializeOwned>(body: Bytes) -> Result<T, Refused> {
+    let mut decoder = serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(&mut decoder).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();

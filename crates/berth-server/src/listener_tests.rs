@@ -434,7 +434,10 @@ fn head_of_length(server: &Server, length: usize) -> String {
 async fn the_documented_head_limit_is_the_one_enforced() {
     let limits = ApiLimits::default();
     assert_eq!(limits.max_header_bytes, 64 * 1024, "the documented default");
-    for max_header_bytes in [limits.max_header_bytes, 4096] {
+    // The API's, the agent listener's (hyper's smallest read buffer) and one below it.
+    let agent = crate::agent_api::agent_limits().max_header_bytes;
+    assert_eq!(agent, 8 * 1024, "the agent listener's documented limit");
+    for max_header_bytes in [limits.max_header_bytes, agent, 4096] {
         let server = Server::start(ApiLimits {
             max_header_bytes,
             ..ApiLimits::default()

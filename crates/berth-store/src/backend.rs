@@ -65,14 +65,16 @@ pub(crate) fn record_of(state: &State, key: &RecordKey) -> Result<Record, StoreE
     match key {
         RecordKey::Cluster(k) => encode(text, state.clusters.get(k)),
         RecordKey::TaskDefinition(k) => encode(text, state.task_definitions.get(k).map(|d| &**d)),
-        RecordKey::Service(k) => encode(text, state.services.get(k)),
-        RecordKey::Task(k) => encode(text, state.tasks.get(k)),
-        RecordKey::ContainerInstance(k) => encode(text, state.container_instances.get(k)),
-        RecordKey::Node(k) => encode(text, state.nodes.get(k)),
+        RecordKey::Service(k) => encode(text, state.services.get(k).map(|s| &**s)),
+        RecordKey::Task(k) => encode(text, state.tasks.get(k).map(|t| &**t)),
+        RecordKey::ContainerInstance(k) => {
+            encode(text, state.container_instances.get(k).map(|i| &**i))
+        }
+        RecordKey::Node(k) => encode(text, state.nodes.get(k).map(|n| &**n)),
         RecordKey::LoadBalancer(k) => encode(text, state.load_balancers.get(k)),
         RecordKey::TargetGroup(k) => encode(text, state.target_groups.get(k)),
         RecordKey::Listener(k) => encode(text, state.listeners.get(k)),
-        RecordKey::Target(k) => encode(text, state.targets.get(k)),
+        RecordKey::Target(k) => encode(text, state.targets.get(k).map(|t| &**t)),
     }
 }
 

@@ -182,12 +182,18 @@ impl Store {
         &self,
         mut decide: impl FnMut(&State) -> Decision<R, E>,
     ) -> Result<Result<R, E>, StoreError> {
-        let seen = self.shared.visible();
-        match decide(&seen.state) {
-            Err(error) => Ok(Err(error)),
-            Ok((commands, result)) if commands.is_empty() => Ok(Ok(result)),
-            Ok(decided) => self.shared.commit(seen.revision, decided, decide),
-        }
+        let Visible {
+            state, revision, ..
+        } = self.shared.visible();
+        let decided = match decide(&state) {
+            Err(error) => return Ok(Err(error)),
+            Ok((commands, result)) if commands.is_empty() => return Ok(Ok(result)),
+            Ok(decided) => decided,
+        };
+        // Not held while the write waits its turn and its sync: every writer in flight
+        // would keep the state it decided on alive.
+        drop(state);
+        self.shared.commit(revision, decided, decide)
     }
 
     /// [`Store::transact`] for async callers: a decision that changes nothing runs on
@@ -199,16 +205,18 @@ impl Store {
         R: Send + 'static,
         E: Send + 'static,
     {
-        let seen = self.shared.visible();
-        let decided = match decide(&seen.state) {
+        let Visible {
+            state, revision, ..
+        } = self.shared.visible();
+        let decided = match decide(&state) {
             Err(error) => return Ok(Err(error)),
             Ok((commands, result)) if commands.is_empty() => return Ok(Ok(result)),
             Ok(decided) => decided,
         };
+        // Not held across the wait (see `transact`).
+        drop(state);
         let shared = Arc::clone(&self.shared);
-        match tokio::task::spawn_blocking(move || shared.commit(seen.revision, decided, decide))
-            .await
-        {
+        match tokio::task::spawn_blocking(move || shared.commit(revision, decided, decide)).await {
             Ok(outcome) => outcome,
             // A panic while deciding again: nothing was queued.
             Err(join_error) if join_error.is_panic() => {
@@ -788,6 +796,51 @@ mod tests {
         release.send(Ok(())).unwrap();
         assert_eq!(later.join().unwrap().unwrap(), Ok(0));
         assert_eq!(cluster_names(&store), ["later"]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_waiting_for_its_sync_holds_no_snapshot() {
+        // A fleet has hundreds of writes in flight: were each to hold the state it
+        // decided on, as many states would stay alive.
+        let (store, (started, release)) = scripted_store();
+        let first = apply_on_a_thread(&store, "first");
+        assert_eq!(started.recv().unwrap(), 1);
+        // Decided on the durable state, then queued behind the write being synced.
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .transact_async(|_| Ok::<_, ()>((vec![cluster("second")], ())))
+                    .await
+            })
+        };
+        for _ in 0..10_000 {
+            if lock(&store.shared.commits).queue.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(lock(&store.shared.commits).queue.len(), 1);
+        let blocking = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store.transact(|_| Ok::<_, ()>((vec![cluster("third")], ())))
+            })
+        };
+        wait_until_queued(&store, 2);
+        assert_eq!(
+            Arc::strong_count(&store.snapshot()),
+            2,
+            "the store's and this one: the waiting writers hold none"
+        );
+        for _ in 0..2 {
+            release.send(Ok(())).unwrap();
+        }
+        first.join().unwrap().unwrap();
+        assert_eq!(started.recv().unwrap(), 2, "the two queued share one sync");
+        waiting.await.unwrap().unwrap().unwrap();
+        blocking.join().unwrap().unwrap().unwrap();
+        assert_eq!(cluster_names(&store), ["first", "second", "third"]);
     }
 
     #[tokio::test]

@@ -314,7 +314,7 @@ fn nodes_lists_each_container_instance_with_its_agent_and_resources() {
             .container_instances
             .values()
             .find(|i| i.node_id == "node-b")
-            .cloned()
+            .map(|i| berth_core::model::ContainerInstance::clone(i))
             .unwrap()
     });
     lost.agent_connected = false;

@@ -188,6 +188,7 @@ pub fn delete_cluster(
     let instances: Vec<&ContainerInstance> = state
         .container_instances
         .values()
+        .map(|i| &**i)
         .filter(|i| i.cluster == name && i.status != ContainerInstanceStatus::Inactive)
         .collect();
     if instances.iter().any(|i| !i.auto_joined) {

@@ -122,7 +122,7 @@ pub fn update_container_instances_state(
             .container_instances
             .get(&id)
             .filter(|i| i.cluster == cluster && i.status != ContainerInstanceStatus::Inactive)
-            .cloned();
+            .map(|i| crate::model::ContainerInstance::clone(i));
         let Some(mut instance) = found else {
             response.failures.push(api::Failure {
                 arn: Some(ctx.scope.container_instance(&cluster, &id)),
@@ -164,7 +164,7 @@ pub fn deregister_container_instance(
         .container_instances
         .get(&id)
         .filter(|i| i.cluster == cluster && i.status != ContainerInstanceStatus::Inactive)
-        .cloned()
+        .map(|i| crate::model::ContainerInstance::clone(i))
         .ok_or_else(|| {
             EcsError::invalid_parameter(format!(
                 "The referenced container instance was not found: {}",

@@ -68,7 +68,7 @@ fn with_tags(
             let mut task = state
                 .tasks
                 .get(&id)
-                .cloned()
+                .map(|task| crate::model::Task::clone(task))
                 .ok_or_else(|| not_found(arn))?;
             change(&mut task.tags);
             Ok((task.tags.clone(), Some(Command::PutTask(Box::new(task)))))
@@ -77,7 +77,7 @@ fn with_tags(
             let mut instance = state
                 .container_instances
                 .get(&id)
-                .cloned()
+                .map(|instance| crate::model::ContainerInstance::clone(instance))
                 .ok_or_else(|| not_found(arn))?;
             change(&mut instance.tags);
             Ok((

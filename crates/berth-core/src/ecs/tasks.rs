@@ -314,7 +314,11 @@ fn find_task<'s>(state: &'s State, cluster: &str, given: &str) -> Option<&'s Tas
     if arn_cluster.as_deref().is_some_and(|c| c != cluster) {
         return None;
     }
-    state.tasks.get(&id).filter(|t| t.cluster == cluster)
+    state
+        .tasks
+        .get(&id)
+        .map(|t| &**t)
+        .filter(|t| t.cluster == cluster)
 }
 
 /// Marks a task for stopping: the agent sends SIGTERM, then SIGKILL after stopTimeout.
@@ -441,6 +445,7 @@ pub fn list_tasks(
     let mut tasks: Vec<&Task> = state
         .tasks
         .values()
+        .map(|t| &**t)
         .filter(|t| t.cluster == cluster && t.desired_status == desired)
         .filter(|t| {
             instance

@@ -438,7 +438,7 @@ pub fn targets_of<'s>(
         .targets
         .range(prefix.clone()..)
         .take_while(move |(key, _)| key.starts_with(&prefix))
-        .map(|(_, t)| t)
+        .map(|(_, t)| &**t)
 }
 
 fn attributes_result(attributes: &TargetGroupAttributes) -> wire::AttributesResult {

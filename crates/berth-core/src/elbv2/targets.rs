@@ -199,7 +199,7 @@ pub fn deregister_targets(
         }
         seen.push(key.clone());
         if drains {
-            let mut draining = target.clone();
+            let mut draining = TargetRecord::clone(target);
             draining.draining_until = Some(ctx.now.plus_secs(u64::from(delay)));
             commands.push(Command::PutTarget(Box::new(draining)));
         } else {
@@ -230,7 +230,7 @@ pub fn describe_target_health(
         for (index, given) in request.targets.iter().enumerate() {
             let (id, port) = resolve_target(target_group, index, given, None)?;
             let key = target_key(&target_group.id, &id, port);
-            match state.targets.get(&key).filter(present_now) {
+            match state.targets.get(&key).map(|t| &**t).filter(present_now) {
                 Some(target) => {
                     descriptions.push(present::target_health_view(state, target_group, target))
                 }

@@ -203,7 +203,7 @@ impl<'s> Placer<'s> {
             .container_instances
             .values()
             .filter(|i| i.cluster == cluster && i.status == ContainerInstanceStatus::Active)
-            .map(|i| (path(i), i))
+            .map(|i| (path(i), &**i))
             .collect();
         active.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
 

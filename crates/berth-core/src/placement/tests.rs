@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use berth_api as api;
 
@@ -37,7 +38,7 @@ fn instance(id: &str, attributes: &[(&str, &str)]) -> ContainerInstance {
 fn state_of(instances: Vec<ContainerInstance>) -> State {
     let mut state = State::default();
     for i in instances {
-        state.container_instances.insert(i.id.clone(), i);
+        state.container_instances.insert(i.id.clone(), Arc::new(i));
     }
     state
 }
@@ -219,11 +220,7 @@ fn binpack_picks_the_least_free_instance_that_still_fits() {
     )
     .unwrap();
     let mut state = state_of(vec![instance("x", &[]), instance("y", &[])]);
-    state
-        .container_instances
-        .get_mut("y")
-        .unwrap()
-        .registered_cpu = 1024;
+    Arc::make_mut(state.container_instances.get_mut("y").unwrap()).registered_cpu = 1024;
     let mut placer = Placer::new(&state, CLUSTER, &spec, &demand(512, 10));
     assert_eq!(placer.place(0).unwrap(), "y");
     assert_eq!(placer.place(1).unwrap(), "y");
@@ -381,7 +378,7 @@ fn existing_task(
         origin,
         &mut ctx,
     );
-    state.tasks.insert(task.id.clone(), task);
+    state.tasks.insert(task.id.clone(), Arc::new(task));
 }
 
 fn definition(body: serde_json::Value) -> TaskDefinitionRecord {
@@ -430,7 +427,9 @@ fn an_unplaceable_task_reports_each_instances_reason() {
     let mut other = instance("other", &[]);
     other.cluster = "other".to_string();
     other.node_id = "node-4-ports".to_string();
-    state.container_instances.insert(other.id.clone(), other);
+    state
+        .container_instances
+        .insert(other.id.clone(), Arc::new(other));
     existing_task(&mut state, &web, "other", "family:web");
 
     let placement = PlacementSpec::parse(
@@ -483,7 +482,7 @@ fn tasks_already_running_count_for_spread_and_resources() {
     drained.status = ContainerInstanceStatus::Draining;
     state
         .container_instances
-        .insert(drained.id.clone(), drained);
+        .insert(drained.id.clone(), Arc::new(drained));
     let web = definition(serde_json::json!({
         "family": "web",
         "containerDefinitions": [{ "name": "app", "image": "app:1", "memory": 1024 }]

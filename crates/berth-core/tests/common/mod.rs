@@ -167,7 +167,7 @@ impl World {
             .container_instances
             .values()
             .find(|i| i.node_id == node)
-            .cloned()
+            .map(|i| berth_core::model::ContainerInstance::clone(i))
             .unwrap_or_else(|| panic!("no container instance of {node}"));
         change(&mut instance);
         instance.version += 1;
@@ -351,7 +351,7 @@ impl World {
             .tasks
             .values()
             .filter(|t| t.desired_status == DesiredStatus::Stopped && !t.is_stopped())
-            .cloned()
+            .map(|t| Task::clone(t))
             .collect();
         let reports: Vec<TaskReport> = tasks
             .iter()
