@@ -1,5 +1,13 @@
 //! Terraform with the hashicorp/aws provider (5.x) against `berth dev`, unchanged but
 //! for the endpoint:
+//! - the README's stack (examples/terraform/main.tf: a cluster with `setting` and
+//!   `configuration`, a task definition, an ELBv2 load balancer, target group and
+//!   listener, a load-balanced service with a circuit breaker, placement and
+//!   `wait_for_steady_state`): apply, the listener answers, a second plan is empty, a
+//!   change (the page the tasks serve) applies as a redeploy the listener then answers
+//!   with, the plan is empty again, destroy leaves nothing;
+//! - the load balancer on its own: `aws_lb_target_group` with no `protocol_version`
+//!   (sent empty), then an in-place change of idle timeout and listener port;
 //! - the ECS resources on their own (`aws_ecs_cluster_capacity_providers` too), with a
 //!   change of revision, setting and `availability_zone_rebalancing`.
 //!
@@ -10,8 +18,248 @@
 
 mod support;
 
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
 use support::terraform::{self, Workspace};
-use support::Dev;
+use support::{http_get, Dev};
+
+fn answer(port: u16) -> Option<String> {
+    match http_get(port, "/") {
+        Ok((200, body)) => Some(body.trim().to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn terraform_applies_plans_clean_redeploys_and_destroys_the_readme_stack() {
+    let Some(mirror) = terraform::mirror_or_say_why(
+        "terraform_applies_plans_clean_redeploys_and_destroys_the_readme_stack",
+    ) else {
+        return;
+    };
+    support::require_docker();
+    support::require_images();
+    let dev = Dev::start();
+    let port = support::free_port();
+    let mut tf = Workspace::new(&mirror);
+    // The README's own stack, as a user applies it.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/terraform/main.tf");
+    tf.write(&std::fs::read_to_string(&example).expect("read examples/terraform/main.tf"));
+    tf.var("endpoint", dev.endpoint());
+    tf.var("access_key", &dev.access_key_id);
+    tf.var("secret_key", &dev.secret_access_key);
+    tf.var("listener_port", port);
+    tf.must(&["init"]);
+
+    tf.must(&["apply", "-auto-approve"]);
+    dev.wait_for(
+        "the listener to answer 'one'",
+        Duration::from_secs(60),
+        || (answer(port).as_deref() == Some("one")).then_some(()),
+    );
+    tf.assert_plan_empty("after the first apply");
+
+    // A change: the task definition's command, so a new revision and a redeploy.
+    tf.var("tag", "two");
+    tf.must(&["apply", "-auto-approve"]);
+    let service = dev.aws_json(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "tf-app",
+        "--services",
+        "tf-web",
+    ]);
+    assert!(
+        service["services"][0]["taskDefinition"]
+            .as_str()
+            .is_some_and(|arn| arn.ends_with("task-definition/tf-web:2")),
+        "{service}"
+    );
+    dev.wait_for(
+        "the listener to answer 'two'",
+        Duration::from_secs(60),
+        || (answer(port).as_deref() == Some("two")).then_some(()),
+    );
+    tf.assert_plan_empty("after the redeploy");
+
+    tf.must(&["destroy", "-auto-approve"]);
+    let clusters = dev.aws_json(&["ecs", "list-clusters"]);
+    assert!(
+        !clusters.to_string().contains("cluster/tf-app"),
+        "the cluster is gone: {clusters}"
+    );
+    let balancers = dev.aws_json(&["elbv2", "describe-load-balancers"]);
+    assert_eq!(
+        balancers["LoadBalancers"],
+        Value::Array(vec![]),
+        "{balancers}"
+    );
+    let groups = dev.aws_json(&["elbv2", "describe-target-groups"]);
+    assert_eq!(groups["TargetGroups"], Value::Array(vec![]), "{groups}");
+    let definitions = dev.aws_json(&[
+        "ecs",
+        "list-task-definitions",
+        "--family-prefix",
+        "tf-web",
+        "--status",
+        "ACTIVE",
+    ]);
+    assert_eq!(
+        definitions["taskDefinitionArns"],
+        Value::Array(vec![]),
+        "{definitions}"
+    );
+    // Stopped containers stay a while for `berth logs`; none may still run.
+    dev.wait_for("no task container running", Duration::from_secs(60), || {
+        let running = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", "status=running"])
+            .args(
+                dev.containers()
+                    .iter()
+                    .flat_map(|id| ["--filter".to_string(), format!("id={id}")]),
+            )
+            .output()
+            .expect("docker ps");
+        (dev.containers().is_empty() || running.stdout.iter().all(u8::is_ascii_whitespace))
+            .then_some(())
+    });
+    assert!(answer(port).is_none(), "the listener stopped serving");
+}
+
+fn load_balancer_configuration(dev: &Dev, idle: u32, port: u16) -> String {
+    let endpoint = dev.endpoint();
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    aws = {{ source = "hashicorp/aws" }}
+  }}
+}}
+provider "aws" {{
+  region                      = "us-east-1"
+  access_key                  = "{key}"
+  secret_key                  = "{secret}"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {{
+    elbv2 = "{endpoint}"
+  }}
+}}
+resource "aws_lb" "web" {{
+  name               = "tf-web"
+  load_balancer_type = "application"
+  subnets            = ["subnet-a", "subnet-b"]
+  idle_timeout       = {idle}
+}}
+resource "aws_lb_target_group" "web" {{
+  name        = "tf-web"
+  port        = 80
+  protocol    = "HTTP"
+  target_type = "ip"
+  vpc_id      = "vpc-berth"
+  health_check {{
+    path     = "/"
+    interval = 5
+    timeout  = 2
+  }}
+}}
+resource "aws_lb_listener" "web" {{
+  load_balancer_arn = aws_lb.web.arn
+  port              = {port}
+  protocol          = "HTTP"
+  default_action {{
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.web.arn
+  }}
+}}
+"#,
+        key = dev.access_key_id,
+        secret = dev.secret_access_key,
+    )
+}
+
+fn attribute(answer: &Value, key: &str) -> String {
+    answer["Attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Key"] == key)
+        .and_then(|a| a["Value"].as_str())
+        .unwrap_or_else(|| panic!("{key} missing in {answer}"))
+        .to_string()
+}
+
+#[test]
+fn terraform_manages_a_load_balancer_target_group_and_listener() {
+    let Some(mirror) =
+        terraform::mirror_or_say_why("terraform_manages_a_load_balancer_target_group_and_listener")
+    else {
+        return;
+    };
+    let dev = Dev::start();
+    let tf = Workspace::new(&mirror);
+    let first_port = support::free_port();
+    tf.write(&load_balancer_configuration(&dev, 30, first_port));
+    tf.must(&["init"]);
+    tf.must(&["apply", "-auto-approve"]);
+    tf.assert_plan_empty("after the first apply");
+
+    let lbs = dev.aws_json(&["elbv2", "describe-load-balancers", "--names", "tf-web"]);
+    let lb_arn = lbs["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let describe = || {
+        dev.aws_json(&[
+            "elbv2",
+            "describe-load-balancer-attributes",
+            "--load-balancer-arn",
+            &lb_arn,
+        ])
+    };
+    assert_eq!(attribute(&describe(), "idle_timeout.timeout_seconds"), "30");
+    // Created although the provider sent `ProtocolVersion=` (empty: unset).
+    let groups = dev.aws_json(&["elbv2", "describe-target-groups", "--names", "tf-web"]);
+    assert_eq!(groups["TargetGroups"][0]["Protocol"], "HTTP", "{groups}");
+
+    // A change: in place, not a replacement.
+    let second_port = support::free_port();
+    tf.write(&load_balancer_configuration(&dev, 5, second_port));
+    let changed = tf.must(&["apply", "-auto-approve"]);
+    assert!(
+        changed.contains("0 added, 2 changed, 0 destroyed"),
+        "{changed}"
+    );
+    tf.assert_plan_empty("after the change");
+    assert_eq!(attribute(&describe(), "idle_timeout.timeout_seconds"), "5");
+    let listeners = dev.aws_json(&[
+        "elbv2",
+        "describe-listeners",
+        "--load-balancer-arn",
+        &lb_arn,
+    ]);
+    assert_eq!(listeners["Listeners"][0]["Port"], second_port);
+    dev.wait_for(
+        "the listener on its new port",
+        Duration::from_secs(30),
+        || {
+            std::net::TcpStream::connect(("127.0.0.1", second_port))
+                .is_ok()
+                .then_some(())
+        },
+    );
+
+    tf.must(&["destroy", "-auto-approve"]);
+    let left = dev.aws_json(&["elbv2", "describe-load-balancers"]);
+    assert_eq!(left["LoadBalancers"], Value::Array(vec![]), "{left}");
+    let left = dev.aws_json(&["elbv2", "describe-target-groups"]);
+    assert_eq!(left["TargetGroups"], Value::Array(vec![]), "{left}");
+}
 
 fn configuration(endpoint: &str, key: &str, secret: &str, changed: bool) -> String {
     let (insights, command, rebalancing) = if changed {
