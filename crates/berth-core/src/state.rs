@@ -12,7 +12,8 @@ use crate::elbv2::model::{
     target_key, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetHealth, TargetRecord,
 };
 use crate::model::{
-    Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord, TaskDefinitionStatus,
+    AccountSettingRecord, Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord,
+    TaskDefinitionStatus,
 };
 
 /// Everything berth knows, keyed for lookup.
@@ -41,6 +42,8 @@ pub struct State {
     pub listeners: BTreeMap<String, ListenerRecord>,
     /// Registered targets, keyed by `target_group/id/port` (`elbv2::model::target_key`).
     pub targets: BTreeMap<String, TargetRecord>,
+    /// ECS account settings, keyed by `principal|name` (`model::account_setting_key`).
+    pub account_settings: BTreeMap<String, AccountSettingRecord>,
 }
 
 pub fn service_key(cluster: &str, name: &str) -> String {
@@ -78,6 +81,9 @@ pub enum Command {
         port: u16,
         health: TargetHealth,
     },
+    PutAccountSetting(AccountSettingRecord),
+    /// Forgets a principal's setting by `model::account_setting_key`.
+    RemoveAccountSetting(String),
 }
 
 /// The storage key a command touches: what a durable backend writes or deletes.
@@ -93,6 +99,7 @@ pub enum RecordKey {
     TargetGroup(String),
     Listener(String),
     Target(String),
+    AccountSetting(String),
 }
 
 impl State {
@@ -187,6 +194,15 @@ impl State {
                     target.health = health;
                 }
                 RecordKey::Target(key)
+            }
+            Command::PutAccountSetting(setting) => {
+                let key = setting.key();
+                self.account_settings.insert(key.clone(), setting);
+                RecordKey::AccountSetting(key)
+            }
+            Command::RemoveAccountSetting(key) => {
+                self.account_settings.remove(&key);
+                RecordKey::AccountSetting(key)
             }
         }
     }
