@@ -627,3 +627,101 @@ pub struct LogLine {
     pub stream: String,
     pub message: String,
 }
+
+// ---- account settings ----
+
+/// One account setting, as ECS's `Setting` shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSetting {
+    pub name: String,
+    pub value: String,
+    pub principal_arn: String,
+    /// `user`, or `aws_managed` for the read-only ones (guardDutyActivate).
+    #[serde(rename = "type")]
+    pub setting_type: String,
+}
+
+/// PutAccountSetting: a principal's setting (the caller's when `principalArn` is absent).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PutAccountSettingRequest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub principal_arn: Option<String>,
+}
+
+/// PutAccountSettingDefault: the account's default, for principals without their own.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PutAccountSettingDefaultRequest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteAccountSettingRequest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub principal_arn: Option<String>,
+}
+
+/// The answer of PutAccountSetting, PutAccountSettingDefault and DeleteAccountSetting.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSettingResponse {
+    pub setting: AccountSetting,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountSettingsRequest {
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub value: Option<String>,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub principal_arn: Option<String>,
+    #[serde(default)]
+    pub effective_settings: bool,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountSettingsResponse {
+    pub settings: Vec<AccountSetting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+// ---- Service Connect namespaces ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServicesByNamespaceRequest {
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServicesByNamespaceResponse {
+    pub service_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}

@@ -15,6 +15,7 @@ pub enum ErrorCode {
     ResourceInUseException,
     PlatformUnknownException,
     UnsupportedFeatureException,
+    NamespaceNotFoundException,
     ServerException,
 }
 
@@ -35,6 +36,7 @@ impl ErrorCode {
             ErrorCode::ResourceInUseException => "ResourceInUseException",
             ErrorCode::PlatformUnknownException => "PlatformUnknownException",
             ErrorCode::UnsupportedFeatureException => "UnsupportedFeatureException",
+            ErrorCode::NamespaceNotFoundException => "NamespaceNotFoundException",
             ErrorCode::ServerException => "ServerException",
         }
     }

@@ -189,6 +189,46 @@ fn stored_propagate_tags<'de, D: serde::Deserializer<'de>>(
     Ok(PropagateTags::from_ecs(&word).unwrap_or(PropagateTags::None))
 }
 
+ecs_words! {
+    /// ECS's account setting names (`SettingName`, and `dualStackIPv6`, which ECS's
+    /// account settings documentation lists beside them).
+    pub enum SettingName {
+        ServiceLongArnFormat => "serviceLongArnFormat",
+        TaskLongArnFormat => "taskLongArnFormat",
+        ContainerInstanceLongArnFormat => "containerInstanceLongArnFormat",
+        AwsvpcTrunking => "awsvpcTrunking",
+        ContainerInsights => "containerInsights",
+        DualStackIpv6 => "dualStackIPv6",
+        FargateFipsMode => "fargateFIPSMode",
+        TagResourceAuthorization => "tagResourceAuthorization",
+        FargateTaskRetirementWaitPeriod => "fargateTaskRetirementWaitPeriod",
+        GuardDutyActivate => "guardDutyActivate",
+        DefaultLogDriverMode => "defaultLogDriverMode",
+        FargateEventWindows => "fargateEventWindows",
+    }
+}
+
+/// One account setting a principal set. berth has one account, so the principal is kept
+/// as the resource part of its IAM ARN (`root`, `user/NAME`, `role/NAME`): the account id
+/// comes from the configuration when the ARN is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountSettingRecord {
+    pub principal: String,
+    pub name: SettingName,
+    pub value: String,
+}
+
+impl AccountSettingRecord {
+    pub fn key(&self) -> String {
+        account_setting_key(&self.principal, self.name)
+    }
+}
+
+/// The state's key of a principal's setting.
+pub fn account_setting_key(principal: &str, name: SettingName) -> String {
+    format!("{principal}|{}", name.as_ecs())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     pub name: String,

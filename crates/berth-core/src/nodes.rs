@@ -97,7 +97,7 @@ pub fn register_node(
             name: registration.cluster.clone(),
             status: ClusterStatus::Active,
             tags: vec![],
-            settings: vec![],
+            settings: crate::ecs::new_cluster_settings(&working, vec![]),
             configuration: None,
             capacity_providers: vec![],
             default_capacity_provider_strategy: vec![],

@@ -12,7 +12,8 @@ use crate::elbv2::model::{
     target_key, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetHealth, TargetRecord,
 };
 use crate::model::{
-    Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord, TaskDefinitionStatus,
+    AccountSettingRecord, Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord,
+    TaskDefinitionStatus,
 };
 
 /// Everything berth knows, keyed for lookup.
@@ -45,6 +46,8 @@ pub struct State {
     pub listeners: BTreeMap<String, ListenerRecord>,
     /// Registered targets, keyed by `target_group/id/port` (`elbv2::model::target_key`).
     pub targets: BTreeMap<String, Arc<TargetRecord>>,
+    /// ECS account settings, keyed by `principal|name` (`model::account_setting_key`).
+    pub account_settings: BTreeMap<String, AccountSettingRecord>,
 }
 
 pub fn service_key(cluster: &str, name: &str) -> String {
@@ -82,6 +85,9 @@ pub enum Command {
         port: u16,
         health: TargetHealth,
     },
+    PutAccountSetting(AccountSettingRecord),
+    /// Forgets a principal's setting by `model::account_setting_key`.
+    RemoveAccountSetting(String),
 }
 
 /// The storage key a command touches: what a durable backend writes or deletes.
@@ -97,6 +103,7 @@ pub enum RecordKey {
     TargetGroup(String),
     Listener(String),
     Target(String),
+    AccountSetting(String),
 }
 
 impl State {
@@ -192,6 +199,15 @@ impl State {
                     Arc::make_mut(target).health = health;
                 }
                 RecordKey::Target(key)
+            }
+            Command::PutAccountSetting(setting) => {
+                let key = setting.key();
+                self.account_settings.insert(key.clone(), setting);
+                RecordKey::AccountSetting(key)
+            }
+            Command::RemoveAccountSetting(key) => {
+                self.account_settings.remove(&key);
+                RecordKey::AccountSetting(key)
             }
         }
     }

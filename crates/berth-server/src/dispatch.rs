@@ -135,6 +135,11 @@ pub async fn dispatch(
         "DeregisterContainerInstance" => {
             run(cp, region, body, ecs::deregister_container_instance).await
         }
+        "PutAccountSetting" => run(cp, region, body, ecs::put_account_setting).await,
+        "PutAccountSettingDefault" => run(cp, region, body, ecs::put_account_setting_default).await,
+        "ListAccountSettings" => run(cp, region, body, ecs::list_account_settings).await,
+        "DeleteAccountSetting" => run(cp, region, body, ecs::delete_account_setting).await,
+        "ListServicesByNamespace" => run(cp, region, body, ecs::list_services_by_namespace).await,
         _ => Err(unknown()),
     }
 }

@@ -39,6 +39,11 @@ const ECS_ACTIONS: &[&str] = &[
     "DescribeContainerInstances",
     "UpdateContainerInstancesState",
     "DeregisterContainerInstance",
+    "PutAccountSetting",
+    "PutAccountSettingDefault",
+    "ListAccountSettings",
+    "DeleteAccountSetting",
+    "ListServicesByNamespace",
 ];
 
 const ELBV2_ACTIONS: &[&str] = &[
@@ -65,6 +70,11 @@ const ELBV2_ACTIONS: &[&str] = &[
 /// Field names the ECS actions read, at the top level or inside containers.
 const ECS_FIELDS: &[&str] = &[
     "cluster",
+    "name",
+    "value",
+    "principalArn",
+    "effectiveSettings",
+    "namespace",
     "clusterName",
     "clusters",
     "family",

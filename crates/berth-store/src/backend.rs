@@ -55,6 +55,7 @@ fn key_text(key: &RecordKey) -> String {
         RecordKey::TargetGroup(k) => format!("target-group/{k}"),
         RecordKey::Listener(k) => format!("listener/{k}"),
         RecordKey::Target(k) => format!("target/{k}"),
+        RecordKey::AccountSetting(k) => format!("account-setting/{k}"),
     }
 }
 
@@ -75,6 +76,7 @@ pub(crate) fn record_of(state: &State, key: &RecordKey) -> Result<Record, StoreE
         RecordKey::TargetGroup(k) => encode(text, state.target_groups.get(k)),
         RecordKey::Listener(k) => encode(text, state.listeners.get(k)),
         RecordKey::Target(k) => encode(text, state.targets.get(k).map(|t| &**t)),
+        RecordKey::AccountSetting(k) => encode(text, state.account_settings.get(k)),
     }
 }
 
@@ -106,6 +108,7 @@ fn command_of(key: &str, value: &[u8]) -> Result<Command, String> {
         "target-group" => Command::PutTargetGroup(Box::new(decode(value)?)),
         "listener" => Command::PutListener(Box::new(decode(value)?)),
         "target" => Command::PutTarget(Box::new(decode(value)?)),
+        "account-setting" => Command::PutAccountSetting(decode(value)?),
         _ => return Err("unknown record kind".to_string()),
     })
 }
@@ -256,6 +259,38 @@ mod record_tests {
         );
         assert!(quarantined[1].reason.contains("unknown record kind"));
         assert_eq!(state.clusters.keys().collect::<Vec<_>>(), ["ok"]);
+    }
+}
+
+#[cfg(test)]
+mod account_setting_tests {
+    use super::*;
+    use berth_core::model::{AccountSettingRecord, SettingName};
+
+    #[test]
+    fn account_settings_survive_a_round_trip_and_deletes_remove_them() {
+        let setting = AccountSettingRecord {
+            principal: "user/alice".into(),
+            name: SettingName::ContainerInsights,
+            value: "enhanced".into(),
+        };
+        let backend = MemoryBackend::default();
+        let mut state = State::default();
+        let key = state.apply(Command::PutAccountSetting(setting.clone()));
+        backend
+            .write(&[record_of(&state, &key).unwrap()], 1)
+            .unwrap();
+        let stored = backend.read_all().unwrap();
+        assert_eq!(stored[0].0, "account-setting/user/alice|containerInsights");
+        let (loaded, quarantined) = state_from_records(stored);
+        assert!(quarantined.is_empty());
+        assert_eq!(loaded, state);
+
+        let key = state.apply(Command::RemoveAccountSetting(setting.key()));
+        backend
+            .write(&[record_of(&state, &key).unwrap()], 2)
+            .unwrap();
+        assert!(backend.read_all().unwrap().is_empty());
     }
 }
 

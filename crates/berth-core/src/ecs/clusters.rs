@@ -43,7 +43,7 @@ pub fn create_cluster(
         name: name.clone(),
         status: ClusterStatus::Active,
         tags: request.tags,
-        settings: request.settings,
+        settings: super::new_cluster_settings(state, request.settings),
         configuration: request.configuration,
         capacity_providers,
         default_capacity_provider_strategy,

@@ -3,6 +3,7 @@
 //! The server parses the request, calls one of these under the state lock, has the
 //! store apply the commands and sends the response. Nothing here touches IO.
 
+mod account_settings;
 mod capacity_providers;
 mod clusters;
 mod container_instances;
@@ -12,6 +13,10 @@ mod tags;
 mod task_definitions;
 mod tasks;
 
+pub use account_settings::{
+    default_container_insights, delete_account_setting, list_account_settings,
+    new_cluster_settings, put_account_setting, put_account_setting_default,
+};
 pub use capacity_providers::{
     describe_capacity_providers, put_cluster_capacity_providers, BUILT_IN_CAPACITY_PROVIDERS,
 };

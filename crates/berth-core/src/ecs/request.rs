@@ -107,4 +107,10 @@ no_cluster!(
     api::UntagResourceRequest,
     api::ListTagsForResourceRequest,
     api::DescribeCapacityProvidersRequest,
+    api::PutAccountSettingRequest,
+    api::PutAccountSettingDefaultRequest,
+    api::ListAccountSettingsRequest,
+    api::DeleteAccountSettingRequest,
+    // A Cloud Map namespace spans clusters.
+    api::ListServicesByNamespaceRequest,
 );

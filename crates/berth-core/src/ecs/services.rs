@@ -589,3 +589,24 @@ pub fn delete_service(
         response,
     })
 }
+
+/// ListServicesByNamespace: berth has no Cloud Map namespaces (its services reach each
+/// other by name through its own service discovery, which has no namespace to name), so
+/// every namespace is one it does not know, answered as ECS answers one.
+pub fn list_services_by_namespace(
+    _state: &State,
+    request: api::ListServicesByNamespaceRequest,
+    _ctx: &mut Context,
+) -> EcsResult<api::ListServicesByNamespaceResponse> {
+    if request.namespace.is_empty() {
+        return Err(EcsError::invalid_parameter("namespace is required"));
+    }
+    paginate::<String>(&[], request.next_token.as_deref(), request.max_results, 100)?;
+    Err(EcsError::new(
+        ErrorCode::NamespaceNotFoundException,
+        format!(
+            "The specified namespace wasn't found: '{}' (berth has no Cloud Map namespaces; services reach each other by name within their cluster)",
+            request.namespace
+        ),
+    ))
+}
