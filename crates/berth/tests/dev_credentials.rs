@@ -179,6 +179,7 @@ fn one_aws_profile_points_the_aws_cli_boto3_and_berth_at_berth_dev() {
 
     let boto3 = support::python_boto3(
         "import boto3; print(boto3.client('ecs').list_clusters()['clusterArns'])",
+        &[],
         &profile_env,
     );
     let boto3_out = String::from_utf8_lossy(&boto3.stdout);

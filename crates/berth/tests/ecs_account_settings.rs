@@ -7,21 +7,8 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
 use serde_json::json;
-use support::Dev;
-
-fn assert_client_error(out: &std::process::Output, code: &str, words: &str) {
-    assert!(
-        !out.status.success(),
-        "expected {code}, the command succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(code), "expected {code} in: {stderr}");
-    assert!(stderr.contains(words), "expected '{words}' in: {stderr}");
-}
+use support::{assert_refused, Dev};
 
 /// The account id berth puts in its ARNs, read from a cluster's ARN.
 fn account_id(dev: &Dev) -> String {
@@ -164,10 +151,10 @@ fn aws_cli_puts_lists_and_deletes_account_settings_and_clusters_take_the_default
     for (args, words) in refusals {
         let mut call = vec!["ecs", "put-account-setting"];
         call.extend(args);
-        assert_client_error(&dev.aws(&call), "InvalidParameterException", words);
+        assert_refused(&dev.aws(&call), "InvalidParameterException", words);
     }
     let out = dev.aws(&["ecs", "list-account-settings", "--value", "enabled"]);
-    assert_client_error(&out, "InvalidParameterException", "value");
+    assert_refused(&out, "InvalidParameterException", "value");
 
     // Kept across a restart (the store), then deleted.
     dev.restart_with_flags(&[]);
@@ -196,7 +183,7 @@ fn aws_cli_puts_lists_and_deletes_account_settings_and_clusters_take_the_default
         "--namespace",
         "internal",
     ]);
-    assert_client_error(&out, "NamespaceNotFoundException", "internal");
+    assert_refused(&out, "NamespaceNotFoundException", "internal");
 }
 
 /// boto3 knows the newer setting names, the `type` member and the paginator.
@@ -242,27 +229,5 @@ missing = code(ecs.list_services_by_namespace, namespace="arn:aws:servicediscove
 assert missing[0] == "NamespaceNotFoundException", missing
 print("ok")
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(dev.endpoint())
-        .arg(&dev.access_key_id)
-        .arg(&dev.secret_access_key)
-        .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/berth-test-credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 with boto3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "the boto3 checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    dev.boto3_checks(script);
 }

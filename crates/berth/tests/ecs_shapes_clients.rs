@@ -6,21 +6,8 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
-use support::Dev;
-
-fn assert_client_error(out: &std::process::Output, code: &str, words: &str) {
-    assert!(
-        !out.status.success(),
-        "expected {code}, the command succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(code), "expected {code} in: {stderr}");
-    assert!(stderr.contains(words), "expected '{words}' in: {stderr}");
-}
+use support::{assert_refused, Dev};
 
 fn sorted_strings(value: &Value) -> Vec<String> {
     let mut words: Vec<String> = value
@@ -98,7 +85,7 @@ fn aws_cli_sees_ecs_error_codes_and_answer_shapes() {
         args.extend(&call);
         args.extend(nope);
         let out = dev.aws(&args);
-        assert_client_error(&out, "ClusterNotFoundException", "Cluster not found");
+        assert_refused(&out, "ClusterNotFoundException", "Cluster not found");
     }
 
     // Cluster settings and configuration: kept, echoed, returned when included.
@@ -133,7 +120,7 @@ fn aws_cli_sees_ecs_error_codes_and_answer_shapes() {
         "--service-connect-defaults",
         "namespace=internal",
     ]);
-    assert_client_error(&out, "InvalidParameterException", "serviceConnectDefaults");
+    assert_refused(&out, "InvalidParameterException", "serviceConnectDefaults");
     let out = dev.aws(&[
         "ecs",
         "update-cluster-settings",
@@ -142,7 +129,7 @@ fn aws_cli_sees_ecs_error_codes_and_answer_shapes() {
         "--settings",
         "name=containerInsights,value=sometimes",
     ]);
-    assert_client_error(&out, "InvalidParameterException", "settings.value");
+    assert_refused(&out, "InvalidParameterException", "settings.value");
     let described = dev.aws_json(&[
         "ecs",
         "describe-clusters",
@@ -229,7 +216,7 @@ fn aws_cli_sees_ecs_error_codes_and_answer_shapes() {
         "--platform-version",
         "1.4.0",
     ]);
-    assert_client_error(&out, "InvalidParameterException", "platform version");
+    assert_refused(&out, "InvalidParameterException", "platform version");
     let listed = dev.aws_json(&["ecs", "list-services", "--cluster", "shapes"]);
     assert_eq!(
         listed["serviceArns"].as_array().unwrap().len(),
@@ -334,27 +321,5 @@ assert spot["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT",
 assert spot["platformVersion"] == "LATEST", spot
 print("ok")
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(dev.endpoint())
-        .arg(&dev.access_key_id)
-        .arg(&dev.secret_access_key)
-        .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/berth-test-credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 with boto3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "the boto3 checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    dev.boto3_checks(script);
 }

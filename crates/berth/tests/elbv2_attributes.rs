@@ -9,28 +9,17 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::Dev;
+use support::{assert_refused, Dev};
 
 fn str_of<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value
         .pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("{pointer} missing in {value}"))
-}
-
-fn assert_error(out: &Output, code: &str, words: &str) {
-    assert!(
-        !out.status.success(),
-        "expected {code}, the command succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(code), "expected {code} in: {stderr}");
-    assert!(stderr.contains(words), "expected '{words}' in: {stderr}");
 }
 
 /// `Attributes` of a Describe/Modify*Attributes answer as (key, value) pairs.
@@ -53,23 +42,7 @@ fn attributes(answer: &Value) -> std::collections::BTreeMap<String, String> {
 fn boto3(dev: &Dev, script: &str) -> Output {
     let prelude = "import boto3, json, os, sys\n\
 client = boto3.client('elbv2', endpoint_url=os.environ['BERTH_ENDPOINT'], region_name='us-east-1')\n";
-    Command::new("python3")
-        .arg("-c")
-        .arg(format!("{prelude}{script}"))
-        .env("BERTH_ENDPOINT", dev.endpoint())
-        .env("AWS_ACCESS_KEY_ID", &dev.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &dev.secret_access_key)
-        .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/berth-test-credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run python3 (boto3 is needed: pip install boto3)")
+    dev.boto3(&format!("{prelude}{script}"))
 }
 
 fn boto3_json(dev: &Dev, script: &str) -> Value {
@@ -218,7 +191,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
 
     // An unknown key and an out-of-range value: ELBv2's ValidationError naming the key,
     // and nothing of the request stored (not even its good attributes).
-    assert_error(
+    assert_refused(
         &dev.aws(&[
             "elbv2",
             "modify-load-balancer-attributes",
@@ -231,7 +204,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
         "ValidationError",
         "no_such.attribute",
     );
-    assert_error(
+    assert_refused(
         &dev.aws(&[
             "elbv2",
             "modify-load-balancer-attributes",
@@ -457,7 +430,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
         "--attributes",
         "Key=deletion_protection.enabled,Value=true",
     ]);
-    assert_error(
+    assert_refused(
         &dev.aws(&[
             "elbv2",
             "delete-load-balancer",

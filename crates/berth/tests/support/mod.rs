@@ -400,6 +400,34 @@ impl Dev {
         serde_json::from_slice(&out.stdout).expect("aws printed JSON")
     }
 
+    /// Runs a boto3 script against this berth: its endpoint, access key id and secret
+    /// are `sys.argv[1:4]` and also `BERTH_ENDPOINT`, `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub fn boto3(&self, script: &str) -> Output {
+        let endpoint = self.endpoint();
+        python_boto3(
+            script,
+            &[&endpoint, &self.access_key_id, &self.secret_access_key],
+            &[
+                ("BERTH_ENDPOINT", &endpoint),
+                ("AWS_ACCESS_KEY_ID", &self.access_key_id),
+                ("AWS_SECRET_ACCESS_KEY", &self.secret_access_key),
+            ],
+        )
+    }
+
+    /// Runs a boto3 script of checks that prints `ok` when all of them hold.
+    pub fn boto3_checks(&self, script: &str) {
+        let out = self.boto3(script);
+        assert!(
+            out.status.success(),
+            "the boto3 checks failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    }
+
     /// Runs the `berth` CLI against this berth.
     pub fn berth(&self, args: &[&str]) -> Output {
         self.berth_command(args).output().expect("run berth")
@@ -571,8 +599,9 @@ pub fn aws_v1() -> PathBuf {
     panic!("the aws CLI v1 is needed on PATH: python3 -m pip install awscli");
 }
 
-/// Runs `script` with python3 and boto3; fails loudly when boto3 is missing.
-pub fn python_boto3(script: &str, envs: &[(&str, &str)]) -> Output {
+/// Runs `script` with python3 and boto3 (`args` are its `sys.argv[1:]`), with no
+/// shared AWS config files and no instance metadata; fails loudly when boto3 is missing.
+pub fn python_boto3(script: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let check = Command::new("python3")
         .args(["-c", "import boto3"])
         .output()
@@ -583,11 +612,31 @@ pub fn python_boto3(script: &str, envs: &[(&str, &str)]) -> Output {
     );
     Command::new("python3")
         .args(["-c", script])
-        .envs(envs.iter().copied())
+        .args(args)
+        .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/berth-test-credentials",
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run python3")
+}
+
+/// An aws CLI or boto3 call that must fail with `code`, its message holding `words`.
+pub fn assert_refused(out: &Output, code: &str, words: &str) {
+    assert!(
+        !out.status.success(),
+        "expected {code}, the command succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(code), "expected {code} in: {stderr}");
+    assert!(stderr.contains(words), "expected '{words}' in: {stderr}");
 }
 
 pub fn tail(text: &str, lines: usize) -> String {
