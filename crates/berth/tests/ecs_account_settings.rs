@@ -190,20 +190,7 @@ fn aws_cli_puts_lists_and_deletes_account_settings_and_clusters_take_the_default
 #[test]
 fn boto3_sees_newer_settings_their_type_and_pages() {
     let dev = Dev::start();
-    let script = r#"
-import sys
-import boto3
-from botocore.exceptions import ClientError
-
-ecs = boto3.client("ecs", endpoint_url=sys.argv[1], region_name="us-east-1",
-                   aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
-
-def code(call, **kwargs):
-    try:
-        call(**kwargs)
-    except ClientError as error:
-        return error.response["Error"]["Code"], error.response["Error"]["Message"]
-    raise AssertionError(f"{call.__name__} {kwargs} succeeded")
+    let checks = r#"
 
 put = ecs.put_account_setting(name="fargateTaskRetirementWaitPeriod", value="14")["setting"]
 assert put["value"] == "14" and put["type"] == "user" and put["principalArn"].endswith(":root"), put
@@ -229,5 +216,5 @@ missing = code(ecs.list_services_by_namespace, namespace="arn:aws:servicediscove
 assert missing[0] == "NamespaceNotFoundException", missing
 print("ok")
 "#;
-    dev.boto3_checks(script);
+    dev.boto3_checks(&format!("{}{checks}", support::BOTO3_ECS_PRELUDE));
 }

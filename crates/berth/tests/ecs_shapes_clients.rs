@@ -238,20 +238,7 @@ fn aws_cli_sees_ecs_error_codes_and_answer_shapes() {
 #[test]
 fn boto3_sees_rebalancing_empty_parameters_and_deleted_definitions() {
     let dev = Dev::start();
-    let script = r#"
-import json, sys
-import boto3
-from botocore.exceptions import ClientError
-
-ecs = boto3.client("ecs", endpoint_url=sys.argv[1], region_name="us-east-1",
-                   aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
-
-def code(call, **kwargs):
-    try:
-        call(**kwargs)
-    except ClientError as error:
-        return error.response["Error"]["Code"], error.response["Error"]["Message"]
-    raise AssertionError(f"{call.__name__} {kwargs} succeeded")
+    let checks = r#"
 
 ecs.create_cluster(clusterName="az")
 ecs.register_task_definition(family="web", containerDefinitions=[
@@ -321,5 +308,5 @@ assert spot["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT",
 assert spot["platformVersion"] == "LATEST", spot
 print("ok")
 "#;
-    dev.boto3_checks(script);
+    dev.boto3_checks(&format!("{}{checks}", support::BOTO3_ECS_PRELUDE));
 }

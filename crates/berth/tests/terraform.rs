@@ -130,26 +130,14 @@ fn terraform_applies_plans_clean_redeploys_and_destroys_the_readme_stack() {
 }
 
 fn load_balancer_configuration(dev: &Dev, idle: u32, port: u16) -> String {
-    let endpoint = dev.endpoint();
+    let provider = terraform::provider(
+        &dev.endpoint(),
+        &dev.access_key_id,
+        &dev.secret_access_key,
+        &["elbv2"],
+    );
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    aws = {{ source = "hashicorp/aws" }}
-  }}
-}}
-provider "aws" {{
-  region                      = "us-east-1"
-  access_key                  = "{key}"
-  secret_key                  = "{secret}"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  endpoints {{
-    elbv2 = "{endpoint}"
-  }}
-}}
+        r#"{provider}
 resource "aws_lb" "web" {{
   name               = "tf-web"
   load_balancer_type = "application"
@@ -177,9 +165,7 @@ resource "aws_lb_listener" "web" {{
     target_group_arn = aws_lb_target_group.web.arn
   }}
 }}
-"#,
-        key = dev.access_key_id,
-        secret = dev.secret_access_key,
+"#
     )
 }
 
@@ -271,23 +257,9 @@ fn configuration(endpoint: &str, key: &str, secret: &str, changed: bool) -> Stri
     } else {
         ("enabled", "3600", "")
     };
+    let provider = terraform::provider(endpoint, key, secret, &["ecs"]);
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    aws = {{ source = "hashicorp/aws" }}
-  }}
-}}
-provider "aws" {{
-  region                      = "us-east-1"
-  access_key                  = "{key}"
-  secret_key                  = "{secret}"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  endpoints {{ ecs = "{endpoint}" }}
-}}
+        r#"{provider}
 resource "aws_ecs_cluster" "c" {{
   name = "tf-ecs"
   setting {{

@@ -627,6 +627,24 @@ pub fn python_boto3(script: &str, args: &[&str], envs: &[(&str, &str)]) -> Outpu
         .expect("run python3")
 }
 
+/// The start of a boto3 script run by `Dev::boto3`: `ecs`, a client of this berth, and
+/// `code(call, **kwargs)`, the (code, message) of a call that must fail.
+pub const BOTO3_ECS_PRELUDE: &str = r#"
+import json, sys
+import boto3
+from botocore.exceptions import ClientError
+
+ecs = boto3.client("ecs", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
+
+def code(call, **kwargs):
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        return error.response["Error"]["Code"], error.response["Error"]["Message"]
+    raise AssertionError(f"{call.__name__} {kwargs} succeeded")
+"#;
+
 /// An aws CLI or boto3 call that must fail with `code`, its message holding `words`.
 pub fn assert_refused(out: &Output, code: &str, words: &str) {
     assert!(

@@ -52,6 +52,24 @@ pub fn mirror_or_say_why(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// The `terraform` and `provider "aws"` blocks for a berth at `endpoint`, serving the
+/// provider's `services` (`ecs`, `elbv2`) there.
+pub fn provider(endpoint: &str, access_key: &str, secret_key: &str, services: &[&str]) -> String {
+    let endpoints: String = services
+        .iter()
+        .map(|service| format!("    {service} = \"{endpoint}\"\n"))
+        .collect();
+    format!(
+        "terraform {{\n  required_providers {{\n    aws = {{ source = \"hashicorp/aws\" }}\n  }}\n}}\n\
+         provider \"aws\" {{\n  region                      = \"us-east-1\"\n\
+         \x20 access_key                  = \"{access_key}\"\n\
+         \x20 secret_key                  = \"{secret_key}\"\n\
+         \x20 skip_credentials_validation = true\n  skip_requesting_account_id  = true\n\
+         \x20 skip_metadata_api_check     = true\n  skip_region_validation      = true\n\
+         \x20 endpoints {{\n{endpoints}  }}\n}}\n"
+    )
+}
+
 pub struct Workspace {
     dir: tempfile::TempDir,
     rc: PathBuf,
