@@ -53,6 +53,16 @@ fn start_server_over(store: Arc<Store>) -> SocketAddr {
 }
 
 fn berth(address: SocketAddr, args: &[&str], stdin: Option<&str>) -> Output {
+    berth_in(Some("our-project"), address, args, stdin)
+}
+
+/// `berth ARGS` with `--cluster CLUSTER` when one is given.
+fn berth_in(
+    cluster: Option<&str>,
+    address: SocketAddr,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
         .args([
@@ -61,14 +71,8 @@ fn berth(address: SocketAddr, args: &[&str], stdin: Option<&str>) -> Output {
             "--access-key-id",
             ACCESS_KEY_ID,
         ])
-        .args([
-            "--secret-access-key",
-            SECRET,
-            "--region",
-            "us-east-1",
-            "--cluster",
-            "our-project",
-        ])
+        .args(["--secret-access-key", SECRET, "--region", "us-east-1"])
+        .args(cluster.map(|c| ["--cluster", c]).into_iter().flatten())
         .env(
             "BERTH_DATA_DIR",
             std::env::temp_dir().join("berth-cli-test-no-such-dir"),
@@ -373,4 +377,28 @@ fn nodes_lists_each_container_instance_with_its_agent_and_resources() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr)
         .contains("no container instance 'host-nope' in cluster 'our-project'"));
+}
+
+#[test]
+fn ps_with_no_cluster_selected_shows_every_cluster() {
+    let address = start_server();
+    let (ok, _, stderr) = apply(address, "clusters: [alpha, beta]");
+    assert!(ok, "{stderr}");
+    let every = berth_in(None, address, &["ps"], None);
+    let text = String::from_utf8_lossy(&every.stdout);
+    assert!(
+        every.status.success(),
+        "{}",
+        String::from_utf8_lossy(&every.stderr)
+    );
+    assert!(
+        text.contains("alpha\n") && text.contains("beta\n"),
+        "{text}"
+    );
+    let one = berth_in(Some("beta"), address, &["ps"], None);
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert!(
+        text.starts_with("beta\n") && !text.contains("alpha"),
+        "{text}"
+    );
 }

@@ -22,6 +22,8 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Apply { file, endpoint } => apply::run(&endpoint, &file).await,
         ClientCommand::Ps { all, endpoint } => {
+            // With no cluster selected, the truth is every cluster, not an empty default.
+            let all = all || endpoint.cluster.is_none();
             ps::run(&ApiClient::from_flags(&endpoint)?, all).await
         }
         ClientCommand::Logs {

@@ -55,7 +55,8 @@ pub enum ClientCommand {
     },
     /// Show the cluster -> service -> task -> container tree with status, health and ports.
     Ps {
-        /// Every cluster, not only the selected one.
+        /// Every cluster, also when --cluster (or BERTH_CLUSTER) selects one; without a
+        /// selected cluster every cluster is shown anyway.
         #[arg(long, short = 'a')]
         all: bool,
         #[command(flatten)]
