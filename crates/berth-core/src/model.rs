@@ -499,6 +499,12 @@ impl Task {
         self.last_status == TaskStatus::Stopped
     }
 
+    /// Started at least `millis` before `now` (never, if it has not started).
+    pub fn has_run_for(&self, now: Timestamp, millis: u64) -> bool {
+        self.started_at
+            .is_some_and(|started| now.millis_since(started) >= millis)
+    }
+
     pub fn has_health_checks(&self) -> bool {
         self.containers
             .iter()

@@ -143,10 +143,9 @@ impl ServiceHealth {
 
     fn settled(&self, task: &Task) -> bool {
         self.healthy_targets.is_some()
-            || self.now.is_none_or(|now| {
-                task.started_at
-                    .is_some_and(|started| now.millis_since(started) >= UNCHECKED_TASK_SETTLE_MS)
-            })
+            || self
+                .now
+                .is_none_or(|now| task.has_run_for(now, UNCHECKED_TASK_SETTLE_MS))
     }
 
     pub fn healthy(&self, task: &Task) -> bool {
@@ -664,10 +663,7 @@ fn update_deployments(
         new_tasks
             .iter()
             .filter(|t| t.is_live() && t.deployment_id.as_deref() == Some(id))
-            .all(|t| {
-                t.started_at
-                    .is_some_and(|s| now.millis_since(s) >= ROLLOUT_STABLE_MS)
-            })
+            .all(|t| t.has_run_for(now, ROLLOUT_STABLE_MS))
     };
 
     if service.status == ServiceStatus::Active {
@@ -757,10 +753,10 @@ fn update_deployments(
         push_event(service, message, ctx);
     }
     // A service that has run steadily past the crash window has stopped crashing.
-    let settled = tasks.iter().filter(|t| t.is_live()).all(|t| {
-        t.started_at
-            .is_some_and(|s| ctx.now.millis_since(s) >= CRASH_WINDOW_MS)
-    });
+    let settled = tasks
+        .iter()
+        .filter(|t| t.is_live())
+        .all(|t| t.has_run_for(ctx.now, CRASH_WINDOW_MS));
     if steady && settled && service.consecutive_failures > 0 {
         service.consecutive_failures = 0;
         service.next_launch_at = None;
