@@ -15,7 +15,7 @@ use crate::config::{LbConfig, Limits, ListenerConfig, ListenerProtocol};
 use crate::error::LbError;
 use crate::health::TargetHealth;
 use crate::listener::{self, ListenerContext, Routing};
-use crate::routing::{Action, Routes};
+use crate::routing::Routes;
 use crate::target_group::TargetGroup;
 
 /// The load balancer's data plane. Cheap to clone; every task it started ends on
@@ -449,6 +449,10 @@ fn routing_of(config: &ListenerConfig, groups: &HashMap<String, Arc<TargetGroup>
             .target_groups()
             .filter_map(|id| Some((id.to_string(), groups.get(id)?.clone())))
             .collect(),
+        only_group: config
+            .only_target_group()
+            .and_then(|id| groups.get(id))
+            .cloned(),
     })
 }
 
@@ -501,15 +505,11 @@ fn validate(config: &LbConfig) -> Result<(), LbError> {
                 ));
             }
         }
-        if listener.protocol == ListenerProtocol::Tcp {
-            let single = listener.rules.is_empty()
-                && matches!(&listener.default_action, Action::Forward(groups) if groups.len() == 1);
-            if !single {
-                return invalid(format!(
-                    "tcp listener {} must forward to exactly one target group, with no rules",
-                    listener.id
-                ));
-            }
+        if listener.protocol == ListenerProtocol::Tcp && listener.only_target_group().is_none() {
+            return invalid(format!(
+                "tcp listener {} must forward to exactly one target group, with no rules",
+                listener.id
+            ));
         }
     }
     Ok(())

@@ -52,6 +52,17 @@ impl ListenerConfig {
         }
     }
 
+    /// The one target group of a default action that forwards to exactly one, with no
+    /// rule before it: the only routing a TCP listener may have.
+    pub fn only_target_group(&self) -> Option<&str> {
+        match &self.default_action {
+            Action::Forward(groups) if groups.len() == 1 && self.rules.is_empty() => {
+                Some(&groups[0].target_group_id)
+            }
+            _ => None,
+        }
+    }
+
     /// Every target group its actions may forward to.
     pub fn target_groups(&self) -> impl Iterator<Item = &str> {
         self.rules

@@ -39,15 +39,9 @@ use crate::{http_proxy, tcp_proxy};
 pub(crate) struct Routing {
     pub routes: Routes,
     pub groups: std::collections::HashMap<String, Arc<TargetGroup>>,
-}
-
-impl Routing {
-    /// The one target group a TCP listener (no rules, one forward) splices to.
-    pub fn only_group(&self) -> Option<&Arc<TargetGroup>> {
-        self.routes
-            .only_target_group()
-            .and_then(|id| self.groups.get(id))
-    }
+    /// The one group a TCP listener (no rules, one forward) splices to
+    /// (`ListenerConfig::only_target_group`).
+    pub only_group: Option<Arc<TargetGroup>>,
 }
 
 /// What every connection of one listener shares.

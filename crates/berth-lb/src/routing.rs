@@ -292,26 +292,6 @@ impl Routes {
         !self.rules.is_empty()
     }
 
-    /// The one target group of a default action that forwards to exactly one and no
-    /// rule before it: the only routing a TCP listener has.
-    pub fn only_target_group(&self) -> Option<&str> {
-        match (&self.default, self.rules.is_empty()) {
-            (Action::Forward(groups), true) if groups.len() == 1 => {
-                Some(&groups[0].target_group_id)
-            }
-            _ => None,
-        }
-    }
-
-    /// Every target group an action may forward to.
-    pub fn target_groups(&self) -> impl Iterator<Item = &str> {
-        self.rules
-            .iter()
-            .map(|rule| &rule.action)
-            .chain(std::iter::once(&self.default))
-            .flat_map(Action::target_groups)
-    }
-
     /// The action of the first rule whose conditions all match, else the default.
     pub fn route(&self, request: &RequestView) -> Route<'_> {
         let action = self
@@ -494,9 +474,6 @@ mod tests {
             Route::Forward("api")
         );
         assert_eq!(routes.route(&request("/", &canary)), Route::Forward("web"));
-        let mut groups: Vec<&str> = routes.target_groups().collect();
-        groups.sort();
-        assert_eq!(groups, ["api", "canary", "web"]);
     }
 
     #[test]

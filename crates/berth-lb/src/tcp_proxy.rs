@@ -13,7 +13,7 @@ use crate::upstream::{Lease, Target};
 
 pub(crate) async fn serve(mut client: TcpStream, context: Arc<ListenerContext>) {
     let routing = context.route.load_full();
-    let Some(group) = routing.only_group() else {
+    let Some(group) = &routing.only_group else {
         tracing::debug!("tcp listener with no single target group");
         return;
     };

@@ -87,6 +87,13 @@ async fn rules_route_by_priority_and_the_balancer_answers_its_own_actions() {
             }),
         },
     ];
+    let mut named: Vec<&str> = listener.target_groups().collect();
+    named.sort();
+    assert_eq!(
+        named,
+        ["api", "canary", "web"],
+        "every group its actions name"
+    );
     let config = LbConfig {
         listeners: vec![listener.clone()],
         target_groups: vec![
