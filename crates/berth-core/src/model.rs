@@ -375,6 +375,16 @@ impl StopCode {
     }
 }
 
+/// The stop reason of a task whose container health checks failed (ECS's words).
+pub const CONTAINER_CHECKS_FAILED: &str = "Task failed container health checks";
+/// How the stop reason of a task whose targets failed begins (ECS's words).
+pub const ELB_CHECKS_FAILED: &str = "Task failed ELB health checks";
+
+/// Whether a stop reason is the service scheduler's for failed health checks.
+pub fn stopped_for_failed_checks(reason: &str) -> bool {
+    reason == CONTAINER_CHECKS_FAILED || reason.starts_with(ELB_CHECKS_FAILED)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     /// The id in the container's ARN.
@@ -441,6 +451,11 @@ pub struct Task {
     /// Set once the service scheduler has taken this task's stop into account
     /// (crash backoff, failed-task counts, events), so it is counted once.
     pub stop_accounted: bool,
+    /// Set by the service scheduler once the task has counted as healthy (its checks,
+    /// its targets, or a settled run when nothing checks it): a task stopped before
+    /// that is a failed launch, however long it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ever_healthy: bool,
     /// The targets this task is registered as in its service's target groups.
     #[serde(default)]
     pub load_balancer_targets: Vec<TaskTarget>,

@@ -9,9 +9,9 @@ use crate::ecs::demand_of;
 use crate::ecs::{new_task, start_deployment, stopping, Context, TaskOrigin};
 use crate::elbv2::model::TargetHealthState;
 use crate::model::{
-    ContainerInstanceStatus, DeploymentStatus, HealthStatus, PropagateTags, RolloutState,
-    SchedulingStrategy, Service, ServiceEvent, ServiceStatus, StopCode, Task, TaskStatus,
-    MAX_SERVICE_EVENTS,
+    stopped_for_failed_checks, ContainerInstanceStatus, DeploymentStatus, HealthStatus,
+    PropagateTags, RolloutState, SchedulingStrategy, Service, ServiceEvent, ServiceStatus,
+    StopCode, Task, TaskStatus, CONTAINER_CHECKS_FAILED, ELB_CHECKS_FAILED, MAX_SERVICE_EVENTS,
 };
 use crate::placement::{
     group_for, PlacementConstraint, PlacementFailure, PlacementSpec, PlacementStrategy, Placer,
@@ -215,6 +215,13 @@ fn reconcile_service(state: &State, original: Service, ctx: &mut Context) -> Vec
     }
     // Targets just registered are `initial`: the health below is the store's.
     let health = ServiceHealth::of(state, &service, tasks.iter()).settling(ctx.now);
+    for task in tasks
+        .iter_mut()
+        .filter(|t| !t.ever_healthy && health.healthy(t))
+    {
+        task.ever_healthy = true;
+        task_commands.push(task.clone());
+    }
     replace_unhealthy_tasks(
         state,
         &service,
@@ -327,8 +334,10 @@ fn account_stopped_tasks(
         let failed = matches!(
             task.stop_code,
             Some(StopCode::EssentialContainerExited | StopCode::TaskFailedToStart)
-        ) || task.stopped_reason.as_deref()
-            == Some("Task failed container health checks");
+        ) || task
+            .stopped_reason
+            .as_deref()
+            .is_some_and(stopped_for_failed_checks);
         if !failed {
             continue;
         }
@@ -336,7 +345,8 @@ fn account_stopped_tasks(
             (Some(started), Some(stopped)) => stopped.millis_since(started),
             _ => 0,
         };
-        if ran_for < CRASH_WINDOW_MS {
+        // A crash soon after start, or a task that never served, is a failed launch.
+        if ran_for < CRASH_WINDOW_MS || !task.ever_healthy {
             service.consecutive_failures = service.consecutive_failures.saturating_add(1);
             if let Some(deployment) = service
                 .deployments
@@ -376,7 +386,7 @@ fn replace_unhealthy_tasks(
         * 1000;
     for task in tasks.iter_mut().filter(|t| t.is_live()) {
         let reason = if task.health_status == HealthStatus::Unhealthy {
-            "Task failed container health checks".to_string()
+            CONTAINER_CHECKS_FAILED.to_string()
         } else if service_targets::target_health(state, task) == Some(TargetHealthState::Unhealthy)
         {
             let group = task
@@ -386,7 +396,7 @@ fn replace_unhealthy_tasks(
                 .map(|g| g.name.clone())
                 .next()
                 .unwrap_or_default();
-            format!("Task failed ELB health checks in (target-group {group})")
+            format!("{ELB_CHECKS_FAILED} in (target-group {group})")
         } else {
             continue;
         };

@@ -3,7 +3,10 @@
 use berth_api::NetworkBinding;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ContainerStatus, DesiredStatus, HealthStatus, StopCode, Task, TaskStatus};
+use crate::model::{
+    stopped_for_failed_checks, ContainerStatus, DesiredStatus, HealthStatus, StopCode, Task,
+    TaskStatus,
+};
 use crate::state::{Command, State};
 use crate::Timestamp;
 
@@ -130,7 +133,15 @@ fn merge(current: &Task, report: &TaskReport, activates: bool, now: Timestamp) -
         task.desired_status = DesiredStatus::Stopped;
         task.stopping_at = task.stopping_at.or(Some(now));
     }
-    if task.stop_code.is_none() {
+    // A container that exited on its own is the first cause of the health checks that
+    // failed because of it: its exit, not the scheduler's verdict, is why the task stopped.
+    let exit_explains_failed_checks = report.stop_code == Some(StopCode::EssentialContainerExited)
+        && task.stop_code == Some(StopCode::ServiceSchedulerInitiated)
+        && task
+            .stopped_reason
+            .as_deref()
+            .is_some_and(stopped_for_failed_checks);
+    if task.stop_code.is_none() || exit_explains_failed_checks {
         task.stop_code = report.stop_code;
         task.stopped_reason = report.stopped_reason.clone().or(task.stopped_reason.take());
     }

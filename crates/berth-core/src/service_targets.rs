@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::elbv2::model::{target_key, TargetHealthState, TargetRecord, TargetType};
-use crate::elbv2::{parse_elbv2_arn, target_group_in_use, Elbv2Ref};
+use crate::elbv2::{drain_seconds, parse_elbv2_arn, Elbv2Ref};
 use crate::model::{Service, Task, TaskStatus, TaskTarget};
 use crate::state::{Command, State};
 use crate::Timestamp;
@@ -108,6 +108,7 @@ pub fn register(state: &State, service: &Service, task: &mut Task, now: Timestam
                 registered_at: now,
                 health: Default::default(),
                 draining_until: None,
+                passed_check: false,
             }))
         })
         .collect();
@@ -132,12 +133,8 @@ pub fn deregister(state: &State, task: &mut Task, now: Timestamp) -> Vec<Command
             stop_after = stop_after.max(record.draining_until.unwrap_or(now));
             continue;
         }
-        let delay = state
-            .target_groups
-            .get(&target.target_group)
-            .map(|g| u64::from(g.attributes.deregistration_delay_seconds))
-            .unwrap_or(0);
-        if delay == 0 || !target_group_in_use(state, &target.target_group) {
+        let delay = drain_seconds(state, record);
+        if delay == 0 {
             commands.push(Command::RemoveTarget(key));
             continue;
         }

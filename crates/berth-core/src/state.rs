@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::elbv2::model::{
-    target_key, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetHealth, TargetRecord,
+    target_key, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetHealth,
+    TargetHealthState, TargetRecord,
 };
 use crate::model::{
     AccountSettingRecord, Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord,
@@ -196,7 +197,9 @@ impl State {
             } => {
                 let key = target_key(&target_group, &target_id, port);
                 if let Some(target) = self.targets.get_mut(&key) {
-                    Arc::make_mut(target).health = health;
+                    let target = Arc::make_mut(target);
+                    target.passed_check |= health.state == TargetHealthState::Healthy;
+                    target.health = health;
                 }
                 RecordKey::Target(key)
             }
@@ -309,6 +312,7 @@ mod tests {
             registered_at: crate::Timestamp(1),
             health: TargetHealth::default(),
             draining_until: None,
+            passed_check: false,
         })));
         let before = state.clone();
         assert!(Arc::ptr_eq(

@@ -6,9 +6,9 @@ mod common;
 
 use berth_core::api::elbv2 as wire;
 use berth_core::ecs::Context;
-use berth_core::elbv2::model::{TargetHealth, TargetHealthState};
+use berth_core::elbv2::model::{target_key, TargetHealth, TargetHealthState};
 use berth_core::elbv2::{self, Elbv2Result};
-use berth_core::model::{ContainerStatus, DesiredStatus, HealthStatus, TaskStatus};
+use berth_core::model::{ContainerStatus, DesiredStatus, HealthStatus, Task, TaskStatus};
 use berth_core::{Command, ContainerReport, ErrorCode, State, TaskReport};
 use common::World;
 use serde_json::json;
@@ -461,4 +461,159 @@ fn the_tasks_of_a_lost_machine_leave_their_targets_at_once_and_are_replaced_else
     world.send_reports(&[late]);
     assert_eq!(world.task(&on_lost[0]).last_status, TaskStatus::Stopped);
     assert_eq!(world.live_tasks("web").len(), 4);
+}
+
+#[test]
+fn targets_that_never_passed_a_check_leave_at_once_and_their_tasks_count_as_failures() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    // A grace period longer than the crash window: the tasks run 61 s before they are
+    // replaced, so only "never healthy" can make their stops failures.
+    world.create_service(json!({
+        "serviceName": "web", "taskDefinition": "web", "desiredCount": 2,
+        "healthCheckGracePeriodSeconds": 60,
+        "loadBalancers": [{"targetGroupArn": tg_arn, "containerName": "web", "containerPort": 80}],
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}
+    }));
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Unhealthy);
+    world.advance_secs(61);
+    world.settle();
+
+    let stopping: Vec<Task> = world
+        .state
+        .tasks
+        .values()
+        .filter(|t| t.desired_status == DesiredStatus::Stopped)
+        .map(|t| Task::clone(t))
+        .collect();
+    assert_eq!(stopping.len(), 2, "both failing tasks are replaced");
+    for task in &stopping {
+        assert!(!task.ever_healthy, "{}", task.id);
+        assert!(
+            task.stop_after
+                <= Some(
+                    world
+                        .now
+                        .plus_secs(berth_core::service_discovery::ENDPOINT_DRAIN_SECS)
+                ),
+            "no deregistration delay for {}: {:?}",
+            task.id,
+            task.stop_after
+        );
+        for target in &task.load_balancer_targets {
+            assert!(
+                !world.state.targets.contains_key(&target_key(
+                    &target.target_group,
+                    &target.id,
+                    target.port
+                )),
+                "a target that never passed a check is deregistered without a delay"
+            );
+        }
+    }
+    world.agent_stop_all();
+    world.settle();
+    let service = world.model_service("web");
+    assert_eq!(
+        service.consecutive_failures, 2,
+        "each never-healthy task is a failed launch"
+    );
+    assert!(
+        service.next_launch_at.is_some(),
+        "the next launch backs off"
+    );
+    assert_eq!(service.deployments[0].failed_tasks, 2);
+}
+
+#[test]
+fn a_task_that_served_and_then_failed_after_the_crash_window_is_no_failed_launch() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 1, 0);
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    let task = world.live_tasks("web")[0].id.clone();
+    assert!(world.task(&task).ever_healthy, "it served");
+    world.advance_secs(120);
+    targets_say(&mut world, &tg, TargetHealthState::Unhealthy);
+    world.settle();
+    assert_eq!(world.task(&task).desired_status, DesiredStatus::Stopped);
+    assert_eq!(
+        world.task(&task).stop_after,
+        Some(world.now.plus_secs(10)),
+        "a target that served drains for the group's delay"
+    );
+    world.agent_stop_all();
+    world.settle();
+    let service = world.model_service("web");
+    assert_eq!(service.deployments[0].failed_tasks, 0);
+    assert_eq!(
+        service.consecutive_failures, 1,
+        "a late failure starts a new count"
+    );
+}
+
+#[test]
+fn a_container_that_exited_is_the_stop_reason_even_when_its_target_failed_first() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 1, 0);
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    let task = world.live_tasks("web")[0].id.clone();
+    // The container is killed: the balancer's checks notice before the agent reports.
+    targets_say(&mut world, &tg, TargetHealthState::Unhealthy);
+    world.settle();
+    assert!(world
+        .task(&task)
+        .stopped_reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("Task failed ELB health checks")));
+    world.agent_exit(&task, 137);
+    world.settle();
+    let stopped = world.describe_task(&task);
+    assert_eq!(
+        stopped.stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("Essential container in task exited")
+    );
+    assert_eq!(stopped.containers[0].exit_code, Some(137));
+
+    // A stop the scheduler decided for another reason keeps it, even when the
+    // container then exits on its own while its target drains.
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    let replacement = world.live_tasks("web")[0].id.clone();
+    world.update_service(json!({"service": "web", "desiredCount": 0}));
+    world.settle();
+    let reason = world.task(&replacement).stopped_reason.clone();
+    assert!(reason.is_some(), "scaled in");
+    world.agent_exit(&replacement, 1);
+    world.settle();
+    let stopped = world.describe_task(&replacement);
+    assert_eq!(
+        stopped.stop_code.as_deref(),
+        Some("ServiceSchedulerInitiated")
+    );
+    assert_eq!(stopped.stopped_reason, reason);
 }

@@ -528,6 +528,7 @@ fn put_ip_target(cluster: &Cluster, group: &str, port: u16, state: TargetHealthS
                     description: None,
                 },
                 draining_until: None,
+                passed_check: false,
             },
         ))])
         .unwrap();

@@ -498,6 +498,7 @@ mod tests {
             registered_at: Timestamp::from_secs_f64(1.0),
             health: Default::default(),
             draining_until: draining.then(|| Timestamp::from_secs_f64(100.0)),
+            passed_check: false,
         }))
     }
 

@@ -376,6 +376,7 @@ mod elbv2_tests {
             registered_at: Timestamp(1),
             health: TargetHealth::default(),
             draining_until: Some(Timestamp(5)),
+            passed_check: false,
         };
         let backend = MemoryBackend::default();
         let mut state = State::default();

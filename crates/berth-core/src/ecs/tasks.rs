@@ -97,6 +97,7 @@ pub fn new_task(
         stopped_reason: None,
         version: 1,
         stop_accounted: false,
+        ever_healthy: false,
         load_balancer_targets: vec![],
         stop_after: None,
     }

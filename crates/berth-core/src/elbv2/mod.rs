@@ -36,7 +36,7 @@ pub use tags::*;
 pub use target_groups::*;
 pub use targets::*;
 
-use model::{ListenerRecord, LoadBalancerRecord, ResourceTag, TargetGroupRecord};
+use model::{ListenerRecord, LoadBalancerRecord, ResourceTag, TargetGroupRecord, TargetRecord};
 
 use crate::ecs::Outcome;
 use crate::state::State;
@@ -118,6 +118,19 @@ pub fn target_group_in_use(state: &State, target_group: &str) -> bool {
         .listeners
         .values()
         .any(|l| l.target_group == target_group)
+}
+
+/// How long a deregistered target drains, in seconds: its group's deregistration delay
+/// when a listener sends it traffic and it ever passed a health check; 0 (it goes at
+/// once) otherwise, since a target the balancer never chose has no requests to finish.
+pub fn drain_seconds(state: &State, target: &TargetRecord) -> u64 {
+    let Some(group) = state.target_groups.get(&target.target_group) else {
+        return 0;
+    };
+    if !target.ever_healthy() || !target_group_in_use(state, &group.id) {
+        return 0;
+    }
+    u64::from(group.attributes.deregistration_delay_seconds)
 }
 
 /// ELBv2's name rule for load balancers and target groups.

@@ -254,9 +254,19 @@ pub struct TargetRecord {
     pub health: TargetHealth,
     /// Set by DeregisterTargets: the target is draining until then, then removed.
     pub draining_until: Option<Timestamp>,
+    /// Whether a health check ever passed since it was registered: the balancer has
+    /// only sent it requests if so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passed_check: bool,
 }
 
 impl TargetRecord {
+    /// Whether the target has ever been healthy (records written before
+    /// `passed_check` existed know it only from their current state).
+    pub fn ever_healthy(&self) -> bool {
+        self.passed_check || self.health.state == TargetHealthState::Healthy
+    }
+
     pub fn key(&self) -> String {
         target_key(&self.target_group, &self.id, self.port)
     }

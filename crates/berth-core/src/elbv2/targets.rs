@@ -6,7 +6,7 @@ use berth_api::elbv2 as wire;
 use super::model::{target_key, TargetGroupRecord, TargetHealth, TargetRecord, TargetType};
 use super::target_groups::targets_of;
 use super::{
-    check_port, present, target_group_by_arn, target_group_in_use, Elbv2Error, Elbv2ErrorCode,
+    check_port, drain_seconds, present, target_group_by_arn, Elbv2Error, Elbv2ErrorCode,
     Elbv2Result,
 };
 use crate::ecs::{Context, Outcome};
@@ -159,6 +159,7 @@ pub fn register_targets(
             registered_at: ctx.now,
             health: TargetHealth::default(),
             draining_until: None,
+            passed_check: false,
         })));
     }
     Ok(Outcome {
@@ -178,8 +179,6 @@ pub fn deregister_targets(
     if request.targets.is_empty() {
         return Err(Elbv2Error::missing("targets"));
     }
-    let delay = target_group.attributes.deregistration_delay_seconds;
-    let drains = delay > 0 && target_group_in_use(state, &target_group.id);
     let mut commands = Vec::new();
     let mut seen = Vec::new();
     for (index, given) in request.targets.iter().enumerate() {
@@ -198,9 +197,10 @@ pub fn deregister_targets(
             continue;
         }
         seen.push(key.clone());
-        if drains {
+        let delay = drain_seconds(state, target);
+        if delay > 0 {
             let mut draining = TargetRecord::clone(target);
-            draining.draining_until = Some(ctx.now.plus_secs(u64::from(delay)));
+            draining.draining_until = Some(ctx.now.plus_secs(delay));
             commands.push(Command::PutTarget(Box::new(draining)));
         } else {
             commands.push(Command::RemoveTarget(key));
