@@ -72,4 +72,5 @@ echo
 echo "berth dev keeps running in the background (pid $(cat "$DATA/berth-dev.pid" 2>/dev/null || echo '?'), log $LOG)."
 echo "Credentials for the aws CLI: $DATA/connection.json (the berth CLI reads it itself)."
 echo "berth is $PWD/$BERTH; to type just 'berth': export PATH=\"$PWD/target/release:\$PATH\""
-echo "Stop it with: $BERTH dev --stop --data-dir $DATA   (its tasks keep running; the next start adopts them)"
+echo "Stop it with: $PWD/$BERTH dev --stop --data-dir $DATA"
+echo "  (its tasks keep running, the load balancer's listeners stop; the next start adopts the tasks)"

@@ -149,14 +149,14 @@ fn a_pid_file_left_by_a_killed_berth_dev_is_replaced() {
     );
 }
 
-/// A `berth dev` started under `script`, so its standard output is a terminal; stopped
-/// with `berth dev --stop` (and killed if that fails) when dropped.
-struct OnTerminal {
+/// A `berth dev` this file starts itself (under `script`, or with its output in a
+/// file); stopped with `berth dev --stop` (and killed if that fails) when dropped.
+struct Background {
     data_dir: tempfile::TempDir,
     child: std::process::Child,
 }
 
-impl Drop for OnTerminal {
+impl Drop for Background {
     fn drop(&mut self) {
         let _ = berth_dev_stop(self.data_dir.path());
         let _ = self.child.kill();
@@ -207,7 +207,7 @@ fn on_a_terminal_berth_dev_prints_the_generated_secret() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run berth dev under script (util-linux)");
-    let mut dev = OnTerminal { data_dir, child };
+    let mut dev = Background { data_dir, child };
     let connection = dev.data_dir.path().join("connection.json");
     let secret = support::poll_until(
         "berth dev on a terminal prints its keys",
@@ -238,4 +238,55 @@ fn on_a_terminal_berth_dev_prints_the_generated_secret() {
     assert!(stopped.status.success(), "{}", text(&stopped.stderr));
     let status = dev.child.wait().unwrap();
     assert!(status.success(), "berth dev under script: {status}");
+}
+
+#[test]
+fn a_log_file_gets_plain_text_and_no_secret() {
+    support::require_docker();
+    let data_dir = tempfile::tempdir().unwrap();
+    let log = data_dir.path().join("berth-dev.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["dev", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .env_remove("BERTH_ACCESS_KEY_ID")
+        .env_remove("BERTH_SECRET_ACCESS_KEY")
+        .env_remove("NO_COLOR")
+        .env("BERTH_LB_ADDRESS", "127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("run berth dev");
+    let mut dev = Background { data_dir, child };
+    support::poll_until(
+        "berth dev to start",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(100),
+        || {
+            if let Ok(Some(status)) = dev.child.try_wait() {
+                panic!("berth dev exited with {status}");
+            }
+            std::fs::read_to_string(&log)
+                .ok()?
+                .contains("Stop it with:")
+                .then_some(())
+        },
+    );
+    let stopped = berth_dev_stop(dev.data_dir.path());
+    assert!(stopped.status.success(), "{}", text(&stopped.stderr));
+    assert!(dev.child.wait().unwrap().success());
+    let written = std::fs::read_to_string(&log).unwrap();
+    let connection: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dev.data_dir.path().join("connection.json")).unwrap(),
+    )
+    .unwrap();
+    let secret = connection["secret_access_key"].as_str().unwrap();
+    assert!(!written.contains(secret), "{written}");
+    assert!(written.contains(" INFO "), "{written}");
+    assert!(
+        !written.contains('\x1b'),
+        "no colour codes in a file: {written}"
+    );
 }
