@@ -32,12 +32,15 @@ say "building the example images"
 examples/images/build.sh
 
 DATA="${BERTH_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/berth}"
-mkdir -p "$DATA"
+LOG="$DATA/berth-dev.log"
+# The data dir and the log are the user's alone (berth writes no secret to a log, but
+# task warnings and errors land there).
+(umask 077 && mkdir -p "$DATA" && touch "$LOG") && chmod 600 "$LOG"
 if ! $BERTH ps --data-dir "$DATA" >/dev/null 2>&1; then
-  say "starting berth dev (log: $DATA/berth-dev.log)"
-  nohup $BERTH dev --data-dir "$DATA" >>"$DATA/berth-dev.log" 2>&1 &
+  say "starting berth dev (log: $LOG)"
+  nohup $BERTH dev --data-dir "$DATA" >>"$LOG" 2>&1 &
   for _ in $(seq 1 100); do $BERTH ps --data-dir "$DATA" >/dev/null 2>&1 && break; sleep 0.2; done
-  $BERTH ps --data-dir "$DATA" >/dev/null || { tail -20 "$DATA/berth-dev.log"; exit 1; }
+  $BERTH ps --data-dir "$DATA" >/dev/null || { tail -20 "$LOG"; exit 1; }
 fi
 
 say "applying examples/our-project.yaml"
@@ -66,5 +69,8 @@ get http://127.0.0.1:8000/cgi-bin/board
 echo
 echo "The load balancer through the aws CLI: aws elbv2 describe-target-health ... (see the README's tour)"
 echo
-echo "berth dev keeps running in the background. Credentials for the aws CLI: $DATA/connection.json"
-echo "Stop it with: pkill -f 'berth dev'"
+echo "berth dev keeps running in the background (pid $(cat "$DATA/berth-dev.pid" 2>/dev/null || echo '?'), log $LOG)."
+echo "Credentials for the aws CLI: $DATA/connection.json (the berth CLI reads it itself)."
+echo "berth is $PWD/$BERTH; to type just 'berth': export PATH=\"$PWD/target/release:\$PATH\""
+echo "Stop it with: $PWD/$BERTH dev --stop --data-dir $DATA"
+echo "  (its tasks keep running, the load balancer's listeners stop; the next start adopts the tasks)"

@@ -4,6 +4,7 @@
 //! local agent, server the agent listener) and runs until SIGINT / SIGTERM.
 
 use std::future::Future;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -244,7 +245,8 @@ impl Running {
             format!(" (listening on {})", self.listen)
         };
         println!(
-            "berth {command} is running: ECS API at {}{listening}, data in {}",
+            "berth {command} is running (pid {}): ECS API at {}{listening}, data in {}",
+            std::process::id(),
             self.endpoint,
             self.data_dir.display()
         );
@@ -268,10 +270,20 @@ impl Running {
                 "  export AWS_ACCESS_KEY_ID={}",
                 self.credentials.access_key_id
             );
-            println!(
-                "  export AWS_SECRET_ACCESS_KEY={}",
-                self.credentials.secret_access_key
-            );
+            // Standard output that is no terminal is most often a log file, which
+            // others may read and which outlives the key: the secret stays in the
+            // connection file.
+            if std::io::stdout().is_terminal() {
+                println!(
+                    "  export AWS_SECRET_ACCESS_KEY={}",
+                    self.credentials.secret_access_key
+                );
+            } else {
+                println!(
+                    "  export AWS_SECRET_ACCESS_KEY=...   # not written to a log: the secret_access_key in {}",
+                    connection_file.display()
+                );
+            }
             println!(
                 "  export AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL={} AWS_PAGER=\"\"",
                 self.region, self.endpoint

@@ -8,6 +8,7 @@ mod client;
 mod control_plane;
 mod dev;
 mod paths;
+mod pid_file;
 mod process;
 mod server;
 mod task_logs;
@@ -43,6 +44,10 @@ pub struct DevArgs {
     /// How long a stopped task's containers are kept (for `berth logs`) before removal, in seconds.
     #[arg(long, default_value_t = 600)]
     pub task_cleanup_wait: u64,
+    /// Stop the `berth dev` running on the data directory (--data-dir, else the default):
+    /// SIGTERM to the process its pid file names, then wait until it has exited.
+    #[arg(long)]
+    pub stop: bool,
 }
 
 fn main() -> std::process::ExitCode {

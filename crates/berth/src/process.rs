@@ -1,6 +1,7 @@
 //! What every long-running berth command does the same way: log to stderr, stop on
 //! SIGINT / SIGTERM, draw secrets from the system, keep its node id.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use crate::paths;
@@ -8,9 +9,13 @@ use crate::paths;
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour for a person at a terminal; a log file gets plain text.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 

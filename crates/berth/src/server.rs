@@ -10,6 +10,7 @@
 //! works on the data dir directly, with or without the server running: a rotation
 //! takes effect at the next join.
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,8 +114,13 @@ fn describe_expiry(record: &TokenRecord) -> String {
         .unwrap_or_else(|| "later".to_string())
 }
 
-/// Makes a token, keeps the operator's copy, prints the command.
-fn rotate(data_dir: &Path, ca: &ClusterCa, server: &str, ttl: Duration) -> anyhow::Result<()> {
+/// Makes a token and keeps the operator's copy; the command, for the caller to print.
+fn rotate(
+    data_dir: &Path,
+    ca: &ClusterCa,
+    server: &str,
+    ttl: Duration,
+) -> anyhow::Result<(JoinCommand, TokenRecord)> {
     let tokens = JoinTokens::in_dir(&pki_dir(data_dir));
     let (token, record) = tokens.rotate(&ca.fingerprint(), epoch_seconds(), ttl.as_secs())?;
     let join = JoinCommand {
@@ -122,8 +128,16 @@ fn rotate(data_dir: &Path, ca: &ClusterCa, server: &str, ttl: Duration) -> anyho
         token: token.reveal(),
     };
     paths::write_private(&join_file(data_dir), &serde_json::to_vec_pretty(&join)?)?;
-    print_join(&join, &record);
-    Ok(())
+    Ok((join, record))
+}
+
+/// How a running server points at the join command without writing the token itself.
+fn print_join_pointer(data_dir: &Path, record: &TokenRecord) {
+    println!(
+        "Agents join with the command `berth server token --data-dir {}` prints (its token expires {})",
+        data_dir.display(),
+        describe_expiry(record)
+    );
 }
 
 /// `berth server token [--rotate]`.
@@ -144,7 +158,9 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
     )
     .with_context(|| format!("reading {}", file.display()))?;
     if args.rotate {
-        return rotate(&data_dir, &ca, &join.server, args.ttl);
+        let (join, record) = rotate(&data_dir, &ca, &join.server, args.ttl)?;
+        print_join(&join, &record);
+        return Ok(());
     }
     let token =
         JoinToken::parse(&join.token).with_context(|| format!("reading {}", file.display()))?;
@@ -263,7 +279,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ca.fingerprint()
     );
     if created || tokens.records()?.is_empty() {
-        rotate(&data_dir, &ca, &server_url, args.token_ttl)?;
+        let (join, record) = rotate(&data_dir, &ca, &server_url, args.token_ttl)?;
+        // The token admits machines to the cluster: shown on a terminal, kept out of
+        // a log (standard output that is no terminal), as berth dev's secret is.
+        if std::io::stdout().is_terminal() {
+            print_join(&join, &record);
+        } else {
+            print_join_pointer(&data_dir, &record);
+        }
     } else {
         // The operator's copy follows the address the server is reached at now.
         if let Ok(bytes) = std::fs::read(join_file(&data_dir)) {
@@ -282,11 +305,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .into_iter()
             .max_by_key(|record| record.created_at);
         match current {
-            Some(record) if epoch_seconds() < record.expires_at => println!(
-                "Agents join with the command `berth server token --data-dir {}` prints (its token expires {})",
-                data_dir.display(),
-                describe_expiry(&record)
-            ),
+            Some(record) if epoch_seconds() < record.expires_at => {
+                print_join_pointer(&data_dir, &record)
+            }
             _ => println!(
                 "The join token expired: make a new one with `berth server token --rotate --data-dir {}`",
                 data_dir.display()

@@ -97,6 +97,13 @@ fn agents_join_run_a_service_and_are_told_apart_from_impostors() {
     let mut cluster = Cluster::start();
     let (server, token) = cluster.join_command();
     assert!(server.starts_with("https://127.0.0.1:"), "{server}");
+    // The server's output here is a log file: it names the command, not the token.
+    let log = cluster.server.log_text();
+    assert!(
+        !log.contains(&token),
+        "the join token is not in the log: {log}"
+    );
+    assert!(log.contains("berth server token --data-dir"), "{log}");
 
     let a = cluster.spawn_agent(
         "agent-a",

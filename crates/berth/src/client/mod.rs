@@ -53,7 +53,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         endpoint: Endpoint,
     },
-    /// Show the cluster -> service -> task -> container tree with status, health and ports.
+    /// Show the cluster -> service -> task -> container tree with status, health (a load-balanced task's target health too) and ports.
     Ps {
         /// Every cluster, also when --cluster (or BERTH_CLUSTER) selects one; without a
         /// selected cluster every cluster is shown anyway.

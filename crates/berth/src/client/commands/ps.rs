@@ -1,6 +1,7 @@
 //! `berth ps`: the cluster -> service -> task -> container tree. Fetching is separate
 //! from drawing: [`render`] is a pure function of the API's answers and `now`.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use berth_api::{
@@ -13,7 +14,7 @@ use super::{
     describe_tasks, list_tasks, name_from_arn, now_epoch_seconds, service_of_task, short_task_id,
     task_definition_name,
 };
-use crate::client::ApiClient;
+use crate::client::{is_elbv2_error, ApiClient, XmlElement};
 
 /// Stopped tasks older than this are left out.
 const RECENT_STOPPED_SECONDS: f64 = 600.0;
@@ -27,6 +28,17 @@ pub(super) struct ClusterView {
     pub services: Vec<Service>,
     /// Running and stopped tasks, in any order.
     pub tasks: Vec<Task>,
+    /// The targets of the services' target groups, by target group ARN.
+    pub target_health: HashMap<String, Vec<Target>>,
+}
+
+/// One target of DescribeTargetHealth.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Target {
+    pub id: String,
+    pub port: Option<i64>,
+    pub state: String,
+    pub reason: Option<String>,
 }
 
 pub async fn run(client: &ApiClient, all: bool) -> anyhow::Result<()> {
@@ -107,43 +119,143 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
         }
     }
     let tasks = describe_tasks(client, cluster, &task_arns).await?;
+    let mut target_health = HashMap::new();
+    for service in &services {
+        for load_balancer in &service.load_balancers {
+            let Some(arn) = load_balancer.target_group_arn.as_deref() else {
+                continue;
+            };
+            if target_health.contains_key(arn) {
+                continue;
+            }
+            target_health.insert(arn.to_string(), describe_target_health(client, arn).await?);
+        }
+    }
     Ok(ClusterView {
         name: cluster.to_string(),
         services,
         tasks,
+        target_health,
     })
+}
+
+/// A target group's targets; none when the group is gone (a service may still name it).
+async fn describe_target_health(client: &ApiClient, arn: &str) -> anyhow::Result<Vec<Target>> {
+    let params = vec![("TargetGroupArn".to_string(), arn.to_string())];
+    let document = match client.elbv2("DescribeTargetHealth", params).await {
+        Ok(document) => document,
+        Err(error) if is_elbv2_error(&error, "TargetGroupNotFound") => return Ok(Vec::new()),
+        Err(error) => return Err(error.context(format!("describing the targets of {arn}"))),
+    };
+    let root = XmlElement::parse(&document)?;
+    let Some(result) = root.child("DescribeTargetHealthResult") else {
+        anyhow::bail!("berth's answer to DescribeTargetHealth has no DescribeTargetHealthResult");
+    };
+    Ok(result
+        .members(&["TargetHealthDescriptions"])
+        .into_iter()
+        .map(|member| Target {
+            id: member
+                .text_at(&["Target", "Id"])
+                .unwrap_or_default()
+                .to_string(),
+            port: member.number_at(&["Target", "Port"]),
+            state: member
+                .text_at(&["TargetHealth", "State"])
+                .unwrap_or_default()
+                .to_string(),
+            reason: member
+                .text_at(&["TargetHealth", "Reason"])
+                .map(str::to_string),
+        })
+        .collect())
 }
 
 // ---- drawing (pure) ----
 
+/// The columns, named once above every tree.
+const HEADERS: [&str; 4] = ["NAME", "STATUS", "HEALTH", "DETAIL"];
+
+/// One cell: its text, and the same text as painted (colour codes take no width).
+#[derive(Default, Clone)]
+struct Cell {
+    plain: String,
+    painted: String,
+}
+
+impl Cell {
+    fn plain(text: impl Into<String>) -> Cell {
+        let text = text.into();
+        Cell {
+            painted: text.clone(),
+            plain: text,
+        }
+    }
+
+    /// `self` then `other` with `separator` between, when both have text.
+    fn join(mut self, separator: &str, other: Cell) -> Cell {
+        if other.plain.is_empty() {
+            return self;
+        }
+        if !self.plain.is_empty() {
+            self.plain.push_str(separator);
+            self.painted.push_str(separator);
+        }
+        self.plain.push_str(&other.plain);
+        self.painted.push_str(&other.painted);
+        self
+    }
+}
+
 /// One line of the tree and what hangs below it.
 struct Node {
-    label: String,
+    name: String,
+    status: Cell,
+    health: Cell,
+    detail: String,
+    /// Stopped tasks and their containers: dimmed when colour is on.
+    dim: bool,
     children: Vec<Node>,
 }
 
 impl Node {
-    fn leaf(label: String) -> Self {
+    fn leaf(name: String) -> Self {
         Node {
-            label,
+            name,
+            status: Cell::default(),
+            health: Cell::default(),
+            detail: String::new(),
+            dim: false,
             children: vec![],
         }
     }
 }
 
-fn draw(node: &Node, prefix: &str, out: &mut String) {
+/// A line before its columns are padded: the name with its tree prefix.
+struct Row<'n> {
+    name: String,
+    node: &'n Node,
+}
+
+fn flatten<'n>(node: &'n Node, prefix: &str, rows: &mut Vec<Row<'n>>) {
     for (index, child) in node.children.iter().enumerate() {
         let last = index + 1 == node.children.len();
-        out.push_str(prefix);
-        out.push_str(if last { "└─ " } else { "├─ " });
-        out.push_str(&child.label);
-        out.push('\n');
-        draw(
+        rows.push(Row {
+            name: format!("{prefix}{}{}", if last { "└─ " } else { "├─ " }, child.name),
+            node: child,
+        });
+        flatten(
             child,
             &format!("{prefix}{}", if last { "   " } else { "│  " }),
-            out,
+            rows,
         );
     }
+}
+
+/// Pads `painted` (whose visible text is `plain`) to `width` characters.
+fn pad(plain: &str, painted: &str, width: usize) -> String {
+    let fill = width.saturating_sub(plain.chars().count());
+    format!("{painted}{}", " ".repeat(fill))
 }
 
 #[derive(Clone, Copy)]
@@ -161,15 +273,18 @@ impl Paint {
     }
 
     /// Green for good, red for failed, yellow for on the way, plain otherwise.
-    fn status(self, status: &str) -> String {
+    fn status(self, status: &str) -> Cell {
         let code = match status {
-            "RUNNING" | "HEALTHY" | "ACTIVE" | "COMPLETED" => "32",
-            "STOPPED" | "UNHEALTHY" | "FAILED" | "INACTIVE" => "31",
+            "RUNNING" | "HEALTHY" | "ACTIVE" | "COMPLETED" | "healthy" => "32",
+            "STOPPED" | "UNHEALTHY" | "FAILED" | "INACTIVE" | "unhealthy" | "unavailable" => "31",
             "PROVISIONING" | "PENDING" | "ACTIVATING" | "DEACTIVATING" | "STOPPING"
-            | "DEPROVISIONING" | "DRAINING" | "IN_PROGRESS" => "33",
-            _ => return status.to_string(),
+            | "DEPROVISIONING" | "DRAINING" | "IN_PROGRESS" | "initial" | "draining" => "33",
+            _ => return Cell::plain(status),
         };
-        self.code(code, status)
+        Cell {
+            plain: status.to_string(),
+            painted: self.code(code, status),
+        }
     }
 
     fn dim(self, text: &str) -> String {
@@ -177,8 +292,9 @@ impl Paint {
     }
 }
 
-/// Draws one cluster's tree. Stopped tasks of the last ten minutes (five per service at
-/// most) are shown after the live ones, dimmed when colour is on.
+/// Draws one cluster's tree under a line of column headers. Stopped tasks of the last
+/// ten minutes (five per service at most) are shown after the live ones, dimmed when
+/// colour is on.
 pub(super) fn render(view: &ClusterView, now: f64, colour: bool) -> String {
     let paint = Paint { colour };
     let mut root = Node::leaf(view.name.clone());
@@ -189,8 +305,9 @@ pub(super) fn render(view: &ClusterView, now: f64, colour: bool) -> String {
             .tasks
             .iter()
             .filter(|t| service_of_task(t) == Some(service.service_name.as_str()));
-        let mut node = Node::leaf(service_label(service, paint));
-        node.children = task_nodes(tasks.collect(), now, paint);
+        let mut node = service_node(service, paint);
+        let targets = |task: &Task| task_targets(view, service, task);
+        node.children = task_nodes(tasks.collect(), now, paint, &targets);
         root.children.push(node);
     }
     let orphans: Vec<&Task> = view
@@ -201,44 +318,93 @@ pub(super) fn render(view: &ClusterView, now: f64, colour: bool) -> String {
                 .is_none_or(|name| !view.services.iter().any(|s| s.service_name == name))
         })
         .collect();
-    let orphan_nodes = task_nodes(orphans, now, paint);
+    let orphan_nodes = task_nodes(orphans, now, paint, &|_| Vec::new());
     if !orphan_nodes.is_empty() {
-        root.children.push(Node {
-            label: "tasks without a service".to_string(),
-            children: orphan_nodes,
-        });
+        let mut node = Node::leaf("tasks without a service".to_string());
+        node.children = orphan_nodes;
+        root.children.push(node);
     }
     if root.children.is_empty() {
-        root.children
-            .push(Node::leaf(paint.dim("(no services or tasks)")));
+        let mut empty = Node::leaf("(no services or tasks)".to_string());
+        empty.dim = true;
+        root.children.push(empty);
     }
-    let mut out = format!("{}\n", root.label);
-    draw(&root, "", &mut out);
+    let mut rows = vec![Row {
+        name: root.name.clone(),
+        node: &root,
+    }];
+    flatten(&root, "", &mut rows);
+    let name_width = rows
+        .iter()
+        .map(|row| row.name.chars().count())
+        .chain([HEADERS[0].len()])
+        .max()
+        .unwrap_or_default();
+    let width = |cell: fn(&Node) -> &Cell, header: &str| {
+        rows.iter()
+            .map(|row| cell(row.node).plain.chars().count())
+            .chain([header.len()])
+            .max()
+            .unwrap_or_default()
+    };
+    let status_width = width(|node| &node.status, HEADERS[1]);
+    let health_width = width(|node| &node.health, HEADERS[2]);
+    let line = |name: &str, status: (&str, &str), health: (&str, &str), detail: &str| {
+        let text = format!(
+            "{}  {}  {}  {detail}",
+            pad(name, name, name_width),
+            pad(status.0, status.1, status_width),
+            pad(health.0, health.1, health_width),
+        );
+        format!("{}\n", text.trim_end())
+    };
+    let mut out = line(
+        HEADERS[0],
+        (HEADERS[1], HEADERS[1]),
+        (HEADERS[2], HEADERS[2]),
+        HEADERS[3],
+    );
+    for row in &rows {
+        let node = row.node;
+        let text = line(
+            &row.name,
+            (&node.status.plain, &node.status.painted),
+            (&node.health.plain, &node.health.painted),
+            &node.detail,
+        );
+        if node.dim {
+            // Dimmed whole, in its plain words (nested colour codes would end the dim).
+            let plain = line(
+                &row.name,
+                (&node.status.plain, &node.status.plain),
+                (&node.health.plain, &node.health.plain),
+                &node.detail,
+            );
+            out.push_str(&paint.dim(plain.trim_end_matches('\n')));
+            out.push('\n');
+        } else {
+            out.push_str(&text);
+        }
+    }
     out
 }
 
-fn service_label(service: &Service, paint: Paint) -> String {
-    let mut label = format!(
-        "service {}  {}  {}/{} running",
-        service.service_name,
-        paint.status(&service.status),
-        service.running_count,
-        service.desired_count
+fn service_node(service: &Service, paint: Paint) -> Node {
+    let mut detail = format!(
+        "{}/{} running",
+        service.running_count, service.desired_count
     );
     if service.pending_count > 0 {
-        label.push_str(&format!(", {} pending", service.pending_count));
+        detail.push_str(&format!(", {} pending", service.pending_count));
     }
     let is_primary =
         |d: &&Deployment| DeploymentStatus::from_ecs(&d.status) == Some(DeploymentStatus::Primary);
     let primary = service.deployments.iter().find(is_primary);
     let task_definition =
         task_definition_name(primary.map_or(&service.task_definition, |d| &d.task_definition));
-    let mut detail = task_definition.to_string();
+    detail.push_str(&format!("  {task_definition}"));
     if let Some(deployment) = primary.filter(|d| !d.rollout_state.is_empty()) {
-        detail.push_str(&format!(
-            ", deployment {}",
-            paint.status(&deployment.rollout_state)
-        ));
+        detail.push_str(&format!(", deployment {}", deployment.rollout_state));
     }
     let older = service
         .deployments
@@ -251,15 +417,109 @@ fn service_label(service: &Service, paint: Paint) -> String {
             if older == 1 { "" } else { "s" }
         ));
     }
-    label.push_str(&format!("  ({detail})"));
-    label
+    let mut node = Node::leaf(format!("service {}", service.service_name));
+    node.status = paint.status(&service.status);
+    node.detail = detail;
+    node
+}
+
+/// How a task's target stands in one of its service's target groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TaskTargetHealth {
+    pub target_group: String,
+    /// ELBv2's state: initial | healthy | unhealthy | unused | draining | unavailable.
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+/// The task's targets in each target group of its service, as DescribeTargetHealth
+/// reported them: an instance target is the task's container instance at the host port
+/// of `containerName`/`containerPort`, an ip target its address at the container port.
+fn task_targets(view: &ClusterView, service: &Service, task: &Task) -> Vec<TaskTargetHealth> {
+    let instance = task.container_instance_arn.as_deref().map(name_from_arn);
+    let mut found = Vec::new();
+    for load_balancer in &service.load_balancers {
+        let Some(group_arn) = load_balancer.target_group_arn.as_deref() else {
+            continue;
+        };
+        let Some(targets) = view.target_health.get(group_arn) else {
+            continue;
+        };
+        let container_port = load_balancer.container_port;
+        let containers = task
+            .containers
+            .iter()
+            .filter(|c| Some(c.name.as_str()) == load_balancer.container_name.as_deref());
+        let mut addresses: Vec<(&str, Option<i64>)> = Vec::new();
+        for container in containers {
+            if let Some(instance) = instance {
+                let host_port = container
+                    .network_bindings
+                    .iter()
+                    .find(|b| b.container_port == container_port)
+                    .and_then(|b| b.host_port);
+                addresses.push((instance, host_port));
+            }
+            for interface in &container.network_interfaces {
+                if let Some(ip) = interface.private_ipv4_address.as_deref() {
+                    addresses.push((ip, container_port));
+                }
+            }
+        }
+        let matched = targets.iter().find(|target| {
+            addresses
+                .iter()
+                .any(|(id, port)| target.id == *id && port.is_some() && target.port == *port)
+        });
+        if let Some(target) = matched {
+            found.push(TaskTargetHealth {
+                target_group: target_group_name(group_arn).to_string(),
+                state: target.state.clone(),
+                reason: target.reason.clone(),
+            });
+        }
+    }
+    found
+}
+
+/// `arn:...:targetgroup/member/0123abcd` -> `member`.
+fn target_group_name(arn: &str) -> &str {
+    arn.rsplit('/').nth(1).unwrap_or(arn)
+}
+
+/// The HEALTH column of a task: its own health, and its targets' where it has some
+/// (its own is `UNKNOWN` when no container has a health check: then the targets say).
+fn task_health(task: &Task, targets: &[TaskTargetHealth], paint: Paint) -> Cell {
+    let mut cell = if targets.is_empty() || task.health_status != "UNKNOWN" {
+        paint.status(&task.health_status)
+    } else {
+        Cell::default()
+    };
+    for target in targets {
+        let mut part = Cell::plain(if targets.len() == 1 {
+            "target ".to_string()
+        } else {
+            format!("target {} ", target.target_group)
+        })
+        .join("", paint.status(&target.state));
+        if let Some(reason) = target.reason.as_deref().filter(|r| !r.is_empty()) {
+            part = part.join(" ", Cell::plain(format!("({reason})")));
+        }
+        cell = cell.join(", ", part);
+    }
+    cell
 }
 
 fn is_stopped(task: &Task) -> bool {
     task.last_status == "STOPPED"
 }
 
-fn task_nodes(mut tasks: Vec<&Task>, now: f64, paint: Paint) -> Vec<Node> {
+fn task_nodes(
+    mut tasks: Vec<&Task>,
+    now: f64,
+    paint: Paint,
+    targets: &dyn Fn(&Task) -> Vec<TaskTargetHealth>,
+) -> Vec<Node> {
     // Live tasks oldest first (stable as a service grows), then stopped ones newest first.
     tasks.sort_by(|a, b| {
         is_stopped(a).cmp(&is_stopped(b)).then_with(|| {
@@ -286,18 +546,21 @@ fn task_nodes(mut tasks: Vec<&Task>, now: f64, paint: Paint) -> Vec<Node> {
             }
             stopped_shown += 1;
         }
-        nodes.push(task_node(task, now, paint));
+        nodes.push(task_node(task, &targets(task), now, paint));
     }
     nodes
 }
 
-fn task_node(task: &Task, now: f64, paint: Paint) -> Node {
+fn task_node(task: &Task, targets: &[TaskTargetHealth], now: f64, paint: Paint) -> Node {
     let id = short_task_id(&task.task_arn);
     let task_definition = task_definition_name(&task.task_definition_arn);
-    let label = if is_stopped(task) {
-        let mut label = format!("task {id}  STOPPED");
-        if let Some(reason) = task.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
-            label.push_str(&format!(" ({reason})"));
+    let mut node = Node::leaf(format!("task {id}"));
+    node.status = paint.status(&task.last_status);
+    let mut detail = task_definition.to_string();
+    if is_stopped(task) {
+        node.dim = true;
+        if let Some(at) = task.stopped_at {
+            detail.push_str(&format!("  {} ago", duration(now - at)));
         }
         let exited = task
             .containers
@@ -307,49 +570,36 @@ fn task_node(task: &Task, now: f64, paint: Paint) -> Node {
             .or_else(|| task.containers.iter().find(|c| c.exit_code.is_some()))
             .and_then(|c| c.exit_code)
         {
-            label.push_str(&format!(" exit {code}"));
+            detail.push_str(&format!("  exit {code}"));
         }
-        label.push_str(&format!("  {task_definition}"));
-        if let Some(at) = task.stopped_at {
-            label.push_str(&format!("  {} ago", duration(now - at)));
+        if let Some(reason) = task.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
+            detail.push_str(&format!("  ({reason})"));
         }
-        paint.dim(&label)
     } else {
-        let mut label = format!(
-            "task {id}  {}  {}  {task_definition}",
-            paint.status(&task.last_status),
-            paint.status(&task.health_status)
-        );
-        if task.desired_status == "STOPPED" {
-            label.push_str("  (stopping)");
-        }
+        node.health = task_health(task, targets, paint);
         match task.started_at {
-            Some(started) => label.push_str(&format!("  up {}", duration(now - started))),
-            None => label.push_str(&format!(
+            Some(started) => detail.push_str(&format!("  up {}", duration(now - started))),
+            None => detail.push_str(&format!(
                 "  created {} ago",
                 duration(now - task.created_at)
             )),
         }
-        label
-    };
-    let width = task
-        .containers
-        .iter()
-        .map(|c| c.name.len())
-        .max()
-        .unwrap_or(0);
-    let children = task
+        if task.desired_status == "STOPPED" {
+            detail.push_str("  (stopping)");
+        }
+    }
+    node.detail = detail;
+    node.children = task
         .containers
         .iter()
         .map(|container| {
-            let mut line = format!(
-                "{:width$}  {}  {}",
-                container.name,
-                paint.status(&container.last_status),
-                paint.status(&container.health_status)
-            );
+            let mut child = Node::leaf(container.name.clone());
+            child.status = paint.status(&container.last_status);
+            child.health = paint.status(&container.health_status);
+            child.dim = is_stopped(task);
+            let mut detail = Vec::new();
             if let Some(code) = container.exit_code {
-                line.push_str(&format!("  exit {code}"));
+                detail.push(format!("exit {code}"));
             }
             let bindings: Vec<String> = container
                 .network_bindings
@@ -365,19 +615,16 @@ fn task_node(task: &Task, now: f64, paint: Paint) -> Node {
                 })
                 .collect();
             if !bindings.is_empty() {
-                line.push_str(&format!("  {}", bindings.join(", ")));
+                detail.push(bindings.join(", "));
             }
             if let Some(reason) = container.reason.as_deref().filter(|r| !r.is_empty()) {
-                line.push_str(&format!("  ({reason})"));
+                detail.push(format!("({reason})"));
             }
-            Node::leaf(if is_stopped(task) {
-                paint.dim(&line)
-            } else {
-                line
-            })
+            child.detail = detail.join("  ");
+            child
         })
         .collect();
-    Node { label, children }
+    node
 }
 
 /// `42s`, `3m`, `2h5m`, `3d4h`: how long, to the unit that matters.
@@ -474,29 +721,150 @@ mod tests {
             name: "our-project".to_string(),
             services: vec![service],
             tasks: vec![old, crashed, running],
+            ..Default::default()
         }
     }
 
     #[test]
     fn the_tree_shows_services_tasks_and_containers() {
         let expected = "\
+NAME                        STATUS   HEALTH   DETAIL
 our-project
-├─ service member  ACTIVE  3/3 running  (member:2, deployment COMPLETED)
-│  └─ task 1a2b3c4d5e6f  RUNNING  HEALTHY  member:2  up 3m
-│     ├─ nginx  RUNNING  HEALTHY  0.0.0.0:32768->80/tcp
-│     └─ web    RUNNING  UNKNOWN
+├─ service member           ACTIVE            3/3 running  member:2, deployment COMPLETED
+│  └─ task 1a2b3c4d5e6f     RUNNING  HEALTHY  member:2  up 3m
+│     ├─ nginx              RUNNING  HEALTHY  0.0.0.0:32768->80/tcp
+│     └─ web                RUNNING  UNKNOWN
 └─ tasks without a service
-   └─ task ffff3c4d5e6f  STOPPED (Essential container in task exited) exit 3  member:2  2m ago
-      └─ job  STOPPED  UNKNOWN  exit 3
+   └─ task ffff3c4d5e6f     STOPPED           member:2  2m ago  exit 3  (Essential container in task exited)
+      └─ job                STOPPED  UNKNOWN  exit 3
 ";
         assert_eq!(render(&view(), NOW, false), expected);
+    }
+
+    /// A service behind a load balancer, its tasks without a container health check:
+    /// DescribeTargetHealth's answer is their health.
+    fn load_balanced_view(states: &[(&str, Option<&str>)]) -> ClusterView {
+        let group = "arn:aws:elasticloadbalancing:us-east-1:0:targetgroup/member/0123abcd";
+        let mut view = ClusterView {
+            name: "our-project".to_string(),
+            ..Default::default()
+        };
+        let mut service = Service {
+            service_name: "member".to_string(),
+            status: "ACTIVE".to_string(),
+            task_definition: "arn:aws:ecs:us-east-1:0:task-definition/member:2".to_string(),
+            ..Default::default()
+        };
+        service.load_balancers = vec![berth_api::LoadBalancer {
+            target_group_arn: Some(group.to_string()),
+            container_name: Some("nginx".to_string()),
+            container_port: Some(80),
+            ..Default::default()
+        }];
+        view.services.push(service);
+        let mut targets = Vec::new();
+        for (index, (state, reason)) in states.iter().enumerate() {
+            let host_port = 32768 + index as i64;
+            let mut running = task(&format!("{index:032x}"), Some("member"), "RUNNING");
+            running.health_status = "UNKNOWN".to_string();
+            running.container_instance_arn =
+                Some("arn:aws:ecs:us-east-1:0:container-instance/our-project/c1".to_string());
+            let mut nginx = container("nginx", "RUNNING", "UNKNOWN");
+            nginx.network_bindings = vec![NetworkBinding {
+                container_port: Some(80),
+                host_port: Some(host_port),
+                ..Default::default()
+            }];
+            running.containers = vec![nginx];
+            view.tasks.push(running);
+            targets.push(Target {
+                id: "c1".to_string(),
+                port: Some(host_port),
+                state: state.to_string(),
+                reason: reason.map(str::to_string),
+            });
+        }
+        // Another instance's target on the same port is not these tasks'.
+        targets.push(Target {
+            id: "c2".to_string(),
+            port: Some(32768),
+            state: "unhealthy".to_string(),
+            reason: None,
+        });
+        view.target_health.insert(group.to_string(), targets);
+        view
+    }
+
+    #[test]
+    fn tasks_behind_a_load_balancer_show_their_target_health() {
+        let view = load_balanced_view(&[
+            ("healthy", None),
+            ("unhealthy", Some("Target.ResponseCodeMismatch")),
+            ("initial", Some("Elb.RegistrationInProgress")),
+            ("draining", Some("Target.DeregistrationInProgress")),
+        ]);
+        let text = render(&view, NOW, false);
+        let health: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains("task 0000"))
+            .map(|line| {
+                line.split("  ")
+                    .filter(|c| !c.is_empty())
+                    .nth(2)
+                    .unwrap()
+                    .trim()
+            })
+            .collect();
+        assert_eq!(
+            health,
+            [
+                "target healthy",
+                "target unhealthy (Target.ResponseCodeMismatch)",
+                "target initial (Elb.RegistrationInProgress)",
+                "target draining (Target.DeregistrationInProgress)",
+            ],
+            "{text}"
+        );
+        assert!(
+            !text.contains("task 000000000000      RUNNING  UNKNOWN"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_task_with_its_own_health_and_a_target_shows_both() {
+        let mut view = load_balanced_view(&[("unhealthy", Some("Target.Timeout"))]);
+        view.tasks[0].health_status = "HEALTHY".to_string();
+        let text = render(&view, NOW, false);
+        assert!(
+            text.contains("HEALTHY, target unhealthy (Target.Timeout)"),
+            "{text}"
+        );
+        // Coloured, each word keeps its own colour and the columns stay aligned.
+        let coloured = render(&view, NOW, true);
+        assert!(coloured.contains("\x1b[31munhealthy\x1b[0m"), "{coloured}");
+        let strip = |line: &str| {
+            let mut plain = String::new();
+            let mut in_code = false;
+            for c in line.chars() {
+                match c {
+                    '\x1b' => in_code = true,
+                    'm' if in_code => in_code = false,
+                    _ if in_code => {}
+                    _ => plain.push(c),
+                }
+            }
+            plain
+        };
+        let plain: Vec<String> = coloured.lines().map(strip).collect();
+        assert_eq!(plain.join("\n") + "\n", text);
     }
 
     #[test]
     fn colour_is_only_added_when_asked_for() {
         let coloured = render(&view(), NOW, true);
         assert!(coloured.contains("\x1b[32mRUNNING\x1b[0m"));
-        assert!(coloured.contains("\x1b[2mtask ffff3c4d5e6f  STOPPED"));
+        assert!(coloured.contains("\x1b[2m   └─ task ffff3c4d5e6f     STOPPED"));
         assert!(!render(&view(), NOW, false).contains('\x1b'));
     }
 
@@ -515,8 +883,15 @@ our-project
             .count();
         assert_eq!(member_stopped, MAX_STOPPED_PER_SERVICE, "{text}");
         // Newest first: the task stopped 0 s ago comes right after the running one.
+        let first_stopped = text
+            .lines()
+            .filter(|line| line.contains("task "))
+            .nth(1)
+            .unwrap();
         assert!(
-            text.contains("task 000000000000  STOPPED  member:2  0s ago"),
+            first_stopped.contains("task 000000000000")
+                && first_stopped.contains("STOPPED")
+                && first_stopped.ends_with("member:2  0s ago"),
             "{text}"
         );
     }
@@ -529,7 +904,7 @@ our-project
         };
         assert_eq!(
             render(&view, NOW, false),
-            "empty\n└─ (no services or tasks)\n"
+            "NAME                       STATUS  HEALTH  DETAIL\nempty\n└─ (no services or tasks)\n"
         );
     }
 
