@@ -21,7 +21,8 @@ const COOKIE_SECONDS: (u32, u32) = (1, 604_800);
 const RESERVED_COOKIE_PREFIX: &str = "AWSALB";
 
 /// Every `stickiness.type` ELBv2 knows, for the enum constraint.
-const ELBV2_TYPES: &str = "[lb_cookie, app_cookie, source_ip, source_ip_dest_ip, source_ip_dest_ip_proto]";
+const ELBV2_TYPES: &str =
+    "[lb_cookie, app_cookie, source_ip, source_ip_dest_ip, source_ip_dest_ip_proto]";
 
 /// The stickiness keys of a target group of `protocol`.
 fn keys(protocol: Protocol) -> &'static [&'static str] {

@@ -1,11 +1,11 @@
 use berth_api::elbv2 as wire;
 
 use super::model::{
-    HealthCheck, IpAddressType, LoadBalancingAlgorithm, Protocol,
-    TargetGroupAttributes, TargetGroupRecord, TargetType,
+    HealthCheck, IpAddressType, LoadBalancingAlgorithm, Protocol, TargetGroupAttributes,
+    TargetGroupRecord, TargetType,
 };
 use super::{
-    arns, check_name, stickiness, check_port, load_balancer_by_arn, page, present, resource_tags,
+    arns, check_name, check_port, load_balancer_by_arn, page, present, resource_tags, stickiness,
     target_group_by_arn, target_group_in_use, Elbv2Error, Elbv2ErrorCode, Elbv2Result,
 };
 use crate::ecs::{Context, Outcome};
@@ -503,7 +503,9 @@ pub fn modify_target_group_attributes(
             "load_balancing.algorithm.type" => {
                 record.attributes.load_balancing_algorithm = match value {
                     "round_robin" => LoadBalancingAlgorithm::RoundRobin,
-                    "least_outstanding_requests" => LoadBalancingAlgorithm::LeastOutstandingRequests,
+                    "least_outstanding_requests" => {
+                        LoadBalancingAlgorithm::LeastOutstandingRequests
+                    }
                     other => {
                         return Err(Elbv2Error::constraint(
                             "load_balancing.algorithm.type",
