@@ -10,6 +10,10 @@
 //! - 502 when the target failed before a response head (refused, reset, bad HTTP);
 //! - 504 when the target sent no response head within `upstream_response_timeout`.
 //!
+//! With stickiness (`crate::sticky`) the target a request's cookie names, or its client
+//! address hashes to, is tried first while it is healthy, and the response carries the
+//! balancer's cookie for the target that answered.
+//!
 //! A target that fails after the response head was forwarded (reset mid-body) cannot
 //! change the status any more: the client connection is closed, so the client sees a
 //! truncated response rather than a silently short one.

@@ -10,7 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use berth_lb::{
-    LbConfig, Limits, ListenerConfig, ListenerProtocol, LoadBalancer, Stickiness, TargetState,
+    LbConfig, LbError, Limits, ListenerConfig, ListenerProtocol, LoadBalancer, Stickiness,
+    TargetState,
 };
 use common::*;
 use http_body_util::BodyExt;
@@ -240,6 +241,21 @@ async fn app_cookie_stickiness_follows_the_applications_cookie() {
     assert_ne!(reset, "ffffffffffffffff");
     let again = get_with(addr, "/", Some(&format!("AWSALBAPP-0={reset}"))).await;
     assert_eq!(again.body, forged.body);
+}
+
+#[tokio::test]
+async fn app_cookie_stickiness_without_a_cookie_name_is_refused() {
+    let lb = LoadBalancer::new(Limits::default());
+    let mut tg = group("tg", Vec::new());
+    tg.stickiness = Stickiness::AppCookie {
+        cookie_name: String::new(),
+        duration: Duration::from_secs(45),
+    };
+    match lb.apply(single(tg)).await {
+        Err(LbError::InvalidConfig(message)) => assert!(message.contains("cookie name")),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    assert!(lb.local_addr("web").is_none(), "nothing was applied");
 }
 
 /// Connects from `client` to a TCP listener and reads which backend answered.
