@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use berth_lb::{
     Algorithm, HealthCheckConfig, LbConfig, Limits, ListenerConfig, ListenerProtocol, LoadBalancer,
-    TargetConfig, TargetGroupConfig,
+    Stickiness, TargetConfig, TargetGroupConfig,
 };
 use berth_proto::{ControlPlaneLink, DiscoveredService, ServiceEndpoints};
 use berth_runtime::{ContainerSpec, ContainerState, NetworkSpec, RuntimeError};
@@ -234,6 +234,7 @@ fn lb_config(
                     ..HealthCheckConfig::default()
                 },
                 deregistration_delay: Duration::from_millis(service.drain_ms),
+                stickiness: Stickiness::Off,
                 targets: port
                     .endpoints
                     .iter()

@@ -517,8 +517,13 @@ fn attributes_default_and_change_within_range() {
         ),
         (
             "stickiness.enabled",
-            "true",
-            Elbv2ErrorCode::InvalidConfigurationRequest,
+            "maybe",
+            Elbv2ErrorCode::ValidationError,
+        ),
+        (
+            "stickiness.lb_cookie.duration_seconds",
+            "604801",
+            Elbv2ErrorCode::ValidationError,
         ),
         ("no.such.key", "1", Elbv2ErrorCode::ValidationError),
     ] {
@@ -533,6 +538,133 @@ fn attributes_default_and_change_within_range() {
             "{message}"
         );
     }
+}
+
+#[test]
+fn stickiness_is_kept_described_and_checked_as_a_whole() {
+    let mut world = World::new();
+    let tg = create_tg(&mut world, "web");
+    let modify = |pairs: &[(&str, &str)]| wire::ModifyTargetGroupAttributesRequest {
+        target_group_arn: tg.clone(),
+        attributes: pairs
+            .iter()
+            .map(|(key, value)| wire::Attribute {
+                key: key.to_string(),
+                value: value.to_string(),
+            })
+            .collect(),
+    };
+    let pairs = |result: &wire::AttributesResult| -> Vec<(String, String)> {
+        result
+            .attributes
+            .iter()
+            .filter(|a| a.key.starts_with("stickiness."))
+            .map(|a| (a.key.clone(), a.value.clone()))
+            .collect()
+    };
+    let changed = ok(
+        &mut world,
+        elbv2::modify_target_group_attributes,
+        modify(&[
+            ("stickiness.enabled", "true"),
+            ("stickiness.type", "app_cookie"),
+            ("stickiness.app_cookie.cookie_name", "session"),
+            ("stickiness.app_cookie.duration_seconds", "600"),
+        ]),
+    );
+    let expected: Vec<(String, String)> = [
+        ("stickiness.app_cookie.cookie_name", "session"),
+        ("stickiness.app_cookie.duration_seconds", "600"),
+        ("stickiness.enabled", "true"),
+        ("stickiness.lb_cookie.duration_seconds", "86400"),
+        ("stickiness.type", "app_cookie"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(pairs(&changed), expected);
+    let described = ok(
+        &mut world,
+        elbv2::describe_target_group_attributes,
+        wire::TargetGroupArnRequest {
+            target_group_arn: tg.clone(),
+        },
+    );
+    assert_eq!(pairs(&described), expected);
+
+    // One bad attribute and none of the request is stored, the good ones neither.
+    let message = fails(
+        &mut world,
+        elbv2::modify_target_group_attributes,
+        modify(&[
+            ("stickiness.type", "lb_cookie"),
+            ("stickiness.lb_cookie.duration_seconds", "0"),
+        ]),
+        Elbv2ErrorCode::ValidationError,
+    );
+    assert!(
+        message.contains("stickiness.lb_cookie.duration_seconds"),
+        "{message}"
+    );
+    // Clearing the cookie name of app_cookie stickiness that is on is refused.
+    let message = fails(
+        &mut world,
+        elbv2::modify_target_group_attributes,
+        modify(&[("stickiness.app_cookie.cookie_name", "")]),
+        Elbv2ErrorCode::InvalidConfigurationRequest,
+    );
+    assert!(
+        message.contains("stickiness.app_cookie.cookie_name"),
+        "{message}"
+    );
+
+    // A TCP group knows source_ip and no cookie keys.
+    let tcp = ok(
+        &mut world,
+        elbv2::create_target_group,
+        tg_request("tcp", "TCP", "ip"),
+    )
+    .target_groups[0]
+        .target_group_arn
+        .clone();
+    let described = ok(
+        &mut world,
+        elbv2::describe_target_group_attributes,
+        wire::TargetGroupArnRequest {
+            target_group_arn: tcp.clone(),
+        },
+    );
+    assert_eq!(
+        pairs(&described),
+        vec![
+            ("stickiness.enabled".to_string(), "false".to_string()),
+            ("stickiness.type".to_string(), "source_ip".to_string())
+        ]
+    );
+    let message = fails(
+        &mut world,
+        elbv2::modify_target_group_attributes,
+        wire::ModifyTargetGroupAttributesRequest {
+            target_group_arn: tcp.clone(),
+            attributes: vec![wire::Attribute {
+                key: "stickiness.type".into(),
+                value: "lb_cookie".into(),
+            }],
+        },
+        Elbv2ErrorCode::InvalidConfigurationRequest,
+    );
+    assert!(message.contains("'lb_cookie'"), "{message}");
+    ok(
+        &mut world,
+        elbv2::modify_target_group_attributes,
+        wire::ModifyTargetGroupAttributesRequest {
+            target_group_arn: tcp,
+            attributes: vec![wire::Attribute {
+                key: "stickiness.enabled".into(),
+                value: "true".into(),
+            }],
+        },
+    );
 }
 
 #[test]

@@ -123,6 +123,7 @@ async fn run_balancer(bind: SocketAddr, first_port: u16) {
                 ..HealthCheckConfig::default()
             },
             deregistration_delay: Duration::from_secs(1),
+            stickiness: berth_lb::Stickiness::Off,
             targets,
         }],
     })

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{LbConfig, Limits, ListenerConfig, ListenerProtocol};
+use crate::config::{LbConfig, Limits, ListenerConfig, ListenerProtocol, Stickiness};
 use crate::error::LbError;
 use crate::health::TargetHealth;
 use crate::listener::{self, ListenerContext, Routing};
@@ -469,6 +469,15 @@ fn validate(config: &LbConfig) -> Result<(), LbError> {
                 return invalid(format!(
                     "duplicate target id {} in target group {}",
                     target.id, group.id
+                ));
+            }
+        }
+        // The control plane checks cookie names; an empty one would follow nothing.
+        if let Stickiness::AppCookie { cookie_name, .. } = &group.stickiness {
+            if cookie_name.is_empty() {
+                return invalid(format!(
+                    "app cookie stickiness of target group {} needs a cookie name",
+                    group.id
                 ));
             }
         }

@@ -118,7 +118,34 @@ pub struct TargetGroupConfig {
     pub health_check: HealthCheckConfig,
     /// How long a removed target keeps serving its in-flight requests before it goes.
     pub deregistration_delay: Duration,
+    /// Whether a client keeps going to the target it went to (ELBv2's `stickiness.*`).
+    pub stickiness: Stickiness,
     pub targets: Vec<TargetConfig>,
+}
+
+/// Sticky sessions of a target group. A client stays with its target while that
+/// target is healthy and registered; otherwise it is given another by the group's
+/// algorithm and, with a cookie, a new cookie. A cookie names a target of the group by
+/// an opaque token the balancer looks up among the group's healthy targets: it can
+/// never send a request anywhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Stickiness {
+    #[default]
+    Off,
+    /// The balancer's own cookie `AWSALB` (and `AWSALBCORS`, with `SameSite=None;
+    /// Secure`, for cross-origin requests) names the target, renewed on every response
+    /// for `duration`. HTTP listeners only; TCP connections are placed as without.
+    LbCookie { duration: Duration },
+    /// When the target sets the application's cookie `cookie_name`, the balancer sets
+    /// `AWSALBAPP-0` naming the target, for `duration`; requests bearing it stick.
+    AppCookie {
+        cookie_name: String,
+        duration: Duration,
+    },
+    /// Requests and connections from one client address go to one target, chosen by
+    /// hashing the address over the healthy targets: stable while they stay the same,
+    /// and only the clients of a target that leaves move.
+    SourceIp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -10,6 +10,10 @@
 //! - 502 when the target failed before a response head (refused, reset, bad HTTP);
 //! - 504 when the target sent no response head within `upstream_response_timeout`.
 //!
+//! With stickiness (`crate::sticky`) the target a request's cookie names, or its client
+//! address hashes to, is tried first while it is healthy, and the response carries the
+//! balancer's cookie for the target that answered.
+//!
 //! A target that fails after the response head was forwarded (reset mid-body) cannot
 //! change the status any more: the client connection is closed, so the client sees a
 //! truncated response rather than a silently short one.
@@ -33,6 +37,7 @@ use crate::listener::{InFlight, ListenerContext};
 use crate::pool::{self, UpstreamRequestBody, UpstreamSender};
 use crate::routing::{FixedResponse, Redirect, RequestView, Route};
 use crate::splice::copy_bidirectional_with_idle_timeout;
+use crate::sticky;
 use crate::upstream::{Lease, Target};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -122,7 +127,15 @@ pub(crate) async fn handle(
             in_flight,
         ));
     };
-    let algorithm = group.algorithm();
+    let settings = group.settings();
+    let algorithm = settings.algorithm;
+    let stickiness = &settings.stickiness;
+    // The token the request's stickiness cookie carries, if any; it only ever selects
+    // among the group's healthy targets.
+    let requested_token = sticky::cookie_name(stickiness)
+        .and_then(|name| sticky::request_cookie(request.headers(), name))
+        .map(str::to_string);
+    let stuck = group.select_sticky(stickiness, requested_token.as_deref(), client);
     let upgrade = is_upgrade_request(request.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
@@ -144,7 +157,7 @@ pub(crate) async fn handle(
     *upstream_request.version_mut() = Version::HTTP_11;
     *upstream_request.headers_mut() = parts.headers;
 
-    let Some(first) = group.select(algorithm, None) else {
+    let Some(first) = stuck.or_else(|| group.select(algorithm, None)) else {
         return Ok(text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("503 no healthy target in target group {}\n", group.id),
@@ -194,8 +207,16 @@ pub(crate) async fn handle(
         }
     };
     match outcome {
-        Ok((response, lease)) => {
+        Ok((mut response, lease)) => {
             lease.target.clear_passive_failures();
+            for cookie in sticky::set_cookies(
+                stickiness,
+                &lease.target.sticky_token,
+                requested_token.as_deref(),
+                response.headers(),
+            ) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             Ok(client_response(
                 response,
                 lease,

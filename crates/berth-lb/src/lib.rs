@@ -15,6 +15,7 @@ mod pool;
 mod routing;
 mod selection;
 mod splice;
+mod sticky;
 mod target_group;
 mod tcp_proxy;
 mod upstream;
@@ -22,7 +23,7 @@ mod upstream;
 pub use balancer::{check_namespace_entry, default_data_plane_threads, LoadBalancer};
 pub use config::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, Limits, ListenerConfig,
-    ListenerProtocol, TargetConfig, TargetGroupConfig,
+    ListenerProtocol, Stickiness, TargetConfig, TargetGroupConfig,
 };
 pub use error::{ErrorOrigin, LbError, ProxyError, ProxyErrorKind, RetrySafety};
 pub use health::{TargetHealth, TargetState};

@@ -1,10 +1,12 @@
 //! Picking a target for a request: round robin or least outstanding requests, over
-//! the group's lock-free snapshot of healthy targets.
+//! the group's lock-free snapshot of healthy targets, or the one stickiness names.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::config::Algorithm;
+use crate::config::{Algorithm, Stickiness};
+use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::upstream::Target;
 
@@ -17,6 +19,29 @@ impl TargetGroup {
     ) -> Option<Arc<Target>> {
         let healthy = self.healthy.load();
         select_from(&healthy, algorithm, &self.cursor, exclude).cloned()
+    }
+
+    /// The target stickiness binds this client to, when it is healthy and registered
+    /// (not draining): the one a cookie's token names, or the one the client's address
+    /// hashes to. `None`: select as without stickiness.
+    pub fn select_sticky(
+        &self,
+        stickiness: &Stickiness,
+        cookie_token: Option<&str>,
+        client: IpAddr,
+    ) -> Option<Arc<Target>> {
+        let healthy = self.healthy.load();
+        match stickiness {
+            Stickiness::Off => None,
+            Stickiness::SourceIp => sticky::by_source(&healthy, client, None).cloned(),
+            Stickiness::LbCookie { .. } | Stickiness::AppCookie { .. } => {
+                let token = cookie_token?;
+                healthy
+                    .iter()
+                    .find(|target| target.sticky_token == token)
+                    .cloned()
+            }
+        }
     }
 }
 
@@ -55,6 +80,7 @@ mod tests {
         (0..count)
             .map(|index| {
                 Arc::new(Target::new(
+                    "tg",
                     format!("t{index}"),
                     format!("127.0.0.1:{}", 1000 + index).parse().unwrap(),
                     false,

@@ -55,10 +55,6 @@ impl TargetGroup {
         group
     }
 
-    pub fn algorithm(&self) -> crate::config::Algorithm {
-        self.settings.load().algorithm
-    }
-
     pub fn settings(&self) -> Arc<TargetGroupConfig> {
         self.settings.load_full()
     }
@@ -106,6 +102,7 @@ impl TargetGroup {
                     .any(|target| want.id == target.id && want.addr == target.addr);
                 if !present {
                     let target = Arc::new(Target::new(
+                        &self.id,
                         want.id.clone(),
                         want.addr,
                         checks_enabled,

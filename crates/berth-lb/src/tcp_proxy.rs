@@ -1,6 +1,8 @@
 //! The layer 4 listener: each client connection is spliced to one healthy target.
 //! A target that refuses the connection counts a passive failure, and the connection
-//! tries one other target (nothing was sent yet, so this is always safe).
+//! tries one other target (nothing was sent yet, so this is always safe). With
+//! source-address stickiness a client's connections go to the target its address hashes
+//! to while that target is healthy.
 
 use std::sync::Arc;
 
@@ -17,8 +19,14 @@ pub(crate) async fn serve(mut client: TcpStream, context: Arc<ListenerContext>) 
         tracing::debug!("tcp listener with no single target group");
         return;
     };
-    let algorithm = group.algorithm();
-    let Some(first) = group.select(algorithm, None) else {
+    let settings = group.settings();
+    let algorithm = settings.algorithm;
+    // Only source-address stickiness means anything to a TCP connection.
+    let stuck = match client.peer_addr() {
+        Ok(peer) => group.select_sticky(&settings.stickiness, None, peer.ip()),
+        Err(_) => None,
+    };
+    let Some(first) = stuck.or_else(|| group.select(algorithm, None)) else {
         tracing::debug!(target_group = %group.id, "no healthy target for tcp connection");
         return;
     };

@@ -13,6 +13,8 @@ use crate::pool::{Pool, UpstreamSender};
 pub(crate) struct Target {
     pub id: String,
     pub addr: SocketAddr,
+    /// What a stickiness cookie carries to name this target (see `sticky`).
+    pub sticky_token: String,
     /// Requests (or TCP connections) in flight, for least outstanding requests.
     pub outstanding: AtomicUsize,
     /// Consecutive traffic failures; reset by any response or a passing check.
@@ -25,12 +27,14 @@ pub(crate) struct Target {
 
 impl Target {
     pub fn new(
+        group_id: &str,
         id: String,
         addr: SocketAddr,
         checks_enabled: bool,
         cancel: CancellationToken,
     ) -> Target {
         Target {
+            sticky_token: crate::sticky::target_token(group_id, &id, addr),
             id,
             addr,
             outstanding: AtomicUsize::new(0),

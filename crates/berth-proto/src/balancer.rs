@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use berth_core::elbv2::model::{LoadBalancingAlgorithm, Protocol};
+use berth_core::elbv2::model::{LoadBalancingAlgorithm, Protocol, StickinessPolicy};
 use serde::{Deserialize, Serialize};
 
 /// The load balancer as one node serves it.
@@ -42,6 +42,10 @@ pub struct BalancerTargetGroup {
     pub algorithm: LoadBalancingAlgorithm,
     /// How long a target that leaves the group keeps its requests in flight.
     pub deregistration_delay_ms: u64,
+    /// Sticky sessions in effect (the group's `stickiness.*`). Absent when off, and from
+    /// control planes older than stickiness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stickiness: Option<StickinessPolicy>,
     /// The healthy targets, each where the control plane reaches it.
     pub targets: Vec<BalancerTarget>,
 }

@@ -291,6 +291,7 @@ fn a_load_balancer_config_keeps_its_shape() {
             protocol: Protocol::Tcp,
             algorithm: LoadBalancingAlgorithm::LeastOutstandingRequests,
             deregistration_delay_ms: 2000,
+            stickiness: None,
             targets: vec![BalancerTarget {
                 id: "ci-1:32768".into(),
                 addr: "10.0.0.7:32768".parse().unwrap(),
@@ -318,6 +319,31 @@ fn a_load_balancer_config_keeps_its_shape() {
     let decoded: BalancerListener = serde_json::from_value(listener.clone()).unwrap();
     assert_eq!(decoded.idle_timeout_ms, Some(120_000));
     assert_eq!(serde_json::to_value(&decoded).unwrap(), listener);
+
+    // A group's stickiness travels tagged by its type.
+    use berth_core::elbv2::model::StickinessPolicy;
+    for (policy, shape) in [
+        (
+            StickinessPolicy::LbCookie {
+                duration_seconds: 60,
+            },
+            json!({"type": "lbCookie", "durationSeconds": 60}),
+        ),
+        (
+            StickinessPolicy::AppCookie {
+                cookie_name: "session".into(),
+                duration_seconds: 30,
+            },
+            json!({"type": "appCookie", "cookieName": "session", "durationSeconds": 30}),
+        ),
+        (StickinessPolicy::SourceIp, json!({"type": "sourceIp"})),
+    ] {
+        let group = json!({"id": "tg1", "protocol": "Http", "algorithm": "RoundRobin",
+            "deregistrationDelayMs": 0, "stickiness": shape, "targets": []});
+        let decoded: BalancerTargetGroup = serde_json::from_value(group.clone()).unwrap();
+        assert_eq!(decoded.stickiness, Some(policy));
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), group);
+    }
 
     let poll = BalancerConfigRequest {
         have: Some("v1".into()),

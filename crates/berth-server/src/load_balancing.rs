@@ -10,15 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::elbv2::model::{
-    target_key, HealthCheck, LoadBalancingAlgorithm, Protocol, TargetHealth, TargetHealthState,
-    TargetType,
+    target_key, HealthCheck, LoadBalancingAlgorithm, Protocol, StickinessPolicy, TargetHealth,
+    TargetHealthState, TargetType,
 };
 use berth_core::elbv2::{client_idle_timeout_seconds, refused_target, PublishedPorts};
 use berth_core::service_discovery::instance_address;
 use berth_core::{Command, PrivilegePolicy, State};
 use berth_lb::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, ListenerConfig,
-    ListenerProtocol, LoadBalancer, TargetConfig, TargetGroupConfig, TargetState,
+    ListenerProtocol, LoadBalancer, Stickiness, TargetConfig, TargetGroupConfig, TargetState,
 };
 use berth_proto::{BalancerConfig, BalancerListener, BalancerTarget, BalancerTargetGroup};
 
@@ -38,6 +38,26 @@ fn algorithm(algorithm: LoadBalancingAlgorithm) -> Algorithm {
     match algorithm {
         LoadBalancingAlgorithm::RoundRobin => Algorithm::RoundRobin,
         LoadBalancingAlgorithm::LeastOutstandingRequests => Algorithm::LeastOutstandingRequests,
+    }
+}
+
+/// The data plane's stickiness for a group's policy in effect: the one conversion, for
+/// `berth dev`'s balancer and for load-balancer nodes alike.
+fn stickiness(policy: Option<&StickinessPolicy>) -> Stickiness {
+    let seconds = |seconds: &u32| Duration::from_secs(u64::from(*seconds));
+    match policy {
+        None => Stickiness::Off,
+        Some(StickinessPolicy::LbCookie { duration_seconds }) => Stickiness::LbCookie {
+            duration: seconds(duration_seconds),
+        },
+        Some(StickinessPolicy::AppCookie {
+            cookie_name,
+            duration_seconds,
+        }) => Stickiness::AppCookie {
+            cookie_name: cookie_name.clone(),
+            duration: seconds(duration_seconds),
+        },
+        Some(StickinessPolicy::SourceIp) => Stickiness::SourceIp,
     }
 }
 
@@ -146,6 +166,7 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
             deregistration_delay: Duration::from_secs(u64::from(
                 group.attributes.deregistration_delay_seconds,
             )),
+            stickiness: stickiness(group.attributes.stickiness.policy(group.protocol).as_ref()),
             targets: state
                 .targets
                 .range(format!("{}/", group.id)..)
@@ -210,6 +231,7 @@ pub fn balancer_config(state: &State, policy: &PrivilegePolicy) -> BalancerConfi
                 algorithm: record.attributes.load_balancing_algorithm,
                 deregistration_delay_ms: u64::try_from(group.deregistration_delay.as_millis())
                     .unwrap_or(u64::MAX),
+                stickiness: record.attributes.stickiness.policy(record.protocol),
                 targets: group
                     .targets
                     .iter()
@@ -269,6 +291,7 @@ pub fn edge_lb_config(config: &BalancerConfig, bind_ip: IpAddr) -> LbConfig {
                     ..HealthCheckConfig::default()
                 },
                 deregistration_delay: Duration::from_millis(group.deregistration_delay_ms),
+                stickiness: stickiness(group.stickiness.as_ref()),
                 targets: group
                     .targets
                     .iter()
@@ -568,7 +591,10 @@ mod tests {
                  &Attributes.member.1.Key=load_balancing.algorithm.type\
                  &Attributes.member.1.Value=least_outstanding_requests\
                  &Attributes.member.2.Key=deregistration_delay.timeout_seconds\
-                 &Attributes.member.2.Value=12"
+                 &Attributes.member.2.Value=12\
+                 &Attributes.member.3.Key=stickiness.enabled&Attributes.member.3.Value=true\
+                 &Attributes.member.4.Key=stickiness.lb_cookie.duration_seconds\
+                 &Attributes.member.4.Value=60"
             ),
             "TargetGroupArn",
         )
@@ -652,6 +678,30 @@ mod tests {
         assert_eq!(api_group.algorithm, Algorithm::LeastOutstandingRequests);
         assert_eq!(api_group.deregistration_delay, Duration::from_secs(12));
         assert_eq!(api_group.health_check.port, Some(9000));
+        let sticky = Stickiness::LbCookie {
+            duration: Duration::from_secs(60),
+        };
+        assert_eq!(api_group.stickiness, sticky);
+        assert_eq!(web_group.stickiness, Stickiness::Off);
+
+        // A load-balancer node is told the same stickiness, and an older node's view of
+        // a group (no stickiness field) still parses, as off.
+        let balancer = cp
+            .store
+            .read(|state| balancer_config(state, &cp.privilege_policy));
+        let edge = edge_lb_config(&balancer, bind);
+        let edge_group = |id: &str| edge.target_groups.iter().find(|g| g.id == id).unwrap();
+        assert_eq!(edge_group(&api_id).stickiness, sticky);
+        assert_eq!(edge_group(&web_id).stickiness, Stickiness::Off);
+        let web_told = balancer
+            .target_groups
+            .iter()
+            .find(|g| g.id == web_id)
+            .unwrap();
+        let json = serde_json::to_value(web_told).unwrap();
+        assert!(json.get("stickiness").is_none(), "{json}");
+        let parsed: BalancerTargetGroup = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.stickiness, None);
     }
 
     #[tokio::test]
@@ -1052,6 +1102,7 @@ mod tests {
                 protocol: Protocol::Tcp,
                 algorithm: LoadBalancingAlgorithm::LeastOutstandingRequests,
                 deregistration_delay_ms: 2500,
+                stickiness: Some(StickinessPolicy::SourceIp),
                 targets: vec![BalancerTarget {
                     id: "ci-1:32768".to_string(),
                     addr: "10.0.0.7:32768".parse().unwrap(),
@@ -1067,6 +1118,7 @@ mod tests {
         let group = &lb.target_groups[0];
         assert_eq!(group.algorithm, Algorithm::LeastOutstandingRequests);
         assert_eq!(group.deregistration_delay, Duration::from_millis(2500));
+        assert_eq!(group.stickiness, Stickiness::SourceIp);
         // The control plane's checks decided: this node checks nothing itself.
         assert!(!group.health_check.enabled);
         assert_eq!(group.targets[0].addr, "10.0.0.7:32768".parse().unwrap());

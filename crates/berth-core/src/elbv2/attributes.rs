@@ -240,6 +240,26 @@ fn check(spec: &Spec, value: &str) -> Result<String, Elbv2Error> {
     }
 }
 
+/// A `true`/`false` value of `key`, checked as every boolean attribute is.
+pub(super) fn bool_value(key: &'static str, value: &str) -> Result<bool, Elbv2Error> {
+    let spec = spec(key, "", Kind::Bool);
+    Ok(check(&spec, value.trim())? == "true")
+}
+
+/// A whole number of seconds of `key` within `min..=max`, checked as every seconds
+/// attribute is.
+pub(super) fn seconds_value(
+    key: &'static str,
+    value: &str,
+    min: u32,
+    max: u32,
+) -> Result<u32, Elbv2Error> {
+    let spec = spec(key, "", Kind::Seconds { min, max });
+    check(&spec, value.trim())?
+        .parse()
+        .map_err(|_| Elbv2Error::constraint(key, value, "Member must be an integer"))
+}
+
 /// Applies `given` to `current` (the values set so far), every key checked first: one
 /// bad key or value and nothing is applied.
 fn modify(

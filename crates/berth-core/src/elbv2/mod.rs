@@ -19,6 +19,7 @@ mod listeners;
 mod load_balancers;
 pub mod model;
 mod present;
+mod stickiness;
 mod tags;
 mod target_groups;
 mod targets;

@@ -165,6 +165,9 @@ pub struct TargetGroupAttributes {
     pub deregistration_delay_seconds: u32,
     /// `load_balancing.algorithm.type`.
     pub load_balancing_algorithm: LoadBalancingAlgorithm,
+    /// `stickiness.*`. Absent in records older than stickiness: off, as ELBv2's default.
+    #[serde(default)]
+    pub stickiness: Stickiness,
 }
 
 impl Default for TargetGroupAttributes {
@@ -172,8 +175,103 @@ impl Default for TargetGroupAttributes {
         TargetGroupAttributes {
             deregistration_delay_seconds: 300,
             load_balancing_algorithm: LoadBalancingAlgorithm::RoundRobin,
+            stickiness: Stickiness::default(),
         }
     }
+}
+
+/// `stickiness.type`: how a client is bound to one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StickinessType {
+    /// The balancer's own cookie (`AWSALB`) names the target (HTTP).
+    LbCookie,
+    /// The balancer's cookie (`AWSALBAPP-0`) follows the application's own (HTTP).
+    AppCookie,
+    /// Connections from one client address go to one target (TCP).
+    SourceIp,
+}
+
+impl StickinessType {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            StickinessType::LbCookie => "lb_cookie",
+            StickinessType::AppCookie => "app_cookie",
+            StickinessType::SourceIp => "source_ip",
+        }
+    }
+
+    /// The types a target group of `protocol` takes; the first is its default.
+    pub fn for_protocol(protocol: Protocol) -> &'static [StickinessType] {
+        match protocol {
+            Protocol::Http => &[StickinessType::LbCookie, StickinessType::AppCookie],
+            Protocol::Tcp => &[StickinessType::SourceIp],
+        }
+    }
+}
+
+/// ELBv2's default cookie duration: one day.
+pub const DEFAULT_STICKINESS_COOKIE_SECONDS: u32 = 86_400;
+
+/// The `stickiness.*` attributes as set: ELBv2 keeps every value, also while
+/// stickiness is off, and echoes them. `None` is the attribute's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stickiness {
+    /// `stickiness.enabled`.
+    pub enabled: bool,
+    /// `stickiness.type`; `None` is the protocol's default (lb_cookie, source_ip).
+    pub stickiness_type: Option<StickinessType>,
+    /// `stickiness.lb_cookie.duration_seconds`, 1-604800.
+    pub lb_cookie_duration_seconds: Option<u32>,
+    /// `stickiness.app_cookie.cookie_name`.
+    pub app_cookie_name: Option<String>,
+    /// `stickiness.app_cookie.duration_seconds`, 1-604800.
+    pub app_cookie_duration_seconds: Option<u32>,
+}
+
+impl Stickiness {
+    pub fn stickiness_type(&self, protocol: Protocol) -> StickinessType {
+        self.stickiness_type
+            .unwrap_or(StickinessType::for_protocol(protocol)[0])
+    }
+
+    /// What the data plane does, or `None` when stickiness is off.
+    pub fn policy(&self, protocol: Protocol) -> Option<StickinessPolicy> {
+        if !self.enabled {
+            return None;
+        }
+        Some(match self.stickiness_type(protocol) {
+            StickinessType::LbCookie => StickinessPolicy::LbCookie {
+                duration_seconds: self
+                    .lb_cookie_duration_seconds
+                    .unwrap_or(DEFAULT_STICKINESS_COOKIE_SECONDS),
+            },
+            StickinessType::AppCookie => StickinessPolicy::AppCookie {
+                cookie_name: self.app_cookie_name.clone().unwrap_or_default(),
+                duration_seconds: self
+                    .app_cookie_duration_seconds
+                    .unwrap_or(DEFAULT_STICKINESS_COOKIE_SECONDS),
+            },
+            StickinessType::SourceIp => StickinessPolicy::SourceIp,
+        })
+    }
+}
+
+/// Stickiness in effect, as the data plane acts on it (also sent to load-balancer nodes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum StickinessPolicy {
+    LbCookie {
+        #[serde(rename = "durationSeconds")]
+        duration_seconds: u32,
+    },
+    AppCookie {
+        #[serde(rename = "cookieName")]
+        cookie_name: String,
+        #[serde(rename = "durationSeconds")]
+        duration_seconds: u32,
+    },
+    SourceIp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,19 +373,4 @@ impl TargetRecord {
 /// `target_group/id/port`: a target group's targets sort together.
 pub fn target_key(target_group: &str, id: &str, port: u16) -> String {
     format!("{target_group}/{id}/{port}")
-}
-
-/// Attributes as ELBv2 lists them, every known key with its value.
-pub fn attribute_pairs(attributes: &TargetGroupAttributes) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        (
-            "deregistration_delay.timeout_seconds",
-            attributes.deregistration_delay_seconds.to_string(),
-        ),
-        (
-            "load_balancing.algorithm.type",
-            attributes.load_balancing_algorithm.as_elbv2().to_string(),
-        ),
-        ("stickiness.enabled", "false".to_string()),
-    ])
 }

@@ -1,11 +1,11 @@
 use berth_api::elbv2 as wire;
 
 use super::model::{
-    attribute_pairs, HealthCheck, IpAddressType, LoadBalancingAlgorithm, Protocol,
-    TargetGroupAttributes, TargetGroupRecord, TargetType,
+    HealthCheck, IpAddressType, LoadBalancingAlgorithm, Protocol, TargetGroupAttributes,
+    TargetGroupRecord, TargetType,
 };
 use super::{
-    arns, check_name, check_port, load_balancer_by_arn, page, present, resource_tags,
+    arns, check_name, check_port, load_balancer_by_arn, page, present, resource_tags, stickiness,
     target_group_by_arn, target_group_in_use, Elbv2Error, Elbv2ErrorCode, Elbv2Result,
 };
 use crate::ecs::{Context, Outcome};
@@ -441,9 +441,26 @@ pub fn targets_of<'s>(
         .map(|(_, t)| &**t)
 }
 
-fn attributes_result(attributes: &TargetGroupAttributes) -> wire::AttributesResult {
+/// Every attribute of the group as ELBv2 lists them, set or default, sorted by key.
+fn attributes_result(target_group: &TargetGroupRecord) -> wire::AttributesResult {
+    let attributes = &target_group.attributes;
+    let mut pairs = vec![
+        (
+            "deregistration_delay.timeout_seconds",
+            attributes.deregistration_delay_seconds.to_string(),
+        ),
+        (
+            "load_balancing.algorithm.type",
+            attributes.load_balancing_algorithm.as_elbv2().to_string(),
+        ),
+    ];
+    pairs.extend(stickiness::pairs(
+        &attributes.stickiness,
+        target_group.protocol,
+    ));
+    pairs.sort_by_key(|(key, _)| *key);
     wire::AttributesResult {
-        attributes: attribute_pairs(attributes)
+        attributes: pairs
             .into_iter()
             .map(|(key, value)| wire::Attribute {
                 key: key.to_string(),
@@ -459,9 +476,7 @@ pub fn describe_target_group_attributes(
     _ctx: &mut Context,
 ) -> Elbv2Result<wire::AttributesResult> {
     let target_group = target_group_by_arn(state, &request.target_group_arn)?;
-    Ok(Outcome::read_only(attributes_result(
-        &target_group.attributes,
-    )))
+    Ok(Outcome::read_only(attributes_result(target_group)))
 }
 
 pub fn modify_target_group_attributes(
@@ -488,7 +503,9 @@ pub fn modify_target_group_attributes(
             "load_balancing.algorithm.type" => {
                 record.attributes.load_balancing_algorithm = match value {
                     "round_robin" => LoadBalancingAlgorithm::RoundRobin,
-                    "least_outstanding_requests" => LoadBalancingAlgorithm::LeastOutstandingRequests,
+                    "least_outstanding_requests" => {
+                        LoadBalancingAlgorithm::LeastOutstandingRequests
+                    }
                     other => {
                         return Err(Elbv2Error::constraint(
                             "load_balancing.algorithm.type",
@@ -498,21 +515,12 @@ pub fn modify_target_group_attributes(
                     }
                 };
             }
-            "stickiness.enabled" => match value {
-                "false" => {}
-                "true" => {
-                    return Err(Elbv2Error::invalid_configuration(
-                        "Sticky sessions are not supported by berth's load balancer: stickiness.enabled must be 'false'",
-                    ))
-                }
-                other => {
-                    return Err(Elbv2Error::constraint(
-                        "stickiness.enabled",
-                        other,
-                        "Member must be 'true' or 'false'",
-                    ))
-                }
-            },
+            key if stickiness::is_stickiness_key(key) => stickiness::apply(
+                &mut record.attributes.stickiness,
+                record.protocol,
+                key,
+                value,
+            )?,
             other => {
                 return Err(Elbv2Error::validation(format!(
                     "Target group attribute key '{other}' is not recognized"
@@ -520,7 +528,8 @@ pub fn modify_target_group_attributes(
             }
         }
     }
-    let response = attributes_result(&record.attributes);
+    stickiness::check(&record.attributes.stickiness, record.protocol)?;
+    let response = attributes_result(&record);
     let commands = if &record == existing {
         vec![]
     } else {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use berth_lb::{
     Algorithm, HealthCheckConfig, LbConfig, ListenerConfig, ListenerProtocol, LoadBalancer,
-    TargetConfig, TargetGroupConfig, TargetHealth, TargetState,
+    Stickiness, TargetConfig, TargetGroupConfig, TargetHealth, TargetState,
 };
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
@@ -22,7 +22,8 @@ use tokio::task::JoinHandle;
 
 pub type TestBody = BoxBody<Bytes, std::io::Error>;
 
-/// A backend: answers `/` with its name, `/health` with `health_status`, and more
+/// A backend: answers `/` with its name, `/health` with `health_status`, `/login`
+/// with its name and a `session` cookie, and more
 /// (see `respond`). Counts accepted connections and served requests.
 pub struct Backend {
     pub name: String,
@@ -165,6 +166,15 @@ async fn respond(state: Arc<BackendState>, mut request: Request<Incoming>) -> Re
             });
             Response::new(StreamBody::new(chunks).boxed())
         }
+        "/login" => {
+            // An application's own session cookie, as app_cookie stickiness follows.
+            let mut response = Response::new(full(state.name.clone()));
+            let cookie = format!("session={}; Path=/", state.name);
+            response
+                .headers_mut()
+                .insert("set-cookie", cookie.parse().unwrap());
+            response
+        }
         "/echo" => {
             // Streams the request body back as it arrives.
             let body = request.into_body().map_err(std::io::Error::other).boxed();
@@ -229,6 +239,7 @@ pub fn group(id: &str, targets: Vec<TargetConfig>) -> TargetGroupConfig {
         algorithm: Algorithm::RoundRobin,
         health_check: fast_health_check(),
         deregistration_delay: Duration::from_millis(300),
+        stickiness: Stickiness::Off,
         targets,
     }
 }
