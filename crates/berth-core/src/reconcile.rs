@@ -363,10 +363,37 @@ fn account_stopped_tasks(
         service.next_launch_at = (delay > 0).then(|| ctx.now.plus_millis(delay));
         let reason = task.stopped_reason.clone().unwrap_or_default();
         let message = format!(
-            "(service {}) (task {}) stopped: {reason}",
-            service.name, task.id
+            "(service {}) (task {}) stopped: {reason}{}",
+            service.name,
+            task.id,
+            essential_exits(task)
         );
         push_event(service, message, ctx);
+    }
+}
+
+/// What the essential containers of a stopped task said as they went, for its event:
+/// ` (container web exited with code 3: OutOfMemoryError...)`, or nothing.
+fn essential_exits(task: &Task) -> String {
+    let exits: Vec<String> = task
+        .containers
+        .iter()
+        .filter(|c| c.essential && (c.exit_code.is_some() || c.reason.is_some()))
+        .map(|c| {
+            let mut text = format!("container {}", c.name);
+            if let Some(code) = c.exit_code {
+                text.push_str(&format!(" exited with code {code}"));
+            }
+            if let Some(reason) = &c.reason {
+                text.push_str(&format!(": {reason}"));
+            }
+            text
+        })
+        .collect();
+    if exits.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", exits.join("; "))
     }
 }
 

@@ -1750,3 +1750,27 @@ fn an_instance_reports_the_host_ports_its_tasks_hold_and_a_daemon_has_ecs_defaul
     assert_eq!(set(&ci.remaining_resources, "PORTS_UDP"), ["5353"]);
     assert!(set(&ci.registered_resources, "PORTS").is_empty());
 }
+
+#[test]
+fn a_crash_event_names_the_container_and_its_exit_code() {
+    let mut world = World::with_node();
+    world.register_simple("web");
+    world.create_service(
+        json!({ "serviceName": "svc", "taskDefinition": "web", "desiredCount": 1 }),
+    );
+    world.settle();
+    let started = world.agent_start_all(HealthStatus::Unknown);
+    world.settle();
+    world.agent_exit(&started[0], 3);
+    world.settle();
+    let message = format!(
+        "(service svc) (task {}) stopped: Essential container in task exited (container app exited with code 3)",
+        started[0]
+    );
+    assert_eq!(
+        world.count_events("svc", &message),
+        1,
+        "{:#?}",
+        world.events("svc")
+    );
+}

@@ -50,9 +50,11 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             reason,
             endpoint,
         } => stop::run(&ApiClient::from_flags(&endpoint)?, &task, reason).await,
-        ClientCommand::Events { service, endpoint } => {
-            events::run(&ApiClient::from_flags(&endpoint)?, &service).await
-        }
+        ClientCommand::Events {
+            service,
+            follow,
+            endpoint,
+        } => events::run(&ApiClient::from_flags(&endpoint)?, &service, follow).await,
         ClientCommand::Nodes { all, endpoint } => {
             nodes::run(&ApiClient::from_flags(&endpoint)?, all).await
         }

@@ -94,9 +94,12 @@ pub enum ClientCommand {
         #[command(flatten)]
         endpoint: Endpoint,
     },
-    /// Show a service's events, newest last.
+    /// Show a service's events, newest last, dated.
     Events {
         service: String,
+        /// Keep printing new events as they happen, until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },

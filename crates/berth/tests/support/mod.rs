@@ -433,6 +433,16 @@ impl Dev {
         self.berth_command(args).output().expect("run berth")
     }
 
+    /// Starts the `berth` CLI against this berth, its stdout piped (for `-f` commands);
+    /// the caller kills it.
+    pub fn berth_child(&self, args: &[&str]) -> Child {
+        self.berth_command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start berth")
+    }
+
     fn berth_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command

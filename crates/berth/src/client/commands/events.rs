@@ -1,4 +1,8 @@
-//! `berth events SERVICE`: the service's events, oldest first, in local time.
+//! `berth events SERVICE [-f]`: the service's events, oldest first, dated in local time;
+//! with `-f`, then each new one as it happens, until interrupted.
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use berth_api::ServiceEvent;
 use time::{OffsetDateTime, UtcOffset};
@@ -6,11 +10,38 @@ use time::{OffsetDateTime, UtcOffset};
 use super::require_service;
 use crate::client::ApiClient;
 
-pub async fn run(client: &ApiClient, service: &str) -> anyhow::Result<()> {
+/// How often a followed service is asked for its events.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+
+pub async fn run(client: &ApiClient, service: &str, follow: bool) -> anyhow::Result<()> {
     let found = require_service(client, service).await?;
     let offset = local_offset().unwrap_or(UtcOffset::UTC);
     print!("{}", render(&found.events, offset));
-    Ok(())
+    if !follow {
+        return Ok(());
+    }
+    // ECS keeps the newest 100 events: remember every id printed, so an event is
+    // printed once even as older ones fall off the end.
+    let mut printed: HashSet<String> = found.events.into_iter().map(|e| e.id).collect();
+    let follow = async {
+        loop {
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+            let found = require_service(client, service).await?;
+            let new: Vec<ServiceEvent> = found
+                .events
+                .into_iter()
+                .filter(|e| !printed.contains(&e.id))
+                .collect();
+            printed.extend(new.iter().map(|e| e.id.clone()));
+            print!("{}", render(&new, offset));
+            use std::io::Write;
+            std::io::stdout().flush()?;
+        }
+    };
+    tokio::select! {
+        result = follow => result,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
 }
 
 /// The machine's UTC offset, as `date +%z` reports it (honouring `TZ`). `time`'s own
@@ -38,7 +69,7 @@ fn parse_offset(text: &str) -> Option<UtcOffset> {
     UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()
 }
 
-/// `HH:MM:SS message` per event, oldest first (ECS lists them newest first).
+/// `YYYY-MM-DD HH:MM:SS message` per event, oldest first (ECS lists them newest first).
 pub(super) fn render(events: &[ServiceEvent], offset: UtcOffset) -> String {
     // Reversed first, so events of one instant keep their order under the stable sort.
     let mut events: Vec<&ServiceEvent> = events.iter().rev().collect();
@@ -53,7 +84,15 @@ fn clock(epoch_seconds: f64, offset: UtcOffset) -> String {
     let at = OffsetDateTime::from_unix_timestamp(epoch_seconds.floor() as i64)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .to_offset(offset);
-    format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 #[cfg(test)]
@@ -84,7 +123,7 @@ mod tests {
         let text = render(&events, UtcOffset::from_hms(2, 0, 0).unwrap());
         assert_eq!(
             text,
-            "00:13:20 (service member) has started 1 tasks: (task abc).\n00:14:20 (service member) has reached a steady state.\n"
+            "2023-11-15 00:13:20 (service member) has started 1 tasks: (task abc).\n2023-11-15 00:14:20 (service member) has reached a steady state.\n"
         );
         assert_eq!(render(&[], UtcOffset::UTC), "");
     }

@@ -1,14 +1,16 @@
 //! `berth logs TARGET`: a task's or a whole service's container output through
-//! `BerthV1.GetTaskLogs`; `-f` polls for more until Ctrl-C.
+//! `BerthV1.GetTaskLogs`; `-f` polls for more until Ctrl-C. A service's output is its
+//! running tasks' and its most recently stopped task's (whose last lines say why it
+//! stopped, as long as berth keeps its containers).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::bail;
-use berth_api::{GetTaskLogsRequest, GetTaskLogsResponse, LogLine};
+use berth_api::{GetTaskLogsRequest, GetTaskLogsResponse, LogLine, Task};
 
-use super::{find_service, find_task, list_tasks, looks_like_task, short_task_id};
+use super::{describe_tasks, find_service, find_task, list_tasks, looks_like_task, short_task_id};
 use crate::client::ApiClient;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -43,20 +45,37 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
             arn,
             prefix_containers,
         } => {
-            readers.insert(arn.clone(), TaskReader::new(arn, false, *prefix_containers));
+            readers.insert(
+                arn.clone(),
+                TaskReader::new(arn, false, *prefix_containers, options.tail),
+            );
             (None, false)
         }
         Target::Service { name } => (Some(name.as_str()), true),
     };
     if let Some(service) = service {
-        add_service_tasks(client, service, &mut readers, label_tasks).await?;
-        if readers.is_empty() {
-            let waiting = if options.follow {
-                "; waiting for one to start"
-            } else {
-                ""
-            };
-            eprintln!("berth: service '{service}' has no running tasks{waiting}");
+        add_service_tasks(client, service, &mut readers, label_tasks, options.tail).await?;
+        let stopped = latest_stopped_task(client, service).await?;
+        if let Some(task) = &stopped {
+            readers
+                .entry(task.task_arn.clone())
+                .or_insert_with(|| TaskReader::new(&task.task_arn, true, true, options.tail));
+        }
+        match (&stopped, readers.len()) {
+            (None, 0) => {
+                let waiting = if options.follow {
+                    "; waiting for one to start"
+                } else {
+                    ""
+                };
+                eprintln!("berth: service '{service}' has no running tasks{waiting}");
+            }
+            (Some(task), _) => eprintln!(
+                "berth: including stopped task {} ({})",
+                short_task_id(&task.task_arn),
+                task.stopped_reason.as_deref().unwrap_or("no reason given")
+            ),
+            (None, _) => {}
         }
     }
 
@@ -84,7 +103,8 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
             polls += 1;
             if let Some(service) = service.filter(|_| polls.is_multiple_of(TASK_REFRESH_POLLS)) {
                 // A failed refresh is tried again on the next round.
-                let _ = add_service_tasks(client, service, &mut readers, label_tasks).await;
+                // Tasks that start now print all they write: --tail was for the past.
+                let _ = add_service_tasks(client, service, &mut readers, label_tasks, None).await;
             }
             let mut batch = Vec::new();
             let mut finished = Vec::new();
@@ -150,13 +170,27 @@ async fn add_service_tasks(
     service: &str,
     readers: &mut BTreeMap<String, TaskReader>,
     label_tasks: bool,
+    tail: Option<i64>,
 ) -> anyhow::Result<()> {
     for arn in list_tasks(client, &client.cluster, Some(service), "RUNNING").await? {
         readers
             .entry(arn.clone())
-            .or_insert_with(|| TaskReader::new(&arn, label_tasks, true));
+            .or_insert_with(|| TaskReader::new(&arn, label_tasks, true, tail));
     }
     Ok(())
+}
+
+/// The service's task that stopped last, if berth still lists one.
+async fn latest_stopped_task(client: &ApiClient, service: &str) -> anyhow::Result<Option<Task>> {
+    let arns = list_tasks(client, &client.cluster, Some(service), "STOPPED").await?;
+    if arns.is_empty() {
+        return Ok(None);
+    }
+    let tasks = describe_tasks(client, &client.cluster, &arns).await?;
+    Ok(tasks.into_iter().max_by(|a, b| {
+        let at = |t: &Task| t.stopped_at.unwrap_or(t.created_at);
+        at(a).total_cmp(&at(b))
+    }))
 }
 
 /// Reads one task's output a piece at a time.
@@ -167,17 +201,19 @@ struct TaskReader {
     label_task: bool,
     label_container: bool,
     cursor: LogCursor,
-    first: bool,
+    /// `--tail` for the first read (None once read, or for a task that started while
+    /// being followed).
+    tail: Option<i64>,
 }
 
 impl TaskReader {
-    fn new(task_arn: &str, label_task: bool, label_container: bool) -> Self {
+    fn new(task_arn: &str, label_task: bool, label_container: bool, tail: Option<i64>) -> Self {
         TaskReader {
             task_arn: task_arn.to_string(),
             label_task,
             label_container,
             cursor: LogCursor::default(),
-            first: true,
+            tail,
         }
     }
 
@@ -187,15 +223,27 @@ impl TaskReader {
         client: &ApiClient,
         options: &Options,
     ) -> anyhow::Result<Vec<(String, LogLine)>> {
+        let tail = self.tail.take();
+        // `--tail 0`: read the last line only to know where the output ends, print
+        // nothing, and go on from there.
         let request = GetTaskLogsRequest {
             cluster: Some(client.cluster.clone()),
             task: self.task_arn.clone(),
             container_name: options.container.clone(),
             since: self.cursor.since(),
-            tail: if self.first { options.tail } else { None },
+            tail: tail.map(|n| n.max(1)),
         };
-        let response: GetTaskLogsResponse = client.berth("GetTaskLogs", &request).await?;
-        self.first = false;
+        let response: GetTaskLogsResponse = match client.berth("GetTaskLogs", &request).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.tail = tail;
+                return Err(error);
+            }
+        };
+        if tail == Some(0) {
+            self.cursor.accept(response.lines);
+            return Ok(Vec::new());
+        }
         let prefix = |line: &LogLine| match (self.label_task, self.label_container) {
             (true, _) => format!(
                 "[{} {}] ",
