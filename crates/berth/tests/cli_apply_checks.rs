@@ -1,7 +1,7 @@
 //! `berth apply` checks every reference and every conflict before its first change, and
 //! `--dry-run` prints the plan and changes nothing: against a real control plane
 //! (berth-server over HTTP, an in-memory store, no agent, no Docker). "Nothing changed"
-//! is the whole store compared before and after, and the aws CLI's view of it.
+//! is the whole store compared before and after, and what boto3 lists and describes.
 
 mod support;
 
@@ -97,67 +97,22 @@ impl Server {
         (*self.store.snapshot()).clone()
     }
 
-    /// The aws CLI against this control plane; its JSON output.
-    fn aws_json(&self, args: &[&str]) -> serde_json::Value {
-        let output = Command::new(support::aws_v2())
-            .args(["--endpoint-url", &format!("http://{}", self.address)])
-            .args(["--output", "json"])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_PAGER", "")
-            .env("AWS_CONFIG_FILE", "/nonexistent/berth-test-config")
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/berth-test-credentials",
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the aws CLI");
+    /// What boto3 lists and describes: load balancers, target groups with their
+    /// health checks and attributes, every listener, clusters, task definitions and
+    /// services.
+    fn described(&self) -> serde_json::Value {
+        let endpoint = format!("http://{}", self.address);
+        let output = support::python_boto3(
+            DESCRIBE_EVERYTHING,
+            &[&endpoint, ACCESS_KEY_ID, SECRET],
+            &[],
+        );
         assert!(
             output.status.success(),
-            "aws {} failed: {}",
-            args.join(" "),
+            "boto3: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        serde_json::from_slice(&output.stdout).expect("aws printed JSON")
-    }
-
-    /// What the aws CLI lists and describes: load balancers, target groups with their
-    /// health checks, every listener, task definitions, services.
-    fn described(&self) -> serde_json::Value {
-        let load_balancers = self.aws_json(&["elbv2", "describe-load-balancers"]);
-        let listeners: Vec<serde_json::Value> = load_balancers["LoadBalancers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|lb| {
-                let arn = lb["LoadBalancerArn"].as_str().unwrap();
-                self.aws_json(&["elbv2", "describe-listeners", "--load-balancer-arn", arn])
-            })
-            .collect();
-        let clusters = self.aws_json(&["ecs", "list-clusters"]);
-        let services: Vec<serde_json::Value> = clusters["clusterArns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|cluster| {
-                let cluster = cluster.as_str().unwrap();
-                self.aws_json(&["ecs", "list-services", "--cluster", cluster])
-            })
-            .collect();
-        serde_json::json!({
-            "loadBalancers": load_balancers,
-            "targetGroups": self.aws_json(&["elbv2", "describe-target-groups"]),
-            "listeners": listeners,
-            "taskDefinitions": self.aws_json(&["ecs", "list-task-definitions"]),
-            "clusters": clusters,
-            "services": services,
-        })
+        serde_json::from_slice(&output.stdout).expect("the script printed JSON")
     }
 
     /// Applies `manifest`, which must be refused with every one of `words` in the
@@ -187,6 +142,30 @@ impl Server {
         applied.stderr
     }
 }
+
+const DESCRIBE_EVERYTHING: &str = r#"
+import json, sys
+import boto3
+keys = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+            aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
+ecs, elbv2 = boto3.client("ecs", **keys), boto3.client("elbv2", **keys)
+seen = {}
+seen["loadBalancers"] = elbv2.describe_load_balancers()["LoadBalancers"]
+seen["listeners"] = [elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+                     for lb in seen["loadBalancers"]]
+seen["targetGroups"] = elbv2.describe_target_groups()["TargetGroups"]
+seen["targetGroupAttributes"] = [
+    elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]
+    for tg in seen["targetGroups"]]
+seen["clusters"] = ecs.list_clusters()["clusterArns"]
+seen["taskDefinitions"] = ecs.list_task_definitions()["taskDefinitionArns"]
+seen["services"] = []
+for cluster in seen["clusters"]:
+    arns = ecs.list_services(cluster=cluster)["serviceArns"]
+    if arns:
+        seen["services"] += ecs.describe_services(cluster=cluster, services=arns)["services"]
+print(json.dumps(seen, default=str, sort_keys=True))
+"#;
 
 struct Applied {
     ok: bool,
@@ -263,8 +242,8 @@ listeners:
             "belongs to load balancer 'team-a', which this file does not declare",
         ],
     );
-    let groups = server.aws_json(&["elbv2", "describe-target-groups", "--names", "shared"]);
-    assert_eq!(groups["TargetGroups"][0]["HealthCheckPath"], "/");
+    let groups = &server.described()["targetGroups"];
+    assert_eq!(groups[0]["HealthCheckPath"], "/", "{groups}");
 
     // Team A's own file still applies, and changes the health check.
     let applied = server.apply(&team_a(port, "web:1", "/health"), &[]);
@@ -351,9 +330,9 @@ fn a_service_naming_what_its_task_definition_lacks_is_refused_before_registering
         &too_many,
         &["services[0] (service web): desiredCount must be between 0 and 10000, got 20000"],
     );
-    let definitions = server.aws_json(&["ecs", "list-task-definitions"]);
+    let definitions = &server.described()["taskDefinitions"];
     assert_eq!(
-        definitions["taskDefinitionArns"].as_array().map(Vec::len),
+        definitions.as_array().map(Vec::len),
         Some(1),
         "web:2 was never registered: {definitions}"
     );
