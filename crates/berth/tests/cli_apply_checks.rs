@@ -279,7 +279,7 @@ listeners:
         ],
     );
     // On team A's load balancer, the same port forwarding elsewhere: refused too.
-    let elsewhere = taken.replace("[team-c]\n", "[team-c]\n").replace(
+    let elsewhere = taken.replace(
         &format!("{{loadBalancer: team-c, port: {port}"),
         &format!("{{loadBalancer: team-a, port: {port}"),
     );
