@@ -255,6 +255,27 @@ listeners:
         "{}",
         applied.stdout
     );
+
+    // Another file's service joins `shared` (naming it is no takeover); team A's file
+    // may then no longer change the group under it, but still applies as it is.
+    let api = "services:\n  - serviceName: api\n    taskDefinition: web\n    desiredCount: 1\n    loadBalancers: [{targetGroup: shared, containerName: web, containerPort: 80}]\n";
+    let applied = server.apply(api, &[]);
+    assert!(applied.ok, "{}", applied.stderr);
+    assert_eq!(applied.stdout, "service api created\n");
+    server.assert_refused_changing_nothing(
+        &team_a(port, "web:1", "/again"),
+        &[
+            "targetGroups[0] (target group shared)",
+            "is used by service 'api' of cluster 'checks', which this file does not declare",
+        ],
+    );
+    let applied = server.apply(&team_a(port, "web:1", "/health"), &[]);
+    assert!(applied.ok, "{}", applied.stderr);
+    assert!(
+        applied.stdout.contains("target group shared unchanged"),
+        "{}",
+        applied.stdout
+    );
 }
 
 #[test]

@@ -6,6 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{anyhow, bail};
+use berth_api::{
+    DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse, ListRequest,
+    ListServicesRequest, ListServicesResponse, Service,
+};
 use berth_core::elbv2::model::Scheme;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -1111,6 +1115,14 @@ impl Applier<'_> {
                     .filter_map(|l| plan.references.load_balancers.get(&l.body.load_balancer)),
             )
             .collect();
+        // Services the file declares, by (cluster, name); every service berth has is
+        // read only when a target group of the file would change.
+        let declared_services: BTreeSet<(String, String)> = manifest
+            .services
+            .iter()
+            .map(|s| (self.cluster_of(&s.body), s.body.service_name.clone()))
+            .collect();
+        let mut services: Option<Vec<Service>> = None;
         let mut target_group_steps = Vec::new();
         for target_group in &manifest.target_groups {
             let (label, spec) = (&target_group.label, &target_group.body);
@@ -1138,6 +1150,28 @@ impl Applier<'_> {
                 .plan_target_group_update(spec, current)
                 .await
                 .map_err(|e| anyhow!("{file}: {label}: {e:#}"))?;
+            if !matches!(action, Action::Nothing) {
+                if services.is_none() {
+                    services = Some(self.every_service().await?);
+                }
+                let user = services.iter().flatten().find(|service| {
+                    let cluster = super::super::name_from_arn(&service.cluster_arn);
+                    !declared_services
+                        .contains(&(cluster.to_string(), service.service_name.clone()))
+                        && service
+                            .load_balancers
+                            .iter()
+                            .any(|lb| lb.target_group_arn.as_deref() == Some(current.arn.as_str()))
+                });
+                if let Some(user) = user {
+                    bail!(
+                        "{file}: {label}: target group '{}' is used by service '{}' of cluster '{}', which this file does not declare; apply will not change a target group another service uses (use another name, or declare that service in the file)",
+                        spec.name,
+                        user.service_name,
+                        super::super::name_from_arn(&user.cluster_arn)
+                    );
+                }
+            }
             target_group_steps.push((label, words, action));
         }
 
@@ -1149,6 +1183,54 @@ impl Applier<'_> {
             plan.push(label, words, action);
         }
         Ok(())
+    }
+
+    /// Every ACTIVE or DRAINING service berth has, in every cluster.
+    async fn every_service(&self) -> anyhow::Result<Vec<Service>> {
+        let mut clusters = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = ListRequest {
+                next_token: next_token.take(),
+                ..Default::default()
+            };
+            let response: ListClustersResponse = self.client.ecs("ListClusters", &request).await?;
+            clusters.extend(response.cluster_arns);
+            match response.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => break,
+            }
+        }
+        let mut services = Vec::new();
+        for cluster in clusters {
+            let mut arns = Vec::new();
+            loop {
+                let request = ListServicesRequest {
+                    cluster: Some(cluster.clone()),
+                    next_token: next_token.take(),
+                    ..Default::default()
+                };
+                let response: ListServicesResponse =
+                    self.client.ecs("ListServices", &request).await?;
+                arns.extend(response.service_arns);
+                match response.next_token {
+                    Some(token) if !token.is_empty() => next_token = Some(token),
+                    _ => break,
+                }
+            }
+            // DescribeServices takes ten at a time, as in ECS.
+            for chunk in arns.chunks(10) {
+                let request = DescribeServicesRequest {
+                    cluster: Some(cluster.clone()),
+                    services: chunk.to_vec(),
+                    include: vec![],
+                };
+                let response: DescribeServicesResponse =
+                    self.client.ecs("DescribeServices", &request).await?;
+                services.extend(response.services);
+            }
+        }
+        Ok(services)
     }
 
     /// The step that brings an existing target group's health check and deregistration
