@@ -101,7 +101,7 @@ pub(crate) fn invalid_word<'w>(
 }
 
 /// ECS's name rule for families, clusters, services and containers.
-pub(crate) fn check_name(field: &str, value: &str) -> Result<(), EcsError> {
+pub fn check_name(field: &str, value: &str) -> Result<(), EcsError> {
     let ok = !value.is_empty()
         && value.len() <= 255
         && value

@@ -12,7 +12,10 @@ use crate::placement::Scheduler;
 use crate::present;
 use crate::state::{Command, State};
 
-fn check_deployment_configuration(config: &api::DeploymentConfiguration) -> Result<(), EcsError> {
+/// ECS's rules for a service's deployment configuration (pure: `berth apply` calls it too).
+pub fn check_deployment_configuration(
+    config: &api::DeploymentConfiguration,
+) -> Result<(), EcsError> {
     let max = config.maximum_percent.unwrap_or(200);
     let min = config.minimum_healthy_percent.unwrap_or(100);
     if !(0..=100).contains(&min) {
@@ -33,7 +36,8 @@ fn check_deployment_configuration(config: &api::DeploymentConfiguration) -> Resu
     Ok(())
 }
 
-fn check_desired_count(count: i64) -> Result<(), EcsError> {
+/// ECS's range for a service's desiredCount (pure: `berth apply` calls it too).
+pub fn check_desired_count(count: i64) -> Result<(), EcsError> {
     if !(0..=10_000).contains(&count) {
         return Err(EcsError::invalid_parameter(format!(
             "desiredCount must be between 0 and 10000, got {count}"
@@ -85,29 +89,44 @@ fn check_load_balancers(
             }
             _ => {}
         }
-        let container = lb.container_name.as_deref().unwrap_or_default();
-        let Some(def) = definition
-            .spec
-            .container_definitions
-            .iter()
-            .find(|c| c.name.as_deref() == Some(container))
-        else {
-            return Err(EcsError::invalid_parameter(format!(
-                "loadBalancers[{i}].containerName '{container}' names no container of task definition {}:{}",
-                definition.family, definition.revision
-            )));
-        };
-        let port = lb.container_port.unwrap_or_default();
-        if !def
-            .port_mappings
-            .iter()
-            .flatten()
-            .any(|m| m.container_port == Some(port))
-        {
-            return Err(EcsError::invalid_parameter(format!(
-                "loadBalancers[{i}].containerPort {port} is not a port mapping of container '{container}'"
-            )));
-        }
+        check_load_balancer_container(
+            i,
+            lb,
+            &definition.spec.container_definitions,
+            &format!("{}:{}", definition.family, definition.revision),
+        )?;
+    }
+    Ok(())
+}
+
+/// A service's `loadBalancers[index]` names a container of its task definition
+/// (`task_definition`, `family:revision`, for the message) that maps `containerPort`.
+/// Pure, so `berth apply` checks a file with it before it changes anything.
+pub fn check_load_balancer_container(
+    index: usize,
+    load_balancer: &api::LoadBalancer,
+    containers: &[api::ContainerDefinition],
+    task_definition: &str,
+) -> Result<(), EcsError> {
+    let container = load_balancer.container_name.as_deref().unwrap_or_default();
+    let Some(def) = containers
+        .iter()
+        .find(|c| c.name.as_deref() == Some(container))
+    else {
+        return Err(EcsError::invalid_parameter(format!(
+            "loadBalancers[{index}].containerName '{container}' names no container of task definition {task_definition}"
+        )));
+    };
+    let port = load_balancer.container_port.unwrap_or_default();
+    if !def
+        .port_mappings
+        .iter()
+        .flatten()
+        .any(|m| m.container_port == Some(port))
+    {
+        return Err(EcsError::invalid_parameter(format!(
+            "loadBalancers[{index}].containerPort {port} is not a port mapping of container '{container}'"
+        )));
     }
     Ok(())
 }

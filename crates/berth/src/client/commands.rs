@@ -20,7 +20,11 @@ use super::{ApiClient, ClientCommand};
 
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Apply { file, endpoint } => apply::run(&endpoint, &file).await,
+        ClientCommand::Apply {
+            file,
+            dry_run,
+            endpoint,
+        } => apply::run(&endpoint, &file, dry_run).await,
         ClientCommand::Ps { all, endpoint } => {
             // With no cluster selected, the truth is every cluster, not an empty default.
             let all = all || endpoint.cluster.is_none();

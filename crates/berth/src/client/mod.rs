@@ -50,6 +50,9 @@ pub enum ClientCommand {
         /// The file (`-` for standard input).
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
+        /// Check the file against berth and print what apply would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },

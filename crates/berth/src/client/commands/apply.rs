@@ -1,9 +1,12 @@
 //! `berth apply -f FILE`: makes clusters, load balancers, target groups, listeners, task
 //! definitions and services match a file of ECS request bodies (and ELBv2 entries, in
-//! `load_balancing`). The whole file is parsed and checked before anything changes; then
-//! they are applied in that order, each only when it differs from what berth already has.
+//! `load_balancing`). First the whole file is parsed and checked, then everything it
+//! names is read from berth and every step decided (`plan`), refusing what would fail
+//! or take over what the file does not own; only then are the steps applied in that
+//! order, each only when it differs from what berth already has.
 
 mod load_balancing;
+mod plan;
 mod strict;
 
 use std::collections::{BTreeSet, HashMap};
@@ -12,11 +15,10 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 use berth_api::{
-    ClusterResponse, CreateClusterRequest, CreateServiceRequest, DeploymentConfiguration,
-    DescribeClustersRequest, DescribeClustersResponse, DescribeTaskDefinitionRequest,
-    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, LoadBalancer,
-    RegisterTaskDefinitionRequest, Service, ServiceResponse, TaskDefinition,
-    TaskDefinitionResponse, UpdateServiceRequest,
+    CreateClusterRequest, CreateServiceRequest, DeploymentConfiguration, DescribeClustersRequest,
+    DescribeClustersResponse, DescribeTaskDefinitionRequest, ListTaskDefinitionsRequest,
+    ListTaskDefinitionsResponse, LoadBalancer, RegisterTaskDefinitionRequest, Service,
+    TaskDefinition, TaskDefinitionResponse, UpdateServiceRequest,
 };
 use berth_core::model::{ClusterStatus, ServiceStatus, TaskDefinitionStatus};
 use serde::de::DeserializeOwned;
@@ -24,6 +26,7 @@ use serde_json::{Map, Value};
 
 use super::{find_service, task_definition_name};
 use crate::client::{ApiClient, Endpoint};
+use plan::{Action, Plan};
 
 /// One thing of the file, with the words that point the user at it in messages.
 #[derive(Debug)]
@@ -55,7 +58,8 @@ const MANIFEST_KEYS: [&str; 7] = [
     "services",
 ];
 
-pub async fn run(endpoint: &Endpoint, file: &Path) -> anyhow::Result<()> {
+/// Applies the file; with `dry_run`, prints what apply would do and changes nothing.
+pub async fn run(endpoint: &Endpoint, file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let file_name = if file.as_os_str() == "-" {
         "<stdin>".to_string()
     } else {
@@ -75,7 +79,15 @@ pub async fn run(endpoint: &Endpoint, file: &Path) -> anyhow::Result<()> {
         default_cluster,
         file_name,
     };
-    applier.apply(&manifest).await
+    let plan = applier.plan(&manifest).await?;
+    if dry_run {
+        for step in &plan.steps {
+            println!("{}", step.words);
+        }
+        eprintln!("dry run: nothing was changed");
+        return Ok(());
+    }
+    applier.execute(plan).await
 }
 
 fn read_file(file: &Path) -> std::io::Result<String> {
@@ -224,11 +236,8 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
     }
     for cluster in &manifest.clusters {
         match cluster.body.cluster_name.as_deref() {
-            Some(name) if valid_name(name) => {}
-            Some(name) => bail!(
-                "{}: clusterName '{name}' may only hold letters, digits, '-' and '_'",
-                cluster.label
-            ),
+            Some(name) => berth_core::ecs::check_name("clusterName", name)
+                .map_err(|e| anyhow!("{}: {}", cluster.label, e.message))?,
             None => bail!("{}: clusterName is missing", cluster.label),
         }
     }
@@ -247,12 +256,8 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
     let mut services = BTreeSet::new();
     for service in &manifest.services {
         let body = &service.body;
-        if !valid_name(&body.service_name) {
-            bail!(
-                "{}: serviceName must be 1-255 letters, digits, '-' or '_'",
-                service.label
-            );
-        }
+        let core_rule = |e: berth_core::EcsError| anyhow!("{}: {}", service.label, e.message);
+        berth_core::ecs::check_name("serviceName", &body.service_name).map_err(core_rule)?;
         if body
             .task_definition
             .as_deref()
@@ -261,8 +266,11 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         {
             bail!("{}: taskDefinition is missing", service.label);
         }
-        if let Some(count) = body.desired_count.filter(|count| *count < 0) {
-            bail!("{}: desiredCount {count} is negative", service.label);
+        if let Some(count) = body.desired_count {
+            berth_core::ecs::check_desired_count(count).map_err(core_rule)?;
+        }
+        if let Some(configuration) = &body.deployment_configuration {
+            berth_core::ecs::check_deployment_configuration(configuration).map_err(core_rule)?;
         }
         if !services.insert((body.cluster.clone(), body.service_name.as_str())) {
             bail!(
@@ -273,14 +281,6 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         }
     }
     load_balancing::validate(manifest)
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The family a task definition reference names: `member`, `member:3` or an ARN.
@@ -447,7 +447,7 @@ fn comparable_deployment(configuration: &DeploymentConfiguration) -> DeploymentC
     shown
 }
 
-// ---- applying ----
+// ---- planning: every check and every read, before any change ----
 
 struct Applier<'a> {
     client: &'a ApiClient,
@@ -456,21 +456,42 @@ struct Applier<'a> {
     file_name: String,
 }
 
+/// A task definition a service of the file may run: how messages name it, and its
+/// containers.
+struct Runnable {
+    name: String,
+    containers: Vec<berth_api::ContainerDefinition>,
+}
+
 impl Applier<'_> {
-    async fn apply(&self, manifest: &Manifest) -> anyhow::Result<()> {
-        let in_file: HashMap<&str, &Entry<RegisterTaskDefinitionRequest>> = manifest
-            .task_definitions
-            .iter()
-            .map(|d| (d.body.family.as_str(), d))
-            .collect();
-        // Read-only checks first: a missing cluster or task definition changes nothing.
+    /// Reads what berth has and decides every step. Whatever would fail, and whatever
+    /// would take over something the file does not own, is refused here, before the
+    /// first change.
+    async fn plan(&self, manifest: &Manifest) -> anyhow::Result<Plan> {
+        let mut plan = Plan::default();
+        for cluster in &manifest.clusters {
+            let name = cluster.body.cluster_name.clone().unwrap_or_default();
+            if self.cluster_exists(&name).await? {
+                plan.push(
+                    &cluster.label,
+                    format!("cluster {name} unchanged"),
+                    Action::Nothing,
+                );
+            } else {
+                plan.new_clusters.insert(name.clone());
+                plan.push(
+                    &cluster.label,
+                    format!("cluster {name} created"),
+                    Action::CreateCluster(cluster.body.clone()),
+                );
+            }
+        }
         let created: BTreeSet<&str> = manifest
             .clusters
             .iter()
             .filter_map(|c| c.body.cluster_name.as_deref())
             .collect();
         let mut checked = BTreeSet::new();
-        let mut resolved: HashMap<String, String> = HashMap::new();
         for service in &manifest.services {
             let cluster = self.cluster_of(&service.body);
             if !created.contains(cluster.as_str())
@@ -483,73 +504,50 @@ impl Applier<'_> {
                     service.label
                 );
             }
-            let reference = service.body.task_definition.clone().unwrap_or_default();
-            if !in_file.contains_key(family_of(&reference)) && !resolved.contains_key(&reference) {
-                let arn = self
-                    .describe_task_definition(&reference)
-                    .await
-                    .map_err(|e| {
-                        anyhow!(
-                            "{}: {}: task definition '{reference}' not found: {e:#}",
-                            self.file_name,
-                            service.label
-                        )
-                    })?;
-                resolved.insert(reference, arn.task_definition_arn);
-            }
         }
 
-        let mut references = self.resolve_references(manifest).await?;
+        self.plan_load_balancing(manifest, &mut plan).await?;
 
-        for cluster in &manifest.clusters {
-            self.apply_cluster(cluster)
-                .await
-                .with_context(|| format!("{}: {}", self.file_name, cluster.label))?;
-        }
-        for load_balancer in &manifest.load_balancers {
-            let arn = self
-                .apply_load_balancer(&load_balancer.body)
-                .await
-                .with_context(|| format!("{}: {}", self.file_name, load_balancer.label))?;
-            references
-                .load_balancers
-                .insert(load_balancer.body.name.clone(), arn);
-        }
-        for target_group in &manifest.target_groups {
-            let arn = self
-                .apply_target_group(&target_group.body)
-                .await
-                .with_context(|| format!("{}: {}", self.file_name, target_group.label))?;
-            references
-                .target_groups
-                .insert(target_group.body.name.clone(), arn);
-        }
-        for listener in &manifest.listeners {
-            let load_balancer_arn = references.load_balancer_arn(&listener.body.load_balancer);
-            let target_group_arn = references.target_group_arn(&listener.body.target_group);
-            self.apply_listener(&listener.body, &load_balancer_arn, &target_group_arn)
-                .await
-                .with_context(|| format!("{}: {}", self.file_name, listener.label))?;
-        }
+        // What each service may run, by the references a service may give: the family
+        // and `family:revision` of each task definition of the file.
+        let mut runnable: HashMap<String, Runnable> = HashMap::new();
         for definition in &manifest.task_definitions {
-            let arn = self
-                .apply_task_definition(&definition.body)
+            let body = &definition.body;
+            let (name, existing) = self
+                .plan_task_definition(body)
                 .await
                 .with_context(|| format!("{}: {}", self.file_name, definition.label))?;
-            resolved.insert(definition.body.family.clone(), arn);
+            match existing {
+                Some(arn) => {
+                    plan.task_definitions.insert(body.family.clone(), arn);
+                    plan.push(
+                        &definition.label,
+                        format!("task definition {name} unchanged"),
+                        Action::Nothing,
+                    );
+                }
+                None => plan.push(
+                    &definition.label,
+                    format!("task definition {name} registered"),
+                    Action::RegisterTaskDefinition(body.clone()),
+                ),
+            }
+            for reference in [body.family.clone(), name.clone()] {
+                runnable.insert(
+                    reference,
+                    Runnable {
+                        name: name.clone(),
+                        containers: body.container_definitions.clone(),
+                    },
+                );
+            }
         }
         for service in &manifest.services {
-            let mut wanted = service.body.clone();
-            for load_balancer in &mut wanted.load_balancers {
-                if let Some(reference) = load_balancer.target_group_arn.as_mut() {
-                    *reference = references.target_group_arn(reference);
-                }
-            }
-            self.apply_service(&wanted, &resolved)
+            self.plan_service(service, &runnable, &mut plan)
                 .await
                 .with_context(|| format!("{}: {}", self.file_name, service.label))?;
         }
-        Ok(())
+        Ok(plan)
     }
 
     fn cluster_of(&self, service: &CreateServiceRequest) -> String {
@@ -572,17 +570,6 @@ impl Applier<'_> {
             .any(|c| ClusterStatus::from_ecs(&c.status) == Some(ClusterStatus::Active)))
     }
 
-    async fn apply_cluster(&self, cluster: &Entry<CreateClusterRequest>) -> anyhow::Result<()> {
-        let name = cluster.body.cluster_name.clone().unwrap_or_default();
-        if self.cluster_exists(&name).await? {
-            println!("cluster {name} unchanged");
-            return Ok(());
-        }
-        let _: ClusterResponse = self.client.ecs("CreateCluster", &cluster.body).await?;
-        println!("cluster {name} created");
-        Ok(())
-    }
-
     async fn describe_task_definition(&self, reference: &str) -> anyhow::Result<TaskDefinition> {
         let request = DescribeTaskDefinitionRequest {
             task_definition: reference.to_string(),
@@ -593,14 +580,19 @@ impl Applier<'_> {
         Ok(response.task_definition)
     }
 
-    /// The ARN of the family's latest ACTIVE revision, if it has one.
-    async fn latest_revision(&self, family: &str) -> anyhow::Result<Option<String>> {
-        let mut latest: Option<(i64, String)> = None;
+    /// The family's highest revision and its ARN, among those of `status` (every
+    /// revision berth keeps when `None`).
+    async fn highest_revision(
+        &self,
+        family: &str,
+        status: Option<TaskDefinitionStatus>,
+    ) -> anyhow::Result<Option<(i64, String)>> {
+        let mut highest: Option<(i64, String)> = None;
         let mut next_token = None;
         loop {
             let request = ListTaskDefinitionsRequest {
                 family_prefix: Some(family.to_string()),
-                status: Some(TaskDefinitionStatus::Active.as_ecs().to_string()),
+                status: status.map(|s| s.as_ecs().to_string()),
                 next_token: next_token.take(),
                 ..Default::default()
             };
@@ -615,82 +607,139 @@ impl Applier<'_> {
                 let Ok(revision) = revision.parse::<i64>() else {
                     continue;
                 };
-                if arn_family == family && latest.as_ref().is_none_or(|(best, _)| revision > *best)
+                if arn_family == family && highest.as_ref().is_none_or(|(best, _)| revision > *best)
                 {
-                    latest = Some((revision, arn));
+                    highest = Some((revision, arn));
                 }
             }
             match response.next_token {
                 Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok(latest.map(|(_, arn)| arn)),
+                _ => return Ok(highest),
             }
         }
     }
 
-    /// Registers the definition unless its latest revision already says the same;
-    /// returns the ARN services should use.
-    async fn apply_task_definition(
+    /// `family:revision` of the definition once applied, and the ARN of its latest
+    /// revision when that already says the same (else it is registered anew, as the
+    /// family's next revision).
+    async fn plan_task_definition(
         &self,
         wanted: &RegisterTaskDefinitionRequest,
-    ) -> anyhow::Result<String> {
-        if let Some(arn) = self.latest_revision(&wanted.family).await? {
+    ) -> anyhow::Result<(String, Option<String>)> {
+        let family = &wanted.family;
+        let active = Some(TaskDefinitionStatus::Active);
+        if let Some((_, arn)) = self.highest_revision(family, active).await? {
             let current = self.describe_task_definition(&arn).await?;
             if comparable_task_definition(&registered_as_request(&current))
                 == comparable_task_definition(wanted)
             {
-                println!(
-                    "task definition {} unchanged",
-                    task_definition_name(&current.task_definition_arn)
-                );
-                return Ok(current.task_definition_arn);
+                let name = task_definition_name(&current.task_definition_arn).to_string();
+                return Ok((name, Some(current.task_definition_arn)));
             }
         }
-        let response: TaskDefinitionResponse =
-            self.client.ecs("RegisterTaskDefinition", wanted).await?;
-        let arn = response.task_definition.task_definition_arn;
-        println!("task definition {} registered", task_definition_name(&arn));
-        Ok(arn)
+        let next = self
+            .highest_revision(family, None)
+            .await?
+            .map_or(1, |(revision, _)| revision + 1);
+        Ok((format!("{family}:{next}"), None))
     }
 
-    async fn apply_service(
+    /// The service's step, after checking what it names: its task definition (of the
+    /// file or berth's), the containers and ports its load balancers name in it, and
+    /// that each of its target groups is forwarded to by a load balancer.
+    async fn plan_service(
         &self,
-        wanted: &CreateServiceRequest,
-        resolved: &HashMap<String, String>,
+        service: &Entry<CreateServiceRequest>,
+        runnable: &HashMap<String, Runnable>,
+        plan: &mut Plan,
     ) -> anyhow::Result<()> {
-        let cluster = self.cluster_of(wanted);
+        let wanted = &service.body;
         let reference = wanted.task_definition.clone().unwrap_or_default();
-        let task_definition_arn = match resolved.get(&reference) {
-            Some(arn) => arn.clone(),
-            // `family:rev` of a family in the file: known only now that it is registered.
-            None if !is_bare_family(&reference) => {
-                self.describe_task_definition(&reference)
-                    .await?
-                    .task_definition_arn
+        let (definition, task_definition_arn) = match runnable.get(&reference) {
+            Some(definition) => {
+                // Compared by name: the ARN of a revision still to register is not known.
+                let arn = plan
+                    .task_definitions
+                    .get(family_of(&reference))
+                    .cloned()
+                    .unwrap_or_else(|| definition.name.clone());
+                (
+                    Runnable {
+                        name: definition.name.clone(),
+                        containers: definition.containers.clone(),
+                    },
+                    arn,
+                )
             }
-            None => bail!("task definition '{reference}' not found"),
-        };
-        let name = &wanted.service_name;
-        match find_service(self.client, &cluster, name).await? {
             None => {
-                let mut request = wanted.clone();
-                request.cluster = Some(cluster);
-                request.task_definition = Some(task_definition_arn);
-                let _: ServiceResponse = self.client.ecs("CreateService", &request).await?;
-                println!("service {name} created");
+                let current = self
+                    .describe_task_definition(&reference)
+                    .await
+                    .map_err(|e| anyhow!("task definition '{reference}' not found: {e:#}"))?;
+                plan.task_definitions
+                    .insert(reference.clone(), current.task_definition_arn.clone());
+                (
+                    Runnable {
+                        name: task_definition_name(&current.task_definition_arn).to_string(),
+                        containers: current.container_definitions,
+                    },
+                    current.task_definition_arn,
+                )
             }
+        };
+        for (index, load_balancer) in wanted.load_balancers.iter().enumerate() {
+            berth_core::ecs::check_load_balancer_container(
+                index,
+                load_balancer,
+                &definition.containers,
+                &definition.name,
+            )
+            .map_err(|e| anyhow!(e.message))?;
+            let target_group = load_balancer
+                .target_group_arn
+                .as_deref()
+                .unwrap_or_default();
+            if !plan.forwarded_target_groups.contains(target_group) {
+                bail!(
+                    "loadBalancers[{index}]: no load balancer forwards to target group '{target_group}' (add a listener for it under listeners:)"
+                );
+            }
+        }
+        let mut resolved = wanted.clone();
+        for load_balancer in &mut resolved.load_balancers {
+            if let Some(reference) = load_balancer.target_group_arn.as_mut() {
+                *reference = plan.references.target_group_arn(reference);
+            }
+        }
+        let cluster = self.cluster_of(wanted);
+        let name = &wanted.service_name;
+        let current = if plan.new_clusters.contains(&cluster) {
+            None // a cluster still to create has no services
+        } else {
+            find_service(self.client, &cluster, name).await?
+        };
+        let (words, action) = match current {
+            None => (
+                format!("service {name} created"),
+                Action::CreateService(wanted.clone()),
+            ),
             Some(current)
                 if ServiceStatus::from_ecs(&current.status) == Some(ServiceStatus::Draining) =>
             {
                 bail!("service '{name}' is being deleted (DRAINING); apply again once it is gone")
             }
-            Some(current) => match service_update(wanted, &task_definition_arn, &current) {
-                None => println!("service {name} unchanged"),
-                Some((update, changes)) => {
-                    let _: ServiceResponse = self.client.ecs("UpdateService", &update).await?;
-                    println!("service {name} updated ({})", changes.join(", "));
-                }
+            Some(current) => match service_update(&resolved, &task_definition_arn, &current) {
+                None => (format!("service {name} unchanged"), Action::Nothing),
+                Some((_, changes)) => (
+                    format!("service {name} updated ({})", changes.join(", ")),
+                    Action::UpdateService {
+                        wanted: wanted.clone(),
+                        current: Box::new(current),
+                    },
+                ),
             },
-        }
+        };
+        plan.push(&service.label, words, action);
         Ok(())
     }
 }

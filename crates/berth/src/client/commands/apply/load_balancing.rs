@@ -6,10 +6,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{anyhow, bail};
+use berth_api::{
+    DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse, ListRequest,
+    ListServicesRequest, ListServicesResponse, Service,
+};
 use berth_core::elbv2::model::Scheme;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::plan::{Action, Plan};
 use super::{entry, list, object_string, Applier, Manifest};
 use crate::client::{is_elbv2_error, XmlElement};
 
@@ -507,6 +512,8 @@ pub(super) struct CurrentTargetGroup {
     pub port: Option<i64>,
     pub target_type: String,
     pub health_check: HealthCheck,
+    /// The load balancers that forward to it.
+    pub load_balancer_arns: Vec<String>,
 }
 
 impl CurrentTargetGroup {
@@ -533,6 +540,12 @@ impl CurrentTargetGroup {
                 unhealthy_threshold_count: number("UnhealthyThresholdCount")?,
                 matcher: text(&["Matcher", "HttpCode"]),
             },
+            load_balancer_arns: member
+                .members(&["LoadBalancerArns"])
+                .into_iter()
+                .filter_map(|arn| arn.text_at(&[]))
+                .map(str::to_string)
+                .collect(),
         })
     }
 }
@@ -711,13 +724,15 @@ fn target_group_name(arn: &str) -> &str {
         .unwrap_or(arn)
 }
 
-// ---- applying ----
+// ---- planning and applying ----
 
-/// What berth has for a load balancer.
+/// What berth has for a load balancer, with its listeners.
 struct CurrentLoadBalancer {
+    name: String,
     arn: String,
     load_balancer_type: String,
     scheme: String,
+    listeners: Vec<CurrentListener>,
 }
 
 fn result_of<'a>(root: &'a XmlElement, action: &str) -> anyhow::Result<&'a XmlElement> {
@@ -749,6 +764,14 @@ impl Resolved {
     }
 }
 
+/// The name of a load balancer berth has, from its ARN (the ARN itself if unknown).
+fn load_balancer_name<'a>(existing: &'a [CurrentLoadBalancer], arn: &'a str) -> &'a str {
+    existing
+        .iter()
+        .find(|lb| lb.arn == arn)
+        .map_or(arn, |lb| lb.name.as_str())
+}
+
 impl Applier<'_> {
     async fn elbv2_xml(
         &self,
@@ -760,38 +783,35 @@ impl Applier<'_> {
             .map_err(|e| anyhow!("berth's answer to {action} is not XML: {e:#}"))
     }
 
-    async fn describe_load_balancer(
-        &self,
-        reference: &str,
-    ) -> anyhow::Result<Option<CurrentLoadBalancer>> {
-        let key = if is_arn(reference) {
-            "LoadBalancerArns.member.1"
-        } else {
-            "Names.member.1"
-        };
-        let root = match self
-            .elbv2_xml(
-                "DescribeLoadBalancers",
-                vec![(key.to_string(), reference.to_string())],
-            )
-            .await
-        {
-            Ok(root) => root,
-            Err(error) if is_elbv2_error(&error, "LoadBalancerNotFound") => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        let result = result_of(&root, "DescribeLoadBalancers")?;
-        Ok(result
-            .members(&["LoadBalancers"])
-            .first()
-            .map(|member| CurrentLoadBalancer {
-                arn: member
-                    .text_at(&["LoadBalancerArn"])
-                    .unwrap_or_default()
-                    .to_string(),
-                load_balancer_type: member.text_at(&["Type"]).unwrap_or_default().to_string(),
-                scheme: member.text_at(&["Scheme"]).unwrap_or_default().to_string(),
-            }))
+    /// Every load balancer berth has, each with its listeners: a port is taken
+    /// machine-wide, so a listener of the file is checked against all of them.
+    async fn current_load_balancers(&self) -> anyhow::Result<Vec<CurrentLoadBalancer>> {
+        let mut load_balancers = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let params = marker
+                .take()
+                .map(|m| vec![("Marker".to_string(), m)])
+                .unwrap_or_default();
+            let root = self.elbv2_xml("DescribeLoadBalancers", params).await?;
+            let result = result_of(&root, "DescribeLoadBalancers")?;
+            for member in result.members(&["LoadBalancers"]) {
+                let text = |name: &str| member.text_at(&[name]).unwrap_or_default().to_string();
+                let arn = text("LoadBalancerArn");
+                let listeners = self.describe_listeners(&arn).await?;
+                load_balancers.push(CurrentLoadBalancer {
+                    name: text("LoadBalancerName"),
+                    arn,
+                    load_balancer_type: text("Type"),
+                    scheme: text("Scheme"),
+                    listeners,
+                });
+            }
+            match result.text_at(&["NextMarker"]) {
+                Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+                _ => return Ok(load_balancers),
+            }
+        }
     }
 
     async fn describe_target_group(
@@ -857,116 +877,409 @@ impl Applier<'_> {
         Ok(())
     }
 
-    /// Read-only: every load balancer and target group a listener or a service names
-    /// outside the file must exist already.
-    pub(super) async fn resolve_references(&self, manifest: &Manifest) -> anyhow::Result<Resolved> {
-        let file_load_balancers: BTreeSet<&str> = manifest
-            .load_balancers
-            .iter()
-            .map(|l| l.body.name.as_str())
-            .collect();
+    async fn describe_listeners(
+        &self,
+        load_balancer_arn: &str,
+    ) -> anyhow::Result<Vec<CurrentListener>> {
+        let root = self
+            .elbv2_xml(
+                "DescribeListeners",
+                vec![("LoadBalancerArn".to_string(), load_balancer_arn.to_string())],
+            )
+            .await?;
+        Ok(result_of(&root, "DescribeListeners")?
+            .members(&["Listeners"])
+            .into_iter()
+            .map(|member| CurrentListener {
+                port: member.number_at(&["Port"]).unwrap_or_default(),
+                protocol: member
+                    .text_at(&["Protocol"])
+                    .unwrap_or_default()
+                    .to_string(),
+                target_group_arn: member
+                    .members(&["DefaultActions"])
+                    .first()
+                    .and_then(|a| a.text_at(&["TargetGroupArn"]))
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .collect())
+    }
+
+    /// Read-only: the steps for the file's load balancers, target groups and listeners.
+    /// Refused here, before any change: a name that resolves to nothing; a load balancer
+    /// or target group that exists with settings that cannot change in place; a port
+    /// another listener holds; a target group that belongs to a load balancer other
+    /// than the one the file forwards to it from (or to one the file does not declare).
+    pub(super) async fn plan_load_balancing(
+        &self,
+        manifest: &Manifest,
+        plan: &mut Plan,
+    ) -> anyhow::Result<()> {
+        let file = &self.file_name;
         let file_target_groups: BTreeSet<&str> = manifest
             .target_groups
             .iter()
             .map(|t| t.body.name.as_str())
             .collect();
-        let mut resolved = Resolved::default();
-        let mut target_group_references: Vec<(&str, &str)> = Vec::new();
+        let file_load_balancers: BTreeSet<&str> = manifest
+            .load_balancers
+            .iter()
+            .map(|l| l.body.name.as_str())
+            .collect();
+        let existing = if manifest.load_balancers.is_empty()
+            && manifest.listeners.is_empty()
+            && manifest.target_groups.is_empty()
+        {
+            Vec::new()
+        } else {
+            self.current_load_balancers().await?
+        };
+        let find = |reference: &str| {
+            existing
+                .iter()
+                .find(|lb| lb.name == reference || lb.arn == reference)
+        };
+
+        // Load balancers: of the file, and those its listeners name outside it.
+        let mut load_balancer_steps = Vec::new();
+        for load_balancer in &manifest.load_balancers {
+            let (label, spec) = (&load_balancer.label, &load_balancer.body);
+            match find(&spec.name) {
+                Some(current) => {
+                    check_load_balancer_kind(spec, current)
+                        .map_err(|e| anyhow!("{file}: {label}: {e}"))?;
+                    plan.references
+                        .load_balancers
+                        .insert(spec.name.clone(), current.arn.clone());
+                    load_balancer_steps.push((
+                        label,
+                        format!("load balancer {} unchanged", spec.name),
+                        Action::Nothing,
+                    ));
+                }
+                None => load_balancer_steps.push((
+                    label,
+                    format!("load balancer {} created", spec.name),
+                    Action::CreateLoadBalancer(spec.clone()),
+                )),
+            }
+        }
         for listener in &manifest.listeners {
             let reference = listener.body.load_balancer.as_str();
-            if !file_load_balancers.contains(reference)
-                && !resolved.load_balancers.contains_key(reference)
-            {
-                match self.describe_load_balancer(reference).await? {
-                    Some(current) => {
-                        resolved.load_balancers.insert(reference.to_string(), current.arn);
-                    }
-                    None => bail!(
-                        "{}: {}: load balancer '{reference}' not found (list it under loadBalancers: to create it)",
-                        self.file_name,
-                        listener.label
-                    ),
-                }
+            if file_load_balancers.contains(reference) {
+                continue;
             }
-            target_group_references.push((&listener.label, &listener.body.target_group));
-        }
-        // A listener of an existing load balancer that forwards elsewhere is found now,
-        // before anything changes (target groups compare by name: ARNs carry it).
-        for listener in &manifest.listeners {
-            let reference = listener.body.load_balancer.as_str();
-            let arn = match resolved.load_balancers.get(reference) {
-                Some(arn) => Some(arn.clone()),
-                None => self
-                    .describe_load_balancer(reference)
-                    .await?
-                    .map(|lb| lb.arn),
-            };
-            let Some(arn) = arn else {
-                continue; // created by this apply: it has no listeners yet
-            };
-            let mut existing = self.describe_listeners(&arn).await?;
-            let wanted = &listener.body.target_group;
-            for current in &mut existing {
-                if !is_arn(wanted) && target_group_name(&current.target_group_arn) == wanted {
-                    current.target_group_arn = wanted.clone();
+            match find(reference) {
+                Some(current) => {
+                    plan.references
+                        .load_balancers
+                        .insert(reference.to_string(), current.arn.clone());
                 }
+                None => bail!(
+                    "{file}: {}: load balancer '{reference}' not found (list it under loadBalancers: to create it)",
+                    listener.label
+                ),
             }
-            listener_plan(&listener.body, wanted, &existing)
-                .map_err(|e| anyhow!("{}: {}: {e}", self.file_name, listener.label))?;
         }
+
+        // Target groups: of the file if berth has them, and those named outside it.
+        let mut current_groups: HashMap<&str, CurrentTargetGroup> = HashMap::new();
+        for target_group in &manifest.target_groups {
+            if let Some(current) = self.describe_target_group(&target_group.body.name).await? {
+                current_groups.insert(&target_group.body.name, current);
+            }
+        }
+        let mut named_outside: Vec<(&str, &str)> = manifest
+            .listeners
+            .iter()
+            .map(|l| (l.label.as_str(), l.body.target_group.as_str()))
+            .collect();
         for service in &manifest.services {
             for load_balancer in &service.body.load_balancers {
                 if let Some(reference) = load_balancer.target_group_arn.as_deref() {
-                    target_group_references.push((&service.label, reference));
+                    named_outside.push((&service.label, reference));
                 }
             }
         }
-        for (label, reference) in target_group_references {
-            if file_target_groups.contains(reference)
-                || resolved.target_groups.contains_key(reference)
-            {
+        for (label, reference) in named_outside {
+            if file_target_groups.contains(reference) || current_groups.contains_key(reference) {
                 continue;
             }
             match self.describe_target_group(reference).await? {
                 Some(current) => {
-                    resolved.target_groups.insert(reference.to_string(), current.arn);
+                    current_groups.insert(reference, current);
                 }
                 None => bail!(
-                    "{}: {label}: target group '{reference}' not found (list it under targetGroups: to create it)",
-                    self.file_name
+                    "{file}: {label}: target group '{reference}' not found (list it under targetGroups: to create it)"
                 ),
             }
         }
-        Ok(resolved)
+        for (reference, current) in &current_groups {
+            plan.references
+                .target_groups
+                .insert(reference.to_string(), current.arn.clone());
+            if !current.load_balancer_arns.is_empty() {
+                plan.forwarded_target_groups.insert(reference.to_string());
+                plan.forwarded_target_groups.insert(current.arn.clone());
+            }
+        }
+
+        // Listeners: each port is free or already this listener; each target group is
+        // forwarded to from one load balancer only.
+        let mut listener_steps = Vec::new();
+        for listener in &manifest.listeners {
+            let (label, spec) = (&listener.label, &listener.body);
+            let load_balancer_arn = plan.references.load_balancers.get(&spec.load_balancer);
+            let shown = format!(
+                "{}:{}",
+                super::super::name_from_arn(&spec.load_balancer),
+                spec.port
+            );
+            let refuse = |message: String| anyhow!("{file}: {label}: {message}");
+            for other in &existing {
+                if Some(&other.arn) == load_balancer_arn {
+                    continue;
+                }
+                if let Some(taken) = other.listeners.iter().find(|l| l.port == spec.port) {
+                    return Err(refuse(format!(
+                        "port {} is already taken by listener {}:{} of load balancer '{}' (forwarding to target group '{}'), which is not this listener; berth's load balancers share this machine's addresses, so use another port or delete that listener first",
+                        spec.port,
+                        other.name,
+                        taken.port,
+                        other.name,
+                        target_group_name(&taken.target_group_arn)
+                    )));
+                }
+            }
+            if let Some(current) = current_groups.get(spec.target_group.as_str()) {
+                if let Some(owner) = current
+                    .load_balancer_arns
+                    .iter()
+                    .find(|owner| Some(*owner) != load_balancer_arn)
+                {
+                    return Err(refuse(format!(
+                        "target group '{}' already belongs to load balancer '{}'; this listener would forward to it from load balancer '{}' too, and a target group belongs to one load balancer (use another target group)",
+                        target_group_name(&spec.target_group),
+                        load_balancer_name(&existing, owner),
+                        super::super::name_from_arn(&spec.load_balancer)
+                    )));
+                }
+            }
+            plan.forwarded_target_groups
+                .insert(spec.target_group.clone());
+            let step = match load_balancer_arn.and_then(|arn| find(arn)) {
+                None => ListenerPlan::Create,
+                Some(current) => {
+                    let mut listeners = current.listeners.clone();
+                    // Compared by name, as the file gives it (ARNs carry the name).
+                    let wanted = &spec.target_group;
+                    for listener in &mut listeners {
+                        if !is_arn(wanted)
+                            && target_group_name(&listener.target_group_arn) == wanted
+                        {
+                            listener.target_group_arn = wanted.clone();
+                        }
+                    }
+                    listener_plan(spec, wanted, &listeners).map_err(|e| refuse(e.to_string()))?
+                }
+            };
+            listener_steps.push(match step {
+                ListenerPlan::Unchanged => (
+                    label,
+                    format!("listener {shown} unchanged"),
+                    Action::Nothing,
+                ),
+                ListenerPlan::Create => (
+                    label,
+                    format!(
+                        "listener {shown} created (forward to {})",
+                        target_group_name(&spec.target_group)
+                    ),
+                    Action::CreateListener(spec.clone()),
+                ),
+            });
+        }
+
+        // A target group of the file that berth has: the file must own it, that is
+        // declare every load balancer that forwards to it.
+        let declared: BTreeSet<&String> = manifest
+            .load_balancers
+            .iter()
+            .filter_map(|l| plan.references.load_balancers.get(&l.body.name))
+            .chain(
+                manifest
+                    .listeners
+                    .iter()
+                    .filter(|l| file_target_groups.contains(l.body.target_group.as_str()))
+                    .filter_map(|l| plan.references.load_balancers.get(&l.body.load_balancer)),
+            )
+            .collect();
+        // Services the file declares, by (cluster, name); every service berth has is
+        // read only when a target group of the file would change.
+        let declared_services: BTreeSet<(String, String)> = manifest
+            .services
+            .iter()
+            .map(|s| (self.cluster_of(&s.body), s.body.service_name.clone()))
+            .collect();
+        let mut services: Option<Vec<Service>> = None;
+        let mut target_group_steps = Vec::new();
+        for target_group in &manifest.target_groups {
+            let (label, spec) = (&target_group.label, &target_group.body);
+            let Some(current) = current_groups.get(spec.name.as_str()) else {
+                target_group_steps.push((
+                    label,
+                    format!("target group {} created", spec.name),
+                    Action::CreateTargetGroup(spec.clone()),
+                ));
+                continue;
+            };
+            if let Some(owner) = current
+                .load_balancer_arns
+                .iter()
+                .find(|owner| !declared.contains(owner))
+            {
+                bail!(
+                    "{file}: {label}: target group '{}' already exists and belongs to load balancer '{}', which this file does not declare; apply will not change a target group another load balancer uses (use another name, or declare load balancer '{}' in the file)",
+                    spec.name,
+                    load_balancer_name(&existing, owner),
+                    load_balancer_name(&existing, owner)
+                );
+            }
+            let (words, action) = self
+                .plan_target_group_update(spec, current)
+                .await
+                .map_err(|e| anyhow!("{file}: {label}: {e:#}"))?;
+            if !matches!(action, Action::Nothing) {
+                if services.is_none() {
+                    services = Some(self.every_service().await?);
+                }
+                let user = services.iter().flatten().find(|service| {
+                    let cluster = super::super::name_from_arn(&service.cluster_arn);
+                    !declared_services
+                        .contains(&(cluster.to_string(), service.service_name.clone()))
+                        && service
+                            .load_balancers
+                            .iter()
+                            .any(|lb| lb.target_group_arn.as_deref() == Some(current.arn.as_str()))
+                });
+                if let Some(user) = user {
+                    bail!(
+                        "{file}: {label}: target group '{}' is used by service '{}' of cluster '{}', which this file does not declare; apply will not change a target group another service uses (use another name, or declare that service in the file)",
+                        spec.name,
+                        user.service_name,
+                        super::super::name_from_arn(&user.cluster_arn)
+                    );
+                }
+            }
+            target_group_steps.push((label, words, action));
+        }
+
+        for (label, words, action) in load_balancer_steps
+            .into_iter()
+            .chain(target_group_steps)
+            .chain(listener_steps)
+        {
+            plan.push(label, words, action);
+        }
+        Ok(())
     }
 
-    /// Creates the load balancer unless it exists as the file says; returns its ARN.
-    pub(super) async fn apply_load_balancer(
+    /// Every ACTIVE or DRAINING service berth has, in every cluster.
+    async fn every_service(&self) -> anyhow::Result<Vec<Service>> {
+        let mut clusters = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = ListRequest {
+                next_token: next_token.take(),
+                ..Default::default()
+            };
+            let response: ListClustersResponse = self.client.ecs("ListClusters", &request).await?;
+            clusters.extend(response.cluster_arns);
+            match response.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => break,
+            }
+        }
+        let mut services = Vec::new();
+        for cluster in clusters {
+            let mut arns = Vec::new();
+            loop {
+                let request = ListServicesRequest {
+                    cluster: Some(cluster.clone()),
+                    next_token: next_token.take(),
+                    ..Default::default()
+                };
+                let response: ListServicesResponse =
+                    self.client.ecs("ListServices", &request).await?;
+                arns.extend(response.service_arns);
+                match response.next_token {
+                    Some(token) if !token.is_empty() => next_token = Some(token),
+                    _ => break,
+                }
+            }
+            // DescribeServices takes ten at a time, as in ECS.
+            for chunk in arns.chunks(10) {
+                let request = DescribeServicesRequest {
+                    cluster: Some(cluster.clone()),
+                    services: chunk.to_vec(),
+                    include: vec![],
+                };
+                let response: DescribeServicesResponse =
+                    self.client.ecs("DescribeServices", &request).await?;
+                services.extend(response.services);
+            }
+        }
+        Ok(services)
+    }
+
+    /// The step that brings an existing target group's health check and deregistration
+    /// delay to what the file says.
+    async fn plan_target_group_update(
+        &self,
+        spec: &TargetGroupSpec,
+        current: &CurrentTargetGroup,
+    ) -> anyhow::Result<(String, Action)> {
+        let changes = target_group_changes(spec, current)?;
+        let mut words: Vec<String> = changes.iter().map(|c| c.words.clone()).collect();
+        let parameters: Vec<(String, String)> = changes
+            .into_iter()
+            .map(|c| (c.parameter.to_string(), c.value))
+            .collect();
+        let wanted_delay = spec
+            .deregistration_delay_seconds
+            .unwrap_or(DEFAULT_DEREGISTRATION_DELAY);
+        let delay = self
+            .deregistration_delay(&current.arn)
+            .await?
+            .unwrap_or(DEFAULT_DEREGISTRATION_DELAY);
+        let deregistration_delay = (delay != wanted_delay).then_some(wanted_delay);
+        if deregistration_delay.is_some() {
+            words.push(format!(
+                "deregistrationDelaySeconds {delay} -> {wanted_delay}"
+            ));
+        }
+        if words.is_empty() {
+            return Ok((
+                format!("target group {} unchanged", spec.name),
+                Action::Nothing,
+            ));
+        }
+        Ok((
+            format!("target group {} updated ({})", spec.name, words.join(", ")),
+            Action::ModifyTargetGroup {
+                arn: current.arn.clone(),
+                parameters,
+                deregistration_delay,
+            },
+        ))
+    }
+
+    pub(super) async fn create_load_balancer(
         &self,
         spec: &LoadBalancerSpec,
     ) -> anyhow::Result<String> {
-        let wanted_type = spec.load_balancer_type.as_deref().unwrap_or("application");
-        // `validate` refused any other word.
-        let wanted_scheme = spec
-            .scheme
-            .as_deref()
-            .and_then(Scheme::from_elbv2)
-            .unwrap_or_default();
-        if let Some(current) = self.describe_load_balancer(&spec.name).await? {
-            if current.load_balancer_type != wanted_type
-                || Scheme::from_elbv2(&current.scheme) != Some(wanted_scheme)
-            {
-                bail!(
-                    "load balancer '{}' exists as {} {}, the file asks for {wanted_type} {}; delete it first (aws elbv2 delete-load-balancer) or use another name",
-                    spec.name,
-                    current.scheme,
-                    current.load_balancer_type,
-                    wanted_scheme.as_elbv2()
-                );
-            }
-            println!("load balancer {} unchanged", spec.name);
-            return Ok(current.arn);
-        }
+        let (wanted_type, wanted_scheme) = wanted_kind(spec);
         let mut params = vec![
             ("Name".to_string(), spec.name.clone()),
             ("Type".to_string(), wanted_type.to_string()),
@@ -991,49 +1304,34 @@ impl Applier<'_> {
             .and_then(|m| m.text_at(&["LoadBalancerArn"]))
             .ok_or_else(|| anyhow!("berth's answer to CreateLoadBalancer has no LoadBalancerArn"))?
             .to_string();
-        println!("load balancer {} created", spec.name);
         Ok(arn)
     }
 
-    /// Creates the target group, or brings its health check and deregistration delay to
-    /// what the file says; returns its ARN.
-    pub(super) async fn apply_target_group(
+    pub(super) async fn modify_target_group(
+        &self,
+        arn: &str,
+        parameters: Vec<(String, String)>,
+        deregistration_delay: Option<i64>,
+    ) -> anyhow::Result<()> {
+        if !parameters.is_empty() {
+            let mut params = vec![("TargetGroupArn".to_string(), arn.to_string())];
+            params.extend(parameters);
+            self.elbv2_xml("ModifyTargetGroup", params).await?;
+        }
+        if let Some(seconds) = deregistration_delay {
+            self.set_deregistration_delay(arn, seconds).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the target group as the file says; returns its ARN.
+    pub(super) async fn create_target_group(
         &self,
         spec: &TargetGroupSpec,
     ) -> anyhow::Result<String> {
         let wanted_delay = spec
             .deregistration_delay_seconds
             .unwrap_or(DEFAULT_DEREGISTRATION_DELAY);
-        if let Some(current) = self.describe_target_group(&spec.name).await? {
-            let changes = target_group_changes(spec, &current)?;
-            let mut words: Vec<String> = changes.iter().map(|c| c.words.clone()).collect();
-            if !changes.is_empty() {
-                let mut params = vec![("TargetGroupArn".to_string(), current.arn.clone())];
-                params.extend(
-                    changes
-                        .into_iter()
-                        .map(|c| (c.parameter.to_string(), c.value)),
-                );
-                self.elbv2_xml("ModifyTargetGroup", params).await?;
-            }
-            let delay = self
-                .deregistration_delay(&current.arn)
-                .await?
-                .unwrap_or(DEFAULT_DEREGISTRATION_DELAY);
-            if delay != wanted_delay {
-                self.set_deregistration_delay(&current.arn, wanted_delay)
-                    .await?;
-                words.push(format!(
-                    "deregistrationDelaySeconds {delay} -> {wanted_delay}"
-                ));
-            }
-            if words.is_empty() {
-                println!("target group {} unchanged", spec.name);
-            } else {
-                println!("target group {} updated ({})", spec.name, words.join(", "));
-            }
-            return Ok(current.arn);
-        }
         let mut params = vec![
             ("Name".to_string(), spec.name.clone()),
             ("Protocol".to_string(), spec.protocol().to_string()),
@@ -1082,79 +1380,65 @@ impl Applier<'_> {
         if wanted_delay != DEFAULT_DEREGISTRATION_DELAY {
             self.set_deregistration_delay(&arn, wanted_delay).await?;
         }
-        println!("target group {} created", spec.name);
         Ok(arn)
     }
 
-    async fn describe_listeners(
-        &self,
-        load_balancer_arn: &str,
-    ) -> anyhow::Result<Vec<CurrentListener>> {
-        let root = self
-            .elbv2_xml(
-                "DescribeListeners",
-                vec![("LoadBalancerArn".to_string(), load_balancer_arn.to_string())],
-            )
-            .await?;
-        Ok(result_of(&root, "DescribeListeners")?
-            .members(&["Listeners"])
-            .into_iter()
-            .map(|member| CurrentListener {
-                port: member.number_at(&["Port"]).unwrap_or_default(),
-                protocol: member
-                    .text_at(&["Protocol"])
-                    .unwrap_or_default()
-                    .to_string(),
-                target_group_arn: member
-                    .members(&["DefaultActions"])
-                    .first()
-                    .and_then(|a| a.text_at(&["TargetGroupArn"]))
-                    .unwrap_or_default()
-                    .to_string(),
-            })
-            .collect())
-    }
-
-    /// Creates the listener unless one on that port already forwards to the group.
-    pub(super) async fn apply_listener(
+    pub(super) async fn create_listener(
         &self,
         spec: &ListenerSpec,
         load_balancer_arn: &str,
         target_group_arn: &str,
     ) -> anyhow::Result<()> {
-        let existing = self.describe_listeners(load_balancer_arn).await?;
-        let name = format!(
-            "{}:{}",
-            super::super::name_from_arn(&spec.load_balancer),
-            spec.port
-        );
-        match listener_plan(spec, target_group_arn, &existing)? {
-            ListenerPlan::Unchanged => println!("listener {name} unchanged"),
-            ListenerPlan::Create => {
-                let mut params = vec![
-                    ("LoadBalancerArn".to_string(), load_balancer_arn.to_string()),
-                    ("Port".to_string(), spec.port.to_string()),
-                    (
-                        "DefaultActions.member.1.Type".to_string(),
-                        "forward".to_string(),
-                    ),
-                    (
-                        "DefaultActions.member.1.TargetGroupArn".to_string(),
-                        target_group_arn.to_string(),
-                    ),
-                ];
-                if let Some(protocol) = &spec.protocol {
-                    params.push(("Protocol".to_string(), protocol.clone()));
-                }
-                self.elbv2_xml("CreateListener", params).await?;
-                println!(
-                    "listener {name} created (forward to {})",
-                    target_group_name(target_group_arn)
-                );
-            }
+        let mut params = vec![
+            ("LoadBalancerArn".to_string(), load_balancer_arn.to_string()),
+            ("Port".to_string(), spec.port.to_string()),
+            (
+                "DefaultActions.member.1.Type".to_string(),
+                "forward".to_string(),
+            ),
+            (
+                "DefaultActions.member.1.TargetGroupArn".to_string(),
+                target_group_arn.to_string(),
+            ),
+        ];
+        if let Some(protocol) = &spec.protocol {
+            params.push(("Protocol".to_string(), protocol.clone()));
         }
+        self.elbv2_xml("CreateListener", params).await?;
         Ok(())
     }
+}
+
+/// The type and scheme the file asks for (`validate` refused any other word).
+fn wanted_kind(spec: &LoadBalancerSpec) -> (&str, Scheme) {
+    let wanted_type = spec.load_balancer_type.as_deref().unwrap_or("application");
+    let wanted_scheme = spec
+        .scheme
+        .as_deref()
+        .and_then(Scheme::from_elbv2)
+        .unwrap_or_default();
+    (wanted_type, wanted_scheme)
+}
+
+/// A load balancer berth has must be of the type and scheme the file asks for: neither
+/// changes in place.
+fn check_load_balancer_kind(
+    spec: &LoadBalancerSpec,
+    current: &CurrentLoadBalancer,
+) -> anyhow::Result<()> {
+    let (wanted_type, wanted_scheme) = wanted_kind(spec);
+    if current.load_balancer_type != wanted_type
+        || Scheme::from_elbv2(&current.scheme) != Some(wanted_scheme)
+    {
+        bail!(
+            "load balancer '{}' exists as {} {}, the file asks for {wanted_type} {}; delete it first (aws elbv2 delete-load-balancer) or use another name",
+            spec.name,
+            current.scheme,
+            current.load_balancer_type,
+            wanted_scheme.as_elbv2()
+        );
+    }
+    Ok(())
 }
 
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
@@ -1175,6 +1459,7 @@ mod tests {
             port: Some(80),
             target_type: "instance".to_string(),
             health_check: wanted_health_check(spec),
+            load_balancer_arns: vec![],
         }
     }
 
