@@ -157,6 +157,28 @@ fn the_seed_example_answers_through_one_address_and_by_name() {
         "member reached board by name: {body}"
     );
 
+    // Each task's nginx logs the requests it served (not the health checks), so
+    // `berth logs member` shows the traffic.
+    let logs = dev.berth(&["logs", "-c", CLUSTER, "member", "--container", "nginx"]);
+    assert!(logs.status.success(), "{logs:?}");
+    let logged = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logged
+            .lines()
+            .filter(|l| l.contains("\"GET / HTTP/1.") && l.contains("\" 200 "))
+            .count()
+            >= 33,
+        "the 30 requests through the listener and 3 direct ones are logged: {logged}"
+    );
+    assert!(
+        logged.contains("\"GET /cgi-bin/board HTTP/1."),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains(" 127.0.0.1 \"GET"),
+        "the container's own health check is left out: {logged}"
+    );
+
     // berth ps draws the tree with the tasks' health and nginx's published port.
     let ps = dev.berth(&["ps", "-c", CLUSTER]);
     assert!(ps.status.success());
