@@ -56,6 +56,7 @@ fn key_text(key: &RecordKey) -> String {
         RecordKey::Listener(k) => format!("listener/{k}"),
         RecordKey::Target(k) => format!("target/{k}"),
         RecordKey::AccountSetting(k) => format!("account-setting/{k}"),
+        RecordKey::CapacityProvider(k) => format!("capacity-provider/{k}"),
     }
 }
 
@@ -77,6 +78,7 @@ pub(crate) fn record_of(state: &State, key: &RecordKey) -> Result<Record, StoreE
         RecordKey::Listener(k) => encode(text, state.listeners.get(k)),
         RecordKey::Target(k) => encode(text, state.targets.get(k).map(|t| &**t)),
         RecordKey::AccountSetting(k) => encode(text, state.account_settings.get(k)),
+        RecordKey::CapacityProvider(k) => encode(text, state.capacity_providers.get(k)),
     }
 }
 
@@ -109,6 +111,7 @@ fn command_of(key: &str, value: &[u8]) -> Result<Command, String> {
         "listener" => Command::PutListener(Box::new(decode(value)?)),
         "target" => Command::PutTarget(Box::new(decode(value)?)),
         "account-setting" => Command::PutAccountSetting(decode(value)?),
+        "capacity-provider" => Command::PutCapacityProvider(Box::new(decode(value)?)),
         _ => return Err("unknown record kind".to_string()),
     })
 }
