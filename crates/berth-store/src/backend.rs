@@ -298,6 +298,46 @@ mod account_setting_tests {
 }
 
 #[cfg(test)]
+mod capacity_provider_tests {
+    use super::*;
+    use berth_core::model::{
+        CapacityProviderRecord, CapacityProviderStatus, ManagedScalingRecord, Switch,
+    };
+
+    #[test]
+    fn a_capacity_provider_survives_a_round_trip() {
+        let provider = CapacityProviderRecord {
+            name: "blue".into(),
+            status: CapacityProviderStatus::Active,
+            update_status: None,
+            update_status_reason: None,
+            auto_scaling_group_arn: "group-blue".into(),
+            managed_scaling: ManagedScalingRecord {
+                status: Switch::Disabled,
+                target_capacity: 80,
+                minimum_scaling_step_size: 1,
+                maximum_scaling_step_size: 10_000,
+                instance_warmup_period: 300,
+            },
+            managed_termination_protection: Switch::Disabled,
+            managed_draining: Switch::Enabled,
+            tags: vec![],
+        };
+        let backend = MemoryBackend::default();
+        let mut state = State::default();
+        let key = state.apply(Command::PutCapacityProvider(Box::new(provider)));
+        backend
+            .write(&[record_of(&state, &key).unwrap()], 1)
+            .unwrap();
+        let stored = backend.read_all().unwrap();
+        assert_eq!(stored[0].0, "capacity-provider/blue");
+        let (loaded, quarantined) = state_from_records(stored);
+        assert!(quarantined.is_empty());
+        assert_eq!(loaded, state);
+    }
+}
+
+#[cfg(test)]
 mod elbv2_tests {
     use super::*;
     use berth_core::elbv2::model::*;
