@@ -46,6 +46,8 @@ pub struct AgentConfig {
     /// The container instance attributes the node reports (see
     /// `berth_core::attributes::node_attributes`).
     pub attributes: BTreeMap<String, String>,
+    /// The capacity provider whose container instances this node's are.
+    pub capacity_provider: Option<String>,
 }
 
 impl AgentConfig {
@@ -58,6 +60,7 @@ impl AgentConfig {
             task_cleanup_wait: DEFAULT_TASK_CLEANUP_WAIT,
             address: None,
             attributes: machine_attributes(),
+            capacity_provider: None,
         }
     }
 }
@@ -252,6 +255,7 @@ impl Agent {
                 joins_every_cluster: self.config.joins_every_cluster,
                 address: self.config.address.clone(),
                 attributes: self.config.attributes.clone(),
+                capacity_provider: self.config.capacity_provider.clone(),
             })
             .await?;
         let sandbox_image = self.runtime.ensure_sandbox_image().await?;

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    CapacityProvider, CapacityProviderStrategyItem, Cluster, ClusterSetting, ContainerInstance,
-    DeploymentConfiguration, Failure, LoadBalancer, NetworkConfiguration, PlacementConstraint,
-    PlacementStrategy, Service, Tag, Task, TaskDefinition, TaskOverride,
+    AutoScalingGroupProvider, CapacityProvider, CapacityProviderStrategyItem, Cluster,
+    ClusterSetting, ContainerInstance, DeploymentConfiguration, Failure, LoadBalancer,
+    NetworkConfiguration, PlacementConstraint, PlacementStrategy, Service, Tag, Task,
+    TaskDefinition, TaskOverride,
 };
 
 // ---- clusters ----
@@ -40,6 +41,53 @@ pub struct PutClusterCapacityProvidersRequest {
     pub capacity_providers: Vec<String>,
     #[serde(default)]
     pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+/// CreateCapacityProvider.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCapacityProviderRequest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    #[serde(default)]
+    pub managed_instances_provider: Option<Value>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// UpdateCapacityProvider.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateCapacityProviderRequest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    #[serde(default)]
+    pub managed_instances_provider: Option<Value>,
+}
+
+/// DeleteCapacityProvider.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteCapacityProviderRequest {
+    #[serde(default)]
+    pub capacity_provider: String,
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub cluster: Option<String>,
+}
+
+/// The answer of Create/Update/DeleteCapacityProvider.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderResponse {
+    pub capacity_provider: CapacityProvider,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -42,12 +42,50 @@ pub struct CapacityProviderStrategyItem {
     pub base: i64,
 }
 
-/// A capacity provider: berth has ECS's built-in FARGATE and FARGATE_SPOT.
+/// A capacity provider: ECS's built-in FARGATE and FARGATE_SPOT, or one the user made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CapacityProvider {
     pub capacity_provider_arn: String,
     pub name: String,
     pub status: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub provider_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status_reason: Option<String>,
     pub tags: Vec<Tag>,
+}
+
+/// A capacity provider's Auto Scaling group and ECS's management of it (create and
+/// describe; on update every field is optional).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoScalingGroupProvider {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_scaling: Option<ManagedScaling>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_termination_protection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_draining: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedScaling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_capacity: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_scaling_step_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_scaling_step_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_warmup_period: Option<i64>,
 }

@@ -7,6 +7,8 @@ use crate::{Attribute, EpochSeconds, Resource, Tag};
 pub struct ContainerInstance {
     pub container_instance_arn: String,
     pub ec2_instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
     pub version: i64,
     pub version_info: VersionInfo,
     pub remaining_resources: Vec<Resource>,

@@ -21,6 +21,8 @@ pub struct Task {
     pub containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
     pub overrides: TaskOverride,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,

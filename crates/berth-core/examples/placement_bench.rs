@@ -54,6 +54,7 @@ fn cluster() -> State {
                 version: 1,
                 tags: vec![],
                 auto_joined: false,
+                capacity_provider_name: None,
             }),
         );
     }
@@ -88,6 +89,7 @@ fn main() {
         memory: 128,
         host_ports: Default::default(),
         group: "service:bench".to_string(),
+        capacity_provider: None,
     };
     let zone_of: BTreeMap<&str, &str> = state
         .container_instances

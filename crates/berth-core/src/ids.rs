@@ -47,6 +47,9 @@ impl ArnScope {
     pub fn cluster(&self, name: &str) -> String {
         format!("{}cluster/{name}", self.prefix())
     }
+    pub fn capacity_provider(&self, name: &str) -> String {
+        format!("{}capacity-provider/{name}", self.prefix())
+    }
     pub fn task_definition(&self, family: &str, revision: u32) -> String {
         format!("{}task-definition/{family}:{revision}", self.prefix())
     }
@@ -87,6 +90,7 @@ pub enum ResourceRef {
         cluster: Option<String>,
         id: String,
     },
+    CapacityProvider(String),
 }
 
 /// The resource part of an ECS ARN (`cluster/x`, `service/c/s`, ...), or None when `arn`
@@ -113,6 +117,7 @@ pub fn parse_arn(arn: &str) -> Option<ResourceRef> {
     let segments: Vec<&str> = rest.split('/').collect();
     match (kind, segments.as_slice()) {
         ("cluster", [name]) => Some(ResourceRef::Cluster(name.to_string())),
+        ("capacity-provider", [name]) => Some(ResourceRef::CapacityProvider(name.to_string())),
         ("task-definition", [family_revision]) => Some(parse_family_revision(family_revision)),
         ("service", [name]) => Some(ResourceRef::Service {
             cluster: None,

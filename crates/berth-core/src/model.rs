@@ -126,6 +126,59 @@ ecs_words! {
     }
 }
 
+ecs_words! {
+    /// A capacity provider's status: INACTIVE once deleted (it stays describable).
+    pub enum CapacityProviderStatus {
+        Active => "ACTIVE",
+        Inactive => "INACTIVE",
+    }
+}
+
+ecs_words! {
+    /// How the last change to a capacity provider went. berth makes each change at
+    /// once, so none is ever IN_PROGRESS.
+    pub enum CapacityProviderUpdateStatus {
+        DeleteComplete => "DELETE_COMPLETE",
+        DeleteFailed => "DELETE_FAILED",
+        UpdateComplete => "UPDATE_COMPLETE",
+    }
+}
+
+ecs_words! {
+    /// ECS's ENABLED/DISABLED settings of a capacity provider (managed scaling,
+    /// termination protection, draining).
+    pub enum Switch {
+        Enabled => "ENABLED",
+        Disabled => "DISABLED",
+    }
+}
+
+/// A capacity provider the user made (FARGATE and FARGATE_SPOT are built in). Its
+/// container instances are the agents started with `--capacity-provider NAME`; the Auto
+/// Scaling group is kept and echoed, as berth scales no machines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityProviderRecord {
+    pub name: String,
+    pub status: CapacityProviderStatus,
+    pub update_status: Option<CapacityProviderUpdateStatus>,
+    pub update_status_reason: Option<String>,
+    pub auto_scaling_group_arn: String,
+    pub managed_scaling: ManagedScalingRecord,
+    pub managed_termination_protection: Switch,
+    pub managed_draining: Switch,
+    pub tags: Vec<Tag>,
+}
+
+/// A capacity provider's managed scaling, with ECS's defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedScalingRecord {
+    pub status: Switch,
+    pub target_capacity: i64,
+    pub minimum_scaling_step_size: i64,
+    pub maximum_scaling_step_size: i64,
+    pub instance_warmup_period: i64,
+}
+
 /// ECS's default launch type, shown (and filtered on) when none was asked for.
 impl Default for LaunchType {
     fn default() -> Self {
@@ -430,6 +483,9 @@ pub struct Task {
     pub deployment_id: Option<String>,
     #[serde(default, deserialize_with = "stored_launch_type")]
     pub launch_type: Option<LaunchType>,
+    /// The capacity provider of its strategy it was placed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
     /// The network mode it was placed with (its definition's). `None` only in a record
     /// stored when an empty string meant "the definition's".
     #[serde(with = "network_mode_as_placed")]
@@ -663,6 +719,9 @@ pub struct Node {
     /// The attributes its agent reports (`ecs.*` and the operator's).
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// The capacity provider its agent serves (`berth agent --capacity-provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<String>,
 }
 
 /// A node's membership of one cluster, in ECS's shape.
@@ -684,6 +743,9 @@ pub struct ContainerInstance {
     pub tags: Vec<Tag>,
     /// Joined because its node serves every cluster; leaves with the cluster.
     pub auto_joined: bool,
+    /// The capacity provider its node serves, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
 }
 
 #[cfg(test)]
@@ -708,6 +770,9 @@ mod tests {
     #[test]
     fn ecs_words_are_stored_as_ecs_spells_them() {
         stored_as_its_word::<ClusterStatus>();
+        stored_as_its_word::<CapacityProviderStatus>();
+        stored_as_its_word::<CapacityProviderUpdateStatus>();
+        stored_as_its_word::<Switch>();
         stored_as_its_word::<TaskDefinitionStatus>();
         stored_as_its_word::<ServiceStatus>();
         stored_as_its_word::<DeploymentStatus>();

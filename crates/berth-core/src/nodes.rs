@@ -27,6 +27,10 @@ pub struct NodeRegistration {
     /// The container instance's attributes: the agent's `ecs.*` ones and the operator's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+    /// The capacity provider whose container instances this machine's are
+    /// (`berth agent --capacity-provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<String>,
 }
 
 /// Why a remote agent's registration is refused; the message names the field.
@@ -38,6 +42,8 @@ pub enum RegistrationError {
     BadAddress(String),
     #[error(transparent)]
     Attribute(#[from] AttributeError),
+    #[error("capacity provider '{0}': up to 255 letters, numbers, hyphens and underscores, not starting with aws, ecs or fargate")]
+    BadCapacityProvider(String),
 }
 
 /// The rule for a node id: it names the node's Docker networks and labels, and its
@@ -64,6 +70,11 @@ pub fn check_registration(registration: &NodeRegistration) -> Result<(), Registr
         }
     }
     attributes::check_all(&registration.attributes)?;
+    if let Some(provider) = &registration.capacity_provider {
+        if crate::ecs::check_capacity_provider_name(provider).is_err() {
+            return Err(RegistrationError::BadCapacityProvider(provider.clone()));
+        }
+    }
     Ok(())
 }
 
@@ -116,6 +127,7 @@ pub fn register_node(
         connected: true,
         address: registration.address.clone(),
         attributes: registration.attributes.clone(),
+        capacity_provider: registration.capacity_provider.clone(),
         registered_at: state
             .nodes
             .get(&registration.node_id)
@@ -155,6 +167,7 @@ pub fn register_node(
             instance.attributes.remove(name);
         }
         instance.attributes.extend(node.attributes.clone());
+        instance.capacity_provider_name = node.capacity_provider.clone();
         if instance != before {
             instance.version += 1;
             emit(
@@ -202,6 +215,7 @@ pub fn register_node(
                 version: 1,
                 tags: vec![],
                 auto_joined: false,
+                capacity_provider_name: node.capacity_provider.clone(),
             })]
         };
         for command in joined {

@@ -192,6 +192,7 @@ pub fn task(scope: &ArnScope, task: &Task) -> api::Task {
         memory: task.memory.clone(),
         containers,
         launch_type: Some(task.launch_type.unwrap_or_default().as_ecs().to_string()),
+        capacity_provider_name: task.capacity_provider_name.clone(),
         overrides: task.overrides.clone(),
         started_by: task.started_by.clone(),
         group: task.group.clone(),
@@ -390,6 +391,7 @@ pub fn container_instance(
     api::ContainerInstance {
         container_instance_arn: scope.container_instance(&instance.cluster, &instance.id),
         ec2_instance_id: instance.hostname.clone(),
+        capacity_provider_name: instance.capacity_provider_name.clone(),
         version: instance.version as i64,
         version_info: api::VersionInfo {
             agent_version: Some(instance.agent_version.clone()),

@@ -6,7 +6,10 @@
 //! state those commands produce gives no further commands until something changes.
 
 use crate::ecs::demand_of;
-use crate::ecs::{new_task, start_deployment, stopping, Context, TaskOrigin};
+use crate::ecs::{
+    launch_type_of_provider, new_task, start_deployment, stopping, Context, Placed, StrategyPlacer,
+    TaskOrigin,
+};
 use crate::elbv2::model::TargetHealthState;
 use crate::model::{
     stopped_for_failed_checks, ContainerInstanceStatus, DeploymentStatus, HealthStatus,
@@ -14,13 +17,13 @@ use crate::model::{
     StopCode, Task, TaskStatus, CONTAINER_CHECKS_FAILED, ELB_CHECKS_FAILED, MAX_SERVICE_EVENTS,
 };
 use crate::placement::{
-    group_for, PlacementConstraint, PlacementFailure, PlacementSpec, PlacementStrategy, Placer,
-    Scheduler, SpreadField,
+    group_for, PlacementConstraint, PlacementFailure, PlacementSpec, PlacementStrategy, Scheduler,
+    SpreadField,
 };
 use crate::service_targets;
 use crate::state::{Command, State};
 use crate::Timestamp;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A task that ran less than this before it stopped on its own counts as a crash.
 pub const CRASH_WINDOW_MS: u64 = 30_000;
@@ -623,17 +626,37 @@ fn roll(
         &overrides,
         group_for(Some(&service.name), None, &definition.family),
     );
-    let mut placer = Placer::new(state, &service.cluster, &spec, &demand);
+    // Base and weight count over the service's tasks that have not stopped.
+    let mut placed: BTreeMap<String, u64> = BTreeMap::new();
+    for task in state.tasks.values().filter(|t| {
+        t.cluster == service.cluster
+            && t.service.as_deref() == Some(service.name.as_str())
+            && !t.is_stopped()
+    }) {
+        if let Some(provider) = &task.capacity_provider_name {
+            *placed.entry(provider.clone()).or_default() += 1;
+        }
+    }
+    let strategy = service.capacity_provider_strategy.clone();
+    let mut placer =
+        StrategyPlacer::new(state, &service.cluster, &spec, &demand, &strategy, placed);
     while to_start > 0 {
         let random = ctx.ids.deployment_digits();
         match placer.place(random) {
-            Ok(instance_id) => {
+            Ok(Placed {
+                capacity_provider,
+                instance_id,
+            }) => {
                 let origin = TaskOrigin {
                     started_by: Some(primary.id.clone()),
                     group: Some(format!("service:{}", service.name)),
                     service: Some(service.name.clone()),
                     deployment_id: Some(primary.id.clone()),
-                    launch_type: service.launch_type,
+                    launch_type: capacity_provider
+                        .as_deref()
+                        .map(launch_type_of_provider)
+                        .or(service.launch_type),
+                    capacity_provider_name: capacity_provider,
                     tags: if service.propagate_tags == PropagateTags::Service {
                         service.tags.clone()
                     } else {
@@ -652,7 +675,7 @@ fn roll(
                 out.push(task);
                 service.placement_blocked = false;
             }
-            Err(PlacementFailure::NoInstances | PlacementFailure::Insufficient(_)) => {
+            Err((_, PlacementFailure::NoInstances | PlacementFailure::Insufficient(_))) => {
                 // Said once per episode, not on every pass while it lasts.
                 if !service.placement_blocked {
                     let message = format!(

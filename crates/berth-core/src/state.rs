@@ -13,8 +13,8 @@ use crate::elbv2::model::{
     TargetHealthState, TargetRecord,
 };
 use crate::model::{
-    AccountSettingRecord, Cluster, ContainerInstance, Node, Service, Task, TaskDefinitionRecord,
-    TaskDefinitionStatus,
+    AccountSettingRecord, CapacityProviderRecord, Cluster, ContainerInstance, Node, Service, Task,
+    TaskDefinitionRecord, TaskDefinitionStatus,
 };
 
 /// Everything berth knows, keyed for lookup.
@@ -49,6 +49,8 @@ pub struct State {
     pub targets: BTreeMap<String, Arc<TargetRecord>>,
     /// ECS account settings, keyed by `principal|name` (`model::account_setting_key`).
     pub account_settings: BTreeMap<String, AccountSettingRecord>,
+    /// The capacity providers users made (deleted ones stay INACTIVE), keyed by name.
+    pub capacity_providers: BTreeMap<String, CapacityProviderRecord>,
 }
 
 pub fn service_key(cluster: &str, name: &str) -> String {
@@ -89,6 +91,7 @@ pub enum Command {
     PutAccountSetting(AccountSettingRecord),
     /// Forgets a principal's setting by `model::account_setting_key`.
     RemoveAccountSetting(String),
+    PutCapacityProvider(Box<CapacityProviderRecord>),
 }
 
 /// The storage key a command touches: what a durable backend writes or deletes.
@@ -105,6 +108,7 @@ pub enum RecordKey {
     Listener(String),
     Target(String),
     AccountSetting(String),
+    CapacityProvider(String),
 }
 
 impl State {
@@ -211,6 +215,11 @@ impl State {
             Command::RemoveAccountSetting(key) => {
                 self.account_settings.remove(&key);
                 RecordKey::AccountSetting(key)
+            }
+            Command::PutCapacityProvider(provider) => {
+                let key = provider.name.clone();
+                self.capacity_providers.insert(key.clone(), *provider);
+                RecordKey::CapacityProvider(key)
             }
         }
     }

@@ -26,6 +26,7 @@ fn registration(node_id: &str, attributes: &[(&str, &str)]) -> NodeRegistration 
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        capacity_provider: None,
     }
 }
 

@@ -141,6 +141,7 @@ fn a_registration_keeps_its_shape() {
         joins_every_cluster: false,
         address: None,
         attributes: Default::default(),
+        capacity_provider: None,
     };
     // Without an address or attributes (as `berth dev` and agents before them sent it).
     let pinned = json!({

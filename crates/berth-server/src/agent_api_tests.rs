@@ -76,6 +76,7 @@ fn registration(node_id: &str) -> NodeRegistration {
         joins_every_cluster: false,
         address: Some("127.0.0.1".to_string()),
         attributes: [("ecs.os-type".to_string(), "linux".to_string())].into(),
+        capacity_provider: None,
     }
 }
 

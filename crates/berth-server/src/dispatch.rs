@@ -102,6 +102,9 @@ pub async fn dispatch(
         "PutClusterCapacityProviders" => {
             run(cp, region, body, ecs::put_cluster_capacity_providers).await
         }
+        "CreateCapacityProvider" => run(cp, region, body, ecs::create_capacity_provider).await,
+        "UpdateCapacityProvider" => run(cp, region, body, ecs::update_capacity_provider).await,
+        "DeleteCapacityProvider" => run(cp, region, body, ecs::delete_capacity_provider).await,
         "DescribeCapacityProviders" => {
             run(cp, region, body, ecs::describe_capacity_providers).await
         }

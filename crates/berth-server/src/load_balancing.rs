@@ -913,6 +913,7 @@ mod tests {
             joins_every_cluster: true,
             address: None,
             attributes: Default::default(),
+            capacity_provider: None,
         };
         ecs(
             cp,

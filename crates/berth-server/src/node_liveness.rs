@@ -159,6 +159,7 @@ mod tests {
             joins_every_cluster: false,
             address: None,
             attributes: Default::default(),
+            capacity_provider: None,
         }
     }
 

@@ -56,6 +56,7 @@ fn key_text(key: &RecordKey) -> String {
         RecordKey::Listener(k) => format!("listener/{k}"),
         RecordKey::Target(k) => format!("target/{k}"),
         RecordKey::AccountSetting(k) => format!("account-setting/{k}"),
+        RecordKey::CapacityProvider(k) => format!("capacity-provider/{k}"),
     }
 }
 
@@ -77,6 +78,7 @@ pub(crate) fn record_of(state: &State, key: &RecordKey) -> Result<Record, StoreE
         RecordKey::Listener(k) => encode(text, state.listeners.get(k)),
         RecordKey::Target(k) => encode(text, state.targets.get(k).map(|t| &**t)),
         RecordKey::AccountSetting(k) => encode(text, state.account_settings.get(k)),
+        RecordKey::CapacityProvider(k) => encode(text, state.capacity_providers.get(k)),
     }
 }
 
@@ -109,6 +111,7 @@ fn command_of(key: &str, value: &[u8]) -> Result<Command, String> {
         "listener" => Command::PutListener(Box::new(decode(value)?)),
         "target" => Command::PutTarget(Box::new(decode(value)?)),
         "account-setting" => Command::PutAccountSetting(decode(value)?),
+        "capacity-provider" => Command::PutCapacityProvider(Box::new(decode(value)?)),
         _ => return Err("unknown record kind".to_string()),
     })
 }
@@ -291,6 +294,46 @@ mod account_setting_tests {
             .write(&[record_of(&state, &key).unwrap()], 2)
             .unwrap();
         assert!(backend.read_all().unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod capacity_provider_tests {
+    use super::*;
+    use berth_core::model::{
+        CapacityProviderRecord, CapacityProviderStatus, ManagedScalingRecord, Switch,
+    };
+
+    #[test]
+    fn a_capacity_provider_survives_a_round_trip() {
+        let provider = CapacityProviderRecord {
+            name: "blue".into(),
+            status: CapacityProviderStatus::Active,
+            update_status: None,
+            update_status_reason: None,
+            auto_scaling_group_arn: "group-blue".into(),
+            managed_scaling: ManagedScalingRecord {
+                status: Switch::Disabled,
+                target_capacity: 80,
+                minimum_scaling_step_size: 1,
+                maximum_scaling_step_size: 10_000,
+                instance_warmup_period: 300,
+            },
+            managed_termination_protection: Switch::Disabled,
+            managed_draining: Switch::Enabled,
+            tags: vec![],
+        };
+        let backend = MemoryBackend::default();
+        let mut state = State::default();
+        let key = state.apply(Command::PutCapacityProvider(Box::new(provider)));
+        backend
+            .write(&[record_of(&state, &key).unwrap()], 1)
+            .unwrap();
+        let stored = backend.read_all().unwrap();
+        assert_eq!(stored[0].0, "capacity-provider/blue");
+        let (loaded, quarantined) = state_from_records(stored);
+        assert!(quarantined.is_empty());
+        assert_eq!(loaded, state);
     }
 }
 

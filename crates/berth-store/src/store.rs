@@ -538,6 +538,7 @@ mod tests {
             version: 1,
             tags: vec![],
             auto_joined: false,
+            capacity_provider_name: None,
         })
     }
 

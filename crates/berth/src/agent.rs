@@ -43,6 +43,11 @@ pub struct AgentArgs {
     /// A container instance attribute, NAME=VALUE (ECS's rules; repeat for more).
     #[arg(long = "attribute", value_name = "NAME=VALUE")]
     pub attributes: Vec<String>,
+    /// The capacity provider (made with `aws ecs create-capacity-provider`) whose
+    /// container instances this machine's are: tasks whose strategy picks it run only
+    /// on its machines.
+    #[arg(long, value_name = "NAME")]
+    pub capacity_provider: Option<String>,
     /// The availability zone, reported as the attribute ecs.availability-zone.
     #[arg(long)]
     pub availability_zone: Option<String>,
@@ -77,6 +82,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         &operator,
     )
     .context("--availability-zone")?;
+    if let Some(provider) = &args.capacity_provider {
+        berth_core::ecs::check_capacity_provider_name(provider)
+            .map_err(|e| anyhow::anyhow!("--capacity-provider: {}", e.message))?;
+    }
     if args.heartbeat_interval.is_zero() {
         bail!("--heartbeat-interval must be more than 0");
     }
@@ -150,6 +159,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             task_cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
             address: address.map(|ip| ip.to_string()),
             attributes,
+            capacity_provider: args.capacity_provider.clone(),
         },
         runtime,
         link.clone(),

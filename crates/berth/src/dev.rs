@@ -46,6 +46,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             task_cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
             address: None,
             attributes: berth_agent::machine_attributes(),
+            capacity_provider: None,
         },
         runtime,
         Arc::new(LocalLink::new(control_plane.clone())),

@@ -317,6 +317,7 @@ fn nodes_lists_each_container_instance_with_its_agent_and_resources() {
             joins_every_cluster: false,
             address: None,
             attributes: Default::default(),
+            capacity_provider: None,
         };
         let mut ctx = berth_core::ecs::Context {
             now: berth_core::Timestamp(1_709_251_200_000),

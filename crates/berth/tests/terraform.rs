@@ -344,3 +344,92 @@ fn terraform_applies_the_ecs_resources_with_a_clean_plan() {
     let services = dev.aws(&["ecs", "list-services", "--cluster", "tf-ecs"]);
     assert!(!services.status.success(), "no services remain");
 }
+
+fn capacity_provider_configuration(endpoint: &str, key: &str, secret: &str, target: u32) -> String {
+    let provider = terraform::provider(endpoint, key, secret, &["ecs"]);
+    format!(
+        r#"{provider}
+resource "aws_ecs_cluster" "c" {{
+  name = "tf-cp"
+}}
+resource "aws_ecs_capacity_provider" "blue" {{
+  name = "tf-blue"
+  auto_scaling_group_provider {{
+    auto_scaling_group_arn         = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:1:autoScalingGroupName/tf-blue"
+    managed_termination_protection = "DISABLED"
+    managed_scaling {{
+      status          = "DISABLED"
+      target_capacity = {target}
+    }}
+  }}
+  tags = {{
+    team = "web"
+  }}
+}}
+resource "aws_ecs_cluster_capacity_providers" "cp" {{
+  cluster_name       = aws_ecs_cluster.c.name
+  capacity_providers = [aws_ecs_capacity_provider.blue.name]
+  default_capacity_provider_strategy {{
+    capacity_provider = aws_ecs_capacity_provider.blue.name
+    weight            = 1
+  }}
+}}
+"#
+    )
+}
+
+/// `aws_ecs_capacity_provider`: created, associated with a cluster, updated in place
+/// with a clean plan after each apply, and deleted once the cluster lets it go.
+#[test]
+fn terraform_manages_a_capacity_provider() {
+    let Some(mirror) = terraform::mirror_or_say_why("terraform_manages_a_capacity_provider") else {
+        return;
+    };
+    let dev = Dev::start();
+    let workspace = Workspace::new(&mirror);
+    let (key, secret) = (&dev.access_key_id, &dev.secret_access_key);
+    workspace.write(&capacity_provider_configuration(
+        &dev.endpoint(),
+        key,
+        secret,
+        100,
+    ));
+    workspace.must(&["init"]);
+    workspace.must(&["apply", "-auto-approve"]);
+    workspace.assert_plan_empty("after the first apply");
+    let cluster = dev.aws_json(&["ecs", "describe-clusters", "--clusters", "tf-cp"]);
+    assert_eq!(cluster["clusters"][0]["capacityProviders"][0], "tf-blue");
+
+    workspace.write(&capacity_provider_configuration(
+        &dev.endpoint(),
+        key,
+        secret,
+        80,
+    ));
+    let applied = workspace.must(&["apply", "-auto-approve"]);
+    assert!(
+        applied.contains("0 added, 1 changed, 0 destroyed"),
+        "the provider updated in place: {applied}"
+    );
+    workspace.assert_plan_empty("after the change");
+    let described = dev.aws_json(&[
+        "ecs",
+        "describe-capacity-providers",
+        "--capacity-providers",
+        "tf-blue",
+    ]);
+    assert_eq!(
+        described["capacityProviders"][0]["autoScalingGroupProvider"]["managedScaling"]
+            ["targetCapacity"],
+        80
+    );
+
+    workspace.must(&["destroy", "-auto-approve"]);
+    let described = dev.aws_json(&[
+        "ecs",
+        "describe-capacity-providers",
+        "--capacity-providers",
+        "tf-blue",
+    ]);
+    assert_eq!(described["capacityProviders"][0]["status"], "INACTIVE");
+}

@@ -26,6 +26,7 @@ pub fn create_cluster(
     check_service_connect_defaults(request.service_connect_defaults.as_ref())?;
     let (capacity_providers, default_capacity_provider_strategy) =
         super::capacity_providers::checked_cluster_providers(
+            state,
             &request.capacity_providers,
             &request.default_capacity_provider_strategy,
         )?;
@@ -93,6 +94,7 @@ pub fn join_every_cluster_nodes(state: &State, cluster: &str, ctx: &mut Context)
                 version: 1,
                 tags: vec![],
                 auto_joined: true,
+                capacity_provider_name: node.capacity_provider.clone(),
             })
         })
         .collect()

@@ -18,8 +18,11 @@ pub use account_settings::{
     new_cluster_settings, put_account_setting, put_account_setting_default,
 };
 pub use capacity_providers::{
-    describe_capacity_providers, put_cluster_capacity_providers, BUILT_IN_CAPACITY_PROVIDERS,
+    check_capacity_provider_name, create_capacity_provider, delete_capacity_provider,
+    describe_capacity_providers, put_cluster_capacity_providers, update_capacity_provider,
+    BUILT_IN_CAPACITY_PROVIDERS,
 };
+pub(crate) use capacity_providers::{launch_type_of_provider, Placed, StrategyPlacer};
 pub use clusters::*;
 pub use container_instances::*;
 pub use request::{run_action, ClusterParameter, EcsRequest};

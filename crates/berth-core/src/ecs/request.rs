@@ -107,6 +107,10 @@ no_cluster!(
     api::UntagResourceRequest,
     api::ListTagsForResourceRequest,
     api::DescribeCapacityProvidersRequest,
+    // Their `cluster` is for ECS Managed Instances, which berth refuses by name.
+    api::CreateCapacityProviderRequest,
+    api::UpdateCapacityProviderRequest,
+    api::DeleteCapacityProviderRequest,
     api::PutAccountSettingRequest,
     api::PutAccountSettingDefaultRequest,
     api::ListAccountSettingsRequest,

@@ -470,12 +470,22 @@ pub fn update_service(
         service.availability_zone_rebalancing = value;
     }
     if let Some(given) = &request.capacity_provider_strategy {
+        // A strategy replaces the service's launch type; `[]` means the cluster's default.
         let strategy = super::capacity_providers::strategy_for(
             super::active_cluster(state, &cluster)?,
-            service.launch_type,
+            None,
             given,
         )?;
-        if strategy != service.capacity_provider_strategy {
+        let switching = service.launch_type.is_some() && !strategy.is_empty();
+        if switching || strategy != service.capacity_provider_strategy {
+            if !request.force_new_deployment.unwrap_or(false) {
+                return Err(EcsError::invalid_parameter(
+                    "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment.",
+                ));
+            }
+            if !strategy.is_empty() {
+                service.launch_type = None;
+            }
             service.capacity_provider_strategy = strategy;
             redeploy = true;
         }
@@ -557,7 +567,15 @@ pub fn list_services(
         .values()
         .filter(|s| s.cluster == cluster && s.status == ServiceStatus::Active)
         .filter(|s| scheduling_strategy.is_none_or(|k| s.scheduling_strategy == k))
-        .filter(|s| launch_type.is_none_or(|l| s.launch_type.unwrap_or_default() == l))
+        .filter(|s| {
+            launch_type.is_none_or(|l| {
+                let strategy = &s.capacity_provider_strategy;
+                s.launch_type
+                    .or_else(|| super::capacity_providers::launch_type_of_strategy(strategy))
+                    .unwrap_or_default()
+                    == l
+            })
+        })
         .map(|s| ctx.scope.service(&s.cluster, &s.name))
         .collect();
     let (service_arns, next_token) = paginate(

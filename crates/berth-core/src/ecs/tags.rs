@@ -85,6 +85,19 @@ fn with_tags(
                 Some(Command::PutContainerInstance(instance)),
             ))
         }
+        ResourceRef::CapacityProvider(name) => {
+            let mut provider = state
+                .capacity_providers
+                .get(&name)
+                .filter(|p| p.status == crate::model::CapacityProviderStatus::Active)
+                .cloned()
+                .ok_or_else(|| not_found(arn))?;
+            change(&mut provider.tags);
+            Ok((
+                provider.tags.clone(),
+                Some(Command::PutCapacityProvider(Box::new(provider))),
+            ))
+        }
         _ => Err(EcsError::invalid_parameter(format!(
             "resourceArn '{arn}' does not name a taggable resource"
         ))),

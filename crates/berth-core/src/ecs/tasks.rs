@@ -1,5 +1,6 @@
 use berth_api as api;
 
+use super::capacity_providers::{launch_type_of_provider, Placed, StrategyPlacer};
 use super::{paginate, parse_optional_word, Context, EcsResult, Outcome};
 use crate::error::EcsError;
 use crate::ids::{cluster_name, container_instance_ref, task_definition_ref, task_ref};
@@ -7,7 +8,7 @@ use crate::model::{
     ContainerRecord, ContainerStatus, DesiredStatus, HealthStatus, LaunchType, PropagateTags,
     StopCode, Task, TaskDefinitionRecord, TaskDefinitionStatus, TaskStatus,
 };
-use crate::placement::{group_for, Demand, PlacementFailure, PlacementSpec, Placer, Scheduler};
+use crate::placement::{group_for, Demand, PlacementFailure, PlacementSpec, Scheduler};
 use crate::present;
 use crate::resources::{reservation, FixedHostPorts};
 use crate::spec::TaskSpec;
@@ -22,6 +23,8 @@ pub struct TaskOrigin {
     pub service: Option<String>,
     pub deployment_id: Option<String>,
     pub launch_type: Option<LaunchType>,
+    /// The provider of its capacity provider strategy it was placed with.
+    pub capacity_provider_name: Option<String>,
     pub tags: Vec<api::Tag>,
 }
 
@@ -82,6 +85,7 @@ pub fn new_task(
         service: origin.service,
         deployment_id: origin.deployment_id,
         launch_type: origin.launch_type,
+        capacity_provider_name: origin.capacity_provider_name,
         network_mode: definition.task_spec().ok().map(|spec| spec.network_mode),
         private_ipv4_address: None,
         tags: origin.tags,
@@ -114,6 +118,7 @@ pub fn demand_of(
         memory,
         host_ports: definition.spec.fixed_host_ports().into_iter().collect(),
         group,
+        capacity_provider: None,
     }
 }
 
@@ -225,8 +230,8 @@ pub fn run_task(
         parse_optional_word::<LaunchType>("launchType", request.launch_type.as_deref())?;
     // Checked, not acted on: berth copies no tags onto a task RunTask starts.
     parse_optional_word::<PropagateTags>("propagateTags", request.propagate_tags.as_deref())?;
-    // Checked against ECS's rules; every task runs on berth's own nodes.
-    super::capacity_providers::strategy_for(
+    // The one given, else the cluster's default when no launch type is given either.
+    let strategy = super::capacity_providers::strategy_for(
         super::active_cluster(state, &cluster)?,
         launch_type,
         &request.capacity_provider_strategy,
@@ -261,17 +266,31 @@ pub fn run_task(
         &overrides,
         group_for(None, Some(&group), &definition.family),
     );
-    let mut placer = Placer::new(state, &cluster, &spec, &demand);
+    let mut placer = StrategyPlacer::new(
+        state,
+        &cluster,
+        &spec,
+        &demand,
+        &strategy,
+        Default::default(),
+    );
     let mut response = api::RunTaskResponse::default();
     let mut commands = Vec::new();
     for _ in 0..count {
         let random = ctx.ids.deployment_digits();
         match placer.place(random) {
-            Ok(instance_id) => {
+            Ok(Placed {
+                capacity_provider,
+                instance_id,
+            }) => {
                 let origin = TaskOrigin {
                     started_by: request.started_by.clone(),
                     group: Some(group.clone()),
-                    launch_type,
+                    launch_type: capacity_provider
+                        .as_deref()
+                        .map(launch_type_of_provider)
+                        .or(launch_type),
+                    capacity_provider_name: capacity_provider,
                     tags: request.tags.clone(),
                     ..Default::default()
                 };
@@ -286,15 +305,18 @@ pub fn run_task(
                 response.tasks.push(present::task(ctx.scope, &task));
                 commands.push(Command::PutTask(Box::new(task)));
             }
-            Err(PlacementFailure::NoInstances) => {
+            Err((only, PlacementFailure::NoInstances)) => {
                 if response.tasks.is_empty() {
-                    return Err(EcsError::invalid_parameter(
-                        "No Container Instances were found in your cluster.",
-                    ));
+                    return Err(EcsError::invalid_parameter(match only {
+                        Some(provider) => format!(
+                            "No Container Instances were found in your capacity provider. ('{provider}')"
+                        ),
+                        None => "No Container Instances were found in your cluster.".to_string(),
+                    }));
                 }
                 break;
             }
-            Err(PlacementFailure::Insufficient(reasons)) => {
+            Err((_, PlacementFailure::Insufficient(reasons))) => {
                 for (instance_id, reason) in reasons {
                     response.failures.push(api::Failure {
                         arn: Some(ctx.scope.container_instance(&cluster, &instance_id)),

@@ -45,6 +45,9 @@ pub struct Demand {
     pub host_ports: BTreeSet<(String, u16)>,
     /// The service or group whose tasks `spread` and `distinctInstance` look at.
     pub group: String,
+    /// The capacity provider whose container instances alone may take the task (one
+    /// the user made; FARGATE and FARGATE_SPOT tasks go on any instance).
+    pub capacity_provider: Option<String>,
 }
 
 /// Why one container instance cannot take the task, as ECS's `failures[].reason` says.
@@ -203,6 +206,10 @@ impl<'s> Placer<'s> {
             .container_instances
             .values()
             .filter(|i| i.cluster == cluster && i.status == ContainerInstanceStatus::Active)
+            .filter(|i| {
+                demand.capacity_provider.is_none()
+                    || i.capacity_provider_name == demand.capacity_provider
+            })
             .map(|i| (path(i), &**i))
             .collect();
         active.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));

@@ -32,6 +32,7 @@ fn instance(id: &str, attributes: &[(&str, &str)]) -> ContainerInstance {
         version: 1,
         tags: vec![],
         auto_joined: false,
+        capacity_provider_name: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn demand(cpu: u64, memory: u64) -> Demand {
         memory,
         host_ports: BTreeSet::new(),
         group: "service:svc".to_string(),
+        capacity_provider: None,
     }
 }
 

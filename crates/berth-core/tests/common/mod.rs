@@ -143,6 +143,7 @@ impl World {
             joins_every_cluster: true,
             address: None,
             attributes: Default::default(),
+            capacity_provider: None,
         };
         let mut ctx = Context {
             now: self.now,
