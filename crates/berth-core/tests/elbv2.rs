@@ -693,8 +693,10 @@ fn listeners_forward_to_one_compatible_target_group_of_one_load_balancer() {
     );
     assert_eq!(described.listeners[0].protocol, "HTTP");
     assert_eq!(
-        described.listeners[0].default_actions[0].target_group_arn,
-        tg
+        described.listeners[0].default_actions[0]
+            .target_group_arn
+            .as_deref(),
+        Some(tg.as_str())
     );
     let by_lb = ok(
         &mut world,
@@ -763,8 +765,13 @@ fn listeners_forward_to_one_compatible_target_group_of_one_load_balancer() {
     let redirect = wire::CreateListenerRequest {
         load_balancer_arn: lb.clone(),
         port: Some(91),
+        // A redirect that changes nothing would redirect to itself.
         default_actions: vec![wire::Action {
             action_type: "redirect".into(),
+            redirect_config: Some(wire::RedirectConfig {
+                status_code: Some("HTTP_301".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }],
         ..Default::default()

@@ -441,7 +441,7 @@ fn modify_listener_moves_the_port_and_changes_the_default_action() {
     assert_eq!(moved.listeners[0].port, 8081);
     assert_eq!(
         moved.listeners[0].default_actions[0].target_group_arn,
-        first
+        Some(first.clone())
     );
     let switched = ok(
         &mut world,
@@ -455,7 +455,7 @@ fn modify_listener_moves_the_port_and_changes_the_default_action() {
     assert_eq!(switched.listeners[0].port, 8081);
     assert_eq!(
         switched.listeners[0].default_actions[0].target_group_arn,
-        second
+        Some(second.clone())
     );
 
     // A port another listener holds, a protocol the load balancer does not speak, a

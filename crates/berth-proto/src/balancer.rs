@@ -6,7 +6,9 @@
 
 use std::net::SocketAddr;
 
-use berth_core::elbv2::model::{LoadBalancingAlgorithm, Protocol, StickinessPolicy};
+use berth_core::elbv2::model::{
+    LoadBalancingAlgorithm, Protocol, RuleAction, RuleCondition, StickinessPolicy,
+};
 use serde::{Deserialize, Serialize};
 
 /// The load balancer as one node serves it.
@@ -20,18 +22,38 @@ pub struct BalancerConfig {
     pub target_groups: Vec<BalancerTargetGroup>,
 }
 
-/// A listener: a port on the node's load-balancer address, forwarding to one group.
+/// A listener: a port on the node's load-balancer address, its rules and its default
+/// action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalancerListener {
     pub id: String,
     pub port: u16,
     pub protocol: Protocol,
+    /// The first target group the default action forwards to (empty when it forwards to
+    /// none): all that nodes older than rules route by.
     pub target_group_id: String,
     /// How long a client connection may sit idle (the listener's ELBv2 idle timeout).
     /// Absent from control planes older than it: the node's own default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout_ms: Option<u64>,
+    /// What a request no rule matches gets. Absent from control planes older than
+    /// rules: a forward to `target_group_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_action: Option<RuleAction>,
+    /// The listener's rules (besides the default), by priority. Absent from control
+    /// planes older than rules: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<BalancerRule>,
+}
+
+/// One listener rule: all its conditions must match a request for its action to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancerRule {
+    pub priority: u32,
+    pub conditions: Vec<RuleCondition>,
+    pub action: RuleAction,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

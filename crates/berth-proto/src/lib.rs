@@ -15,7 +15,9 @@ mod link;
 mod messages;
 pub mod remote;
 
-pub use balancer::{BalancerConfig, BalancerListener, BalancerTarget, BalancerTargetGroup};
+pub use balancer::{
+    BalancerConfig, BalancerListener, BalancerRule, BalancerTarget, BalancerTargetGroup,
+};
 pub use berth_core::service_discovery::{DiscoveredPort, DiscoveredService, Endpoint};
 pub use discovery::ServiceEndpoints;
 pub use link::{ControlPlaneLink, LinkError};

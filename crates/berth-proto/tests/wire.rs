@@ -286,6 +286,8 @@ fn a_load_balancer_config_keeps_its_shape() {
             protocol: Protocol::Http,
             target_group_id: "tg1".into(),
             idle_timeout_ms: None,
+            default_action: None,
+            rules: Vec::new(),
         }],
         target_groups: vec![BalancerTargetGroup {
             id: "tg1".into(),
@@ -345,6 +347,20 @@ fn a_load_balancer_config_keeps_its_shape() {
         assert_eq!(decoded.stickiness, Some(policy));
         assert_eq!(serde_json::to_value(&decoded).unwrap(), group);
     }
+    // Rules and a default action travel with the listener; peers older than them
+    // read `targetGroupId` and ignore the rest.
+    let listener = json!({"id": "l3", "port": 8000, "protocol": "Http", "targetGroupId": "",
+        "defaultAction": {"order": 1, "kind": {"fixed_response": {
+            "status_code": 404, "content_type": "text/plain", "message_body": "none"}}},
+        "rules": [{"priority": 5,
+            "conditions": [{"matches": {"path_pattern": ["/api/*"]}, "given_as_values": false}],
+            "action": {"order": null, "kind": {"forward": {
+                "target_groups": [{"target_group": "tg1", "weight": 2}],
+                "stickiness_duration_seconds": null}}}}]});
+    let decoded: BalancerListener = serde_json::from_value(listener.clone()).unwrap();
+    assert_eq!(decoded.rules[0].priority, 5);
+    assert!(decoded.default_action.is_some());
+    assert_eq!(serde_json::to_value(&decoded).unwrap(), listener);
 
     let poll = BalancerConfigRequest {
         have: Some("v1".into()),

@@ -388,6 +388,13 @@ pub async fn dispatch_query(
         "ModifyListenerAttributes" => {
             answer_elbv2(cp, r, f, &action, id, elbv2::modify_listener_attributes).await
         }
+        "CreateRule" => answer_elbv2(cp, r, f, &action, id, elbv2::create_rule).await,
+        "DescribeRules" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_rules).await,
+        "ModifyRule" => answer_elbv2(cp, r, f, &action, id, elbv2::modify_rule).await,
+        "DeleteRule" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_rule).await,
+        "SetRulePriorities" => {
+            answer_elbv2(cp, r, f, &action, id, elbv2::set_rule_priorities).await
+        }
         "RegisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::register_targets).await,
         "DeregisterTargets" => answer_elbv2(cp, r, f, &action, id, elbv2::deregister_targets).await,
         "DescribeTargetHealth" => {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::elbv2::model::{
-    target_key, HealthCheck, LoadBalancingAlgorithm, Protocol, StickinessPolicy, TargetHealth,
-    TargetHealthState, TargetType,
+    target_key, ActionKind, ConditionMatch, HealthCheck, LoadBalancingAlgorithm, Protocol,
+    RuleAction, RuleCondition, StickinessPolicy, TargetHealth, TargetHealthState, TargetType,
 };
 use berth_core::elbv2::{client_idle_timeout_seconds, refused_target, PublishedPorts};
 use berth_core::service_discovery::instance_address;
@@ -20,7 +20,9 @@ use berth_lb::{
     parse_matcher, Algorithm, HealthCheckConfig, HealthProtocol, LbConfig, ListenerConfig,
     ListenerProtocol, LoadBalancer, Stickiness, TargetConfig, TargetGroupConfig, TargetState,
 };
-use berth_proto::{BalancerConfig, BalancerListener, BalancerTarget, BalancerTargetGroup};
+use berth_proto::{
+    BalancerConfig, BalancerListener, BalancerRule, BalancerTarget, BalancerTargetGroup,
+};
 
 use futures_util::FutureExt;
 
@@ -80,6 +82,94 @@ fn health_check(check: &HealthCheck) -> HealthCheckConfig {
             .as_deref()
             .and_then(|m| parse_matcher(m).ok())
             .unwrap_or_else(|| vec![(200, 200)]),
+    }
+}
+
+/// An ELBv2 action as the data plane runs it: the one conversion of stored actions
+/// into `berth_lb::routing`, for `berth dev`'s balancer and for nodes serving listeners.
+fn routing_action(action: &RuleAction) -> berth_lb::Action {
+    match &action.kind {
+        ActionKind::Forward(forward) => berth_lb::Action::Forward(
+            forward
+                .target_groups
+                .iter()
+                .map(|group| berth_lb::WeightedGroup {
+                    target_group_id: group.target_group.clone(),
+                    weight: group.weight,
+                })
+                .collect(),
+        ),
+        ActionKind::FixedResponse(fixed) => {
+            berth_lb::Action::FixedResponse(berth_lb::FixedResponse {
+                status: fixed.status_code,
+                content_type: fixed.content_type.clone(),
+                body: fixed.message_body.clone().unwrap_or_default(),
+            })
+        }
+        ActionKind::Redirect(redirect) => berth_lb::Action::Redirect(berth_lb::Redirect {
+            protocol: redirect.protocol.clone(),
+            host: redirect.host.clone(),
+            port: redirect.port.clone(),
+            path: redirect.path.clone(),
+            query: redirect.query.clone(),
+            status: redirect.status.http_status(),
+        }),
+    }
+}
+
+/// A listener rule as the data plane runs it (see [`routing_action`]).
+fn routing_rule(
+    priority: u32,
+    conditions: &[RuleCondition],
+    action: &RuleAction,
+) -> berth_lb::Rule {
+    let patterns = |values: &[String]| {
+        values
+            .iter()
+            .map(|v| berth_lb::Pattern(v.clone()))
+            .collect()
+    };
+    berth_lb::Rule {
+        priority,
+        conditions: conditions
+            .iter()
+            .map(|condition| match &condition.matches {
+                ConditionMatch::PathPattern(values) => {
+                    berth_lb::Condition::PathPattern(patterns(values))
+                }
+                ConditionMatch::HostHeader(values) => {
+                    berth_lb::Condition::HostHeader(patterns(values))
+                }
+                ConditionMatch::HttpHeader { name, values } => berth_lb::Condition::HttpHeader {
+                    name: name.clone(),
+                    values: patterns(values),
+                },
+                ConditionMatch::QueryString(pairs) => berth_lb::Condition::QueryString(
+                    pairs
+                        .iter()
+                        .map(|pair| {
+                            (
+                                pair.key.clone().map(berth_lb::Pattern),
+                                berth_lb::Pattern(pair.value.clone()),
+                            )
+                        })
+                        .collect(),
+                ),
+                ConditionMatch::HttpRequestMethod(methods) => {
+                    berth_lb::Condition::HttpRequestMethod(methods.clone())
+                }
+                ConditionMatch::SourceIp(blocks) => berth_lb::Condition::SourceIp(
+                    blocks
+                        .iter()
+                        .map(|block| berth_lb::Cidr {
+                            network: block.network,
+                            prefix: block.prefix,
+                        })
+                        .collect(),
+                ),
+            })
+            .collect(),
+        action: routing_action(action),
     }
 }
 
@@ -145,14 +235,18 @@ pub fn lb_config(state: &State, bind_ip: IpAddr, policy: &PrivilegePolicy) -> Lb
         .listeners
         .values()
         .map(|l| ListenerConfig {
+            id: l.id.clone(),
+            bind: SocketAddr::new(bind_ip, l.port),
+            protocol: protocol(l.protocol),
+            default_action: routing_action(&l.default_action),
+            rules: l
+                .rules
+                .iter()
+                .map(|rule| routing_rule(rule.priority, &rule.conditions, &rule.action))
+                .collect(),
+            namespace: None,
             idle_timeout: client_idle_timeout_seconds(state, l)
                 .map(|seconds| Duration::from_secs(u64::from(seconds))),
-            ..ListenerConfig::forwarding(
-                l.id.clone(),
-                SocketAddr::new(bind_ip, l.port),
-                protocol(l.protocol),
-                l.target_group.clone(),
-            )
         })
         .collect();
     let target_groups = state
@@ -209,14 +303,31 @@ pub fn balancer_config(state: &State, policy: &PrivilegePolicy) -> BalancerConfi
         .iter()
         .filter_map(|listener| {
             let record = state.listeners.get(&listener.id)?;
+            let mut rules: Vec<BalancerRule> = record
+                .rules
+                .iter()
+                .map(|rule| BalancerRule {
+                    priority: rule.priority,
+                    conditions: rule.conditions.clone(),
+                    action: rule.action.clone(),
+                })
+                .collect();
+            rules.sort_by_key(|rule| rule.priority);
             Some(BalancerListener {
                 id: listener.id.clone(),
                 port: listener.bind.port(),
                 protocol: record.protocol,
-                target_group_id: record.target_group.clone(),
+                target_group_id: record
+                    .default_action
+                    .target_groups()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
                 idle_timeout_ms: listener
                     .idle_timeout
                     .map(|timeout| u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
+                default_action: Some(record.default_action.clone()),
+                rules,
             })
         })
         .collect();
@@ -270,13 +381,21 @@ pub fn edge_lb_config(config: &BalancerConfig, bind_ip: IpAddr) -> LbConfig {
             .listeners
             .iter()
             .map(|listener| ListenerConfig {
+                id: listener.id.clone(),
+                bind: SocketAddr::new(bind_ip, listener.port),
+                protocol: protocol(listener.protocol),
+                default_action: match &listener.default_action {
+                    Some(action) => routing_action(action),
+                    // From a control plane older than rules.
+                    None => berth_lb::Action::forward_to(listener.target_group_id.clone()),
+                },
+                rules: listener
+                    .rules
+                    .iter()
+                    .map(|rule| routing_rule(rule.priority, &rule.conditions, &rule.action))
+                    .collect(),
+                namespace: None,
                 idle_timeout: listener.idle_timeout_ms.map(Duration::from_millis),
-                ..ListenerConfig::forwarding(
-                    listener.id.clone(),
-                    SocketAddr::new(bind_ip, listener.port),
-                    protocol(listener.protocol),
-                    listener.target_group_id.clone(),
-                )
             })
             .collect(),
         target_groups: config
@@ -705,6 +824,155 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rules_and_default_actions_reach_both_data_planes_alike() {
+        let cp = ControlPlane::in_memory();
+        let lb = elbv2(&cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn").await;
+        let mut groups = Vec::new();
+        for name in ["web", "api"] {
+            groups.push(
+                elbv2(
+                    &cp,
+                    &format!(
+                        "Action=CreateTargetGroup&Name={name}&Protocol=HTTP&Port=80&TargetType=ip"
+                    ),
+                    "TargetGroupArn",
+                )
+                .await,
+            );
+        }
+        let (web, api) = (&groups[0], &groups[1]);
+        let listener = elbv2(
+            &cp,
+            &format!(
+                "Action=CreateListener&LoadBalancerArn={lb}&Protocol=HTTP&Port=8000\
+                 &DefaultActions.member.1.Type=fixed-response\
+                 &DefaultActions.member.1.FixedResponseConfig.StatusCode=404\
+                 &DefaultActions.member.1.FixedResponseConfig.MessageBody=none"
+            ),
+            "ListenerArn",
+        )
+        .await;
+        elbv2(
+            &cp,
+            &format!(
+                "Action=CreateRule&ListenerArn={listener}&Priority=20\
+                 &Conditions.member.1.Field=path-pattern&Conditions.member.1.Values.member.1=%2Fapi%2F*\
+                 &Conditions.member.2.Field=source-ip\
+                 &Conditions.member.2.SourceIpConfig.Values.member.1=10.0.0.0%2F8\
+                 &Actions.member.1.Type=forward\
+                 &Actions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn={api}\
+                 &Actions.member.1.ForwardConfig.TargetGroups.member.1.Weight=3\
+                 &Actions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn={web}\
+                 &Actions.member.1.ForwardConfig.TargetGroups.member.2.Weight=1"
+            ),
+            "RuleArn",
+        )
+        .await;
+        elbv2(
+            &cp,
+            &format!(
+                "Action=CreateRule&ListenerArn={listener}&Priority=10\
+                 &Conditions.member.1.Field=host-header\
+                 &Conditions.member.1.HostHeaderConfig.Values.member.1=old.example\
+                 &Actions.member.1.Type=redirect&Actions.member.1.RedirectConfig.Host=new.example\
+                 &Actions.member.1.RedirectConfig.StatusCode=HTTP_301"
+            ),
+            "RuleArn",
+        )
+        .await;
+        let web_id = web.rsplit('/').next().unwrap().to_string();
+        let api_id = api.rsplit('/').next().unwrap().to_string();
+        cp.store
+            .apply(vec![target(&api_id, "10.1.2.3", 8080, false)])
+            .unwrap();
+
+        let bind: IpAddr = "127.0.0.1".parse().unwrap();
+        let (dev, node) = cp.store.read(|state| {
+            (
+                lb_config(state, bind, &cp.privilege_policy),
+                balancer_config(state, &cp.privilege_policy),
+            )
+        });
+        let listener = &dev.listeners[0];
+        assert_eq!(
+            listener.default_action,
+            berth_lb::Action::FixedResponse(berth_lb::FixedResponse {
+                status: 404,
+                content_type: None,
+                body: "none".to_string(),
+            })
+        );
+        let mut rules = listener.rules.clone();
+        rules.sort_by_key(|rule| rule.priority);
+        assert_eq!(
+            rules[0].action,
+            berth_lb::Action::Redirect(berth_lb::Redirect {
+                protocol: "#{protocol}".to_string(),
+                host: "new.example".to_string(),
+                port: "#{port}".to_string(),
+                path: "/#{path}".to_string(),
+                query: "#{query}".to_string(),
+                status: 301,
+            })
+        );
+        assert_eq!(
+            rules[1].conditions,
+            vec![
+                berth_lb::Condition::PathPattern(vec![berth_lb::Pattern("/api/*".to_string())]),
+                berth_lb::Condition::SourceIp(vec![berth_lb::Cidr {
+                    network: "10.0.0.0".parse().unwrap(),
+                    prefix: 8,
+                }]),
+            ]
+        );
+        assert_eq!(
+            rules[1].action,
+            berth_lb::Action::Forward(vec![
+                berth_lb::WeightedGroup {
+                    target_group_id: api_id.clone(),
+                    weight: 3,
+                },
+                berth_lb::WeightedGroup {
+                    target_group_id: web_id.clone(),
+                    weight: 1,
+                },
+            ])
+        );
+        // The groups only a rule forwards to are checked and hold their targets.
+        let api_group = dev.target_groups.iter().find(|g| g.id == api_id).unwrap();
+        assert!(api_group.health_check.enabled);
+        assert_eq!(api_group.targets.len(), 1);
+        let mut used: Vec<&str> = listener.target_groups().collect();
+        used.sort_unstable();
+        used.dedup();
+        let mut expected = vec![api_id.as_str(), web_id.as_str()];
+        expected.sort_unstable();
+        assert_eq!(used, expected);
+
+        // A node serving the listener routes the same way.
+        let edge = edge_lb_config(&node, bind);
+        assert_eq!(edge.listeners[0].default_action, listener.default_action);
+        assert_eq!(edge.listeners[0].rules, rules);
+        assert_eq!(node.listeners[0].target_group_id, "");
+    }
+
+    #[test]
+    fn a_listener_from_a_control_plane_older_than_rules_forwards_to_its_group() {
+        let config: BalancerConfig = serde_json::from_value(serde_json::json!({
+            "version": "v",
+            "listeners": [{"id": "l1", "port": 8000, "protocol": "Http", "targetGroupId": "tg"}],
+            "targetGroups": []
+        }))
+        .unwrap();
+        let lb = edge_lb_config(&config, "127.0.0.1".parse().unwrap());
+        assert_eq!(
+            lb.listeners[0].default_action,
+            berth_lb::Action::forward_to("tg")
+        );
+        assert!(lb.listeners[0].rules.is_empty());
+    }
+
+    #[tokio::test]
     async fn idle_timeouts_and_moved_ports_reach_the_data_planes_config() {
         let cp = ControlPlane::in_memory();
         let alb = elbv2(&cp, "Action=CreateLoadBalancer&Name=web", "LoadBalancerArn").await;
@@ -1097,6 +1365,8 @@ mod tests {
                 protocol: Protocol::Tcp,
                 target_group_id: "tg".to_string(),
                 idle_timeout_ms: Some(120_000),
+                default_action: None,
+                rules: Vec::new(),
             }],
             target_groups: vec![BalancerTargetGroup {
                 id: "tg".to_string(),

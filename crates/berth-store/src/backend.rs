@@ -369,7 +369,18 @@ mod elbv2_tests {
         assert!(state.load_balancers["00000000000000bb"]
             .attributes
             .is_empty());
-        assert!(state.listeners["00000000000000cc"].attributes.is_empty());
+        let listener = &state.listeners["00000000000000cc"];
+        assert!(listener.attributes.is_empty());
+        // A listener stored before rules forwards to its one target group, ruleless.
+        assert!(listener.rules.is_empty());
+        assert_eq!(
+            listener.target_groups().collect::<Vec<_>>(),
+            ["00000000000000aa"]
+        );
+        assert!(matches!(
+            listener.default_action.kind,
+            ActionKind::Forward(_)
+        ));
     }
 
     #[test]
@@ -405,8 +416,34 @@ mod elbv2_tests {
             load_balancer: load_balancer.id.clone(),
             port: 80,
             protocol: Protocol::Http,
-            target_group: target_group.id.clone(),
-            action_order: None,
+            default_action: RuleAction {
+                order: Some(1),
+                kind: ActionKind::Forward(ForwardAction {
+                    target_groups: vec![WeightedTargetGroup {
+                        target_group: target_group.id.clone(),
+                        weight: 1,
+                    }],
+                    stickiness_duration_seconds: None,
+                }),
+            },
+            rules: vec![RuleRecord {
+                id: "00000000000000dd".into(),
+                priority: 5,
+                conditions: vec![RuleCondition {
+                    matches: ConditionMatch::PathPattern(vec!["/api/*".into()]),
+                    given_as_values: true,
+                }],
+                action: RuleAction {
+                    order: None,
+                    kind: ActionKind::FixedResponse(FixedResponseAction {
+                        status_code: 404,
+                        content_type: None,
+                        message_body: Some("no".into()),
+                    }),
+                },
+                tags: vec![],
+            }],
+            default_rule_tags: vec![],
             attributes: Default::default(),
             tags: vec![],
             created_at: Timestamp(1),

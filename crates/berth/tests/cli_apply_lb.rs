@@ -5,8 +5,7 @@
 
 mod support;
 
-use serde_json::Value;
-use support::{http_get, Dev};
+use support::{http_get, str_at, Dev};
 
 fn manifest(port: u16, cluster: &str) -> String {
     format!(
@@ -58,13 +57,6 @@ fn apply(dev: &Dev, file: &std::path::Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{pointer} in {value}"))
 }
 
 #[test]

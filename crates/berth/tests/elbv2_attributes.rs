@@ -13,14 +13,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{assert_refused, Dev};
-
-fn str_of<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{pointer} missing in {value}"))
-}
+use support::{assert_refused, str_at, Dev};
 
 /// `Attributes` of a Describe/Modify*Attributes answer as (key, value) pairs.
 fn attributes(answer: &Value) -> std::collections::BTreeMap<String, String> {
@@ -30,8 +23,8 @@ fn attributes(answer: &Value) -> std::collections::BTreeMap<String, String> {
         .iter()
         .map(|a| {
             (
-                str_of(a, "/Key").to_string(),
-                str_of(a, "/Value").to_string(),
+                str_at(a, "/Key").to_string(),
+                str_at(a, "/Value").to_string(),
             )
         })
         .collect()
@@ -140,7 +133,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
 
     // Defaults, as ELBv2 documents them for an application load balancer.
     let created = dev.aws_json(&["elbv2", "create-load-balancer", "--name", "web-lb"]);
-    let lb_arn = str_of(&created, "/LoadBalancers/0/LoadBalancerArn").to_string();
+    let lb_arn = str_at(&created, "/LoadBalancers/0/LoadBalancerArn").to_string();
     let describe_lb = || {
         attributes(&dev.aws_json(&[
             "elbv2",
@@ -227,7 +220,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
          HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2)\n\
          print(json.dumps(r['TargetGroups'][0]))",
     );
-    let tg_arn = str_of(&group, "/TargetGroupArn").to_string();
+    let tg_arn = str_at(&group, "/TargetGroupArn").to_string();
     assert!(group.get("ProtocolVersion").is_none(), "{group}");
     assert!(group.get("VpcId").is_none(), "{group}");
 
@@ -254,7 +247,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
         "--default-actions",
         &format!("Type=forward,TargetGroupArn={tg_arn}"),
     ]);
-    let listener_arn = str_of(&listener, "/Listeners/0/ListenerArn").to_string();
+    let listener_arn = str_at(&listener, "/Listeners/0/ListenerArn").to_string();
     dev.wait_targets_healthy(&tg_arn, 1);
     dev.wait_for("the listener to serve", Duration::from_secs(30), || {
         served(first_port).then_some(())
@@ -334,7 +327,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
     ]);
     assert_eq!(moved["Listeners"][0]["Port"], second_port);
     assert_eq!(
-        str_of(&moved, "/Listeners/0/DefaultActions/0/TargetGroupArn"),
+        str_at(&moved, "/Listeners/0/DefaultActions/0/TargetGroupArn"),
         tg_arn
     );
     let started = Instant::now();
@@ -367,7 +360,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
         "--type",
         "network",
     ]);
-    let nlb_arn = str_of(&nlb, "/LoadBalancers/0/LoadBalancerArn").to_string();
+    let nlb_arn = str_at(&nlb, "/LoadBalancers/0/LoadBalancerArn").to_string();
     let nlb_attributes = attributes(&dev.aws_json(&[
         "elbv2",
         "describe-load-balancer-attributes",
@@ -388,7 +381,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
         "--target-type",
         "ip",
     ]);
-    let tcp_tg_arn = str_of(&tcp_group, "/TargetGroups/0/TargetGroupArn").to_string();
+    let tcp_tg_arn = str_at(&tcp_group, "/TargetGroups/0/TargetGroupArn").to_string();
     let tcp_listener = dev.aws_json(&[
         "elbv2",
         "create-listener",
@@ -401,7 +394,7 @@ fn load_balancer_and_listener_attributes_and_modify_listener_as_elbv2_has_them()
         "--default-actions",
         &format!("Type=forward,TargetGroupArn={tcp_tg_arn}"),
     ]);
-    let tcp_listener_arn = str_of(&tcp_listener, "/Listeners/0/ListenerArn").to_string();
+    let tcp_listener_arn = str_at(&tcp_listener, "/Listeners/0/ListenerArn").to_string();
     let tcp_attributes = boto3_json(
         &dev,
         &format!(

@@ -355,9 +355,9 @@ fn aws_elbv2_cli_drives_load_balancers_target_groups_listeners_and_targets() {
     );
     // An action berth does not have.
     assert_error(
-        &dev.aws(&["elbv2", "describe-rules", "--listener-arn", &listener_arn]),
+        &dev.aws(&["elbv2", "describe-ssl-policies"]),
         "InvalidAction",
-        "DescribeRules",
+        "DescribeSSLPolicies",
     );
 
     // Teardown, in the order ELBv2 demands.

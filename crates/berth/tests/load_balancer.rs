@@ -12,14 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{http_get, Dev, KeepAliveClient};
-
-fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{pointer} in {value}"))
-}
+use support::{http_get, str_at, Dev, KeepAliveClient};
 
 fn wait_running(dev: &Dev, count: i64) {
     dev.wait_for(

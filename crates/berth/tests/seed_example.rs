@@ -170,10 +170,7 @@ fn the_seed_example_answers_through_one_address_and_by_name() {
             >= 33,
         "the 30 requests through the listener and 3 direct ones are logged: {logged}"
     );
-    assert!(
-        logged.contains("\"GET /cgi-bin/board HTTP/1."),
-        "{logged}"
-    );
+    assert!(logged.contains("\"GET /cgi-bin/board HTTP/1."), "{logged}");
     assert!(
         !logged.contains(" 127.0.0.1 \"GET"),
         "the container's own health check is left out: {logged}"

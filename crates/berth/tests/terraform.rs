@@ -8,6 +8,9 @@
 //!   with, the plan is empty again, destroy leaves nothing;
 //! - the load balancer on its own: `aws_lb_target_group` with no `protocol_version`
 //!   (sent empty), then an in-place change of idle timeout and listener port;
+//! - listener rules (`aws_lb_listener_rule`: forward by weight, fixed-response and
+//!   redirect; path, host, header, query string and source address conditions; tags),
+//!   then an in-place change of priority, path and weight;
 //! - the ECS resources on their own (`aws_ecs_cluster_capacity_providers` too), with a
 //!   change of revision, setting and `availability_zone_rebalancing`.
 //!
@@ -245,6 +248,203 @@ fn terraform_manages_a_load_balancer_target_group_and_listener() {
     assert_eq!(left["LoadBalancers"], Value::Array(vec![]), "{left}");
     let left = dev.aws_json(&["elbv2", "describe-target-groups"]);
     assert_eq!(left["TargetGroups"], Value::Array(vec![]), "{left}");
+}
+
+fn listener_rules_configuration(dev: &Dev, port: u16, changed: bool) -> String {
+    let provider = terraform::provider(
+        &dev.endpoint(),
+        &dev.access_key_id,
+        &dev.secret_access_key,
+        &["elbv2"],
+    );
+    let (priority, path, api_weight) = if changed {
+        (15, "/v2/*", 3)
+    } else {
+        (10, "/api/*", 1)
+    };
+    format!(
+        r#"{provider}
+resource "aws_lb" "rules" {{
+  name               = "tf-rules"
+  load_balancer_type = "application"
+  subnets            = ["subnet-a", "subnet-b"]
+}}
+resource "aws_lb_target_group" "web" {{
+  name        = "tf-rules-web"
+  port        = 80
+  protocol    = "HTTP"
+  target_type = "ip"
+  vpc_id      = "vpc-berth"
+}}
+resource "aws_lb_target_group" "api" {{
+  name        = "tf-rules-api"
+  port        = 8080
+  protocol    = "HTTP"
+  target_type = "ip"
+  vpc_id      = "vpc-berth"
+}}
+resource "aws_lb_listener" "rules" {{
+  load_balancer_arn = aws_lb.rules.arn
+  port              = {port}
+  protocol          = "HTTP"
+  default_action {{
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.web.arn
+  }}
+}}
+resource "aws_lb_listener_rule" "api" {{
+  listener_arn = aws_lb_listener.rules.arn
+  priority     = {priority}
+  action {{
+    type = "forward"
+    forward {{
+      target_group {{
+        arn    = aws_lb_target_group.api.arn
+        weight = {api_weight}
+      }}
+      target_group {{
+        arn    = aws_lb_target_group.web.arn
+        weight = 1
+      }}
+    }}
+  }}
+  condition {{
+    path_pattern {{
+      values = ["{path}"]
+    }}
+  }}
+  tags = {{
+    team = "edge"
+  }}
+}}
+resource "aws_lb_listener_rule" "maintenance" {{
+  listener_arn = aws_lb_listener.rules.arn
+  priority     = 5
+  action {{
+    type = "fixed-response"
+    fixed_response {{
+      content_type = "text/plain"
+      message_body = "down for maintenance"
+      status_code  = "503"
+    }}
+  }}
+  condition {{
+    host_header {{
+      values = ["maintenance.example.test"]
+    }}
+  }}
+  condition {{
+    http_header {{
+      http_header_name = "X-Env"
+      values           = ["beta"]
+    }}
+  }}
+}}
+resource "aws_lb_listener_rule" "moved" {{
+  listener_arn = aws_lb_listener.rules.arn
+  priority     = 20
+  action {{
+    type = "redirect"
+    redirect {{
+      host        = "new.example.test"
+      status_code = "HTTP_301"
+    }}
+  }}
+  condition {{
+    query_string {{
+      key   = "old"
+      value = "1"
+    }}
+  }}
+  condition {{
+    source_ip {{
+      values = ["127.0.0.0/8"]
+    }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn terraform_manages_listener_rules() {
+    let Some(mirror) = terraform::mirror_or_say_why("terraform_manages_listener_rules") else {
+        return;
+    };
+    let dev = Dev::start();
+    let tf = Workspace::new(&mirror);
+    let port = support::free_port();
+    tf.write(&listener_rules_configuration(&dev, port, false));
+    tf.must(&["init"]);
+    tf.must(&["apply", "-auto-approve"]);
+    tf.assert_plan_empty("after the first apply");
+
+    let listener_arn = {
+        let lbs = dev.aws_json(&["elbv2", "describe-load-balancers", "--names", "tf-rules"]);
+        let lb_arn = lbs["LoadBalancers"][0]["LoadBalancerArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let listeners = dev.aws_json(&[
+            "elbv2",
+            "describe-listeners",
+            "--load-balancer-arn",
+            &lb_arn,
+        ]);
+        listeners["Listeners"][0]["ListenerArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let priorities = || -> Vec<String> {
+        let rules = dev.aws_json(&["elbv2", "describe-rules", "--listener-arn", &listener_arn]);
+        rules["Rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Priority"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(priorities(), ["5", "10", "20", "default"]);
+    let maintenance = http_request_maintenance(port);
+    assert_eq!(maintenance, (503, "down for maintenance".to_string()));
+
+    // A change of priority, path and weight: in place.
+    tf.write(&listener_rules_configuration(&dev, port, true));
+    let changed = tf.must(&["apply", "-auto-approve"]);
+    assert!(
+        changed.contains("0 added, 1 changed, 0 destroyed"),
+        "{changed}"
+    );
+    tf.assert_plan_empty("after the change");
+    assert_eq!(priorities(), ["5", "15", "20", "default"]);
+
+    tf.must(&["destroy", "-auto-approve"]);
+    let left = dev.aws_json(&["elbv2", "describe-load-balancers"]);
+    assert_eq!(left["LoadBalancers"], Value::Array(vec![]), "{left}");
+    let left = dev.aws_json(&["elbv2", "describe-target-groups"]);
+    assert_eq!(left["TargetGroups"], Value::Array(vec![]), "{left}");
+}
+
+/// The maintenance rule's answer, once the data plane has the rule.
+fn http_request_maintenance(port: u16) -> (u16, String) {
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    support::poll_until(
+        "the maintenance rule to answer",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let response = support::http_request(
+                loopback,
+                port,
+                "GET",
+                "/",
+                &[("Host", "maintenance.example.test"), ("X-Env", "beta")],
+            )
+            .ok()?;
+            (response.status == 503).then_some((response.status, response.body))
+        },
+    )
 }
 
 fn configuration(endpoint: &str, key: &str, secret: &str, changed: bool) -> String {

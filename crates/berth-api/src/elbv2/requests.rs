@@ -314,33 +314,280 @@ pub struct TargetGroupTuple {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetGroupStickinessConfig {
+    pub enabled: Option<bool>,
+    pub duration_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardConfig {
+    pub target_groups: Vec<TargetGroupTuple>,
+    pub stickiness: Option<TargetGroupStickinessConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixedResponseConfig {
+    pub message_body: Option<String>,
+    pub status_code: Option<String>,
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedirectConfig {
+    pub protocol: Option<String>,
+    pub port: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub query: Option<String>,
+    pub status_code: Option<String>,
+}
+
+/// A listener's default action or a rule's action, as sent and as described (one
+/// shape both ways, as in ELBv2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Action {
     pub action_type: String,
     pub target_group_arn: Option<String>,
     pub order: Option<i64>,
-    /// `ForwardConfig.TargetGroups`, when the forward action was written that way.
-    pub forward_target_groups: Vec<TargetGroupTuple>,
+    pub forward_config: Option<ForwardConfig>,
+    pub fixed_response_config: Option<FixedResponseConfig>,
+    pub redirect_config: Option<RedirectConfig>,
+    /// The `authenticate-*` configurations, only noticed: berth refuses them.
+    pub authenticate_config: bool,
 }
 
 impl FromForm for Action {
     fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
-        let forward_target_groups = f
-            .structure("ForwardConfig")
-            .members("TargetGroups")
-            .iter()
-            .map(|m| {
-                Ok(TargetGroupTuple {
-                    target_group_arn: m.string("TargetGroupArn"),
-                    weight: m.int("Weight")?,
+        let forward_config = if f.has_structure("ForwardConfig") {
+            let forward = f.structure("ForwardConfig");
+            let target_groups = forward
+                .members("TargetGroups")
+                .iter()
+                .map(|m| {
+                    Ok(TargetGroupTuple {
+                        target_group_arn: m.string("TargetGroupArn"),
+                        weight: m.int("Weight")?,
+                    })
                 })
+                .collect::<Result<_, FormError>>()?;
+            let stickiness = if forward.has_structure("TargetGroupStickinessConfig") {
+                let s = forward.structure("TargetGroupStickinessConfig");
+                Some(TargetGroupStickinessConfig {
+                    enabled: s.bool("Enabled")?,
+                    duration_seconds: s.int("DurationSeconds")?,
+                })
+            } else {
+                None
+            };
+            Some(ForwardConfig {
+                target_groups,
+                stickiness,
             })
-            .collect::<Result<_, FormError>>()?;
+        } else {
+            None
+        };
+        let fixed_response_config = f.has_structure("FixedResponseConfig").then(|| {
+            let c = f.structure("FixedResponseConfig");
+            FixedResponseConfig {
+                message_body: c.value("MessageBody"),
+                status_code: c.string("StatusCode"),
+                content_type: c.string("ContentType"),
+            }
+        });
+        let redirect_config = f.has_structure("RedirectConfig").then(|| {
+            let c = f.structure("RedirectConfig");
+            RedirectConfig {
+                protocol: c.string("Protocol"),
+                port: c.string("Port"),
+                host: c.string("Host"),
+                path: c.string("Path"),
+                query: c.string("Query"),
+                status_code: c.string("StatusCode"),
+            }
+        });
         Ok(Action {
             action_type: f.required_string("Type")?,
             target_group_arn: f.string("TargetGroupArn"),
             order: f.int("Order")?,
-            forward_target_groups,
+            forward_config,
+            fixed_response_config,
+            redirect_config,
+            authenticate_config: f.has_structure("AuthenticateOidcConfig")
+                || f.has_structure("AuthenticateCognitoConfig"),
         })
+    }
+}
+
+fn actions(f: &FormView<'_>, name: &str) -> Result<Vec<Action>, FormError> {
+    f.members(name).iter().map(Action::from_form).collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpHeaderConditionConfig {
+    pub http_header_name: Option<String>,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryStringKeyValue {
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+/// A rule's condition, as sent and as described: `Field` with either the old
+/// `Values` or the field's own `*Config`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleCondition {
+    pub field: Option<String>,
+    pub values: Vec<String>,
+    pub host_header_config: Option<Vec<String>>,
+    pub path_pattern_config: Option<Vec<String>>,
+    pub http_header_config: Option<HttpHeaderConditionConfig>,
+    pub query_string_config: Option<Vec<QueryStringKeyValue>>,
+    pub http_request_method_config: Option<Vec<String>>,
+    pub source_ip_config: Option<Vec<String>>,
+}
+
+impl FromForm for RuleCondition {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        let values_of = |name: &str| {
+            f.has_structure(name)
+                .then(|| f.structure(name).string_list("Values"))
+        };
+        Ok(RuleCondition {
+            field: f.string("Field"),
+            values: f.string_list("Values"),
+            host_header_config: values_of("HostHeaderConfig"),
+            path_pattern_config: values_of("PathPatternConfig"),
+            http_header_config: f.has_structure("HttpHeaderConfig").then(|| {
+                let c = f.structure("HttpHeaderConfig");
+                HttpHeaderConditionConfig {
+                    http_header_name: c.string("HttpHeaderName"),
+                    values: c.string_list("Values"),
+                }
+            }),
+            query_string_config: f.has_structure("QueryStringConfig").then(|| {
+                f.structure("QueryStringConfig")
+                    .members("Values")
+                    .iter()
+                    .map(|m| QueryStringKeyValue {
+                        key: m.string("Key"),
+                        value: m.value("Value"),
+                    })
+                    .collect()
+            }),
+            http_request_method_config: values_of("HttpRequestMethodConfig"),
+            source_ip_config: values_of("SourceIpConfig"),
+        })
+    }
+}
+
+fn conditions(f: &FormView<'_>, name: &str) -> Result<Vec<RuleCondition>, FormError> {
+    f.members(name)
+        .iter()
+        .map(RuleCondition::from_form)
+        .collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateRuleRequest {
+    pub listener_arn: String,
+    pub conditions: Vec<RuleCondition>,
+    pub priority: Option<i64>,
+    pub actions: Vec<Action>,
+    pub tags: Vec<Tag>,
+}
+
+impl FromForm for CreateRuleRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        Ok(CreateRuleRequest {
+            listener_arn: f.required_string("ListenerArn")?,
+            conditions: conditions(f, "Conditions")?,
+            priority: f.int("Priority")?,
+            actions: actions(f, "Actions")?,
+            tags: tags(f, "Tags")?,
+        })
+    }
+}
+
+/// ModifyRule: conditions and actions not sent keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModifyRuleRequest {
+    pub rule_arn: String,
+    /// None when not sent.
+    pub conditions: Option<Vec<RuleCondition>>,
+    /// None when not sent.
+    pub actions: Option<Vec<Action>>,
+}
+
+impl FromForm for ModifyRuleRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        let conditions = conditions(f, "Conditions")?;
+        let actions = actions(f, "Actions")?;
+        Ok(ModifyRuleRequest {
+            rule_arn: f.required_string("RuleArn")?,
+            conditions: (!conditions.is_empty()).then_some(conditions),
+            actions: (!actions.is_empty()).then_some(actions),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribeRulesRequest {
+    pub listener_arn: Option<String>,
+    pub rule_arns: Vec<String>,
+    pub marker: Option<String>,
+    pub page_size: Option<i64>,
+}
+
+impl FromForm for DescribeRulesRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        Ok(DescribeRulesRequest {
+            listener_arn: f.string("ListenerArn"),
+            rule_arns: f.string_list("RuleArns"),
+            marker: f.string("Marker"),
+            page_size: f.int("PageSize")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteRuleRequest {
+    pub rule_arn: String,
+}
+
+impl FromForm for DeleteRuleRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        Ok(DeleteRuleRequest {
+            rule_arn: f.required_string("RuleArn")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RulePriorityPair {
+    pub rule_arn: Option<String>,
+    pub priority: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetRulePrioritiesRequest {
+    pub rule_priorities: Vec<RulePriorityPair>,
+}
+
+impl FromForm for SetRulePrioritiesRequest {
+    fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
+        let rule_priorities = f
+            .members("RulePriorities")
+            .iter()
+            .map(|m| {
+                Ok(RulePriorityPair {
+                    rule_arn: m.string("RuleArn"),
+                    priority: m.int("Priority")?,
+                })
+            })
+            .collect::<Result<_, FormError>>()?;
+        Ok(SetRulePrioritiesRequest { rule_priorities })
     }
 }
 
@@ -357,11 +604,7 @@ pub struct CreateListenerRequest {
 
 impl FromForm for CreateListenerRequest {
     fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
-        let default_actions = f
-            .members("DefaultActions")
-            .iter()
-            .map(Action::from_form)
-            .collect::<Result<_, FormError>>()?;
+        let default_actions = actions(f, "DefaultActions")?;
         Ok(CreateListenerRequest {
             load_balancer_arn: f.required_string("LoadBalancerArn")?,
             protocol: f.string("Protocol"),
@@ -393,11 +636,7 @@ pub struct ModifyListenerRequest {
 
 impl FromForm for ModifyListenerRequest {
     fn from_form(f: &FormView<'_>) -> Result<Self, FormError> {
-        let default_actions = f
-            .members("DefaultActions")
-            .iter()
-            .map(Action::from_form)
-            .collect::<Result<_, FormError>>()?;
+        let default_actions = actions(f, "DefaultActions")?;
         Ok(ModifyListenerRequest {
             listener_arn: f.required_string("ListenerArn")?,
             protocol: f.string("Protocol"),
@@ -577,11 +816,90 @@ mod tests {
             Some("tg1")
         );
         assert_eq!(
-            request.default_actions[1].forward_target_groups[0]
+            request.default_actions[1]
+                .forward_config
+                .as_ref()
+                .unwrap()
+                .target_groups[0]
                 .target_group_arn
                 .as_deref(),
             Some("tg2")
         );
+    }
+
+    #[test]
+    fn decodes_fixed_response_redirect_and_stickiness() {
+        let request: CreateListenerRequest = decode(
+            "LoadBalancerArn=lb&Port=80&DefaultActions.member.1.Type=fixed-response\
+&DefaultActions.member.1.FixedResponseConfig.StatusCode=503\
+&DefaultActions.member.1.FixedResponseConfig.ContentType=text%2Fplain\
+&DefaultActions.member.1.FixedResponseConfig.MessageBody=down\
+&DefaultActions.member.2.Type=redirect&DefaultActions.member.2.Order=2\
+&DefaultActions.member.2.RedirectConfig.Host=example.com\
+&DefaultActions.member.2.RedirectConfig.StatusCode=HTTP_301\
+&DefaultActions.member.3.Type=forward\
+&DefaultActions.member.3.ForwardConfig.TargetGroupStickinessConfig.Enabled=false\
+&DefaultActions.member.3.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds=60",
+        )
+        .unwrap();
+        let fixed = request.default_actions[0]
+            .fixed_response_config
+            .as_ref()
+            .unwrap();
+        assert_eq!(fixed.status_code.as_deref(), Some("503"));
+        assert_eq!(fixed.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(fixed.message_body.as_deref(), Some("down"));
+        let redirect = request.default_actions[1].redirect_config.as_ref().unwrap();
+        assert_eq!(redirect.host.as_deref(), Some("example.com"));
+        assert_eq!(redirect.path, None);
+        assert_eq!(request.default_actions[1].order, Some(2));
+        let stickiness = request.default_actions[2]
+            .forward_config
+            .as_ref()
+            .unwrap()
+            .stickiness
+            .as_ref()
+            .unwrap();
+        assert_eq!(stickiness.enabled, Some(false));
+        assert_eq!(stickiness.duration_seconds, Some(60));
+    }
+
+    #[test]
+    fn decodes_rule_conditions_in_both_forms() {
+        let request: CreateRuleRequest = decode(
+            "ListenerArn=l&Priority=5\
+&Conditions.member.1.Field=path-pattern&Conditions.member.1.Values.member.1=%2Fapi%2F*\
+&Conditions.member.2.Field=http-header&Conditions.member.2.HttpHeaderConfig.HttpHeaderName=X-Env\
+&Conditions.member.2.HttpHeaderConfig.Values.member.1=beta\
+&Conditions.member.3.Field=query-string&Conditions.member.3.QueryStringConfig.Values.member.1.Key=v\
+&Conditions.member.3.QueryStringConfig.Values.member.1.Value=2\
+&Conditions.member.3.QueryStringConfig.Values.member.2.Value=x\
+&Conditions.member.4.Field=host-header&Conditions.member.4.HostHeaderConfig.Values.member.1=a.example\
+&Actions.member.1.Type=forward&Actions.member.1.TargetGroupArn=tg",
+        )
+        .unwrap();
+        assert_eq!(request.priority, Some(5));
+        let c = &request.conditions;
+        assert_eq!(c[0].values, ["/api/*"]);
+        assert_eq!(c[0].path_pattern_config, None);
+        let header = c[1].http_header_config.as_ref().unwrap();
+        assert_eq!(header.http_header_name.as_deref(), Some("X-Env"));
+        assert_eq!(header.values, ["beta"]);
+        let query = c[2].query_string_config.as_ref().unwrap();
+        assert_eq!(query[0].key.as_deref(), Some("v"));
+        assert_eq!(query[1].key, None);
+        assert_eq!(query[1].value.as_deref(), Some("x"));
+        assert_eq!(
+            c[3].host_header_config.as_deref(),
+            Some(&["a.example".to_string()][..])
+        );
+        let modify: ModifyRuleRequest = decode("RuleArn=r&Actions.member.1.Type=forward").unwrap();
+        assert_eq!(modify.conditions, None);
+        assert_eq!(modify.actions.unwrap().len(), 1);
+        let priorities: SetRulePrioritiesRequest =
+            decode("RulePriorities.member.1.RuleArn=r1&RulePriorities.member.1.Priority=3")
+                .unwrap();
+        assert_eq!(priorities.rule_priorities[0].priority, Some(3));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! ELBv2 results, written as the XML botocore's query parser reads.
 
-use super::requests::{Attribute, Matcher, Tag, TargetDescription};
+use super::requests::{Action, Attribute, Matcher, RuleCondition, Tag, TargetDescription};
 use super::xml::{QueryResult, XmlWriter};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,20 +121,90 @@ impl QueryResult for TargetGroupsResult {
     }
 }
 
-/// A listener's default action as stored: forward to one target group.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ForwardAction {
-    pub target_group_arn: String,
-    pub order: Option<i64>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listener {
     pub listener_arn: String,
     pub load_balancer_arn: String,
     pub port: i64,
     pub protocol: String,
-    pub default_actions: Vec<ForwardAction>,
+    pub default_actions: Vec<Action>,
+}
+
+impl Action {
+    fn write(&self, w: &mut XmlWriter) {
+        w.text("Type", &self.action_type);
+        w.optional_text("TargetGroupArn", self.target_group_arn.as_deref());
+        w.optional_number("Order", self.order);
+        if let Some(forward) = &self.forward_config {
+            w.open("ForwardConfig");
+            w.list("TargetGroups", &forward.target_groups, |w, group| {
+                w.optional_text("TargetGroupArn", group.target_group_arn.as_deref());
+                w.optional_number("Weight", group.weight);
+            });
+            if let Some(stickiness) = &forward.stickiness {
+                w.open("TargetGroupStickinessConfig");
+                w.boolean("Enabled", stickiness.enabled.unwrap_or(false));
+                w.optional_number("DurationSeconds", stickiness.duration_seconds);
+                w.close("TargetGroupStickinessConfig");
+            }
+            w.close("ForwardConfig");
+        }
+        if let Some(fixed) = &self.fixed_response_config {
+            w.open("FixedResponseConfig");
+            w.optional_text("MessageBody", fixed.message_body.as_deref());
+            w.optional_text("StatusCode", fixed.status_code.as_deref());
+            w.optional_text("ContentType", fixed.content_type.as_deref());
+            w.close("FixedResponseConfig");
+        }
+        if let Some(redirect) = &self.redirect_config {
+            w.open("RedirectConfig");
+            w.optional_text("Protocol", redirect.protocol.as_deref());
+            w.optional_text("Port", redirect.port.as_deref());
+            w.optional_text("Host", redirect.host.as_deref());
+            w.optional_text("Path", redirect.path.as_deref());
+            w.optional_text("Query", redirect.query.as_deref());
+            w.optional_text("StatusCode", redirect.status_code.as_deref());
+            w.close("RedirectConfig");
+        }
+    }
+}
+
+impl RuleCondition {
+    fn write(&self, w: &mut XmlWriter) {
+        w.optional_text("Field", self.field.as_deref());
+        if !self.values.is_empty() {
+            w.string_list("Values", &self.values);
+        }
+        let values_config = |w: &mut XmlWriter, name: &str, values: &Option<Vec<String>>| {
+            if let Some(values) = values {
+                w.open(name);
+                w.string_list("Values", values);
+                w.close(name);
+            }
+        };
+        values_config(w, "HostHeaderConfig", &self.host_header_config);
+        values_config(w, "PathPatternConfig", &self.path_pattern_config);
+        if let Some(header) = &self.http_header_config {
+            w.open("HttpHeaderConfig");
+            w.optional_text("HttpHeaderName", header.http_header_name.as_deref());
+            w.string_list("Values", &header.values);
+            w.close("HttpHeaderConfig");
+        }
+        if let Some(pairs) = &self.query_string_config {
+            w.open("QueryStringConfig");
+            w.list("Values", pairs, |w, pair| {
+                w.optional_text("Key", pair.key.as_deref());
+                w.optional_text("Value", pair.value.as_deref());
+            });
+            w.close("QueryStringConfig");
+        }
+        values_config(
+            w,
+            "HttpRequestMethodConfig",
+            &self.http_request_method_config,
+        );
+        values_config(w, "SourceIpConfig", &self.source_ip_config);
+    }
 }
 
 impl Listener {
@@ -144,23 +214,38 @@ impl Listener {
         w.number("Port", self.port);
         w.text("Protocol", &self.protocol);
         w.list("DefaultActions", &self.default_actions, |w, action| {
-            w.text("Type", "forward");
-            w.text("TargetGroupArn", &action.target_group_arn);
-            w.optional_number("Order", action.order);
-            w.open("ForwardConfig");
-            w.list(
-                "TargetGroups",
-                std::slice::from_ref(&action.target_group_arn),
-                |w, arn| {
-                    w.text("TargetGroupArn", arn);
-                    w.number("Weight", 1);
-                },
-            );
-            w.open("TargetGroupStickinessConfig");
-            w.boolean("Enabled", false);
-            w.close("TargetGroupStickinessConfig");
-            w.close("ForwardConfig");
+            action.write(w)
         });
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rule {
+    pub rule_arn: String,
+    /// A number, or `default` for the listener's default rule.
+    pub priority: String,
+    pub conditions: Vec<RuleCondition>,
+    pub actions: Vec<Action>,
+    pub is_default: bool,
+}
+
+/// CreateRule, DescribeRules, ModifyRule and SetRulePriorities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RulesResult {
+    pub rules: Vec<Rule>,
+    pub next_marker: Option<String>,
+}
+
+impl QueryResult for RulesResult {
+    fn write_result(&self, w: &mut XmlWriter) {
+        w.list("Rules", &self.rules, |w, rule| {
+            w.text("RuleArn", &rule.rule_arn);
+            w.text("Priority", &rule.priority);
+            w.list("Conditions", &rule.conditions, |w, c| c.write(w));
+            w.list("Actions", &rule.actions, |w, a| a.write(w));
+            w.boolean("IsDefault", rule.is_default);
+        });
+        w.optional_text("NextMarker", self.next_marker.as_deref());
     }
 }
 
@@ -297,6 +382,49 @@ mod tests {
         assert!(doc.contains("<CreateTargetGroupResult><TargetGroups><member><TargetGroupArn>arn:tg</TargetGroupArn><TargetGroupName>web</TargetGroupName><Protocol>HTTP</Protocol><Port>80</Port>"));
         assert!(doc.contains("<Matcher><HttpCode>200</HttpCode></Matcher><LoadBalancerArns></LoadBalancerArns><TargetType>ip</TargetType>"));
         assert!(!doc.contains("NextMarker"));
+    }
+
+    #[test]
+    fn writes_rules_with_their_conditions_and_actions() {
+        use crate::elbv2::{FixedResponseConfig, HttpHeaderConditionConfig};
+        let result = RulesResult {
+            rules: vec![Rule {
+                rule_arn: "arn:r".into(),
+                priority: "5".into(),
+                conditions: vec![
+                    RuleCondition {
+                        field: Some("path-pattern".into()),
+                        values: vec!["/api/*".into()],
+                        path_pattern_config: Some(vec!["/api/*".into()]),
+                        ..Default::default()
+                    },
+                    RuleCondition {
+                        field: Some("http-header".into()),
+                        http_header_config: Some(HttpHeaderConditionConfig {
+                            http_header_name: Some("X-Env".into()),
+                            values: vec!["beta".into()],
+                        }),
+                        ..Default::default()
+                    },
+                ],
+                actions: vec![Action {
+                    action_type: "fixed-response".into(),
+                    order: Some(1),
+                    fixed_response_config: Some(FixedResponseConfig {
+                        message_body: Some("no".into()),
+                        status_code: Some("404".into()),
+                        content_type: None,
+                    }),
+                    ..Default::default()
+                }],
+                is_default: false,
+            }],
+            next_marker: None,
+        };
+        let doc = response_document("DescribeRules", &result, "r");
+        assert!(doc.contains("<Rules><member><RuleArn>arn:r</RuleArn><Priority>5</Priority><Conditions><member><Field>path-pattern</Field><Values><member>/api/*</member></Values><PathPatternConfig><Values><member>/api/*</member></Values></PathPatternConfig></member>"), "{doc}");
+        assert!(doc.contains("<HttpHeaderConfig><HttpHeaderName>X-Env</HttpHeaderName><Values><member>beta</member></Values></HttpHeaderConfig>"), "{doc}");
+        assert!(doc.contains("<Actions><member><Type>fixed-response</Type><Order>1</Order><FixedResponseConfig><MessageBody>no</MessageBody><StatusCode>404</StatusCode></FixedResponseConfig></member></Actions><IsDefault>false</IsDefault>"), "{doc}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! ELBv2 ARNs: `arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID`,
-//! `targetgroup/NAME/ID`, `listener/app/LB_NAME/LB_ID/ID` (ids: 16 hex digits).
+//! `targetgroup/NAME/ID`, `listener/app/LB_NAME/LB_ID/ID`,
+//! `listener-rule/app/LB_NAME/LB_ID/LISTENER_ID/ID` (ids: 16 hex digits).
 
 use super::model::{ListenerRecord, LoadBalancerRecord, TargetGroupRecord};
 use crate::ids::{ArnScope, IdSource};
@@ -51,6 +52,23 @@ pub fn listener_arn(
     )
 }
 
+/// A rule's ARN; a listener's default rule has the listener's own id.
+pub fn rule_arn(
+    scope: &ArnScope,
+    load_balancer: &LoadBalancerRecord,
+    listener: &ListenerRecord,
+    rule_id: &str,
+) -> String {
+    format!(
+        "{}listener-rule/{}/{}/{}/{}/{rule_id}",
+        prefix(scope),
+        load_balancer.load_balancer_type.arn_segment(),
+        load_balancer.name,
+        load_balancer.id,
+        listener.id
+    )
+}
+
 /// What an ELBv2 ARN names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Elbv2Ref {
@@ -64,6 +82,11 @@ pub enum Elbv2Ref {
     },
     Listener {
         load_balancer_id: String,
+        id: String,
+    },
+    Rule {
+        load_balancer_id: String,
+        listener_id: String,
         id: String,
     },
 }
@@ -96,6 +119,13 @@ pub fn parse_elbv2_arn(arn: &str) -> Option<Elbv2Ref> {
             load_balancer_id: load_balancer_id.to_string(),
             id: id.to_string(),
         }),
+        ["listener-rule", "app" | "net", _name, load_balancer_id, listener_id, id] => {
+            Some(Elbv2Ref::Rule {
+                load_balancer_id: load_balancer_id.to_string(),
+                listener_id: listener_id.to_string(),
+                id: id.to_string(),
+            })
+        }
         _ => None,
     }
 }
@@ -139,6 +169,16 @@ mod tests {
             Some(Elbv2Ref::Listener {
                 load_balancer_id: "lb1".into(),
                 id: "l1".into()
+            })
+        );
+        assert_eq!(
+            parse_elbv2_arn(
+                "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/lb1/l1/r1"
+            ),
+            Some(Elbv2Ref::Rule {
+                load_balancer_id: "lb1".into(),
+                listener_id: "l1".into(),
+                id: "r1".into()
             })
         );
         assert_eq!(parse_elbv2_arn("arn:aws:ecs:us-east-1:1:cluster/x"), None);

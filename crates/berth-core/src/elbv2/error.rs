@@ -21,6 +21,9 @@ pub enum Elbv2ErrorCode {
     DuplicateTagKeys,
     TooManyTags,
     OperationNotPermitted,
+    PriorityInUse,
+    RuleNotFound,
+    TooManyRules,
     InternalFailure,
 }
 
@@ -45,6 +48,9 @@ impl Elbv2ErrorCode {
             Elbv2ErrorCode::DuplicateTagKeys => "DuplicateTagKeys",
             Elbv2ErrorCode::TooManyTags => "TooManyTags",
             Elbv2ErrorCode::OperationNotPermitted => "OperationNotPermitted",
+            Elbv2ErrorCode::PriorityInUse => "PriorityInUse",
+            Elbv2ErrorCode::RuleNotFound => "RuleNotFound",
+            Elbv2ErrorCode::TooManyRules => "TooManyRules",
             Elbv2ErrorCode::InternalFailure => "InternalFailure",
         }
     }

@@ -1,53 +1,14 @@
 use berth_api::elbv2 as wire;
 
-use super::model::{
-    ListenerRecord, LoadBalancerRecord, LoadBalancerType, Protocol, TargetGroupRecord,
-};
+use super::actions::{check_target_group, rule_action};
+use super::model::{ListenerRecord, LoadBalancerRecord, LoadBalancerType, Protocol};
 use super::target_groups::protocol;
 use super::{
     arns, check_port, listener_by_arn, load_balancer_by_arn, page, present, resource_tags,
-    target_group_by_arn, Elbv2Error, Elbv2ErrorCode, Elbv2Result,
+    Elbv2Error, Elbv2ErrorCode, Elbv2Result,
 };
 use crate::ecs::{Context, Outcome};
 use crate::state::{Command, State};
-
-/// The one target group a listener's default actions forward to.
-fn forwarded_target_group(actions: &[wire::Action]) -> Result<(String, Option<i64>), Elbv2Error> {
-    let [action] = actions else {
-        if actions.is_empty() {
-            return Err(Elbv2Error::missing("defaultActions"));
-        }
-        return Err(Elbv2Error::new(
-            Elbv2ErrorCode::InvalidLoadBalancerAction,
-            "berth's listeners take exactly one default action: forward to one target group",
-        ));
-    };
-    if action.action_type != "forward" {
-        return Err(Elbv2Error::new(
-            Elbv2ErrorCode::InvalidLoadBalancerAction,
-            format!(
-                "Action type '{}' is not supported: berth's listeners forward to a target group",
-                action.action_type
-            ),
-        ));
-    }
-    let mut arns: Vec<&str> = action
-        .forward_target_groups
-        .iter()
-        .filter_map(|t| t.target_group_arn.as_deref())
-        .collect();
-    arns.extend(action.target_group_arn.as_deref());
-    arns.sort_unstable();
-    arns.dedup();
-    match arns.as_slice() {
-        [arn] => Ok((arn.to_string(), action.order)),
-        [] => Err(Elbv2Error::missing("defaultActions.member.1.targetGroupArn")),
-        _ => Err(Elbv2Error::new(
-            Elbv2ErrorCode::InvalidLoadBalancerAction,
-            "berth's listeners forward to one target group; weighted forwarding to several is not supported",
-        )),
-    }
-}
 
 /// The protocol a listener of `load_balancer` speaks: the one given, or the load
 /// balancer's own (HTTP for application, TCP for network), which is the only one
@@ -76,56 +37,6 @@ fn listener_protocol(
         ));
     }
     Ok(listener_protocol)
-}
-
-/// The target group `actions` forward to, checked against the listener's protocol and
-/// load balancer; with the action's `Order`.
-fn default_target_group<'s>(
-    state: &'s State,
-    load_balancer: &LoadBalancerRecord,
-    listener_protocol: Protocol,
-    actions: &[wire::Action],
-) -> Result<(&'s TargetGroupRecord, Option<i64>), Elbv2Error> {
-    let (target_group_arn, action_order) = forwarded_target_group(actions)?;
-    let target_group = target_group_by_arn(state, &target_group_arn)?;
-    check_target_group(
-        state,
-        load_balancer,
-        listener_protocol,
-        target_group,
-        &target_group_arn,
-    )?;
-    Ok((target_group, action_order))
-}
-
-fn check_target_group(
-    state: &State,
-    load_balancer: &LoadBalancerRecord,
-    listener_protocol: Protocol,
-    target_group: &TargetGroupRecord,
-    target_group_arn: &str,
-) -> Result<(), Elbv2Error> {
-    if target_group.protocol != listener_protocol {
-        return Err(Elbv2Error::new(
-            Elbv2ErrorCode::IncompatibleProtocols,
-            format!(
-                "Listener protocol '{}' is not compatible with target group protocol '{}' of '{target_group_arn}'",
-                listener_protocol.as_elbv2(),
-                target_group.protocol.as_elbv2()
-            ),
-        ));
-    }
-    if state
-        .listeners
-        .values()
-        .any(|l| l.target_group == target_group.id && l.load_balancer != load_balancer.id)
-    {
-        return Err(Elbv2Error::new(
-            Elbv2ErrorCode::TargetGroupAssociationLimit,
-            format!("The following target groups cannot be associated with more than one load balancer: {target_group_arn}"),
-        ));
-    }
-    Ok(())
 }
 
 /// Refuses a port another listener holds (other than `except`): on the same load
@@ -195,10 +106,11 @@ pub fn create_listener(
         "port",
         request.port.ok_or_else(|| Elbv2Error::missing("port"))?,
     )?;
-    let (target_group, action_order) = default_target_group(
+    let default_action = rule_action(
         state,
         load_balancer,
         listener_protocol,
+        "defaultActions",
         &request.default_actions,
     )?;
     let tags = resource_tags(request.tags)?;
@@ -207,7 +119,7 @@ pub fn create_listener(
         .values()
         .find(|l| l.load_balancer == load_balancer.id && l.port == port)
     {
-        if existing.protocol == listener_protocol && existing.target_group == target_group.id {
+        if existing.protocol == listener_protocol && existing.default_action == default_action {
             // An identical create answers with the existing listener, as in ELBv2.
             return Ok(Outcome::read_only(wire::ListenersResult {
                 listeners: present::listener(state, ctx.scope, existing)
@@ -223,8 +135,9 @@ pub fn create_listener(
         load_balancer: load_balancer.id.clone(),
         port,
         protocol: listener_protocol,
-        target_group: target_group.id.clone(),
-        action_order,
+        default_action,
+        rules: Vec::new(),
+        default_rule_tags: Vec::new(),
         attributes: Default::default(),
         tags,
         created_at: ctx.now,
@@ -260,19 +173,20 @@ pub fn modify_listener(
     };
     let mut record = existing.clone();
     if request.default_actions.is_empty() {
-        if let Some(target_group) = state.target_groups.get(&existing.target_group) {
-            let arn = arns::target_group_arn(ctx.scope, target_group);
-            check_target_group(state, load_balancer, listener_protocol, target_group, &arn)?;
+        for id in existing.target_groups() {
+            if let Some(target_group) = state.target_groups.get(id) {
+                let arn = arns::target_group_arn(ctx.scope, target_group);
+                check_target_group(state, load_balancer, listener_protocol, target_group, &arn)?;
+            }
         }
     } else {
-        let (target_group, action_order) = default_target_group(
+        record.default_action = rule_action(
             state,
             load_balancer,
             listener_protocol,
+            "defaultActions",
             &request.default_actions,
         )?;
-        record.target_group = target_group.id.clone();
-        record.action_order = action_order;
     }
     check_port_free(
         state,
@@ -333,6 +247,7 @@ pub fn describe_listeners(
     }))
 }
 
+/// Deletes a listener with its rules.
 pub fn delete_listener(
     state: &State,
     request: wire::DeleteListenerRequest,

@@ -12,6 +12,7 @@
 //!   `reconcile` removes it. Health comes from the data plane through
 //!   `Command::PutTargetHealth`.
 
+mod actions;
 pub mod arns;
 mod attributes;
 mod error;
@@ -19,11 +20,16 @@ mod listeners;
 mod load_balancers;
 pub mod model;
 mod present;
+mod rules;
 mod stickiness;
 mod tags;
 mod target_groups;
 mod targets;
 
+pub use actions::{
+    MAX_FORWARD_TARGET_GROUPS, MAX_VALUES_PER_CONDITION, MAX_VALUES_PER_RULE,
+    MAX_WILDCARDS_PER_RULE,
+};
 pub use arns::{parse_elbv2_arn, Elbv2Ref};
 pub use attributes::{
     client_idle_timeout_seconds, describe_listener_attributes, describe_load_balancer_attributes,
@@ -33,6 +39,7 @@ pub use error::{Elbv2Error, Elbv2ErrorCode};
 pub use listeners::*;
 pub use load_balancers::*;
 pub use present::target_health_view;
+pub use rules::*;
 pub use tags::*;
 pub use target_groups::*;
 pub use targets::*;
@@ -113,12 +120,13 @@ pub(crate) fn listener_by_arn<'s>(
     }
 }
 
-/// Whether any listener forwards to the target group (its targets get traffic).
+/// Whether any listener forwards to the target group, by its default action or a rule
+/// (its targets get traffic).
 pub fn target_group_in_use(state: &State, target_group: &str) -> bool {
     state
         .listeners
         .values()
-        .any(|l| l.target_group == target_group)
+        .any(|l| l.forwards_to(target_group))
 }
 
 /// How long a deregistered target drains, in seconds: its group's deregistration delay

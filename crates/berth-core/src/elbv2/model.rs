@@ -292,6 +292,7 @@ pub struct TargetGroupRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredListener")]
 pub struct ListenerRecord {
     /// 16 hex digits, the last segment of the ARN.
     pub id: String,
@@ -299,16 +300,248 @@ pub struct ListenerRecord {
     pub load_balancer: String,
     pub port: u16,
     pub protocol: Protocol,
-    /// The target group id every request or connection is forwarded to.
-    pub target_group: String,
-    /// The `Order` the user gave the default action, echoed.
-    pub action_order: Option<i64>,
+    /// The action of the listener's default rule: what a request no rule matches gets.
+    pub default_action: RuleAction,
+    /// The listener's rules other than the default, in no particular order (priorities
+    /// are unique). Its default rule's id is the listener's own id.
+    pub rules: Vec<RuleRecord>,
+    /// The tags of the default rule (AddTags on its ARN).
+    pub default_rule_tags: Vec<ResourceTag>,
     /// The attributes a user set (ModifyListenerAttributes), by ELBv2 key, as for
     /// load balancers.
-    #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     pub tags: Vec<ResourceTag>,
     pub created_at: Timestamp,
+}
+
+impl ListenerRecord {
+    /// Every target group its default action and rules forward to (maybe repeated).
+    pub fn target_groups(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&self.default_action)
+            .chain(self.rules.iter().map(|rule| &rule.action))
+            .flat_map(|action| action.target_groups())
+    }
+
+    pub fn forwards_to(&self, target_group: &str) -> bool {
+        self.target_groups().any(|id| id == target_group)
+    }
+}
+
+/// A listener as stored, in any of its versions: records from before rules keep one
+/// `target_group` (a forward to it) and its `action_order`.
+#[derive(Deserialize)]
+struct StoredListener {
+    id: String,
+    load_balancer: String,
+    port: u16,
+    protocol: Protocol,
+    #[serde(default)]
+    default_action: Option<RuleAction>,
+    #[serde(default)]
+    target_group: Option<String>,
+    #[serde(default)]
+    action_order: Option<i64>,
+    #[serde(default)]
+    rules: Vec<RuleRecord>,
+    #[serde(default)]
+    default_rule_tags: Vec<ResourceTag>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    tags: Vec<ResourceTag>,
+    created_at: Timestamp,
+}
+
+impl From<StoredListener> for ListenerRecord {
+    fn from(stored: StoredListener) -> Self {
+        let default_action = stored.default_action.unwrap_or_else(|| RuleAction {
+            order: stored.action_order,
+            kind: ActionKind::Forward(ForwardAction {
+                target_groups: vec![WeightedTargetGroup {
+                    target_group: stored.target_group.unwrap_or_default(),
+                    weight: 1,
+                }],
+                stickiness_duration_seconds: None,
+            }),
+        });
+        ListenerRecord {
+            id: stored.id,
+            load_balancer: stored.load_balancer,
+            port: stored.port,
+            protocol: stored.protocol,
+            default_action,
+            rules: stored.rules,
+            default_rule_tags: stored.default_rule_tags,
+            attributes: stored.attributes,
+            tags: stored.tags,
+            created_at: stored.created_at,
+        }
+    }
+}
+
+/// One rule of a listener besides its default rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    /// 16 hex digits, the last segment of the rule's ARN.
+    pub id: String,
+    /// 1-50000, unique on its listener; lower is tried first.
+    pub priority: u32,
+    /// All must match (each holds alternatives).
+    pub conditions: Vec<RuleCondition>,
+    pub action: RuleAction,
+    pub tags: Vec<ResourceTag>,
+}
+
+/// The one action of a rule (or of a listener's default rule): berth's rules take
+/// exactly one, the terminating one ELBv2 requires, with the `Order` given, echoed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleAction {
+    pub order: Option<i64>,
+    pub kind: ActionKind,
+}
+
+impl RuleAction {
+    pub fn target_groups(&self) -> impl Iterator<Item = &str> {
+        let groups: &[WeightedTargetGroup] = match &self.kind {
+            ActionKind::Forward(forward) => &forward.target_groups,
+            _ => &[],
+        };
+        groups.iter().map(|group| group.target_group.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Forward(ForwardAction),
+    FixedResponse(FixedResponseAction),
+    Redirect(RedirectAction),
+}
+
+impl ActionKind {
+    /// ELBv2's `Type`.
+    pub fn as_elbv2(&self) -> &'static str {
+        match self {
+            ActionKind::Forward(_) => "forward",
+            ActionKind::FixedResponse(_) => "fixed-response",
+            ActionKind::Redirect(_) => "redirect",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardAction {
+    /// 1-5 groups by id; a request picks one by weight.
+    pub target_groups: Vec<WeightedTargetGroup>,
+    /// `TargetGroupStickinessConfig.DurationSeconds` as given, echoed; stickiness
+    /// itself (`Enabled`) is refused, so it never applies.
+    pub stickiness_duration_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightedTargetGroup {
+    /// The target group's id.
+    pub target_group: String,
+    /// 0-999.
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedResponseAction {
+    /// 2XX, 4XX or 5XX.
+    pub status_code: u16,
+    pub content_type: Option<String>,
+    pub message_body: Option<String>,
+}
+
+/// Each part a template with ELBv2's `#{protocol}`, `#{host}`, `#{port}`, `#{path}`,
+/// `#{query}`; parts not given hold ELBv2's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectAction {
+    pub protocol: String,
+    pub port: String,
+    pub host: String,
+    pub path: String,
+    pub query: String,
+    pub status: RedirectStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RedirectStatus {
+    Permanent,
+    Found,
+}
+
+impl RedirectStatus {
+    pub fn as_elbv2(self) -> &'static str {
+        match self {
+            RedirectStatus::Permanent => "HTTP_301",
+            RedirectStatus::Found => "HTTP_302",
+        }
+    }
+    pub fn from_elbv2(word: &str) -> Option<Self> {
+        [RedirectStatus::Permanent, RedirectStatus::Found]
+            .into_iter()
+            .find(|status| status.as_elbv2() == word)
+    }
+    pub fn http_status(self) -> u16 {
+        match self {
+            RedirectStatus::Permanent => 301,
+            RedirectStatus::Found => 302,
+        }
+    }
+}
+
+/// One condition of a rule, and whether it was written with the old `Values` (which
+/// DescribeRules then echoes too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleCondition {
+    pub matches: ConditionMatch,
+    pub given_as_values: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionMatch {
+    PathPattern(Vec<String>),
+    HostHeader(Vec<String>),
+    HttpHeader { name: String, values: Vec<String> },
+    QueryString(Vec<QueryStringPair>),
+    HttpRequestMethod(Vec<String>),
+    SourceIp(Vec<CidrBlock>),
+}
+
+impl ConditionMatch {
+    /// ELBv2's `Field`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConditionMatch::PathPattern(_) => "path-pattern",
+            ConditionMatch::HostHeader(_) => "host-header",
+            ConditionMatch::HttpHeader { .. } => "http-header",
+            ConditionMatch::QueryString(_) => "query-string",
+            ConditionMatch::HttpRequestMethod(_) => "http-request-method",
+            ConditionMatch::SourceIp(_) => "source-ip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryStringPair {
+    /// None: any key.
+    pub key: Option<String>,
+    pub value: String,
+}
+
+/// A network in CIDR notation, parsed once when the rule is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CidrBlock {
+    pub network: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl std::fmt::Display for CidrBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
 }
 
 /// A target's health as the data plane last reported it.

@@ -2,9 +2,10 @@
 
 use berth_api::elbv2 as wire;
 
-use super::arns::{listener_arn, load_balancer_arn, target_group_arn};
+use super::arns::{listener_arn, load_balancer_arn, rule_arn, target_group_arn};
 use super::model::{
-    ListenerRecord, LoadBalancerRecord, ResourceTag, TargetGroupRecord, TargetRecord,
+    ActionKind, ConditionMatch, ListenerRecord, LoadBalancerRecord, ResourceTag, RuleAction,
+    RuleCondition, RuleRecord, TargetGroupRecord, TargetRecord,
 };
 use super::target_group_in_use;
 use crate::ids::ArnScope;
@@ -40,7 +41,7 @@ pub(crate) fn target_group(
     let mut load_balancer_arns: Vec<String> = state
         .listeners
         .values()
-        .filter(|l| l.target_group == target_group.id)
+        .filter(|l| l.forwards_to(&target_group.id))
         .filter_map(|l| state.load_balancers.get(&l.load_balancer))
         .map(|lb| load_balancer_arn(scope, lb))
         .collect();
@@ -78,16 +79,138 @@ pub(crate) fn listener(
     listener: &ListenerRecord,
 ) -> Option<wire::Listener> {
     let load_balancer = state.load_balancers.get(&listener.load_balancer)?;
-    let target_group = state.target_groups.get(&listener.target_group)?;
     Some(wire::Listener {
         listener_arn: listener_arn(scope, load_balancer, listener),
         load_balancer_arn: load_balancer_arn(scope, load_balancer),
         port: i64::from(listener.port),
         protocol: listener.protocol.as_elbv2().to_string(),
-        default_actions: vec![wire::ForwardAction {
-            target_group_arn: target_group_arn(scope, target_group),
-            order: listener.action_order,
-        }],
+        default_actions: vec![action(state, scope, &listener.default_action)],
+    })
+}
+
+/// An action as ELBv2 describes it: a forward with its `TargetGroupArn` when it has one
+/// group, and always its `ForwardConfig` with weights and stickiness (off).
+pub(crate) fn action(state: &State, scope: &ArnScope, action: &RuleAction) -> wire::Action {
+    let mut view = wire::Action {
+        action_type: action.kind.as_elbv2().to_string(),
+        order: action.order,
+        ..Default::default()
+    };
+    match &action.kind {
+        ActionKind::Forward(forward) => {
+            let target_groups: Vec<wire::TargetGroupTuple> = forward
+                .target_groups
+                .iter()
+                .map(|group| wire::TargetGroupTuple {
+                    target_group_arn: state
+                        .target_groups
+                        .get(&group.target_group)
+                        .map(|tg| target_group_arn(scope, tg)),
+                    weight: Some(i64::from(group.weight)),
+                })
+                .collect();
+            if let [only] = target_groups.as_slice() {
+                view.target_group_arn = only.target_group_arn.clone();
+            }
+            view.forward_config = Some(wire::ForwardConfig {
+                target_groups,
+                stickiness: Some(wire::TargetGroupStickinessConfig {
+                    enabled: Some(false),
+                    duration_seconds: forward.stickiness_duration_seconds.map(i64::from),
+                }),
+            });
+        }
+        ActionKind::FixedResponse(fixed) => {
+            view.fixed_response_config = Some(wire::FixedResponseConfig {
+                message_body: fixed.message_body.clone(),
+                status_code: Some(fixed.status_code.to_string()),
+                content_type: fixed.content_type.clone(),
+            });
+        }
+        ActionKind::Redirect(redirect) => {
+            view.redirect_config = Some(wire::RedirectConfig {
+                protocol: Some(redirect.protocol.clone()),
+                port: Some(redirect.port.clone()),
+                host: Some(redirect.host.clone()),
+                path: Some(redirect.path.clone()),
+                query: Some(redirect.query.clone()),
+                status_code: Some(redirect.status.as_elbv2().to_string()),
+            });
+        }
+    }
+    view
+}
+
+/// A condition as ELBv2 describes it: in its `*Config`, and in `Values` too when it
+/// was given that way.
+fn condition(condition: &RuleCondition) -> wire::RuleCondition {
+    let mut view = wire::RuleCondition {
+        field: Some(condition.matches.field().to_string()),
+        ..Default::default()
+    };
+    match &condition.matches {
+        ConditionMatch::PathPattern(values) => {
+            view.path_pattern_config = Some(values.clone());
+            if condition.given_as_values {
+                view.values = values.clone();
+            }
+        }
+        ConditionMatch::HostHeader(values) => {
+            view.host_header_config = Some(values.clone());
+            if condition.given_as_values {
+                view.values = values.clone();
+            }
+        }
+        ConditionMatch::HttpHeader { name, values } => {
+            view.http_header_config = Some(wire::HttpHeaderConditionConfig {
+                http_header_name: Some(name.clone()),
+                values: values.clone(),
+            })
+        }
+        ConditionMatch::QueryString(pairs) => {
+            view.query_string_config = Some(
+                pairs
+                    .iter()
+                    .map(|pair| wire::QueryStringKeyValue {
+                        key: pair.key.clone(),
+                        value: Some(pair.value.clone()),
+                    })
+                    .collect(),
+            )
+        }
+        ConditionMatch::HttpRequestMethod(values) => {
+            view.http_request_method_config = Some(values.clone())
+        }
+        ConditionMatch::SourceIp(blocks) => {
+            view.source_ip_config = Some(blocks.iter().map(ToString::to_string).collect())
+        }
+    }
+    view
+}
+
+/// A listener's rule, or (`rule` None) its default rule.
+pub(crate) fn rule(
+    state: &State,
+    scope: &ArnScope,
+    listener: &ListenerRecord,
+    rule: Option<&RuleRecord>,
+) -> Option<wire::Rule> {
+    let load_balancer = state.load_balancers.get(&listener.load_balancer)?;
+    Some(match rule {
+        None => wire::Rule {
+            rule_arn: rule_arn(scope, load_balancer, listener, &listener.id),
+            priority: "default".to_string(),
+            conditions: Vec::new(),
+            actions: vec![action(state, scope, &listener.default_action)],
+            is_default: true,
+        },
+        Some(rule) => wire::Rule {
+            rule_arn: rule_arn(scope, load_balancer, listener, &rule.id),
+            priority: rule.priority.to_string(),
+            conditions: rule.conditions.iter().map(condition).collect(),
+            actions: vec![action(state, scope, &rule.action)],
+            is_default: false,
+        },
     })
 }
 

@@ -47,8 +47,32 @@ fn tagged(state: &State, arn: &str) -> Result<(Vec<ResourceTag>, StoreTags), Elb
                 }),
             ))
         }
+        Some(Elbv2Ref::Rule { .. }) => {
+            let (listener, rule) = super::rules::rule_by_arn(state, arn)?;
+            let record = listener.clone();
+            let rule_id = rule.map(|r| r.id.clone());
+            let tags = match rule {
+                Some(rule) => rule.tags.clone(),
+                None => listener.default_rule_tags.clone(),
+            };
+            Ok((
+                tags,
+                Box::new(move |tags| {
+                    let mut record = record.clone();
+                    match &rule_id {
+                        None => record.default_rule_tags = tags,
+                        Some(id) => {
+                            if let Some(rule) = record.rules.iter_mut().find(|r| &r.id == id) {
+                                rule.tags = tags;
+                            }
+                        }
+                    }
+                    Command::PutListener(Box::new(record))
+                }),
+            ))
+        }
         None => Err(Elbv2Error::validation(format!(
-            "'{arn}' is not a load balancer, target group or listener ARN"
+            "'{arn}' is not a load balancer, target group, listener or rule ARN"
         ))),
     }
 }
@@ -63,8 +87,11 @@ pub fn add_tags(
         return Err(Elbv2Error::missing("tags"));
     }
     let mut commands = Vec::new();
+    // Each ARN's tags are read after the changes before it: rules share their
+    // listener's record.
+    let mut working = state.clone();
     for arn in &request.resource_arns {
-        let (mut tags, store) = tagged(state, arn)?;
+        let (mut tags, store) = tagged(&working, arn)?;
         for tag in &added {
             match tags.iter_mut().find(|t| t.key == tag.key) {
                 Some(existing) => existing.value = tag.value.clone(),
@@ -80,7 +107,9 @@ pub fn add_tags(
                 ),
             ));
         }
-        commands.push(store(tags));
+        let command = store(tags);
+        working.apply(command.clone());
+        commands.push(command);
     }
     Ok(Outcome {
         commands,
@@ -94,10 +123,13 @@ pub fn remove_tags(
     _ctx: &mut Context,
 ) -> Elbv2Result<wire::EmptyResult> {
     let mut commands = Vec::new();
+    let mut working = state.clone();
     for arn in &request.resource_arns {
-        let (mut tags, store) = tagged(state, arn)?;
+        let (mut tags, store) = tagged(&working, arn)?;
         tags.retain(|t| !request.tag_keys.contains(&t.key));
-        commands.push(store(tags));
+        let command = store(tags);
+        working.apply(command.clone());
+        commands.push(command);
     }
     Ok(Outcome {
         commands,

@@ -330,7 +330,8 @@ pub fn describe_target_groups(
             .listeners
             .values()
             .filter(|l| l.load_balancer == load_balancer.id)
-            .filter_map(|l| state.target_groups.get(&l.target_group))
+            .flat_map(|l| l.target_groups())
+            .filter_map(|id| state.target_groups.get(id))
             .collect();
         used.sort_by(|a, b| a.name.cmp(&b.name));
         used.dedup_by(|a, b| a.id == b.id);

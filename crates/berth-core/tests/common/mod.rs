@@ -8,6 +8,7 @@
 
 use berth_core::api;
 use berth_core::ecs::{self, Context, EcsResult};
+use berth_core::elbv2::{Elbv2Error, Elbv2ErrorCode, Elbv2Result};
 use berth_core::model::{ContainerStatus, DesiredStatus, HealthStatus, StopCode, Task, TaskStatus};
 use berth_core::nodes::{register_node, NodeRegistration};
 use berth_core::{
@@ -123,6 +124,50 @@ impl World {
         };
         assert!(self.state == before, "a failed action changed the state");
         error
+    }
+
+    /// Runs an ELBv2 action and applies its commands.
+    pub fn elbv2_act<Q, R>(
+        &mut self,
+        action: impl FnOnce(&State, Q, &mut Context<'_>) -> Elbv2Result<R>,
+        request: Q,
+    ) -> Result<R, Elbv2Error> {
+        let mut ctx = Context {
+            now: self.now,
+            scope: &self.scope,
+            ids: &mut self.ids,
+            policy: &self.policy,
+        };
+        let outcome = action(&self.state, request, &mut ctx)?;
+        self.apply(&outcome.commands);
+        Ok(outcome.response)
+    }
+
+    pub fn elbv2_ok<Q, R>(
+        &mut self,
+        action: impl FnOnce(&State, Q, &mut Context<'_>) -> Elbv2Result<R>,
+        request: Q,
+    ) -> R {
+        self.elbv2_act(action, request)
+            .unwrap_or_else(|e| panic!("action failed: {e}"))
+    }
+
+    /// Runs an ELBv2 action that must fail with `code`; checks nothing changed;
+    /// returns the message.
+    pub fn elbv2_fails<Q, R: std::fmt::Debug>(
+        &mut self,
+        action: impl FnOnce(&State, Q, &mut Context<'_>) -> Elbv2Result<R>,
+        request: Q,
+        code: Elbv2ErrorCode,
+    ) -> String {
+        let before = self.state.clone();
+        let error = match self.elbv2_act(action, request) {
+            Ok(response) => panic!("action succeeded but should fail: {response:?}"),
+            Err(error) => error,
+        };
+        assert_eq!(error.code, code, "{}", error.message);
+        assert!(self.state == before, "a failed action changed the state");
+        error.message
     }
 
     pub fn create_cluster(&mut self, name: &str) -> api::Cluster {
