@@ -1,7 +1,9 @@
 //! `berth restart` and `berth delete` against a real `berth dev` and Docker: a restart
 //! replaces every task with a new one and waits for the rollout; deleting a service
 //! stops its tasks, and their containers go (at once under `--task-cleanup-wait 0`); a cluster with services is refused,
-//! naming them; a missing service or cluster is an error naming it that changes nothing.
+//! naming them; deleting a load balancer takes its listeners and the target groups no
+//! other one uses; a missing service, cluster or load balancer is an error naming it
+//! that changes nothing.
 
 mod support;
 
@@ -9,7 +11,7 @@ use std::collections::HashSet;
 use std::process::Output;
 use std::time::Duration;
 
-use support::Dev;
+use support::{free_port, Dev};
 
 fn manifest(cluster: &str) -> String {
     format!(
@@ -178,5 +180,89 @@ fn delete_removes_a_service_and_its_containers_then_the_cluster() {
         &out,
         "delete of a deleted cluster",
         &["lc-delete", "not found"],
+    );
+}
+
+#[test]
+fn delete_lb_removes_its_listeners_and_its_target_groups_only() {
+    support::require_docker();
+    let dev = Dev::start();
+    let [one, two, three] = [free_port(), free_port(), free_port()];
+    let file = dev.data_dir.path().join("lb.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+loadBalancers:
+  - name: lc-lb
+  - name: lc-other
+targetGroups:
+  - {{name: lc-only, protocol: HTTP, port: 8080}}
+  - {{name: lc-too, protocol: HTTP, port: 8080}}
+  - {{name: lc-kept, protocol: HTTP, port: 8080}}
+  - {{name: lc-free, protocol: HTTP, port: 8080}}
+listeners:
+  - {{loadBalancer: lc-lb, port: {one}, targetGroup: lc-only}}
+  - {{loadBalancer: lc-lb, port: {two}, targetGroup: lc-too}}
+  - {{loadBalancer: lc-other, port: {three}, targetGroup: lc-kept}}
+"#
+        ),
+    )
+    .unwrap();
+    assert_ok(
+        &dev.berth(&["apply", "-f", file.to_str().unwrap()]),
+        "apply",
+    );
+
+    let out = dev.berth(&["delete", "lb", "nosuch"]);
+    assert_fails_naming(
+        &out,
+        "delete of a missing load balancer",
+        &["nosuch", "not found"],
+    );
+
+    let out = dev.berth(&["delete", "lb", "lc-lb"]);
+    assert_ok(&out, "berth delete lb");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        format!("listener HTTP {one} of load balancer lc-lb deleted"),
+        format!("listener HTTP {two} of load balancer lc-lb deleted"),
+        "load balancer lc-lb deleted".to_string(),
+        "target group lc-only deleted".to_string(),
+        "target group lc-too deleted".to_string(),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} not in {stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("lc-kept") && !stdout.contains("lc-free"),
+        "{stdout}"
+    );
+
+    let gone = dev.aws(&["elbv2", "describe-load-balancers", "--names", "lc-lb"]);
+    assert!(!gone.status.success(), "lc-lb still there");
+    let gone = dev.aws(&["elbv2", "describe-target-groups", "--names", "lc-only"]);
+    assert!(!gone.status.success(), "lc-only still there");
+    // What another load balancer uses stays, and so do that load balancer's listener
+    // and a target group of no load balancer.
+    dev.target_group_arn("lc-kept");
+    dev.target_group_arn("lc-free");
+    let other = dev.aws_json(&["elbv2", "describe-load-balancers", "--names", "lc-other"]);
+    let other_arn = other
+        .pointer("/LoadBalancers/0/LoadBalancerArn")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_else(|| panic!("lc-other: {other}"));
+    let listeners = dev.aws_json(&[
+        "elbv2",
+        "describe-listeners",
+        "--load-balancer-arn",
+        other_arn,
+    ]);
+    assert_eq!(
+        listeners["Listeners"].as_array().map(Vec::len),
+        Some(1),
+        "{listeners}"
     );
 }

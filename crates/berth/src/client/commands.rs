@@ -3,6 +3,7 @@
 
 mod apply;
 mod delete;
+mod delete_lb;
 mod event_feed;
 mod events;
 mod logs;
@@ -61,6 +62,9 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             } => delete::service(&ApiClient::from_flags(&endpoint)?, &name, !no_wait).await,
             DeleteCommand::Cluster { name, endpoint } => {
                 delete::cluster(&ApiClient::from_flags(&endpoint)?, &name).await
+            }
+            DeleteCommand::Lb { name, endpoint } => {
+                delete_lb::run(&ApiClient::from_flags(&endpoint)?, &name).await
             }
         },
         ClientCommand::Stop {

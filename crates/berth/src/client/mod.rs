@@ -95,7 +95,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         endpoint: Endpoint,
     },
-    /// Delete a service (its tasks are stopped) or an empty cluster.
+    /// Delete a service (its tasks are stopped), an empty cluster or a load balancer.
     Delete {
         #[command(subcommand)]
         what: DeleteCommand,
@@ -150,6 +150,12 @@ pub enum DeleteCommand {
     },
     /// Delete a cluster; refused while it has services or tasks.
     Cluster {
+        name: String,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Delete a load balancer: its listeners, it, and the target groups no other load balancer uses.
+    Lb {
         name: String,
         #[command(flatten)]
         endpoint: Endpoint,
