@@ -2,10 +2,14 @@
 //! ECS does (short names from ARNs, short task ids) and finding a service or a task.
 
 mod apply;
+mod delete;
+mod delete_lb;
+mod event_feed;
 mod events;
 mod logs;
 mod nodes;
 mod ps;
+mod restart;
 mod scale;
 mod stop;
 
@@ -16,7 +20,7 @@ use berth_api::{
 };
 use berth_core::model::ServiceStatus;
 
-use super::{ApiClient, ClientCommand};
+use super::{ApiClient, ClientCommand, DeleteCommand};
 
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
@@ -49,6 +53,24 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             count,
             endpoint,
         } => scale::run(&ApiClient::from_flags(&endpoint)?, &service, count).await,
+        ClientCommand::Restart {
+            service,
+            no_wait,
+            endpoint,
+        } => restart::run(&ApiClient::from_flags(&endpoint)?, &service, !no_wait).await,
+        ClientCommand::Delete { what } => match what {
+            DeleteCommand::Service {
+                name,
+                no_wait,
+                endpoint,
+            } => delete::service(&ApiClient::from_flags(&endpoint)?, &name, !no_wait).await,
+            DeleteCommand::Cluster { name, endpoint } => {
+                delete::cluster(&ApiClient::from_flags(&endpoint)?, &name).await
+            }
+            DeleteCommand::Lb { name, endpoint } => {
+                delete_lb::run(&ApiClient::from_flags(&endpoint)?, &name).await
+            }
+        },
         ClientCommand::Stop {
             task,
             reason,

@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `ps`, `logs`, `scale`, `stop`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `ps`, `logs`, `scale`, `restart`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -88,6 +88,21 @@ pub enum ClientCommand {
         #[command(flatten)]
         endpoint: Endpoint,
     },
+    /// Replace every task of a service with a new one of the same task definition (a new
+    /// deployment), waiting until its rollout is COMPLETED or FAILED.
+    Restart {
+        service: String,
+        /// Return once the deployment is started.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Delete a service (its tasks are stopped), an empty cluster or a load balancer.
+    Delete {
+        #[command(subcommand)]
+        what: DeleteCommand,
+    },
     /// Stop a task.
     Stop {
         task: String,
@@ -123,6 +138,31 @@ pub enum ClientCommand {
         /// Make it ACTIVE again.
         #[arg(long)]
         undo: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DeleteCommand {
+    /// Scale the service to 0 and delete it, waiting until its tasks stopped and it is INACTIVE.
+    Service {
+        name: String,
+        /// Return once the deletion is started.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Delete a cluster; refused while it has services or tasks.
+    Cluster {
+        name: String,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Delete a load balancer: its listeners, it, and the target groups no other load balancer uses.
+    Lb {
+        name: String,
         #[command(flatten)]
         endpoint: Endpoint,
     },

@@ -46,7 +46,7 @@ pub async fn run(client: &ApiClient, service: &str, follow: bool) -> anyhow::Res
 
 /// The machine's UTC offset, as `date +%z` reports it (honouring `TZ`). `time`'s own
 /// lookup refuses to answer once the process has several threads, as ours does.
-fn local_offset() -> Option<UtcOffset> {
+pub(super) fn local_offset() -> Option<UtcOffset> {
     let output = std::process::Command::new("date")
         .arg("+%z")
         .output()
