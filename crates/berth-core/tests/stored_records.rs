@@ -55,7 +55,7 @@ fn a_stored_definition_record_parses_its_spec_on_first_use() {
     let stored = json!({
         "family": "web", "revision": 2, "status": "ACTIVE",
         "spec": {"family": "web", "networkMode": "host",
-                 "containerDefinitions": [{"name": "app", "image": "app:1"}]},
+                 "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]},
         "registered_at": 1, "deregistered_at": null
     });
     let record: TaskDefinitionRecord = serde_json::from_value(stored.clone()).unwrap();
