@@ -68,6 +68,15 @@ const ULIMIT_NAMES: [&str; 15] = [
     "stack",
 ];
 
+/// Which rules a definition is held to: all of them when it is registered now; when an
+/// earlier berth stored it, not the rules of admission added since (ECS's memory and
+/// Fargate rules), so a service whose definition predates them keeps launching tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Register,
+    Stored,
+}
+
 /// Checks a RegisterTaskDefinition request; the error is the first rule it breaks,
 /// worded for a `ClientException`.
 pub fn validate_task_definition(request: &RegisterTaskDefinitionRequest) -> Result {
@@ -77,9 +86,25 @@ pub fn validate_task_definition(request: &RegisterTaskDefinitionRequest) -> Resu
 /// The one parse of a task definition: every rule [`validate_task_definition`] applies,
 /// and what it admitted as a typed [`TaskSpec`] (without any task's overrides).
 pub fn task_spec(request: &RegisterTaskDefinitionRequest) -> Result<TaskSpec> {
+    parse_task_definition(request, Admission::Register)
+}
+
+/// The parse of a stored definition: [`task_spec`] without the rules of admission,
+/// which it was not registered under if an earlier berth stored it.
+pub fn stored_task_spec(request: &RegisterTaskDefinitionRequest) -> Result<TaskSpec> {
+    parse_task_definition(request, Admission::Stored)
+}
+
+fn parse_task_definition(
+    request: &RegisterTaskDefinitionRequest,
+    admission: Admission,
+) -> Result<TaskSpec> {
     validate_family(&request.family)?;
     let network_mode = validate_network_mode(request.network_mode.as_deref())?;
-    let requires_fargate = fargate::requires_fargate(request)?;
+    let requires_fargate = match admission {
+        Admission::Register => fargate::requires_fargate(request)?,
+        Admission::Stored => false,
+    };
     let containers = &request.container_definitions;
     validate_container_list(containers)?;
     let container_names = validate_container_names(containers)?;
@@ -139,10 +164,13 @@ pub fn task_spec(request: &RegisterTaskDefinitionRequest) -> Result<TaskSpec> {
     let dependencies = validate_dependencies(containers)?;
     validate_port_conflicts(containers)?;
     let linux = linux::validate_linux(request)?;
-    if requires_fargate {
-        fargate::validate_fargate(network_mode, cpu, memory, linux.pid_mode, linux.ipc_mode)?;
+    if admission == Admission::Register {
+        if requires_fargate {
+            fargate::validate_fargate(network_mode, cpu, memory, linux.pid_mode, linux.ipc_mode)?;
+        }
+        validate_memory_is_set(containers, memory)?;
+        validate_reservations_fit(containers, memory)?;
     }
-    validate_memory_is_set(containers, memory)?;
 
     // A volumesFrom entry mounts what its source container mounts itself.
     let own_mounts: Vec<Vec<spec::MountPoint>> =
@@ -498,6 +526,30 @@ fn validate_memory_is_set(containers: &[ContainerDefinition], task_memory: Optio
     }
 }
 
+/// What the containers reserve together (each its memoryReservation, or else its
+/// memory) fits in the task's memory.
+fn validate_reservations_fit(
+    containers: &[ContainerDefinition],
+    task_memory: Option<u64>,
+) -> Result {
+    let Some(task_memory) = task_memory else {
+        return Ok(());
+    };
+    let reserved = containers
+        .iter()
+        .filter_map(|container| {
+            positive(container.memory_reservation).or(positive(container.memory))
+        })
+        .fold(0_u64, u64::saturating_add);
+    if reserved > task_memory {
+        return Err(ValidationError::new(
+            "The sum of all container 'memoryReservation' values cannot be greater than \
+             the value of the task 'memory'.",
+        ));
+    }
+    Ok(())
+}
+
 /// Task-level cpu/memory parse (with the same parser placement uses, so what validates
 /// also schedules) and hold the containers' own figures; returns (CPU units, MiB).
 fn validate_task_resources(
@@ -526,19 +578,6 @@ fn validate_task_resources(
                     container_name(container)
                 )));
             }
-        }
-        // What a container reserves: its memoryReservation, or else its memory.
-        let reserved = containers
-            .iter()
-            .filter_map(|container| {
-                positive(container.memory_reservation).or(positive(container.memory))
-            })
-            .fold(0_u64, u64::saturating_add);
-        if reserved > task_memory.unsigned_abs() {
-            return Err(ValidationError::new(
-                "The sum of all container 'memoryReservation' values cannot be greater than \
-                 the value of the task 'memory'.",
-            ));
         }
     }
     if let Some(task_cpu) = task_cpu {
