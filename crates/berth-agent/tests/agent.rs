@@ -192,9 +192,9 @@ fn web_definition() -> RegisterTaskDefinitionRequest {
     definition(json!({
         "family": "web",
         "containerDefinitions": [
-            {"name": "nginx", "image": "nginx:1", "portMappings": [{"containerPort": 80, "hostPort": 0}],
+            {"name": "nginx", "image": "nginx:1", "memory": 64, "portMappings": [{"containerPort": 80, "hostPort": 0}],
              "dependsOn": [{"containerName": "app", "condition": "START"}]},
-            {"name": "app", "image": "app:1", "portMappings": [{"containerPort": 8080, "hostPort": 8080}], "stopTimeout": 7}
+            {"name": "app", "image": "app:1", "memory": 64, "portMappings": [{"containerPort": 8080, "hostPort": 8080}], "stopTimeout": 7}
         ]
     }))
 }
@@ -385,8 +385,8 @@ async fn starts_sandbox_then_containers_joined_to_it_and_reports_running_with_bi
 #[tokio::test(start_paused = true)]
 async fn depends_on_success_waits_for_a_zero_exit() {
     let def = definition(json!({"family": "job", "containerDefinitions": [
-        {"name": "migrate", "image": "app:1", "essential": false},
-        {"name": "app", "image": "app:1", "dependsOn": [{"containerName": "migrate", "condition": "SUCCESS"}]}
+        {"name": "migrate", "image": "app:1", "memory": 64, "essential": false},
+        {"name": "app", "image": "app:1", "memory": 64, "dependsOn": [{"containerName": "migrate", "condition": "SUCCESS"}]}
     ]}));
     let h = Harness::new(&["app:1"]);
     h.link.assign(assignment(TASK, def.clone()));
@@ -437,9 +437,9 @@ async fn depends_on_success_waits_for_a_zero_exit() {
 #[tokio::test(start_paused = true)]
 async fn depends_on_healthy_waits_for_health_and_times_out() {
     let def = definition(json!({"family": "db", "containerDefinitions": [
-        {"name": "db", "image": "db:1", "startTimeout": 5,
+        {"name": "db", "image": "db:1", "memory": 64, "startTimeout": 5,
          "healthCheck": {"command": ["CMD-SHELL", "true"]}},
-        {"name": "web", "image": "web:1", "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]}
+        {"name": "web", "image": "web:1", "memory": 64, "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]}
     ]}));
     let h = Harness::new(&["db:1", "web:1"]);
     h.link.assign(assignment(TASK, def.clone()));
@@ -518,8 +518,8 @@ async fn an_essential_exit_stops_the_task_with_exit_codes() {
 #[tokio::test(start_paused = true)]
 async fn a_non_essential_exit_keeps_the_task_running_and_oom_is_reported() {
     let def = definition(json!({"family": "web", "containerDefinitions": [
-        {"name": "app", "image": "app:1"},
-        {"name": "sidecar", "image": "app:1", "essential": false}
+        {"name": "app", "image": "app:1", "memory": 64},
+        {"name": "sidecar", "image": "app:1", "memory": 64, "essential": false}
     ]}));
     let h = Harness::new(&["app:1"]);
     h.link.assign(assignment(TASK, def));
@@ -632,7 +632,7 @@ async fn a_failed_pull_stops_the_task_with_cannot_pull_container_error() {
 #[tokio::test(start_paused = true)]
 async fn secrets_stop_the_task_before_any_container_starts() {
     let def = definition(json!({"family": "web", "containerDefinitions": [
-        {"name": "app", "image": "app:1", "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123:parameter/db"}]}
+        {"name": "app", "image": "app:1", "memory": 64, "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123:parameter/db"}]}
     ]}));
     let h = Harness::new(&["app:1"]);
     h.link.assign(assignment(TASK, def));
@@ -651,8 +651,8 @@ async fn secrets_stop_the_task_before_any_container_starts() {
 #[tokio::test(start_paused = true)]
 async fn awslogs_is_not_passed_to_the_runtime_and_logs_are_readable() {
     let def = definition(json!({"family": "web", "containerDefinitions": [
-        {"name": "app", "image": "app:1", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web"}}},
-        {"name": "side", "image": "app:1", "essential": false}
+        {"name": "app", "image": "app:1", "memory": 64, "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web"}}},
+        {"name": "side", "image": "app:1", "memory": 64, "essential": false}
     ]}));
     let h = Harness::new(&["app:1"]);
     h.link.assign(assignment(TASK, def));
@@ -905,7 +905,7 @@ async fn a_refused_report_is_dropped_and_holds_up_no_other() {
 async fn awsvpc_reports_the_sandbox_address() {
     let def = definition(
         json!({"family": "web", "networkMode": "awsvpc", "containerDefinitions": [
-            {"name": "app", "image": "app:1", "portMappings": [{"containerPort": 8080}]}
+            {"name": "app", "image": "app:1", "memory": 64, "portMappings": [{"containerPort": 8080}]}
         ]}),
     );
     let h = Harness::new(&["app:1"]);
@@ -932,7 +932,7 @@ impl InspectNow for FakeRuntime {
 #[tokio::test(start_paused = true)]
 async fn a_single_container_task_holds_its_own_namespace_without_a_sandbox() {
     let def = definition(json!({"family": "solo", "containerDefinitions": [
-        {"name": "web", "image": "app:1", "hostname": "solo-host",
+        {"name": "web", "image": "app:1", "memory": 64, "hostname": "solo-host",
          "portMappings": [{"containerPort": 8080, "hostPort": 0}]}
     ]}));
     let h = Harness::new(&["app:1"]);

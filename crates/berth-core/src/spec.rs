@@ -507,7 +507,7 @@ impl ParsedSpec {
         request: &berth_api::RegisterTaskDefinitionRequest,
     ) -> Result<&TaskSpec, &ValidationError> {
         self.0
-            .get_or_init(|| crate::validation::task_spec(request))
+            .get_or_init(|| crate::validation::stored_task_spec(request))
             .as_ref()
     }
 }

@@ -22,6 +22,7 @@ use crate::spec::{
     TaskSpec, VolumeScope, VolumeSource,
 };
 
+mod fargate;
 mod linux;
 mod overrides;
 pub use linux::{capability_name, engine_security_option, SecurityOption};
@@ -67,6 +68,15 @@ const ULIMIT_NAMES: [&str; 15] = [
     "stack",
 ];
 
+/// Which rules a definition is held to: all of them when it is registered now; when an
+/// earlier berth stored it, not the rules of admission added since (ECS's memory and
+/// Fargate rules), so a service whose definition predates them keeps launching tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Register,
+    Stored,
+}
+
 /// Checks a RegisterTaskDefinition request; the error is the first rule it breaks,
 /// worded for a `ClientException`.
 pub fn validate_task_definition(request: &RegisterTaskDefinitionRequest) -> Result {
@@ -76,8 +86,25 @@ pub fn validate_task_definition(request: &RegisterTaskDefinitionRequest) -> Resu
 /// The one parse of a task definition: every rule [`validate_task_definition`] applies,
 /// and what it admitted as a typed [`TaskSpec`] (without any task's overrides).
 pub fn task_spec(request: &RegisterTaskDefinitionRequest) -> Result<TaskSpec> {
+    parse_task_definition(request, Admission::Register)
+}
+
+/// The parse of a stored definition: [`task_spec`] without the rules of admission,
+/// which it was not registered under if an earlier berth stored it.
+pub fn stored_task_spec(request: &RegisterTaskDefinitionRequest) -> Result<TaskSpec> {
+    parse_task_definition(request, Admission::Stored)
+}
+
+fn parse_task_definition(
+    request: &RegisterTaskDefinitionRequest,
+    admission: Admission,
+) -> Result<TaskSpec> {
     validate_family(&request.family)?;
     let network_mode = validate_network_mode(request.network_mode.as_deref())?;
+    let requires_fargate = match admission {
+        Admission::Register => fargate::requires_fargate(request)?,
+        Admission::Stored => false,
+    };
     let containers = &request.container_definitions;
     validate_container_list(containers)?;
     let container_names = validate_container_names(containers)?;
@@ -137,6 +164,13 @@ pub fn task_spec(request: &RegisterTaskDefinitionRequest) -> Result<TaskSpec> {
     let dependencies = validate_dependencies(containers)?;
     validate_port_conflicts(containers)?;
     let linux = linux::validate_linux(request)?;
+    if admission == Admission::Register {
+        if requires_fargate {
+            fargate::validate_fargate(network_mode, cpu, memory, linux.pid_mode, linux.ipc_mode)?;
+        }
+        validate_memory_is_set(containers, memory)?;
+        validate_reservations_fit(containers, memory)?;
+    }
 
     // A volumesFrom entry mounts what its source container mounts itself.
     let own_mounts: Vec<Vec<spec::MountPoint>> =
@@ -473,6 +507,49 @@ fn validate_container_resources(
     })
 }
 
+/// ECS needs a memory figure for every container of a task without task-level memory
+/// (Fargate's own rule, task-level memory, is checked before this one).
+fn validate_memory_is_set(containers: &[ContainerDefinition], task_memory: Option<u64>) -> Result {
+    if task_memory.is_some() {
+        return Ok(());
+    }
+    let unset = containers.iter().find(|container| {
+        positive(container.memory).is_none() && positive(container.memory_reservation).is_none()
+    });
+    match unset {
+        Some(container) => Err(ValidationError::new(format!(
+            "Invalid setting for container '{}'. At least one of 'memory' or \
+             'memoryReservation' must be specified.",
+            container_name(container)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What the containers reserve together (each its memoryReservation, or else its
+/// memory) fits in the task's memory.
+fn validate_reservations_fit(
+    containers: &[ContainerDefinition],
+    task_memory: Option<u64>,
+) -> Result {
+    let Some(task_memory) = task_memory else {
+        return Ok(());
+    };
+    let reserved = containers
+        .iter()
+        .filter_map(|container| {
+            positive(container.memory_reservation).or(positive(container.memory))
+        })
+        .fold(0_u64, u64::saturating_add);
+    if reserved > task_memory {
+        return Err(ValidationError::new(
+            "The sum of all container 'memoryReservation' values cannot be greater than \
+             the value of the task 'memory'.",
+        ));
+    }
+    Ok(())
+}
+
 /// Task-level cpu/memory parse (with the same parser placement uses, so what validates
 /// also schedules) and hold the containers' own figures; returns (CPU units, MiB).
 fn validate_task_resources(
@@ -495,11 +572,11 @@ fn validate_task_resources(
     let containers = &request.container_definitions;
     if let Some(task_memory) = task_memory {
         for container in containers {
-            if let Some(memory) = container.memory.filter(|memory| *memory > task_memory) {
-                return Err(in_container(
-                    container_name(container),
-                    format!("memory ({memory}) is greater than the task memory ({task_memory})"),
-                ));
+            if container.memory.is_some_and(|memory| memory > task_memory) {
+                return Err(ValidationError::new(format!(
+                    "The 'memory' setting for container '{}' is greater than for the task.",
+                    container_name(container)
+                )));
             }
         }
     }

@@ -55,7 +55,7 @@ fn a_stored_definition_record_parses_its_spec_on_first_use() {
     let stored = json!({
         "family": "web", "revision": 2, "status": "ACTIVE",
         "spec": {"family": "web", "networkMode": "host",
-                 "containerDefinitions": [{"name": "app", "image": "app:1"}]},
+                 "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]},
         "registered_at": 1, "deregistered_at": null
     });
     let record: TaskDefinitionRecord = serde_json::from_value(stored.clone()).unwrap();
@@ -76,5 +76,31 @@ fn a_stored_definition_record_parses_its_spec_on_first_use() {
     assert_eq!(
         record.task_spec().unwrap_err().message,
         "Container 'app': portMappings protocol must be tcp or udp, got 'sctp'"
+    );
+}
+
+#[test]
+fn a_definition_stored_before_the_memory_rule_still_runs() {
+    // Registered when berth did not yet ask for memory, as ECS does for EC2.
+    let stored = json!({
+        "family": "web", "revision": 1, "status": "ACTIVE",
+        "spec": {"family": "web",
+                 "containerDefinitions": [{"name": "app", "image": "app:1"}]},
+        "registered_at": 1, "deregistered_at": null
+    });
+    let record: TaskDefinitionRecord = serde_json::from_value(stored.clone()).unwrap();
+    let spec = record
+        .task_spec()
+        .expect("a stored definition keeps launching tasks");
+    assert_eq!(spec.container_definitions[0].memory, None);
+
+    // The same body registered today is refused with ECS's message.
+    let request: berth_core::api::RegisterTaskDefinitionRequest =
+        serde_json::from_value(stored["spec"].clone()).unwrap();
+    assert_eq!(
+        berth_core::validate_task_definition(&request)
+            .unwrap_err()
+            .message,
+        "Invalid setting for container 'app'. At least one of 'memory' or 'memoryReservation' must be specified."
     );
 }

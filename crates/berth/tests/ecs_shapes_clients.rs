@@ -2,7 +2,8 @@
 //! real `berth dev`: an unknown cluster in every action that takes one, cluster settings
 //! and configuration, task-definition compatibilities, the fields a service always has
 //! and the ones it omits, availabilityZoneRebalancing, empty optional parameters and
-//! DeleteTaskDefinitions. Expectations come from botocore's model and ECS's reference.
+//! DeleteTaskDefinitions, and the definition rules ECS applies by launch type.
+//! Expectations come from botocore's model and ECS's reference.
 
 mod support;
 
@@ -306,6 +307,81 @@ spot = ecs.create_service(cluster="az", serviceName="spot", taskDefinition="web:
 assert "launchType" not in spot, spot
 assert spot["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}], spot
 assert spot["platformVersion"] == "LATEST", spot
+print("ok")
+"#;
+    dev.boto3_checks(&format!("{}{checks}", support::BOTO3_ECS_PRELUDE));
+}
+
+/// RegisterTaskDefinition's rules that ECS applies by launch type: a container needs a
+/// memory figure unless the task has one, and a Fargate definition needs awsvpc, a
+/// Fargate task size and no host namespaces. The aws CLI v2 and boto3 see ECS's code
+/// and message, and nothing refused is stored.
+#[test]
+fn task_definition_launch_type_rules_get_ecs_code_and_message() {
+    let dev = Dev::start();
+    let out = dev.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "no-memory",
+        "--container-definitions",
+        r#"[{"name":"app","image":"berth/busybox","command":["sleep","3600"]}]"#,
+    ]);
+    assert_refused(
+        &out,
+        "ClientException",
+        "Invalid setting for container 'app'. At least one of 'memory' or 'memoryReservation' must be specified.",
+    );
+    let out = dev.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "fargate-host-pid",
+        "--requires-compatibilities",
+        "FARGATE",
+        "--network-mode",
+        "awsvpc",
+        "--cpu",
+        "256",
+        "--memory",
+        "512",
+        "--pid-mode",
+        "host",
+        "--container-definitions",
+        r#"[{"name":"app","image":"berth/busybox"}]"#,
+    ]);
+    assert_refused(
+        &out,
+        "ClientException",
+        "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'.",
+    );
+
+    let checks = r#"
+app = [{"name": "app", "image": "berth/busybox"}]
+fargate = dict(requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512")
+refused = [
+    (dict(family="no-memory", containerDefinitions=app),
+     "Invalid setting for container 'app'. At least one of 'memory' or 'memoryReservation' must be specified."),
+    (dict(family="fargate-host-pid", containerDefinitions=app, **{**fargate, "pidMode": "host"}),
+     "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'."),
+    (dict(family="fargate-ipc", containerDefinitions=app, **{**fargate, "ipcMode": "task"}),
+     "Tasks using the Fargate launch type do not support ipcMode."),
+    (dict(family="fargate-bridge", containerDefinitions=app, **{**fargate, "networkMode": "bridge"}),
+     "Fargate only supports network mode \u2018awsvpc\u2019."),
+    (dict(family="fargate-size", containerDefinitions=app, **{**fargate, "memory": "256"}),
+     "No Fargate configuration exists for given values: 256 CPU, 256 memory. See the Amazon ECS documentation for the valid values."),
+]
+for request, message in refused:
+    answer = code(ecs.register_task_definition, **request)
+    assert answer == ("ClientException", message), (request["family"], answer)
+assert ecs.list_task_definition_families()["families"] == [], "a refused definition was stored"
+
+# What ECS accepts: a reservation alone, task-level memory, a Fargate size, pidMode task.
+ecs.register_task_definition(family="soft", containerDefinitions=[{**app[0], "memoryReservation": 64}])
+ecs.register_task_definition(family="task-memory", memory="128", containerDefinitions=app)
+ecs.register_task_definition(family="fargate", containerDefinitions=app, **{**fargate, "pidMode": "task"})
+families = ecs.list_task_definition_families()["families"]
+assert sorted(families) == ["fargate", "soft", "task-memory"], families
 print("ok")
 "#;
     dev.boto3_checks(&format!("{}{checks}", support::BOTO3_ECS_PRELUDE));

@@ -165,9 +165,9 @@ fn sandbox_publishes_every_port_and_owns_hosts_and_dns() {
     let definition = definition(json!({
         "family": "web",
         "containerDefinitions": [
-            {"name": "nginx", "image": "nginx", "portMappings": [{"containerPort": 80}],
+            {"name": "nginx", "image": "nginx", "memory": 64, "portMappings": [{"containerPort": 80}],
              "extraHosts": [{"hostname": "db", "ipAddress": "10.0.0.2"}], "hostname": "web"},
-            {"name": "app", "image": "app", "portMappings": [{"containerPort": 8080, "hostPort": 8080}, {"containerPort": 53, "protocol": "udp"}],
+            {"name": "app", "image": "app", "memory": 64, "portMappings": [{"containerPort": 8080, "hostPort": 8080}, {"containerPort": 53, "protocol": "udp"}],
              "dnsServers": ["1.1.1.1"]}
         ]
     }));
@@ -247,12 +247,12 @@ fn sandbox_publishes_every_port_and_owns_hosts_and_dns() {
 fn network_modes_shape_the_sandbox() {
     for (mode, expected) in [("host", NetworkSpec::Host), ("none", NetworkSpec::None)] {
         let definition = definition(json!({"family": "f", "networkMode": mode,
-            "containerDefinitions": [{"name": "a", "image": "a", "portMappings": [{"containerPort": 80}]}]}));
+            "containerDefinitions": [{"name": "a", "image": "a", "memory": 64, "portMappings": [{"containerPort": 80}]}]}));
         let sandbox = sandbox_spec("n", &task(&definition), &definition, "s");
         assert_eq!(sandbox.network, expected);
     }
     let definition = definition(json!({"family": "f", "networkMode": "awsvpc",
-        "containerDefinitions": [{"name": "a", "image": "a", "portMappings": [{"containerPort": 80}]}]}));
+        "containerDefinitions": [{"name": "a", "image": "a", "memory": 64, "portMappings": [{"containerPort": 80}]}]}));
     let sandbox = sandbox_spec("n", &task(&definition), &definition, "s");
     assert_eq!(
         sandbox.network,
@@ -266,8 +266,8 @@ fn network_modes_shape_the_sandbox() {
 #[test]
 fn secrets_and_environment_files_cannot_be_resolved() {
     let with_secret = definition(json!({"family": "f", "containerDefinitions": [
-        {"name": "a", "image": "a"},
-        {"name": "b", "image": "b", "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}]}
+        {"name": "a", "image": "a", "memory": 64},
+        {"name": "b", "image": "b", "memory": 64, "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}]}
     ]}));
     let reason = unresolvable_secret(&with_secret).unwrap();
     assert!(
@@ -277,13 +277,13 @@ fn secrets_and_environment_files_cannot_be_resolved() {
     assert!(reason.contains("container b"), "{reason}");
 
     let with_file = definition(json!({"family": "f", "containerDefinitions": [
-        {"name": "a", "image": "a", "environmentFiles": [{"value": "arn:aws:s3:::bucket/env", "type": "s3"}]}
+        {"name": "a", "image": "a", "memory": 64, "environmentFiles": [{"value": "arn:aws:s3:::bucket/env", "type": "s3"}]}
     ]}));
     let reason = unresolvable_secret(&with_file).unwrap();
     assert!(reason.contains("arn:aws:s3:::bucket/env"), "{reason}");
 
     let plain = definition(json!({"family": "f", "containerDefinitions": [
-        {"name": "a", "image": "a", "secrets": [], "environmentFiles": []}
+        {"name": "a", "image": "a", "memory": 64, "secrets": [], "environmentFiles": []}
     ]}));
     assert_eq!(unresolvable_secret(&plain), None);
 
@@ -303,7 +303,7 @@ fn secrets_and_environment_files_cannot_be_resolved() {
 fn unknown_source_volume_is_refused_before_any_spec_exists() {
     let request: berth_api::RegisterTaskDefinitionRequest =
         serde_json::from_value(json!({"family": "f", "containerDefinitions": [
-            {"name": "a", "image": "a", "mountPoints": [{"sourceVolume": "nope", "containerPath": "/x"}]}
+            {"name": "a", "image": "a", "memory": 64, "mountPoints": [{"sourceVolume": "nope", "containerPath": "/x"}]}
         ]}))
         .unwrap();
     let error = berth_core::task_spec(&request).unwrap_err().message;

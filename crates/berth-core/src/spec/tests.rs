@@ -16,7 +16,7 @@ fn spec(value: Value) -> TaskSpec {
 }
 
 fn one_container(extra: Value, task: Value) -> TaskSpec {
-    let mut container = json!({"name": "app", "image": "app:1"});
+    let mut container = json!({"name": "app", "image": "app:1", "memory": 128});
     container
         .as_object_mut()
         .unwrap()
@@ -47,7 +47,7 @@ fn every_network_mode_parses_and_bridge_is_the_default() {
         assert_eq!(NetworkMode::parse(mode.as_ecs()), Some(mode));
     }
     let refused = parse(json!({"family": "web", "networkMode": "Bridge",
-        "containerDefinitions": [{"name": "app", "image": "app:1"}]}));
+        "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]}));
     assert_eq!(
         refused.unwrap_err().message,
         "Invalid networkMode 'Bridge': expected bridge, host, awsvpc or none."
@@ -87,7 +87,7 @@ fn ports_are_numbers_with_a_protocol_and_no_host_port_for_zero() {
     // ECS's words exactly: no guessing at `UDP` or `sctp`.
     for protocol in ["UDP", "sctp"] {
         let refused = parse(json!({"family": "web", "containerDefinitions": [
-            {"name": "app", "image": "app:1", "portMappings": [{"containerPort": 53, "protocol": protocol}]}
+            {"name": "app", "image": "app:1", "memory": 128, "portMappings": [{"containerPort": 53, "protocol": protocol}]}
         ]}));
         assert_eq!(
             refused.unwrap_err().message,
@@ -100,9 +100,9 @@ fn ports_are_numbers_with_a_protocol_and_no_host_port_for_zero() {
 fn every_dependency_condition_parses_and_a_bad_one_is_refused_by_name() {
     let definition = |condition: &str| {
         json!({"family": "job", "containerDefinitions": [
-            {"name": "main", "image": "app:1",
+            {"name": "main", "image": "app:1", "memory": 128,
              "dependsOn": [{"containerName": "init", "condition": condition}]},
-            {"name": "init", "image": "app:1", "essential": false,
+            {"name": "init", "image": "app:1", "essential": false, "memory": 64,
              "healthCheck": {"command": ["CMD", "true"]}}
         ]})
     };
@@ -203,11 +203,11 @@ fn mounts_carry_their_volume_and_volumes_from_is_resolved() {
             {"name": "cache", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true, "driver": "local", "labels": {"a": "b"}}}
         ],
         "containerDefinitions": [
-            {"name": "app", "image": "app:1", "mountPoints": [
+            {"name": "app", "image": "app:1", "memory": 128, "mountPoints": [
                 {"sourceVolume": "data", "containerPath": "/data"},
                 {"sourceVolume": "conf", "containerPath": "/conf", "readOnly": true}
             ]},
-            {"name": "side", "image": "side:1",
+            {"name": "side", "image": "side:1", "memory": 64,
              "mountPoints": [{"sourceVolume": "cache", "containerPath": "/cache"}],
              "volumesFrom": [{"sourceContainer": "app", "readOnly": true}]}
         ]
@@ -277,8 +277,8 @@ fn linux_parameters_links_and_security_options_are_typed() {
                 "tmpfs": [{"containerPath": "/scratch", "size": 64, "mountOptions": ["noexec"]}],
                 "maxSwap": 0, "swappiness": 5
              }},
-            {"name": "db", "image": "db:1"},
-            {"name": "cache", "image": "cache:1"}
+            {"name": "db", "image": "db:1", "memory": 128},
+            {"name": "cache", "image": "cache:1", "memory": 64}
         ]
     }));
     let app = &spec.container_definitions[0];

@@ -24,7 +24,10 @@ fn merged(mut base: Value, extra: Value) -> Value {
 
 /// A valid container named `name`, plus `extra`.
 fn container(name: &str, extra: Value) -> Value {
-    merged(json!({"name": name, "image": "nginx:1.27"}), extra)
+    merged(
+        json!({"name": name, "image": "nginx:1.27", "memory": 128}),
+        extra,
+    )
 }
 
 /// A task of family `app` with these containers, plus task-level `extra`.
@@ -366,7 +369,18 @@ fn resource_rules() {
         (
             "container memory above task memory",
             task(vec![container("web", json!({"memory": 1024}))], json!({"memory": "0.5 GB"})),
-            "Container 'web': memory (1024) is greater than the task memory (512)",
+            "The 'memory' setting for container 'web' is greater than for the task.",
+        ),
+        (
+            "reservations above task memory",
+            task(
+                vec![
+                    container("web", json!({"memory": 512, "memoryReservation": 256})),
+                    container("api", json!({"memory": 300})),
+                ],
+                json!({"memory": "512"}),
+            ),
+            "The sum of all container 'memoryReservation' values cannot be greater than the value of the task 'memory'.",
         ),
         (
             "container cpu above task cpu",
@@ -382,6 +396,14 @@ fn resource_rules() {
         json!({"cpu": "1 vCPU", "memory": "1 GB"})
     ))
     .is_ok());
+    assert!(validate(task(
+        vec![
+            container("web", json!({"memory": 512, "memoryReservation": 256})),
+            container("api", json!({"memory": 256})),
+        ],
+        json!({"memory": "512"})
+    ))
+    .is_ok());
     assert!(validate(web(json!({"memory": 256, "memoryReservation": 256}))).is_ok());
     assert!(validate(web(json!({"memoryReservation": 0}))).is_ok());
     assert!(validate(task(
@@ -389,6 +411,163 @@ fn resource_rules() {
         json!({"cpu": "", "memory": ""})
     ))
     .is_ok());
+}
+
+#[test]
+fn memory_rule() {
+    let bare =
+        |name: &str, extra: Value| merged(json!({"name": name, "image": "nginx:1.27"}), extra);
+    let message = |name: &str| {
+        format!("Invalid setting for container '{name}'. At least one of 'memory' or 'memoryReservation' must be specified.")
+    };
+    assert_cases(vec![
+        (
+            "no memory anywhere",
+            task(vec![bare("web", json!({}))], json!({})),
+            &message("web"),
+        ),
+        (
+            "EC2 named",
+            task(
+                vec![bare("web", json!({}))],
+                json!({"requiresCompatibilities": ["EC2"]}),
+            ),
+            &message("web"),
+        ),
+        (
+            "EXTERNAL named",
+            task(
+                vec![bare("web", json!({}))],
+                json!({"requiresCompatibilities": ["EXTERNAL"]}),
+            ),
+            &message("web"),
+        ),
+        (
+            "the container without it is named",
+            task(
+                vec![container("web", json!({})), bare("sidecar", json!({}))],
+                json!({}),
+            ),
+            &message("sidecar"),
+        ),
+        (
+            "a zero reservation is not a figure",
+            task(
+                vec![bare("web", json!({"memoryReservation": 0}))],
+                json!({}),
+            ),
+            &message("web"),
+        ),
+        (
+            "blank task memory is not a figure",
+            task(vec![bare("web", json!({}))], json!({"memory": ""})),
+            &message("web"),
+        ),
+    ]);
+    for (case, definition) in [
+        (
+            "container memory",
+            task(vec![bare("web", json!({"memory": 64}))], json!({})),
+        ),
+        (
+            "container memoryReservation",
+            task(
+                vec![bare("web", json!({"memoryReservation": 64}))],
+                json!({}),
+            ),
+        ),
+        (
+            "task memory",
+            task(
+                vec![bare("web", json!({})), bare("side", json!({}))],
+                json!({"memory": "512"}),
+            ),
+        ),
+    ] {
+        assert_eq!(validate(definition), Ok(()), "{case}");
+    }
+}
+
+#[test]
+fn fargate_rules() {
+    let bare = json!({"name": "web", "image": "nginx:1.27"});
+    let fargate = |extra: Value| {
+        task(
+            vec![bare.clone()],
+            merged(
+                json!({"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512"}),
+                extra,
+            ),
+        )
+    };
+    assert_cases(vec![
+        (
+            "compatibility unknown",
+            fargate(json!({"requiresCompatibilities": ["FARGATE", "LAMBDA"]})),
+            "Invalid requiresCompatibilities value 'LAMBDA': expected EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES.",
+        ),
+        ("bridge", fargate(json!({"networkMode": "bridge"})), "Fargate only supports network mode \u{2018}awsvpc\u{2019}."),
+        ("network mode left out", fargate(json!({"networkMode": null})), "Fargate only supports network mode \u{2018}awsvpc\u{2019}."),
+        (
+            "EC2 beside FARGATE still checks Fargate",
+            fargate(json!({"requiresCompatibilities": ["EC2", "FARGATE"], "networkMode": "host"})),
+            "Fargate only supports network mode \u{2018}awsvpc\u{2019}.",
+        ),
+        ("task cpu", fargate(json!({"cpu": null})), "Fargate requires that 'cpu' be defined at the task level."),
+        ("task memory", fargate(json!({"memory": null})), "Fargate requires that 'memory' be defined at the task level."),
+        (
+            "task size 256/256",
+            fargate(json!({"memory": "256"})),
+            "No Fargate configuration exists for given values: 256 CPU, 256 memory. See the Amazon ECS documentation for the valid values.",
+        ),
+        (
+            "task size 512/1536",
+            fargate(json!({"cpu": "0.5 vCPU", "memory": "1536"})),
+            "No Fargate configuration exists for given values: 512 CPU, 1536 memory. See the Amazon ECS documentation for the valid values.",
+        ),
+        (
+            "task size 8192 steps by 4 GB",
+            fargate(json!({"cpu": "8192", "memory": "17408"})),
+            "No Fargate configuration exists for given values: 8192 CPU, 17408 memory. See the Amazon ECS documentation for the valid values.",
+        ),
+        (
+            "task cpu Fargate has not",
+            fargate(json!({"cpu": "128", "memory": "512"})),
+            "No Fargate configuration exists for given values: 128 CPU, 512 memory. See the Amazon ECS documentation for the valid values.",
+        ),
+        (
+            "pidMode host",
+            fargate(json!({"pidMode": "host"})),
+            "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'.",
+        ),
+        ("ipcMode host", fargate(json!({"ipcMode": "host"})), "Tasks using the Fargate launch type do not support ipcMode."),
+        ("ipcMode task", fargate(json!({"ipcMode": "task"})), "Tasks using the Fargate launch type do not support ipcMode."),
+    ]);
+    for (cpu, memory) in [
+        ("256", "512"),
+        ("256", "2 GB"),
+        ("512", "4096"),
+        ("1 vCPU", "8192"),
+        ("2048", "16384"),
+        ("4096", "30720"),
+        ("8192", "61440"),
+        ("16384", "122880"),
+    ] {
+        assert_eq!(
+            validate(fargate(json!({"cpu": cpu, "memory": memory}))),
+            Ok(()),
+            "{cpu}/{memory}"
+        );
+    }
+    assert_eq!(validate(fargate(json!({"pidMode": "task"}))), Ok(()));
+    // Not Fargate: host namespaces and any network mode are berth's to run.
+    assert_eq!(
+        validate(task(
+            vec![container("web", json!({}))],
+            json!({"requiresCompatibilities": ["EC2", "EXTERNAL", "MANAGED_INSTANCES"], "pidMode": "host", "ipcMode": "host", "networkMode": "host"})
+        )),
+        Ok(())
+    );
 }
 
 #[test]
@@ -690,6 +869,7 @@ fn nginx_web_db_task_with_healthy_dependency_passes() {
                 "name": "migrate",
                 "image": "ghcr.io/example/web:2",
                 "essential": false,
+                "memoryReservation": 128,
                 "command": ["./manage.py", "migrate"],
                 "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]
             },

@@ -12,7 +12,7 @@ fn validate(value: Value) -> Result<(), ValidationError> {
 
 /// A task of one container `web` with `container` merged in, plus task-level `task`.
 fn web_with(container: Value, task: Value) -> Value {
-    let mut web = json!({"name": "web", "image": "nginx:1.27"});
+    let mut web = json!({"name": "web", "image": "nginx:1.27", "memory": 128});
     web.as_object_mut()
         .unwrap()
         .extend(container.as_object().unwrap().clone());
@@ -104,7 +104,7 @@ fn each_rule_has_its_message() {
             "Container 'web': linuxParameters.maxSwap must be between 0 and 2147483647 MiB, got 9223372036854775807",
         ),
         (
-            linux(json!({"maxSwap": 256})),
+            web(json!({"memory": null, "memoryReservation": 64, "linuxParameters": {"maxSwap": 256}})),
             "Container 'web': linuxParameters.maxSwap needs a memory limit: set memory on the container or the task",
         ),
         (

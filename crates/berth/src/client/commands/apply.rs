@@ -872,6 +872,12 @@ taskDefinitions:
             "{}",
             error_of(no_image)
         );
+        // A file's definition is a RegisterTaskDefinition body: no memory is made up.
+        let no_memory = "taskDefinitions: [ {family: member, containerDefinitions: [ {name: web, image: x} ]} ]";
+        assert_eq!(
+            error_of(no_memory),
+            "taskDefinitions[0] (family member): Invalid setting for container 'web'. At least one of 'memory' or 'memoryReservation' must be specified."
+        );
         let no_task_definition = "services: [ {serviceName: member} ]";
         assert_eq!(
             error_of(no_task_definition),
