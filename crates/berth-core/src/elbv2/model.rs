@@ -165,8 +165,9 @@ pub struct TargetGroupAttributes {
     pub deregistration_delay_seconds: u32,
     /// `load_balancing.algorithm.type`.
     pub load_balancing_algorithm: LoadBalancingAlgorithm,
-    /// `stickiness.*`. Absent in records older than stickiness: off, as ELBv2's default.
-    #[serde(default)]
+    /// `stickiness.*`. Absent in records older than stickiness: off, as ELBv2's default;
+    /// left out while it is all default, so those records are written back as stored.
+    #[serde(default, skip_serializing_if = "Stickiness::is_default")]
     pub stickiness: Stickiness,
 }
 
@@ -230,6 +231,10 @@ pub struct Stickiness {
 }
 
 impl Stickiness {
+    pub fn is_default(&self) -> bool {
+        *self == Stickiness::default()
+    }
+
     pub fn stickiness_type(&self, protocol: Protocol) -> StickinessType {
         self.stickiness_type
             .unwrap_or(StickinessType::for_protocol(protocol)[0])
