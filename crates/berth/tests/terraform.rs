@@ -132,7 +132,7 @@ fn terraform_applies_plans_clean_redeploys_and_destroys_the_readme_stack() {
     assert!(answer(port).is_none(), "the listener stopped serving");
 }
 
-fn load_balancer_configuration(dev: &Dev, idle: u32, port: u16) -> String {
+fn load_balancer_configuration(dev: &Dev, idle: u32, port: u16, target_port: u16) -> String {
     let provider = terraform::provider(
         &dev.endpoint(),
         &dev.access_key_id,
@@ -168,6 +168,11 @@ resource "aws_lb_listener" "web" {{
     target_group_arn = aws_lb_target_group.web.arn
   }}
 }}
+resource "aws_lb_target_group_attachment" "web" {{
+  target_group_arn = aws_lb_target_group.web.arn
+  target_id        = "127.0.0.1"
+  port             = {target_port}
+}}
 "#
     )
 }
@@ -193,7 +198,13 @@ fn terraform_manages_a_load_balancer_target_group_and_listener() {
     let dev = Dev::start();
     let tf = Workspace::new(&mirror);
     let first_port = support::free_port();
-    tf.write(&load_balancer_configuration(&dev, 30, first_port));
+    let target_port = support::free_port();
+    tf.write(&load_balancer_configuration(
+        &dev,
+        30,
+        first_port,
+        target_port,
+    ));
     tf.must(&["init"]);
     tf.must(&["apply", "-auto-approve"]);
     tf.assert_plan_empty("after the first apply");
@@ -215,14 +226,58 @@ fn terraform_manages_a_load_balancer_target_group_and_listener() {
     // Created although the provider sent `ProtocolVersion=` (empty: unset).
     let groups = dev.aws_json(&["elbv2", "describe-target-groups", "--names", "tf-web"]);
     assert_eq!(groups["TargetGroups"][0]["Protocol"], "HTTP", "{groups}");
+    // aws_lb_target_group_attachment registered its target (RegisterTargets), and
+    // reads it back (DescribeTargetHealth) for the clean plan above.
+    let tg_arn = groups["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let registered = || {
+        let health = dev.aws_json(&[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            &tg_arn,
+        ]);
+        health["TargetHealthDescriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["Target"]["Id"].clone(), d["Target"]["Port"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        registered(),
+        vec![(Value::from("127.0.0.1"), Value::from(target_port))]
+    );
 
     // A change: in place, not a replacement.
     let second_port = support::free_port();
-    tf.write(&load_balancer_configuration(&dev, 5, second_port));
+    tf.write(&load_balancer_configuration(
+        &dev,
+        5,
+        second_port,
+        target_port,
+    ));
     let changed = tf.must(&["apply", "-auto-approve"]);
     assert!(
         changed.contains("0 added, 2 changed, 0 destroyed"),
         "{changed}"
+    );
+    tf.assert_plan_empty("after the change");
+    // The attachment to another port: the old target leaves, the new one is registered.
+    let other_target_port = support::free_port();
+    tf.write(&load_balancer_configuration(
+        &dev,
+        5,
+        second_port,
+        other_target_port,
+    ));
+    let moved = tf.must(&["apply", "-auto-approve"]);
+    assert!(moved.contains("1 added, 0 changed, 1 destroyed"), "{moved}");
+    assert_eq!(
+        registered(),
+        vec![(Value::from("127.0.0.1"), Value::from(other_target_port))]
     );
     tf.assert_plan_empty("after the change");
     assert_eq!(attribute(&describe(), "idle_timeout.timeout_seconds"), "5");

@@ -63,7 +63,10 @@ mod tests {
         service
             .events
             .insert(0, event("b", 1_700_000_001.0, "started 1 tasks"));
-        assert_eq!(feed.new_lines(&service), "  22:13:21 started 1 tasks\n");
+        assert_eq!(
+            feed.new_lines(&service),
+            "  2023-11-14 22:13:21 started 1 tasks\n"
+        );
         assert_eq!(feed.new_lines(&service), "");
     }
 }
