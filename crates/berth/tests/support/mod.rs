@@ -800,53 +800,38 @@ impl Drop for Dev {
         self.kill();
         if let Some(node) = self.node_id() {
             let filter = format!("label=berth.node={node}");
-            let out = Command::new("docker")
-                .args(["ps", "-aq", "--filter", &filter])
-                .output();
-            if let Ok(out) = out {
-                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(str::to_string)
-                    .collect();
-                if !ids.is_empty() {
-                    let _ = Command::new("docker")
-                        .args(["rm", "-f", "-v"])
-                        .args(&ids)
-                        .output();
+            // A create the engine was still answering when berth was killed lands after
+            // the first sweep: sweep again after a pause until nothing is left.
+            for _ in 0..3 {
+                let found = remove_labelled(&["ps", "-aq"], &["rm", "-f", "-v"], &filter);
+                if found == 0 {
+                    break;
                 }
+                std::thread::sleep(Duration::from_millis(500));
             }
-            let out = Command::new("docker")
-                .args(["network", "ls", "-q", "--filter", &filter])
-                .output();
-            if let Ok(out) = out {
-                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(str::to_string)
-                    .collect();
-                if !ids.is_empty() {
-                    let _ = Command::new("docker")
-                        .args(["network", "rm"])
-                        .args(&ids)
-                        .output();
-                }
-            }
-            let out = Command::new("docker")
-                .args(["volume", "ls", "-q", "--filter", &filter])
-                .output();
-            if let Ok(out) = out {
-                let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(str::to_string)
-                    .collect();
-                if !names.is_empty() {
-                    let _ = Command::new("docker")
-                        .args(["volume", "rm", "-f"])
-                        .args(&names)
-                        .output();
-                }
-            }
+            remove_labelled(&["network", "ls", "-q"], &["network", "rm"], &filter);
+            remove_labelled(&["volume", "ls", "-q"], &["volume", "rm", "-f"], &filter);
         }
     }
+}
+
+/// `docker LIST --filter FILTER`, then `docker REMOVE` of what it lists; how many it found.
+fn remove_labelled(list: &[&str], remove: &[&str], filter: &str) -> usize {
+    let Ok(out) = Command::new("docker")
+        .args(list)
+        .args(["--filter", filter])
+        .output()
+    else {
+        return 0;
+    };
+    let found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if !found.is_empty() {
+        let _ = Command::new("docker").args(remove).args(&found).output();
+    }
+    found.len()
 }
 
 /// A plain HTTP/1.0 GET on loopback; returns (status, body).
