@@ -22,8 +22,10 @@ impl EventFeed {
         }
     }
 
-    /// The events not printed before, rendered (indented), oldest first.
-    pub(super) fn new_lines(&mut self, service: &Service) -> String {
+    /// The events not printed before, rendered as `berth events` prints them.
+    /// ECS keeps the newest 100 events: every id seen is remembered, so an event is
+    /// printed once even as older ones fall off the end.
+    pub(super) fn rendered(&mut self, service: &Service) -> String {
         let fresh: Vec<ServiceEvent> = service
             .events
             .iter()
@@ -31,6 +33,11 @@ impl EventFeed {
             .cloned()
             .collect();
         events::render(&fresh, self.offset)
+    }
+
+    /// The events not printed before, rendered (indented), oldest first.
+    pub(super) fn new_lines(&mut self, service: &Service) -> String {
+        self.rendered(service)
             .lines()
             .map(|line| format!("  {line}\n"))
             .collect()

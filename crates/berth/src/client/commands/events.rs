@@ -1,12 +1,13 @@
 //! `berth events SERVICE [-f]`: the service's events, oldest first, dated in local time;
 //! with `-f`, then each new one as it happens, until interrupted.
 
-use std::collections::HashSet;
+use std::io::Write;
 use std::time::Duration;
 
 use berth_api::ServiceEvent;
 use time::{OffsetDateTime, UtcOffset};
 
+use super::event_feed::EventFeed;
 use super::require_service;
 use crate::client::ApiClient;
 
@@ -20,21 +21,12 @@ pub async fn run(client: &ApiClient, service: &str, follow: bool) -> anyhow::Res
     if !follow {
         return Ok(());
     }
-    // ECS keeps the newest 100 events: remember every id printed, so an event is
-    // printed once even as older ones fall off the end.
-    let mut printed: HashSet<String> = found.events.into_iter().map(|e| e.id).collect();
+    let mut feed = EventFeed::after(&found);
     let follow = async {
         loop {
             tokio::time::sleep(FOLLOW_INTERVAL).await;
             let found = require_service(client, service).await?;
-            let new: Vec<ServiceEvent> = found
-                .events
-                .into_iter()
-                .filter(|e| !printed.contains(&e.id))
-                .collect();
-            printed.extend(new.iter().map(|e| e.id.clone()));
-            print!("{}", render(&new, offset));
-            use std::io::Write;
+            print!("{}", feed.rendered(&found));
             std::io::stdout().flush()?;
         }
     };
