@@ -13,7 +13,7 @@ use crate::error::{EcsError, ErrorCode};
 use crate::ids::{cluster_name, ArnScope};
 use crate::model::{
     CapacityProviderRecord, CapacityProviderStatus, CapacityProviderUpdateStatus, Cluster,
-    ClusterStatus, LaunchType, ManagedScalingRecord, ServiceStatus, Switch,
+    ClusterStatus, LaunchType, ManagedScalingRecord, Service, ServiceStatus, Switch,
 };
 use crate::placement::{Demand, PlacementFailure, PlacementSpec, Placer};
 use crate::present;
@@ -429,12 +429,7 @@ pub fn delete_capacity_provider(
     let cluster = state.clusters.values().find(|c| {
         c.status == ClusterStatus::Active && c.capacity_providers.iter().any(|p| p == name)
     });
-    let service = state.services.values().find(|s| {
-        s.status != ServiceStatus::Inactive
-            && s.capacity_provider_strategy
-                .iter()
-                .any(|i| i.capacity_provider == name)
-    });
+    let service = services_using(state, name).next();
     let failure = match (cluster, service) {
         (Some(cluster), _) => Some(format!(
             "The capacity provider cannot be deleted because it is associated with cluster: {}. Remove the capacity provider from the cluster and try again.",
@@ -505,17 +500,23 @@ pub fn put_cluster_capacity_providers(
     })
 }
 
-/// Whether a service of `cluster` has `provider` in its strategy, or a task of it that
-/// has not stopped was placed with it.
-fn provider_in_use(state: &State, cluster: &str, provider: &str) -> bool {
-    let by_service = state.services.values().any(|s| {
-        s.cluster == cluster
-            && s.status != ServiceStatus::Inactive
+/// The services, of any cluster and not deleted, whose strategy names `provider`.
+fn services_using<'a>(
+    state: &'a State,
+    provider: &'a str,
+) -> impl Iterator<Item = &'a std::sync::Arc<Service>> + 'a {
+    state.services.values().filter(move |s| {
+        s.status != ServiceStatus::Inactive
             && s.capacity_provider_strategy
                 .iter()
                 .any(|i| i.capacity_provider == provider)
-    });
-    by_service
+    })
+}
+
+/// Whether a service of `cluster` has `provider` in its strategy, or a task of it that
+/// has not stopped was placed with it.
+fn provider_in_use(state: &State, cluster: &str, provider: &str) -> bool {
+    services_using(state, provider).any(|s| s.cluster == cluster)
         || state.tasks.values().any(|t| {
             t.cluster == cluster
                 && !t.is_stopped()
