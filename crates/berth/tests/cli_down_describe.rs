@@ -3,7 +3,9 @@
 //! applied; `describe SERVICE` and `describe TASKID` show what the aws CLI sees (the
 //! revision, the target turning healthy, a stopped container's exit code); `down
 //! --dry-run` changes nothing; `down` removes all of it (checked with the aws CLI, the
-//! listener's port and Docker), and a second `down` says it is already gone.
+//! listener's port and Docker), and a second `down` says it is already gone. A cluster
+//! of the file that holds a service the file does not declare is kept, saying why, and
+//! a file down cannot read is refused before any change.
 
 mod support;
 
@@ -331,4 +333,83 @@ fn describe_shows_what_ecs_says_and_down_removes_what_the_file_created() {
         lines.iter().all(|l| l.ends_with(" already gone")),
         "{again}"
     );
+}
+
+#[test]
+fn down_keeps_a_cluster_something_else_uses_and_refuses_a_bad_file() {
+    support::require_docker();
+    let dev = Dev::start();
+    let file = dev.data_dir.path().join("keep.yaml");
+    std::fs::write(
+        &file,
+        r#"
+clusters: [keep-c]
+targetGroups: [{name: keep-tg, protocol: HTTP, port: 80}]
+taskDefinitions:
+  - family: keep-web
+    containerDefinitions: [{name: web, image: berth/busybox:latest, memory: 16}]
+"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    ok(&dev.berth(&["apply", "-f", file]), "apply");
+    // A service the file does not declare, in the file's cluster.
+    dev.aws_json(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        "keep-c",
+        "--service-name",
+        "other",
+        "--task-definition",
+        "keep-web:1",
+        "--desired-count",
+        "0",
+    ]);
+
+    // A file down cannot read is refused, naming the field, and nothing changes.
+    let bad = dev.data_dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "taskDefinitions:\n  - family: keep-web\n    containerDefinitions: [{name: web, image: x, memory: lots}]\n",
+    )
+    .unwrap();
+    let out = dev.berth(&["down", "-f", bad.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("taskDefinitions[0] (family keep-web): containerDefinitions[0].memory"),
+        "{stderr}"
+    );
+    let definition = dev.aws_json(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        "keep-web:1",
+    ]);
+    assert_eq!(str_at(&definition, "/taskDefinition/status"), "ACTIVE");
+
+    let out = ok(&dev.berth(&["down", "-f", file]), "down");
+    for line in [
+        "target group keep-tg deleted",
+        "task definition keep-web:1 deregistered",
+        "cluster keep-c kept: it has services the file does not declare (other)",
+    ] {
+        assert!(has_line(&out, line), "'{line}' missing:\n{out}");
+    }
+    let clusters = dev.aws_json(&["ecs", "describe-clusters", "--clusters", "keep-c"]);
+    assert_eq!(
+        str_at(&clusters, "/clusters/0/status"),
+        "ACTIVE",
+        "{clusters}"
+    );
+    let services = dev.aws_json(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "keep-c",
+        "--services",
+        "other",
+    ]);
+    assert_eq!(str_at(&services, "/services/0/status"), "ACTIVE");
 }
