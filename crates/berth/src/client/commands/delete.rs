@@ -79,7 +79,7 @@ pub(super) async fn service_in(
 }
 
 /// DescribeServices of one service, also when it is DRAINING or INACTIVE.
-pub(super) async fn describe_even_inactive(
+async fn describe_even_inactive(
     client: &ApiClient,
     cluster: &str,
     service: &str,

@@ -469,28 +469,6 @@ async fn read_current(client: &ApiClient, manifest: &Manifest) -> anyhow::Result
             }
         }
     }
-    // A service of a cluster ListClusters does not show is looked up by name.
-    for service in &manifest.services {
-        let cluster = cluster_of(manifest, &service.body, &client.cluster);
-        let name = &service.body.service_name;
-        if current
-            .services
-            .iter()
-            .any(|s| s.cluster == cluster && s.name == *name)
-        {
-            continue;
-        }
-        if let Some(found) = delete::describe_even_inactive(client, cluster, name).await? {
-            if ServiceStatus::from_ecs(&found.status) != Some(ServiceStatus::Inactive) {
-                current.services.push(CurrentService {
-                    cluster: cluster.to_string(),
-                    name: name.clone(),
-                    target_group_arns: vec![],
-                });
-            }
-        }
-    }
-
     for cluster in &manifest.clusters {
         let name = cluster.body.cluster_name.clone().unwrap_or_default();
         let request = DescribeClustersRequest {
