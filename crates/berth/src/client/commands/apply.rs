@@ -238,7 +238,7 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         && manifest.target_groups.is_empty()
         && manifest.listeners.is_empty()
     {
-        bail!("nothing to apply: the file has no clusters, loadBalancers, targetGroups, listeners, taskDefinitions or services");
+        bail!("the file declares nothing: it has no clusters, loadBalancers, targetGroups, listeners, taskDefinitions or services");
     }
     for cluster in &manifest.clusters {
         match cluster.body.cluster_name.as_deref() {
@@ -871,7 +871,7 @@ taskDefinitions:
         assert!(error_of("servics: []").contains("unknown key 'servics'"));
         assert!(error_of("[1, 2]").contains("expected a mapping"));
         assert!(error_of("a: [").contains("not valid YAML or JSON"));
-        assert!(error_of("cluster: x").contains("nothing to apply"));
+        assert!(error_of("cluster: x").contains("the file declares nothing: it has no clusters"));
         let no_image = "taskDefinitions: [ {family: member, containerDefinitions: [ {name: web, memory: 64} ]} ]";
         assert!(
             error_of(no_image).starts_with("taskDefinitions[0] (family member): "),
