@@ -4,6 +4,8 @@
 mod apply;
 mod delete;
 mod delete_lb;
+mod describe;
+mod down;
 mod event_feed;
 mod events;
 mod logs;
@@ -29,6 +31,14 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             dry_run,
             endpoint,
         } => apply::run(&endpoint, &file, dry_run).await,
+        ClientCommand::Down {
+            file,
+            dry_run,
+            endpoint,
+        } => down::run(&endpoint, &file, dry_run).await,
+        ClientCommand::Describe { target, endpoint } => {
+            describe::run(&ApiClient::from_flags(&endpoint)?, &target).await
+        }
         ClientCommand::Ps { all, endpoint } => {
             // With no cluster selected, the truth is every cluster, not an empty default.
             let all = all || endpoint.cluster.is_none();

@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `ps`, `logs`, `scale`, `restart`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `scale`, `restart`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -53,6 +53,28 @@ pub enum ClientCommand {
         /// Check the file against berth and print what apply would change, changing nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Remove what a file created, in the right order, waiting for drains: its services,
+    /// listeners, load balancers, target groups (unless something else uses them), the
+    /// ACTIVE revisions of its task definition families, and its clusters once empty.
+    Down {
+        /// The file `berth apply` was given (`-` for standard input).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Read berth and print the steps down would take, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// What ECS's describe says of a service or a task, readable: deployments, load
+    /// balancers with each target's health, events and tasks; or a task's times, stop
+    /// reason and containers.
+    Describe {
+        /// A service name, or a task id (a unique prefix of it) or ARN.
+        target: String,
         #[command(flatten)]
         endpoint: Endpoint,
     },

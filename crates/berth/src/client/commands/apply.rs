@@ -32,20 +32,20 @@ use plan::{Action, Plan};
 #[derive(Debug)]
 pub(super) struct Entry<T> {
     /// `taskDefinitions[1] (family member)`.
-    label: String,
-    body: T,
+    pub(super) label: String,
+    pub(super) body: T,
 }
 
 /// What the file asks for.
 #[derive(Debug, Default)]
 pub(super) struct Manifest {
-    cluster: Option<String>,
-    clusters: Vec<Entry<CreateClusterRequest>>,
-    task_definitions: Vec<Entry<RegisterTaskDefinitionRequest>>,
-    services: Vec<Entry<CreateServiceRequest>>,
-    load_balancers: Vec<Entry<load_balancing::LoadBalancerSpec>>,
-    target_groups: Vec<Entry<load_balancing::TargetGroupSpec>>,
-    listeners: Vec<Entry<load_balancing::ListenerSpec>>,
+    pub(super) cluster: Option<String>,
+    pub(super) clusters: Vec<Entry<CreateClusterRequest>>,
+    pub(super) task_definitions: Vec<Entry<RegisterTaskDefinitionRequest>>,
+    pub(super) services: Vec<Entry<CreateServiceRequest>>,
+    pub(super) load_balancers: Vec<Entry<load_balancing::LoadBalancerSpec>>,
+    pub(super) target_groups: Vec<Entry<load_balancing::TargetGroupSpec>>,
+    pub(super) listeners: Vec<Entry<load_balancing::ListenerSpec>>,
 }
 
 const MANIFEST_KEYS: [&str; 7] = [
@@ -60,15 +60,7 @@ const MANIFEST_KEYS: [&str; 7] = [
 
 /// Applies the file; with `dry_run`, prints what apply would do and changes nothing.
 pub async fn run(endpoint: &Endpoint, file: &Path, dry_run: bool) -> anyhow::Result<()> {
-    let file_name = if file.as_os_str() == "-" {
-        "<stdin>".to_string()
-    } else {
-        file.display().to_string()
-    };
-    let text = read_file(file).with_context(|| format!("cannot read {file_name}"))?;
-    let manifest = parse_manifest(&text)
-        .and_then(|m| validate(&m).map(|()| m))
-        .context(file_name.clone())?;
+    let (manifest, file_name) = load(file)?;
     let client = ApiClient::from_flags(endpoint)?;
     let default_cluster = manifest
         .cluster
@@ -88,6 +80,20 @@ pub async fn run(endpoint: &Endpoint, file: &Path, dry_run: bool) -> anyhow::Res
         return Ok(());
     }
     applier.execute(plan).await
+}
+
+/// Reads, parses and checks the file (`-`: standard input); also the name messages give it.
+pub(super) fn load(file: &Path) -> anyhow::Result<(Manifest, String)> {
+    let file_name = if file.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        file.display().to_string()
+    };
+    let text = read_file(file).with_context(|| format!("cannot read {file_name}"))?;
+    let manifest = parse_manifest(&text)
+        .and_then(|m| validate(&m).map(|()| m))
+        .context(file_name.clone())?;
+    Ok((manifest, file_name))
 }
 
 fn read_file(file: &Path) -> std::io::Result<String> {
@@ -232,7 +238,7 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         && manifest.target_groups.is_empty()
         && manifest.listeners.is_empty()
     {
-        bail!("nothing to apply: the file has no clusters, loadBalancers, targetGroups, listeners, taskDefinitions or services");
+        bail!("the file declares nothing: it has no clusters, loadBalancers, targetGroups, listeners, taskDefinitions or services");
     }
     for cluster in &manifest.clusters {
         match cluster.body.cluster_name.as_deref() {
@@ -284,7 +290,7 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
 }
 
 /// The family a task definition reference names: `member`, `member:3` or an ARN.
-fn family_of(reference: &str) -> &str {
+pub(super) fn family_of(reference: &str) -> &str {
     let name = reference.rsplit('/').next().unwrap_or(reference);
     name.split(':').next().unwrap_or(name)
 }
@@ -865,7 +871,7 @@ taskDefinitions:
         assert!(error_of("servics: []").contains("unknown key 'servics'"));
         assert!(error_of("[1, 2]").contains("expected a mapping"));
         assert!(error_of("a: [").contains("not valid YAML or JSON"));
-        assert!(error_of("cluster: x").contains("nothing to apply"));
+        assert!(error_of("cluster: x").contains("the file declares nothing: it has no clusters"));
         let no_image = "taskDefinitions: [ {family: member, containerDefinitions: [ {name: web, memory: 64} ]} ]";
         assert!(
             error_of(no_image).starts_with("taskDefinitions[0] (family member): "),

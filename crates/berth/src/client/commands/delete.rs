@@ -13,24 +13,36 @@ use berth_api::{
 use berth_core::model::ServiceStatus;
 
 use super::event_feed::EventFeed;
-use super::{list_tasks, name_from_arn, require_service, short_task_id};
+use super::{find_service, list_tasks, name_from_arn, short_task_id};
 use crate::client::ApiClient;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
 
 pub async fn service(client: &ApiClient, service: &str, wait: bool) -> anyhow::Result<()> {
-    let current = require_service(client, service).await?;
+    service_in(client, &client.cluster, service, wait).await
+}
+
+/// Deletes a service of `cluster` (the client's own, or one a file names).
+pub(super) async fn service_in(
+    client: &ApiClient,
+    cluster: &str,
+    service: &str,
+    wait: bool,
+) -> anyhow::Result<()> {
+    let Some(current) = find_service(client, cluster, service).await? else {
+        bail!("service '{service}' not found in cluster '{cluster}'");
+    };
     let mut feed = EventFeed::after(&current);
     let request = DeleteServiceRequest {
-        cluster: Some(client.cluster.clone()),
+        cluster: Some(cluster.to_string()),
         service: service.to_string(),
         force: Some(true),
     };
     let deleted: ServiceResponse = client.ecs("DeleteService", &request).await?;
     println!(
-        "service {service} deleting from cluster {} (stopping {} running tasks)",
-        client.cluster, current.running_count
+        "service {service} deleting from cluster {cluster} (stopping {} running tasks)",
+        current.running_count
     );
     if !wait {
         return Ok(());
@@ -60,7 +72,7 @@ pub async fn service(client: &ApiClient, service: &str, wait: bool) -> anyhow::R
             );
         }
         tokio::time::sleep(POLL_INTERVAL).await;
-        latest = describe_even_inactive(client, service).await?;
+        latest = describe_even_inactive(client, cluster, service).await?;
     }
     println!("service {service} deleted");
     Ok(())
@@ -69,10 +81,11 @@ pub async fn service(client: &ApiClient, service: &str, wait: bool) -> anyhow::R
 /// DescribeServices of one service, also when it is DRAINING or INACTIVE.
 async fn describe_even_inactive(
     client: &ApiClient,
+    cluster: &str,
     service: &str,
 ) -> anyhow::Result<Option<Service>> {
     let request = DescribeServicesRequest {
-        cluster: Some(client.cluster.clone()),
+        cluster: Some(cluster.to_string()),
         services: vec![service.to_string()],
         include: vec![],
     };
@@ -117,7 +130,10 @@ pub async fn cluster(client: &ApiClient, cluster: &str) -> anyhow::Result<()> {
 }
 
 /// The names of the cluster's services, following `nextToken`.
-async fn service_names(client: &ApiClient, cluster: &str) -> anyhow::Result<Vec<String>> {
+pub(super) async fn service_names(
+    client: &ApiClient,
+    cluster: &str,
+) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     let mut next_token = None;
     loop {

@@ -53,30 +53,7 @@ pub async fn run(client: &ApiClient, name: &str) -> anyhow::Result<()> {
         })
         .collect();
 
-    let listeners = elbv2(
-        client,
-        "DescribeListeners",
-        vec![("LoadBalancerArn", arn.clone())],
-    )
-    .await?;
-    for listener in listeners.members(&["Listeners"]) {
-        let Some(listener_arn) = listener.text_at(&["ListenerArn"]) else {
-            continue;
-        };
-        elbv2(
-            client,
-            "DeleteListener",
-            vec![("ListenerArn", listener_arn.to_string())],
-        )
-        .await?;
-        println!(
-            "listener {} {} of load balancer {name} deleted",
-            listener.text_at(&["Protocol"]).unwrap_or_default(),
-            listener.text_at(&["Port"]).unwrap_or_default()
-        );
-    }
-    elbv2(client, "DeleteLoadBalancer", vec![("LoadBalancerArn", arn)]).await?;
-    println!("load balancer {name} deleted");
+    listeners_and_balancer(client, name, &arn).await?;
 
     let mut kept = Vec::new();
     for (group_name, group_arn) in only_ours {
@@ -100,8 +77,47 @@ pub async fn run(client: &ApiClient, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes the load balancer's listeners (their rules go with them), then it, each
+/// named as it goes.
+pub(super) async fn listeners_and_balancer(
+    client: &ApiClient,
+    name: &str,
+    arn: &str,
+) -> anyhow::Result<()> {
+    let listeners = elbv2(
+        client,
+        "DescribeListeners",
+        vec![("LoadBalancerArn", arn.to_string())],
+    )
+    .await?;
+    for listener in listeners.members(&["Listeners"]) {
+        let Some(listener_arn) = listener.text_at(&["ListenerArn"]) else {
+            continue;
+        };
+        elbv2(
+            client,
+            "DeleteListener",
+            vec![("ListenerArn", listener_arn.to_string())],
+        )
+        .await?;
+        println!(
+            "listener {} {} of load balancer {name} deleted",
+            listener.text_at(&["Protocol"]).unwrap_or_default(),
+            listener.text_at(&["Port"]).unwrap_or_default()
+        );
+    }
+    elbv2(
+        client,
+        "DeleteLoadBalancer",
+        vec![("LoadBalancerArn", arn.to_string())],
+    )
+    .await?;
+    println!("load balancer {name} deleted");
+    Ok(())
+}
+
 /// One ELBv2 call, answered as its `<{action}Result>` element.
-async fn elbv2(
+pub(super) async fn elbv2(
     client: &ApiClient,
     action: &str,
     params: Vec<(&str, String)>,

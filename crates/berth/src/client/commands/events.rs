@@ -72,7 +72,7 @@ pub(super) fn render(events: &[ServiceEvent], offset: UtcOffset) -> String {
         .collect()
 }
 
-fn clock(epoch_seconds: f64, offset: UtcOffset) -> String {
+pub(super) fn clock(epoch_seconds: f64, offset: UtcOffset) -> String {
     let at = OffsetDateTime::from_unix_timestamp(epoch_seconds.floor() as i64)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .to_offset(offset);

@@ -140,7 +140,10 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
 }
 
 /// A target group's targets; none when the group is gone (a service may still name it).
-async fn describe_target_health(client: &ApiClient, arn: &str) -> anyhow::Result<Vec<Target>> {
+pub(super) async fn describe_target_health(
+    client: &ApiClient,
+    arn: &str,
+) -> anyhow::Result<Vec<Target>> {
     let params = vec![("TargetGroupArn".to_string(), arn.to_string())];
     let document = match client.elbv2("DescribeTargetHealth", params).await {
         Ok(document) => document,
@@ -306,7 +309,7 @@ pub(super) fn render(view: &ClusterView, now: f64, colour: bool) -> String {
             .iter()
             .filter(|t| service_of_task(t) == Some(service.service_name.as_str()));
         let mut node = service_node(service, paint);
-        let targets = |task: &Task| task_targets(view, service, task);
+        let targets = |task: &Task| task_targets(&view.target_health, service, task);
         node.children = task_nodes(tasks.collect(), now, paint, &targets);
         root.children.push(node);
     }
@@ -435,14 +438,18 @@ pub(super) struct TaskTargetHealth {
 /// The task's targets in each target group of its service, as DescribeTargetHealth
 /// reported them: an instance target is the task's container instance at the host port
 /// of `containerName`/`containerPort`, an ip target its address at the container port.
-fn task_targets(view: &ClusterView, service: &Service, task: &Task) -> Vec<TaskTargetHealth> {
+pub(super) fn task_targets(
+    target_health: &HashMap<String, Vec<Target>>,
+    service: &Service,
+    task: &Task,
+) -> Vec<TaskTargetHealth> {
     let instance = task.container_instance_arn.as_deref().map(name_from_arn);
     let mut found = Vec::new();
     for load_balancer in &service.load_balancers {
         let Some(group_arn) = load_balancer.target_group_arn.as_deref() else {
             continue;
         };
-        let Some(targets) = view.target_health.get(group_arn) else {
+        let Some(targets) = target_health.get(group_arn) else {
             continue;
         };
         let container_port = load_balancer.container_port;
@@ -483,7 +490,7 @@ fn task_targets(view: &ClusterView, service: &Service, task: &Task) -> Vec<TaskT
 }
 
 /// `arn:...:targetgroup/member/0123abcd` -> `member`.
-fn target_group_name(arn: &str) -> &str {
+pub(super) fn target_group_name(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or(arn)
 }
 
