@@ -28,9 +28,11 @@ pub(super) struct ClusterView {
     pub services: Vec<Service>,
     /// Running and stopped tasks, in any order.
     pub tasks: Vec<Task>,
-    /// The targets of the services' target groups, by target group ARN.
-    pub target_health: HashMap<String, Vec<Target>>,
+    pub target_health: TargetHealth,
 }
+
+/// The targets of target groups, by target group ARN.
+pub(super) type TargetHealth = HashMap<String, Vec<Target>>;
 
 /// One target of DescribeTargetHealth.
 #[derive(Debug, Clone, Default)]
@@ -119,8 +121,22 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
         }
     }
     let tasks = describe_tasks(client, cluster, &task_arns).await?;
+    let target_health = target_health_of(client, &services).await?;
+    Ok(ClusterView {
+        name: cluster.to_string(),
+        services,
+        tasks,
+        target_health,
+    })
+}
+
+/// The targets of the services' target groups, by target group ARN.
+pub(super) async fn target_health_of(
+    client: &ApiClient,
+    services: &[Service],
+) -> anyhow::Result<TargetHealth> {
     let mut target_health = HashMap::new();
-    for service in &services {
+    for service in services {
         for load_balancer in &service.load_balancers {
             let Some(arn) = load_balancer.target_group_arn.as_deref() else {
                 continue;
@@ -131,12 +147,7 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
             target_health.insert(arn.to_string(), describe_target_health(client, arn).await?);
         }
     }
-    Ok(ClusterView {
-        name: cluster.to_string(),
-        services,
-        tasks,
-        target_health,
-    })
+    Ok(target_health)
 }
 
 /// A target group's targets; none when the group is gone (a service may still name it).
@@ -306,7 +317,7 @@ pub(super) fn render(view: &ClusterView, now: f64, colour: bool) -> String {
             .iter()
             .filter(|t| service_of_task(t) == Some(service.service_name.as_str()));
         let mut node = service_node(service, paint);
-        let targets = |task: &Task| task_targets(view, service, task);
+        let targets = |task: &Task| task_targets(&view.target_health, service, task);
         node.children = task_nodes(tasks.collect(), now, paint, &targets);
         root.children.push(node);
     }
@@ -435,14 +446,18 @@ pub(super) struct TaskTargetHealth {
 /// The task's targets in each target group of its service, as DescribeTargetHealth
 /// reported them: an instance target is the task's container instance at the host port
 /// of `containerName`/`containerPort`, an ip target its address at the container port.
-fn task_targets(view: &ClusterView, service: &Service, task: &Task) -> Vec<TaskTargetHealth> {
+pub(super) fn task_targets(
+    target_health: &TargetHealth,
+    service: &Service,
+    task: &Task,
+) -> Vec<TaskTargetHealth> {
     let instance = task.container_instance_arn.as_deref().map(name_from_arn);
     let mut found = Vec::new();
     for load_balancer in &service.load_balancers {
         let Some(group_arn) = load_balancer.target_group_arn.as_deref() else {
             continue;
         };
-        let Some(targets) = view.target_health.get(group_arn) else {
+        let Some(targets) = target_health.get(group_arn) else {
             continue;
         };
         let container_port = load_balancer.container_port;
