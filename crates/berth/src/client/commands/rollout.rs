@@ -195,8 +195,10 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    /// The counts of deployment `id` from DescribeServices' answer and the service's
-    /// running tasks (with the target health of its target groups).
+    /// The counts of deployment `id`: its desired count from DescribeServices' answer,
+    /// the rest from the service's tasks of desired status RUNNING (with the target
+    /// health of its target groups), so that they all come from one reading (a task's
+    /// deployment is its `startedBy`).
     pub(crate) fn of(
         service: &Service,
         id: &str,
@@ -208,19 +210,27 @@ impl Counts {
         for deployment in &service.deployments {
             if deployment.id == id {
                 counts.desired = deployment.desired_count;
-                counts.running = deployment.running_count;
-                counts.pending = deployment.pending_count;
             } else {
                 counts.has_old = true;
-                counts.old_running += deployment.running_count;
-                counts.old_pending += deployment.pending_count;
             }
         }
-        counts.healthy = tasks
-            .iter()
-            .filter(|task| task.started_by.as_deref() == Some(id))
-            .filter(|task| is_healthy(service, task, target_health, checks_health))
-            .count() as i64;
+        for task in tasks {
+            let running = task.last_status == TaskStatus::Running.as_ecs();
+            if task.started_by.as_deref() == Some(id) {
+                if running {
+                    counts.running += 1;
+                } else {
+                    counts.pending += 1;
+                }
+                if is_healthy(service, task, target_health, checks_health) {
+                    counts.healthy += 1;
+                }
+            } else if running {
+                counts.old_running += 1;
+            } else {
+                counts.old_pending += 1;
+            }
+        }
         counts
     }
 
@@ -369,9 +379,9 @@ mod tests {
 
     fn rolling() -> Service {
         let mut new = deployment("ecs-svc/2", "PRIMARY", "IN_PROGRESS", "");
-        (new.desired_count, new.running_count, new.pending_count) = (3, 2, 1);
+        new.desired_count = 3;
         let mut old = deployment("ecs-svc/1", "ACTIVE", "COMPLETED", "");
-        (old.desired_count, old.running_count) = (1, 1);
+        old.desired_count = 1;
         service(vec![new, old])
     }
 
@@ -380,6 +390,7 @@ mod tests {
         let tasks = vec![
             task("a", "ecs-svc/2", "RUNNING", "UNKNOWN"),
             task("bb", "ecs-svc/2", "RUNNING", "UNKNOWN"),
+            task("dddd", "ecs-svc/2", "PENDING", "UNKNOWN"),
             task("ccc", "ecs-svc/1", "RUNNING", "UNKNOWN"),
         ];
         let counts = Counts::of(&rolling(), "ecs-svc/2", &tasks, &TargetHealth::new(), false);
@@ -392,7 +403,7 @@ mod tests {
         assert_eq!(checked.healthy, 0);
 
         let mut done = deployment("ecs-svc/2", "PRIMARY", "COMPLETED", "");
-        (done.desired_count, done.running_count) = (2, 2);
+        done.desired_count = 2;
         let tasks = vec![
             task("a", "ecs-svc/2", "RUNNING", "HEALTHY"),
             task("bb", "ecs-svc/2", "RUNNING", "UNHEALTHY"),
