@@ -405,6 +405,28 @@ fn deploy_refuses_bad_flags_and_unknown_containers_and_registers_nothing() {
     assert_eq!(revisions(&dev, family), 1);
     let after = service(&dev, "dp-refuse");
     assert_eq!(before["deployments"], after["deployments"]);
+
+    // --no-wait returns once the deployment is started, following nothing.
+    let out = dev.berth(&[
+        "deploy",
+        "-c",
+        "dp-refuse",
+        "web",
+        "--env",
+        "web:MODE=green",
+        "--no-wait",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("service web deploying dp-refuse-web:1 -> dp-refuse-web:2"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("web: new ") && !stdout.contains("COMPLETED"),
+        "{stdout}"
+    );
+    assert_eq!(revisions(&dev, family), 2);
 }
 
 /// One load-balanced service `web` of two httpd tasks, serving `www` of the host:
