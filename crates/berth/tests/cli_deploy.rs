@@ -8,18 +8,17 @@
 mod support;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{str_at, Dev};
 
-/// A tmux server of its own running one command in a pane wide enough that no line
-/// wraps; killed (with the command) however the test ends.
+/// A tmux server of its own (its socket in a temporary directory) running one command
+/// in a pane wide enough that no line wraps; killed (with the command) and its socket
+/// removed however the test ends.
 struct Terminal {
-    socket: String,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
-
-static TERMINALS: AtomicUsize = AtomicUsize::new(0);
 
 /// `'it''s'` quoting for sh.
 fn quoted(word: &str) -> String {
@@ -29,11 +28,10 @@ fn quoted(word: &str) -> String {
 impl Terminal {
     /// Runs `berth ARGS` against `dev` in a new terminal; the pane then prints `EXIT=N`.
     fn berth(dev: &Dev, args: &[&str]) -> Terminal {
-        let socket = format!(
-            "berth-cli-deploy-{}-{}",
-            std::process::id(),
-            TERMINALS.fetch_add(1, Ordering::SeqCst)
-        );
+        let dir = tempfile::Builder::new()
+            .prefix("berth-tmux")
+            .tempdir_in("/tmp")
+            .unwrap();
         let endpoint = dev.endpoint();
         let mut words = vec![env!("CARGO_BIN_EXE_berth")];
         words.extend(args);
@@ -47,7 +45,10 @@ impl Terminal {
         ]);
         let command: Vec<String> = words.iter().map(|w| quoted(w)).collect();
         let script = format!("{}; echo EXIT=$?; exec sleep 3600", command.join(" "));
-        let terminal = Terminal { socket };
+        let terminal = Terminal {
+            socket: dir.path().join("socket"),
+            _dir: dir,
+        };
         let out = terminal
             .tmux()
             .args(["new-session", "-d", "-x", "250", "-y", "50", &script])
@@ -59,7 +60,7 @@ impl Terminal {
 
     fn tmux(&self) -> Command {
         let mut command = Command::new("tmux");
-        command.args(["-L", &self.socket]);
+        command.arg("-S").arg(&self.socket);
         command
     }
 
