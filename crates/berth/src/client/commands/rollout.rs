@@ -154,6 +154,14 @@ pub(crate) fn primary_deployment(service: &Service) -> Option<String> {
         .map(|d| d.id.clone())
 }
 
+/// The deployment a CreateService (`before` None) or UpdateService answer shows
+/// started: its PRIMARY one, when that is not the one before (an update of the desired
+/// count alone starts none).
+pub(crate) fn started_deployment(before: Option<&Service>, after: &Service) -> Option<String> {
+    let previous = before.and_then(primary_deployment);
+    primary_deployment(after).filter(|id| previous.as_ref() != Some(id))
+}
+
 #[derive(Debug, PartialEq)]
 pub(crate) enum Rollout {
     InProgress,
@@ -354,6 +362,25 @@ mod tests {
         assert_eq!(
             rollout(&service(vec![rollback, ours]), "ecs-svc/2"),
             Rollout::Failed("tasks failed to start".to_string())
+        );
+    }
+
+    #[test]
+    fn only_a_new_primary_deployment_is_followed() {
+        let first = service(vec![deployment("ecs-svc/1", "PRIMARY", "IN_PROGRESS", "")]);
+        assert_eq!(
+            started_deployment(None, &first),
+            Some("ecs-svc/1".to_string())
+        );
+        // desiredCount alone: the same deployment.
+        assert_eq!(started_deployment(Some(&first), &first), None);
+        let updated = service(vec![
+            deployment("ecs-svc/2", "PRIMARY", "IN_PROGRESS", ""),
+            deployment("ecs-svc/1", "ACTIVE", "COMPLETED", ""),
+        ]);
+        assert_eq!(
+            started_deployment(Some(&first), &updated),
+            Some("ecs-svc/2".to_string())
         );
     }
 

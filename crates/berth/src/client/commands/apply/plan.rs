@@ -11,7 +11,7 @@ use berth_api::{
 };
 
 use super::super::event_feed::EventFeed;
-use super::super::rollout::{primary_deployment, Watched};
+use super::super::rollout::{started_deployment, Watched};
 use super::load_balancing::{ListenerSpec, LoadBalancerSpec, Resolved, TargetGroupSpec};
 use super::{is_bare_family, service_update, task_definition_name, Applier};
 
@@ -157,7 +157,7 @@ impl Applier<'_> {
                 let cluster = self.cluster_of(&wanted);
                 request.cluster = Some(cluster.clone());
                 let created: ServiceResponse = self.client.ecs("CreateService", &request).await?;
-                if let Some(id) = primary_deployment(&created.service) {
+                if let Some(id) = started_deployment(None, &created.service) {
                     // A new service: every event it has is news.
                     let feed = EventFeed::after(&Service::default());
                     rollouts.push(Watched::new(&cluster, &wanted.service_name, &id, feed));
@@ -175,11 +175,7 @@ impl Applier<'_> {
                     Some((update, changes)) => {
                         let updated: ServiceResponse =
                             self.client.ecs("UpdateService", &update).await?;
-                        // Only a change of what runs (not of the count) starts a deployment.
-                        let before = primary_deployment(&current);
-                        if let Some(id) = primary_deployment(&updated.service)
-                            .filter(|id| before.as_ref() != Some(id))
-                        {
+                        if let Some(id) = started_deployment(Some(&current), &updated.service) {
                             let cluster = self.cluster_of(&wanted);
                             let feed = EventFeed::after(&current);
                             rollouts.push(Watched::new(&cluster, name, &id, feed));
