@@ -4,6 +4,7 @@
 mod apply;
 mod delete;
 mod delete_lb;
+mod deploy;
 mod describe;
 mod down;
 mod event_feed;
@@ -12,13 +13,17 @@ mod logs;
 mod nodes;
 mod ps;
 mod restart;
+mod rollout;
 mod scale;
 mod stop;
 
+use std::io::IsTerminal;
+
 use anyhow::bail;
 use berth_api::{
-    DescribeServicesRequest, DescribeServicesResponse, DescribeTasksRequest, DescribeTasksResponse,
-    ListTasksRequest, ListTasksResponse, Service, Task,
+    DescribeServicesRequest, DescribeServicesResponse, DescribeTaskDefinitionRequest,
+    DescribeTasksRequest, DescribeTasksResponse, ListTasksRequest, ListTasksResponse, Service,
+    Task, TaskDefinition, TaskDefinitionResponse,
 };
 use berth_core::model::ServiceStatus;
 
@@ -29,8 +34,13 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Apply {
             file,
             dry_run,
+            wait,
+            no_wait,
             endpoint,
-        } => apply::run(&endpoint, &file, dry_run).await,
+        } => {
+            let wait = wait || (!no_wait && std::io::stdout().is_terminal());
+            apply::run(&endpoint, &file, dry_run, wait).await
+        }
         ClientCommand::Down {
             file,
             dry_run,
@@ -68,6 +78,16 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             no_wait,
             endpoint,
         } => restart::run(&ApiClient::from_flags(&endpoint)?, &service, !no_wait).await,
+        ClientCommand::Deploy {
+            service,
+            images,
+            envs,
+            no_wait,
+            endpoint,
+        } => {
+            let client = ApiClient::from_flags(&endpoint)?;
+            deploy::run(&client, &service, &images, &envs, !no_wait).await
+        }
         ClientCommand::Delete { what } => match what {
             DeleteCommand::Service {
                 name,
@@ -245,6 +265,19 @@ pub(crate) async fn describe_tasks(
         tasks.extend(response.tasks);
     }
     Ok(tasks)
+}
+
+/// A task definition by family, `family:revision` or ARN.
+pub(crate) async fn describe_task_definition(
+    client: &ApiClient,
+    reference: &str,
+) -> anyhow::Result<TaskDefinition> {
+    let request = DescribeTaskDefinitionRequest {
+        task_definition: reference.to_string(),
+        include: vec![],
+    };
+    let response: TaskDefinitionResponse = client.ecs("DescribeTaskDefinition", &request).await?;
+    Ok(response.task_definition)
 }
 
 /// Seconds since the epoch, now.

@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `scale`, `restart`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `scale`, `restart`, `deploy`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -53,6 +53,15 @@ pub enum ClientCommand {
         /// Check the file against berth and print what apply would change, changing nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Follow the rollout of every service apply created or gave a new deployment
+        /// until all are COMPLETED (exit non-zero when one FAILED). The default when
+        /// standard output is a terminal.
+        #[arg(long, conflicts_with = "no_wait")]
+        wait: bool,
+        /// Return once the changes are made (the default when standard output is not a
+        /// terminal).
+        #[arg(long)]
+        no_wait: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -114,6 +123,24 @@ pub enum ClientCommand {
     /// deployment), waiting until its rollout is COMPLETED or FAILED.
     Restart {
         service: String,
+        /// Return once the deployment is started.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Roll out new images or environment variables: a new revision of the service's
+    /// task definition with only those changed, followed live until its rollout is
+    /// COMPLETED or FAILED.
+    Deploy {
+        service: String,
+        /// A container's new image, as CONTAINER=IMAGE (repeatable).
+        #[arg(long = "image", value_name = "CONTAINER=IMAGE")]
+        images: Vec<String>,
+        /// An environment variable to set (added, or replaced when the container has
+        /// it), as CONTAINER:KEY=VALUE (repeatable).
+        #[arg(long = "env", value_name = "CONTAINER:KEY=VALUE")]
+        envs: Vec<String>,
         /// Return once the deployment is started.
         #[arg(long)]
         no_wait: bool,

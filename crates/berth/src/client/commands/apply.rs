@@ -16,15 +16,14 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context};
 use berth_api::{
     CreateClusterRequest, CreateServiceRequest, DeploymentConfiguration, DescribeClustersRequest,
-    DescribeClustersResponse, DescribeTaskDefinitionRequest, ListTaskDefinitionsRequest,
-    ListTaskDefinitionsResponse, LoadBalancer, RegisterTaskDefinitionRequest, Service,
-    TaskDefinition, TaskDefinitionResponse, UpdateServiceRequest,
+    DescribeClustersResponse, ListTaskDefinitionsRequest, ListTaskDefinitionsResponse,
+    LoadBalancer, RegisterTaskDefinitionRequest, Service, TaskDefinition, UpdateServiceRequest,
 };
 use berth_core::model::{ClusterStatus, ServiceStatus, TaskDefinitionStatus};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{find_service, task_definition_name};
+use super::{find_service, rollout, task_definition_name};
 use crate::client::{ApiClient, Endpoint};
 use plan::{Action, Plan};
 
@@ -59,7 +58,14 @@ const MANIFEST_KEYS: [&str; 7] = [
 ];
 
 /// Applies the file; with `dry_run`, prints what apply would do and changes nothing.
-pub async fn run(endpoint: &Endpoint, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+/// With `wait`, then follows the rollout of every service it created or gave a new
+/// deployment, until all are COMPLETED (an error when one FAILED).
+pub async fn run(
+    endpoint: &Endpoint,
+    file: &Path,
+    dry_run: bool,
+    wait: bool,
+) -> anyhow::Result<()> {
     let (manifest, file_name) = load(file)?;
     let client = ApiClient::from_flags(endpoint)?;
     let default_cluster = manifest
@@ -79,7 +85,11 @@ pub async fn run(endpoint: &Endpoint, file: &Path, dry_run: bool) -> anyhow::Res
         eprintln!("dry run: nothing was changed");
         return Ok(());
     }
-    applier.execute(plan).await
+    let rollouts = applier.execute(plan).await?;
+    if wait {
+        rollout::follow_all(&client, rollouts).await?;
+    }
+    Ok(())
 }
 
 /// Reads, parses and checks the file (`-`: standard input); also the name messages give it.
@@ -334,12 +344,20 @@ pub(super) fn comparable_task_definition(request: &RegisterTaskDefinitionRequest
     value
 }
 
-/// A registered revision, read back as the request that would register it.
-fn registered_as_request(registered: &TaskDefinition) -> RegisterTaskDefinitionRequest {
+/// A registered revision, read back as the request that would register it (every
+/// field kept; `berth deploy` registers its next revision from it).
+pub(super) fn registered_as_request(
+    registered: &TaskDefinition,
+) -> anyhow::Result<RegisterTaskDefinitionRequest> {
     // The request type ignores what only a registered revision has (arn, revision, status...).
     serde_json::to_value(registered)
         .and_then(serde_json::from_value)
-        .unwrap_or_default()
+        .with_context(|| {
+            format!(
+                "cannot read task definition {} back as a RegisterTaskDefinition request",
+                task_definition_name(&registered.task_definition_arn)
+            )
+        })
 }
 
 fn drop_empty(value: &mut Value) {
@@ -577,13 +595,7 @@ impl Applier<'_> {
     }
 
     async fn describe_task_definition(&self, reference: &str) -> anyhow::Result<TaskDefinition> {
-        let request = DescribeTaskDefinitionRequest {
-            task_definition: reference.to_string(),
-            include: vec![],
-        };
-        let response: TaskDefinitionResponse =
-            self.client.ecs("DescribeTaskDefinition", &request).await?;
-        Ok(response.task_definition)
+        super::describe_task_definition(self.client, reference).await
     }
 
     /// The family's highest revision and its ARN, among those of `status` (every
@@ -636,7 +648,7 @@ impl Applier<'_> {
         let active = Some(TaskDefinitionStatus::Active);
         if let Some((_, arn)) = self.highest_revision(family, active).await? {
             let current = self.describe_task_definition(&arn).await?;
-            if comparable_task_definition(&registered_as_request(&current))
+            if comparable_task_definition(&registered_as_request(&current)?)
                 == comparable_task_definition(wanted)
             {
                 let name = task_definition_name(&current.task_definition_arn).to_string();
@@ -913,7 +925,7 @@ taskDefinitions:
             "compatibilities": ["EC2"], "registeredAt": 1709242525.051
         }))
         .unwrap();
-        let current = comparable_task_definition(&registered_as_request(&registered));
+        let current = comparable_task_definition(&registered_as_request(&registered).unwrap());
         assert_eq!(current, comparable_task_definition(&written));
 
         let mut changed = written.clone();

@@ -8,14 +8,14 @@ use time::UtcOffset;
 
 use super::events;
 
-pub(super) struct EventFeed {
+pub(crate) struct EventFeed {
     seen: HashSet<String>,
     offset: UtcOffset,
 }
 
 impl EventFeed {
     /// A feed that prints nothing of what `service` already shows.
-    pub(super) fn after(service: &Service) -> EventFeed {
+    pub(crate) fn after(service: &Service) -> EventFeed {
         EventFeed {
             seen: service.events.iter().map(|e| e.id.clone()).collect(),
             offset: events::local_offset().unwrap_or(UtcOffset::UTC),

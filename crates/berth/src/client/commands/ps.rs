@@ -28,9 +28,11 @@ pub(super) struct ClusterView {
     pub services: Vec<Service>,
     /// Running and stopped tasks, in any order.
     pub tasks: Vec<Task>,
-    /// The targets of the services' target groups, by target group ARN.
-    pub target_health: HashMap<String, Vec<Target>>,
+    pub target_health: TargetHealth,
 }
+
+/// The targets of target groups, by target group ARN.
+pub(super) type TargetHealth = HashMap<String, Vec<Target>>;
 
 /// One target of DescribeTargetHealth.
 #[derive(Debug, Clone, Default)]
@@ -119,8 +121,22 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
         }
     }
     let tasks = describe_tasks(client, cluster, &task_arns).await?;
+    let target_health = target_health_of(client, &services).await?;
+    Ok(ClusterView {
+        name: cluster.to_string(),
+        services,
+        tasks,
+        target_health,
+    })
+}
+
+/// The targets of the services' target groups, by target group ARN.
+pub(super) async fn target_health_of(
+    client: &ApiClient,
+    services: &[Service],
+) -> anyhow::Result<TargetHealth> {
     let mut target_health = HashMap::new();
-    for service in &services {
+    for service in services {
         for load_balancer in &service.load_balancers {
             let Some(arn) = load_balancer.target_group_arn.as_deref() else {
                 continue;
@@ -131,12 +147,7 @@ async fn fetch(client: &ApiClient, cluster: &str) -> anyhow::Result<ClusterView>
             target_health.insert(arn.to_string(), describe_target_health(client, arn).await?);
         }
     }
-    Ok(ClusterView {
-        name: cluster.to_string(),
-        services,
-        tasks,
-        target_health,
-    })
+    Ok(target_health)
 }
 
 /// A target group's targets; none when the group is gone (a service may still name it).
@@ -439,7 +450,7 @@ pub(super) struct TaskTargetHealth {
 /// reported them: an instance target is the task's container instance at the host port
 /// of `containerName`/`containerPort`, an ip target its address at the container port.
 pub(super) fn task_targets(
-    target_health: &HashMap<String, Vec<Target>>,
+    target_health: &TargetHealth,
     service: &Service,
     task: &Task,
 ) -> Vec<TaskTargetHealth> {

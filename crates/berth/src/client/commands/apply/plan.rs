@@ -10,6 +10,8 @@ use berth_api::{
     Service, ServiceResponse, TaskDefinitionResponse,
 };
 
+use super::super::event_feed::EventFeed;
+use super::super::rollout::{started_deployment, Watched};
 use super::load_balancing::{ListenerSpec, LoadBalancerSpec, Resolved, TargetGroupSpec};
 use super::{is_bare_family, service_update, task_definition_name, Applier};
 
@@ -71,22 +73,30 @@ pub(super) enum Action {
 }
 
 impl Applier<'_> {
-    /// Carries out the steps in order, printing each step's line as it is done.
-    pub(super) async fn execute(&self, plan: Plan) -> anyhow::Result<()> {
+    /// Carries out the steps in order, printing each step's line as it is done; returns
+    /// the rollouts the steps started (a service created, or updated into a new
+    /// deployment), for `--wait` to follow.
+    pub(super) async fn execute(&self, plan: Plan) -> anyhow::Result<Vec<Watched>> {
         let Plan {
             steps,
             mut references,
             mut task_definitions,
             ..
         } = plan;
+        let mut rollouts = Vec::new();
         for step in steps {
             let words = self
-                .execute_step(step.action, &mut references, &mut task_definitions)
+                .execute_step(
+                    step.action,
+                    &mut references,
+                    &mut task_definitions,
+                    &mut rollouts,
+                )
                 .await
                 .with_context(|| format!("{}: {}", self.file_name, step.label))?;
             println!("{}", words.unwrap_or(step.words));
         }
-        Ok(())
+        Ok(rollouts)
     }
 
     /// Does one step; returns the line to print when the result decides it (the
@@ -96,6 +106,7 @@ impl Applier<'_> {
         action: Action,
         references: &mut Resolved,
         task_definitions: &mut HashMap<String, String>,
+        rollouts: &mut Vec<Watched>,
     ) -> anyhow::Result<Option<String>> {
         match action {
             Action::Nothing => Ok(None),
@@ -143,8 +154,14 @@ impl Applier<'_> {
                 let mut request = self
                     .resolved_service(&wanted, references, task_definitions)
                     .await?;
-                request.cluster = Some(self.cluster_of(&wanted));
-                let _: ServiceResponse = self.client.ecs("CreateService", &request).await?;
+                let cluster = self.cluster_of(&wanted);
+                request.cluster = Some(cluster.clone());
+                let created: ServiceResponse = self.client.ecs("CreateService", &request).await?;
+                if let Some(id) = started_deployment(None, &created.service) {
+                    // A new service: every event it has is news.
+                    let feed = EventFeed::after(&Service::default());
+                    rollouts.push(Watched::new(&cluster, &wanted.service_name, &id, feed));
+                }
                 Ok(None)
             }
             Action::UpdateService { wanted, current } => {
@@ -156,7 +173,13 @@ impl Applier<'_> {
                 Ok(Some(match service_update(&wanted, &arn, &current) {
                     None => format!("service {name} unchanged"),
                     Some((update, changes)) => {
-                        let _: ServiceResponse = self.client.ecs("UpdateService", &update).await?;
+                        let updated: ServiceResponse =
+                            self.client.ecs("UpdateService", &update).await?;
+                        if let Some(id) = started_deployment(Some(&current), &updated.service) {
+                            let cluster = self.cluster_of(&wanted);
+                            let feed = EventFeed::after(&current);
+                            rollouts.push(Watched::new(&cluster, name, &id, feed));
+                        }
                         format!("service {name} updated ({})", changes.join(", "))
                     }
                 }))
