@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `ps`, `logs`, `scale`, `restart`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `ps`, `logs`, `exec`, `scale`, `restart`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -78,6 +78,33 @@ pub enum ClientCommand {
         /// Only the last N lines of each container.
         #[arg(long)]
         tail: Option<i64>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Run a command in a running container of a task, as ECS Exec or `docker exec` does,
+    /// through this machine's Docker engine (the task must run on this machine). Exits
+    /// with the command's exit code (126: it cannot be executed, 127: it is not found).
+    #[command(
+        after_help = "Examples:\n  berth exec 1a2b3c4d5e6f -- sh              # a shell (at a terminal: as with -i -t)\n  berth exec 1a2b3c4d5e6f --container web -- env\n  echo hi | berth exec -i 1a2b3c4d5e6f -- cat"
+    )]
+    Exec {
+        /// A task id, a unique prefix of one (as `berth ps` shows it), or a task ARN.
+        task: String,
+        /// The container to run in (default: the task's only container, else its first
+        /// essential one).
+        #[arg(long)]
+        container: Option<String>,
+        /// Pass standard input to the command. Without -i and -t, both are on when
+        /// standard input and output are a terminal, and off otherwise (a pipe, a script).
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Give the command a terminal; the local one is in raw mode meanwhile (keys, Ctrl-C
+        /// included, go to the command) and its size is forwarded.
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -168,6 +195,7 @@ pub enum DeleteCommand {
     },
 }
 
-pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
+/// Runs a client command; its exit code (the command's own for `berth exec`).
+pub async fn run(command: ClientCommand) -> anyhow::Result<std::process::ExitCode> {
     commands::run(command).await
 }
