@@ -242,15 +242,19 @@ fn the_container_is_chosen_by_name_and_refusals_say_why() {
     );
 }
 
-/// A tmux server of the test's own (its own socket), killed when dropped.
+/// A tmux server of the test's own (its socket in a directory of its own), killed
+/// when dropped, and its socket removed with the directory.
 struct Tmux {
-    socket: String,
+    socket: std::path::PathBuf,
+    _directory: tempfile::TempDir,
 }
 
 impl Tmux {
     fn start(columns: u16, rows: u16) -> Tmux {
+        let directory = tempfile::tempdir().expect("a directory for tmux's socket");
         let tmux = Tmux {
-            socket: format!("berth-exec-{}-{}", std::process::id(), support::free_port()),
+            socket: directory.path().join("tmux"),
+            _directory: directory,
         };
         let out = tmux.run(&[
             "new-session",
@@ -267,7 +271,8 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(&self.socket)
             .args(args)
             .output()
             .expect("run tmux")
