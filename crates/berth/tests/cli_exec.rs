@@ -1,11 +1,12 @@
 //! `berth exec` against a real `berth dev` and Docker: a command's stdout and stderr
-//! reach the user's and its exit code is berth's (127 for a command not found); piped
-//! input reaches it with `-i`; `--container` picks a container of a two-container task,
-//! the default is its first essential one, an unknown name is refused naming the task's
-//! containers, and a stopped task is refused with its status; and an interactive shell
-//! with `-it` in a real terminal (tmux): raw mode (Ctrl-C reaches the container's shell,
-//! not berth), the terminal's size forwarded and followed, the shell's exit code, and the
-//! local terminal back in its normal mode afterwards.
+//! reach the user's and its exit code is berth's (for a command that cannot run, the
+//! engine's, as `docker exec` gives it); piped input reaches it with `-i` only;
+//! `--container` picks a container of a task of three, the default is its first
+//! essential one, and an unknown name is refused naming the task's containers; an
+//! exited container and a stopped task are refused with their status; and an
+//! interactive shell with `-it` in a real terminal (tmux): raw mode (Ctrl-C reaches the
+//! container's shell, not berth), a terminal inside, its size forwarded and followed,
+//! the shell's exit code, and the local terminal back in its normal mode afterwards.
 
 mod support;
 
@@ -42,6 +43,11 @@ taskDefinitions:
         stopTimeout: 1
         environment: [{name: WHO, value: web}]
         command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+      - name: oneshot
+        image: berth/busybox:latest
+        memory: 16
+        essential: false
+        command: ["sh", "-c", "exit 4"]
 services:
   - serviceName: solo
     taskDefinition: exec-solo
@@ -209,7 +215,38 @@ fn the_container_is_chosen_by_name_and_refusals_say_why() {
     refused(
         &out,
         "an unknown container",
-        &["has no container 'db'", "its containers: sidecar, web"],
+        &[
+            "has no container 'db'",
+            "its containers: sidecar, web, oneshot",
+        ],
+    );
+
+    // A container that has exited, in a task that runs on.
+    dev.wait_for("oneshot to exit", Duration::from_secs(30), || {
+        let described = dev.aws_json(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            CLUSTER,
+            "--tasks",
+            &task,
+        ]);
+        let containers = described["tasks"][0]["containers"].as_array()?.clone();
+        containers
+            .iter()
+            .any(|c| c["name"] == "oneshot" && c["lastStatus"] == "STOPPED")
+            .then_some(())
+    });
+    let out = exec_command(&dev, &["--container", "oneshot"], &task, &["true"])
+        .output()
+        .unwrap();
+    refused(
+        &out,
+        "an exited container",
+        &[&format!(
+            "container 'oneshot' of task {} is STOPPED (exit code 4), not RUNNING",
+            &task[..12]
+        )],
     );
 
     let out = exec_command(&dev, &[], "0123456789ab", &["true"])
