@@ -7,6 +7,7 @@
 //! interactive shell with `-it` in a real terminal (tmux): raw mode (Ctrl-C reaches the
 //! container's shell, not berth), a terminal inside, its size forwarded and followed,
 //! the shell's exit code, and the local terminal back in its normal mode afterwards.
+//! Without this machine's engine, the refusal names the container instance and host.
 
 mod support;
 
@@ -162,6 +163,39 @@ fn the_command_s_streams_input_and_exit_code_are_the_user_s() {
         "hi\nthere\n"
     );
     assert_eq!(with_input(&dev, &[], &task, b"hi\n"), "");
+
+    // Without this machine's engine: where the task runs, from the API.
+    let instance = dev.aws_json(&["ecs", "list-container-instances", "--cluster", CLUSTER]);
+    let instance_arn = instance["containerInstanceArns"][0]
+        .as_str()
+        .expect("an instance");
+    let host = dev.aws_json(&[
+        "ecs",
+        "describe-container-instances",
+        "--cluster",
+        CLUSTER,
+        "--container-instances",
+        instance_arn,
+    ])["containerInstances"][0]["ec2InstanceId"]
+        .as_str()
+        .expect("ec2InstanceId")
+        .to_string();
+    let out = exec_command(&dev, &[], &task, &["true"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    refused(
+        &out,
+        "no engine",
+        &[
+            "/nonexistent/docker.sock",
+            &format!(
+                "task {} runs on container instance {} (host {host}): run berth exec on that machine",
+                &task[..12],
+                instance_arn.rsplit('/').next().unwrap()
+            ),
+        ],
+    );
 
     // A command that cannot run: the engine's code, as `docker exec` exits with it
     // (126 not executable, 127 not found; Docker 20.10 says 126 for both).

@@ -66,9 +66,13 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
         );
     };
 
-    let docker = DockerRuntime::connect()
-        .await
-        .context("berth exec runs the command through this machine's Docker engine")?;
+    let docker = match DockerRuntime::connect().await {
+        Ok(docker) => docker,
+        Err(error) => bail!(
+            "berth exec runs the command through this machine's Docker engine: {error}; {}: run berth exec on that machine",
+            location(client, &task, &short).await
+        ),
+    };
     let here = docker
         .inspect_container(&container_id)
         .await
@@ -79,7 +83,10 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
             && status.labels.get(CONTAINER_LABEL) == Some(&container.name)
     });
     if !runs_here {
-        bail!("{}", elsewhere(client, &task, &short).await);
+        bail!(
+            "{}, not on this machine's Docker engine: run berth exec on that machine",
+            location(client, &task, &short).await
+        );
     }
 
     let stdin_is_terminal = std::io::stdin().is_terminal();
@@ -191,10 +198,10 @@ fn choose_container<'a>(
         .with_context(|| format!("task {short} has no containers"))
 }
 
-/// Why the command cannot run here: the task runs on another machine's engine.
-async fn elsewhere(client: &ApiClient, task: &Task, short: &str) -> String {
+/// Where the task runs: its container instance and that instance's host.
+async fn location(client: &ApiClient, task: &Task, short: &str) -> String {
     let Some(instance_arn) = task.container_instance_arn.as_deref() else {
-        return elsewhere_message(short, None, None);
+        return location_message(short, None, None);
     };
     let request = DescribeContainerInstancesRequest {
         cluster: Some(client.cluster.clone()),
@@ -207,21 +214,19 @@ async fn elsewhere(client: &ApiClient, task: &Task, short: &str) -> String {
         .ok()
         .and_then(|response| response.container_instances.into_iter().next())
         .map(|instance| instance.ec2_instance_id);
-    elsewhere_message(short, Some(name_from_arn(instance_arn)), host.as_deref())
+    location_message(short, Some(name_from_arn(instance_arn)), host.as_deref())
 }
 
-fn elsewhere_message(short: &str, instance_id: Option<&str>, host: Option<&str>) -> String {
-    let Some(instance_id) = instance_id else {
-        return format!(
-            "task {short} has no container instance, and its container is not on this machine's Docker engine"
-        );
-    };
-    let host = host
-        .map(|host| format!(" (host {host})"))
-        .unwrap_or_default();
-    format!(
-        "task {short} runs on container instance {instance_id}{host}, not on this machine's Docker engine: run berth exec on that machine"
-    )
+fn location_message(short: &str, instance_id: Option<&str>, host: Option<&str>) -> String {
+    match (instance_id, host) {
+        (None, _) => format!("task {short} is on no container instance"),
+        (Some(instance_id), None) => {
+            format!("task {short} runs on container instance {instance_id}")
+        }
+        (Some(instance_id), Some(host)) => {
+            format!("task {short} runs on container instance {instance_id} (host {host})")
+        }
+    }
 }
 
 /// Runs the command and relays its streams until it ends; its exit code. `input`
@@ -478,10 +483,14 @@ mod tests {
     }
 
     #[test]
-    fn a_task_on_another_machine_is_refused_naming_its_instance_and_host() {
+    fn a_task_on_another_machine_is_named_by_its_instance_and_host() {
         assert_eq!(
-            elsewhere_message("1a2b3c4d5e6f", Some("0f9e8d7c"), Some("node-2")),
-            "task 1a2b3c4d5e6f runs on container instance 0f9e8d7c (host node-2), not on this machine's Docker engine: run berth exec on that machine"
+            location_message("1a2b3c4d5e6f", Some("0f9e8d7c"), Some("node-2")),
+            "task 1a2b3c4d5e6f runs on container instance 0f9e8d7c (host node-2)"
+        );
+        assert_eq!(
+            location_message("1a2b3c4d5e6f", Some("0f9e8d7c"), None),
+            "task 1a2b3c4d5e6f runs on container instance 0f9e8d7c"
         );
     }
 
