@@ -26,7 +26,7 @@ pub trait ContainerExec: Send + Sync {
     async fn resize_exec(&self, exec_id: &str, size: TerminalSize) -> Result<(), RuntimeError>;
 
     /// The command's exit code once it has exited; `None` while it runs. A command that
-    /// cannot be run gets the engine's code: 126 not executable, 127 not found.
+    /// cannot be run gets the engine's code (Docker 20.10: 126, also for one not found).
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, RuntimeError>;
 }
 

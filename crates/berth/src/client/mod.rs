@@ -83,7 +83,8 @@ pub enum ClientCommand {
     },
     /// Run a command in a running container of a task, as ECS Exec or `docker exec` does,
     /// through this machine's Docker engine (the task must run on this machine). Exits
-    /// with the command's exit code (126: it cannot be executed, 127: it is not found).
+    /// with the command's exit code, or the engine's when it cannot run the command (Docker
+    /// 20.10: 126, also for a command not found), as `docker exec` does.
     #[command(
         after_help = "Examples:\n  berth exec 1a2b3c4d5e6f -- sh              # a shell (at a terminal: as with -i -t)\n  berth exec 1a2b3c4d5e6f --container web -- env\n  echo hi | berth exec -i 1a2b3c4d5e6f -- cat"
     )]
@@ -99,7 +100,7 @@ pub enum ClientCommand {
         #[arg(short = 'i', long)]
         interactive: bool,
         /// Give the command a terminal; the local one is in raw mode meanwhile (keys, Ctrl-C
-        /// included, go to the command) and its size is forwarded.
+        /// included, go to the command; put back when it ends) and its size is forwarded.
         #[arg(short = 't', long)]
         tty: bool,
         /// The command and its arguments, after `--`.
