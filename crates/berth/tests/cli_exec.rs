@@ -6,7 +6,8 @@
 //! exited container and a stopped task are refused with their status; and an
 //! interactive shell with `-it` in a real terminal (tmux): raw mode (Ctrl-C reaches the
 //! container's shell, not berth), a terminal inside, its size forwarded and followed,
-//! the shell's exit code, and the local terminal back in its normal mode afterwards.
+//! the shell's exit code, and the local terminal back in its normal mode afterwards,
+//! also when berth is sent SIGTERM mid-session.
 //! Without this machine's engine, the refusal names the container instance and host.
 
 mod support;
@@ -415,13 +416,41 @@ fn an_interactive_shell_gets_a_terminal_and_gives_the_user_s_back() {
     tmux.wait_for_line("exit-code=5");
 
     // The local terminal is back in its normal (canonical, echoing) mode.
-    tmux.type_line(
-        "stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | sort | tr '\\n' ' '; echo",
-    );
-    tmux.wait_for_line("echo icanon");
+    tmux.assert_normal_mode("after exit");
+
+    // berth terminated politely mid-session puts the terminal back too.
+    tmux.type_line(&format!("{berth}; echo \"exit-code=$?\""));
+    tmux.type_line("echo $((7*8))");
+    tmux.wait_for_line("56");
+    let shell = text(&tmux.run(&["list-panes", "-F", "#{pane_pid}"]).stdout);
+    let children = Command::new("ps")
+        .args(["-o", "pid=,comm=", "--ppid", shell.trim()])
+        .output()
+        .unwrap();
+    let berth_pid = text(&children.stdout)
+        .lines()
+        .find(|line| line.trim_end().ends_with("berth"))
+        .and_then(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no berth under the pane's shell: {children:?}"));
+    let killed = Command::new("kill")
+        .args(["-TERM", &berth_pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tmux.wait_for_line("exit-code=1");
+    tmux.assert_normal_mode("after SIGTERM");
 }
 
 impl Tmux {
+    /// The pane's terminal is canonical and echoes (what a shell's user needs).
+    fn assert_normal_mode(&self, when: &str) {
+        self.type_line(&format!(
+            "echo \"{when}: $(stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | sort | tr '\\n' ' ')\""
+        ));
+        self.wait_for_line(&format!("{when}: echo icanon"));
+    }
+
     /// Types `line` until a line of the pane is `expected` (a resize reaches the command
     /// a moment after the window changes; each attempt asks again).
     fn wait_for_line_after_typing(&self, line: &str, expected: &str) {
