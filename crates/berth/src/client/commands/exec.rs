@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use berth_agent::labels::{CONTAINER as CONTAINER_LABEL, TASK as TASK_LABEL};
 use berth_api::{
     Container, DescribeContainerInstancesRequest, DescribeContainerInstancesResponse,
     DescribeTaskDefinitionRequest, Task, TaskDefinitionResponse,
@@ -24,9 +25,6 @@ use tokio::sync::mpsc;
 
 use super::{find_task, name_from_arn, short_task_id};
 use crate::client::ApiClient;
-
-/// The labels the agent puts on a task's containers (`berth_agent::labels`).
-use berth_agent::labels::{CONTAINER as CONTAINER_LABEL, TASK as TASK_LABEL};
 
 pub struct Options {
     pub container: Option<String>,
@@ -78,6 +76,8 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
         .await
         .with_context(|| format!("inspecting container {container_id}"))?;
     let task_id = name_from_arn(&task.task_arn);
+    // The agent labels each container with its task and name: the engine's container
+    // of that id is this task's only if those agree (another engine's id is unknown).
     let runs_here = here.is_some_and(|status| {
         status.labels.get(TASK_LABEL).map(String::as_str) == Some(task_id)
             && status.labels.get(CONTAINER_LABEL) == Some(&container.name)
