@@ -40,6 +40,6 @@ pub use report::{apply_task_reports, ContainerReport, TaskReport};
 pub use state::{service_key, Command, RecordKey, State};
 pub use time::Timestamp;
 pub use validation::{
-    apply_overrides, capability_name, engine_security_option, task_spec, validate_task_definition,
-    SecurityOption, ValidationError,
+    apply_overrides, capability_name, engine_security_option, is_essential, task_spec,
+    validate_task_definition, SecurityOption, ValidationError,
 };

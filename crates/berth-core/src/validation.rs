@@ -226,7 +226,8 @@ fn container_name(container: &ContainerDefinition) -> &str {
     container.name.as_deref().unwrap_or_default()
 }
 
-fn is_essential(container: &ContainerDefinition) -> bool {
+/// Whether a container definition is essential: ECS's default is yes.
+pub fn is_essential(container: &ContainerDefinition) -> bool {
     container.essential.unwrap_or(true)
 }
 

@@ -1,5 +1,8 @@
 //! `DockerRuntime`: the `ContainerRuntime` on a real Docker engine through bollard.
-//! The pure request/response mapping lives in `docker_mapping.rs`.
+//! The pure request/response mapping lives in `docker_mapping.rs`; `docker/exec.rs`
+//! is its `ContainerExec`.
+
+mod exec;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

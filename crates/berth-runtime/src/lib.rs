@@ -1,6 +1,7 @@
 //! berth-runtime: how the agent drives containers. A narrow [`ContainerRuntime`] trait,
 //! its Docker implementation ([`DockerRuntime`], bollard) and a recording in-memory fake
-//! ([`FakeRuntime`]) for tests, plus the self-built sandbox image that holds each task's
+//! ([`FakeRuntime`]) for tests, the narrower [`ContainerExec`] (a command in a running
+//! container, for `berth exec`; Docker and [`FakeExec`]), plus the self-built sandbox image that holds each task's
 //! network namespace.
 //!
 //! Invariant: nothing outside this crate sees bollard types; the trait speaks plain std
@@ -9,15 +10,19 @@
 mod docker;
 mod docker_mapping;
 mod error;
+mod exec;
 mod fake;
+mod fake_exec;
 mod runtime;
 mod sandbox;
 
 pub use docker::DockerRuntime;
 pub use error::RuntimeError;
+pub use exec::{ContainerExec, ExecOutput, ExecSession, ExecSpec, TerminalSize};
 pub use fake::{
     FakeRuntime, RecordedCall, FAKE_SANDBOX_IMAGE, KILLED_EXIT_CODE, STOPPED_EXIT_CODE,
 };
+pub use fake_exec::{ExecCall, FakeCommand, FakeExec};
 pub use runtime::{
     ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, DeviceSpec, Health,
     HealthCheckSpec, ImageInfo, LogEntry, MountSpec, NamespaceMode, NetworkSpec, PortSpec,

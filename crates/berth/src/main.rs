@@ -71,11 +71,13 @@ fn main() -> std::process::ExitCode {
                 None => server::run(args).await,
             },
             Command::Agent(args) => agent::run(args).await,
-            Command::Client(command) => client::run(command).await,
+            // `berth exec` exits with its command's code.
+            Command::Client(command) => return client::run(command).await,
         }
+        .map(|()| std::process::ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("berth: {error:#}");
             std::process::ExitCode::FAILURE

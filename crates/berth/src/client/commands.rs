@@ -9,6 +9,7 @@ mod describe;
 mod down;
 mod event_feed;
 mod events;
+mod exec;
 mod logs;
 mod nodes;
 mod ps;
@@ -29,8 +30,8 @@ use berth_core::model::ServiceStatus;
 
 use super::{ApiClient, ClientCommand, DeleteCommand};
 
-pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
-    match command {
+pub async fn run(command: ClientCommand) -> anyhow::Result<std::process::ExitCode> {
+    let done = match command {
         ClientCommand::Apply {
             file,
             dry_run,
@@ -67,6 +68,22 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
                 tail,
             };
             logs::run(&ApiClient::from_flags(&endpoint)?, &target, options).await
+        }
+        ClientCommand::Exec {
+            task,
+            container,
+            interactive,
+            tty,
+            command,
+            endpoint,
+        } => {
+            let options = exec::Options {
+                container,
+                interactive,
+                tty,
+                command,
+            };
+            return exec::run(&ApiClient::from_flags(&endpoint)?, &task, options).await;
         }
         ClientCommand::Scale {
             service,
@@ -119,7 +136,8 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             undo,
             endpoint,
         } => nodes::drain(&ApiClient::from_flags(&endpoint)?, &node, undo).await,
-    }
+    };
+    done.map(|()| std::process::ExitCode::SUCCESS)
 }
 
 /// The last part of an ARN (`.../service/c/member` -> `member`); a plain name as is.

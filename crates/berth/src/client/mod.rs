@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `scale`, `restart`, `deploy`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `exec`, `scale`, `restart`, `deploy`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -112,6 +112,34 @@ pub enum ClientCommand {
         #[command(flatten)]
         endpoint: Endpoint,
     },
+    /// Run a command in a running container of a task, as ECS Exec or `docker exec` does,
+    /// through this machine's Docker engine (the task must run on this machine). Exits
+    /// with the command's exit code, or the engine's when it cannot run the command (Docker
+    /// 20.10: 126, also for a command not found), as `docker exec` does.
+    #[command(
+        after_help = "Examples:\n  berth exec 1a2b3c4d5e6f -- sh              # a shell (at a terminal: as with -i -t)\n  berth exec 1a2b3c4d5e6f --container web -- env\n  echo hi | berth exec -i 1a2b3c4d5e6f -- cat"
+    )]
+    Exec {
+        /// A task id, a unique prefix of one (as `berth ps` shows it), or a task ARN.
+        task: String,
+        /// The container to run in (default: the task's only container, else its first
+        /// essential one).
+        #[arg(long)]
+        container: Option<String>,
+        /// Pass standard input to the command. Without -i and -t, both are on when
+        /// standard input and output are a terminal, and off otherwise (a pipe, a script).
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Give the command a terminal; the local one is in raw mode meanwhile (keys, Ctrl-C
+        /// included, go to the command; put back when it ends) and its size is forwarded.
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
     /// Set a service's desired count.
     Scale {
         service: String,
@@ -217,6 +245,7 @@ pub enum DeleteCommand {
     },
 }
 
-pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
+/// Runs a client command; its exit code (the command's own for `berth exec`).
+pub async fn run(command: ClientCommand) -> anyhow::Result<std::process::ExitCode> {
     commands::run(command).await
 }
