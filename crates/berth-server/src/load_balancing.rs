@@ -26,6 +26,7 @@ use berth_proto::{
 
 use futures_util::FutureExt;
 
+use crate::listener_serving::ServingReport;
 use crate::scheduler_loop::{panic_text, LoopName, PANIC_PAUSE};
 use crate::ControlPlane;
 
@@ -565,6 +566,8 @@ async fn apply_round(
     applied: &mut Applied,
 ) {
     let policy = &control_plane.privilege_policy;
+    // Read before the state, so the state is at least this revision.
+    let revision = *control_plane.store.watch().borrow();
     let (config, local_targets) = control_plane.store.read(|state| {
         (
             config_of(state, bind_ip, policy),
@@ -580,22 +583,36 @@ async fn apply_round(
             );
         }
     }
-    if applied.config.as_ref() != Some(&config) {
+    let answered = if applied.config.as_ref() != Some(&config) {
         match balancer.apply(config.clone()).await {
             Ok(()) => {
                 applied.config = Some(config);
                 applied.last_error = None;
+                true
             }
-            // A listener that cannot bind (port in use) is left out and retried on
-            // the next change or tick; everything else was applied and serves.
+            // A listener that cannot bind (port in use) is left out, reported as not
+            // serving and retried on the next change or tick; everything else was
+            // applied and serves.
             Err(error) => {
                 let text = error.to_string();
                 if applied.last_error.as_ref() != Some(&text) {
                     tracing::error!(%error, "the load balancer could not apply all of its configuration");
                     applied.last_error = Some(text);
                 }
+                matches!(
+                    error,
+                    berth_lb::LbError::Bind { .. } | berth_lb::LbError::Namespace { .. }
+                )
             }
         }
+    } else {
+        true
+    };
+    if answered {
+        control_plane.listener_serving.publish(ServingReport {
+            revision,
+            listeners: balancer.listener_statuses(),
+        });
     }
     let reporter = balancer.clone();
     let policy = policy.clone();
