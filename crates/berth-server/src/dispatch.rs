@@ -326,7 +326,10 @@ async fn check_bound(
     before: &State,
     result: &elbv2_api::ListenersResult,
 ) -> Result<(), Elbv2Error> {
-    let Some(listener_id) = result.listeners.first().and_then(|l| listener_id(&l.listener_arn))
+    let Some(listener_id) = result
+        .listeners
+        .first()
+        .and_then(|l| listener_id(&l.listener_arn))
     else {
         return Ok(());
     };
@@ -410,25 +413,26 @@ fn with_serving_state(
         let Some(id) = listener_id(&listener.listener_arn) else {
             continue;
         };
-        listener.serving_state = control_plane
-            .listener_serving
-            .status(&id)
-            .map(|status| match status {
-                berth_lb::ListenerStatus::Serving { .. } => ServingState {
-                    code: ServingCode::Serving,
-                    reason: None,
-                },
-                berth_lb::ListenerStatus::NotServing {
-                    failure,
-                    still_serving_at,
-                } => ServingState {
-                    code: ServingCode::NotServing,
-                    reason: Some(match still_serving_at {
-                        Some(old) => format!("{failure} (still serving at {old})"),
-                        None => failure.to_string(),
-                    }),
-                },
-            });
+        listener.serving_state =
+            control_plane
+                .listener_serving
+                .status(&id)
+                .map(|status| match status {
+                    berth_lb::ListenerStatus::Serving { .. } => ServingState {
+                        code: ServingCode::Serving,
+                        reason: None,
+                    },
+                    berth_lb::ListenerStatus::NotServing {
+                        failure,
+                        still_serving_at,
+                    } => ServingState {
+                        code: ServingCode::NotServing,
+                        reason: Some(match still_serving_at {
+                            Some(old) => format!("{failure} (still serving at {old})"),
+                            None => failure.to_string(),
+                        }),
+                    },
+                });
     }
     result
 }
@@ -546,9 +550,13 @@ pub async fn dispatch_query(
         "ModifyTargetGroupAttributes" => {
             answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group_attributes).await
         }
-        "CreateListener" => answer_bound_listener(cp, r, f, &action, id, elbv2::create_listener).await,
+        "CreateListener" => {
+            answer_bound_listener(cp, r, f, &action, id, elbv2::create_listener).await
+        }
         "DescribeListeners" => answer_described_listeners(cp, r, f, &action, id).await,
-        "ModifyListener" => answer_bound_listener(cp, r, f, &action, id, elbv2::modify_listener).await,
+        "ModifyListener" => {
+            answer_bound_listener(cp, r, f, &action, id, elbv2::modify_listener).await
+        }
         "DeleteListener" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_listener).await,
         "DescribeListenerAttributes" => {
             answer_elbv2(cp, r, f, &action, id, elbv2::describe_listener_attributes).await

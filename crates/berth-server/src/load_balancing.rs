@@ -594,6 +594,9 @@ async fn apply_round(
             // serving and retried on the next change or tick; everything else was
             // applied and serves.
             Err(error) => {
+                // What runs is neither the old config nor this one: the next round
+                // applies again, even if the store goes back to the old one.
+                applied.config = None;
                 let text = error.to_string();
                 if applied.last_error.as_ref() != Some(&text) {
                     tracing::error!(%error, "the load balancer could not apply all of its configuration");
