@@ -15,6 +15,7 @@ use crate::config::{LbConfig, Limits, ListenerConfig, ListenerProtocol, Stickine
 use crate::error::LbError;
 use crate::health::TargetHealth;
 use crate::listener::{self, ListenerContext, Routing};
+use crate::listener_status::{BindFailure, ListenerStatus};
 use crate::routing::Routes;
 use crate::target_group::TargetGroup;
 
@@ -43,6 +44,8 @@ struct Inner {
 struct Running {
     listeners: HashMap<String, RunningListener>,
     groups: HashMap<String, Arc<TargetGroup>>,
+    /// Every configured listener's status after the last `apply`, bound or not.
+    statuses: HashMap<String, ListenerStatus>,
     shut_down: bool,
 }
 
@@ -115,7 +118,9 @@ impl LoadBalancer {
     /// Makes the running listeners, target groups and targets match `config`.
     ///
     /// New listeners bind first: one whose address cannot be bound is left out (a moved
-    /// one keeps its old socket) and named in the error; everything else is applied.
+    /// one keeps its old socket), named in the error and recorded as not serving (see
+    /// [`LoadBalancer::listener_statuses`]); everything else is applied. A later `apply`
+    /// tries it again, even with the same config.
     /// Removed listeners close (with their connections). Unchanged targets keep their
     /// health; new ones start `Initial`; removed ones drain for the group's
     /// deregistration delay.
@@ -166,6 +171,7 @@ impl LoadBalancer {
         let mut bound = Vec::new();
         let mut deferred = Vec::new();
         let mut bind_error = None;
+        let mut failures: HashMap<String, BindFailure> = HashMap::new();
         for listener in to_start {
             if releasing.contains(&(listener.namespace.clone(), listener.bind)) {
                 deferred.push(listener);
@@ -175,6 +181,9 @@ impl LoadBalancer {
                 Ok(socket) => bound.push((listener, socket)),
                 Err(error) => {
                     replaced.retain(|id| *id != listener.id);
+                    if let Some(failure) = BindFailure::of(&error, listener.bind) {
+                        failures.insert(listener.id.clone(), failure);
+                    }
                     bind_error.get_or_insert(error);
                 }
             }
@@ -218,11 +227,24 @@ impl LoadBalancer {
                 let keep = wanted_listeners.contains_key(id.as_str()) && !replaced.contains(&id);
                 if keep {
                     let wanted = wanted_listeners[id.as_str()];
-                    let routing = routing_of(wanted, &running.groups);
                     if let Some(listener) = running.listeners.get_mut(&id) {
+                        if failures.contains_key(&id) {
+                            // Moved, but the new address is not bound: it keeps its old
+                            // socket (and the address it remembers, so the next `apply`
+                            // tries the move again), and new routes if it speaks the same.
+                            if listener.config.protocol != wanted.protocol {
+                                continue;
+                            }
+                            let mut kept = wanted.clone();
+                            kept.bind = listener.config.bind;
+                            kept.namespace = listener.config.namespace.clone();
+                            listener.config = kept;
+                        } else {
+                            listener.config = wanted.clone();
+                        }
+                        let routing = routing_of(&listener.config, &running.groups);
                         listener.context.route.store(routing);
                         listener.context.set_idle_timeout(wanted.idle_timeout);
-                        listener.config = wanted.clone();
                     }
                 } else if let Some(listener) = running.listeners.remove(&id) {
                     listener.context.cancel.cancel();
@@ -245,12 +267,33 @@ impl LoadBalancer {
                     running.listeners.insert(started.config.id.clone(), started);
                 }
                 Err(error) => {
+                    if let Some(failure) = BindFailure::of(&error, listener.bind) {
+                        failures.insert(listener.id.clone(), failure);
+                    }
                     bind_error.get_or_insert(error);
                 }
             }
         }
         {
-            let running = self.running();
+            let mut running = self.running();
+            let running = &mut *running;
+            running.statuses = config
+                .listeners
+                .iter()
+                .filter_map(|wanted| {
+                    let serving_at = running.listeners.get(&wanted.id).map(|l| l.local_addr);
+                    let status = match failures.remove(&wanted.id) {
+                        Some(failure) => ListenerStatus::NotServing {
+                            failure,
+                            still_serving_at: serving_at,
+                        },
+                        None => ListenerStatus::Serving {
+                            local_addr: serving_at?,
+                        },
+                    };
+                    Some((wanted.id.clone(), status))
+                })
+                .collect();
             let used: HashSet<&str> = running
                 .listeners
                 .values()
@@ -323,6 +366,17 @@ impl LoadBalancer {
         self.inner.events.subscribe()
     }
 
+    /// Whether each configured listener serves at its address, and why not when it does
+    /// not, as of the last `apply`.
+    pub fn listener_statuses(&self) -> HashMap<String, ListenerStatus> {
+        self.running().statuses.clone()
+    }
+
+    /// One listener's status as of the last `apply`; `None` if it is not configured.
+    pub fn listener_status(&self, listener_id: &str) -> Option<ListenerStatus> {
+        self.running().statuses.get(listener_id).cloned()
+    }
+
     /// The bound address of a listener (useful when it was configured with port 0).
     pub fn local_addr(&self, listener_id: &str) -> Option<SocketAddr> {
         self.running()
@@ -342,6 +396,7 @@ impl LoadBalancer {
                 group.close();
             }
             running.groups.clear();
+            running.statuses.clear();
             running.listeners.drain().map(|(_, l)| l.task).collect()
         };
         self.inner.root.cancel();

@@ -11,6 +11,7 @@ mod error;
 mod health;
 mod http_proxy;
 mod listener;
+mod listener_status;
 mod pool;
 mod routing;
 mod selection;
@@ -27,6 +28,7 @@ pub use config::{
 };
 pub use error::{ErrorOrigin, LbError, ProxyError, ProxyErrorKind, RetrySafety};
 pub use health::{TargetHealth, TargetState};
+pub use listener_status::{BindFailure, ListenerStatus};
 pub use routing::{
     Action, Cidr, Condition, FixedResponse, Pattern, Redirect, RequestView, Route, Routes, Rule,
     WeightedGroup,

@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use berth_lb::{
-    HealthProtocol, LbConfig, LbError, Limits, ListenerConfig, ListenerProtocol, LoadBalancer,
-    TargetConfig, TargetState,
+    BindFailure, HealthProtocol, LbConfig, LbError, Limits, ListenerConfig, ListenerProtocol,
+    ListenerStatus, LoadBalancer, TargetConfig, TargetState,
 };
 use common::*;
 use hyper::StatusCode;
@@ -126,6 +126,25 @@ async fn a_port_in_use_leaves_that_listener_out_names_it_and_applies_the_rest() 
     // the new target, and the old one drains.
     assert_eq!(lb.local_addr("web"), Some(addr));
     assert!(lb.local_addr("second").is_none());
+    // Each listener's status says which serves and why the other does not.
+    assert_eq!(
+        lb.listener_status("web"),
+        Some(ListenerStatus::Serving { local_addr: addr })
+    );
+    assert_eq!(
+        lb.listener_status("second"),
+        Some(ListenerStatus::NotServing {
+            failure: BindFailure {
+                addr: occupied_addr,
+                reason: "Address already in use".to_string(),
+            },
+            still_serving_at: None,
+        })
+    );
+    assert_eq!(
+        format!("{}", not_serving_failure(&lb, "second")),
+        format!("{occupied_addr}: Address already in use")
+    );
     wait_for(&lb, "tg", |health| {
         state_of(health, "b") == Some(TargetState::Healthy)
     })
@@ -134,12 +153,24 @@ async fn a_port_in_use_leaves_that_listener_out_names_it_and_applies_the_rest() 
 
     // Once the port is free, applying the same config again starts the listener.
     drop(occupied);
-    lb.apply(changed).await.unwrap();
+    lb.apply(changed.clone()).await.unwrap();
     assert_eq!(lb.local_addr("second"), Some(occupied_addr));
+    assert_eq!(
+        lb.listener_status("second"),
+        Some(ListenerStatus::Serving {
+            local_addr: occupied_addr
+        })
+    );
     assert_eq!(
         get(occupied_addr, "/").await,
         (StatusCode::OK, "b".to_string())
     );
+
+    // A listener taken out of the config has no status any more.
+    changed.listeners.retain(|l| l.id != "second");
+    lb.apply(changed).await.unwrap();
+    assert_eq!(lb.listener_status("second"), None);
+    assert_eq!(lb.listener_statuses().len(), 1);
     lb.shutdown().await;
 }
 
@@ -155,11 +186,44 @@ async fn a_listener_moved_to_a_taken_port_keeps_its_old_socket() {
 
     let occupied = TcpListener::bind("127.0.0.1:0").await.unwrap();
     config.listeners[0].bind = occupied.local_addr().unwrap();
-    let error = lb.apply(config).await.unwrap_err();
+    let occupied_addr = occupied.local_addr().unwrap();
+    let error = lb.apply(config.clone()).await.unwrap_err();
     assert!(matches!(error, LbError::Bind { .. }), "{error}");
     assert_eq!(lb.local_addr("web"), Some(addr));
     assert_eq!(get(addr, "/").await, (StatusCode::OK, "a".to_string()));
+    // Not serving where it is configured, still serving where it was.
+    match lb.listener_status("web") {
+        Some(ListenerStatus::NotServing {
+            failure,
+            still_serving_at,
+        }) => {
+            assert_eq!(failure.addr, occupied_addr);
+            assert_eq!(still_serving_at, Some(addr));
+        }
+        other => panic!("the moved listener should not serve at its new port: {other:?}"),
+    }
+
+    // Once the new port is free, the same config moves it there.
+    drop(occupied);
+    lb.apply(config).await.unwrap();
+    assert_eq!(
+        lb.listener_status("web"),
+        Some(ListenerStatus::Serving {
+            local_addr: occupied_addr
+        })
+    );
+    assert_eq!(
+        get(occupied_addr, "/").await,
+        (StatusCode::OK, "a".to_string())
+    );
     lb.shutdown().await;
+}
+
+fn not_serving_failure(lb: &LoadBalancer, listener_id: &str) -> BindFailure {
+    match lb.listener_status(listener_id) {
+        Some(ListenerStatus::NotServing { failure, .. }) => failure,
+        other => panic!("{listener_id} should not be serving: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use berth_core::ecs::{Context, EcsResult};
 use berth_core::{ArnScope, Command, EcsError, ErrorCode, PrivilegePolicy, State};
 use berth_store::{Store, StoreError};
 
+use crate::listener_serving::ListenerServing;
 use crate::scheduler_loop::LoopName;
 use crate::{now, RandomIds};
 
@@ -29,6 +30,8 @@ pub struct ControlPlane {
     pub account_id: String,
     pub default_region: String,
     pub privilege_policy: PrivilegePolicy,
+    /// What the balancer beside this control plane says of each listener's socket.
+    pub listener_serving: ListenerServing,
     logs: RwLock<Option<Arc<dyn LogSource>>>,
     scheduler_panics: AtomicU64,
     load_balancer_panics: AtomicU64,
@@ -46,6 +49,7 @@ impl ControlPlane {
             account_id,
             default_region,
             privilege_policy,
+            listener_serving: ListenerServing::default(),
             logs: RwLock::new(None),
             scheduler_panics: AtomicU64::new(0),
             load_balancer_panics: AtomicU64::new(0),

@@ -10,6 +10,7 @@ use berth_core::{EcsError, State};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::listener_serving::BIND_ANSWER_WAIT;
 use crate::ControlPlane;
 
 /// An error answer: HTTP status, `__type` and a message naming what is wrong.
@@ -285,6 +286,177 @@ where
     }
 }
 
+/// CreateListener and ModifyListener: stored as any action; then, when a balancer runs
+/// beside this control plane and the listener's port is new, answered only once the
+/// balancer has tried to bind it (waiting at most `BIND_ANSWER_WAIT`). A port it cannot
+/// bind fails the request and is taken back: a created listener is removed, a modified
+/// one put back as it was, so a failed request leaves nothing changed, as a refused one.
+async fn answer_bound_listener<Req>(
+    control_plane: &ControlPlane,
+    region: &str,
+    form: &Form,
+    name: &str,
+    request_id: &str,
+    action: fn(&State, Req, &mut Context) -> Elbv2Result<elbv2_api::ListenersResult>,
+) -> QueryAnswer
+where
+    Req: FromForm + Clone + Send + 'static,
+{
+    let before = control_plane.store.snapshot();
+    let answer = match run_elbv2(control_plane, region, form, action).await {
+        Ok(result) => match check_bound(control_plane, &before, &result).await {
+            Ok(()) => Ok(with_serving_state(control_plane, result)),
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    match answer {
+        Ok(result) => QueryAnswer {
+            status: 200,
+            document: elbv2_api::response_document(name, &result, request_id),
+        },
+        Err(error) => query_error(&error, request_id),
+    }
+}
+
+/// Waits for the balancer's word on the listener `result` names, if its port is new
+/// since `before`; takes the change back if the balancer cannot bind it.
+async fn check_bound(
+    control_plane: &ControlPlane,
+    before: &State,
+    result: &elbv2_api::ListenersResult,
+) -> Result<(), Elbv2Error> {
+    let Some(listener_id) = result
+        .listeners
+        .first()
+        .and_then(|l| listener_id(&l.listener_arn))
+    else {
+        return Ok(());
+    };
+    let previous = before.listeners.get(&listener_id).cloned();
+    let Some(stored) = control_plane
+        .store
+        .read(|state| state.listeners.get(&listener_id).cloned())
+    else {
+        return Ok(());
+    };
+    if previous.as_ref().is_some_and(|p| p.port == stored.port) {
+        return Ok(());
+    }
+    let revision = *control_plane.store.watch().borrow();
+    let status = control_plane
+        .listener_serving
+        .status_after(revision, &listener_id, BIND_ANSWER_WAIT)
+        .await;
+    let Some(berth_lb::ListenerStatus::NotServing { failure, .. }) = status else {
+        return Ok(());
+    };
+    // Taken back only if nobody changed it since.
+    let undo = {
+        let stored = stored.clone();
+        let previous = previous.clone();
+        move |state: &State, _: &mut Context| {
+            let commands = match (state.listeners.get(&stored.id), &previous) {
+                (Some(now), None) if *now == stored => {
+                    vec![berth_core::Command::RemoveListener(stored.id.clone())]
+                }
+                (Some(now), Some(previous)) if *now == stored => {
+                    vec![berth_core::Command::PutListener(Box::new(previous.clone()))]
+                }
+                _ => Vec::new(),
+            };
+            Ok::<_, std::convert::Infallible>((commands, ()))
+        }
+    };
+    let region = control_plane.default_region.clone();
+    if let Err(store_error) = control_plane.transact(&region, undo).await {
+        tracing::error!(error = %store_error, "store write failed");
+        return Err(Elbv2Error::new(
+            Elbv2ErrorCode::InternalFailure,
+            format!(
+                "the load balancer cannot bind port {} ({failure}), and the store could not take the change back",
+                stored.port
+            ),
+        ));
+    }
+    let message = match previous {
+        None => format!(
+            "Port {} cannot be bound by berth's load balancer: {failure}; the listener was not created",
+            stored.port
+        ),
+        Some(previous) => format!(
+            "Port {} cannot be bound by berth's load balancer: {failure}; the listener keeps port {}",
+            stored.port, previous.port
+        ),
+    };
+    Err(Elbv2Error::new(
+        Elbv2ErrorCode::InvalidConfigurationRequest,
+        message,
+    ))
+}
+
+/// The listener id at the end of a listener ARN.
+fn listener_id(arn: &str) -> Option<String> {
+    match elbv2::parse_elbv2_arn(arn) {
+        Some(elbv2::Elbv2Ref::Listener { id, .. }) => Some(id),
+        _ => None,
+    }
+}
+
+/// Adds the balancer's word on each listener (berth's own `BerthServingState`).
+fn with_serving_state(
+    control_plane: &ControlPlane,
+    mut result: elbv2_api::ListenersResult,
+) -> elbv2_api::ListenersResult {
+    use elbv2_api::{ServingCode, ServingState};
+    for listener in &mut result.listeners {
+        let Some(id) = listener_id(&listener.listener_arn) else {
+            continue;
+        };
+        listener.serving_state =
+            control_plane
+                .listener_serving
+                .status(&id)
+                .map(|status| match status {
+                    berth_lb::ListenerStatus::Serving { .. } => ServingState {
+                        code: ServingCode::Serving,
+                        reason: None,
+                    },
+                    berth_lb::ListenerStatus::NotServing {
+                        failure,
+                        still_serving_at,
+                    } => ServingState {
+                        code: ServingCode::NotServing,
+                        reason: Some(match still_serving_at {
+                            Some(old) => format!("{failure} (still serving at {old})"),
+                            None => failure.to_string(),
+                        }),
+                    },
+                });
+    }
+    result
+}
+
+async fn answer_described_listeners(
+    control_plane: &ControlPlane,
+    region: &str,
+    form: &Form,
+    name: &str,
+    request_id: &str,
+) -> QueryAnswer {
+    match run_elbv2(control_plane, region, form, elbv2::describe_listeners).await {
+        Ok(result) => QueryAnswer {
+            status: 200,
+            document: elbv2_api::response_document(
+                name,
+                &with_serving_state(control_plane, result),
+                request_id,
+            ),
+        },
+        Err(error) => query_error(&error, request_id),
+    }
+}
+
 /// Routes an awsQuery request (ELBv2) by its `Action` parameter.
 pub async fn dispatch_query(
     control_plane: &ControlPlane,
@@ -378,9 +550,13 @@ pub async fn dispatch_query(
         "ModifyTargetGroupAttributes" => {
             answer_elbv2(cp, r, f, &action, id, elbv2::modify_target_group_attributes).await
         }
-        "CreateListener" => answer_elbv2(cp, r, f, &action, id, elbv2::create_listener).await,
-        "DescribeListeners" => answer_elbv2(cp, r, f, &action, id, elbv2::describe_listeners).await,
-        "ModifyListener" => answer_elbv2(cp, r, f, &action, id, elbv2::modify_listener).await,
+        "CreateListener" => {
+            answer_bound_listener(cp, r, f, &action, id, elbv2::create_listener).await
+        }
+        "DescribeListeners" => answer_described_listeners(cp, r, f, &action, id).await,
+        "ModifyListener" => {
+            answer_bound_listener(cp, r, f, &action, id, elbv2::modify_listener).await
+        }
         "DeleteListener" => answer_elbv2(cp, r, f, &action, id, elbv2::delete_listener).await,
         "DescribeListenerAttributes" => {
             answer_elbv2(cp, r, f, &action, id, elbv2::describe_listener_attributes).await

@@ -16,6 +16,7 @@ mod dispatch_tests;
 mod http;
 pub mod join_token;
 mod listener;
+mod listener_serving;
 #[cfg(test)]
 mod listener_tests;
 mod load_balancing;
@@ -35,6 +36,7 @@ pub use control_plane::{ControlPlane, LogSource};
 pub use dispatch::{dispatch, dispatch_query, ApiError, QueryAnswer};
 pub use http::{serve, serve_with, MAX_BODY_BYTES};
 pub use listener::{raise_descriptor_limit, ApiLimits, ApiTransport};
+pub use listener_serving::{ListenerServing, ServingReport};
 pub use load_balancing::{balancer_config, edge_lb_config, lb_config, run_load_balancer};
 pub use local_link::{assignments_of, service_endpoints, LocalLink};
 pub use node_liveness::{run_node_liveness, NodeLiveness, DEFAULT_HEARTBEAT_TIMEOUT};

@@ -26,6 +26,7 @@ use berth_proto::{
 
 use futures_util::FutureExt;
 
+use crate::listener_serving::ServingReport;
 use crate::scheduler_loop::{panic_text, LoopName, PANIC_PAUSE};
 use crate::ControlPlane;
 
@@ -565,6 +566,8 @@ async fn apply_round(
     applied: &mut Applied,
 ) {
     let policy = &control_plane.privilege_policy;
+    // Read before the state, so the state is at least this revision.
+    let revision = *control_plane.store.watch().borrow();
     let (config, local_targets) = control_plane.store.read(|state| {
         (
             config_of(state, bind_ip, policy),
@@ -580,22 +583,39 @@ async fn apply_round(
             );
         }
     }
-    if applied.config.as_ref() != Some(&config) {
+    let answered = if applied.config.as_ref() != Some(&config) {
         match balancer.apply(config.clone()).await {
             Ok(()) => {
                 applied.config = Some(config);
                 applied.last_error = None;
+                true
             }
-            // A listener that cannot bind (port in use) is left out and retried on
-            // the next change or tick; everything else was applied and serves.
+            // A listener that cannot bind (port in use) is left out, reported as not
+            // serving and retried on the next change or tick; everything else was
+            // applied and serves.
             Err(error) => {
+                // What runs is neither the old config nor this one: the next round
+                // applies again, even if the store goes back to the old one.
+                applied.config = None;
                 let text = error.to_string();
                 if applied.last_error.as_ref() != Some(&text) {
                     tracing::error!(%error, "the load balancer could not apply all of its configuration");
                     applied.last_error = Some(text);
                 }
+                matches!(
+                    error,
+                    berth_lb::LbError::Bind { .. } | berth_lb::LbError::Namespace { .. }
+                )
             }
         }
+    } else {
+        true
+    };
+    if answered {
+        control_plane.listener_serving.publish(ServingReport {
+            revision,
+            listeners: balancer.listener_statuses(),
+        });
     }
     let reporter = balancer.clone();
     let policy = policy.clone();
@@ -1136,6 +1156,111 @@ mod tests {
         assert_eq!(bound.port(), port);
         tokio::net::TcpStream::connect(bound).await.unwrap();
         assert_eq!(cp.loop_panics(LoopName::LoadBalancerConfig), 1);
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_listener_whose_port_cannot_be_bound_is_refused_and_nothing_is_stored() {
+        let cp = Arc::new(ControlPlane::in_memory());
+        let lb = elbv2(&cp, "Action=CreateLoadBalancer&Name=lb", "LoadBalancerArn").await;
+        let fixed = "&DefaultActions.member.1.Type=fixed-response\
+                     &DefaultActions.member.1.FixedResponseConfig.StatusCode=200";
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listener = elbv2(
+            &cp,
+            &format!("Action=CreateListener&LoadBalancerArn={lb}&Protocol=HTTP&Port={free}{fixed}"),
+            "ListenerArn",
+        )
+        .await;
+        let listener_id = listener.rsplit('/').next().unwrap().to_string();
+        let balancer = LoadBalancer::new(berth_lb::Limits::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_load_balancer(
+            cp.clone(),
+            balancer.clone(),
+            "127.0.0.1".parse().unwrap(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while !cp
+                .listener_serving
+                .status(&listener_id)
+                .is_some_and(|status| status.is_serving())
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the balancer reports the listener serving");
+
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held_port = held.local_addr().unwrap().port();
+        let refused = |body: String| {
+            let cp = cp.clone();
+            async move { dispatch_query(&cp, "us-east-1", body.as_bytes(), "test").await }
+        };
+        let created = refused(format!(
+            "Action=CreateListener&LoadBalancerArn={lb}&Protocol=HTTP&Port={held_port}{fixed}"
+        ))
+        .await;
+        assert_eq!(created.status, 400, "{}", created.document);
+        for words in [
+            "InvalidConfigurationRequest".to_string(),
+            format!("127.0.0.1:{held_port}: Address already in use"),
+            "the listener was not created".to_string(),
+        ] {
+            assert!(created.document.contains(&words), "{}", created.document);
+        }
+        let ports = |cp: &ControlPlane| {
+            cp.store
+                .read(|state| state.listeners.values().map(|l| l.port).collect::<Vec<_>>())
+        };
+        assert_eq!(ports(&cp), vec![free]);
+
+        let moved = refused(format!(
+            "Action=ModifyListener&ListenerArn={listener}&Port={held_port}"
+        ))
+        .await;
+        assert_eq!(moved.status, 400, "{}", moved.document);
+        assert!(
+            moved
+                .document
+                .contains(&format!("the listener keeps port {free}")),
+            "{}",
+            moved.document
+        );
+        assert_eq!(ports(&cp), vec![free]);
+        assert_eq!(
+            balancer.local_addr(&listener_id).map(|addr| addr.port()),
+            Some(free)
+        );
+
+        // Put back, it serves where it was, and DescribeListeners says so in berth's own
+        // element.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let described =
+                    refused(format!("Action=DescribeListeners&LoadBalancerArn={lb}")).await;
+                assert_eq!(described.status, 200, "{}", described.document);
+                if described
+                    .document
+                    .contains("<BerthServingState><Code>serving</Code></BerthServingState>")
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("DescribeListeners shows the listener serving again");
+        drop(held);
         stop.send(()).unwrap();
         task.await.unwrap();
     }

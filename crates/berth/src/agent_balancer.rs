@@ -91,6 +91,9 @@ pub async fn run(
                     apply_error = Some(text);
                 }
                 have = None;
+                // What runs is neither the old config nor this one: apply again even
+                // if the server goes back to the old one.
+                applied = None;
                 if pause(&mut shutdown).await {
                     break;
                 }

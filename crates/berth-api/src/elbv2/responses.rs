@@ -128,6 +128,34 @@ pub struct Listener {
     pub port: i64,
     pub protocol: String,
     pub default_actions: Vec<Action>,
+    /// berth's own element, not ELBv2's: whether berth's load balancer serves the
+    /// listener at its port (the aws CLI, boto3 and the Go SDK skip elements they do
+    /// not know). `None` when no balancer has answered for it.
+    pub serving_state: Option<ServingState>,
+}
+
+/// Whether a listener's port is bound: `BerthServingState`, shaped like a load
+/// balancer's `State` (`Code`, `Reason`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServingState {
+    pub code: ServingCode,
+    /// Why it does not serve, e.g. `0.0.0.0:8300: Address already in use`.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServingCode {
+    Serving,
+    NotServing,
+}
+
+impl ServingCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServingCode::Serving => "serving",
+            ServingCode::NotServing => "not_serving",
+        }
+    }
 }
 
 impl Action {
@@ -216,6 +244,12 @@ impl Listener {
         w.list("DefaultActions", &self.default_actions, |w, action| {
             action.write(w)
         });
+        if let Some(state) = &self.serving_state {
+            w.open("BerthServingState");
+            w.text("Code", state.code.as_str());
+            w.optional_text("Reason", state.reason.as_deref());
+            w.close("BerthServingState");
+        }
     }
 }
 

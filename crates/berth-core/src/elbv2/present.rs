@@ -85,6 +85,8 @@ pub(crate) fn listener(
         port: i64::from(listener.port),
         protocol: listener.protocol.as_elbv2().to_string(),
         default_actions: vec![action(state, scope, &listener.default_action)],
+        // Runtime truth, not stored: the API edge adds it.
+        serving_state: None,
     })
 }
 

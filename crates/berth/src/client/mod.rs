@@ -87,7 +87,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         endpoint: Endpoint,
     },
-    /// Show the cluster -> service -> task -> container tree with status, health (a load-balanced task's target health too) and ports.
+    /// Show the cluster -> service -> task -> container tree with status, health (a load-balanced task's target health too) and ports, then any listener the load balancer cannot serve, with the reason.
     Ps {
         /// Every cluster, also when --cluster (or BERTH_CLUSTER) selects one; without a
         /// selected cluster every cluster is shown anyway.

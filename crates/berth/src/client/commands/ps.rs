@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
+use anyhow::Context;
+
 use berth_api::{
     Deployment, DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse,
     ListRequest, ListServicesRequest, ListServicesResponse, Service, Task,
@@ -58,7 +60,101 @@ pub async fn run(client: &ApiClient, all: bool) -> anyhow::Result<()> {
     let now = now_epoch_seconds();
     let text: Vec<String> = views.iter().map(|view| render(view, now, colour)).collect();
     print!("{}", text.join("\n"));
+    let not_serving = listeners_not_serving(client).await?;
+    print!("{}", render_listeners_not_serving(&not_serving));
     Ok(())
+}
+
+/// A listener berth's load balancer does not serve at its port, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListenerNotServing {
+    pub load_balancer: String,
+    pub protocol: String,
+    pub port: i64,
+    pub reason: String,
+}
+
+/// Every listener whose `BerthServingState` says it is not served, by load balancer.
+async fn listeners_not_serving(client: &ApiClient) -> anyhow::Result<Vec<ListenerNotServing>> {
+    let mut load_balancers = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut params = Vec::new();
+        if let Some(marker) = marker.take() {
+            params.push(("Marker".to_string(), marker));
+        }
+        let document = client
+            .elbv2("DescribeLoadBalancers", params)
+            .await
+            .context("describing the load balancers")?;
+        let root = XmlElement::parse(&document)?;
+        let result = root.child("DescribeLoadBalancersResult");
+        for member in result
+            .map(|r| r.members(&["LoadBalancers"]))
+            .unwrap_or_default()
+        {
+            if let (Some(arn), Some(name)) = (
+                member.text_at(&["LoadBalancerArn"]),
+                member.text_at(&["LoadBalancerName"]),
+            ) {
+                load_balancers.push((arn.to_string(), name.to_string()));
+            }
+        }
+        match result.and_then(|r| r.text_at(&["NextMarker"])) {
+            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    load_balancers.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut not_serving = Vec::new();
+    for (arn, name) in load_balancers {
+        let params = vec![("LoadBalancerArn".to_string(), arn)];
+        let document = match client.elbv2("DescribeListeners", params).await {
+            Ok(document) => document,
+            // Deleted since it was listed.
+            Err(error) if is_elbv2_error(&error, "LoadBalancerNotFound") => continue,
+            Err(error) => return Err(error.context(format!("describing the listeners of {name}"))),
+        };
+        let root = XmlElement::parse(&document)?;
+        let Some(result) = root.child("DescribeListenersResult") else {
+            anyhow::bail!("berth's answer to DescribeListeners has no DescribeListenersResult");
+        };
+        for member in result.members(&["Listeners"]) {
+            if member.text_at(&["BerthServingState", "Code"]) != Some("not_serving") {
+                continue;
+            }
+            not_serving.push(ListenerNotServing {
+                load_balancer: name.clone(),
+                protocol: member
+                    .text_at(&["Protocol"])
+                    .unwrap_or_default()
+                    .to_string(),
+                port: member.number_at(&["Port"]).unwrap_or_default(),
+                reason: member
+                    .text_at(&["BerthServingState", "Reason"])
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
+    }
+    Ok(not_serving)
+}
+
+/// The listeners not served, each under its load balancer; nothing when all serve.
+pub(super) fn render_listeners_not_serving(listeners: &[ListenerNotServing]) -> String {
+    let mut text = String::new();
+    let mut current: Option<&str> = None;
+    for listener in listeners {
+        if current != Some(listener.load_balancer.as_str()) {
+            text.push_str(&format!("\nload balancer {}\n", listener.load_balancer));
+            current = Some(&listener.load_balancer);
+        }
+        text.push_str(&format!(
+            "  listener {}:{}  not serving: {}\n",
+            listener.protocol, listener.port, listener.reason
+        ));
+    }
+    text
 }
 
 pub(super) async fn list_clusters(client: &ApiClient) -> anyhow::Result<Vec<String>> {
@@ -911,6 +1007,25 @@ our-project
                 && first_stopped.contains("STOPPED")
                 && first_stopped.ends_with("member:2  0s ago"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn listeners_not_served_show_under_their_load_balancer_with_the_reason() {
+        let listener = |load_balancer: &str, port: i64| ListenerNotServing {
+            load_balancer: load_balancer.to_string(),
+            protocol: "HTTP".to_string(),
+            port,
+            reason: format!("0.0.0.0:{port}: Address already in use"),
+        };
+        assert_eq!(render_listeners_not_serving(&[]), "");
+        assert_eq!(
+            render_listeners_not_serving(&[
+                listener("api", 8300),
+                listener("api", 8301),
+                listener("web", 9000)
+            ]),
+            "\nload balancer api\n  listener HTTP:8300  not serving: 0.0.0.0:8300: Address already in use\n  listener HTTP:8301  not serving: 0.0.0.0:8301: Address already in use\n\nload balancer web\n  listener HTTP:9000  not serving: 0.0.0.0:9000: Address already in use\n"
         );
     }
 
