@@ -12,6 +12,7 @@ mod ps;
 mod restart;
 mod scale;
 mod stop;
+mod top;
 
 use anyhow::bail;
 use berth_api::{
@@ -47,6 +48,18 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
                 tail,
             };
             logs::run(&ApiClient::from_flags(&endpoint)?, &target, options).await
+        }
+        ClientCommand::Top {
+            target,
+            no_stream,
+            endpoint,
+        } => {
+            top::run(
+                &ApiClient::from_flags(&endpoint)?,
+                target.as_deref(),
+                no_stream,
+            )
+            .await
         }
         ClientCommand::Scale {
             service,

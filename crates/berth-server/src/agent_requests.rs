@@ -1,25 +1,26 @@
-//! `berth logs` under `berth server`: the output of a task is on the machine that runs
-//! it, and the server cannot call its agents (they call it). So each agent long-polls
-//! for the log requests of its own tasks (`/v1/log-requests`) and posts each answer
-//! (`/v1/log-answer`); GetTaskLogs waits for that answer, up to `ANSWER_TIMEOUT`.
+//! What the API asks of the agent that runs a task under `berth server`: its output
+//! (`berth logs`) and its containers' live figures (`berth top`) are on the machine
+//! that runs it, and the server cannot call its agents (they call it). So each agent
+//! long-polls for the requests about its own tasks (`/v1/log-requests`) and posts each
+//! answer (`/v1/log-answer`); the caller waits for that answer, up to `ANSWER_TIMEOUT`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_api::LogLine;
-use berth_proto::remote::{LogAnswer, LogRequest, TaskLogLine};
+use berth_api::{ContainerStats, LogLine};
+use berth_proto::remote::{TaskAnswer, TaskContainerStats, TaskLogLine, TaskRequest};
 use berth_store::Store;
 use tokio::sync::{oneshot, Notify};
 
-use crate::control_plane::LogSource;
+use crate::control_plane::TaskAgents;
 
-/// How long GetTaskLogs waits for the agent's answer.
+/// How long a caller waits for the agent's answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The log requests on their way to agents, and the callers waiting for answers.
-pub struct RemoteLogs {
+/// The requests on their way to agents, and the callers waiting for answers.
+pub struct AgentRequests {
     store: Arc<Store>,
     inner: Mutex<Inner>,
 }
@@ -28,11 +29,11 @@ pub struct RemoteLogs {
 struct Inner {
     next_id: u64,
     /// Per node: the requests its agent has not fetched yet.
-    queued: HashMap<String, Vec<LogRequest>>,
+    queued: HashMap<String, Vec<TaskRequest>>,
     /// Per node: wakes its agent's poll.
     wakers: HashMap<String, Arc<Notify>>,
     /// Per request id: the node asked, and who waits for the answer.
-    waiting: HashMap<u64, (String, oneshot::Sender<LogAnswer>)>,
+    waiting: HashMap<u64, (String, oneshot::Sender<TaskAnswer>)>,
 }
 
 /// Why an answer was not taken.
@@ -44,9 +45,9 @@ pub enum AnswerRefused {
     OtherNode(u64),
 }
 
-impl RemoteLogs {
-    pub fn new(store: Arc<Store>) -> RemoteLogs {
-        RemoteLogs {
+impl AgentRequests {
+    pub fn new(store: Arc<Store>) -> AgentRequests {
+        AgentRequests {
             store,
             inner: Mutex::new(Inner::default()),
         }
@@ -68,7 +69,7 @@ impl RemoteLogs {
 
     /// The requests for `node_id`'s agent: at once if some are queued, else the first
     /// to come within `timeout` (none when it passes).
-    pub async fn next_requests(&self, node_id: &str, timeout: Duration) -> Vec<LogRequest> {
+    pub async fn next_requests(&self, node_id: &str, timeout: Duration) -> Vec<TaskRequest> {
         let waker = self.waker(node_id);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -86,7 +87,7 @@ impl RemoteLogs {
     }
 
     /// Hands `answer` from `node_id` to whoever waits for it.
-    pub fn answer(&self, node_id: &str, answer: LogAnswer) -> Result<(), AnswerRefused> {
+    pub fn answer(&self, node_id: &str, answer: TaskAnswer) -> Result<(), AnswerRefused> {
         let mut inner = self.lock();
         match inner.waiting.get(&answer.id) {
             None => return Err(AnswerRefused::Unknown(answer.id)),
@@ -103,7 +104,7 @@ impl RemoteLogs {
     }
 
     /// Asks `node_id`'s agent; its answer, or an error once `ANSWER_TIMEOUT` passes.
-    async fn ask(&self, node_id: &str, mut request: LogRequest) -> Result<LogAnswer, String> {
+    async fn ask(&self, node_id: &str, mut request: TaskRequest) -> Result<TaskAnswer, String> {
         let (sender, receiver) = oneshot::channel();
         let id = {
             let mut inner = self.lock();
@@ -128,25 +129,23 @@ impl RemoteLogs {
                     queued.retain(|request| request.id != id);
                 }
                 Err(format!(
-                    "the agent of node '{node_id}' did not send the task's output within {} s",
+                    "the agent of node '{node_id}' did not answer within {} s",
                     ANSWER_TIMEOUT.as_secs()
                 ))
             }
         }
     }
-}
 
-#[async_trait]
-impl LogSource for RemoteLogs {
-    async fn task_logs(
-        &self,
-        task_id: &str,
-        container_name: Option<&str>,
-        since: Option<f64>,
-        tail: Option<u64>,
-    ) -> Result<Vec<LogLine>, String> {
+    /// Asks the agent of the node that runs the request's task. `None` when the task
+    /// is on no container instance (not placed yet); an error when that instance's
+    /// agent is not connected, does not answer in time, or answers with an error.
+    async fn ask_about_task(&self, request: TaskRequest) -> Result<Option<TaskAnswer>, String> {
         let node = self.store.read(|state| {
-            let instance_id = state.tasks.get(task_id)?.container_instance_id.clone()?;
+            let instance_id = state
+                .tasks
+                .get(&request.task_id)?
+                .container_instance_id
+                .clone()?;
             let instance = state.container_instances.get(&instance_id)?;
             Some((
                 instance.node_id.clone(),
@@ -155,29 +154,46 @@ impl LogSource for RemoteLogs {
             ))
         });
         let Some((node_id, connected, instance_id)) = node else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         if !connected {
             return Err(format!(
-                "the agent of container instance '{instance_id}' is not connected: its tasks' output cannot be read until it is back"
+                "the agent of container instance '{instance_id}' is not connected: its tasks cannot be read until it is back"
             ));
         }
-        let answer = self
-            .ask(
-                &node_id,
-                LogRequest {
-                    id: 0,
-                    task_id: task_id.to_string(),
-                    container_name: container_name.map(str::to_string),
-                    since,
-                    tail,
-                },
-            )
-            .await?;
-        if let Some(error) = answer.error {
-            return Err(error);
+        let answer = self.ask(&node_id, request).await?;
+        match answer.error {
+            Some(error) => Err(error),
+            None => Ok(Some(answer)),
         }
-        Ok(answer.lines.into_iter().map(api_log_line).collect())
+    }
+}
+
+#[async_trait]
+impl TaskAgents for AgentRequests {
+    async fn task_logs(
+        &self,
+        task_id: &str,
+        container_name: Option<&str>,
+        since: Option<f64>,
+        tail: Option<u64>,
+    ) -> Result<Vec<LogLine>, String> {
+        let request = TaskRequest::logs(task_id, container_name, since, tail);
+        let lines = self
+            .ask_about_task(request)
+            .await?
+            .map(|answer| answer.lines)
+            .unwrap_or_default();
+        Ok(lines.into_iter().map(api_log_line).collect())
+    }
+
+    async fn task_stats(&self, task_id: &str) -> Result<Vec<ContainerStats>, String> {
+        let stats = self
+            .ask_about_task(TaskRequest::stats(task_id))
+            .await?
+            .map(|answer| answer.stats)
+            .unwrap_or_default();
+        Ok(stats.into_iter().map(api_container_stats).collect())
     }
 }
 
@@ -188,6 +204,21 @@ pub fn api_log_line(line: TaskLogLine) -> LogLine {
         timestamp: line.timestamp,
         stream: line.stream,
         message: line.message,
+    }
+}
+
+/// A container's figures as GetTaskStats answers them.
+pub fn api_container_stats(stats: TaskContainerStats) -> ContainerStats {
+    ContainerStats {
+        name: stats.container_name,
+        cpu_percent: stats.cpu_percent,
+        memory_usage_bytes: stats.memory_usage_bytes,
+        memory_limit_bytes: stats.memory_limit_bytes,
+        network_rx_bytes: stats.network_rx_bytes,
+        network_tx_bytes: stats.network_tx_bytes,
+        block_read_bytes: stats.block_read_bytes,
+        block_write_bytes: stats.block_write_bytes,
+        pids: stats.pids,
     }
 }
 
@@ -206,23 +237,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_reaches_its_nodes_poll_and_the_answer_its_caller() {
-        let logs = Arc::new(RemoteLogs::new(
+        let logs = Arc::new(AgentRequests::new(
             crate::ControlPlane::in_memory().store.clone(),
         ));
         let caller = {
             let logs = logs.clone();
             tokio::spawn(async move {
-                logs.ask(
-                    "n1",
-                    LogRequest {
-                        id: 0,
-                        task_id: "t1".to_string(),
-                        container_name: None,
-                        since: None,
-                        tail: Some(5),
-                    },
-                )
-                .await
+                logs.ask("n1", TaskRequest::logs("t1", None, None, Some(5)))
+                    .await
             })
         };
         // Another node's poll gets nothing; n1's gets the request.
@@ -236,9 +258,10 @@ mod tests {
         assert_eq!(requests[0].tail, Some(5));
         let id = requests[0].id;
         // Only the node asked may answer.
-        let answer = |lines| LogAnswer {
+        let answer = |lines| TaskAnswer {
             id,
             lines,
+            stats: vec![],
             error: None,
         };
         assert_eq!(
@@ -257,18 +280,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_agent_gets_an_error_after_the_timeout_and_its_request_is_dropped() {
-        let logs = RemoteLogs::new(crate::ControlPlane::in_memory().store.clone());
+        let logs = AgentRequests::new(crate::ControlPlane::in_memory().store.clone());
         let asked = logs
-            .ask(
-                "n1",
-                LogRequest {
-                    id: 0,
-                    task_id: "t1".to_string(),
-                    container_name: None,
-                    since: None,
-                    tail: None,
-                },
-            )
+            .ask("n1", TaskRequest::logs("t1", None, None, None))
             .await;
         let error = asked.unwrap_err();
         assert!(error.contains("node 'n1'"), "{error}");
@@ -280,9 +294,10 @@ mod tests {
         assert_eq!(
             logs.answer(
                 "n1",
-                LogAnswer {
+                TaskAnswer {
                     id: 1,
                     lines: vec![],
+                    stats: vec![],
                     error: None
                 }
             ),
