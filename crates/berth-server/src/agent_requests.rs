@@ -304,4 +304,136 @@ mod tests {
             Err(AnswerRefused::Unknown(1))
         );
     }
+
+    /// One decision of the test's set-up: its commands, and what it found.
+    type Decide<'a> = dyn Fn(
+            &berth_core::State,
+            &mut berth_core::ecs::Context,
+        ) -> (Vec<berth_core::Command>, Option<String>)
+        + 'a;
+
+    /// A control plane whose default cluster has node `node-1` running one task of
+    /// `web`; (control plane, task id).
+    fn one_task_on_node_1() -> (crate::ControlPlane, String) {
+        use berth_core::PrivilegePolicy;
+        let cp = crate::ControlPlane::in_memory();
+        let scope = cp.scope("us-east-1");
+        let policy = PrivilegePolicy::allow_all();
+        let mut ids = crate::RandomIds;
+        let mut act = |decide: &Decide<'_>| {
+            let mut ctx = berth_core::ecs::Context {
+                now: crate::now(),
+                scope: &scope,
+                ids: &mut ids,
+                policy: &policy,
+            };
+            let (commands, answer) = cp.store.read(|state| decide(state, &mut ctx));
+            cp.store.apply(commands).unwrap();
+            answer
+        };
+        let registration = berth_core::nodes::NodeRegistration {
+            node_id: "node-1".to_string(),
+            hostname: "host-1".to_string(),
+            cpu: 2048,
+            memory: 4096,
+            agent_version: "1.0.0".to_string(),
+            docker_version: "27.0.0".to_string(),
+            cluster: "default".to_string(),
+            joins_every_cluster: true,
+            address: None,
+            attributes: Default::default(),
+            capacity_provider: None,
+        };
+        act(&|state, ctx| {
+            let commands = berth_core::nodes::register_node(state, &registration, ctx);
+            (commands, None)
+        });
+        act(&|state, ctx| {
+            let request = serde_json::from_value(serde_json::json!({
+                "family": "web",
+                "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 64}]
+            }))
+            .unwrap();
+            let outcome = berth_core::ecs::register_task_definition(state, request, ctx).unwrap();
+            (outcome.commands, None)
+        });
+        let task_id = act(&|state, ctx| {
+            let request =
+                serde_json::from_value(serde_json::json!({"taskDefinition": "web"})).unwrap();
+            let outcome = berth_core::ecs::run_task(state, request, ctx).unwrap();
+            let arn = outcome.response.tasks[0].task_arn.clone();
+            (outcome.commands, arn.rsplit('/').next().map(str::to_string))
+        })
+        .unwrap();
+        (cp, task_id)
+    }
+
+    #[tokio::test]
+    async fn stats_are_asked_of_the_tasks_node_and_a_disconnected_one_is_named() {
+        let (cp, task_id) = one_task_on_node_1();
+        let requests = Arc::new(AgentRequests::new(cp.store.clone()));
+        let caller = {
+            let (requests, task_id) = (requests.clone(), task_id.clone());
+            tokio::spawn(async move { requests.task_stats(&task_id).await })
+        };
+        let asked = requests
+            .next_requests("node-1", Duration::from_secs(5))
+            .await;
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].kind, berth_proto::remote::TaskRequestKind::Stats);
+        assert_eq!(asked[0].task_id, task_id);
+        let figures = TaskContainerStats {
+            container_name: "app".to_string(),
+            cpu_percent: 87.5,
+            memory_usage_bytes: 1024,
+            memory_limit_bytes: 64 * 1024 * 1024,
+            network_rx_bytes: 1,
+            network_tx_bytes: 2,
+            block_read_bytes: 3,
+            block_write_bytes: 4,
+            pids: 5,
+        };
+        requests
+            .answer(
+                "node-1",
+                TaskAnswer {
+                    id: asked[0].id,
+                    lines: vec![],
+                    stats: vec![figures.clone()],
+                    error: None,
+                },
+            )
+            .unwrap();
+        let got = caller.await.unwrap().unwrap();
+        assert_eq!(got, vec![api_container_stats(figures)]);
+        assert_eq!(got[0].name, "app");
+
+        // Its agent gone: an error naming the instance, and nothing is asked.
+        let instance = cp.store.read(|state| {
+            let mut instance = (**state.container_instances.values().next().unwrap()).clone();
+            instance.agent_connected = false;
+            instance
+        });
+        let instance_id = instance.id.clone();
+        cp.store
+            .apply(vec![berth_core::Command::PutContainerInstance(instance)])
+            .unwrap();
+        let error = requests.task_stats(&task_id).await.unwrap_err();
+        assert!(
+            error.contains(&format!(
+                "container instance '{instance_id}' is not connected"
+            )),
+            "{error}"
+        );
+        assert!(requests
+            .next_requests("node-1", Duration::from_millis(10))
+            .await
+            .is_empty());
+        // A task on no node has no figures (and no error).
+        assert!(requests
+            .task_stats("no-such-task")
+            .await
+            .unwrap()
+            .is_empty());
+    }
 }
