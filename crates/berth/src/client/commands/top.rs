@@ -3,6 +3,8 @@
 //! service's tasks, or one task. On a terminal it redraws every 2 s until Ctrl-C;
 //! with `--no-stream`, or when the output is no terminal, it prints once. Fetching is
 //! separate from drawing: [`render`] is a pure function of the API's answer.
+//! The containers of one task share its network namespace, so each of them shows the
+//! task's network I/O (as `docker stats` does for containers that share one).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
