@@ -1,6 +1,6 @@
 //! The agent's main loop: register the node, reconcile what survived a restart, follow
 //! the assignments, route runtime events to task runners; and the [`AgentHandle`]
-//! through which the server reads task logs.
+//! through which the server reads task logs and live figures.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -10,7 +10,9 @@ use std::time::Duration;
 use berth_core::model::{DesiredStatus, TaskStatus};
 use berth_core::nodes::NodeRegistration;
 use berth_core::TaskReport;
-use berth_runtime::{ContainerRuntime, LogEntry, RuntimeError, RuntimeEvent};
+use berth_runtime::{
+    ContainerRuntime, ContainerState, ContainerStats, LogEntry, RuntimeError, RuntimeEvent,
+};
 use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -77,7 +79,7 @@ pub struct Agent {
     link: Arc<dyn ControlPlaneLink>,
 }
 
-/// A cheap, cloneable handle for reading what the agent's tasks print.
+/// A cheap, cloneable handle for reading what the agent's tasks print and use.
 #[derive(Clone)]
 pub struct AgentHandle {
     runtime: Arc<dyn ContainerRuntime>,
@@ -95,14 +97,10 @@ impl AgentHandle {
         since: Option<f64>,
         tail: Option<u64>,
     ) -> Result<Vec<(String, LogEntry)>, AgentError> {
-        let containers = self.runtime.list_containers(labels::TASK, task_id).await?;
-        let mut ours: Vec<(String, String)> = containers
+        let mut ours: Vec<(String, String)> = self
+            .task_containers(task_id, false)
+            .await?
             .into_iter()
-            .filter(|c| c.labels.get(labels::NODE) == Some(&self.node_id))
-            .filter_map(|c| {
-                let name = c.labels.get(labels::CONTAINER)?.clone();
-                (name != labels::SANDBOX_CONTAINER).then_some((name, c.id))
-            })
             .collect();
         if let Some(wanted) = container_name {
             ours.retain(|(name, _)| name == wanted);
@@ -132,6 +130,47 @@ impl AgentHandle {
             lines.drain(..lines.len().saturating_sub(keep));
         }
         Ok(lines)
+    }
+
+    /// The figures of a task's running containers on this node, by container name
+    /// (its sandbox left out). A task with no running container has none.
+    pub async fn stats(&self, task_id: &str) -> Result<Vec<(String, ContainerStats)>, AgentError> {
+        let running = self.task_containers(task_id, true).await?;
+        let reads = futures_util::future::join_all(
+            running
+                .iter()
+                .map(|(name, id)| async move { (name.clone(), self.runtime.stats(id).await) }),
+        )
+        .await;
+        let mut figures = Vec::new();
+        for (name, read) in reads {
+            match read {
+                Ok(stats) => figures.push((name, stats)),
+                // Removed between the listing and the read: it uses nothing any more.
+                Err(RuntimeError::NotFound(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(figures)
+    }
+
+    /// A task's containers on this node (only the running ones when `running_only`),
+    /// container name -> engine id, the sandbox left out.
+    async fn task_containers(
+        &self,
+        task_id: &str,
+        running_only: bool,
+    ) -> Result<BTreeMap<String, String>, AgentError> {
+        let containers = self.runtime.list_containers(labels::TASK, task_id).await?;
+        Ok(containers
+            .into_iter()
+            .filter(|c| c.labels.get(labels::NODE) == Some(&self.node_id))
+            .filter(|c| !running_only || c.state == ContainerState::Running)
+            .filter_map(|c| {
+                let name = c.labels.get(labels::CONTAINER)?.clone();
+                (name != labels::SANDBOX_CONTAINER).then_some((name, c.id))
+            })
+            .collect())
     }
 }
 

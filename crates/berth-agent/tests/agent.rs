@@ -691,6 +691,49 @@ async fn awslogs_is_not_passed_to_the_runtime_and_logs_are_readable() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn stats_are_read_for_a_tasks_running_containers_only() {
+    let def = definition(json!({"family": "web", "containerDefinitions": [
+        {"name": "app", "image": "app:1", "memory": 64},
+        {"name": "side", "image": "app:1", "memoryReservation": 32, "essential": false}
+    ]}));
+    let h = Harness::new(&["app:1"]);
+    h.link.assign(assignment(TASK, def));
+    eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
+
+    let figures = h.handle.stats(TASK).await.unwrap();
+    let names: Vec<&str> = figures.iter().map(|(name, _)| name.as_str()).collect();
+    // The sandbox that holds the task's namespace is no container of the task.
+    assert_eq!(names, ["app", "side"]);
+    let (_, app) = &figures[0];
+    assert_eq!(app.cpu_percent, berth_runtime::FAKE_CPU_PERCENT);
+    assert_eq!(
+        app.memory_usage_bytes,
+        berth_runtime::FAKE_MEMORY_USAGE_BYTES
+    );
+    // The limit is the container's memory; without one, the machine's.
+    assert_eq!(app.memory_limit_bytes, 64 * 1024 * 1024);
+    assert_eq!(
+        figures[1].1.memory_limit_bytes,
+        berth_runtime::FAKE_MACHINE_MEMORY_BYTES
+    );
+
+    // A container that exited uses nothing and is not shown.
+    h.runtime.exit(&h.id_of("side"), 0);
+    eventually("side exited", || {
+        h.runtime
+            .containers()
+            .iter()
+            .any(|c| c.name.ends_with("side") && c.state != berth_runtime::ContainerState::Running)
+    })
+    .await;
+    let figures = h.handle.stats(TASK).await.unwrap();
+    let names: Vec<&str> = figures.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["app"]);
+    assert!(h.handle.stats("unknown").await.unwrap().is_empty());
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_create_failure_fails_only_that_task() {
     let h = Harness::new(&["nginx:1", "app:1"]);
     h.runtime.fail_next(

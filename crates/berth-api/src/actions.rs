@@ -676,6 +676,57 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// `BerthV1.GetTaskStats`: the live figures of tasks' running containers, for
+/// `berth top`. Without `tasks`, every RUNNING task of the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GetTaskStatsRequest {
+    #[serde(default, deserialize_with = "crate::empty_as_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GetTaskStatsResponse {
+    pub tasks: Vec<TaskStats>,
+    /// The tasks whose figures could not be read (not running, or their agent did not
+    /// answer), each with why.
+    #[serde(default)]
+    pub failures: Vec<crate::Failure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStats {
+    pub task_arn: String,
+    /// ECS's task group: `service:NAME` for a service's task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    pub containers: Vec<ContainerStats>,
+}
+
+/// One running container's figures, as `docker stats` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStats {
+    pub name: String,
+    /// Percent of one CPU over the engine's last sampling interval (200 is two cores).
+    pub cpu_percent: f64,
+    /// Memory in use, without the page cache the kernel may reclaim.
+    pub memory_usage_bytes: u64,
+    /// The container's memory limit (its `memory`; the machine's memory without one).
+    pub memory_limit_bytes: u64,
+    pub network_rx_bytes: u64,
+    pub network_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
+    pub pids: u64,
+}
+
 // ---- account settings ----
 
 /// One account setting, as ECS's `Setting` shape.

@@ -25,11 +25,12 @@ pub mod paths {
     /// [`super::ServiceEndpointsRequest`] in, `ServiceEndpoints` out (a long-poll):
     /// service discovery's endpoints for the node's clusters.
     pub const SERVICE_ENDPOINTS: &str = "/v1/service-endpoints";
-    /// [`super::LogRequestsPoll`] in, [`super::LogRequests`] out (a long-poll): what
-    /// `berth logs` asks of this node's tasks.
-    pub const LOG_REQUESTS: &str = "/v1/log-requests";
-    /// [`super::LogAnswer`] in, nothing out.
-    pub const LOG_ANSWER: &str = "/v1/log-answer";
+    /// [`super::TaskRequestsPoll`] in, [`super::TaskRequests`] out (a long-poll): what
+    /// `berth logs` and `berth top` ask of this node's tasks (the path keeps the name
+    /// it had when it carried logs only).
+    pub const TASK_REQUESTS: &str = "/v1/log-requests";
+    /// [`super::TaskAnswer`] in, nothing out.
+    pub const TASK_ANSWER: &str = "/v1/log-answer";
 }
 
 /// An agent asking to join the cluster. The token is a secret: this type's `Debug`
@@ -114,28 +115,49 @@ pub struct ReportRequest {
     pub reports: Vec<TaskReport>,
 }
 
-/// A node asks what output of its tasks it should send.
+/// A node asks what the API's callers want of its tasks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogRequestsPoll {
+pub struct TaskRequestsPoll {
     /// How long the server may hold the answer (it caps this).
     pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogRequests {
-    pub requests: Vec<LogRequest>,
+pub struct TaskRequests {
+    pub requests: Vec<TaskRequest>,
 }
 
-/// The output of one task's containers on the node (all, or the one named): only lines
-/// after `since` (epoch seconds) and only the last `tail` lines, as GetTaskLogs asks.
+/// What a [`TaskRequest`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TaskRequestKind {
+    /// The output of the task's containers, as GetTaskLogs asks (the kind of a request
+    /// that names none, as every request did before there were others).
+    #[default]
+    Logs,
+    /// The live figures of the task's running containers, as GetTaskStats asks.
+    Stats,
+}
+
+impl TaskRequestKind {
+    fn is_logs(&self) -> bool {
+        *self == TaskRequestKind::Logs
+    }
+}
+
+/// A question about one task, for the node that runs it. For logs: the output of its
+/// containers (all, or the one named), only lines after `since` (epoch seconds) and
+/// only the last `tail` lines, as GetTaskLogs asks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogRequest {
+pub struct TaskRequest {
     /// What the answer names.
     pub id: u64,
     pub task_id: String,
+    #[serde(default, skip_serializing_if = "TaskRequestKind::is_logs")]
+    pub kind: TaskRequestKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,15 +166,79 @@ pub struct LogRequest {
     pub tail: Option<u64>,
 }
 
-/// A node's answer to a [`LogRequest`]: the lines, oldest first, or why it has none.
+impl TaskRequest {
+    /// A request for the output of `task_id`'s containers.
+    pub fn logs(
+        task_id: &str,
+        container_name: Option<&str>,
+        since: Option<f64>,
+        tail: Option<u64>,
+    ) -> TaskRequest {
+        TaskRequest {
+            id: 0,
+            task_id: task_id.to_string(),
+            kind: TaskRequestKind::Logs,
+            container_name: container_name.map(str::to_string),
+            since,
+            tail,
+        }
+    }
+
+    /// A request for the live figures of `task_id`'s containers.
+    pub fn stats(task_id: &str) -> TaskRequest {
+        TaskRequest {
+            id: 0,
+            task_id: task_id.to_string(),
+            kind: TaskRequestKind::Stats,
+            container_name: None,
+            since: None,
+            tail: None,
+        }
+    }
+}
+
+/// A node's answer to a [`TaskRequest`]: the lines, oldest first (logs), or the
+/// containers' figures (stats), or why it has none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogAnswer {
+pub struct TaskAnswer {
     pub id: u64,
     #[serde(default)]
     pub lines: Vec<TaskLogLine>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stats: Vec<TaskContainerStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl TaskAnswer {
+    /// The answer to request `id` that it failed, and why.
+    pub fn failed(id: u64, error: String) -> TaskAnswer {
+        TaskAnswer {
+            id,
+            lines: Vec::new(),
+            stats: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+/// One running container's figures, as `docker stats` shows them: CPU as a percent of
+/// one core (so a task may show more than 100 on a machine of several), memory in use
+/// (the page cache the kernel may reclaim left out) and the container's limit, and the
+/// bytes it moved since it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskContainerStats {
+    pub container_name: String,
+    pub cpu_percent: f64,
+    pub memory_usage_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub network_rx_bytes: u64,
+    pub network_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
+    pub pids: u64,
 }
 
 /// One line a task's container wrote.

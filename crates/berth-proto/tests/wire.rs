@@ -431,25 +431,23 @@ fn service_endpoints_keep_their_shape() {
 #[test]
 fn log_requests_and_answers_keep_their_shapes() {
     use berth_proto::remote::*;
-    let requests = LogRequests {
-        requests: vec![LogRequest {
+    let requests = TaskRequests {
+        requests: vec![TaskRequest {
             id: 3,
-            task_id: "t1".into(),
-            container_name: Some("web".into()),
-            since: Some(1.5),
-            tail: Some(10),
+            ..TaskRequest::logs("t1", Some("web"), Some(1.5), Some(10))
         }],
     };
+    // A log request names no kind, as before there were other kinds.
     let pinned = json!({"requests": [
         {"id": 3, "taskId": "t1", "containerName": "web", "since": 1.5, "tail": 10}
     ]});
     assert_eq!(serde_json::to_value(&requests).unwrap(), pinned);
     assert_eq!(
-        serde_json::from_value::<LogRequests>(pinned).unwrap(),
+        serde_json::from_value::<TaskRequests>(pinned).unwrap(),
         requests
     );
 
-    let answer = LogAnswer {
+    let answer = TaskAnswer {
         id: 3,
         lines: vec![TaskLogLine {
             container_name: "web".into(),
@@ -457,27 +455,69 @@ fn log_requests_and_answers_keep_their_shapes() {
             stream: "stdout".into(),
             message: "GET /".into(),
         }],
+        stats: vec![],
         error: None,
     };
     let pinned = json!({"id": 3, "lines": [
         {"containerName": "web", "timestamp": 2.25, "stream": "stdout", "message": "GET /"}
     ]});
     assert_eq!(serde_json::to_value(&answer).unwrap(), pinned);
-    assert_eq!(serde_json::from_value::<LogAnswer>(pinned).unwrap(), answer);
+    assert_eq!(
+        serde_json::from_value::<TaskAnswer>(pinned).unwrap(),
+        answer
+    );
     let failed = json!({"id": 4, "error": "no such container"});
     assert_eq!(
-        serde_json::from_value::<LogAnswer>(failed).unwrap(),
-        LogAnswer {
-            id: 4,
-            lines: vec![],
-            error: Some("no such container".into())
-        }
+        serde_json::from_value::<TaskAnswer>(failed).unwrap(),
+        TaskAnswer::failed(4, "no such container".into())
     );
-    let poll = LogRequestsPoll { timeout_ms: 100 };
+    let poll = TaskRequestsPoll { timeout_ms: 100 };
     assert_eq!(
         serde_json::to_value(&poll).unwrap(),
         json!({"timeoutMs": 100})
     );
-    assert_eq!(paths::LOG_REQUESTS, "/v1/log-requests");
-    assert_eq!(paths::LOG_ANSWER, "/v1/log-answer");
+    assert_eq!(paths::TASK_REQUESTS, "/v1/log-requests");
+    assert_eq!(paths::TASK_ANSWER, "/v1/log-answer");
+}
+
+#[test]
+fn stats_requests_and_answers_keep_their_shapes() {
+    use berth_proto::remote::*;
+    let request = TaskRequest {
+        id: 5,
+        ..TaskRequest::stats("t1")
+    };
+    let pinned = json!({"id": 5, "taskId": "t1", "kind": "stats"});
+    assert_eq!(serde_json::to_value(&request).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<TaskRequest>(pinned).unwrap(),
+        request
+    );
+
+    let answer = TaskAnswer {
+        id: 5,
+        lines: vec![],
+        stats: vec![TaskContainerStats {
+            container_name: "web".into(),
+            cpu_percent: 12.5,
+            memory_usage_bytes: 4096,
+            memory_limit_bytes: 16_777_216,
+            network_rx_bytes: 100,
+            network_tx_bytes: 200,
+            block_read_bytes: 300,
+            block_write_bytes: 400,
+            pids: 2,
+        }],
+        error: None,
+    };
+    let pinned = json!({"id": 5, "lines": [], "stats": [{
+        "containerName": "web", "cpuPercent": 12.5, "memoryUsageBytes": 4096,
+        "memoryLimitBytes": 16777216, "networkRxBytes": 100, "networkTxBytes": 200,
+        "blockReadBytes": 300, "blockWriteBytes": 400, "pids": 2
+    }]});
+    assert_eq!(serde_json::to_value(&answer).unwrap(), pinned);
+    assert_eq!(
+        serde_json::from_value::<TaskAnswer>(pinned).unwrap(),
+        answer
+    );
 }

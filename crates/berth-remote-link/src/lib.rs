@@ -27,9 +27,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use berth_proto::remote::{
-    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, LogAnswer,
-    LogRequest, LogRequests, LogRequestsPoll, Refusal, RegisterRequest, ReportRequest,
-    ServiceEndpointsRequest,
+    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, Refusal,
+    RegisterRequest, ReportRequest, ServiceEndpointsRequest, TaskAnswer, TaskRequest, TaskRequests,
+    TaskRequestsPoll,
 };
 use berth_proto::{
     Assignments, BalancerConfig, ControlPlaneLink, LinkError, NodeRegistration, ServiceEndpoints,
@@ -398,21 +398,21 @@ impl RemoteLink {
         self.call(paths::LOAD_BALANCER, &request, wait).await
     }
 
-    /// The log requests for this node's tasks, as they come (the server holds the
-    /// answer up to `timeout`, which it caps).
-    pub async fn log_requests(&self, timeout: Duration) -> Result<Vec<LogRequest>, LinkError> {
-        let poll = LogRequestsPoll {
+    /// The requests about this node's tasks (their output, their figures), as they
+    /// come (the server holds the answer up to `timeout`, which it caps).
+    pub async fn task_requests(&self, timeout: Duration) -> Result<Vec<TaskRequest>, LinkError> {
+        let poll = TaskRequestsPoll {
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
         let wait = timeout.min(berth_server::MAX_LONG_POLL) + CALL_TIMEOUT;
-        self.call::<LogRequests>(paths::LOG_REQUESTS, &poll, wait)
+        self.call::<TaskRequests>(paths::TASK_REQUESTS, &poll, wait)
             .await
             .map(|answer| answer.requests)
     }
 
-    /// Sends the answer to one log request.
-    pub async fn log_answer(&self, answer: &LogAnswer) -> Result<(), LinkError> {
-        self.call::<serde_json::Value>(paths::LOG_ANSWER, answer, CALL_TIMEOUT)
+    /// Sends the answer to one task request.
+    pub async fn task_answer(&self, answer: &TaskAnswer) -> Result<(), LinkError> {
+        self.call::<serde_json::Value>(paths::TASK_ANSWER, answer, CALL_TIMEOUT)
             .await
             .map(|_| ())
     }

@@ -13,19 +13,19 @@ use bollard::errors::Error as DockerError;
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, StatsOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::docker_mapping::{
-    container_create_body, event_from_message, log_entries, pull_reference, status_from_inspect,
-    status_from_summary,
+    container_create_body, event_from_message, log_entries, pull_reference, stats_from_sample,
+    status_from_inspect, status_from_summary,
 };
 use crate::error::RuntimeError;
 use crate::runtime::{
-    ContainerRuntime, ContainerSpec, ContainerStatus, ImageInfo, LogEntry, RuntimeEvent,
-    RuntimeInfo, Stream, VolumeSpec,
+    ContainerRuntime, ContainerSpec, ContainerStats, ContainerStatus, ImageInfo, LogEntry,
+    RuntimeEvent, RuntimeInfo, Stream, VolumeSpec,
 };
 use crate::sandbox::{
     pause_executable, sandbox_image_reference, sandbox_rootfs_tar, SANDBOX_REPOSITORY,
@@ -493,5 +493,27 @@ impl ContainerRuntime for DockerRuntime {
             entries.retain(|entry| entry.timestamp > since);
         }
         Ok(entries)
+    }
+
+    async fn stats(&self, id: &str) -> Result<ContainerStats, RuntimeError> {
+        // Not one-shot: the engine waits for its next sample, so the answer carries
+        // two (`precpu_stats`) and the CPU figure is over a real interval, as
+        // `docker stats --no-stream` shows it.
+        let options = StatsOptions {
+            stream: false,
+            one_shot: false,
+        };
+        let sample = self
+            .docker
+            .stats(id, Some(options))
+            .next()
+            .await
+            .ok_or_else(|| {
+                RuntimeError::Engine(format!(
+                    "reading stats of container {id}: the engine sent none"
+                ))
+            })?
+            .map_err(|error| self.error("reading stats of container", id, error))?;
+        Ok(stats_from_sample(&sample))
     }
 }

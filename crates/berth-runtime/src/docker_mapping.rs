@@ -4,15 +4,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryStateEnum, DeviceMapping, EndpointSettings, EventMessage, HealthConfig,
-    HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, PortMap,
-    PortSummaryTypeEnum, ResourcesUlimits,
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
+    ContainerStatsResponse, ContainerSummary, ContainerSummaryStateEnum, DeviceMapping,
+    EndpointSettings, EventMessage, HealthConfig, HealthStatusEnum, HostConfig,
+    HostConfigLogConfig, Mount, MountType, PortBinding, PortMap, PortSummaryTypeEnum,
+    ResourcesUlimits,
 };
 
 use crate::runtime::{
-    ContainerSpec, ContainerState, ContainerStatus, Health, LogEntry, MountSpec, NamespaceMode,
-    NetworkSpec, Protocol, PublishedPort, RuntimeEvent, RuntimeEventKind, Stream,
+    ContainerSpec, ContainerState, ContainerStats, ContainerStatus, Health, LogEntry, MountSpec,
+    NamespaceMode, NetworkSpec, Protocol, PublishedPort, RuntimeEvent, RuntimeEventKind, Stream,
 };
 
 /// Docker's smallest accepted CPU shares value; ECS allows fewer cpu units.
@@ -512,6 +513,96 @@ pub fn pull_reference(image: &str) -> (String, String) {
     }
 }
 
+/// A container's figures from one stats sample of the engine, computed as the docker
+/// CLI's `docker stats` does: CPU from the change since the sample before it
+/// (`precpu_stats`) relative to the whole machine's, times its CPUs; memory without
+/// the inactive page cache (`total_inactive_file` on cgroup v1, `inactive_file` on v2).
+pub fn stats_from_sample(sample: &ContainerStatsResponse) -> ContainerStats {
+    let cpu_usage = |stats: Option<&bollard::models::ContainerCpuStats>| {
+        let stats = stats?;
+        Some((
+            stats.cpu_usage.as_ref()?.total_usage?,
+            stats.system_cpu_usage?,
+        ))
+    };
+    let cpu_percent = match (
+        cpu_usage(sample.cpu_stats.as_ref()),
+        cpu_usage(sample.precpu_stats.as_ref()),
+    ) {
+        (Some((total, system)), Some((previous_total, previous_system)))
+            if total > previous_total && system > previous_system =>
+        {
+            let cpus = sample
+                .cpu_stats
+                .as_ref()
+                .and_then(|stats| {
+                    stats
+                        .online_cpus
+                        .filter(|n| *n > 0)
+                        .map(u64::from)
+                        .or_else(|| {
+                            let per_cpu = stats.cpu_usage.as_ref()?.percpu_usage.as_ref()?;
+                            Some(per_cpu.len() as u64)
+                        })
+                })
+                .unwrap_or(1);
+            (total - previous_total) as f64 / (system - previous_system) as f64
+                * cpus as f64
+                * 100.0
+        }
+        _ => 0.0,
+    };
+    let memory = sample.memory_stats.as_ref();
+    let usage = memory.and_then(|m| m.usage).unwrap_or(0);
+    let cache = memory
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|stats| {
+            stats
+                .get("total_inactive_file")
+                .or_else(|| stats.get("inactive_file"))
+                .copied()
+        })
+        .filter(|cache| *cache < usage)
+        .unwrap_or(0);
+    let (network_rx_bytes, network_tx_bytes) = sample
+        .networks
+        .iter()
+        .flat_map(|networks| networks.values())
+        .fold((0u64, 0u64), |(rx, tx), network| {
+            (
+                rx.saturating_add(network.rx_bytes.unwrap_or(0)),
+                tx.saturating_add(network.tx_bytes.unwrap_or(0)),
+            )
+        });
+    let (mut block_read_bytes, mut block_write_bytes) = (0u64, 0u64);
+    let entries = sample
+        .blkio_stats
+        .as_ref()
+        .and_then(|blkio| blkio.io_service_bytes_recursive.as_ref());
+    for entry in entries.into_iter().flatten() {
+        let value = entry.value.unwrap_or(0);
+        match entry.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => block_read_bytes = block_read_bytes.saturating_add(value),
+            Some("write") => block_write_bytes = block_write_bytes.saturating_add(value),
+            _ => {}
+        }
+    }
+    ContainerStats {
+        cpu_percent,
+        memory_usage_bytes: usage - cache,
+        memory_limit_bytes: memory.and_then(|m| m.limit).unwrap_or(0),
+        network_rx_bytes,
+        network_tx_bytes,
+        block_read_bytes,
+        block_write_bytes,
+        pids: sample
+            .pids_stats
+            .as_ref()
+            .and_then(|pids| pids.current)
+            .unwrap_or(0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -915,5 +1006,86 @@ mod tests {
             pull_reference("app@sha256:00"),
             ("app@sha256:00".into(), String::new())
         );
+    }
+
+    /// A sample as Docker 20.10 sends it on cgroup v1 (trimmed to what is read).
+    fn sample_v1() -> ContainerStatsResponse {
+        serde_json::from_value(serde_json::json!({
+            "read": "2026-01-01T00:00:02.000000000Z",
+            "preread": "2026-01-01T00:00:01.000000000Z",
+            "pids_stats": {"current": 3},
+            "blkio_stats": {"io_service_bytes_recursive": [
+                {"major": 8, "minor": 0, "op": "Read", "value": 4096},
+                {"major": 8, "minor": 0, "op": "Write", "value": 8192},
+                {"major": 8, "minor": 0, "op": "Sync", "value": 12288},
+                {"major": 8, "minor": 0, "op": "Total", "value": 12288}
+            ]},
+            "cpu_stats": {
+                "cpu_usage": {"total_usage": 3_000_000_000u64, "percpu_usage": [1, 2]},
+                "system_cpu_usage": 20_000_000_000u64,
+                "online_cpus": 2
+            },
+            "precpu_stats": {
+                "cpu_usage": {"total_usage": 2_500_000_000u64},
+                "system_cpu_usage": 18_000_000_000u64,
+                "online_cpus": 2
+            },
+            "memory_stats": {
+                "usage": 10_485_760,
+                "limit": 16_777_216,
+                "stats": {"total_inactive_file": 2_097_152, "cache": 4_194_304}
+            },
+            "networks": {
+                "eth0": {"rx_bytes": 1000, "tx_bytes": 300},
+                "eth1": {"rx_bytes": 24, "tx_bytes": 12}
+            }
+        }))
+        .expect("a sample parses")
+    }
+
+    #[test]
+    fn stats_are_computed_as_docker_stats_does() {
+        let stats = stats_from_sample(&sample_v1());
+        // 0.5 s of the container's CPU time while the machine's two cores spent 2 s
+        // (1 s of wall time): half of one core.
+        assert!((stats.cpu_percent - 50.0).abs() < 1e-9, "{stats:?}");
+        assert_eq!(stats.memory_usage_bytes, 10_485_760 - 2_097_152);
+        assert_eq!(stats.memory_limit_bytes, 16_777_216);
+        assert_eq!(
+            (stats.network_rx_bytes, stats.network_tx_bytes),
+            (1024, 312)
+        );
+        assert_eq!(
+            (stats.block_read_bytes, stats.block_write_bytes),
+            (4096, 8192)
+        );
+        assert_eq!(stats.pids, 3);
+    }
+
+    #[test]
+    fn cgroup_v2_memory_and_missing_cpu_counts() {
+        let mut sample = sample_v1();
+        let memory = sample.memory_stats.as_mut().unwrap();
+        memory.stats = Some(HashMap::from([("inactive_file".to_string(), 1_048_576)]));
+        // No online_cpus: the per-CPU list counts them, as the docker CLI does.
+        sample.cpu_stats.as_mut().unwrap().online_cpus = None;
+        let stats = stats_from_sample(&sample);
+        assert_eq!(stats.memory_usage_bytes, 10_485_760 - 1_048_576);
+        assert!((stats.cpu_percent - 50.0).abs() < 1e-9, "{stats:?}");
+    }
+
+    #[test]
+    fn a_first_sample_or_a_stopped_container_shows_zero_cpu() {
+        let mut sample = sample_v1();
+        // Docker's one-shot sample has no previous one.
+        sample.precpu_stats = None;
+        assert_eq!(stats_from_sample(&sample).cpu_percent, 0.0);
+        // A stopped container's sample is empty.
+        let empty: ContainerStatsResponse =
+            serde_json::from_value(serde_json::json!({})).expect("an empty sample parses");
+        let stats = stats_from_sample(&empty);
+        assert_eq!(stats.cpu_percent, 0.0);
+        assert_eq!(stats.memory_usage_bytes, 0);
+        assert_eq!(stats.network_rx_bytes, 0);
     }
 }

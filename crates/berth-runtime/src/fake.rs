@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 
 use crate::error::RuntimeError;
 use crate::runtime::{
-    ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, Health, ImageInfo, LogEntry,
-    NetworkSpec, PublishedPort, RuntimeEvent, RuntimeEventKind, RuntimeInfo, Stream, VolumeSpec,
+    ContainerRuntime, ContainerSpec, ContainerState, ContainerStats, ContainerStatus, Health,
+    ImageInfo, LogEntry, NetworkSpec, PublishedPort, RuntimeEvent, RuntimeEventKind, RuntimeInfo,
+    Stream, VolumeSpec,
 };
 
 /// The sandbox image reference the fake hands out.
@@ -23,6 +24,12 @@ pub const FAKE_SANDBOX_IMAGE: &str = "berth/sandbox:fake";
 pub const STOPPED_EXIT_CODE: i64 = 143;
 /// Exit code for a container killed by `remove_container` or an OOM kill (SIGKILL).
 pub const KILLED_EXIT_CODE: i64 = 137;
+/// The CPU percent the fake reports for every running container.
+pub const FAKE_CPU_PERCENT: f64 = 12.5;
+/// The memory in use the fake reports for every running container.
+pub const FAKE_MEMORY_USAGE_BYTES: u64 = 4 * 1024 * 1024;
+/// The memory limit the fake reports for a container created without one.
+pub const FAKE_MACHINE_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// One call made to the fake, with its arguments.
 // A test-only record: matching `CreateContainer(spec)` directly beats saving bytes.
@@ -60,6 +67,7 @@ pub enum RecordedCall {
         since: Option<f64>,
         tail: Option<u64>,
     },
+    Stats(String),
 }
 
 impl RecordedCall {
@@ -81,6 +89,7 @@ impl RecordedCall {
             RecordedCall::ListContainers { .. } => "list_containers",
             RecordedCall::Events { .. } => "events",
             RecordedCall::Logs { .. } => "logs",
+            RecordedCall::Stats(_) => "stats",
         }
     }
 }
@@ -646,6 +655,33 @@ impl ContainerRuntime for FakeRuntime {
             entries.drain(..skip);
         }
         Ok(entries)
+    }
+
+    /// Fixed figures for a running container (the spec's memory limit, else
+    /// [`FAKE_MACHINE_MEMORY_BYTES`]), zeros for one that is not running.
+    async fn stats(&self, id: &str) -> Result<ContainerStats, RuntimeError> {
+        let mut state = self.record(RecordedCall::Stats(id.to_string()))?;
+        let Some(container) = state.container(id) else {
+            return Err(RuntimeError::NotFound(format!(
+                "reading stats of container {id}: no such container"
+            )));
+        };
+        let running = container.status.state == ContainerState::Running;
+        let limit = container
+            .spec
+            .memory_bytes
+            .and_then(|bytes| u64::try_from(bytes).ok())
+            .unwrap_or(FAKE_MACHINE_MEMORY_BYTES);
+        Ok(ContainerStats {
+            cpu_percent: if running { FAKE_CPU_PERCENT } else { 0.0 },
+            memory_usage_bytes: if running { FAKE_MEMORY_USAGE_BYTES } else { 0 },
+            memory_limit_bytes: limit,
+            network_rx_bytes: if running { 1000 } else { 0 },
+            network_tx_bytes: if running { 2000 } else { 0 },
+            block_read_bytes: 0,
+            block_write_bytes: 0,
+            pids: u64::from(running),
+        })
     }
 }
 

@@ -20,12 +20,13 @@ pub use docker::DockerRuntime;
 pub use error::RuntimeError;
 pub use exec::{ContainerExec, ExecOutput, ExecSession, ExecSpec, TerminalSize};
 pub use fake::{
-    FakeRuntime, RecordedCall, FAKE_SANDBOX_IMAGE, KILLED_EXIT_CODE, STOPPED_EXIT_CODE,
+    FakeRuntime, RecordedCall, FAKE_CPU_PERCENT, FAKE_MACHINE_MEMORY_BYTES,
+    FAKE_MEMORY_USAGE_BYTES, FAKE_SANDBOX_IMAGE, KILLED_EXIT_CODE, STOPPED_EXIT_CODE,
 };
 pub use fake_exec::{ExecCall, FakeCommand, FakeExec};
 pub use runtime::{
-    ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, DeviceSpec, Health,
-    HealthCheckSpec, ImageInfo, LogEntry, MountSpec, NamespaceMode, NetworkSpec, PortSpec,
+    ContainerRuntime, ContainerSpec, ContainerState, ContainerStats, ContainerStatus, DeviceSpec,
+    Health, HealthCheckSpec, ImageInfo, LogEntry, MountSpec, NamespaceMode, NetworkSpec, PortSpec,
     Protocol, PublishedPort, RuntimeEvent, RuntimeEventKind, RuntimeInfo, Stream, VolumeSpec,
 };
 pub use sandbox::{pause_executable, SANDBOX_REPOSITORY};

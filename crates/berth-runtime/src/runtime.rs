@@ -86,6 +86,10 @@ pub trait ContainerRuntime: Send + Sync {
         since: Option<f64>,
         tail: Option<u64>,
     ) -> Result<Vec<LogEntry>, RuntimeError>;
+
+    /// A running container's figures now, as `docker stats` shows them (its CPU over
+    /// the engine's last sampling interval).
+    async fn stats(&self, id: &str) -> Result<ContainerStats, RuntimeError>;
 }
 
 /// Facts about the engine and its machine, reported by the agent at registration.
@@ -387,4 +391,23 @@ pub struct LogEntry {
 pub enum Stream {
     Stdout,
     Stderr,
+}
+
+/// A container's resource use, as `docker stats` computes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerStats {
+    /// Percent of one CPU over the last sampling interval: 200 is two cores busy.
+    pub cpu_percent: f64,
+    /// Memory in use, without the page cache the kernel may reclaim (inactive files).
+    pub memory_usage_bytes: u64,
+    /// The container's memory limit (the machine's memory when it has none).
+    pub memory_limit_bytes: u64,
+    /// Bytes received and sent over all its networks since it started.
+    pub network_rx_bytes: u64,
+    pub network_tx_bytes: u64,
+    /// Bytes read from and written to block devices since it started.
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
+    /// Processes (and threads) in it.
+    pub pids: u64,
 }

@@ -25,21 +25,21 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use berth_core::nodes::{check_node_id, check_registration, task_runs_on};
 use berth_proto::remote::{
-    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, LogAnswer,
-    LogRequests, LogRequestsPoll, Refusal, RefusalCode, RegisterRequest, ReportRequest,
-    ServiceEndpointsRequest,
+    paths, AssignmentsRequest, BalancerConfigRequest, JoinRequest, JoinResponse, Refusal,
+    RefusalCode, RegisterRequest, ReportRequest, ServiceEndpointsRequest, TaskAnswer, TaskRequests,
+    TaskRequestsPoll,
 };
 use berth_proto::{ControlPlaneLink, PROTOCOL_VERSION};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 
+use crate::agent_requests::{AgentRequests, AnswerRefused};
 use crate::cluster_ca::{node_id_of, ClusterCa};
 use crate::join_token::{JoinToken, JoinTokens};
 use crate::listener::{self, ApiLimits, ApiTransport, PeerCertificate, RequestActivity};
 use crate::load_balancing::balancer_config;
 use crate::local_link::until_changed;
 use crate::node_liveness::NodeLiveness;
-use crate::remote_logs::{AnswerRefused, RemoteLogs};
 use crate::{ControlPlane, LocalLink};
 
 /// The longest an assignments long-poll is held.
@@ -82,8 +82,8 @@ pub struct AgentApi {
     pub ca: Arc<ClusterCa>,
     pub tokens: JoinTokens,
     pub liveness: Arc<NodeLiveness>,
-    /// Where `berth logs` waits for its agents' answers.
-    pub logs: Arc<RemoteLogs>,
+    /// Where `berth logs` and `berth top` wait for their agents' answers.
+    pub task_requests: Arc<AgentRequests>,
 }
 
 struct Shared {
@@ -193,8 +193,8 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::HEARTBEAT,
         paths::LOAD_BALANCER,
         paths::SERVICE_ENDPOINTS,
-        paths::LOG_REQUESTS,
-        paths::LOG_ANSWER,
+        paths::TASK_REQUESTS,
+        paths::TASK_ANSWER,
     ];
     if !known.contains(&path.as_str()) {
         return Err(Refused::new(
@@ -233,13 +233,17 @@ async fn serve(shared: &Shared, request: Request) -> Result<Response, Refused> {
         paths::REPORT => report(shared, &node_id, parse(body)?).await,
         paths::LOAD_BALANCER => Ok(load_balancer(shared, parse(body)?).await),
         paths::SERVICE_ENDPOINTS => service_endpoints(shared, &node_id, parse(body)?).await,
-        paths::LOG_REQUESTS => {
-            let poll: LogRequestsPoll = parse(body)?;
+        paths::TASK_REQUESTS => {
+            let poll: TaskRequestsPoll = parse(body)?;
             let timeout = Duration::from_millis(poll.timeout_ms).min(MAX_LONG_POLL);
-            let requests = shared.api.logs.next_requests(&node_id, timeout).await;
-            Ok(json_response(&LogRequests { requests }))
+            let requests = shared
+                .api
+                .task_requests
+                .next_requests(&node_id, timeout)
+                .await;
+            Ok(json_response(&TaskRequests { requests }))
         }
-        paths::LOG_ANSWER => log_answer(shared, &node_id, parse(body)?),
+        paths::TASK_ANSWER => task_answer(shared, &node_id, parse(body)?),
         _ => Ok(json_response(&serde_json::json!({}))),
     }
 }
@@ -467,17 +471,17 @@ async fn service_endpoints(
     Ok(json_response(&endpoints))
 }
 
-fn log_answer(shared: &Shared, node_id: &str, answer: LogAnswer) -> Result<Response, Refused> {
-    match shared.api.logs.answer(node_id, answer) {
+fn task_answer(shared: &Shared, node_id: &str, answer: TaskAnswer) -> Result<Response, Refused> {
+    match shared.api.task_requests.answer(node_id, answer) {
         Ok(()) => Ok(json_response(&serde_json::json!({}))),
         Err(AnswerRefused::OtherNode(id)) => {
             tracing::warn!(
                 node = node_id,
                 request = id,
-                "a node answered a log request of another node"
+                "a node answered a task request of another node"
             );
             Err(Refused::forbidden(format!(
-                "log request {id} was not asked of node '{node_id}'"
+                "task request {id} was not asked of node '{node_id}'"
             )))
         }
         // Given up on (the caller's wait ended) or answered before: nothing to do, and
@@ -485,7 +489,7 @@ fn log_answer(shared: &Shared, node_id: &str, answer: LogAnswer) -> Result<Respo
         Err(AnswerRefused::Unknown(id)) => Err(Refused::new(
             StatusCode::NOT_FOUND,
             RefusalCode::BadRequest,
-            format!("no log request {id} waits for an answer"),
+            format!("no task request {id} waits for an answer"),
         )),
     }
 }

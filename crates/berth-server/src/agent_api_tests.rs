@@ -145,7 +145,7 @@ impl Cluster {
                 ca: ca.clone(),
                 tokens: tokens.clone(),
                 liveness: Arc::new(NodeLiveness::new()),
-                logs: Arc::new(crate::RemoteLogs::new(control_plane.store.clone())),
+                task_requests: Arc::new(crate::AgentRequests::new(control_plane.store.clone())),
             },
             tls,
             limits,

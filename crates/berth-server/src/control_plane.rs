@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use berth_api::LogLine;
+use berth_api::{ContainerStats, LogLine};
 use berth_core::ecs::{Context, EcsResult};
 use berth_core::{ArnScope, Command, EcsError, ErrorCode, PrivilegePolicy, State};
 use berth_store::{Store, StoreError};
@@ -11,9 +11,10 @@ use crate::listener_serving::ListenerServing;
 use crate::scheduler_loop::LoopName;
 use crate::{now, RandomIds};
 
-/// Where `berth logs` reads a task's output: the agent that runs it.
+/// Where the API reads what only the agent that runs a task knows: its containers'
+/// output (`berth logs`) and their live figures (`berth top`).
 #[async_trait]
-pub trait LogSource: Send + Sync {
+pub trait TaskAgents: Send + Sync {
     async fn task_logs(
         &self,
         task_id: &str,
@@ -21,6 +22,10 @@ pub trait LogSource: Send + Sync {
         since: Option<f64>,
         tail: Option<u64>,
     ) -> Result<Vec<LogLine>, String>;
+
+    /// The figures of the task's running containers (none when it is not placed or
+    /// none of its containers runs).
+    async fn task_stats(&self, task_id: &str) -> Result<Vec<ContainerStats>, String>;
 }
 
 /// The control plane's shared parts: the store, who this deployment of berth is, and
@@ -32,7 +37,7 @@ pub struct ControlPlane {
     pub privilege_policy: PrivilegePolicy,
     /// What the balancer beside this control plane says of each listener's socket.
     pub listener_serving: ListenerServing,
-    logs: RwLock<Option<Arc<dyn LogSource>>>,
+    task_agents: RwLock<Option<Arc<dyn TaskAgents>>>,
     scheduler_panics: AtomicU64,
     load_balancer_panics: AtomicU64,
 }
@@ -50,7 +55,7 @@ impl ControlPlane {
             default_region,
             privilege_policy,
             listener_serving: ListenerServing::default(),
-            logs: RwLock::new(None),
+            task_agents: RwLock::new(None),
             scheduler_panics: AtomicU64::new(0),
             load_balancer_panics: AtomicU64::new(0),
         }
@@ -88,12 +93,15 @@ impl ControlPlane {
         )
     }
 
-    pub fn set_log_source(&self, source: Arc<dyn LogSource>) {
-        *self.logs.write().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    pub fn set_task_agents(&self, agents: Arc<dyn TaskAgents>) {
+        *self.task_agents.write().unwrap_or_else(|e| e.into_inner()) = Some(agents);
     }
 
-    pub fn log_source(&self) -> Option<Arc<dyn LogSource>> {
-        self.logs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn task_agents(&self) -> Option<Arc<dyn TaskAgents>> {
+        self.task_agents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn scope(&self, region: &str) -> ArnScope {

@@ -151,7 +151,7 @@ pub async fn dispatch(
 async fn berth_action(
     control_plane: &ControlPlane,
     action: &str,
-    _region: &str,
+    region: &str,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     match action {
@@ -169,7 +169,7 @@ async fn berth_action(
                 ))
                 .into());
             }
-            let source = control_plane.log_source().ok_or_else(|| ApiError {
+            let source = control_plane.task_agents().ok_or_else(|| ApiError {
                 status: 500,
                 error_type: "ServerException".to_string(),
                 message: "no agent serves logs on this server".to_string(),
@@ -189,6 +189,16 @@ async fn berth_action(
                     message,
                 })?;
             serde_json::to_vec(&api::GetTaskLogsResponse { lines }).map_err(|e| ApiError {
+                status: 500,
+                error_type: "ServerException".to_string(),
+                message: e.to_string(),
+            })
+        }
+        "GetTaskStats" => {
+            let request: api::GetTaskStatsRequest = parse(body)?;
+            let response =
+                crate::task_stats::get_task_stats(control_plane, region, request).await?;
+            serde_json::to_vec(&response).map_err(|e| ApiError {
                 status: 500,
                 error_type: "ServerException".to_string(),
                 message: e.to_string(),

@@ -182,7 +182,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             stopped(stop.clone()),
         ))
     });
-    let log_answers = tokio::spawn(crate::task_logs::serve(
+    let task_answers = tokio::spawn(crate::task_requests::serve(
         link.clone(),
         agent.handle(),
         stopped(stop.clone()),
@@ -200,7 +200,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let _ = stop_sender.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = heartbeats.await;
-        let _ = log_answers.await;
+        let _ = task_answers.await;
         let _ = agent_task.await;
         if let Some(balancer_task) = balancer_task {
             let _ = balancer_task.await;

@@ -51,7 +51,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         runtime,
         Arc::new(LocalLink::new(control_plane.clone())),
     );
-    control_plane.set_log_source(Arc::new(crate::task_logs::AgentLogs(agent.handle())));
+    control_plane.set_task_agents(Arc::new(crate::task_requests::LocalAgent(agent.handle())));
     let stopped = running.stopped();
     running.spawn(agent.run(stopped));
     running.print_api("dev");

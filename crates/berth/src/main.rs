@@ -11,7 +11,7 @@ mod paths;
 mod pid_file;
 mod process;
 mod server;
-mod task_logs;
+mod task_requests;
 mod tls;
 
 use clap::{Parser, Subcommand};

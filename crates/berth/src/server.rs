@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use berth_server::cluster_ca::ClusterCa;
 use berth_server::join_token::{JoinToken, JoinTokens, TokenRecord};
 use berth_server::{
-    agent_limits, run_node_liveness, serve_agents, AgentApi, NodeLiveness, RemoteLogs,
+    agent_limits, run_node_liveness, serve_agents, AgentApi, AgentRequests, NodeLiveness,
 };
 use serde::{Deserialize, Serialize};
 
@@ -248,8 +248,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut running = control_plane::start(&args.control_plane, prepared, "server").await?;
     let control_plane = running.control_plane.clone();
     let liveness = Arc::new(NodeLiveness::new());
-    let logs = Arc::new(RemoteLogs::new(control_plane.store.clone()));
-    control_plane.set_log_source(logs.clone());
+    let task_requests = Arc::new(AgentRequests::new(control_plane.store.clone()));
+    control_plane.set_task_agents(task_requests.clone());
     let tokens = JoinTokens::in_dir(&pki_dir(&data_dir));
     running.spawn(serve_agents(
         agent_listener,
@@ -258,7 +258,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             ca: ca.clone(),
             tokens: tokens.clone(),
             liveness: liveness.clone(),
-            logs: logs.clone(),
+            task_requests: task_requests.clone(),
         },
         agent_tls,
         agent_limits(),

@@ -11,6 +11,7 @@ mod request;
 mod services;
 mod tags;
 mod task_definitions;
+mod task_stats;
 mod tasks;
 
 pub use account_settings::{
@@ -29,6 +30,7 @@ pub use request::{run_action, ClusterParameter, EcsRequest};
 pub use services::*;
 pub use tags::*;
 pub use task_definitions::*;
+pub use task_stats::*;
 pub use tasks::*;
 
 use crate::error::EcsError;

@@ -83,6 +83,7 @@ optional_cluster!(
     api::DescribeContainerInstancesRequest,
     api::UpdateContainerInstancesStateRequest,
     api::DeregisterContainerInstanceRequest,
+    api::GetTaskStatsRequest,
 );
 
 required_cluster!(

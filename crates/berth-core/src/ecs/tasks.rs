@@ -332,7 +332,7 @@ pub fn run_task(
 }
 
 /// A task of `cluster` given by id or ARN.
-fn find_task<'s>(state: &'s State, cluster: &str, given: &str) -> Option<&'s Task> {
+pub(crate) fn find_task<'s>(state: &'s State, cluster: &str, given: &str) -> Option<&'s Task> {
     let (arn_cluster, id) = task_ref(given);
     if arn_cluster.as_deref().is_some_and(|c| c != cluster) {
         return None;

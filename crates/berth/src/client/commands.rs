@@ -17,6 +17,7 @@ mod restart;
 mod rollout;
 mod scale;
 mod stop;
+mod top;
 
 use std::io::IsTerminal;
 
@@ -84,6 +85,18 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<std::process::ExitCod
                 command,
             };
             return exec::run(&ApiClient::from_flags(&endpoint)?, &task, options).await;
+        }
+        ClientCommand::Top {
+            target,
+            no_stream,
+            endpoint,
+        } => {
+            top::run(
+                &ApiClient::from_flags(&endpoint)?,
+                target.as_deref(),
+                no_stream,
+            )
+            .await
         }
         ClientCommand::Scale {
             service,

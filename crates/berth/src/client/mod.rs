@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `exec`, `scale`, `restart`, `deploy`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `top`, `exec`, `scale`, `restart`, `deploy`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -137,6 +137,18 @@ pub enum ClientCommand {
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Show each running container's CPU, memory, network and block I/O, as `docker
+    /// stats` does: of every task of the cluster, of a service's tasks, or of one task.
+    /// Redraws every 2 s on a terminal until Ctrl-C.
+    Top {
+        /// A service name, or a task id or ARN (default: every task of the cluster).
+        target: Option<String>,
+        /// Print once and exit (also when the output is no terminal).
+        #[arg(long)]
+        no_stream: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },
