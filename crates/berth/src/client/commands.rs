@@ -10,6 +10,7 @@ mod logs;
 mod nodes;
 mod ps;
 mod restart;
+mod rollback;
 mod scale;
 mod stop;
 
@@ -58,6 +59,11 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             no_wait,
             endpoint,
         } => restart::run(&ApiClient::from_flags(&endpoint)?, &service, !no_wait).await,
+        ClientCommand::Rollback {
+            service,
+            no_wait,
+            endpoint,
+        } => rollback::run(&ApiClient::from_flags(&endpoint)?, &service, !no_wait).await,
         ClientCommand::Delete { what } => match what {
             DeleteCommand::Service {
                 name,

@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `ps`, `logs`, `scale`, `restart`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `ps`, `logs`, `scale`, `restart`, `rollback`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -91,6 +91,17 @@ pub enum ClientCommand {
     /// Replace every task of a service with a new one of the same task definition (a new
     /// deployment), waiting until its rollout is COMPLETED or FAILED.
     Restart {
+        service: String,
+        /// Return once the deployment is started.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Roll a service back to the task definition of its last SUCCESSFUL deployment of
+    /// another task definition (from ECS's deployment history), waiting until that
+    /// rollout is COMPLETED or FAILED.
+    Rollback {
         service: String,
         /// Return once the deployment is started.
         #[arg(long)]

@@ -17,7 +17,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 
 pub async fn run(client: &ApiClient, service: &str, wait: bool) -> anyhow::Result<()> {
     let current = require_service(client, service).await?;
-    let mut feed = EventFeed::after(&current);
+    let feed = EventFeed::after(&current);
     let request = UpdateServiceRequest {
         cluster: Some(client.cluster.clone()),
         service: service.to_string(),
@@ -32,19 +32,28 @@ pub async fn run(client: &ApiClient, service: &str, wait: bool) -> anyhow::Resul
     if !wait {
         return Ok(());
     }
+    follow(client, service, &deployment, feed).await?;
+    println!("service {service} restarted (deployment {deployment} completed)");
+    Ok(())
+}
 
+/// Follows the rollout of `deployment` of `service`, printing the service's new events,
+/// until it is COMPLETED (Ok) or FAILED, replaced or too slow (an error naming it).
+pub(super) async fn follow(
+    client: &ApiClient,
+    service: &str,
+    deployment: &str,
+    mut feed: EventFeed,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         tokio::time::sleep(POLL_INTERVAL).await;
         let latest = require_service(client, service).await?;
         print!("{}", feed.new_lines(&latest));
-        match rollout(&latest, &deployment) {
-            Rollout::Completed => {
-                println!("service {service} restarted (deployment {deployment} completed)");
-                return Ok(());
-            }
+        match rollout(&latest, deployment) {
+            Rollout::Completed => return Ok(()),
             Rollout::Failed(reason) => {
-                bail!("service '{service}' restart failed: deployment {deployment}: {reason}")
+                bail!("service '{service}': deployment {deployment} rollout FAILED: {reason}")
             }
             Rollout::Replaced(by) => bail!(
                 "service '{service}': deployment {deployment} was replaced by {by} before it completed"
@@ -60,7 +69,7 @@ pub async fn run(client: &ApiClient, service: &str, wait: bool) -> anyhow::Resul
     }
 }
 
-fn primary_deployment(service: &Service) -> Option<String> {
+pub(super) fn primary_deployment(service: &Service) -> Option<String> {
     service
         .deployments
         .iter()
