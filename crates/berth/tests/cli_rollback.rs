@@ -143,7 +143,7 @@ fn rollback_runs_the_previous_task_definition_again() {
         &v2,
     ]);
     wait_completed(&dev, cluster, "of v2");
-    assert_eq!(running_definitions(&dev, cluster), [v2.clone()]);
+    assert_eq!(running_definitions(&dev, cluster), [v2]);
 
     let out = dev.berth(&["rollback", "-c", cluster, "web"]);
     let stdout = assert_ok(&out, "berth rollback");
@@ -159,7 +159,7 @@ fn rollback_runs_the_previous_task_definition_again() {
     );
     let service = describe(&dev, cluster);
     assert_eq!(service["taskDefinition"].as_str(), Some(v1.as_str()));
-    assert_eq!(running_definitions(&dev, cluster), [v1.clone()]);
+    assert_eq!(running_definitions(&dev, cluster), [v1]);
 
     // A missing service is an error naming it.
     let out = dev.berth(&["rollback", "-c", cluster, "nosuch"]);
