@@ -1,8 +1,8 @@
 //! `berth rollback` and a failing `berth restart` against a real `berth dev` and Docker:
 //! a service deployed at v1 and updated to v2 rolls back to v1 and runs it again; with
-//! nothing earlier that succeeded, rollback is refused and changes nothing; a restart
-//! whose tasks exit at once trips the circuit breaker and `berth restart` fails naming
-//! FAILED.
+//! nothing earlier that succeeded, rollback is refused and changes nothing; a failed
+//! deployment goes back to the last one that succeeded; a restart whose tasks exit at
+//! once trips the circuit breaker and `berth restart` fails naming FAILED.
 
 mod support;
 
@@ -205,4 +205,57 @@ fn a_restart_whose_rollout_fails_exits_non_zero_naming_failed() {
         service["deployments"][0]["id"]
     );
     assert_eq!(unchanged["taskDefinition"], service["taskDefinition"]);
+}
+
+#[test]
+fn a_failed_deployment_rolls_back_to_the_last_success() {
+    let dev = start();
+    let cluster = "rb-failed";
+    dev.aws_json(&["ecs", "create-cluster", "--cluster-name", cluster]);
+    let good = register(&dev, "rb-good", SERVES);
+    dev.aws_json(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        cluster,
+        "--service-name",
+        "web",
+        "--task-definition",
+        &good,
+        "--desired-count",
+        "1",
+        "--deployment-configuration",
+        "deploymentCircuitBreaker={enable=true,rollback=false}",
+    ]);
+    wait_completed(&dev, cluster, "of the good revision");
+    let bad = register(&dev, "rb-good", "exit 1");
+    dev.aws_json(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        cluster,
+        "--service",
+        "web",
+        "--task-definition",
+        &bad,
+    ]);
+    dev.wait_for("the bad rollout to fail", ROLLOUT, || {
+        (describe(&dev, cluster)["deployments"][0]["rolloutState"] == "FAILED").then_some(())
+    });
+
+    let out = dev.berth(&["rollback", "-c", cluster, "web"]);
+    let stdout = assert_ok(&out, "berth rollback of a failed deployment");
+    assert!(
+        stdout.starts_with("service web rolling back from rb-good:2 to rb-good:1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("service web rolled back to rb-good:1"),
+        "{stdout}"
+    );
+    assert_eq!(
+        describe(&dev, cluster)["taskDefinition"].as_str(),
+        Some(good.as_str())
+    );
+    assert_eq!(running_definitions(&dev, cluster), [good]);
 }
