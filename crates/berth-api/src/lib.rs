@@ -14,6 +14,7 @@ pub mod elbv2;
 mod error;
 pub mod limits;
 mod service;
+mod service_deployment;
 mod task;
 mod task_definition;
 
@@ -23,6 +24,7 @@ pub use common::*;
 pub use container_instance::*;
 pub use error::*;
 pub use service::*;
+pub use service_deployment::*;
 pub use task::*;
 pub use task_definition::*;
 

@@ -68,6 +68,39 @@ impl ArnScope {
     pub fn container_instance(&self, cluster: &str, id: &str) -> String {
         format!("{}container-instance/{cluster}/{id}", self.prefix())
     }
+    pub fn service_deployment(&self, cluster: &str, service: &str, id: &str) -> String {
+        format!(
+            "{}service-deployment/{cluster}/{service}/{id}",
+            self.prefix()
+        )
+    }
+    pub fn service_revision(&self, cluster: &str, service: &str, id: &str) -> String {
+        format!("{}service-revision/{cluster}/{service}/{id}", self.prefix())
+    }
+}
+
+/// What a service deployment or service revision ARN names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceHistoryRef {
+    pub cluster: String,
+    pub service: String,
+    pub id: String,
+}
+
+/// Parses `arn:aws:ecs:R:A:<kind>/CLUSTER/SERVICE/ID`, `kind` being `service-deployment`
+/// or `service-revision`; None for anything else.
+pub fn service_history_arn(arn: &str, kind: &str) -> Option<ServiceHistoryRef> {
+    let rest = arn_resource(arn)?.strip_prefix(kind)?.strip_prefix('/')?;
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [cluster, service, id] if [cluster, service, id].iter().all(|s| !s.is_empty()) => {
+            Some(ServiceHistoryRef {
+                cluster: cluster.to_string(),
+                service: service.to_string(),
+                id: id.to_string(),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// What an ARN or short name given by a user points at.

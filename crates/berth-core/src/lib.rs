@@ -19,6 +19,7 @@ pub mod present;
 mod reconcile;
 mod report;
 pub mod resources;
+pub mod service_deployments;
 pub mod service_discovery;
 pub mod service_targets;
 pub mod spec;

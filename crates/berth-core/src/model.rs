@@ -109,6 +109,38 @@ ecs_words! {
 }
 
 ecs_words! {
+    /// A service deployment's status (ListServiceDeployments, DescribeServiceDeployments):
+    /// the history of a service's deployments, kept after each is replaced. berth starts a
+    /// deployment as soon as it is made, so none stays PENDING, and it stops none on
+    /// request, so none is STOP_REQUESTED or ROLLBACK_REQUESTED; the words are ECS's all
+    /// the same, for the status filter.
+    pub enum ServiceDeploymentStatus {
+        Pending => "PENDING",
+        Successful => "SUCCESSFUL",
+        Stopped => "STOPPED",
+        StopRequested => "STOP_REQUESTED",
+        InProgress => "IN_PROGRESS",
+        RollbackRequested => "ROLLBACK_REQUESTED",
+        RollbackInProgress => "ROLLBACK_IN_PROGRESS",
+        RollbackSuccessful => "ROLLBACK_SUCCESSFUL",
+        RollbackFailed => "ROLLBACK_FAILED",
+    }
+}
+
+impl ServiceDeploymentStatus {
+    /// Finished, successfully or not: ECS's "Completed" stage.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            ServiceDeploymentStatus::Successful
+                | ServiceDeploymentStatus::Stopped
+                | ServiceDeploymentStatus::RollbackSuccessful
+                | ServiceDeploymentStatus::RollbackFailed
+        )
+    }
+}
+
+ecs_words! {
     /// REPLICA keeps desiredCount tasks; DAEMON one task on every ACTIVE container instance.
     pub enum SchedulingStrategy {
         Replica => "REPLICA",
@@ -625,6 +657,67 @@ pub struct Deployment {
     pub network_configuration: Option<serde_json::Value>,
 }
 
+/// One entry of a service's deployment history: a service deployment and its target
+/// service revision (they share the id, the digits of the deployment's `ecs-svc/` id).
+/// A rollback by the circuit breaker belongs to the deployment that failed, as in ECS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDeploymentRecord {
+    pub id: String,
+    /// The `ecs-svc/<digits>` deployment of the service that rolls it out.
+    pub deployment_id: String,
+    pub status: ServiceDeploymentStatus,
+    pub status_reason: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<Timestamp>,
+    /// The service revision this deployment rolls out.
+    pub revision: ServiceRevisionRecord,
+    /// The ids of the revisions that ran when it started (the deployments it replaces).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_revisions: Vec<String>,
+    /// The deployment configuration it was started with.
+    pub deployment_configuration: DeploymentConfiguration,
+    /// Tasks of it that failed (the circuit breaker counts them).
+    pub failed_tasks: i64,
+    /// Its desiredCount, last seen.
+    pub desired_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<DeploymentRollback>,
+}
+
+/// The circuit breaker's rollback of a failed service deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRollback {
+    /// The `ecs-svc/<digits>` deployment that rolls back.
+    pub deployment_id: String,
+    /// The service revision rolled back to.
+    pub revision_id: String,
+    pub reason: String,
+    pub started_at: Timestamp,
+}
+
+/// A service revision: what a deployment runs (the task definition and the settings
+/// around it that berth keeps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRevisionRecord {
+    pub family: String,
+    pub revision: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<berth_api::CapacityProviderStrategyItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceEvent {
     pub id: String,
@@ -674,6 +767,12 @@ pub struct Service {
     pub next_launch_at: Option<Timestamp>,
     /// The last COMPLETED deployment's definition, for circuit-breaker rollback.
     pub last_completed: Option<(String, u32)>,
+    /// The service's deployments, newest first, at most `MAX_SERVICE_DEPLOYMENTS`: kept
+    /// after they are replaced (ListServiceDeployments). Empty for services stored
+    /// before berth kept it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_deployments: Vec<ServiceDeploymentRecord>,
+
     /// Whether the last reconcile saw the service steady (so the event is said once).
     pub steady: bool,
     /// Whether the last placement attempt failed (so the event is said once per episode).
@@ -682,6 +781,8 @@ pub struct Service {
 }
 
 pub const MAX_SERVICE_EVENTS: usize = 100;
+/// How many service deployments a service remembers (ECS keeps 90 days of them).
+pub const MAX_SERVICE_DEPLOYMENTS: usize = 20;
 
 impl Service {
     pub fn primary(&self) -> Option<&Deployment> {
@@ -777,6 +878,7 @@ mod tests {
         stored_as_its_word::<ServiceStatus>();
         stored_as_its_word::<DeploymentStatus>();
         stored_as_its_word::<RolloutState>();
+        stored_as_its_word::<ServiceDeploymentStatus>();
         stored_as_its_word::<SchedulingStrategy>();
         stored_as_its_word::<LaunchType>();
         stored_as_its_word::<PropagateTags>();

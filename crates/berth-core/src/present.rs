@@ -4,8 +4,8 @@ use berth_api as api;
 
 use crate::ids::ArnScope;
 use crate::model::{
-    Cluster, ContainerInstance, ContainerInstanceStatus, Service, ServiceStatus, Task,
-    TaskDefinitionRecord, TaskStatus,
+    Cluster, ContainerInstance, ContainerInstanceStatus, Service, ServiceDeploymentRecord,
+    ServiceStatus, Task, TaskDefinitionRecord, TaskStatus,
 };
 use crate::resources::FixedHostPorts;
 use crate::spec::NetworkMode;
@@ -343,6 +343,195 @@ pub fn service(state: &State, scope: &ArnScope, service: &Service) -> api::Servi
         propagate_tags: service.propagate_tags.as_ecs().to_string(),
         enable_execute_command: service.enable_execute_command,
         availability_zone_rebalancing: service.availability_zone_rebalancing.as_ecs().to_string(),
+    }
+}
+
+/// The tasks of `deployment` (an `ecs-svc/` id) wanted running: (running, pending).
+fn deployment_task_counts(state: &State, service: &Service, deployment: &str) -> (i64, i64) {
+    let (mut running, mut pending) = (0, 0);
+    for task in state
+        .tasks_of_service(&service.cluster, &service.name)
+        .filter(|t| t.desired_status == crate::model::DesiredStatus::Running)
+        .filter(|t| t.deployment_id.as_deref() == Some(deployment))
+    {
+        match task.last_status {
+            TaskStatus::Running => running += 1,
+            TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating => pending += 1,
+            _ => {}
+        }
+    }
+    (running, pending)
+}
+
+/// A revision's summary: the service's live deployments that run it (the target's own
+/// deployment, or a rollback to it), with their counts.
+fn revision_summary(
+    state: &State,
+    scope: &ArnScope,
+    service: &Service,
+    revision_id: &str,
+) -> api::ServiceRevisionSummary {
+    let runs_it = |deployment: &str| {
+        service.service_deployments.iter().any(|r| {
+            (r.id == revision_id && r.deployment_id == deployment)
+                || r.rollback
+                    .as_ref()
+                    .is_some_and(|b| b.revision_id == revision_id && b.deployment_id == deployment)
+        })
+    };
+    let mut summary = api::ServiceRevisionSummary {
+        arn: scope.service_revision(&service.cluster, &service.name, revision_id),
+        ..Default::default()
+    };
+    for deployment in service.deployments.iter().filter(|d| runs_it(&d.id)) {
+        let (running, pending) = deployment_task_counts(state, service, &deployment.id);
+        summary.requested_task_count += deployment.desired_count;
+        summary.running_task_count += running;
+        summary.pending_task_count += pending;
+    }
+    summary
+}
+
+/// ListServiceDeployments' entry for one of the service's deployments.
+pub fn service_deployment_brief(
+    scope: &ArnScope,
+    service: &Service,
+    record: &ServiceDeploymentRecord,
+) -> api::ServiceDeploymentBrief {
+    api::ServiceDeploymentBrief {
+        service_deployment_arn: scope.service_deployment(
+            &service.cluster,
+            &service.name,
+            &record.id,
+        ),
+        service_arn: scope.service(&service.cluster, &service.name),
+        cluster_arn: scope.cluster(&service.cluster),
+        started_at: Some(record.created_at.as_epoch_seconds()),
+        created_at: Some(record.created_at.as_epoch_seconds()),
+        finished_at: record.finished_at.map(|t| t.as_epoch_seconds()),
+        target_service_revision_arn: scope.service_revision(
+            &service.cluster,
+            &service.name,
+            &record.id,
+        ),
+        status: record.status.as_ecs().to_string(),
+        status_reason: Some(record.status_reason.clone()),
+    }
+}
+
+/// DescribeServiceDeployments' view of one of the service's deployments.
+pub fn service_deployment(
+    state: &State,
+    scope: &ArnScope,
+    service: &Service,
+    record: &ServiceDeploymentRecord,
+) -> api::ServiceDeployment {
+    let breaker = record
+        .deployment_configuration
+        .deployment_circuit_breaker
+        .clone()
+        .unwrap_or_default();
+    let breaker_status = if !breaker.enable {
+        "DISABLED"
+    } else if record.rollback.is_some()
+        || record.failed_tasks >= crate::failure_threshold(record.desired_count)
+    {
+        "TRIGGERED"
+    } else if record.status.is_finished() {
+        "MONITORING_COMPLETE"
+    } else {
+        "MONITORING"
+    };
+    let mut target = revision_summary(state, scope, service, &record.id);
+    if !record.status.is_finished() {
+        target.requested_task_count = record.desired_count;
+    }
+    let mut deployment_configuration = record.deployment_configuration.clone();
+    deployment_configuration.maximum_percent.get_or_insert(200);
+    deployment_configuration
+        .minimum_healthy_percent
+        .get_or_insert(100);
+    deployment_configuration
+        .deployment_circuit_breaker
+        .get_or_insert_with(Default::default);
+    api::ServiceDeployment {
+        service_deployment_arn: scope.service_deployment(
+            &service.cluster,
+            &service.name,
+            &record.id,
+        ),
+        service_arn: scope.service(&service.cluster, &service.name),
+        cluster_arn: scope.cluster(&service.cluster),
+        created_at: Some(record.created_at.as_epoch_seconds()),
+        started_at: Some(record.created_at.as_epoch_seconds()),
+        finished_at: record.finished_at.map(|t| t.as_epoch_seconds()),
+        stopped_at: record.stopped_at.map(|t| t.as_epoch_seconds()),
+        updated_at: Some(record.updated_at.as_epoch_seconds()),
+        source_service_revisions: record
+            .source_revisions
+            .iter()
+            .map(|id| revision_summary(state, scope, service, id))
+            .collect(),
+        target_service_revision: Some(target),
+        status: record.status.as_ecs().to_string(),
+        status_reason: Some(record.status_reason.clone()),
+        deployment_configuration: Some(deployment_configuration),
+        rollback: record.rollback.as_ref().map(|b| api::Rollback {
+            reason: Some(b.reason.clone()),
+            started_at: Some(b.started_at.as_epoch_seconds()),
+            service_revision_arn: (!b.revision_id.is_empty())
+                .then(|| scope.service_revision(&service.cluster, &service.name, &b.revision_id)),
+        }),
+        deployment_circuit_breaker: Some(api::ServiceDeploymentCircuitBreaker {
+            status: breaker_status.to_string(),
+            failure_count: record.failed_tasks,
+            threshold: crate::failure_threshold(record.desired_count),
+        }),
+    }
+}
+
+/// DescribeServiceRevisions' view of the revision a service deployment rolled out.
+pub fn service_revision(
+    state: &State,
+    scope: &ArnScope,
+    service: &Service,
+    record: &ServiceDeploymentRecord,
+) -> api::ServiceRevision {
+    let revision = &record.revision;
+    let container_images = state
+        .definition(&revision.family, revision.revision)
+        .map(|d| {
+            d.spec
+                .container_definitions
+                .iter()
+                .map(|c| api::ContainerImage {
+                    container_name: c.name.clone().unwrap_or_default(),
+                    image: c.image.clone().unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // ECS shows a launch type or a strategy, never both (as on the service).
+    let launch_type = revision.capacity_provider_strategy.is_empty().then(|| {
+        revision
+            .launch_type
+            .unwrap_or_default()
+            .as_ecs()
+            .to_string()
+    });
+    api::ServiceRevision {
+        service_revision_arn: scope.service_revision(&service.cluster, &service.name, &record.id),
+        service_arn: scope.service(&service.cluster, &service.name),
+        cluster_arn: scope.cluster(&service.cluster),
+        task_definition: scope.task_definition(&revision.family, revision.revision),
+        capacity_provider_strategy: revision.capacity_provider_strategy.clone(),
+        launch_type,
+        platform_version: revision.platform_version.clone(),
+        load_balancers: revision.load_balancers.clone(),
+        network_configuration: revision.network_configuration.clone(),
+        container_images,
+        guard_duty_enabled: false,
+        created_at: Some(revision.created_at.as_epoch_seconds()),
     }
 }
 

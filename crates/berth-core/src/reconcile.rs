@@ -7,7 +7,7 @@
 
 use crate::ecs::demand_of;
 use crate::ecs::{
-    launch_type_of_provider, new_task, start_deployment, stopping, Context, Placed, StrategyPlacer,
+    launch_type_of_provider, new_task, start_rollback, stopping, Context, Placed, StrategyPlacer,
     TaskOrigin,
 };
 use crate::elbv2::model::TargetHealthState;
@@ -20,6 +20,7 @@ use crate::placement::{
     group_for, PlacementConstraint, PlacementFailure, PlacementSpec, PlacementStrategy, Scheduler,
     SpreadField,
 };
+use crate::service_deployments;
 use crate::service_targets;
 use crate::state::{Command, State};
 use crate::Timestamp;
@@ -787,13 +788,14 @@ fn update_deployments(
     }
     if let Some((family, revision)) = rollback_to {
         let failed_id = service.primary().map(|p| p.id.clone()).unwrap_or_default();
-        start_deployment(service, &family, revision, ctx);
+        start_rollback(service, &family, revision, ctx);
         let message = format!(
             "(service {}) rolling back to deployment of {family}:{revision} after deployment {failed_id} failed.",
             service.name
         );
         push_event(service, message, ctx);
     }
+    service_deployments::follow_rollouts(service, ctx.now);
 
     let running = tasks
         .iter()

@@ -126,6 +126,11 @@ pub async fn dispatch(
         "DescribeServices" => run(cp, region, body, ecs::describe_services).await,
         "ListServices" => run(cp, region, body, ecs::list_services).await,
         "DeleteService" => run(cp, region, body, ecs::delete_service).await,
+        "ListServiceDeployments" => run(cp, region, body, ecs::list_service_deployments).await,
+        "DescribeServiceDeployments" => {
+            run(cp, region, body, ecs::describe_service_deployments).await
+        }
+        "DescribeServiceRevisions" => run(cp, region, body, ecs::describe_service_revisions).await,
         "TagResource" => run(cp, region, body, ecs::tag_resource).await,
         "UntagResource" => run(cp, region, body, ecs::untag_resource).await,
         "ListTagsForResource" => run(cp, region, body, ecs::list_tags_for_resource).await,

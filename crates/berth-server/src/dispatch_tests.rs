@@ -32,6 +32,9 @@ const ECS_ACTIONS: &[&str] = &[
     "DescribeServices",
     "ListServices",
     "DeleteService",
+    "ListServiceDeployments",
+    "DescribeServiceDeployments",
+    "DescribeServiceRevisions",
     "TagResource",
     "UntagResource",
     "ListTagsForResource",
@@ -153,6 +156,11 @@ const ECS_FIELDS: &[&str] = &[
     "startedBy",
     "group",
     "revision",
+    "serviceDeploymentArns",
+    "serviceRevisionArns",
+    "createdAt",
+    "before",
+    "after",
 ];
 
 const ELBV2_PARAMETERS: &[&str] = &[
@@ -215,7 +223,7 @@ impl Generator {
     }
 
     fn text(&mut self) -> String {
-        match self.below(10) {
+        match self.below(11) {
             0 => String::new(),
             1 => "x".repeat(300),
             2 => "arn:aws:ecs:us-east-1:000000000000:service/default/web".to_string(),
@@ -225,6 +233,12 @@ impl Generator {
             6 => "web:1".to_string(),
             7 => "-1".to_string(),
             8 => "CMD-SHELL".to_string(),
+            9 => match self.below(3) {
+                0 => "arn:aws:ecs:us-east-1:000000000000:service-deployment/default/web/1",
+                1 => "arn:aws:ecs:us-east-1:000000000000:service-revision/default/web/1",
+                _ => "SUCCESSFUL",
+            }
+            .to_string(),
             _ => format!("{}", self.next()),
         }
     }

@@ -8,6 +8,7 @@ mod capacity_providers;
 mod clusters;
 mod container_instances;
 mod request;
+mod service_deployments;
 mod services;
 mod tags;
 mod task_definitions;
@@ -27,6 +28,9 @@ pub(crate) use capacity_providers::{launch_type_of_provider, Placed, StrategyPla
 pub use clusters::*;
 pub use container_instances::*;
 pub use request::{run_action, ClusterParameter, EcsRequest};
+pub use service_deployments::{
+    describe_service_deployments, describe_service_revisions, list_service_deployments,
+};
 pub use services::*;
 pub use tags::*;
 pub use task_definitions::*;

@@ -79,6 +79,7 @@ optional_cluster!(
     api::DescribeServicesRequest,
     api::ListServicesRequest,
     api::DeleteServiceRequest,
+    api::ListServiceDeploymentsRequest,
     api::ListContainerInstancesRequest,
     api::DescribeContainerInstancesRequest,
     api::UpdateContainerInstancesStateRequest,
@@ -118,4 +119,7 @@ no_cluster!(
     api::DeleteAccountSettingRequest,
     // A Cloud Map namespace spans clusters.
     api::ListServicesByNamespaceRequest,
+    // Their ARNs name the cluster; an unknown one is a MISSING failure.
+    api::DescribeServiceDeploymentsRequest,
+    api::DescribeServiceRevisionsRequest,
 );

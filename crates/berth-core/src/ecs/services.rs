@@ -10,6 +10,7 @@ use crate::model::{
 };
 use crate::placement::Scheduler;
 use crate::present;
+use crate::service_deployments;
 use crate::state::{Command, State};
 
 /// ECS's rules for a service's deployment configuration (pure: `berth apply` calls it too).
@@ -153,8 +154,34 @@ fn new_deployment(
     }
 }
 
-/// The service becomes a new PRIMARY deployment of `family:revision`; the old PRIMARY drains.
+/// The service becomes a new PRIMARY deployment of `family:revision`; the old PRIMARY
+/// drains. The deployment history gets a new service deployment.
 pub fn start_deployment(service: &mut Service, family: &str, revision: u32, ctx: &mut Context) {
+    let sources = service_deployments::sources(service);
+    let id = begin_deployment(service, family, revision, ctx);
+    service_deployments::started(service, &id, sources, ctx.now);
+}
+
+/// The circuit breaker rolls the failed PRIMARY deployment back to `family:revision`:
+/// a new PRIMARY deployment, which the failed one's service deployment follows.
+pub(crate) fn start_rollback(
+    service: &mut Service,
+    family: &str,
+    revision: u32,
+    ctx: &mut Context,
+) {
+    let failed = service.primary().map(|p| p.id.clone()).unwrap_or_default();
+    let id = begin_deployment(service, family, revision, ctx);
+    service_deployments::rolling_back(service, &failed, &id, (family, revision), ctx.now);
+}
+
+/// A new PRIMARY deployment of `family:revision`; returns its id.
+fn begin_deployment(
+    service: &mut Service,
+    family: &str,
+    revision: u32,
+    ctx: &mut Context,
+) -> String {
     for deployment in service
         .deployments
         .iter_mut()
@@ -173,10 +200,12 @@ pub fn start_deployment(service: &mut Service, family: &str, revision: u32, ctx:
     deployment.rollout_state_reason = format!("ECS deployment {} in progress.", deployment.id);
     service.family = family.to_string();
     service.revision = revision;
+    let id = deployment.id.clone();
     service.deployments.insert(0, deployment);
     service.steady = false;
     service.consecutive_failures = 0;
     service.next_launch_at = None;
+    id
 }
 
 pub fn create_service(
@@ -299,6 +328,7 @@ pub fn create_service(
         consecutive_failures: 0,
         next_launch_at: None,
         last_completed: None,
+        service_deployments: vec![],
         steady: false,
         placement_blocked: false,
     };
@@ -330,7 +360,11 @@ fn fargate_platform_version(
 }
 
 /// The service named by name or ARN in the request's cluster.
-fn find_service<'s>(state: &'s State, cluster: &str, given: &str) -> Result<&'s Service, EcsError> {
+pub(super) fn find_service<'s>(
+    state: &'s State,
+    cluster: &str,
+    given: &str,
+) -> Result<&'s Service, EcsError> {
     let (arn_cluster, name) = service_ref(given);
     if arn_cluster.as_deref().is_some_and(|c| c != cluster) {
         return Err(EcsError::service_not_found());
@@ -614,6 +648,7 @@ pub fn delete_service(
     let mut service = current.clone();
     service.status = ServiceStatus::Draining;
     service.desired_count = 0;
+    service_deployments::service_deleted(&mut service, ctx.now);
     for deployment in &mut service.deployments {
         deployment.desired_count = 0;
         deployment.updated_at = ctx.now;

@@ -14,6 +14,7 @@ mod logs;
 mod nodes;
 mod ps;
 mod restart;
+mod rollback;
 mod rollout;
 mod scale;
 mod stop;
@@ -118,6 +119,11 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<std::process::ExitCod
             let client = ApiClient::from_flags(&endpoint)?;
             deploy::run(&client, &service, &images, &envs, !no_wait).await
         }
+        ClientCommand::Rollback {
+            service,
+            no_wait,
+            endpoint,
+        } => rollback::run(&ApiClient::from_flags(&endpoint)?, &service, !no_wait).await,
         ClientCommand::Delete { what } => match what {
             DeleteCommand::Service {
                 name,

@@ -1,4 +1,4 @@
-//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `top`, `exec`, `scale`, `restart`, `deploy`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
+//! The client commands: `apply`, `down`, `ps`, `describe`, `logs`, `top`, `exec`, `scale`, `restart`, `deploy`, `rollback`, `stop`, `delete`, `events`, `nodes`, `drain`. Each talks to
 //! a running berth through the signed ECS API, like the `aws` CLI does.
 
 mod api_client;
@@ -181,6 +181,17 @@ pub enum ClientCommand {
         /// it), as CONTAINER:KEY=VALUE (repeatable).
         #[arg(long = "env", value_name = "CONTAINER:KEY=VALUE")]
         envs: Vec<String>,
+        /// Return once the deployment is started.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Roll a service back to the task definition of its last SUCCESSFUL deployment of
+    /// another task definition (from ECS's deployment history), waiting until that
+    /// rollout is COMPLETED or FAILED.
+    Rollback {
+        service: String,
         /// Return once the deployment is started.
         #[arg(long)]
         no_wait: bool,
