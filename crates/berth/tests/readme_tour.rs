@@ -551,3 +551,51 @@ fn the_readme_tour_runs_as_written() {
         tour.run(step, &keys);
     }
 }
+
+/// How the tour reads the README: the rules above, on lines of the kinds it has.
+#[test]
+fn the_tour_reader_finds_placeholders_follows_and_output_shapes() {
+    assert_eq!(
+        placeholders("berth stop -c our-project TASK_ID"),
+        ["TASK_ID"]
+    );
+    assert_eq!(
+        placeholders("aws $E elbv2 create-listener --load-balancer-arn ARN --protocol HTTP"),
+        ["ARN"]
+    );
+    assert_eq!(placeholders("export AWS_ACCESS_KEY_ID=... X=1"), ["..."]);
+    assert!(
+        placeholders("TG=$(aws $E elbv2 x --query 'A[0].B' --output text) # ARN ...").is_empty()
+    );
+    assert!(placeholders("berth drain $(hostname) --undo").is_empty());
+    assert!(follows("berth logs -c our-project member -f   # --tail N"));
+    assert!(!follows("berth apply -f examples/our-project.yaml"));
+    assert_eq!(
+        shape("member 5f0c8d2e9a41 asked board: board answers from 0a9d4e71c3b8"),
+        shape("member 75eff6dc28ea asked board: board answers from 23ef6b2ace75")
+    );
+    assert_ne!(
+        shape("member answers from 5f0c8d2e9a41"),
+        shape("board answers from 5f0c8d2e9a41")
+    );
+    let block = Block {
+        section: "s".into(),
+        line: 10,
+        text: "# a comment\nberth ps\naws x --a '[{\"b\":\n  1}]' \\\n    --c d\n".into(),
+    };
+    let steps = steps_of(&block);
+    assert_eq!(steps.len(), 2);
+    assert_eq!((steps[0].line, steps[0].command.as_str()), (12, "berth ps"));
+    assert_eq!(steps[1].line, 13);
+    assert!(steps[1].command.ends_with("--c d"));
+    let session = Block {
+        section: "s".into(),
+        line: 1,
+        text: "$ curl http://x/   # comment\nmember answers from 5f0c8d2e9a41\n".into(),
+    };
+    let steps = steps_of(&session);
+    assert_eq!(
+        steps[0].expected.as_deref(),
+        Some(&["member answers from 5f0c8d2e9a41".to_string()][..])
+    );
+}
