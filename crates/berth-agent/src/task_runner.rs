@@ -315,6 +315,20 @@ impl Runner {
         self.running_reported = true;
     }
 
+    /// STOPPING, for a task that ends on its own while some of its containers still run:
+    /// each container as it is now, and why the task stops.
+    fn report_stopping(&self, ending: &Ending) {
+        let mut report = TaskReport::status(&self.task.id, TaskStatus::Stopping);
+        report.containers = self
+            .slots
+            .iter()
+            .map(|s| self.container_report(s, false))
+            .collect();
+        report.stop_code = ending.stop_code;
+        report.stopped_reason = ending.reason.clone();
+        self.shared.reporter.send(report);
+    }
+
     // ---- starting ----
 
     /// A stop asked for before any container exists ends the task at once.
@@ -1015,6 +1029,12 @@ impl Runner {
             .filter(|s| s.state == SlotState::Running)
             .map(|s| s.index)
             .collect();
+        if !ending.user_initiated && !remaining.is_empty() {
+            // The task ends on its own (an essential container exited): say so at once,
+            // with the exited container STOPPED and its exit code, rather than after the
+            // others' stop timeouts.
+            self.report_stopping(&ending);
+        }
         while !remaining.is_empty() {
             // Stop first what no other still-running container depends on.
             let mut layer: Vec<usize> = if ending.user_initiated {

@@ -516,6 +516,38 @@ async fn an_essential_exit_stops_the_task_with_exit_codes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_essential_exit_is_reported_at_once_before_the_other_containers_are_stopped() {
+    let h = Harness::new(&["nginx:1", "app:1"]);
+    h.link.assign(assignment(TASK, web_definition()));
+    eventually("RUNNING", || h.link.has(TASK, TaskStatus::Running)).await;
+    h.runtime.exit(&h.id_of("app"), 2);
+    eventually("STOPPED", || h.link.has(TASK, TaskStatus::Stopped)).await;
+    // The first report after the exit: STOPPING, the exited container STOPPED with its
+    // exit code, nginx still RUNNING (it gets its SIGTERM after this report), and why.
+    let reports = h.link.reports(TASK);
+    let first = reports
+        .iter()
+        .find(|r| r.last_status > TaskStatus::Running)
+        .expect("a report after the exit");
+    assert_eq!(first.last_status, TaskStatus::Stopping, "{reports:?}");
+    assert_eq!(first.stop_code, Some(StopCode::EssentialContainerExited));
+    let containers: Vec<(String, EcsContainerStatus, Option<i64>)> = first
+        .containers
+        .iter()
+        .map(|c| (c.name.clone(), c.last_status, c.exit_code))
+        .collect();
+    assert!(
+        containers.contains(&("app".into(), EcsContainerStatus::Stopped, Some(2))),
+        "{containers:?}"
+    );
+    assert!(
+        containers.contains(&("nginx".into(), EcsContainerStatus::Running, None)),
+        "{containers:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_non_essential_exit_keeps_the_task_running_and_oom_is_reported() {
     let def = definition(json!({"family": "web", "containerDefinitions": [
         {"name": "app", "image": "app:1", "memory": 64},

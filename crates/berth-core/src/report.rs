@@ -56,8 +56,13 @@ impl TaskReport {
 
 /// Merges agent reports into their tasks. A report never moves a task backwards, and a
 /// STOPPED task stays STOPPED. Reports about unknown tasks are ignored.
+///
+/// A report that stops a task its agent ended on its own (an essential container
+/// exited) also takes the task's load-balancer targets out at once: nothing there
+/// answers any more, so they do not wait for the task to be STOPPED.
 pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp) -> Vec<Command> {
     let mut changed: std::collections::BTreeMap<String, Task> = Default::default();
+    let mut targets_out = Vec::new();
     for report in reports {
         let Some(current) = changed
             .get(&report.task_id)
@@ -66,6 +71,11 @@ pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp)
             continue;
         };
         let updated = merge(current, report, activates(state, current), now);
+        if current.desired_status == DesiredStatus::Running
+            && updated.desired_status == DesiredStatus::Stopped
+        {
+            targets_out.extend(crate::service_targets::forget_stopped(state, &updated));
+        }
         if &updated != current {
             changed.insert(updated.id.clone(), updated);
         }
@@ -73,6 +83,7 @@ pub fn apply_task_reports(state: &State, reports: &[TaskReport], now: Timestamp)
     changed
         .into_values()
         .map(|t| Command::PutTask(Box::new(t)))
+        .chain(targets_out)
         .collect()
 }
 

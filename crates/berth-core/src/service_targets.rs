@@ -150,7 +150,8 @@ pub fn deregister(state: &State, task: &mut Task, now: Timestamp) -> Vec<Command
     commands
 }
 
-/// A stopped task's targets go at once: nothing is there to drain.
+/// The targets of a task that stopped, or that is stopping because it ended on its own,
+/// go at once: nothing is there to drain.
 pub fn forget_stopped(state: &State, task: &Task) -> Vec<Command> {
     task.load_balancer_targets
         .iter()

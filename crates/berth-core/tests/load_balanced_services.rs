@@ -386,6 +386,56 @@ fn a_task_that_exits_leaves_its_target_group_at_once() {
 }
 
 #[test]
+fn a_task_whose_essential_container_exited_is_stopping_and_out_of_its_target_group_at_once() {
+    let mut world = World::with_node();
+    let (tg_arn, tg) = balancer(&mut world, true);
+    register_web(&mut world, "web");
+    create_web_service(&mut world, &tg_arn, 1, 0);
+    world.settle();
+    let mut port = 30000;
+    agent_runs_all(&mut world, &mut port);
+    world.settle();
+    targets_say(&mut world, &tg, TargetHealthState::Healthy);
+    world.settle();
+    let task = world.live_tasks("web")[0].id.clone();
+    assert_eq!(world.state.targets.len(), 1);
+    // `docker kill`: the agent says so at once, while it still stops the task's other
+    // containers (their stop timeouts may be long); no STOPPED report yet.
+    let mut report = TaskReport::status(&task, TaskStatus::Stopping);
+    report.stop_code = Some(berth_core::model::StopCode::EssentialContainerExited);
+    report.stopped_reason = Some("Essential container in task exited".into());
+    report.containers = vec![ContainerReport {
+        name: "web".into(),
+        runtime_id: None,
+        image_digest: None,
+        last_status: ContainerStatus::Stopped,
+        exit_code: Some(137),
+        reason: None,
+        network_bindings: vec![],
+        health_status: HealthStatus::Unknown,
+    }];
+    world.send_reports(&[report]);
+    let described = world.describe_task(&task);
+    assert_eq!(described.last_status, "STOPPING");
+    assert_eq!(described.desired_status, "STOPPED");
+    assert_eq!(described.containers[0].last_status, "STOPPED");
+    assert_eq!(described.containers[0].exit_code, Some(137));
+    assert_eq!(
+        described.stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
+    assert!(
+        world.state.targets.is_empty(),
+        "the dead task's target left at once, not when the task is STOPPED: {:?}",
+        world.state.targets.values().collect::<Vec<_>>()
+    );
+    // The scheduler starts its replacement meanwhile.
+    world.settle();
+    assert_eq!(world.live_tasks("web").len(), 1);
+    assert_ne!(world.live_tasks("web")[0].id, task);
+}
+
+#[test]
 fn the_tasks_of_a_lost_machine_leave_their_targets_at_once_and_are_replaced_elsewhere() {
     let mut world = World::with_node();
     world.add_node("node-2");

@@ -815,6 +815,19 @@ impl Drop for Dev {
     }
 }
 
+/// Removes the containers (with their anonymous volumes), networks and volumes that
+/// match `filter` (`label=berth.node=ID`), for a test's own berth outside `Dev`.
+pub fn remove_labelled_by(filter: &str) {
+    for _ in 0..3 {
+        if remove_labelled(&["ps", "-aq"], &["rm", "-f", "-v"], filter) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    remove_labelled(&["network", "ls", "-q"], &["network", "rm"], filter);
+    remove_labelled(&["volume", "ls", "-q"], &["volume", "rm", "-f"], filter);
+}
+
 /// `docker LIST --filter FILTER`, then `docker REMOVE` of what it lists; how many it found.
 fn remove_labelled(list: &[&str], remove: &[&str], filter: &str) -> usize {
     let Ok(out) = Command::new("docker")
