@@ -506,7 +506,7 @@ fn the_readme_tour_runs_as_written() {
         "berth apply -f examples/our-project.yaml",
         "curl http://127.0.0.1:8000/",
         "elbv2 describe-target-health",
-        "berth delete cluster our-project",
+        "berth down -f examples/our-project.yaml",
     ] {
         assert!(
             steps.iter().any(|s| s.command.contains(must)),
