@@ -14,7 +14,7 @@ use serde_json::Value;
 use time::UtcOffset;
 
 use super::events::{clock, local_offset};
-use super::ps::{describe_target_health, target_group_name, task_targets, Target};
+use super::ps::{binding_words, describe_target_health, target_group_name, task_targets, Target};
 use super::{
     describe_tasks, find_service, find_task, list_tasks, looks_like_task, name_from_arn,
     service_of_task, short_task_id, task_definition_name,
@@ -485,15 +485,7 @@ pub(super) fn render_task(
         let bindings: Vec<String> = container
             .network_bindings
             .iter()
-            .map(|b| {
-                format!(
-                    "{}:{}->{}/{}",
-                    b.bind_ip.as_deref().unwrap_or("0.0.0.0"),
-                    b.host_port.unwrap_or_default(),
-                    b.container_port.unwrap_or_default(),
-                    b.protocol.as_deref().unwrap_or("tcp")
-                )
-            })
+            .map(binding_words)
             .collect();
         fields.line(
             "network bindings",

@@ -11,8 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use berth_agent::labels::{CONTAINER as CONTAINER_LABEL, TASK as TASK_LABEL};
 use berth_api::{
-    Container, DescribeContainerInstancesRequest, DescribeContainerInstancesResponse,
-    DescribeTaskDefinitionRequest, Task, TaskDefinitionResponse,
+    Container, DescribeContainerInstancesRequest, DescribeContainerInstancesResponse, Task,
 };
 use berth_core::model::{ContainerStatus, TaskStatus};
 use berth_runtime::{
@@ -44,7 +43,9 @@ pub async fn run(client: &ApiClient, target: &str, options: Options) -> anyhow::
             task.last_status
         );
     }
-    let definition = describe_task_definition(client, &task.task_definition_arn).await?;
+    let definition = super::describe_task_definition(client, &task.task_definition_arn)
+        .await
+        .with_context(|| format!("describing task definition {}", task.task_definition_arn))?;
     let container = choose_container(&task, &definition, options.container.as_deref())?;
     if container.last_status != ContainerStatus::Running.as_ecs() {
         bail!(
@@ -138,21 +139,6 @@ fn attach_modes(interactive: bool, tty: bool, at_terminal: bool) -> (bool, bool)
     } else {
         (at_terminal, at_terminal)
     }
-}
-
-async fn describe_task_definition(
-    client: &ApiClient,
-    arn: &str,
-) -> anyhow::Result<berth_api::TaskDefinition> {
-    let request = DescribeTaskDefinitionRequest {
-        task_definition: arn.to_string(),
-        include: vec![],
-    };
-    let response: TaskDefinitionResponse = client
-        .ecs("DescribeTaskDefinition", &request)
-        .await
-        .with_context(|| format!("describing task definition {arn}"))?;
-    Ok(response.task_definition)
 }
 
 /// The container to run in: the one named, else the task's only container, else its

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use berth_api::{
     Deployment, DescribeServicesRequest, DescribeServicesResponse, ListClustersResponse,
-    ListRequest, ListServicesRequest, ListServicesResponse, Service, Task,
+    ListRequest, ListServicesRequest, ListServicesResponse, NetworkBinding, Service, Task,
 };
 use berth_core::model::DeploymentStatus;
 
@@ -718,15 +718,7 @@ fn task_node(task: &Task, targets: &[TaskTargetHealth], now: f64, paint: Paint) 
             let bindings: Vec<String> = container
                 .network_bindings
                 .iter()
-                .map(|b| {
-                    format!(
-                        "{}:{}->{}/{}",
-                        b.bind_ip.as_deref().unwrap_or("0.0.0.0"),
-                        b.host_port.unwrap_or_default(),
-                        b.container_port.unwrap_or_default(),
-                        b.protocol.as_deref().unwrap_or("tcp")
-                    )
-                })
+                .map(binding_words)
                 .collect();
             if !bindings.is_empty() {
                 detail.push(bindings.join(", "));
@@ -750,6 +742,17 @@ pub(super) fn duration(seconds: f64) -> String {
         3600..=86_399 => format!("{}h{}m", seconds / 3600, seconds % 3600 / 60),
         _ => format!("{}d{}h", seconds / 86_400, seconds % 86_400 / 3600),
     }
+}
+
+/// A network binding as `docker ps` shows a port: `0.0.0.0:32768->80/tcp`.
+pub(super) fn binding_words(binding: &NetworkBinding) -> String {
+    format!(
+        "{}:{}->{}/{}",
+        binding.bind_ip.as_deref().unwrap_or("0.0.0.0"),
+        binding.host_port.unwrap_or_default(),
+        binding.container_port.unwrap_or_default(),
+        binding.protocol.as_deref().unwrap_or("tcp")
+    )
 }
 
 #[cfg(test)]
