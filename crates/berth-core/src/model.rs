@@ -791,14 +791,21 @@ impl Service {
             .find(|d| d.status == DeploymentStatus::Primary)
     }
     pub fn maximum_percent(&self) -> i64 {
-        self.deployment_configuration.maximum_percent.unwrap_or(200)
+        self.deployment_configuration
+            .maximum_percent
+            .unwrap_or(DEFAULT_MAXIMUM_PERCENT)
     }
     pub fn minimum_healthy_percent(&self) -> i64 {
         self.deployment_configuration
             .minimum_healthy_percent
-            .unwrap_or(100)
+            .unwrap_or(DEFAULT_MINIMUM_HEALTHY_PERCENT)
     }
 }
+
+/// ECS's deploymentConfiguration defaults for a replica service: up to twice the desired
+/// count while it rolls, never below it healthy.
+pub const DEFAULT_MAXIMUM_PERCENT: i64 = 200;
+pub const DEFAULT_MINIMUM_HEALTHY_PERCENT: i64 = 100;
 
 /// A machine running a berth agent. It is a container instance of one or more clusters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -447,10 +447,12 @@ pub fn service_deployment(
         target.requested_task_count = record.desired_count;
     }
     let mut deployment_configuration = record.deployment_configuration.clone();
-    deployment_configuration.maximum_percent.get_or_insert(200);
+    deployment_configuration
+        .maximum_percent
+        .get_or_insert(crate::model::DEFAULT_MAXIMUM_PERCENT);
     deployment_configuration
         .minimum_healthy_percent
-        .get_or_insert(100);
+        .get_or_insert(crate::model::DEFAULT_MINIMUM_HEALTHY_PERCENT);
     deployment_configuration
         .deployment_circuit_breaker
         .get_or_insert_with(Default::default);

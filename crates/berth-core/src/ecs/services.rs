@@ -17,8 +17,12 @@ use crate::state::{Command, State};
 pub fn check_deployment_configuration(
     config: &api::DeploymentConfiguration,
 ) -> Result<(), EcsError> {
-    let max = config.maximum_percent.unwrap_or(200);
-    let min = config.minimum_healthy_percent.unwrap_or(100);
+    let max = config
+        .maximum_percent
+        .unwrap_or(crate::model::DEFAULT_MAXIMUM_PERCENT);
+    let min = config
+        .minimum_healthy_percent
+        .unwrap_or(crate::model::DEFAULT_MINIMUM_HEALTHY_PERCENT);
     if !(0..=100).contains(&min) {
         return Err(EcsError::invalid_parameter(format!(
             "deploymentConfiguration.minimumHealthyPercent must be between 0 and 100, got {min}"
